@@ -1,0 +1,55 @@
+//! The backend seam: the one trait a Redis driver (or the in-memory store) implements.
+//!
+//! A backend only translates [`Command`]s to its driver and classifies the driver's errors
+//! into [`ErrorKind`](crate::ErrorKind)s. Breaker, retry and queueing live above it, once,
+//! in this crate: a backend must not retry on its own in a way that hides an outage.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{BackendError, Command, Value};
+
+/// A key-value store that speaks Redis commands.
+///
+/// Implementations promise:
+/// - every [`Command`] is supported and returns its documented canonical reply shape;
+/// - every call finishes within the configured socket timeout, with `Timeout` if the server
+///   does not answer, and `Unavailable` if it cannot be reached;
+/// - errors are classified with [`BackendError`]'s kinds, and their text holds no secrets.
+#[async_trait]
+pub trait KvBackend: Send + Sync + 'static {
+    /// Runs one command.
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError>;
+
+    /// Runs `cmds` in one round trip. With `atomic`, as one `MULTI`/`EXEC` transaction: all
+    /// apply or none do. Results are in command order. An error reply to one command of a
+    /// non-atomic batch fails the whole call (callers never see a silent partial success).
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError>;
+
+    /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
+    fn name(&self) -> &'static str;
+}
+
+#[async_trait]
+impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        (**self).execute(cmd).await
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        (**self).execute_batch(cmds, atomic).await
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}

@@ -1,0 +1,312 @@
+//! Where and how to connect: one [`ConnectionConfig`] shared by every backend.
+//!
+//! It parses from `redis://` and `rediss://` URLs
+//! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`)
+//! and its `Debug` output never shows the password.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Error;
+
+/// TLS settings (`rediss://`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file of the certificate authorities to trust; `None` uses the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for mutual TLS.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub client_key_file: Option<PathBuf>,
+    /// Skip certificate verification. Only for tests.
+    pub insecure: bool,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_file", &self.ca_file)
+            .field("client_cert_file", &self.client_cert_file)
+            .field(
+                "client_key_file",
+                &self.client_key_file.as_ref().map(|_| "<redacted>"),
+            )
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+/// Sentinel settings: which master to ask the sentinels for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The master's name as the sentinels know it.
+    pub master_name: String,
+    /// Sentinel addresses.
+    pub nodes: Vec<(String, u16)>,
+}
+
+/// Connection settings shared by all backends. Defaults are the seed's.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Host name or address. Default `"localhost"`.
+    pub host: String,
+    /// Port. Default 6379.
+    pub port: u16,
+    /// Database number. Default 0.
+    pub db: i64,
+    /// ACL user name.
+    pub username: Option<String>,
+    /// Password. Never printed by `Debug`.
+    pub password: Option<String>,
+    /// Timeout for each command's reply. Default 2 s.
+    pub socket_timeout: Duration,
+    /// Timeout for each connect and reconnect. Default 2 s.
+    pub socket_connect_timeout: Duration,
+    /// TLS, when connecting with `rediss://`.
+    pub tls: Option<TlsConfig>,
+    /// Cluster seed nodes; non-empty means cluster mode.
+    pub cluster_nodes: Vec<(String, u16)>,
+    /// Sentinel mode.
+    pub sentinel: Option<SentinelConfig>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            host: "localhost".to_owned(),
+            port: 6379,
+            db: 0,
+            username: None,
+            password: None,
+            socket_timeout: Duration::from_secs(2),
+            socket_connect_timeout: Duration::from_secs(2),
+            tls: None,
+            cluster_nodes: Vec::new(),
+            sentinel: None,
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("db", &self.db)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("socket_timeout", &self.socket_timeout)
+            .field("socket_connect_timeout", &self.socket_connect_timeout)
+            .field("tls", &self.tls)
+            .field("cluster_nodes", &self.cluster_nodes)
+            .field("sentinel", &self.sentinel)
+            .finish()
+    }
+}
+
+impl ConnectionConfig {
+    /// Parses a `redis://` or `rediss://` URL.
+    ///
+    /// Errors are [`Error::InvalidInput`] and never echo the password.
+    pub fn from_url(input: &str) -> Result<Self, Error> {
+        let url = url::Url::parse(input)
+            .map_err(|e| Error::InvalidInput(format!("not a redis URL: {e}")))?;
+        let tls = match url.scheme() {
+            "redis" => None,
+            "rediss" => Some(TlsConfig::default()),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unsupported URL scheme {other:?}: expected redis:// or rediss://"
+                )));
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Error::InvalidInput("redis URL has no host".to_owned()))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let mut config = ConnectionConfig {
+            host,
+            port: url.port().unwrap_or(6379),
+            tls,
+            ..ConnectionConfig::default()
+        };
+        if !url.username().is_empty() {
+            config.username = Some(percent_decode(url.username())?);
+        }
+        if let Some(password) = url.password() {
+            config.password = Some(percent_decode(password)?);
+        }
+        let path = url.path().trim_matches('/');
+        if !path.is_empty() {
+            config.db = path
+                .parse::<i64>()
+                .ok()
+                .filter(|db| *db >= 0)
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!("database must be a whole number, got {path:?}"))
+                })?;
+        }
+        for (name, value) in url.query_pairs() {
+            match name.as_ref() {
+                "socket_timeout" | "timeout" => {
+                    config.socket_timeout = parse_seconds(&name, &value)?
+                }
+                "socket_connect_timeout" | "connect_timeout" => {
+                    config.socket_connect_timeout = parse_seconds(&name, &value)?
+                }
+                "db" => {
+                    config.db =
+                        value
+                            .parse::<i64>()
+                            .ok()
+                            .filter(|db| *db >= 0)
+                            .ok_or_else(|| {
+                                Error::InvalidInput(format!(
+                                    "db must be a whole number, got {value:?}"
+                                ))
+                            })?
+                }
+                "insecure" => {
+                    if let Some(tls) = config.tls.as_mut() {
+                        tls.insecure = value == "true" || value == "1";
+                    }
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "unknown redis URL parameter {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// `host:port` of the single server (not cluster or sentinel).
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, Error> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| Error::InvalidInput("URL credentials are not valid UTF-8".to_owned()))
+}
+
+fn parse_seconds(name: &str, value: &str) -> Result<Duration, Error> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{name} must be a positive number of seconds under a day, got {value:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let c = ConnectionConfig::default();
+        assert_eq!((c.host.as_str(), c.port, c.db), ("localhost", 6379, 0));
+        assert_eq!(c.socket_timeout, Duration::from_secs(2));
+        assert_eq!(c.socket_connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn parses_full_url() -> Result<(), Error> {
+        let c = ConnectionConfig::from_url(
+            "redis://alice:s%40cret@redis.example.com:6380/3?socket_timeout=0.5",
+        )?;
+        assert_eq!(c.host, "redis.example.com");
+        assert_eq!(c.port, 6380);
+        assert_eq!(c.db, 3);
+        assert_eq!(c.username.as_deref(), Some("alice"));
+        assert_eq!(c.password.as_deref(), Some("s@cret"));
+        assert_eq!(c.socket_timeout, Duration::from_millis(500));
+        assert!(!c.is_tls());
+        Ok(())
+    }
+
+    #[test]
+    fn parses_password_only_and_tls() -> Result<(), Error> {
+        let c = ConnectionConfig::from_url("rediss://:pw@127.0.0.1")?;
+        assert_eq!(c.username, None);
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert!(c.is_tls());
+        assert_eq!(c.port, 6379);
+        let c = ConnectionConfig::from_url("redis://[::1]:7000")?;
+        assert_eq!(c.host, "::1");
+        assert_eq!(c.address(), "[::1]:7000");
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_urls_with_typed_errors() {
+        for bad in [
+            "http://localhost",
+            "redis://",
+            "redis://host/notanumber",
+            "redis://host/-1",
+            "redis://host?socket_timeout=-1",
+            "redis://host?bogus=1",
+            "not a url",
+        ] {
+            assert!(
+                matches!(ConnectionConfig::from_url(bad), Err(Error::InvalidInput(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_redacts_the_password() -> Result<(), Error> {
+        let c = ConnectionConfig::from_url("redis://user:hunter2@localhost")?;
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_never_echoes_the_password(
+            user in "[a-z]{0,8}", pw in "[a-zA-Z0-9]{6,16}", host in "[a-z]{1,12}",
+            port in 1u16.., db in 0i64..16, junk in ".{0,40}"
+        ) {
+            let url = format!("redis://{user}:{pw}@{host}:{port}/{db}");
+            let c = ConnectionConfig::from_url(&url);
+            prop_assert!(c.is_ok());
+            if let Ok(c) = c {
+                prop_assert_eq!(c.port, port);
+                prop_assert_eq!(c.db, db);
+                let shown = format!("{c:?}");
+                prop_assert!(!shown.contains(&pw));
+            }
+            if let Err(e) = ConnectionConfig::from_url(&format!("redis://{user}:{pw}@{junk}")) {
+                prop_assert!(!e.to_string().contains(&pw));
+            }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Errors, and the one classification every backend maps its driver's errors onto.
+//!
+//! A backend turns each driver error into a [`BackendError`] with an [`ErrorKind`]. The
+//! kind alone decides what the core does with it, whatever the driver:
+//!
+//! | kind | breaker | retry |
+//! |---|---|---|
+//! | `Unavailable` | counts | yes: the command never reached the server |
+//! | `Timeout` | counts | only if the command is idempotent |
+//! | `Busy` | counts | yes, after backoff |
+//! | `Server` | does not count: the server is up | no |
+//! | `Auth` | does not count | no |
+//! | `InvalidInput` | does not count | no |
+//!
+//! [`Error`] is what callers of [`ResilientClient`](crate::ResilientClient) see. Error text
+//! never contains a password: backends must not put credentials in messages.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure a backend saw. See the module docs for what each kind means to the
+/// breaker and to retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ErrorKind {
+    /// Connection refused, reset or closed, broken pipe, DNS failure: never reached the server.
+    Unavailable,
+    /// Connect or response timeout: the command may or may not have run.
+    Timeout,
+    /// The server is up but cannot serve now: LOADING, BUSY, TRYAGAIN, CLUSTERDOWN,
+    /// MASTERDOWN, READONLY.
+    Busy,
+    /// The server refused the command: WRONGTYPE, ERR syntax, OOM, NOPERM, NOSCRIPT, script error.
+    Server,
+    /// Authentication failed: NOAUTH, WRONGPASS.
+    Auth,
+    /// The request itself is bad (bad key, bad agent id, value too large): nothing was sent.
+    InvalidInput,
+}
+
+impl ErrorKind {
+    /// Whether this failure says the server is unhealthy, so the breaker counts it.
+    pub const fn counts_for_breaker(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Busy
+        )
+    }
+
+    /// Whether a command that failed this way may be tried again. A `Timeout` is retried
+    /// only for idempotent commands, since the first attempt may have been applied.
+    pub const fn is_retryable(self, idempotent: bool) -> bool {
+        match self {
+            ErrorKind::Unavailable | ErrorKind::Busy => true,
+            ErrorKind::Timeout => idempotent,
+            ErrorKind::Server | ErrorKind::Auth | ErrorKind::InvalidInput => false,
+        }
+    }
+
+    /// Classifies a Redis error reply by its first word (`WRONGTYPE`, `LOADING`, …).
+    ///
+    /// Both driver backends call this for server replies so they agree exactly.
+    pub fn from_reply_code(code: &str) -> ErrorKind {
+        match code {
+            "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY"
+            | "MOVED" | "ASK" => ErrorKind::Busy,
+            "NOAUTH" | "WRONGPASS" => ErrorKind::Auth,
+            _ => ErrorKind::Server,
+        }
+    }
+
+    /// A stable lower-case name, used in metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Server => "server",
+            ErrorKind::Auth => "auth",
+            ErrorKind::InvalidInput => "invalid_input",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified failure from a [`KvBackend`](crate::KvBackend).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct BackendError {
+    kind: ErrorKind,
+    code: Option<String>,
+    message: String,
+}
+
+impl BackendError {
+    /// A new error of `kind`. The message must not contain secrets or values.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// A server error reply, classified by its first word (see [`ErrorKind::from_reply_code`]).
+    /// `reply` is the full error line, e.g. `"WRONGTYPE Operation against a key …"`.
+    pub fn from_reply(reply: &str) -> Self {
+        let code = reply.split_whitespace().next().unwrap_or("ERR");
+        BackendError {
+            kind: ErrorKind::from_reply_code(code),
+            code: Some(code.to_owned()),
+            message: reply.to_owned(),
+        }
+    }
+
+    /// Sets the Redis error code (`"NOSCRIPT"`, `"WRONGTYPE"`).
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// The classification.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The Redis error code, when the failure was an error reply.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the server answered that it does not know the script (EVALSHA).
+    pub fn is_noscript(&self) -> bool {
+        self.code.as_deref() == Some("NOSCRIPT")
+    }
+
+    /// Shorthand for an `Unavailable` error.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Shorthand for a `Timeout` error.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+}
+
+/// Why a queued operation was given up.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DeadLetterReason {
+    /// It was tried `max_attempts` times; the last error is attached.
+    MaxAttempts {
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last failure's message.
+        last_error: String,
+    },
+    /// It waited longer than `max_age`.
+    MaxAge {
+        /// How long it had waited.
+        age: Duration,
+    },
+    /// A higher-priority operation needed its place in a full queue.
+    Evicted,
+    /// Replaying it hit an error retrying cannot fix (WRONGTYPE, NOAUTH, …).
+    NonRetryable {
+        /// The error's message.
+        error: String,
+    },
+    /// The client shut down before it could be applied.
+    Shutdown,
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadLetterReason::MaxAttempts {
+                attempts,
+                last_error,
+            } => write!(f, "gave up after {attempts} attempts: {last_error}"),
+            DeadLetterReason::MaxAge { age } => write!(f, "expired after waiting {age:?}"),
+            DeadLetterReason::Evicted => f.write_str("evicted by a higher-priority operation"),
+            DeadLetterReason::NonRetryable { error } => write!(f, "non-retryable error: {error}"),
+            DeadLetterReason::Shutdown => f.write_str("client shut down before it was applied"),
+        }
+    }
+}
+
+/// Every error a [`ResilientClient`](crate::ResilientClient) call can return.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The server could not be reached (the seed's `RedisUnavailableError`).
+    #[error("redis unavailable: {0}")]
+    Unavailable(BackendError),
+    /// The server did not answer in time (the seed's `RedisTimeoutError`).
+    #[error("redis timeout: {0}")]
+    Timeout(BackendError),
+    /// The server is up but busy (LOADING, BUSY, READONLY, …).
+    #[error("redis busy: {0}")]
+    Busy(BackendError),
+    /// The server refused the command (WRONGTYPE, syntax, OOM, script error, …).
+    #[error("redis error: {0}")]
+    Server(BackendError),
+    /// Authentication failed.
+    #[error("redis authentication failed: {0}")]
+    Auth(BackendError),
+    /// The request is invalid; nothing was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The circuit breaker is open: the call was not attempted.
+    #[error("circuit open for client {client}; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// The client's name.
+        client: String,
+        /// How long until the breaker next admits a probe (zero when the health probe decides).
+        retry_after: Duration,
+    },
+    /// The recovery queue is full and nothing of lower priority could be evicted.
+    #[error("recovery queue full for client {client}")]
+    QueueFull {
+        /// The client's name.
+        client: String,
+    },
+    /// The shared retry budget is spent; the last error is attached.
+    #[error("retry budget exhausted; last error: {0}")]
+    RetryBudgetExhausted(BackendError),
+    /// The client is shutting down and takes no new work.
+    #[error("client is shut down")]
+    Shutdown,
+    /// The server's reply did not have the shape the command promises.
+    #[error("unexpected reply: expected {expected}, got {got}")]
+    UnexpectedReply {
+        /// What the command promises.
+        expected: &'static str,
+        /// What arrived (the variant, never the data).
+        got: &'static str,
+    },
+    /// A `store_with_retry` store function reported failure without an error of its own.
+    #[error("store function reported failure: {0}")]
+    StoreFailed(String),
+}
+
+impl Error {
+    /// The backend classification of this error, when it came from a backend.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Unavailable(e)
+            | Error::Timeout(e)
+            | Error::Busy(e)
+            | Error::Server(e)
+            | Error::Auth(e)
+            | Error::RetryBudgetExhausted(e) => Some(e.kind()),
+            Error::InvalidInput(_) => Some(ErrorKind::InvalidInput),
+            _ => None,
+        }
+    }
+
+    /// The backend error inside, when there is one.
+    pub fn backend_error(&self) -> Option<&BackendError> {
+        match self {
+            Error::Unavailable(e)
+            | Error::Timeout(e)
+            | Error::Busy(e)
+            | Error::Server(e)
+            | Error::Auth(e)
+            | Error::RetryBudgetExhausted(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether a later attempt could succeed: the backend kinds that are retryable (for an
+    /// idempotent command), an open circuit and a full queue. Used by the priority handling
+    /// to decide between queueing and failing at once.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::CircuitOpen { .. } | Error::QueueFull { .. } => true,
+            Error::RetryBudgetExhausted(e) => e.kind().is_retryable(true),
+            other => other.kind().is_some_and(|k| k.is_retryable(true)),
+        }
+    }
+}
+
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Self {
+        match e.kind() {
+            ErrorKind::Unavailable => Error::Unavailable(e),
+            ErrorKind::Timeout => Error::Timeout(e),
+            ErrorKind::Busy => Error::Busy(e),
+            ErrorKind::Server => Error::Server(e),
+            ErrorKind::Auth => Error::Auth(e),
+            ErrorKind::InvalidInput => Error::InvalidInput(e.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_table_holds() {
+        use ErrorKind::*;
+        for (kind, counts, retry_idem, retry_non_idem) in [
+            (Unavailable, true, true, true),
+            (Timeout, true, true, false),
+            (Busy, true, true, true),
+            (Server, false, false, false),
+            (Auth, false, false, false),
+            (InvalidInput, false, false, false),
+        ] {
+            assert_eq!(kind.counts_for_breaker(), counts, "{kind}");
+            assert_eq!(kind.is_retryable(true), retry_idem, "{kind}");
+            assert_eq!(kind.is_retryable(false), retry_non_idem, "{kind}");
+        }
+    }
+
+    #[test]
+    fn replies_are_classified_by_their_code() {
+        for (reply, kind) in [
+            ("WRONGTYPE Operation against a key", ErrorKind::Server),
+            ("NOSCRIPT No matching script", ErrorKind::Server),
+            ("LOADING Redis is loading", ErrorKind::Busy),
+            ("BUSY Redis is busy running a script", ErrorKind::Busy),
+            (
+                "READONLY You can't write against a read only replica",
+                ErrorKind::Busy,
+            ),
+            ("CLUSTERDOWN The cluster is down", ErrorKind::Busy),
+            ("MASTERDOWN Link with MASTER is down", ErrorKind::Busy),
+            ("TRYAGAIN Multiple keys request", ErrorKind::Busy),
+            ("NOAUTH Authentication required", ErrorKind::Auth),
+            ("WRONGPASS invalid username-password pair", ErrorKind::Auth),
+            ("OOM command not allowed", ErrorKind::Server),
+            ("NOPERM this user has no permissions", ErrorKind::Server),
+            ("ERR syntax error", ErrorKind::Server),
+        ] {
+            assert_eq!(BackendError::from_reply(reply).kind(), kind, "{reply}");
+        }
+        assert!(BackendError::from_reply("NOSCRIPT No matching script").is_noscript());
+    }
+
+    #[test]
+    fn public_error_keeps_the_kind() {
+        let e: Error = BackendError::timeout("read timed out").into();
+        assert!(matches!(e, Error::Timeout(_)));
+        assert_eq!(e.kind(), Some(ErrorKind::Timeout));
+        assert!(e.is_transient());
+        let e: Error = BackendError::from_reply("WRONGTYPE x").into();
+        assert!(!e.is_transient());
+    }
+}

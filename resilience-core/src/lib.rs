@@ -1,0 +1,54 @@
+//! # resilience-core
+//!
+//! The resilience layer a Rust service puts between itself and Redis, independent of the
+//! Redis driver underneath.
+//!
+//! Data flows one way: your code -> [`ResilientClient`] -> [`KvBackend`] -> driver -> Redis.
+//! The pieces, one concept per module:
+//!
+//! - [`command`] and [`value`]: commands and replies as data, so they can be logged,
+//!   ordered per key, queued, persisted and replayed.
+//! - [`error`]: one classification of failures ([`ErrorKind`]) that every backend maps onto,
+//!   and the [`Error`] callers see.
+//! - [`backend`]: the [`KvBackend`] trait, the seam where drivers plug in.
+//! - [`breaker`]: the circuit breaker (consecutive-failure and failure-rate policies,
+//!   half-open probes, an active health probe while open).
+//! - [`retry`]: backoff with jitter and a shared retry budget.
+//! - [`priority`] and [`queue`]: what happens to a write when Redis is down, by priority,
+//!   and the recovery queue that replays it.
+//! - [`client`]: [`ResilientClient`], the handle applications hold.
+//! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
+//! - [`config`]: [`ConnectionConfig`], shared by every backend.
+//! - [`observe`]: the metric names this crate emits.
+
+pub mod backend;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod value;
+
+pub mod breaker;
+
+pub mod retry;
+
+pub mod memory;
+
+pub mod observe;
+pub mod priority;
+pub mod queue;
+
+pub mod client;
+
+pub use backend::KvBackend;
+pub use command::{Command, Limit, ScoreBound, SetCondition, SetOptions, ZaddOptions};
+pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
+pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};
+pub use value::Value;
+
+// Re-exports of the breaker module.
+//
+// Re-exports of the retry module.
+//
+// Re-exports of the memory module.
+//
+// Re-exports of the priority, queue and client modules.

@@ -1,0 +1,15 @@
+//! # testkit
+//!
+//! Tools for testing code built on `resilience-core`:
+//!
+//! - [`mock`]: `MockKvBackend`, a mockall mock of `KvBackend` for exact call expectations.
+//! - [`faulty`]: `FaultyBackend<B>`, scripted deterministic faults around any backend.
+//! - [`server`]: real `redis-server` processes on free ports, stopped and restarted at will.
+//! - [`proxy`]: a TCP proxy that passes, delays, blackholes or resets connections.
+//! - [`conformance`]: the suite every backend must pass, as library functions.
+
+pub mod conformance;
+pub mod faulty;
+pub mod mock;
+pub mod proxy;
+pub mod server;
