@@ -47,7 +47,7 @@ pub use value::Value;
 
 // Re-exports of the breaker module.
 //
-// Re-exports of the retry module.
+pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
 //
 // Re-exports of the memory module.
 //
