@@ -116,3 +116,185 @@ where
         attempt = attempt.saturating_add(1);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::retry::Jitter;
+    use std::cell::RefCell;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fail {
+        Transient,
+        Fatal,
+    }
+
+    fn policy(max_retries: u32, jitter: Jitter) -> RetryPolicy {
+        RetryPolicy {
+            max_retries,
+            jitter,
+            seed: Some(7),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Runs `retry_with` where attempt `n` returns `outcome(n)`, recording when each attempt
+    /// started relative to the start.
+    async fn run(
+        policy: &RetryPolicy,
+        budget: Option<&RetryBudget>,
+        outcome: impl Fn(u32) -> Result<u32, Fail>,
+    ) -> (Result<u32, RetryError<Fail>>, Vec<(u32, Duration)>) {
+        let start = Instant::now();
+        let log = RefCell::new(Vec::new());
+        let result = retry_with(
+            policy,
+            budget,
+            |e| *e == Fail::Transient,
+            |attempt| {
+                log.borrow_mut().push((attempt, start.elapsed()));
+                let r = outcome(attempt);
+                async move { r }
+            },
+        )
+        .await;
+        (result, log.into_inner())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn makes_one_plus_max_retries_attempts_then_exhausted() {
+        let p = policy(3, Jitter::None);
+        let (result, log) = run(&p, None, |_| Err(Fail::Transient)).await;
+        assert_eq!(
+            result,
+            Err(RetryError::Exhausted {
+                attempts: 4,
+                last: Fail::Transient
+            })
+        );
+        let attempts: Vec<u32> = log.iter().map(|(a, _)| *a).collect();
+        assert_eq!(attempts, [0, 1, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleeps_exactly_the_nominal_delays_without_jitter() {
+        let p = policy(3, Jitter::None);
+        let (_, log) = run(&p, None, |_| Err(Fail::Transient)).await;
+        let at: Vec<Duration> = log.iter().map(|(_, t)| *t).collect();
+        // 0, then +1 s, +2 s, +4 s.
+        assert_eq!(at, [0, 1, 3, 7].map(Duration::from_secs));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleeps_exactly_the_backoffs_jittered_delays() {
+        let p = policy(5, Jitter::Decorrelated);
+        let expected: Vec<Duration> = p.backoff().collect();
+        let (_, log) = run(&p, None, |_| Err(Fail::Transient)).await;
+        let gaps: Vec<Duration> = log.windows(2).map(|w| w[1].1 - w[0].1).collect();
+        assert_eq!(gaps.len(), expected.len());
+        for (gap, want) in gaps.iter().zip(&expected) {
+            // tokio's timer has a 1 ms resolution: a sleep ends on the first tick at or
+            // after its deadline.
+            assert!(
+                *gap >= *want && *gap <= *want + Duration::from_millis(1),
+                "slept {gap:?}, backoff said {want:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn succeeds_on_a_later_attempt() {
+        let p = policy(3, Jitter::None);
+        let (result, log) = run(
+            &p,
+            None,
+            |n| if n < 2 { Err(Fail::Transient) } else { Ok(n) },
+        )
+        .await;
+        assert_eq!(result, Ok(2));
+        assert_eq!(log.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_immediately_on_a_non_retryable_error() {
+        let p = policy(3, Jitter::None);
+        let (result, log) = run(&p, None, |_| Err(Fail::Fatal)).await;
+        assert_eq!(result, Err(RetryError::NotRetryable(Fail::Fatal)));
+        assert_eq!(log, [(0, Duration::ZERO)]);
+        // Also after some retryable failures.
+        let (result, log) = run(&p, None, |n| {
+            if n == 0 {
+                Err(Fail::Transient)
+            } else {
+                Err(Fail::Fatal)
+            }
+        })
+        .await;
+        assert_eq!(result, Err(RetryError::NotRetryable(Fail::Fatal)));
+        assert_eq!(log.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn policy_none_makes_a_single_attempt() {
+        let (result, log) = run(&RetryPolicy::none(), None, |_| Err(Fail::Transient)).await;
+        assert_eq!(
+            result,
+            Err(RetryError::Exhausted {
+                attempts: 1,
+                last: Fail::Transient
+            })
+        );
+        assert_eq!(log.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_refusal_stops_retries_without_waiting() {
+        // Floor of 0, ratio 0.5: each call deposits half a retry.
+        let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5);
+        let p = policy(3, Jitter::None);
+        // First call: 0.5 retries available, the first retry is refused.
+        let (result, log) = run(&p, Some(&budget), |_| Err(Fail::Transient)).await;
+        assert_eq!(result, Err(RetryError::BudgetExhausted(Fail::Transient)));
+        assert_eq!(log, [(0, Duration::ZERO)]);
+        // Second call: its deposit makes 1.0, so exactly one retry runs, then refusal.
+        let (result, log) = run(&p, Some(&budget), |_| Err(Fail::Transient)).await;
+        assert_eq!(result, Err(RetryError::BudgetExhausted(Fail::Transient)));
+        assert_eq!(log.len(), 2);
+        assert_eq!(budget.available(), Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exhausting_the_policy_does_not_spend_budget() {
+        let budget = RetryBudget::new(Duration::from_secs(10), 1, 0.0);
+        assert_eq!(budget.available(), Some(10));
+        let p = policy(2, Jitter::None);
+        let (result, _) = run(&p, Some(&budget), |_| Err(Fail::Transient)).await;
+        assert!(matches!(
+            result,
+            Err(RetryError::Exhausted { attempts: 3, .. })
+        ));
+        // Two retries withdrew two; the final failure did not withdraw a third.
+        assert_eq!(budget.available(), Some(8));
+        // Success spends nothing.
+        let (result, _) = run(&p, Some(&budget), Ok).await;
+        assert_eq!(result, Ok(0));
+        assert_eq!(budget.available(), Some(8));
+    }
+
+    #[test]
+    fn error_accessors_and_display() {
+        let e: RetryError<&str> = RetryError::Exhausted {
+            attempts: 4,
+            last: "boom",
+        };
+        assert_eq!(e.to_string(), "gave up after 4 attempts: boom");
+        assert_eq!(*e.last_error(), "boom");
+        assert_eq!(e.into_inner(), "boom");
+        let e = RetryError::BudgetExhausted("x");
+        assert_eq!(e.to_string(), "retry budget exhausted: x");
+        assert_eq!(RetryError::NotRetryable(3).into_inner(), 3);
+    }
+}
