@@ -369,6 +369,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn jitter_actually_spreads_delays() {
+        // A constant 1 s nominal delay, 2000 seeded (so deterministic) draws per mode.
+        let spread = |jitter| {
+            let p = RetryPolicy {
+                max_retries: 2000,
+                backoff_factor: 1.0,
+                jitter,
+                seed: Some(2024),
+                ..RetryPolicy::default()
+            };
+            let d: Vec<f64> = p.backoff().map(|d| d.as_secs_f64()).collect();
+            let mean = d.iter().sum::<f64>() / d.len() as f64;
+            let min = d.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = d.iter().copied().fold(0.0, f64::max);
+            (min, mean, max)
+        };
+        let (min, mean, max) = spread(Jitter::Full);
+        assert!(
+            min < 0.01 && max > 0.99 && (0.45..0.55).contains(&mean),
+            "{min} {mean} {max}"
+        );
+        let (min, mean, max) = spread(Jitter::Equal);
+        assert!(
+            (0.5..0.51).contains(&min) && max > 0.99,
+            "{min} {mean} {max}"
+        );
+        assert!((0.72..0.78).contains(&mean), "{mean}");
+        let (min, _, max) = spread(Jitter::Decorrelated);
+        assert!(min >= 1.0 && max <= 30.0 && max > 10.0, "{min} {max}");
+    }
+
     fn jitter_strategy() -> impl Strategy<Value = Jitter> {
         prop_oneof![
             Just(Jitter::None),

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use super::{RetryBudget, RetryPolicy};
+use crate::error::{BackendError, Error};
 
 /// Why [`retry_with`] gave up; each variant carries the last error the operation returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,20 @@ impl<E> RetryError<E> {
         match self {
             RetryError::Exhausted { last, .. } => last,
             RetryError::NotRetryable(e) | RetryError::BudgetExhausted(e) => e,
+        }
+    }
+}
+
+impl RetryError<BackendError> {
+    /// The caller-facing [`Error`] for a backend call that [`retry_with`] gave up on:
+    /// [`BudgetExhausted`](RetryError::BudgetExhausted) becomes
+    /// [`Error::RetryBudgetExhausted`]; the other variants become the last error's own
+    /// classification (`Error::from(last)`, e.g. `Error::Unavailable`).
+    pub fn into_error(self) -> Error {
+        match self {
+            RetryError::BudgetExhausted(e) => Error::RetryBudgetExhausted(e),
+            RetryError::Exhausted { last, .. } => Error::from(last),
+            RetryError::NotRetryable(e) => Error::from(e),
         }
     }
 }
@@ -296,5 +311,38 @@ mod tests {
         let e = RetryError::BudgetExhausted("x");
         assert_eq!(e.to_string(), "retry budget exhausted: x");
         assert_eq!(RetryError::NotRetryable(3).into_inner(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backend_errors_map_to_the_callers_error_with_is_retryable() {
+        use crate::error::ErrorKind;
+        let p = policy(2, Jitter::None);
+        let idempotent = false;
+        let kinds = [ErrorKind::Unavailable, ErrorKind::Timeout];
+        let result: Result<(), _> = retry_with(
+            &p,
+            None,
+            |e: &BackendError| e.kind().is_retryable(idempotent),
+            |attempt| {
+                let kind = kinds[attempt as usize % 2];
+                async move { Err(BackendError::new(kind, "boom")) }
+            },
+        )
+        .await;
+        // Unavailable is retried; the non-idempotent Timeout on attempt 1 is not.
+        let err = result.unwrap_err();
+        assert!(matches!(&err, RetryError::NotRetryable(e) if e.kind() == ErrorKind::Timeout));
+        assert!(matches!(err.into_error(), Error::Timeout(_)));
+
+        let budget_err = RetryError::BudgetExhausted(BackendError::new(ErrorKind::Busy, "x"));
+        assert!(matches!(
+            budget_err.into_error(),
+            Error::RetryBudgetExhausted(_)
+        ));
+        let exhausted = RetryError::Exhausted {
+            attempts: 3,
+            last: BackendError::new(ErrorKind::Unavailable, "x"),
+        };
+        assert!(matches!(exhausted.into_error(), Error::Unavailable(_)));
     }
 }
