@@ -219,7 +219,10 @@ impl Bucket {
         let slot = &self.slots[(now % SLOTS as u64) as usize];
         // Tags are the low 32 bits of the window number; they only repeat after 2^32 windows.
         let tag = now as u32;
-        let mut current = slot.load(Ordering::Acquire);
+        // SeqCst throughout: a withdrawal's debit and its balance check touch different slots
+        // across a window boundary, and only a single total order rules out two racing
+        // withdrawals each missing the other's debit (the store-buffering pattern).
+        let mut current = slot.load(Ordering::SeqCst);
         loop {
             let (w, balance) = unpack(current);
             let next = if (tag.wrapping_sub(w) as i32) <= 0 {
@@ -230,7 +233,7 @@ impl Bucket {
                 // The slot still holds a window older than `ttl`: start afresh.
                 pack(tag, saturating_i32(amount))
             };
-            match slot.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            match slot.compare_exchange_weak(current, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return,
                 Err(actual) => current = actual,
             }
@@ -242,7 +245,7 @@ impl Bucket {
         let now = now as u32;
         self.slots
             .iter()
-            .map(|slot| unpack(slot.load(Ordering::Acquire)))
+            .map(|slot| unpack(slot.load(Ordering::SeqCst)))
             .filter(|&(w, _)| is_live(now, w))
             .fold(self.reserve, |sum, (_, balance)| {
                 sum.saturating_add(i64::from(balance))

@@ -299,6 +299,22 @@ mod tests {
         assert_eq!(budget.available(), Some(8));
     }
 
+    #[tokio::test]
+    async fn future_is_send_so_it_can_be_spawned() {
+        fn assert_send<F: Future + Send>(f: F) -> F {
+            f
+        }
+        let p = RetryPolicy::none();
+        let budget = RetryBudget::default();
+        let fut = assert_send(retry_with(
+            &p,
+            Some(&budget),
+            |_: &String| true,
+            |attempt| async move { Ok::<u32, String>(attempt) },
+        ));
+        assert_eq!(fut.await, Ok(0));
+    }
+
     #[test]
     fn error_accessors_and_display() {
         let e: RetryError<&str> = RetryError::Exhausted {
