@@ -367,6 +367,45 @@ impl Command {
         }
     }
 
+    /// A dense index of the variant (0 up to [`Command::VARIANTS`]), for per-command tables.
+    pub fn ordinal(&self) -> usize {
+        match self {
+            Command::Ping => 0,
+            Command::Get { .. } => 1,
+            Command::Set { .. } => 2,
+            Command::Del { .. } => 3,
+            Command::Exists { .. } => 4,
+            Command::Expire { .. } => 5,
+            Command::Pexpire { .. } => 6,
+            Command::Ttl { .. } => 7,
+            Command::Pttl { .. } => 8,
+            Command::Incrby { .. } => 9,
+            Command::Mget { .. } => 10,
+            Command::Hset { .. } => 11,
+            Command::Hget { .. } => 12,
+            Command::Hgetall { .. } => 13,
+            Command::Hdel { .. } => 14,
+            Command::Hincrby { .. } => 15,
+            Command::Hincrbyfloat { .. } => 16,
+            Command::Zadd { .. } => 17,
+            Command::Zrange { .. } => 18,
+            Command::Zrangebyscore { rev: false, .. } => 19,
+            Command::Zrangebyscore { rev: true, .. } => 20,
+            Command::Zrem { .. } => 21,
+            Command::Zcard { .. } => 22,
+            Command::Zscore { .. } => 23,
+            Command::Zremrangebyrank { .. } => 24,
+            Command::Eval { .. } => 25,
+            Command::Evalsha { .. } => 26,
+            Command::ScriptLoad { .. } => 27,
+            Command::Scan { .. } => 28,
+            Command::Raw { .. } => 29,
+        }
+    }
+
+    /// How many distinct [`Command::ordinal`] values there are.
+    pub const VARIANTS: usize = 30;
+
     /// The keys this command touches, in argument order (empty for `PING`, `SCAN`,
     /// `SCRIPT LOAD`). Used for per-key ordering in the recovery queue and cluster routing.
     pub fn keys(&self) -> &[String] {

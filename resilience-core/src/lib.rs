@@ -51,4 +51,9 @@ pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_wit
 //
 // Re-exports of the memory module.
 //
-// Re-exports of the priority, queue and client modules.
+pub use client::{
+    ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
+    StoreFuture,
+};
+pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
+pub use queue::{DeadLetter, QueueConfig, QueueStats};

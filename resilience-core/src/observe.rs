@@ -1,1 +1,136 @@
-//! (being written)
+//! What this crate reports, and under which names.
+//!
+//! Metrics go through the [`metrics`] facade: install any recorder (the examples use the
+//! Prometheus exporter) and these appear; with none installed they cost next to nothing.
+//! Labels never carry values, keys or passwords: only the client's name, the command's name,
+//! outcomes, priorities and reasons.
+//!
+//! Tracing: each call runs in a `redis.call` span (fields `client`, `backend`, `command`),
+//! breaker transitions are `warn`/`info` events, dead letters are `warn` events.
+
+/// Counter: calls by `client`, `command` and `outcome` (`ok`, an [`ErrorKind`](crate::ErrorKind)
+/// name, or `circuit_open`).
+pub const CALLS: &str = "resilience_calls_total";
+/// Histogram: seconds per call that reached the backend, by `client`.
+pub const CALL_DURATION: &str = "resilience_call_duration_seconds";
+/// Counter: retries made by `client`.
+pub const RETRIES: &str = "resilience_retries_total";
+/// Counter: prioritized writes by `client`, `priority` and `outcome` (stored, queued, dropped, failed).
+pub const STORE_OUTCOMES: &str = "resilience_store_outcomes_total";
+/// Gauge: recovery queue depth by `client` and `priority`.
+pub const QUEUE_DEPTH: &str = "resilience_queue_depth";
+/// Gauge: age in seconds of the oldest queued write, by `client`.
+pub const QUEUE_OLDEST_AGE: &str = "resilience_queue_oldest_age_seconds";
+/// Counter: writes accepted into the recovery queue, by `client` and `priority`.
+pub const QUEUE_ENQUEUED: &str = "resilience_queue_enqueued_total";
+/// Counter: queued writes replayed and applied, by `client`.
+pub const QUEUE_COMPLETED: &str = "resilience_queue_completed_total";
+/// Counter: queued writes given up, by `client` and `reason`.
+pub const QUEUE_DEAD_LETTERED: &str = "resilience_queue_dead_lettered_total";
+/// Counter: breaker transitions by `breaker`, `from` and `to`.
+pub const BREAKER_TRANSITIONS: &str = "resilience_breaker_transitions_total";
+/// Gauge: breaker state by `breaker` (0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled).
+pub const BREAKER_STATE: &str = "resilience_breaker_state";
+
+/// Registers descriptions of every metric above with the installed recorder, so exporters
+/// can show help text. Call once after installing a recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(CALLS, "Calls by client, command and outcome");
+    describe_histogram!(
+        CALL_DURATION,
+        Unit::Seconds,
+        "Duration of calls that reached the backend"
+    );
+    describe_counter!(RETRIES, "Retries made");
+    describe_counter!(STORE_OUTCOMES, "Prioritized writes by outcome");
+    describe_gauge!(QUEUE_DEPTH, "Recovery queue depth by priority");
+    describe_gauge!(
+        QUEUE_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest queued write"
+    );
+    describe_counter!(QUEUE_ENQUEUED, "Writes accepted into the recovery queue");
+    describe_counter!(QUEUE_COMPLETED, "Queued writes replayed and applied");
+    describe_counter!(QUEUE_DEAD_LETTERED, "Queued writes given up, by reason");
+    describe_counter!(BREAKER_TRANSITIONS, "Circuit breaker transitions");
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker state (0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled)"
+    );
+}
+
+/// Outcome slots of [`CallMetrics`]: `ok`, each [`ErrorKind`](crate::ErrorKind), `circuit_open`.
+const OUTCOMES: [&str; 8] = [
+    "ok",
+    "unavailable",
+    "timeout",
+    "busy",
+    "server",
+    "auth",
+    "invalid_input",
+    "circuit_open",
+];
+
+fn outcome_slot(outcome: Result<(), Option<crate::ErrorKind>>) -> usize {
+    use crate::ErrorKind;
+    match outcome {
+        Ok(()) => 0,
+        Err(Some(ErrorKind::Unavailable)) => 1,
+        Err(Some(ErrorKind::Timeout)) => 2,
+        Err(Some(ErrorKind::Busy)) => 3,
+        Err(Some(ErrorKind::Server)) => 4,
+        Err(Some(ErrorKind::Auth)) => 5,
+        Err(Some(ErrorKind::InvalidInput)) => 6,
+        Err(None) => 7,
+    }
+}
+
+/// Per-client metric handles, registered on first use and reused, so recording a call is an
+/// atomic add on an existing handle rather than a key lookup and label allocation.
+///
+/// Handles bind to the recorder installed when they are first used: install the recorder
+/// before the first call.
+pub(crate) struct CallMetrics {
+    client: std::sync::Arc<str>,
+    calls: Box<[std::sync::OnceLock<metrics::Counter>]>,
+    duration: std::sync::OnceLock<metrics::Histogram>,
+}
+
+impl CallMetrics {
+    pub(crate) fn new(client: std::sync::Arc<str>) -> Self {
+        let slots = crate::Command::VARIANTS * OUTCOMES.len();
+        CallMetrics {
+            client,
+            calls: (0..slots).map(|_| std::sync::OnceLock::new()).collect(),
+            duration: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Counts one call of the command with `ordinal`/`name` and its outcome
+    /// (`Err(None)` = rejected by the open circuit).
+    pub(crate) fn record(
+        &self,
+        ordinal: usize,
+        name: &'static str,
+        outcome: Result<(), Option<crate::ErrorKind>>,
+    ) {
+        let slot = outcome_slot(outcome);
+        let index = ordinal * OUTCOMES.len() + slot;
+        if let Some(cell) = self.calls.get(index) {
+            cell.get_or_init(|| {
+                metrics::counter!(CALLS, "client" => metrics::SharedString::from(std::sync::Arc::clone(&self.client)), "command" => name, "outcome" => OUTCOMES[slot])
+            })
+            .increment(1);
+        }
+    }
+
+    /// Records how long a call that reached the backend took.
+    pub(crate) fn record_duration(&self, elapsed: std::time::Duration) {
+        self.duration
+            .get_or_init(|| {
+                metrics::histogram!(CALL_DURATION, "client" => metrics::SharedString::from(std::sync::Arc::clone(&self.client)))
+            })
+            .record(elapsed.as_secs_f64());
+    }
+}

@@ -1,0 +1,125 @@
+//! Building a [`ResilientClient`] with the seed's names and defaults.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use crate::KvBackend;
+use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
+use crate::observe::CallMetrics;
+use crate::queue::{DeadLetter, QueueConfig, RecoveryQueue};
+use crate::retry::{RetryBudget, RetryPolicy};
+
+use super::{ClientInner, Counters, ResilientClient};
+
+/// Configures a [`ResilientClient`]. Every setting has the seed's default.
+#[must_use = "call build() to get a client"]
+pub struct ResilientClientBuilder {
+    name: String,
+    backend: Arc<dyn KvBackend>,
+    retry_policy: RetryPolicy,
+    budget: RetryBudget,
+    breaker: CircuitBreakerConfig,
+    queue: QueueConfig,
+    dead_letter_listeners: Vec<Arc<dyn Fn(&DeadLetter) + Send + Sync>>,
+}
+
+impl ResilientClientBuilder {
+    pub(super) fn new(name: String, backend: Arc<dyn KvBackend>) -> Self {
+        ResilientClientBuilder {
+            name,
+            backend,
+            retry_policy: RetryPolicy::default(),
+            budget: RetryBudget::default(),
+            breaker: CircuitBreakerConfig::default(),
+            queue: QueueConfig::default(),
+            dead_letter_listeners: Vec::new(),
+        }
+    }
+
+    /// The policy `Critical` writes retry with (seed: 3 retries, 1 s base, factor 2).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The shared budget that caps retries across all calls of this client.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Consecutive counted failures that open the breaker (seed default 3). Selects the
+    /// consecutive-failure policy.
+    pub fn circuit_threshold(mut self, threshold: u32) -> Self {
+        self.breaker.policy = FailurePolicy::ConsecutiveFailures {
+            threshold: threshold.max(1),
+        };
+        self
+    }
+
+    /// How long the breaker stays open before admitting a probe (seed default 300 s). The
+    /// health probe usually closes it much sooner.
+    pub fn circuit_reset_timeout(mut self, timeout: Duration) -> Self {
+        self.breaker.reset_timeout = timeout;
+        self
+    }
+
+    /// How often the health probe pings while the breaker is open (default 1 s).
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.breaker.health_check_interval = interval;
+        self
+    }
+
+    /// The whole breaker configuration (policy, slow calls, half-open probes).
+    pub fn breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker = config;
+        self
+    }
+
+    /// Most writes the recovery queue holds (default 10,000).
+    pub fn recovery_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue.capacity = capacity;
+        self
+    }
+
+    /// The whole recovery queue configuration.
+    pub fn queue_config(mut self, config: QueueConfig) -> Self {
+        self.queue = config;
+        self
+    }
+
+    /// A listener told about every dead-lettered write.
+    pub fn on_dead_letter(
+        mut self,
+        listener: impl Fn(&DeadLetter) + Send + Sync + 'static,
+    ) -> Self {
+        self.dead_letter_listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Builds the client. Needs no runtime: the replay worker and the health probe start
+    /// on first need, inside the caller's Tokio runtime.
+    pub fn build(self) -> ResilientClient {
+        let name: Arc<str> = Arc::from(self.name.as_str());
+        let queue = RecoveryQueue::new(Arc::clone(&name), self.queue);
+        for listener in self.dead_letter_listeners {
+            queue.on_dead_letter(listener);
+        }
+        ResilientClient {
+            inner: Arc::new(ClientInner {
+                breaker: Arc::new(CircuitBreaker::new(self.name, self.breaker)),
+                metrics: CallMetrics::new(Arc::clone(&name)),
+                name,
+                backend: self.backend,
+                retry_policy: self.retry_policy,
+                budget: self.budget,
+                queue: Arc::new(queue),
+                scripts: RwLock::new(Default::default()),
+                counters: Counters::default(),
+                tasks: OnceLock::new(),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! [`ResilientClient`]: the one handle applications hold.
+//!
+//! Every call goes through the circuit breaker: while Redis is failing, calls fail fast with
+//! [`Error::CircuitOpen`] instead of piling up behind timeouts, and a background health probe
+//! closes the breaker about a second after Redis answers again (seed §9), not after the full
+//! `circuit_reset_timeout`.
+//!
+//! What happens on failure depends on how you call:
+//!
+//! - Plain command methods ([`get`](ResilientClient::get), [`set`](ResilientClient::set), …)
+//!   try once and return the error (the seed's behaviour).
+//! - [`execute_with_retry`](ResilientClient::execute_with_retry) retries with a
+//!   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
+//!   is never retried: it may have been applied), within the shared [`RetryBudget`].
+//! - [`store_with_retry`](ResilientClient::store_with_retry) and
+//!   [`submit`](ResilientClient::submit) follow the write's [`Priority`]: `Critical` retries
+//!   inline, `High` and `Normal` go to the recovery queue and are replayed when Redis is
+//!   back, `Low` is dropped. The [`StoreOutcome`] always says which.
+//!
+//! The client is cheap to clone (an `Arc` inside) and not generic: it holds an
+//! `Arc<dyn KvBackend>`, so the backend is chosen at run time.
+//!
+//! ```
+//! # use resilience_core::{ResilientClient, InMemoryBackend, SetOptions};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), resilience_core::Error> {
+//! let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build();
+//! client.set("agent:123:name", "Agent Smith", SetOptions::default()).await?;
+//! assert_eq!(client.get("agent:123:name").await?.as_deref(), Some(&b"Agent Smith"[..]));
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod commands;
+mod pipeline;
+mod prioritized;
+mod replay;
+mod script;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub use builder::ResilientClientBuilder;
+pub use pipeline::Pipeline;
+pub use prioritized::StoreFuture;
+pub use script::Script;
+
+use crate::breaker::{CircuitBreaker, CircuitState, Rejected};
+use crate::observe::CallMetrics;
+use crate::queue::{QueueStats, RecoveryQueue};
+use crate::retry::{RetryBudget, RetryError, RetryPolicy, retry_with};
+use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
+
+use replay::QueuedWork;
+
+/// A resilient Redis client: breaker, retries, priority queue, over any [`KvBackend`].
+#[derive(Clone)]
+pub struct ResilientClient {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for ResilientClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResilientClient")
+            .field("name", &self.inner.name)
+            .field("backend", &self.inner.backend.name())
+            .field("circuit_state", &self.inner.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters behind [`ClientStats`].
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    rejected: AtomicU64,
+    retries: AtomicU64,
+    stored: AtomicU64,
+    queued: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct Tasks {
+    worker: JoinHandle<()>,
+    health: JoinHandle<()>,
+}
+
+pub(crate) struct ClientInner {
+    name: Arc<str>,
+    backend: Arc<dyn KvBackend>,
+    breaker: Arc<CircuitBreaker>,
+    retry_policy: RetryPolicy,
+    budget: RetryBudget,
+    queue: Arc<RecoveryQueue<QueuedWork>>,
+    /// Scripts this client has seen, by SHA1, so NOSCRIPT can be answered by reloading.
+    scripts: RwLock<std::collections::HashMap<String, Arc<str>>>,
+    counters: Counters,
+    metrics: CallMetrics,
+    tasks: OnceLock<Tasks>,
+    closed: AtomicBool,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if let Some(tasks) = self.tasks.get() {
+            tasks.worker.abort();
+            tasks.health.abort();
+        }
+        let left = self.queue.len();
+        if left > 0 {
+            tracing::warn!(client = %self.name, left, "client dropped with queued writes; their tickets resolve as shut down (call shutdown() to drain)");
+            self.queue.dead_letter_all(DeadLetterReason::Shutdown);
+        }
+    }
+}
+
+/// A snapshot of a client's state and counters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientStats {
+    /// The client's name.
+    pub name: String,
+    /// The backend's name.
+    pub backend: &'static str,
+    /// The breaker's state.
+    pub circuit_state: CircuitState,
+    /// Calls that reached the backend.
+    pub calls: u64,
+    /// Calls that reached the backend and failed.
+    pub failures: u64,
+    /// Calls refused by the open circuit.
+    pub rejected: u64,
+    /// Retries made (inline, by `Critical` writes and `execute_with_retry`).
+    pub retries: u64,
+    /// Prioritized writes stored at once.
+    pub stored: u64,
+    /// Prioritized writes queued.
+    pub queued: u64,
+    /// `Low` writes dropped.
+    pub dropped: u64,
+    /// Prioritized writes that failed for good at once.
+    pub failed: u64,
+    /// The recovery queue.
+    pub queue: QueueStats,
+}
+
+/// What [`ResilientClient::shutdown`] managed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether the recovery queue was empty before the deadline.
+    pub drained: bool,
+    /// Queued writes still waiting at the deadline, now dead-lettered with
+    /// [`DeadLetterReason::Shutdown`] (their tickets say so).
+    pub abandoned: usize,
+}
+
+impl ResilientClient {
+    /// Starts building a client named `client_name` (used in metrics, logs and errors) over
+    /// `backend`. Defaults are the seed's: 3 failures open the breaker for 300 s, retries
+    /// 3 times from 1 s doubling.
+    pub fn builder(
+        client_name: impl Into<String>,
+        backend: impl KvBackend,
+    ) -> ResilientClientBuilder {
+        ResilientClientBuilder::new(client_name.into(), Arc::new(backend))
+    }
+
+    /// Like [`builder`](Self::builder), for a backend already behind an `Arc`.
+    pub fn builder_arc(
+        client_name: impl Into<String>,
+        backend: Arc<dyn KvBackend>,
+    ) -> ResilientClientBuilder {
+        ResilientClientBuilder::new(client_name.into(), backend)
+    }
+
+    /// The client's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The backend's name (`"redis-rs"`, `"fred"`, `"memory"`).
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    /// The backend, for callers that need to bypass the resilience layer (tests, tooling).
+    pub fn backend(&self) -> &Arc<dyn KvBackend> {
+        &self.inner.backend
+    }
+
+    /// The circuit breaker's current state.
+    pub fn circuit_state(&self) -> CircuitState {
+        self.inner.breaker.state()
+    }
+
+    /// The circuit breaker, to force it open, disable it, or listen to transitions.
+    pub fn circuit_breaker(&self) -> &Arc<CircuitBreaker> {
+        &self.inner.breaker
+    }
+
+    /// The default retry policy (used by `Critical` writes).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry_policy
+    }
+
+    /// Adds a listener told about every dead-lettered write.
+    pub fn on_dead_letter(
+        &self,
+        listener: impl Fn(&crate::queue::DeadLetter) + Send + Sync + 'static,
+    ) {
+        self.inner.queue.on_dead_letter(Arc::new(listener));
+    }
+
+    /// A snapshot of counters, breaker state and queue depth.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.inner.counters;
+        let queue = self.inner.queue.stats();
+        ClientStats {
+            name: self.inner.name.to_string(),
+            backend: self.inner.backend.name(),
+            circuit_state: self.inner.breaker.state(),
+            calls: c.calls.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            stored: c.stored.load(Ordering::Relaxed),
+            queued: c.queued.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            queue,
+        }
+    }
+
+    /// Runs one command through the breaker, without retries. The reply has the canonical
+    /// shape documented on the [`Command`] variant.
+    pub async fn execute(&self, cmd: Command) -> Result<Value, Error> {
+        self.inner.call(cmd).await
+    }
+
+    /// Stops taking work, replays what it can from the recovery queue until `deadline`
+    /// passes, then dead-letters what is left (every ticket resolves). Later calls get
+    /// [`Error::Shutdown`].
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::Release);
+        inner.queue.close();
+        let drained = if inner.queue.is_empty() {
+            true
+        } else {
+            inner.ensure_tasks();
+            inner.queue.wait_empty(Instant::now() + deadline).await
+        };
+        let abandoned = inner.queue.dead_letter_all(DeadLetterReason::Shutdown);
+        if let Some(tasks) = inner.tasks.get() {
+            tasks.worker.abort();
+            tasks.health.abort();
+        }
+        tracing::info!(client = %inner.name, drained, abandoned, "client shut down");
+        ShutdownReport { drained, abandoned }
+    }
+}
+
+impl ClientInner {
+    fn circuit_open(&self, rejected: Rejected) -> Error {
+        Error::CircuitOpen {
+            client: self.name.to_string(),
+            retry_after: rejected.retry_after,
+        }
+    }
+
+    /// Starts the replay worker and the health probe, once. Called lazily from the paths
+    /// that can need them (a counted failure, a queued write, shutdown), which always run
+    /// inside a Tokio runtime, so building a client never requires one.
+    fn ensure_tasks(self: &Arc<Self>) {
+        self.tasks.get_or_init(|| {
+            let backend = Arc::clone(&self.backend);
+            let timeout = self
+                .breaker
+                .config()
+                .health_check_interval
+                .max(Duration::from_secs(1));
+            let health = self.breaker.spawn_health_probe(move || {
+                let backend = Arc::clone(&backend);
+                async move {
+                    matches!(
+                        tokio::time::timeout(timeout, backend.execute(Command::Ping)).await,
+                        Ok(Ok(_))
+                    )
+                }
+            });
+            let worker = tokio::spawn(replay::run(Arc::downgrade(self), Arc::clone(&self.queue)));
+            Tasks { worker, health }
+        });
+    }
+
+    /// Records the end of a call that reached the backend.
+    fn finish(
+        self: &Arc<Self>,
+        permit: crate::breaker::Permit<'_>,
+        cmd_ordinal: usize,
+        cmd_name: &'static str,
+        started: Instant,
+        error: Option<&BackendError>,
+    ) {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.metrics.record_duration(started.elapsed());
+        match error {
+            None => {
+                permit.record_success();
+                self.metrics.record(cmd_ordinal, cmd_name, Ok(()));
+            }
+            Some(e) => {
+                let kind = e.kind();
+                permit.record_error(kind);
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics.record(cmd_ordinal, cmd_name, Err(Some(kind)));
+                if kind.counts_for_breaker() {
+                    self.ensure_tasks();
+                }
+            }
+        }
+    }
+
+    fn reject(&self, cmd_ordinal: usize, cmd_name: &'static str, rejected: Rejected) -> Error {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.record(cmd_ordinal, cmd_name, Err(None));
+        self.circuit_open(rejected)
+    }
+
+    /// One command through the breaker. An `EVALSHA` the server does not know is answered
+    /// by loading the script (when this client has seen it) and running it again: NOSCRIPT
+    /// means it did not run, so this cannot apply it twice.
+    async fn call(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Shutdown);
+        }
+        let retry_copy = match &cmd {
+            Command::Evalsha { .. } => Some(cmd.clone()),
+            _ => None,
+        };
+        let result = self.call_once(cmd).await;
+        match (result, retry_copy) {
+            (Err(Error::Server(e)), Some(again)) if e.is_noscript() => {
+                self.reload_scripts_for(std::slice::from_ref(&again))
+                    .await?;
+                self.call_once(again).await
+            }
+            (result, _) => result,
+        }
+    }
+
+    async fn call_once(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+        let (ordinal, name) = (cmd.ordinal(), cmd.name());
+        let permit = match self.breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
+        };
+        let started = Instant::now();
+        let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name);
+        let result = self.backend.execute(cmd).instrument(span).await;
+        self.finish(permit, ordinal, name, started, result.as_ref().err());
+        result.map_err(Error::from)
+    }
+
+    /// A batch through the breaker (one round trip). Scripts this client knows are loaded in
+    /// the same round trip (SCRIPT LOAD before their EVALSHA, also valid inside MULTI), so a
+    /// server that restarted and lost its script cache still runs them.
+    async fn call_batch(
+        self: &Arc<Self>,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, Error> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Shutdown);
+        }
+        let (cmds, loads) = self.with_script_loads(cmds);
+        let permit = match self.breaker.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(self.reject(BATCH_ORDINAL, "BATCH", rejected)),
+        };
+        let started = Instant::now();
+        let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len());
+        let result = self
+            .backend
+            .execute_batch(cmds, atomic)
+            .instrument(span)
+            .await;
+        self.finish(
+            permit,
+            BATCH_ORDINAL,
+            "BATCH",
+            started,
+            result.as_ref().err(),
+        );
+        let mut values = result.map_err(Error::from)?;
+        values.drain(..loads.min(values.len()));
+        Ok(values)
+    }
+
+    /// Prepends a SCRIPT LOAD for every distinct known script an EVALSHA in `cmds` uses.
+    fn with_script_loads(&self, cmds: Vec<Command>) -> (Vec<Command>, usize) {
+        let shas: Vec<&str> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Command::Evalsha { sha1, .. } => Some(sha1.as_str()),
+                _ => None,
+            })
+            .collect();
+        if shas.is_empty() {
+            return (cmds, 0);
+        }
+        let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
+        let mut loads: Vec<Command> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for sha in shas {
+            if seen.contains(&sha) {
+                continue;
+            }
+            seen.push(sha);
+            if let Some(source) = scripts.get(sha) {
+                loads.push(Command::ScriptLoad {
+                    script: source.to_string(),
+                });
+            }
+        }
+        drop(scripts);
+        let n = loads.len();
+        loads.extend(cmds);
+        (loads, n)
+    }
+
+    /// Loads every known script the EVALSHA commands in `cmds` use.
+    async fn reload_scripts_for(self: &Arc<Self>, cmds: &[Command]) -> Result<(), Error> {
+        let sources: Vec<Arc<str>> = {
+            let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
+            cmds.iter()
+                .filter_map(|c| match c {
+                    Command::Evalsha { sha1, .. } => scripts.get(sha1).cloned(),
+                    _ => None,
+                })
+                .collect()
+        };
+        if sources.is_empty() {
+            return Err(Error::Server(BackendError::from_reply(
+                "NOSCRIPT No matching script, and this client was never given its source (use Script / register_script)",
+            )));
+        }
+        for source in sources {
+            self.call_once(Command::ScriptLoad {
+                script: source.to_string(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn register_script(&self, sha1: &str, source: &Arc<str>) {
+        let known = self
+            .scripts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(sha1);
+        if !known {
+            self.scripts
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(sha1.to_owned(), Arc::clone(source));
+        }
+    }
+
+    /// Runs `attempt` up to 1 + `policy.max_retries` times with the policy's backoff, while
+    /// `retryable(&error)` says so and the shared budget allows (see [`retry_with`]).
+    async fn with_retries<T, F, Fut>(
+        &self,
+        policy: &RetryPolicy,
+        retryable: impl Fn(&Error) -> bool,
+        mut attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let result = retry_with(policy, Some(&self.budget), |e: &Error| retryable(e), |n| {
+            if n > 0 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::observe::RETRIES, "client" => metrics::SharedString::from(Arc::clone(&self.name))).increment(1);
+            }
+            attempt()
+        })
+        .await;
+        result.map_err(|e| match e {
+            RetryError::BudgetExhausted(
+                Error::Unavailable(b) | Error::Timeout(b) | Error::Busy(b),
+            ) => Error::RetryBudgetExhausted(b),
+            other => other.into_inner(),
+        })
+    }
+}
+
+/// The metrics slot used for batches (they are counted under the `RAW` ordinal's row).
+const BATCH_ORDINAL: usize = Command::VARIANTS - 1;
+
+/// Whether `error` on a command with the given idempotency may be retried.
+pub(crate) fn is_retryable(error: &Error, idempotent: bool) -> bool {
+    match error {
+        Error::CircuitOpen { .. } => true,
+        other => other.kind().is_some_and(|k| k.is_retryable(idempotent)),
+    }
+}

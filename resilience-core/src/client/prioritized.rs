@@ -1,0 +1,215 @@
+//! Prioritized writes: [`store_with_retry`](ResilientClient::store_with_retry) (the seed's
+//! shape, a store function) and [`submit`](ResilientClient::submit) (data-only commands).
+//!
+//! Both follow the [`Priority`] table of [`crate::priority`], and both keep per-key order: a
+//! write whose ordering key (the agent id, or the commands' keys) still has queued writes
+//! does not overtake them. `High`/`Normal` queue behind them, `Critical` waits (within its
+//! retry time) for them to drain first, `Low` is dropped.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::breaker::CircuitState;
+use crate::priority::{Priority, StoreOutcome};
+use crate::queue::PushError;
+use crate::{BackendError, Command, Error};
+
+use super::replay::{QueuedWork, StoreJob};
+use super::{ResilientClient, is_retryable};
+
+/// The future a store function returns, boxed so queued store functions can be kept.
+pub type StoreFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
+
+impl ResilientClient {
+    /// Stores an agent's state with the seed's priority handling (§5.2), never raising:
+    /// the [`StoreOutcome`] says whether it was stored, queued (with a ticket), dropped or
+    /// failed, and why.
+    ///
+    /// `store_func` is given the client, the agent id and the state. It may be called again
+    /// from the recovery queue after a failure, so it must be safe to repeat (setting state
+    /// is; incrementing is not). Returning [`Error::StoreFailed`] (the seed's `False`) counts
+    /// as a retryable failure, not as a final one. Queued store functions live in memory
+    /// only; for writes that must survive a crash use [`submit`](Self::submit) with data.
+    pub async fn store_with_retry<S, F, Fut>(
+        &self,
+        agent_id: &str,
+        state_data: S,
+        store_func: F,
+        priority: Priority,
+    ) -> StoreOutcome
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(ResilientClient, String, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let agent = agent_id.to_owned();
+        let job: StoreJob = Arc::new(move |client: ResilientClient| -> StoreFuture {
+            Box::pin(store_func(client, agent.clone(), state_data.clone()))
+        });
+        self.prioritized(
+            vec![agent_id.to_owned()],
+            QueuedWork::Store(job),
+            priority,
+            true,
+        )
+        .await
+    }
+
+    /// Applies `batch` (one command, or several atomically with `MULTI`/`EXEC`) with
+    /// priority handling. Being data, queued batches can be ordered by key and replayed in
+    /// batches. A batch is retried after a timeout only if every command is idempotent.
+    pub async fn submit(&self, batch: Vec<Command>, priority: Priority) -> StoreOutcome {
+        if batch.is_empty() {
+            return self.count(
+                priority,
+                StoreOutcome::Failed(Error::InvalidInput(
+                    "submit needs at least one command".to_owned(),
+                )),
+            );
+        }
+        let mut keys: Vec<String> = Vec::new();
+        for key in batch.iter().flat_map(|c| c.keys()) {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        let idempotent = batch.iter().all(Command::is_idempotent);
+        let atomic = batch.len() > 1;
+        self.prioritized(
+            keys,
+            QueuedWork::Commands {
+                cmds: batch,
+                atomic,
+            },
+            priority,
+            idempotent,
+        )
+        .await
+    }
+
+    async fn prioritized(
+        &self,
+        keys: Vec<String>,
+        work: QueuedWork,
+        priority: Priority,
+        idempotent: bool,
+    ) -> StoreOutcome {
+        let inner = &self.inner;
+        if inner.queue.is_closed() {
+            return self.count(priority, StoreOutcome::Failed(Error::Shutdown));
+        }
+        if inner.queue.has_pending(&keys) {
+            match priority {
+                Priority::High | Priority::Normal => return self.enqueue(keys, work, priority),
+                Priority::Low => {
+                    tracing::info!(client = %inner.name, "low-priority write dropped: older writes for its keys are still queued");
+                    return self.count(priority, StoreOutcome::Dropped);
+                }
+                Priority::Critical => {
+                    let deadline = Instant::now() + retry_window(&inner.retry_policy);
+                    if !inner.queue.wait_keys_clear(&keys, deadline).await {
+                        let error = if inner.breaker.state() == CircuitState::Closed {
+                            Error::Timeout(BackendError::timeout(
+                                "older queued writes for these keys did not drain in time",
+                            ))
+                        } else {
+                            Error::CircuitOpen {
+                                client: inner.name.to_string(),
+                                retry_after: Duration::ZERO,
+                            }
+                        };
+                        return self.count(priority, StoreOutcome::Failed(error));
+                    }
+                }
+            }
+        }
+        let retryable =
+            |e: &Error| is_retryable(e, idempotent) || matches!(e, Error::StoreFailed(_));
+        let outcome = match priority {
+            Priority::Critical => {
+                match inner
+                    .with_retries(&inner.retry_policy, retryable, || self.apply(&work))
+                    .await
+                {
+                    Ok(()) => StoreOutcome::Stored,
+                    Err(e) => StoreOutcome::Failed(e),
+                }
+            }
+            Priority::High | Priority::Normal => match self.apply(&work).await {
+                Ok(()) => StoreOutcome::Stored,
+                Err(e) if retryable(&e) => {
+                    tracing::debug!(client = %inner.name, %priority, error = %e, "write failed; queueing it");
+                    return self.enqueue(keys, work, priority);
+                }
+                Err(e) => StoreOutcome::Failed(e),
+            },
+            Priority::Low => match self.apply(&work).await {
+                Ok(()) => StoreOutcome::Stored,
+                Err(e) if retryable(&e) => {
+                    tracing::info!(client = %inner.name, error = %e, "low-priority write dropped");
+                    StoreOutcome::Dropped
+                }
+                Err(e) => StoreOutcome::Failed(e),
+            },
+        };
+        self.count(priority, outcome)
+    }
+
+    /// One attempt at the work.
+    pub(super) async fn apply(&self, work: &QueuedWork) -> Result<(), Error> {
+        match work {
+            QueuedWork::Commands { cmds, atomic } => match cmds.as_slice() {
+                [one] => self.inner.call(one.clone()).await.map(|_| ()),
+                many => self
+                    .inner
+                    .call_batch(many.to_vec(), *atomic)
+                    .await
+                    .map(|_| ()),
+            },
+            QueuedWork::Store(job) => job(self.clone()).await,
+        }
+    }
+
+    fn enqueue(&self, keys: Vec<String>, work: QueuedWork, priority: Priority) -> StoreOutcome {
+        let inner = &self.inner;
+        let outcome = match inner.queue.push(priority, keys, work) {
+            Ok(ticket) => {
+                inner.ensure_tasks();
+                StoreOutcome::Queued(ticket)
+            }
+            Err(PushError::Full) => StoreOutcome::Failed(Error::QueueFull {
+                client: inner.name.to_string(),
+            }),
+            Err(PushError::Closed) => StoreOutcome::Failed(Error::Shutdown),
+            Err(PushError::LowPriority) => StoreOutcome::Dropped,
+        };
+        self.count(priority, outcome)
+    }
+
+    fn count(&self, priority: Priority, outcome: StoreOutcome) -> StoreOutcome {
+        let c = &self.inner.counters;
+        let counter = match &outcome {
+            StoreOutcome::Stored => &c.stored,
+            StoreOutcome::Queued(_) => &c.queued,
+            StoreOutcome::Dropped => &c.dropped,
+            StoreOutcome::Failed(_) => &c.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::observe::STORE_OUTCOMES, "client" => metrics::SharedString::from(Arc::clone(&self.inner.name)), "priority" => priority.as_str(), "outcome" => outcome.as_str()).increment(1);
+        outcome
+    }
+}
+
+/// The time a `Critical` write's retries take at most without jitter: how long it may wait
+/// for older queued writes on its keys.
+fn retry_window(policy: &crate::retry::RetryPolicy) -> Duration {
+    (0..policy.max_retries)
+        .map(|n| policy.nominal_delay(n))
+        .fold(Duration::ZERO, Duration::saturating_add)
+        .max(Duration::from_millis(100))
+}
