@@ -171,7 +171,7 @@ impl<B: KvBackend> FaultyBackend<B> {
         } else if let Some(kind) = script
             .rules
             .iter()
-            .find(|(pred, _)| cmds.iter().any(|c| pred(c)))
+            .find(|(pred, _)| cmds.iter().any(pred))
             .map(|(_, kind)| *kind)
         {
             Plan::Fail(kind)
