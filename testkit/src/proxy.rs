@@ -142,7 +142,9 @@ impl FaultProxy {
         self.resets.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Connections open now.
+    /// Connections open now (accepted and not yet closed or reset). A blackholed
+    /// connection is not read from, so a client closing it is only noticed once the mode
+    /// lets traffic through again.
     pub fn connections(&self) -> usize {
         self.stats.open.load(Ordering::SeqCst)
     }
