@@ -68,7 +68,7 @@ type Predicate = Box<dyn Fn(&Command) -> bool + Send + Sync>;
 /// The scripted part of the state; small and only touched once per call.
 struct Script {
     fail_next: VecDeque<ErrorKind>,
-    apply_then_timeout: u64,
+    apply_then_timeout: usize,
     latency: Duration,
     hang_timeout: Duration,
     rules: Vec<(Predicate, ErrorKind)>,
@@ -289,7 +289,7 @@ impl FaultController {
     /// The next `n` calls that reach the inner backend are applied there and then reported
     /// as `Timeout`, so a test can check that non-idempotent commands are not retried after
     /// a timeout (and count how often a command was really applied).
-    pub fn apply_then_timeout_next(&self, n: u64) {
+    pub fn apply_then_timeout_next(&self, n: usize) {
         self.state.script().apply_then_timeout += n;
     }
 
