@@ -5,6 +5,9 @@
 //! - `open_rejection`: `try_acquire` on an Open breaker (target: <= 100 ns).
 //! - `closed_fast_path_count_window`: the same with a failure-rate count window.
 
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
