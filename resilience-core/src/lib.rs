@@ -45,7 +45,10 @@ pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};
 pub use value::Value;
 
-// Re-exports of the breaker module.
+pub use breaker::{
+    CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, Permit, RateWindow,
+    Rejected, Transition,
+};
 //
 pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
 //

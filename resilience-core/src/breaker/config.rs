@@ -1,0 +1,125 @@
+//! How a breaker decides: [`CircuitBreakerConfig`], [`FailurePolicy`] and [`RateWindow`].
+
+use std::time::Duration;
+
+/// Settings of a [`CircuitBreaker`](super::CircuitBreaker). The defaults are the seed's.
+///
+/// Out-of-range values are never an error; they are clamped when the breaker is built and
+/// the clamped values are what [`config`](super::CircuitBreaker::config) returns:
+/// a threshold, `min_calls`, window size or `half_open_max_calls` of 0 becomes 1,
+/// `half_open_max_calls` above [`MAX_HALF_OPEN_CALLS`](super::MAX_HALF_OPEN_CALLS) becomes
+/// that, a `failure_rate` outside `0.0..=1.0` (or NaN) is clamped into it (NaN becomes 1.0),
+/// a time window below 1 ms becomes 1 ms, and a zero `health_check_interval` becomes 1 ms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBreakerConfig {
+    /// When Closed turns into Open. Default
+    /// `ConsecutiveFailures { threshold: 3 }` (the seed's `circuit_threshold`).
+    pub policy: FailurePolicy,
+    /// How long it stays Open before admitting a probe. Default 300 s (the seed's
+    /// `circuit_reset_timeout`).
+    pub reset_timeout: Duration,
+    /// How many probe calls HalfOpen admits at once. Default 1.
+    pub half_open_max_calls: u32,
+    /// `Some(d)`: a call that succeeded but took longer than `d` counts as a failure.
+    /// Default `None`.
+    pub slow_call_threshold: Option<Duration>,
+    /// How often the health probe (if spawned) pings while Open. Default 1 s.
+    pub health_check_interval: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            policy: FailurePolicy::default(),
+            reset_timeout: Duration::from_secs(300),
+            half_open_max_calls: 1,
+            slow_call_threshold: None,
+            health_check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// The same settings with every value brought into range (see the type's docs).
+    pub fn normalized(mut self) -> Self {
+        self.policy = match self.policy {
+            FailurePolicy::ConsecutiveFailures { threshold } => {
+                FailurePolicy::ConsecutiveFailures {
+                    threshold: threshold.max(1),
+                }
+            }
+            FailurePolicy::FailureRate {
+                window,
+                min_calls,
+                failure_rate,
+            } => {
+                let window = match window {
+                    RateWindow::Count(n) => RateWindow::Count(n.max(1)),
+                    RateWindow::Time(d) => RateWindow::Time(d.max(Duration::from_millis(1))),
+                };
+                let min_calls = match window {
+                    // A count window never holds more than its size.
+                    RateWindow::Count(n) => min_calls.clamp(1, n),
+                    RateWindow::Time(_) => min_calls.max(1),
+                };
+                let failure_rate = if failure_rate.is_nan() {
+                    1.0
+                } else {
+                    failure_rate.clamp(0.0, 1.0)
+                };
+                FailurePolicy::FailureRate {
+                    window,
+                    min_calls,
+                    failure_rate,
+                }
+            }
+        };
+        self.half_open_max_calls = self
+            .half_open_max_calls
+            .clamp(1, super::state::MAX_HALF_OPEN_CALLS);
+        if self.health_check_interval.is_zero() {
+            self.health_check_interval = Duration::from_millis(1);
+        }
+        self
+    }
+}
+
+/// When a Closed breaker opens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FailurePolicy {
+    /// After `threshold` counted failures in a row; any success starts the count again.
+    /// This is the seed's behaviour.
+    ConsecutiveFailures {
+        /// How many failures in a row open the breaker.
+        threshold: u32,
+    },
+    /// When, among the calls in `window`, at least `min_calls` were seen and the share of
+    /// failures is at least `failure_rate`.
+    FailureRate {
+        /// Which calls count: the last N, or those of the last duration.
+        window: RateWindow,
+        /// No decision before this many calls are in the window (clamped to the window size
+        /// for a count window).
+        min_calls: u32,
+        /// The share of failures, `0.0..=1.0`, at or above which it opens.
+        failure_rate: f64,
+    },
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        FailurePolicy::ConsecutiveFailures { threshold: 3 }
+    }
+}
+
+/// The window a [`FailurePolicy::FailureRate`] looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateWindow {
+    /// The last N recorded calls (a lock-free ring of N slots).
+    Count(u32),
+    /// The calls recorded in the last duration, kept in
+    /// [`TIME_BUCKETS`](super::TIME_BUCKETS) buckets of `duration / TIME_BUCKETS` each:
+    /// the window actually summed covers between `(TIME_BUCKETS - 1) / TIME_BUCKETS` of the
+    /// duration and all of it.
+    Time(Duration),
+}
