@@ -532,11 +532,12 @@ fn zadd(
     })
 }
 
-/// A stable 64-bit hash (FNV-1a) of a key: SCAN walks keys in this order.
+/// A stable 63-bit hash (FNV-1a, top bit dropped) of a key: SCAN walks keys in this order,
+/// and 63 bits keep every cursor a non-negative `Int`.
 fn scan_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    }) >> 1
 }
 
 /// `SCAN`: keys are visited in order of a fixed hash; the cursor is the next hash to look
@@ -565,7 +566,11 @@ fn scan(
         let boundary = candidates[count - 1].0;
         // Include every key with the boundary hash, so a hash group is never split.
         candidates.retain(|(h, _)| *h <= boundary);
-        boundary.checked_add(1).unwrap_or(0)
+        if boundary >= i64::MAX as u64 {
+            0
+        } else {
+            boundary + 1
+        }
     } else {
         0
     };
