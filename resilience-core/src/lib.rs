@@ -52,7 +52,7 @@ pub use breaker::{
 //
 pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
 //
-// Re-exports of the memory module.
+pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
