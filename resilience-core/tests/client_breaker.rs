@@ -20,16 +20,26 @@ async fn opens_after_threshold_and_fails_fast_without_calling_the_backend() {
     assert_eq!(client.circuit_state(), CircuitState::Open);
     let calls = rig.faults.calls();
     for _ in 0..100 {
-        assert!(matches!(client.get("k").await, Err(Error::CircuitOpen { .. })));
+        assert!(matches!(
+            client.get("k").await,
+            Err(Error::CircuitOpen { .. })
+        ));
     }
-    assert_eq!(rig.faults.calls(), calls, "rejected calls never reach the backend");
+    assert_eq!(
+        rig.faults.calls(),
+        calls,
+        "rejected calls never reach the backend"
+    );
     assert_eq!(client.stats().rejected, 100);
 }
 
 #[tokio::test(start_paused = true)]
 async fn server_errors_never_open_the_breaker() {
     let (_rig, client) = Rig::client(|b| b);
-    client.set("s", "string", SetOptions::default()).await.unwrap();
+    client
+        .set("s", "string", SetOptions::default())
+        .await
+        .unwrap();
     for _ in 0..20 {
         assert!(matches!(client.hget("s", "f").await, Err(Error::Server(_))));
     }
@@ -41,22 +51,41 @@ async fn the_health_probe_closes_the_breaker_about_a_second_after_recovery() {
     let (rig, client) = Rig::client(|b| b.circuit_reset_timeout(Duration::from_secs(300)));
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let sink = transitions.clone();
-    client.circuit_breaker().on_transition(move |t| sink.lock().unwrap().push((t.from, t.to)));
+    client
+        .circuit_breaker()
+        .on_transition(move |t| sink.lock().unwrap().push((t.from, t.to)));
     rig.faults.set_outage(true);
     for _ in 0..3 {
         let _ = client.get("k").await;
     }
     assert_eq!(client.circuit_state(), CircuitState::Open);
     tokio::time::sleep(Duration::from_secs(30)).await;
-    assert_eq!(client.circuit_state(), CircuitState::Open, "still down: stays open");
+    assert_eq!(
+        client.circuit_state(),
+        CircuitState::Open,
+        "still down: stays open"
+    );
     rig.faults.set_outage(false);
     let recovered = Instant::now();
-    common::eventually(Duration::from_secs(2), || client.circuit_state() == CircuitState::Closed).await;
-    assert!(recovered.elapsed() <= Duration::from_millis(1100), "closed {:?} after recovery", recovered.elapsed());
+    common::eventually(Duration::from_secs(2), || {
+        client.circuit_state() == CircuitState::Closed
+    })
+    .await;
+    assert!(
+        recovered.elapsed() <= Duration::from_millis(1100),
+        "closed {:?} after recovery",
+        recovered.elapsed()
+    );
     assert!(client.get("k").await.is_ok());
     let seen = transitions.lock().unwrap().clone();
-    assert_eq!(seen.first(), Some(&(CircuitState::Closed, CircuitState::Open)));
-    assert_eq!(seen.last(), Some(&(CircuitState::HalfOpen, CircuitState::Closed)));
+    assert_eq!(
+        seen.first(),
+        Some(&(CircuitState::Closed, CircuitState::Open))
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&(CircuitState::HalfOpen, CircuitState::Closed))
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -22,12 +22,19 @@ fn set(key: &str, value: &str) -> Command {
     }
 }
 
-async fn store_state(client: ResilientClient, agent: String, state: HashMap<String, String>) -> Result<(), Error> {
+async fn store_state(
+    client: ResilientClient,
+    agent: String,
+    state: HashMap<String, String>,
+) -> Result<(), Error> {
     client.hmset(format!("agent:{agent}:state"), state).await
 }
 
 fn state(health: &str) -> HashMap<String, String> {
-    HashMap::from([("health".to_owned(), health.to_owned()), ("position".to_owned(), "10,20".to_owned())])
+    HashMap::from([
+        ("health".to_owned(), health.to_owned()),
+        ("position".to_owned(), "10,20".to_owned()),
+    ])
 }
 
 #[tokio::test(start_paused = true)]
@@ -38,10 +45,21 @@ async fn critical_retries_inline_then_returns_the_error() {
     let outcome = client
         .store_with_retry("a1", state("100"), store_state, Priority::Critical)
         .await;
-    assert!(matches!(outcome, StoreOutcome::Failed(Error::Unavailable(_))), "{outcome:?}");
+    assert!(
+        matches!(outcome, StoreOutcome::Failed(Error::Unavailable(_))),
+        "{outcome:?}"
+    );
     assert_eq!(rig.faults.calls(), 4, "one try and the seed's 3 retries");
-    assert_eq!(started.elapsed(), Duration::from_secs(1 + 2 + 4), "backoff 1 s, 2 s, 4 s");
-    assert_eq!(client.stats().queue.depth, 0, "critical writes are never queued");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1 + 2 + 4),
+        "backoff 1 s, 2 s, 4 s"
+    );
+    assert_eq!(
+        client.stats().queue.depth,
+        0,
+        "critical writes are never queued"
+    );
     assert_eq!(client.stats().retries, 3);
 }
 
@@ -53,7 +71,14 @@ async fn critical_succeeds_once_redis_answers_within_its_retries() {
         .store_with_retry("a1", state("90"), store_state, Priority::Critical)
         .await;
     assert!(outcome.is_stored(), "{outcome:?}");
-    assert_eq!(client.hget("agent:a1:state", "health").await.unwrap().as_deref(), Some(&b"90"[..]));
+    assert_eq!(
+        client
+            .hget("agent:a1:state", "health")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"90"[..])
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -73,7 +98,14 @@ async fn high_and_normal_queue_and_complete_after_recovery() {
     assert_eq!(high.wait().await, TicketOutcome::Completed);
     assert_eq!(normal.wait().await, TicketOutcome::Completed);
     assert_eq!(rig.get("k").await.as_deref(), Some(&b"v"[..]));
-    assert_eq!(client.hget("agent:a1:state", "health").await.unwrap().as_deref(), Some(&b"50"[..]));
+    assert_eq!(
+        client
+            .hget("agent:a1:state", "health")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"50"[..])
+    );
     assert_eq!(client.stats().queue.depth, 0);
 }
 
@@ -82,7 +114,12 @@ async fn high_is_replayed_before_normal() {
     let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
     rig.faults.set_outage(true);
     let mut tickets = Vec::new();
-    for (key, priority) in [("n1", Priority::Normal), ("h1", Priority::High), ("n2", Priority::Normal), ("h2", Priority::High)] {
+    for (key, priority) in [
+        ("n1", Priority::Normal),
+        ("h1", Priority::High),
+        ("n2", Priority::Normal),
+        ("h2", Priority::High),
+    ] {
         match client.submit(vec![set(key, "x")], priority).await {
             StoreOutcome::Queued(t) => tickets.push(t),
             other => panic!("{key}: {other:?}"),
@@ -93,7 +130,12 @@ async fn high_is_replayed_before_normal() {
     for t in tickets {
         assert_eq!(t.wait().await, TicketOutcome::Completed);
     }
-    let order: Vec<String> = rig.applied().into_iter().filter(|(c, _)| c == "SET").map(|(_, k)| k).collect();
+    let order: Vec<String> = rig
+        .applied()
+        .into_iter()
+        .filter(|(c, _)| c == "SET")
+        .map(|(_, k)| k)
+        .collect();
     assert_eq!(order, vec!["h1", "h2", "n1", "n2"]);
 }
 
@@ -106,14 +148,27 @@ async fn low_is_dropped_and_counted() {
     assert_eq!(client.stats().dropped, 1);
     assert_eq!(client.stats().queue.depth, 0);
     rig.faults.set_outage(false);
-    assert!(client.submit(vec![set("k", "v")], Priority::Low).await.is_stored());
+    assert!(
+        client
+            .submit(vec![set("k", "v")], Priority::Low)
+            .await
+            .is_stored()
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_non_retryable_error_fails_at_once_and_is_never_queued() {
     let (rig, client) = Rig::client(|b| b);
-    client.set("agent:a1:state", "a string", SetOptions::default()).await.unwrap();
-    for priority in [Priority::Critical, Priority::High, Priority::Normal, Priority::Low] {
+    client
+        .set("agent:a1:state", "a string", SetOptions::default())
+        .await
+        .unwrap();
+    for priority in [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ] {
         let calls = rig.faults.calls();
         let outcome = client
             .store_with_retry("a1", state("1"), store_state, priority)
@@ -122,10 +177,18 @@ async fn a_non_retryable_error_fails_at_once_and_is_never_queued() {
             StoreOutcome::Failed(Error::Server(e)) => assert_eq!(e.code(), Some("WRONGTYPE")),
             other => panic!("{priority}: {other:?}"),
         }
-        assert_eq!(rig.faults.calls(), calls + 1, "{priority}: tried exactly once");
+        assert_eq!(
+            rig.faults.calls(),
+            calls + 1,
+            "{priority}: tried exactly once"
+        );
     }
     assert_eq!(client.stats().queue.enqueued, 0);
-    assert_eq!(client.circuit_state(), CircuitState::Closed, "WRONGTYPE is not an outage");
+    assert_eq!(
+        client.circuit_state(),
+        CircuitState::Closed,
+        "WRONGTYPE is not an outage"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,14 +197,25 @@ async fn a_store_function_reporting_false_is_queued_not_given_up() {
     let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let seen = attempts.clone();
     let outcome = client
-        .store_with_retry("a1", (), move |_c, _a, _s| {
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async move {
-                if n == 0 { Err(Error::StoreFailed("disk says no".into())) } else { Ok(()) }
-            }
-        }, Priority::Normal)
+        .store_with_retry(
+            "a1",
+            (),
+            move |_c, _a, _s| {
+                let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(Error::StoreFailed("disk says no".into()))
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+            Priority::Normal,
+        )
         .await;
-    let StoreOutcome::Queued(ticket) = outcome else { panic!("{outcome:?}") };
+    let StoreOutcome::Queued(ticket) = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(ticket.wait().await, TicketOutcome::Completed);
     assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
@@ -150,19 +224,25 @@ async fn a_store_function_reporting_false_is_queued_not_given_up() {
 async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
     let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
     rig.faults.set_outage(true);
-    let StoreOutcome::Queued(old) = client.submit(vec![set("k", "old")], Priority::Normal).await else {
+    let StoreOutcome::Queued(old) = client.submit(vec![set("k", "old")], Priority::Normal).await
+    else {
         panic!("expected queued");
     };
     rig.faults.set_outage(false);
     // Redis is back, but the breaker is still open: the new write must not overtake.
     let new = client.submit(vec![set("k", "new")], Priority::High).await;
-    let StoreOutcome::Queued(new) = new else { panic!("{new:?}") };
+    let StoreOutcome::Queued(new) = new else {
+        panic!("{new:?}")
+    };
     assert_eq!(old.wait().await, TicketOutcome::Completed);
     assert_eq!(new.wait().await, TicketOutcome::Completed);
     assert_eq!(rig.get("k").await.as_deref(), Some(&b"new"[..]));
     // Critical waits for older queued writes on its key, then applies on top of them.
     rig.faults.set_outage(true);
-    let StoreOutcome::Queued(older) = client.submit(vec![set("k", "older")], Priority::Normal).await else {
+    let StoreOutcome::Queued(older) = client
+        .submit(vec![set("k", "older")], Priority::Normal)
+        .await
+    else {
         panic!("expected queued");
     };
     let faults = rig.faults.clone();
@@ -170,7 +250,9 @@ async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         faults.set_outage(false);
     });
-    let critical = client.submit(vec![set("k", "critical")], Priority::Critical).await;
+    let critical = client
+        .submit(vec![set("k", "critical")], Priority::Critical)
+        .await;
     assert!(critical.is_stored(), "{critical:?}");
     assert_eq!(older.wait().await, TicketOutcome::Completed);
     assert_eq!(rig.get("k").await.as_deref(), Some(&b"critical"[..]));
@@ -179,17 +261,23 @@ async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1000).queue_config(QueueConfig { max_attempts: 3, ..QueueConfig::default() })
+        b.circuit_threshold(1000).queue_config(QueueConfig {
+            max_attempts: 3,
+            ..QueueConfig::default()
+        })
     });
     let letters = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = letters.clone();
     client.on_dead_letter(move |d| sink.lock().unwrap().push(d.clone()));
     rig.faults.set_outage(true);
-    let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::High).await else {
+    let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::High).await
+    else {
         panic!("expected queued");
     };
     match ticket.wait().await {
-        TicketOutcome::DeadLettered { reason: DeadLetterReason::MaxAttempts { attempts, .. } } => assert_eq!(attempts, 3),
+        TicketOutcome::DeadLettered {
+            reason: DeadLetterReason::MaxAttempts { attempts, .. },
+        } => assert_eq!(attempts, 3),
         other => panic!("{other:?}"),
     }
     assert_eq!(letters.lock().unwrap().len(), 1);
@@ -199,19 +287,27 @@ async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_age_even_while_the_breaker_is_open() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1)
-            .queue_config(QueueConfig { max_age: Duration::from_secs(60), ..QueueConfig::default() })
+        b.circuit_threshold(1).queue_config(QueueConfig {
+            max_age: Duration::from_secs(60),
+            ..QueueConfig::default()
+        })
     });
     rig.faults.set_outage(true);
-    let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::Normal).await else {
+    let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::Normal).await
+    else {
         panic!("expected queued");
     };
     let started = Instant::now();
     match ticket.wait().await {
-        TicketOutcome::DeadLettered { reason: DeadLetterReason::MaxAge { age } } => assert!(age >= Duration::from_secs(60)),
+        TicketOutcome::DeadLettered {
+            reason: DeadLetterReason::MaxAge { age },
+        } => assert!(age >= Duration::from_secs(60)),
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() <= Duration::from_secs(61), "woken by the age deadline, not a poll");
+    assert!(
+        started.elapsed() <= Duration::from_secs(61),
+        "woken by the age deadline, not a poll"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -220,7 +316,10 @@ async fn shutdown_drains_what_it_can_and_reports_the_rest() {
     rig.faults.set_outage(true);
     let mut tickets = Vec::new();
     for i in 0..3 {
-        let StoreOutcome::Queued(t) = client.submit(vec![set(&format!("k{i}"), "v")], Priority::Normal).await else {
+        let StoreOutcome::Queued(t) = client
+            .submit(vec![set(&format!("k{i}"), "v")], Priority::Normal)
+            .await
+        else {
             panic!("expected queued");
         };
         tickets.push(t);
@@ -229,9 +328,17 @@ async fn shutdown_drains_what_it_can_and_reports_the_rest() {
     assert!(!report.drained);
     assert_eq!(report.abandoned, 3);
     for t in tickets {
-        assert_eq!(t.wait().await, TicketOutcome::DeadLettered { reason: DeadLetterReason::Shutdown });
+        assert_eq!(
+            t.wait().await,
+            TicketOutcome::DeadLettered {
+                reason: DeadLetterReason::Shutdown
+            }
+        );
     }
-    assert!(matches!(client.submit(vec![set("k", "v")], Priority::High).await, StoreOutcome::Failed(Error::Shutdown)));
+    assert!(matches!(
+        client.submit(vec![set("k", "v")], Priority::High).await,
+        StoreOutcome::Failed(Error::Shutdown)
+    ));
 }
 
 #[tokio::test(start_paused = true)]

@@ -31,11 +31,19 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
 }
 
 fn set(key: &str, value: String) -> Command {
-    Command::Set { key: key.to_owned(), value: Bytes::from(value), options: SetOptions::default() }
+    Command::Set {
+        key: key.to_owned(),
+        value: Bytes::from(value),
+        options: SetOptions::default(),
+    }
 }
 
 proptest! {

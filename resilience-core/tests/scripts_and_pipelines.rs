@@ -11,14 +11,31 @@ use resilience_core::{BackendError, Command, Error, Script, SetOptions, Value};
 async fn eval_loads_the_script_on_noscript_and_caches_it() {
     let (rig, client) = Rig::client(|b| b);
     let script = Script::new("return redis.call('SET', KEYS[1], ARGV[1])").idempotent(true);
-    rig.memory.register_script(script.source(), std::sync::Arc::new(|ctx, keys, args| {
-        ctx.call(Command::Set { key: keys[0].clone(), value: args[0].clone(), options: SetOptions::default() })
-    }));
-    let reply = client.eval(&script, vec!["k".into()], vec![Bytes::from_static(b"v")]).await.unwrap();
+    rig.memory.register_script(
+        script.source(),
+        std::sync::Arc::new(|ctx, keys, args| {
+            ctx.call(Command::Set {
+                key: keys[0].clone(),
+                value: args[0].clone(),
+                options: SetOptions::default(),
+            })
+        }),
+    );
+    let reply = client
+        .eval(&script, vec!["k".into()], vec![Bytes::from_static(b"v")])
+        .await
+        .unwrap();
     assert_eq!(reply, Value::Okay);
     let names: Vec<String> = rig.applied().into_iter().map(|(c, _)| c).collect();
-    assert_eq!(names, vec!["EVALSHA", "SCRIPT LOAD", "EVALSHA"], "NOSCRIPT, load, run again");
-    client.eval(&script, vec!["k".into()], vec![Bytes::from_static(b"w")]).await.unwrap();
+    assert_eq!(
+        names,
+        vec!["EVALSHA", "SCRIPT LOAD", "EVALSHA"],
+        "NOSCRIPT, load, run again"
+    );
+    client
+        .eval(&script, vec!["k".into()], vec![Bytes::from_static(b"w")])
+        .await
+        .unwrap();
     assert_eq!(rig.applied().len(), 4, "second run is one EVALSHA");
     assert_eq!(rig.get("k").await.as_deref(), Some(&b"w"[..]));
 }
@@ -27,7 +44,12 @@ async fn eval_loads_the_script_on_noscript_and_caches_it() {
 async fn an_unknown_script_reports_noscript_clearly() {
     let (_rig, client) = Rig::client(|b| b);
     let err = client
-        .execute(Command::Evalsha { sha1: "0".repeat(40), keys: vec![], args: vec![], idempotent: true })
+        .execute(Command::Evalsha {
+            sha1: "0".repeat(40),
+            keys: vec![],
+            args: vec![],
+            idempotent: true,
+        })
         .await
         .unwrap_err();
     match err {
@@ -41,17 +63,37 @@ async fn pipelines_return_replies_in_order_and_transactions_apply_together() {
     let (rig, client) = Rig::client(|b| b);
     let replies = client
         .pipeline()
-        .add(Command::Set { key: "a".into(), value: Bytes::from_static(b"1"), options: SetOptions::default() })
-        .add(Command::Incrby { key: "a".into(), delta: 2 })
-        .add(Command::Get { key: "a".into() })
+        .add_command(Command::Set {
+            key: "a".into(),
+            value: Bytes::from_static(b"1"),
+            options: SetOptions::default(),
+        })
+        .add_command(Command::Incrby {
+            key: "a".into(),
+            delta: 2,
+        })
+        .add_command(Command::Get { key: "a".into() })
         .execute()
         .await
         .unwrap();
-    assert_eq!(replies, vec![Value::Okay, Value::Int(3), Value::Bytes(Bytes::from_static(b"3"))]);
+    assert_eq!(
+        replies,
+        vec![
+            Value::Okay,
+            Value::Int(3),
+            Value::Bytes(Bytes::from_static(b"3"))
+        ]
+    );
     let replies = client
         .transaction()
-        .add(Command::Hset { key: "h".into(), fields: vec![("f".into(), Bytes::from_static(b"v"))] })
-        .add(Command::Expire { key: "h".into(), seconds: 60 })
+        .add_command(Command::Hset {
+            key: "h".into(),
+            fields: vec![("f".into(), Bytes::from_static(b"v"))],
+        })
+        .add_command(Command::Expire {
+            key: "h".into(),
+            seconds: 60,
+        })
         .execute()
         .await
         .unwrap();
@@ -63,13 +105,22 @@ async fn pipelines_return_replies_in_order_and_transactions_apply_together() {
 #[tokio::test]
 async fn a_failing_pipeline_is_an_error_not_a_partial_success() {
     let (_rig, client) = Rig::client(|b| b);
-    client.set("s", "string", SetOptions::default()).await.unwrap();
+    client
+        .set("s", "string", SetOptions::default())
+        .await
+        .unwrap();
     let result = client
         .pipeline()
-        .add(Command::Get { key: "s".into() })
-        .add(Command::Hget { key: "s".into(), field: "f".into() })
+        .add_command(Command::Get { key: "s".into() })
+        .add_command(Command::Hget {
+            key: "s".into(),
+            field: "f".into(),
+        })
         .execute()
         .await;
-    assert!(matches!(result, Err(Error::Server(ref e)) if e.code() == Some("WRONGTYPE")), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::Server(ref e)) if e.code() == Some("WRONGTYPE")),
+        "{result:?}"
+    );
     let _ = BackendError::unavailable("unused");
 }

@@ -70,7 +70,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n== 7.2 priority-based storage, Redis healthy");
     let outcome = client
-        .store_with_retry("agent123", state("10,20", "100"), store_agent_state, Priority::Critical)
+        .store_with_retry(
+            "agent123",
+            state("10,20", "100"),
+            store_agent_state,
+            Priority::Critical,
+        )
         .await;
     println!("critical store -> {}", outcome.as_str());
 
@@ -85,7 +90,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("   (Redis is back)");
     });
     let outcome = client
-        .store_with_retry("agent123", state("11,20", "95"), store_agent_state, Priority::Critical)
+        .store_with_retry(
+            "agent123",
+            state("11,20", "95"),
+            store_agent_state,
+            Priority::Critical,
+        )
         .await;
     println!(
         "critical store during outage -> {} after {} retries",
@@ -95,11 +105,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     faults.set_outage(true);
     let normal = client
-        .store_with_retry("agent456", state("3,4", "80"), store_agent_state, Priority::Normal)
+        .store_with_retry(
+            "agent456",
+            state("3,4", "80"),
+            store_agent_state,
+            Priority::Normal,
+        )
         .await;
     println!("normal store during outage -> {}", normal.as_str());
     let low = client
-        .store_with_retry("agent789", state("0,0", "1"), store_agent_state, Priority::Low)
+        .store_with_retry(
+            "agent789",
+            state("0,0", "1"),
+            store_agent_state,
+            Priority::Low,
+        )
         .await;
     println!("low store during outage -> {}", low.as_str());
     println!(
@@ -137,6 +157,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.queue.completed
     );
     let report = client.shutdown(Duration::from_secs(1)).await;
-    println!("shutdown: drained {}, abandoned {}", report.drained, report.abandoned);
+    println!(
+        "shutdown: drained {}, abandoned {}",
+        report.drained, report.abandoned
+    );
     Ok(())
 }

@@ -1,13 +1,12 @@
 //! Building a [`ResilientClient`] with the seed's names and defaults.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::KvBackend;
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
 use crate::observe::CallMetrics;
-use crate::queue::{DeadLetter, QueueConfig, RecoveryQueue};
+use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};
 
 use super::{ClientInner, Counters, ResilientClient};
@@ -21,7 +20,7 @@ pub struct ResilientClientBuilder {
     budget: RetryBudget,
     breaker: CircuitBreakerConfig,
     queue: QueueConfig,
-    dead_letter_listeners: Vec<Arc<dyn Fn(&DeadLetter) + Send + Sync>>,
+    dead_letter_listeners: Vec<DeadLetterListener>,
 }
 
 impl ResilientClientBuilder {
@@ -118,7 +117,6 @@ impl ResilientClientBuilder {
                 scripts: RwLock::new(Default::default()),
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
-                closed: AtomicBool::new(false),
             }),
         }
     }

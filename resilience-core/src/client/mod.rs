@@ -37,7 +37,7 @@ mod prioritized;
 mod replay;
 mod script;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -104,7 +104,6 @@ pub(crate) struct ClientInner {
     counters: Counters,
     metrics: CallMetrics,
     tasks: OnceLock<Tasks>,
-    closed: AtomicBool,
 }
 
 impl Drop for ClientInner {
@@ -243,12 +242,14 @@ impl ResilientClient {
         self.inner.call(cmd).await
     }
 
-    /// Stops taking work, replays what it can from the recovery queue until `deadline`
-    /// passes, then dead-letters what is left (every ticket resolves). Later calls get
-    /// [`Error::Shutdown`].
+    /// Stops taking prioritized writes (later ones are [`StoreOutcome::Failed`] with
+    /// [`Error::Shutdown`]), replays what it can from the recovery queue until `deadline`
+    /// passes, then dead-letters what is left, so every ticket resolves. Plain calls keep
+    /// working.
+    ///
+    /// [`StoreOutcome::Failed`]: crate::StoreOutcome::Failed
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = &self.inner;
-        inner.closed.store(true, Ordering::Release);
         inner.queue.close();
         let drained = if inner.queue.is_empty() {
             true
@@ -337,9 +338,6 @@ impl ClientInner {
     /// by loading the script (when this client has seen it) and running it again: NOSCRIPT
     /// means it did not run, so this cannot apply it twice.
     async fn call(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(Error::Shutdown);
-        }
         let retry_copy = match &cmd {
             Command::Evalsha { .. } => Some(cmd.clone()),
             _ => None,
@@ -376,9 +374,6 @@ impl ClientInner {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, Error> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(Error::Shutdown);
-        }
         let (cmds, loads) = self.with_script_loads(cmds);
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,

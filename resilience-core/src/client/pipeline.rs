@@ -21,7 +21,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Adds a command.
-    pub fn add(mut self, cmd: Command) -> Self {
+    pub fn add_command(mut self, cmd: Command) -> Self {
         self.commands.push(cmd);
         self
     }

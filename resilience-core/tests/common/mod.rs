@@ -33,7 +33,11 @@ impl<B: KvBackend> KvBackend for Recorder<B> {
         self.log.lock().unwrap().push(cmd.clone());
         self.inner.execute(cmd).await
     }
-    async fn execute_batch(&self, cmds: Vec<Command>, atomic: bool) -> Result<Vec<Value>, BackendError> {
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
         self.log.lock().unwrap().extend(cmds.iter().cloned());
         self.inner.execute_batch(cmds, atomic).await
     }
@@ -63,10 +67,19 @@ impl Rig {
         let recorder = Recorder::new(memory.clone());
         let log = Arc::clone(&recorder.log);
         let (backend, faults) = FaultyBackend::new(recorder);
-        (Rig { memory, faults, log }, backend)
+        (
+            Rig {
+                memory,
+                faults,
+                log,
+            },
+            backend,
+        )
     }
 
-    pub fn client(f: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder) -> (Rig, ResilientClient) {
+    pub fn client(
+        f: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
+    ) -> (Rig, ResilientClient) {
         let (rig, backend) = Rig::new();
         let builder = ResilientClient::builder("test", backend).retry_policy(exact_policy());
         (rig, f(builder).build())
@@ -75,7 +88,9 @@ impl Rig {
     /// A value straight from the store, bypassing faults.
     pub async fn get(&self, key: &str) -> Option<bytes::Bytes> {
         self.memory
-            .execute(Command::Get { key: key.to_owned() })
+            .execute(Command::Get {
+                key: key.to_owned(),
+            })
             .await
             .unwrap()
             .into_opt_bytes()
@@ -88,7 +103,12 @@ impl Rig {
             .lock()
             .unwrap()
             .iter()
-            .map(|c| (c.name().to_owned(), c.keys().first().cloned().unwrap_or_default()))
+            .map(|c| {
+                (
+                    c.name().to_owned(),
+                    c.keys().first().cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 }
@@ -97,7 +117,10 @@ impl Rig {
 pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {limit:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
