@@ -47,7 +47,7 @@ fn set(key: &str, value: String) -> Command {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     /// After recovery every key holds the value of the last write to it that was stored or
     /// queued, and every ticket resolves `Completed`.
