@@ -201,7 +201,8 @@ impl CircuitBreaker {
         self.load().state()
     }
 
-    /// How many transitions this breaker has made.
+    /// How many transitions this breaker has made (kept in 40 bits: it wraps to 0 after
+    /// about 10^12 transitions).
     pub fn generation(&self) -> u64 {
         self.load().generation()
     }
