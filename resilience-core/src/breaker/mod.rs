@@ -52,7 +52,7 @@
 //! [`spawn_health_probe`](CircuitBreaker::spawn_health_probe) a background task pings the
 //! backend every `health_check_interval` (default 1 s) while the breaker is Open, and closes
 //! it as soon as a ping answers (seed §9, "health monitoring"). It waits on the state's
-//! [`watch`](tokio::sync::watch) channel while not Open, so a healthy breaker costs nothing.
+//! [`watch`] channel while not Open, so a healthy breaker costs nothing.
 //!
 //! # Generations
 //!
