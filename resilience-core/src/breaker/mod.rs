@@ -52,7 +52,7 @@
 //! [`spawn_health_probe`](CircuitBreaker::spawn_health_probe) a background task pings the
 //! backend every `health_check_interval` (default 1 s) while the breaker is Open, and closes
 //! it as soon as a ping answers (seed §9, "health monitoring"). It waits on the state's
-//! [`watch`](tokio::sync::watch) channel while not Open, so a healthy breaker costs nothing.
+//! [`watch`] channel while not Open, so a healthy breaker costs nothing.
 //!
 //! # Generations
 //!
@@ -201,7 +201,8 @@ impl CircuitBreaker {
         self.load().state()
     }
 
-    /// How many transitions this breaker has made.
+    /// How many transitions this breaker has made (kept in 40 bits: it wraps to 0 after
+    /// about 10^12 transitions).
     pub fn generation(&self) -> u64 {
         self.load().generation()
     }

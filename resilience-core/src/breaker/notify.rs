@@ -12,7 +12,7 @@
 //! listeners carry on. The panic message still goes through the process's panic hook.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 
 use super::{CircuitBreaker, CircuitState, METRIC_STATE, METRIC_TRANSITIONS, Transition, lock};
@@ -37,12 +37,16 @@ impl CircuitBreaker {
                 // Someone else is delivering; they will see what we queued.
                 return;
             }
-            loop {
-                let next = lock(&self.pending).pop_front();
-                let Some(transition) = next else { break };
-                self.emit(&transition);
+            {
+                // Clears the flag even if a tracing subscriber or metrics recorder panics,
+                // so later transitions are still delivered.
+                let _delivering = ClearOnDrop(&self.draining);
+                loop {
+                    let next = lock(&self.pending).pop_front();
+                    let Some(transition) = next else { break };
+                    self.emit(&transition);
+                }
             }
-            self.draining.store(false, Ordering::Release);
             if lock(&self.pending).is_empty() {
                 return;
             }
@@ -91,5 +95,13 @@ impl CircuitBreaker {
                 );
             }
         }
+    }
+}
+
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }

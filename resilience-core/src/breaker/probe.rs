@@ -22,6 +22,25 @@ impl CircuitBreaker {
     /// `false`. ForcedOpen and Disabled are left alone.
     ///
     /// Must be called from within a Tokio runtime (it uses `tokio::spawn`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use resilience_core::breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// use resilience_core::{Command, KvBackend};
+    ///
+    /// fn watch_health(backend: Arc<dyn KvBackend>) -> Arc<CircuitBreaker> {
+    ///     let breaker = Arc::new(CircuitBreaker::new("stm", CircuitBreakerConfig::default()));
+    ///     breaker.spawn_health_probe(move || {
+    ///         let backend = backend.clone();
+    ///         async move {
+    ///             let ping = backend.execute(Command::Ping);
+    ///             matches!(tokio::time::timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
+    ///         }
+    ///     });
+    ///     breaker
+    /// }
+    /// ```
     pub fn spawn_health_probe<F, Fut>(self: &Arc<Self>, probe: F) -> tokio::task::JoinHandle<()>
     where
         F: Fn() -> Fut + Send + Sync + 'static,

@@ -96,6 +96,18 @@ pub struct Rejected {
     pub retry_after: Duration,
 }
 
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "circuit breaker {}; retry after {:?}",
+            self.state, self.retry_after
+        )
+    }
+}
+
+impl std::error::Error for Rejected {}
+
 /// One change of state, as given to listeners registered with
 /// [`on_transition`](super::CircuitBreaker::on_transition).
 #[derive(Clone, Debug)]

@@ -841,3 +841,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn rejected_is_an_error_that_says_when() {
+    let b = CircuitBreaker::new("t", consecutive(1));
+    fail(&b, 1);
+    let rejected = b.try_acquire().unwrap_err();
+    let text = rejected.to_string();
+    assert!(
+        text.starts_with("circuit breaker open; retry after"),
+        "{text}"
+    );
+    let _: &dyn std::error::Error = &rejected;
+}
