@@ -28,9 +28,9 @@ pub const QUEUE_COMPLETED: &str = "resilience_queue_completed_total";
 /// Counter: queued writes given up, by `client` and `reason`.
 pub const QUEUE_DEAD_LETTERED: &str = "resilience_queue_dead_lettered_total";
 /// Counter: breaker transitions by `breaker`, `from` and `to`.
-pub const BREAKER_TRANSITIONS: &str = "resilience_breaker_transitions_total";
+pub const BREAKER_TRANSITIONS: &str = crate::breaker::METRIC_TRANSITIONS;
 /// Gauge: breaker state by `breaker` (0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled).
-pub const BREAKER_STATE: &str = "resilience_breaker_state";
+pub const BREAKER_STATE: &str = crate::breaker::METRIC_STATE;
 
 /// Registers descriptions of every metric above with the installed recorder, so exporters
 /// can show help text. Call once after installing a recorder.
