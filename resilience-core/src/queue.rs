@@ -164,6 +164,17 @@ impl<P> State<P> {
         Some(entry)
     }
 
+    /// When the oldest waiting operation was queued. Ids grow in issue order, so it is the
+    /// smallest id of the three priority sets: O(log n), no scan.
+    fn oldest_enqueued_at(&self) -> Option<Instant> {
+        self.by_priority
+            .iter()
+            .filter_map(|ids| ids.first())
+            .min()
+            .and_then(|id| self.ops.get(id))
+            .map(|e| e.enqueued_at)
+    }
+
     fn depth_by_priority(&self) -> [usize; 3] {
         [
             self.by_priority[0].len(),
@@ -332,6 +343,12 @@ impl<P> RecoveryQueue<P> {
     pub fn expire(&self, now: Instant) -> usize {
         let expired: Vec<(u64, Entry<P>, Duration)> = {
             let mut state = self.lock();
+            if state
+                .oldest_enqueued_at()
+                .is_none_or(|t| now - t < self.config.max_age)
+            {
+                return 0;
+            }
             let old: Vec<u64> = state
                 .ops
                 .iter()
@@ -364,12 +381,8 @@ impl<P> RecoveryQueue<P> {
 
     /// When the oldest waiting operation reaches `max_age`.
     pub fn next_expiry(&self) -> Option<Instant> {
-        let state = self.lock();
-        state
-            .ops
-            .values()
-            .map(|e| e.enqueued_at)
-            .min()
+        self.lock()
+            .oldest_enqueued_at()
             .map(|t| t + self.config.max_age)
     }
 
@@ -594,7 +607,7 @@ impl<P> RecoveryQueue<P> {
         QueueStats {
             depth_by_priority,
             depth: state.ops.len(),
-            oldest_age: state.ops.values().map(|e| now - e.enqueued_at).max(),
+            oldest_age: state.oldest_enqueued_at().map(|t| now - t),
             capacity: self.config.capacity,
             enqueued: state.enqueued,
             completed: state.completed,
@@ -604,6 +617,10 @@ impl<P> RecoveryQueue<P> {
     }
 
     fn publish_depth(&self, state: &State<P>) {
+        let oldest = state
+            .oldest_enqueued_at()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        metrics::gauge!(observe::QUEUE_OLDEST_AGE, "client" => self.client.to_string()).set(oldest);
         for (rank, depth) in state.depth_by_priority().iter().enumerate() {
             metrics::gauge!(observe::QUEUE_DEPTH, "client" => self.client.to_string(), "priority" => Priority::ALL[rank].as_str())
                 .set(*depth as f64);
