@@ -29,6 +29,9 @@
 //!   after a handshake refused without an I/O error (which the manager would otherwise
 //!   return to every later call), the backend swaps in a fresh, lazily connecting manager.
 //!   Calls already running on the old one finish; the old socket closes when they are done.
+//!   A timeout on a manager that never answered is not a wedged socket but a connect still
+//!   under way: that one is left alone, since its own `connection_timeout` ends it and the
+//!   manager then reconnects by itself (replacing it would restart a slow connect forever).
 //! - A connect that failed is cached until the next call notices it, so the first call
 //!   after the server comes back would fail with that stale error. A failure to *connect*
 //!   (refused) means the command was never sent, so [`RedisRsBackend`](crate::RedisRsBackend)
@@ -38,7 +41,8 @@
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
 //! (its reply is ignored).
 
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
@@ -90,11 +94,38 @@ pub(crate) fn manager_config(config: &ConnectionConfig) -> ConnectionManagerConf
 struct Slot {
     generation: u64,
     manager: ConnectionManager,
+    answered: Arc<AtomicBool>,
+}
+
+/// One manager handed out by [`Connector::current`], with what is needed to report back.
+pub(crate) struct Lease {
+    /// Which manager this is, for [`Connector::renew`].
+    pub(crate) generation: u64,
+    /// The manager to send on.
+    pub(crate) manager: ConnectionManager,
+    answered: Arc<AtomicBool>,
+}
+
+impl Lease {
+    /// Records that this manager's connection answered a command.
+    pub(crate) fn mark_answered(&self) {
+        if !self.answered.load(Ordering::Relaxed) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this manager's connection ever answered: a timeout on a connection that
+    /// never answered is still its connect attempt, which the manager ends by itself
+    /// (`connection_timeout`, then a reconnect); replacing it would restart a slow
+    /// connect again and again.
+    pub(crate) fn has_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
 }
 
 /// The current connection manager, swappable for a fresh one.
 ///
-/// Reading it takes an uncontended read lock for the time of an `Arc` clone; it is never
+/// Reading it takes an uncontended read lock for the time of two `Arc` clones; it is never
 /// held across an `await`.
 pub(crate) struct Connector {
     client: Client,
@@ -115,14 +146,19 @@ impl Connector {
             slot: RwLock::new(Slot {
                 generation: 0,
                 manager,
+                answered: Arc::new(AtomicBool::new(true)),
             }),
         }
     }
 
-    /// The manager to use now and its generation (to pass to [`Connector::renew`]).
-    pub(crate) fn current(&self) -> (u64, ConnectionManager) {
+    /// The manager to use now, with its generation (to pass to [`Connector::renew`]).
+    pub(crate) fn current(&self) -> Lease {
         let slot = self.slot.read().unwrap_or_else(|p| p.into_inner());
-        (slot.generation, slot.manager.clone())
+        Lease {
+            generation: slot.generation,
+            manager: slot.manager.clone(),
+            answered: Arc::clone(&slot.answered),
+        }
     }
 
     /// Replaces the manager of `generation` by a fresh one that connects on first use.
@@ -136,6 +172,7 @@ impl Connector {
         match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
             Ok(manager) => {
                 slot.manager = manager;
+                slot.answered = Arc::new(AtomicBool::new(false));
                 slot.generation = slot.generation.wrapping_add(1);
                 tracing::debug!(
                     backend = "redis-rs",

@@ -118,7 +118,8 @@ impl RedisRsBackend {
         let deadline = Instant::now() + self.inner.socket_timeout;
         let mut may_retry_refusal = true;
         loop {
-            let (generation, mut conn) = self.inner.connector.current();
+            let lease = self.inner.connector.current();
+            let mut conn = lease.manager.clone();
             let attempt = async {
                 match request {
                     Request::One(cmd) => cmd.query_async::<redis::Value>(&mut conn).await,
@@ -126,19 +127,26 @@ impl RedisRsBackend {
                 }
             };
             match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(value)) => return Ok(value),
+                Ok(Ok(value)) => {
+                    lease.mark_answered();
+                    return Ok(value);
+                }
                 Ok(Err(e)) => {
                     if may_retry_refusal && e.is_connection_refusal() {
                         may_retry_refusal = false;
                         continue;
                     }
-                    if classify::needs_fresh_connection(&e) {
-                        self.inner.connector.renew(generation);
+                    if e.is_timeout() && !lease.has_answered() {
+                        // A connect attempt that timed out: the manager reconnects itself.
+                    } else if classify::needs_fresh_connection(&e) {
+                        self.inner.connector.renew(lease.generation);
                     }
                     return Err(classify_error(&e));
                 }
                 Err(_) => {
-                    self.inner.connector.renew(generation);
+                    if lease.has_answered() {
+                        self.inner.connector.renew(lease.generation);
+                    }
                     return Err(BackendError::timeout(format!(
                         "redis-rs: no reply from {} within {:?}",
                         self.inner.address, self.inner.socket_timeout

@@ -196,3 +196,30 @@ async fn restart_while_idle_recovers_within_a_second() {
         "at most the call that finds the dead socket fails"
     );
 }
+
+#[tokio::test]
+async fn connect_timeout_longer_than_socket_timeout_still_bounds_calls_and_recovers() {
+    let server = server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut config = proxied_config(&proxy);
+    config.socket_connect_timeout = Duration::from_millis(1_200);
+    let r = RedisRsBackend::connect(&config).await.unwrap();
+    assert_eq!(
+        r.execute(Command::Ping).await.unwrap(),
+        Value::Status("PONG".into())
+    );
+
+    proxy.set_mode(ProxyMode::Blackhole);
+    // Long enough for the reconnect attempt itself to time out and be restarted.
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_millis(2_600) {
+        let (res, took) = timed(r.execute(get("k"))).await;
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::Timeout);
+        assert!(took <= SOCKET_TIMEOUT + SLACK, "took {took:?}");
+    }
+    proxy.set_mode(ProxyMode::Pass);
+    let (recovered_in, failures) = until_ping_succeeds(&r, Duration::from_secs(1))
+        .await
+        .expect("commands succeed within 1 s of the partition healing");
+    eprintln!("long connect timeout, healed: PING after {recovered_in:?} ({failures} failures)");
+}
