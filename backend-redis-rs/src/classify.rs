@@ -70,6 +70,11 @@ pub(crate) fn from_server_error(err: &ServerError) -> BackendError {
     BackendError::from_reply(&line)
 }
 
+/// Whether the error is (or holds) an error reply from the server, i.e. the server answered.
+pub(crate) fn is_server_reply(e: &RedisError) -> bool {
+    e.clone().into_server_errors().is_some()
+}
+
 /// Whether the failed call left the connection manager in a state it will not leave by
 /// itself, so the backend must swap in a fresh one.
 ///
@@ -87,8 +92,7 @@ pub(crate) fn needs_fresh_connection(e: &RedisError) -> bool {
     matches!(
         e.kind(),
         DriverKind::AuthenticationFailed | DriverKind::Parse
-    ) || (matches!(e.kind(), DriverKind::Server(_) | DriverKind::Extension)
-        && e.clone().into_server_errors().is_none())
+    ) || (matches!(e.kind(), DriverKind::Server(_) | DriverKind::Extension) && !is_server_reply(e))
 }
 
 #[cfg(test)]
@@ -254,6 +258,8 @@ mod tests {
             io::ErrorKind::BrokenPipe
         )));
         assert!(!needs_fresh_connection(&reply_error("WRONGTYPE x")));
+        assert!(is_server_reply(&reply_error("WRONGTYPE x")));
+        assert!(!is_server_reply(&io_error(io::ErrorKind::TimedOut)));
         let auth: RedisError = (DriverKind::AuthenticationFailed, "failed").into();
         assert!(needs_fresh_connection(&auth));
         let select: RedisError = (

@@ -38,6 +38,13 @@
 //!   retries it exactly once, on the fresh attempt that the failure started. No other
 //!   error is ever retried here.
 //!
+//! One failure remains visible by design: with RESP2 the manager learns that its socket
+//! died only when a call uses it. If no call runs while the server is down, the first call
+//! after it returns fails with `Unavailable` (the command was handed to a dead connection,
+//! so whether it ran cannot be known to the driver) and starts the reconnect; the next call
+//! succeeds. The core's retry policy treats `Unavailable` as retryable, so a caller with
+//! retries sees no failure at all.
+//!
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
 //! (its reply is ignored).
 

@@ -132,11 +132,17 @@ impl RedisRsBackend {
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
+                    // Refused means the connect failed: the command was never sent, so one
+                    // more try, on the reconnect this failure just started, cannot apply
+                    // it twice. It avoids failing on a stale cached connect error.
                     if may_retry_refusal && e.is_connection_refusal() {
                         may_retry_refusal = false;
                         continue;
                     }
-                    if e.is_timeout() && !lease.has_answered() {
+                    if classify::is_server_reply(&e) {
+                        // An error reply is still an answer: the connection works.
+                        lease.mark_answered();
+                    } else if e.is_timeout() && !lease.has_answered() {
                         // A connect attempt that timed out: the manager reconnects itself.
                     } else if classify::needs_fresh_connection(&e) {
                         self.inner.connector.renew(lease.generation);
