@@ -223,3 +223,55 @@ async fn connect_timeout_longer_than_socket_timeout_still_bounds_calls_and_recov
         .expect("commands succeed within 1 s of the partition healing");
     eprintln!("long connect timeout, healed: PING after {recovered_in:?} ({failures} failures)");
 }
+
+#[tokio::test]
+async fn a_reply_lost_to_a_reset_is_never_resent_by_the_driver() {
+    let server = server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let r = RedisRsBackend::connect(&proxied_config(&proxy))
+        .await
+        .unwrap();
+    let direct = connect(&server).await;
+
+    // The INCR reaches the server after ~200 ms, its reply would come back after ~400 ms;
+    // the reset at ~300 ms drops the reply. Whatever the exact timing, the increment is
+    // applied at most once: the driver never resends a command.
+    proxy.set_mode(ProxyMode::Latency(Duration::from_millis(200)));
+    let incr = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            r.execute(Command::Incrby {
+                key: "once".into(),
+                delta: 1,
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.reset_all();
+    let result = incr.await.unwrap();
+    proxy.set_mode(ProxyMode::Pass);
+    let stored = direct.execute(get("once")).await.unwrap();
+    eprintln!("INCR with its reply reset: call {result:?}, server holds {stored:?}");
+    match result {
+        Err(e) => {
+            assert!(
+                matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+                "{e}"
+            );
+            assert!(
+                stored == Value::Nil || stored == Value::Bytes(b("1")),
+                "applied more than once: {stored:?}"
+            );
+        }
+        Ok(v) => {
+            assert_eq!(v, Value::Int(1));
+            assert_eq!(stored, Value::Bytes(b("1")));
+        }
+    }
+    // And nothing is replayed later either, once the connection is back.
+    until_ping_succeeds(&r, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(direct.execute(get("once")).await.unwrap() != Value::Bytes(b("2")));
+}
