@@ -1,25 +1,26 @@
-//! Classification of `redis::RedisError` into the core's [`ErrorKind`]s.
-//!
-//! The core decides about breakers and retries from the kind alone, so this table is the
-//! whole contract between redis-rs and the resilience layer:
-//!
-//! | redis-rs error | kind |
-//! |---|---|
-//! | a server error reply (also inside a pipeline or an aborted `MULTI`) | by its first word, via [`BackendError::from_reply`]: `WRONGTYPE`/`ERR`/`NOSCRIPT` → `Server`, `LOADING`/`BUSY`/`READONLY` → `Busy`, `NOAUTH`/`WRONGPASS` → `Auth` |
-//! | `is_timeout()` (response or connect timeout) | `Timeout` |
-//! | `ErrorKind::AuthenticationFailed` (handshake `AUTH` refused) | `Auth` |
-//! | refused, reset, aborted, broken pipe, EOF, DNS and any other I/O error | `Unavailable` |
-//! | a garbled reply (`ErrorKind::Parse`) | `Timeout`: the command may have run, so only idempotent commands may be retried |
-//! | `InvalidClientConfig`, `Client` | `InvalidInput`: nothing useful was sent |
-//! | anything else (sentinel, cluster routing, an unexpected reply type) | `Unavailable` / `Server`, see [`classify_error`] |
-//!
-//! Messages are built from the driver's error text, which never includes the password
-//! (redis-rs reports "Password authentication failed" without echoing credentials).
+//! Classification of `redis::RedisError` into the core's `ErrorKind`s: see
+//! [`classify_error`] for the table.
 
 use redis::{ErrorKind as DriverKind, RedisError, ServerError};
 use resilience_core::{BackendError, ErrorKind};
 
 /// Maps a redis-rs error onto the core's classification.
+///
+/// The core decides about breakers and retries from the kind alone, so this table is the
+/// whole contract between redis-rs and the resilience layer:
+///
+/// | redis-rs error | kind |
+/// |---|---|
+/// | a server error reply (also inside a pipeline or an aborted `MULTI`) | by its first word, via [`BackendError::from_reply`]: `WRONGTYPE`/`ERR`/`NOSCRIPT` → `Server`, `LOADING`/`BUSY`/`READONLY` → `Busy`, `NOAUTH`/`WRONGPASS` → `Auth` |
+/// | `is_timeout()` (response or connect timeout) | `Timeout` |
+/// | `ErrorKind::AuthenticationFailed` (handshake `AUTH` refused) | `Auth` |
+/// | refused, reset, aborted, broken pipe, EOF, DNS and any other I/O error | `Unavailable` |
+/// | a garbled reply (`ErrorKind::Parse`) | `Timeout`: the command may have run, so only idempotent commands may be retried |
+/// | `InvalidClientConfig`, `Client` | `InvalidInput`: nothing useful was sent |
+/// | anything else (sentinel, cluster routing, an unexpected reply type) | `UnexpectedReturnType`, `RESP3NotSupported` → `Server`; sentinel, cluster and future kinds → `Unavailable` |
+///
+/// Messages are built from the driver's error text, which never includes the password
+/// (redis-rs reports "Password authentication failed" without echoing credentials).
 ///
 /// Server error replies keep their code (`err.code() == Some("NOSCRIPT")`) and their full
 /// line as the message, built exactly as every other backend builds them

@@ -1,52 +1,6 @@
-//! Connecting, and keeping one healthy connection.
-//!
-//! # How redis-rs is configured, and why
-//!
-//! The backend holds one [`redis::aio::ConnectionManager`]: a multiplexed connection (one
-//! socket, requests pipelined by a driver task) that reconnects by itself after an I/O
-//! error. A bare `MultiplexedConnection` never reconnects, so it is not used directly.
-//! Out of the box the manager would still hide outages, so it is configured:
-//!
-//! - **`number_of_retries = 0`.** The default (6 jittered retries, exponential from 100 ms)
-//!   keeps a command waiting for seconds while the server is down, which hides the outage
-//!   from the breaker. With zero, each reconnect is one attempt: while the server is down a
-//!   call fails with `Unavailable` as fast as the OS refuses the connection, and each failed
-//!   call starts the next attempt. The core's breaker and retry policy decide what happens
-//!   next.
-//! - **`connection_timeout = socket_connect_timeout`** on every connect and reconnect,
-//!   including a server that accepts and never answers the handshake.
-//! - **`response_timeout = socket_timeout`** on every command, plus a backstop
-//!   (`tokio::time::timeout_at`) around the whole call, waiting for a reconnect included:
-//!   whatever the driver does, a call ends within `socket_timeout`.
-//! - **The manager never resends a command.** A command in flight when the connection
-//!   dies fails with `Unavailable`; only the *connection* is re-established. So no driver
-//!   retry can apply a non-idempotent write twice.
-//!
-//! Two gaps of the manager are closed here, in [`Connector`]:
-//!
-//! - After a response timeout it keeps using the same socket, which may be wedged (a hung
-//!   server, a silent partition) for as long as TCP keeps it open. After a timeout, and
-//!   after a handshake refused without an I/O error (which the manager would otherwise
-//!   return to every later call), the backend swaps in a fresh, lazily connecting manager.
-//!   Calls already running on the old one finish; the old socket closes when they are done.
-//!   A timeout on a manager that never answered is not a wedged socket but a connect still
-//!   under way: that one is left alone, since its own `connection_timeout` ends it and the
-//!   manager then reconnects by itself (replacing it would restart a slow connect forever).
-//! - A connect that failed is cached until the next call notices it, so the first call
-//!   after the server comes back would fail with that stale error. A failure to *connect*
-//!   (refused) means the command was never sent, so [`RedisRsBackend`](crate::RedisRsBackend)
-//!   retries it exactly once, on the fresh attempt that the failure started. No other
-//!   error is ever retried here.
-//!
-//! One failure remains visible by design: with RESP2 the manager learns that its socket
-//! died only when a call uses it. If no call runs while the server is down, the first call
-//! after it returns fails with `Unavailable` (the command was handed to a dead connection,
-//! so whether it ran cannot be known to the driver) and starts the reconnect; the next call
-//! succeeds. The core's retry policy treats `Unavailable` as retryable, so a caller with
-//! retries sees no failure at all.
-//!
-//! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
-//! (its reply is ignored).
+//! Connecting, and keeping one healthy connection: the `ConnectionManager` settings and the
+//! [`Connector`] that swaps in a fresh manager when the old one would stay wedged. The
+//! crate docs (`lib.rs`, "How redis-rs is configured, and why") explain every setting.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
