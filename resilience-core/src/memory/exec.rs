@@ -555,6 +555,8 @@ fn scan(
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => 10,
     };
+    // Like Redis, `MATCH *` is no filter at all (it even matches the empty key).
+    let pattern = pattern.filter(|p| *p != "*");
     let mut candidates: Vec<(u64, &String)> = ks
         .iter()
         .filter(|(_, e)| Keyspace::entry_is_live(e, now))
