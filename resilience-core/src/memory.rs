@@ -31,7 +31,9 @@
 //! - **Expiry** runs on [`tokio::time::Instant`], so tests can drive it with a paused
 //!   clock. An expired key disappears the moment anything looks at it; writes also remove a
 //!   few already-expired keys each, so memory does not grow with keys nobody reads again.
-//!   No background task is needed.
+//!   No background task is needed. A key is gone from the instant its deadline is reached
+//!   (Redis keeps it for that one millisecond more; no caller can tell the difference).
+//!   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
 //! - **Scripts.** Lua cannot run here: register a native twin of each script with
 //!   [`InMemoryBackend::register_script`] (see [`scripts`]). `EVAL` of a registered source
 //!   runs the twin; `EVALSHA` runs it once the script was loaded (`SCRIPT LOAD` or `EVAL`),

@@ -333,15 +333,23 @@ fn expire(
     now: Instant,
     cmd: &str,
 ) -> Result<Value, BackendError> {
+    // Like Redis, an out-of-range time is an error even for a missing key.
+    let at = if millis > 0 {
+        Some(deadline(now, millis.unsigned_abs(), cmd)?)
+    } else {
+        None
+    };
     if !ks.contains(key, now) {
         return Ok(Value::Int(0));
     }
-    if millis <= 0 {
-        ks.remove(key);
-        return Ok(Value::Int(1));
+    match at {
+        Some(at) => {
+            ks.set_deadline(key, Some(at));
+        }
+        None => {
+            ks.remove(key);
+        }
     }
-    let at = deadline(now, millis.unsigned_abs(), cmd)?;
-    ks.set_deadline(key, Some(at));
     Ok(Value::Int(1))
 }
 
