@@ -47,6 +47,8 @@
 //!   first error, or all replies.
 //! - **SCAN** walks keys in the order of a fixed hash; the cursor is the next hash to look
 //!   at. A full iteration returns every key that existed throughout it (at least once).
+//!   Each call looks at every key once (O(keys)), which suits an embedded store, not a
+//!   huge one.
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
 //!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`; anything else is
 //!   Redis's `ERR unknown command` error.
