@@ -1,5 +1,282 @@
 //! # backend-redis-rs
 //!
-//! Will hold `RedisRsBackend`: the [`resilience_core::KvBackend`] trait implemented on the
-//! `redis` crate (redis-rs), translating each `Command` to the driver and classifying its
-//! errors. Being written; nothing here yet.
+//! [`RedisRsBackend`]: the [`KvBackend`] trait implemented on the
+//! [`redis`](https://docs.rs/redis) crate (redis-rs 1.x). It only translates and
+//! classifies; breakers, retries and queueing live once, in `resilience-core`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), resilience_core::Error> {
+//! use backend_redis_rs::RedisRsBackend;
+//! use resilience_core::{Command, ConnectionConfig, KvBackend};
+//!
+//! let config = ConnectionConfig::from_url("redis://127.0.0.1:6380/0?socket_timeout=0.5")?;
+//! let backend = RedisRsBackend::connect(&config).await?;
+//! let pong = backend.execute(Command::Ping).await?;
+//! # let _ = pong;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The crate is small modules, one job each:
+//!
+//! - `connect` (private): the connection manager, configured so an outage
+//!   reaches the core as `Unavailable` or `Timeout` within `socket_timeout`, with no driver
+//!   retry that could apply a write twice (see below for the exact settings and why).
+//! - `translate` (private): each [`Command`] to one `redis::Cmd`.
+//! - `reply` (private): driver replies to the canonical [`Value`] shape of each command.
+//! - [`classify_error`]: driver errors to the core's `ErrorKind`, as a table.
+//!
+//! ## Promises
+//!
+//! - Every call ends within `socket_timeout` (connect time included): `Timeout` when the
+//!   server does not answer, `Unavailable` when it cannot be reached.
+//! - After the server comes back, the next call reconnects: nothing waits for a backoff.
+//! - A batch is one round trip; an error reply to any of its commands fails the whole call
+//!   with that error (the first one), so there is never a silent partial success.
+//! - `EVALSHA` of an unknown script fails with code `NOSCRIPT`; reloading is the core's job.
+//!
+//! ## How redis-rs is configured, and why
+//!
+//! The backend holds one [`redis::aio::ConnectionManager`]: a multiplexed connection (one
+//! socket, requests pipelined by a driver task) that reconnects by itself after an I/O
+//! error. A bare `MultiplexedConnection` never reconnects, so it is not used directly.
+//! Out of the box the manager would still hide outages, so it is configured:
+//!
+//! - **`number_of_retries = 0`.** The default (6 jittered retries, exponential from 100 ms)
+//!   keeps a command waiting for seconds while the server is down, which hides the outage
+//!   from the breaker. With zero, each reconnect is one attempt: while the server is down a
+//!   call fails with `Unavailable` as fast as the OS refuses the connection, and each failed
+//!   call starts the next attempt. The core's breaker and retry policy decide what happens
+//!   next.
+//! - **`connection_timeout = socket_connect_timeout`** on every connect and reconnect,
+//!   including a server that accepts and never answers the handshake.
+//! - **`response_timeout = socket_timeout`** on every command, plus a backstop
+//!   (`tokio::time::timeout_at`) around the whole call, waiting for a reconnect included:
+//!   whatever the driver does, a call ends within `socket_timeout`.
+//! - **The manager never resends a command.** A command in flight when the connection
+//!   dies fails with `Unavailable`; only the *connection* is re-established. So no driver
+//!   retry can apply a non-idempotent write twice.
+//!
+//! Two gaps of the manager are closed here, in the private `connect` module:
+//!
+//! - After a response timeout it keeps using the same socket, which may be wedged (a hung
+//!   server, a silent partition) for as long as TCP keeps it open. After a timeout, and
+//!   after a handshake refused without an I/O error (which the manager would otherwise
+//!   return to every later call), the backend swaps in a fresh, lazily connecting manager.
+//!   Calls already running on the old one finish; the old socket closes when they are done.
+//!   A timeout on a manager that never answered is not a wedged socket but a connect still
+//!   under way: that one is left alone, since its own `connection_timeout` ends it and the
+//!   manager then reconnects by itself (replacing it would restart a slow connect forever).
+//! - A connect that failed is cached until the next call notices it, so the first call
+//!   after the server comes back would fail with that stale error. A failure to *connect*
+//!   (refused) means the command was never sent, so [`RedisRsBackend`]
+//!   retries it exactly once, on the fresh attempt that the failure started. No other
+//!   error is ever retried here.
+//!
+//! One failure remains visible by design: with RESP2 the manager learns that its socket
+//! died only when a call uses it. If no call runs while the server is down, the first call
+//! after it returns fails with `Unavailable` (the command was handed to a dead connection,
+//! so whether it ran cannot be known to the driver) and starts the reconnect; the next call
+//! succeeds. The core's retry policy treats `Unavailable` as retryable, so a caller with
+//! retries sees no failure at all.
+//!
+//! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
+//! (its reply is ignored).
+
+mod classify;
+mod connect;
+mod reply;
+mod translate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::{Cmd, Pipeline};
+use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
+use tokio::time::Instant;
+
+pub use classify::classify_error;
+
+use connect::Connector;
+use translate::{ReplyShape, translate};
+
+/// A [`KvBackend`] on redis-rs, for one Redis server.
+///
+/// Cheap to clone (an `Arc` inside); clones share one multiplexed connection.
+#[derive(Clone)]
+pub struct RedisRsBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connector: Connector,
+    socket_timeout: Duration,
+    address: String,
+}
+
+impl std::fmt::Debug for RedisRsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRsBackend")
+            .field("address", &self.inner.address)
+            .field("socket_timeout", &self.inner.socket_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Request<'a> {
+    One(&'a Cmd),
+    Batch(&'a Pipeline),
+}
+
+impl RedisRsBackend {
+    /// Connects to one server (host, port, db, username and password from `config`).
+    ///
+    /// Fails with `Unavailable` (refused, DNS), `Timeout` (no handshake within
+    /// `socket_connect_timeout`), `Auth` (wrong credentials) or `InvalidInput` (TLS,
+    /// cluster or sentinel configurations, which this backend does not serve).
+    pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        let client = connect::client_for(config)?;
+        let manager_config = connect::manager_config(config);
+        let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
+        let manager = match tokio::time::timeout(config.socket_connect_timeout, connecting).await {
+            Ok(Ok(manager)) => manager,
+            Ok(Err(e)) => return Err(classify_error(&e)),
+            Err(_) => {
+                return Err(BackendError::timeout(format!(
+                    "redis-rs: no connection to {} within {:?}",
+                    config.address(),
+                    config.socket_connect_timeout
+                )));
+            }
+        };
+        Ok(RedisRsBackend {
+            inner: Arc::new(Inner {
+                connector: Connector::new(client, manager_config, manager),
+                socket_timeout: config.socket_timeout,
+                address: config.address(),
+            }),
+        })
+    }
+
+    /// Sends one request under the `socket_timeout` deadline. See the `connect` module docs
+    /// for the one case that is sent twice (a refused connect: the command was never sent).
+    async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
+        let deadline = Instant::now() + self.inner.socket_timeout;
+        let mut may_retry_refusal = true;
+        loop {
+            let lease = self.inner.connector.current();
+            let mut conn = lease.manager.clone();
+            let attempt = async {
+                match request {
+                    Request::One(cmd) => cmd.query_async::<redis::Value>(&mut conn).await,
+                    Request::Batch(pipe) => pipe.query_async::<redis::Value>(&mut conn).await,
+                }
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(value)) => {
+                    lease.mark_answered();
+                    return Ok(value);
+                }
+                Ok(Err(e)) => {
+                    // Refused means the connect failed: the command was never sent, so one
+                    // more try, on the reconnect this failure just started, cannot apply
+                    // it twice. It avoids failing on a stale cached connect error.
+                    if may_retry_refusal && e.is_connection_refusal() {
+                        may_retry_refusal = false;
+                        continue;
+                    }
+                    if classify::is_server_reply(&e) {
+                        // An error reply is still an answer: the connection works.
+                        lease.mark_answered();
+                    } else if e.is_timeout() && !lease.has_answered() {
+                        // A connect attempt that timed out: the manager reconnects itself.
+                    } else if classify::needs_fresh_connection(&e) {
+                        self.inner.connector.renew(lease.generation);
+                    }
+                    return Err(classify_error(&e));
+                }
+                Err(_) => {
+                    if lease.has_answered() {
+                        self.inner.connector.renew(lease.generation);
+                    }
+                    return Err(BackendError::timeout(format!(
+                        "redis-rs: no reply from {} within {:?}",
+                        self.inner.address, self.inner.socket_timeout
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl KvBackend for RedisRsBackend {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        let (redis_cmd, shape) = translate(&cmd)?;
+        let raw = self.send(Request::One(&redis_cmd)).await?;
+        reply::shape(shape, reply::convert(raw)?)
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        if atomic {
+            pipe.atomic();
+        }
+        let mut shapes: Vec<ReplyShape> = Vec::with_capacity(cmds.len());
+        for cmd in &cmds {
+            let (redis_cmd, shape) = translate(cmd)?;
+            pipe.add_command(redis_cmd);
+            shapes.push(shape);
+        }
+        let raw = self.send(Request::Batch(&pipe)).await?;
+        let items = match reply::convert(raw)? {
+            Value::Array(items) => items,
+            // EXEC answers nil when a WATCHed key changed; this backend sends no WATCH, so
+            // a nil means the transaction did not run.
+            Value::Nil => {
+                return Err(BackendError::new(
+                    ErrorKind::Server,
+                    "EXECABORT transaction was not executed",
+                )
+                .with_code("EXECABORT"));
+            }
+            other => {
+                return Err(BackendError::new(
+                    ErrorKind::Server,
+                    format!(
+                        "unexpected reply: expected one reply per command, got {}",
+                        other.kind_name()
+                    ),
+                ));
+            }
+        };
+        if items.len() != shapes.len() {
+            return Err(BackendError::new(
+                ErrorKind::Server,
+                format!(
+                    "unexpected reply: expected {} replies, got {}",
+                    shapes.len(),
+                    items.len()
+                ),
+            ));
+        }
+        items
+            .into_iter()
+            .zip(shapes)
+            .map(|(item, shape)| reply::shape(shape, item))
+            .collect()
+    }
+
+    fn name(&self) -> &'static str {
+        "redis-rs"
+    }
+}

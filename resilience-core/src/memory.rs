@@ -31,7 +31,9 @@
 //! - **Expiry** runs on [`tokio::time::Instant`], so tests can drive it with a paused
 //!   clock. An expired key disappears the moment anything looks at it; writes also remove a
 //!   few already-expired keys each, so memory does not grow with keys nobody reads again.
-//!   No background task is needed.
+//!   No background task is needed. A key is gone from the instant its deadline is reached
+//!   (Redis keeps it for that one millisecond more; no caller can tell the difference).
+//!   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
 //! - **Scripts.** Lua cannot run here: register a native twin of each script with
 //!   [`InMemoryBackend::register_script`] (see [`scripts`]). `EVAL` of a registered source
 //!   runs the twin; `EVALSHA` runs it once the script was loaded (`SCRIPT LOAD` or `EVAL`),
@@ -45,6 +47,8 @@
 //!   first error, or all replies.
 //! - **SCAN** walks keys in the order of a fixed hash; the cursor is the next hash to look
 //!   at. A full iteration returns every key that existed throughout it (at least once).
+//!   Each call looks at every key once (O(keys)), which suits an embedded store, not a
+//!   huge one.
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
 //!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`; anything else is
 //!   Redis's `ERR unknown command` error.
@@ -190,5 +194,385 @@ impl KvBackend for InMemoryBackend {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{ErrorKind, SetCondition, SetOptions, ZaddOptions};
+
+    fn set(key: &str, value: &str, expire_ms: Option<u64>) -> Command {
+        Command::Set {
+            key: key.into(),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            options: SetOptions {
+                expire_ms,
+                condition: None,
+            },
+        }
+    }
+
+    fn get(key: &str) -> Command {
+        Command::Get { key: key.into() }
+    }
+
+    fn raw(args: &[&str]) -> Command {
+        Command::Raw {
+            args: args
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+            keys: vec![],
+            write: true,
+            idempotent: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_expire_on_the_paused_clock() {
+        let b = InMemoryBackend::new();
+        b.execute(set("k", "v", Some(1_000))).await.unwrap();
+        assert_eq!(
+            b.execute(Command::Pttl { key: "k".into() }).await.unwrap(),
+            Value::Int(1_000)
+        );
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert_eq!(
+            b.execute(Command::Pttl { key: "k".into() }).await.unwrap(),
+            Value::Int(600)
+        );
+        assert_eq!(
+            b.execute(Command::Ttl { key: "k".into() }).await.unwrap(),
+            Value::Int(1)
+        );
+        tokio::time::advance(Duration::from_millis(599)).await;
+        assert_eq!(b.execute(get("k")).await.unwrap(), Value::Bytes("v".into()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(b.execute(get("k")).await.unwrap(), Value::Nil);
+        assert_eq!(
+            b.execute(Command::Ttl { key: "k".into() }).await.unwrap(),
+            Value::Int(-2)
+        );
+        assert!(b.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expire_rearms_set_clears_and_incr_keeps_the_ttl() {
+        let b = InMemoryBackend::new();
+        b.execute(set("n", "1", Some(100))).await.unwrap();
+        b.execute(Command::Incrby {
+            key: "n".into(),
+            delta: 1,
+        })
+        .await
+        .unwrap();
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(b.execute(get("n")).await.unwrap(), Value::Nil);
+
+        b.execute(set("k", "v", None)).await.unwrap();
+        assert_eq!(
+            b.execute(Command::Expire {
+                key: "k".into(),
+                seconds: 10
+            })
+            .await
+            .unwrap(),
+            Value::Int(1)
+        );
+        b.execute(set("k", "v2", None)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(
+            b.execute(get("k")).await.unwrap(),
+            Value::Bytes("v2".into())
+        );
+        assert_eq!(
+            b.execute(Command::Pexpire {
+                key: "k".into(),
+                millis: -5
+            })
+            .await
+            .unwrap(),
+            Value::Int(1)
+        );
+        assert_eq!(b.execute(get("k")).await.unwrap(), Value::Nil);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_sweep_expired_keys_nobody_reads() {
+        let b = InMemoryBackend::new();
+        for i in 0..40 {
+            b.execute(set(&format!("tmp{i}"), "v", Some(10)))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(10)).await;
+        // Each write removes up to SWEEP_PER_WRITE expired keys without touching them.
+        b.execute(set("live", "v", None)).await.unwrap();
+        b.execute(set("live", "v", None)).await.unwrap();
+        let stored = b.lock().keys.iter().count();
+        assert_eq!(stored, 40 + 1 - 2 * SWEEP_PER_WRITE);
+        assert_eq!(b.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn set_conditions_and_invalid_ttls() {
+        let b = InMemoryBackend::new();
+        let nx = Command::Set {
+            key: "k".into(),
+            value: "v".into(),
+            options: SetOptions {
+                expire_ms: Some(50_000),
+                condition: Some(SetCondition::IfNotExists),
+            },
+        };
+        assert_eq!(b.execute(nx.clone()).await.unwrap(), Value::Okay);
+        assert_eq!(b.execute(nx).await.unwrap(), Value::Nil);
+        let e = b.execute(set("k", "v", Some(0))).await.unwrap_err();
+        assert_eq!(e.message(), "ERR invalid expire time in 'set' command");
+        let e = b
+            .execute(Command::Expire {
+                key: "k".into(),
+                seconds: i64::MAX,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.message(), "ERR invalid expire time in 'expire' command");
+    }
+
+    #[tokio::test]
+    async fn errors_carry_redis_codes_and_lines() {
+        let b = InMemoryBackend::new();
+        b.execute(set("s", "abc", None)).await.unwrap();
+        let e = b
+            .execute(Command::Hget {
+                key: "s".into(),
+                field: "f".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((e.kind(), e.code()), (ErrorKind::Server, Some("WRONGTYPE")));
+        let e = b
+            .execute(Command::Incrby {
+                key: "s".into(),
+                delta: 1,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.message(), "ERR value is not an integer or out of range");
+        let e = b
+            .execute(Command::Zadd {
+                key: "z".into(),
+                members: vec![(1.0, "a".into())],
+                options: ZaddOptions {
+                    condition: Some(SetCondition::IfExists),
+                    ..Default::default()
+                },
+            })
+            .await;
+        assert_eq!(e.unwrap(), Value::Int(0));
+        let e = b
+            .execute(Command::Zadd {
+                key: "z".into(),
+                members: vec![(f64::NAN, "a".into())],
+                options: ZaddOptions::default(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.message(), "ERR value is not a valid float");
+        let e = b.execute(raw(&["LPUSH", "l", "x"])).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(e.message().starts_with("ERR unknown command 'LPUSH'"));
+        let e = b.execute(Command::Del { keys: vec![] }).await.unwrap_err();
+        assert_eq!(
+            e.message(),
+            "ERR wrong number of arguments for 'del' command"
+        );
+    }
+
+    #[tokio::test]
+    async fn raw_commands() {
+        let b = InMemoryBackend::new();
+        assert_eq!(
+            b.execute(raw(&["ping"])).await.unwrap(),
+            Value::Status("PONG".into())
+        );
+        assert_eq!(
+            b.execute(raw(&["PING", "hi"])).await.unwrap(),
+            Value::Bytes("hi".into())
+        );
+        assert_eq!(b.execute(raw(&["incr", "n"])).await.unwrap(), Value::Int(1));
+        assert_eq!(
+            b.execute(raw(&["DECRBY", "n", "5"])).await.unwrap(),
+            Value::Int(-4)
+        );
+        assert_eq!(
+            b.execute(raw(&["TYPE", "n"])).await.unwrap(),
+            Value::Status("string".into())
+        );
+        assert_eq!(
+            b.execute(raw(&["TYPE", "x"])).await.unwrap(),
+            Value::Status("none".into())
+        );
+        assert_eq!(b.execute(raw(&["DBSIZE"])).await.unwrap(), Value::Int(1));
+        assert_eq!(b.execute(raw(&["FLUSHDB"])).await.unwrap(), Value::Okay);
+        assert!(b.is_empty());
+    }
+
+    #[tokio::test]
+    async fn atomic_batches_abort_on_queue_errors_and_apply_the_rest_on_runtime_errors() {
+        let b = InMemoryBackend::new();
+        let e = b
+            .execute_batch(vec![set("a", "1", None), raw(&["INCR"])], true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("EXECABORT"));
+        assert!(b.is_empty(), "a discarded transaction applies nothing");
+        let e = b
+            .execute_batch(
+                vec![
+                    set("s", "x", None),
+                    Command::Incrby {
+                        key: "s".into(),
+                        delta: 1,
+                    },
+                    set("t", "y", None),
+                ],
+                true,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.message(), "ERR value is not an integer or out of range");
+        assert_eq!(b.execute(get("t")).await.unwrap(), Value::Bytes("y".into()));
+    }
+
+    #[tokio::test]
+    async fn native_scripts_follow_eval_and_evalsha_rules() {
+        let b = InMemoryBackend::new();
+        let src = "return redis.call('INCRBY', KEYS[1], 2)";
+        let twin: NativeScript = Arc::new(|ctx, keys, _args| {
+            ctx.call(Command::Incrby {
+                key: keys[0].clone(),
+                delta: 2,
+            })
+        });
+        let sha = b.register_script(src, twin);
+        let evalsha = Command::Evalsha {
+            sha1: sha.to_ascii_uppercase(),
+            keys: vec!["n".into()],
+            args: vec![],
+            idempotent: false,
+        };
+        let e = b.execute(evalsha.clone()).await.unwrap_err();
+        assert!(e.is_noscript());
+        assert_eq!(
+            b.execute(Command::ScriptLoad { script: src.into() })
+                .await
+                .unwrap(),
+            Value::Bytes(sha.clone().into())
+        );
+        assert_eq!(b.execute(evalsha).await.unwrap(), Value::Int(2));
+        let eval = Command::Eval {
+            script: src.into(),
+            keys: vec!["n".into()],
+            args: vec![],
+        };
+        assert_eq!(b.execute(eval).await.unwrap(), Value::Int(4));
+        let e = b
+            .execute(Command::Eval {
+                script: "return 1".into(),
+                keys: vec![],
+                args: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(
+            e.message()
+                .contains("not supported by the in-memory backend")
+        );
+    }
+
+    #[tokio::test]
+    async fn scan_survives_concurrent_changes() {
+        let b = InMemoryBackend::new();
+        for i in 0..100 {
+            b.execute(set(&format!("k{i}"), "v", None)).await.unwrap();
+        }
+        let mut cursor = 0;
+        let mut seen = std::collections::HashSet::new();
+        let mut round = 0;
+        loop {
+            let reply = b
+                .execute(Command::Scan {
+                    cursor,
+                    pattern: Some("k*".into()),
+                    count: Some(7),
+                })
+                .await
+                .unwrap();
+            let Value::Array(parts) = reply else {
+                panic!("shape")
+            };
+            let (Value::Int(next), Value::Array(keys)) = (&parts[0], &parts[1]) else {
+                panic!("shape")
+            };
+            for k in keys {
+                let Value::Bytes(k) = k else { panic!("shape") };
+                seen.insert(String::from_utf8(k.to_vec()).unwrap());
+            }
+            // Churn: add and remove other keys while iterating.
+            round += 1;
+            b.execute(set(&format!("new{round}"), "v", None))
+                .await
+                .unwrap();
+            b.execute(Command::Del {
+                keys: vec![format!("new{}", round - 1)],
+            })
+            .await
+            .unwrap();
+            cursor = u64::try_from(*next).unwrap();
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..100 {
+            assert!(seen.contains(&format!("k{i}")), "k{i} missed");
+        }
+        assert!(seen.iter().all(|k| k.starts_with('k')));
+    }
+
+    #[tokio::test]
+    async fn clones_share_the_store_and_hgetall_keeps_insertion_order() {
+        let a = InMemoryBackend::new();
+        let b = a.clone();
+        a.execute(Command::Hset {
+            key: "h".into(),
+            fields: vec![
+                ("z".into(), "1".into()),
+                ("a".into(), "2".into()),
+                ("m".into(), "3".into()),
+            ],
+        })
+        .await
+        .unwrap();
+        let all = b
+            .execute(Command::Hgetall { key: "h".into() })
+            .await
+            .unwrap();
+        let fields: Vec<Value> = match all {
+            Value::Map(pairs) => pairs.into_iter().map(|(f, _)| f).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            fields,
+            vec![Value::from("z"), Value::from("a"), Value::from("m")]
+        );
+        assert_eq!(b.name(), "memory");
     }
 }

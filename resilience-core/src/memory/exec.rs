@@ -333,15 +333,23 @@ fn expire(
     now: Instant,
     cmd: &str,
 ) -> Result<Value, BackendError> {
+    // Like Redis, an out-of-range time is an error even for a missing key.
+    let at = if millis > 0 {
+        Some(deadline(now, millis.unsigned_abs(), cmd)?)
+    } else {
+        None
+    };
     if !ks.contains(key, now) {
         return Ok(Value::Int(0));
     }
-    if millis <= 0 {
-        ks.remove(key);
-        return Ok(Value::Int(1));
+    match at {
+        Some(at) => {
+            ks.set_deadline(key, Some(at));
+        }
+        None => {
+            ks.remove(key);
+        }
     }
-    let at = deadline(now, millis.unsigned_abs(), cmd)?;
-    ks.set_deadline(key, Some(at));
     Ok(Value::Int(1))
 }
 
@@ -555,6 +563,8 @@ fn scan(
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => 10,
     };
+    // Like Redis, `MATCH *` is no filter at all (it even matches the empty key).
+    let pattern = pattern.filter(|p| *p != "*");
     let mut candidates: Vec<(u64, &String)> = ks
         .iter()
         .filter(|(_, e)| Keyspace::entry_is_live(e, now))

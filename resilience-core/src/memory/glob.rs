@@ -95,7 +95,9 @@ mod tests {
 
     #[test]
     fn stars_and_question_marks() {
-        assert!(m("*", ""));
+        // As in Redis's matcher; SCAN treats the pattern "*" as "no pattern" before this.
+        assert!(!m("*", ""));
+        assert!(m("a*", "a"));
         assert!(m("*", "anything"));
         assert!(m("h*llo", "hllo"));
         assert!(m("h*llo", "heeeello"));
@@ -120,6 +122,10 @@ mod tests {
         assert!(m("h[b-a]llo", "hallo"));
         assert!(!m("h[a-b]llo", "hcllo"));
         assert!(m("[\\]]", "]"));
+        // Unterminated classes end at the pattern's end, as in Redis.
+        assert!(m("a[b", "ab"));
+        assert!(!m("a[", "a["));
+        assert!(m("a[^", "ab"));
     }
 
     #[test]

@@ -36,6 +36,10 @@ use crate::{BackendError, Command, Value};
 /// Return the [`Value`] the Lua script would return after Redis's Lua-to-RESP conversion
 /// (numbers as `Int`, tables as `Array`, `false` as `Nil`). An `Err` is the script's error;
 /// commands it already ran stay applied, as in Redis.
+///
+/// The closure runs while the backend's lock is held: it must reach data only through the
+/// [`ScriptContext`], never by calling the backend itself (that would deadlock), and it
+/// should be quick, as a Lua script should.
 pub type NativeScript = Arc<
     dyn Fn(&mut ScriptContext<'_>, &[String], &[Bytes]) -> Result<Value, BackendError>
         + Send

@@ -309,4 +309,49 @@ mod tests {
         assert_eq!(z.len(), 0);
         assert!(z.by_rank(0, 10, false).is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn ranks_match_a_naive_sort(ops in proptest::collection::vec(
+            (0u8..6, -3i8..4, proptest::bool::ANY), 0..60)) {
+            let mut z = SortedSet::default();
+            let mut model: HashMap<String, f64> = HashMap::new();
+            for (m, s, add) in ops {
+                let member = ["a", "b", "B", "ab", "", "z"][usize::from(m)].to_owned();
+                if add {
+                    z.insert(member.clone(), f64::from(s));
+                    model.insert(member, f64::from(s));
+                } else {
+                    proptest::prop_assert_eq!(z.remove(&member), model.remove(&member).is_some());
+                }
+            }
+            let mut want: Vec<(String, f64)> = model.into_iter().collect();
+            want.sort_by(|x, y| x.1.total_cmp(&y.1).then_with(|| x.0.cmp(&y.0)));
+            let got: Vec<(String, f64)> = z
+                .by_rank(0, usize::MAX - 1, false)
+                .into_iter()
+                .map(|(m, s)| (m.to_owned(), s))
+                .collect();
+            proptest::prop_assert_eq!(&got, &want);
+            let mut rev = got.clone();
+            rev.reverse();
+            let got_rev: Vec<(String, f64)> = z
+                .by_rank(0, usize::MAX - 1, true)
+                .into_iter()
+                .map(|(m, s)| (m.to_owned(), s))
+                .collect();
+            proptest::prop_assert_eq!(got_rev, rev);
+            let inclusive: Vec<String> = z
+                .by_score(ScoreBound::Inclusive(0.0), ScoreBound::Exclusive(2.0), false, 0, usize::MAX)
+                .into_iter()
+                .map(|(m, _)| m.to_owned())
+                .collect();
+            let naive: Vec<String> = want
+                .iter()
+                .filter(|(_, s)| *s >= 0.0 && *s < 2.0)
+                .map(|(m, _)| m.clone())
+                .collect();
+            proptest::prop_assert_eq!(inclusive, naive);
+        }
+    }
 }
