@@ -13,3 +13,8 @@ pub mod faulty;
 pub mod mock;
 pub mod proxy;
 pub mod server;
+
+pub use faulty::{FaultController, FaultyBackend};
+pub use mock::MockKvBackend;
+pub use proxy::{FaultProxy, ProxyMode};
+pub use server::{RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError};

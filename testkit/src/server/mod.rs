@@ -1,0 +1,434 @@
+//! Real `redis-server` processes for integration tests.
+//!
+//! [`RedisServer::builder`] starts a `redis-server` on a free port of `127.0.0.1`, in its
+//! own temporary directory, and waits until it answers `PING`. The test can then
+//! [`stop`](RedisServer::stop) it (SIGKILL, like a crash) and [`restart`](RedisServer::restart)
+//! it on the same port and directory, so clients reconnect to the same address and, with
+//! [`appendfsync_always`](RedisServerBuilder::appendfsync_always), find every acknowledged
+//! write again. Dropping the [`RedisServer`] kills the process and removes the directory.
+//!
+//! ```no_run
+//! use testkit::server::{RedisServer, RespConnection, RespReply};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut server = RedisServer::builder().appendfsync_always(true).spawn().await?;
+//! let mut conn = RespConnection::connect(server.addr()).await?;
+//! conn.command(&["SET", "k", "v"]).await?;
+//!
+//! server.stop().await?; // SIGKILL: the "crash"
+//! server.restart().await?; // same port, same dir: the AOF is replayed
+//! let mut conn = RespConnection::connect(server.addr()).await?;
+//! assert_eq!(conn.command(&["GET", "k"]).await?, RespReply::Bulk(Some(b"v".to_vec())));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Servers never use port 6379: the port is chosen by the kernel (bind `127.0.0.1:0`, read
+//! the port, release it). Another process may grab that port before redis binds it; when
+//! redis then fails with "Address already in use", spawning tries again on a new port, a
+//! few times. Readiness is checked by PID (`INFO server`), so a server that someone else
+//! started on "our" port is never mistaken for ours.
+//!
+//! If `redis-server` is not installed, [`SpawnError::NotFound`] says how to install it.
+//! This module does the process management itself with `tokio::process` rather than using
+//! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
+//! driver and cannot restart a server on the same port.
+
+mod resp;
+
+pub use resp::{RespConnection, RespReply, encode_command};
+
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use resilience_core::ConnectionConfig;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// How long a server may take to answer `PING` after it was started, by default.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many fresh ports [`RedisServerBuilder::spawn`] tries when the one it picked was taken.
+const PORT_ATTEMPTS: u32 = 5;
+
+/// Pause between two readiness checks.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Why a server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The `redis-server` binary is not on `PATH`.
+    #[error("redis-server not found: install it with `apt-get install -y redis-server`")]
+    NotFound,
+    /// Starting, signalling or waiting for the process failed, or the temporary directory
+    /// could not be created.
+    #[error("could not run redis-server: {0}")]
+    Io(#[from] std::io::Error),
+    /// The process exited while starting up (a bad argument, say). `log` is the end of its
+    /// log and stderr.
+    #[error("redis-server on port {port} exited during startup ({status}); log:\n{log}")]
+    Exited {
+        /// The port it was started on.
+        port: u16,
+        /// How it exited.
+        status: String,
+        /// The end of its log.
+        log: String,
+    },
+    /// The process did not answer `PING` within the startup timeout; it was killed.
+    #[error("redis-server on port {port} was not ready after {waited:?}; log:\n{log}")]
+    NotReady {
+        /// The port it was started on.
+        port: u16,
+        /// How long it was waited for.
+        waited: Duration,
+        /// The end of its log.
+        log: String,
+    },
+    /// Every port tried was taken by someone else before redis could bind it.
+    #[error("redis-server could not bind a free port after {attempts} attempts")]
+    PortsTaken {
+        /// How many ports were tried.
+        attempts: u32,
+    },
+}
+
+/// Settings for a [`RedisServer`]; build one with [`RedisServer::builder`].
+#[derive(Clone, Debug)]
+pub struct RedisServerBuilder {
+    binary: OsString,
+    appendfsync_always: bool,
+    password: Option<String>,
+    args: Vec<(String, String)>,
+    startup_timeout: Duration,
+}
+
+impl Default for RedisServerBuilder {
+    fn default() -> Self {
+        RedisServerBuilder {
+            binary: OsString::from("redis-server"),
+            appendfsync_always: false,
+            password: None,
+            args: Vec::new(),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+        }
+    }
+}
+
+impl RedisServerBuilder {
+    /// With `true`, the server keeps an append-only file and fsyncs it on every write
+    /// (`--appendonly yes --appendfsync always`), so every acknowledged write survives a
+    /// SIGKILL and [`RedisServer::restart`]. Default `false`: no persistence at all.
+    pub fn appendfsync_always(mut self, on: bool) -> Self {
+        self.appendfsync_always = on;
+        self
+    }
+
+    /// Requires clients to authenticate with this password (`--requirepass`).
+    pub fn password(mut self, password: Option<String>) -> Self {
+        self.password = password;
+        self
+    }
+
+    /// Adds a configuration directive, passed as `--name value` after the built-in ones
+    /// (so it overrides them), e.g. `.arg("maxmemory", "10mb")`.
+    pub fn arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.args.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long to wait for the server to answer `PING` (default [`DEFAULT_STARTUP_TIMEOUT`]).
+    /// Also bounds each [`RedisServer::restart`].
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// The `redis-server` executable to run (default: `redis-server` from `PATH`).
+    pub fn binary(mut self, path: impl Into<OsString>) -> Self {
+        self.binary = path.into();
+        self
+    }
+
+    /// Starts the server on a free port and waits until it answers `PING`.
+    pub async fn spawn(self) -> Result<RedisServer, SpawnError> {
+        let dir = tempfile::Builder::new()
+            .prefix("testkit-redis-")
+            .tempdir()?;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            match start(&self, dir.path(), port).await {
+                Ok(child) => {
+                    return Ok(RedisServer {
+                        child: Some(child),
+                        port,
+                        config: self,
+                        dir,
+                    });
+                }
+                Err(Failure::AddrInUse) => continue,
+                Err(Failure::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(SpawnError::PortsTaken {
+            attempts: PORT_ATTEMPTS,
+        })
+    }
+}
+
+/// A running (or stopped) `redis-server` owned by a test. Dropping it kills the process
+/// and deletes its directory.
+#[derive(Debug)]
+pub struct RedisServer {
+    // Field order matters: the process is killed before the directory is removed.
+    child: Option<Child>,
+    port: u16,
+    config: RedisServerBuilder,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Settings for a new server: no persistence, no password, no extra arguments.
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder::default()
+    }
+
+    /// Starts a server with the default settings (see [`RedisServer::builder`]).
+    pub async fn spawn() -> Result<RedisServer, SpawnError> {
+        Self::builder().spawn().await
+    }
+
+    /// The TCP port; it stays the same across [`restart`](Self::restart)s.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// `redis://127.0.0.1:port/`. It holds no password: see [`password`](Self::password)
+    /// and [`connection_config`](Self::connection_config).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The password set with [`RedisServerBuilder::password`], if any.
+    pub fn password(&self) -> Option<&str> {
+        self.config.password.as_deref()
+    }
+
+    /// Connection settings for this server (host, port and password; the rest default).
+    pub fn connection_config(&self) -> ConnectionConfig {
+        ConnectionConfig {
+            host: "127.0.0.1".to_owned(),
+            port: self.port,
+            password: self.config.password.clone(),
+            ..ConnectionConfig::default()
+        }
+    }
+
+    /// The server's working directory (where its AOF and log live).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join(LOG_FILE)
+    }
+
+    /// The process id, while a process is started (`None` after [`stop`](Self::stop)).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Whether the process is alive (it may have been killed from outside).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Kills the process with SIGKILL, like a crash, and waits until it has exited. Data
+    /// not yet in the AOF is lost. Stopping a stopped server does nothing.
+    pub async fn stop(&mut self) -> Result<(), SpawnError> {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and in the same directory (so an AOF is
+    /// replayed) and waits until it answers `PING`. A server still running is stopped
+    /// first. While the port cannot be bound yet, starting is retried until the startup
+    /// timeout.
+    pub async fn restart(&mut self) -> Result<(), SpawnError> {
+        self.stop().await?;
+        let deadline = Instant::now() + self.config.startup_timeout;
+        loop {
+            match start(&self.config, self.dir.path(), self.port).await {
+                Ok(child) => {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Err(Failure::AddrInUse) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(Failure::AddrInUse) => {
+                    return Err(SpawnError::NotReady {
+                        port: self.port,
+                        waited: self.config.startup_timeout,
+                        log: format!("port still in use; {}", log_tail(self.dir.path())),
+                    });
+                }
+                Err(Failure::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+const LOG_FILE: &str = "redis.log";
+const STDERR_FILE: &str = "output.log";
+
+enum Failure {
+    AddrInUse,
+    Fatal(SpawnError),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Fatal(SpawnError::Io(e))
+    }
+}
+
+/// A port the kernel considers free right now.
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn kill(child: &mut Child) -> std::io::Result<()> {
+    match child.start_kill() {
+        Ok(()) => {}
+        // Already exited and reaped: nothing to kill.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+        Err(e) => return Err(e),
+    }
+    child.wait().await.map(|_| ())
+}
+
+/// Starts one process on `port` and waits until it is ready.
+async fn start(config: &RedisServerBuilder, dir: &Path, port: u16) -> Result<Child, Failure> {
+    // Truncate the logs so an old "Address already in use" is not misread.
+    std::fs::write(dir.join(LOG_FILE), b"")?;
+    let stderr = std::fs::File::create(dir.join(STDERR_FILE))?;
+    let stdout = stderr.try_clone()?;
+    let mut cmd = Command::new(&config.binary);
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join(LOG_FILE));
+    if config.appendfsync_always {
+        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        cmd.args(["--appendonly", "no"]);
+    }
+    if let Some(password) = &config.password {
+        cmd.arg("--requirepass").arg(password);
+    }
+    for (name, value) in &config.args {
+        cmd.arg(format!("--{name}")).arg(value);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::Fatal(SpawnError::NotFound));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let started = Instant::now();
+    let deadline = started + config.startup_timeout;
+    let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let log = log_tail(dir);
+            if log.contains("Address already in use") {
+                return Err(Failure::AddrInUse);
+            }
+            return Err(Failure::Fatal(SpawnError::Exited {
+                port,
+                status: status.to_string(),
+                log,
+            }));
+        }
+        if let Some(pid) = child.id() {
+            let probe = is_ready(addr, config.password.as_deref(), pid);
+            if let Ok(true) = tokio::time::timeout(Duration::from_secs(1), probe).await {
+                return Ok(child);
+            }
+        }
+        if Instant::now() >= deadline {
+            kill(&mut child).await?;
+            return Err(Failure::Fatal(SpawnError::NotReady {
+                port,
+                waited: started.elapsed(),
+                log: log_tail(dir),
+            }));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Whether the server on `addr` answers `PING` and is the process `pid`.
+async fn is_ready(addr: SocketAddr, password: Option<&str>, pid: u32) -> bool {
+    let Ok(mut conn) = RespConnection::connect(addr).await else {
+        return false;
+    };
+    if let Some(password) = password {
+        match conn.command(&["AUTH", password]).await {
+            Ok(RespReply::Simple(ok)) if ok == "OK" => {}
+            _ => return false,
+        }
+    }
+    match conn.command(&["PING"]).await {
+        Ok(RespReply::Simple(pong)) if pong == "PONG" => {}
+        _ => return false,
+    }
+    match conn.command(&["INFO", "server"]).await {
+        Ok(RespReply::Bulk(Some(info))) => String::from_utf8_lossy(&info)
+            .lines()
+            .any(|line| line.trim() == format!("process_id:{pid}")),
+        _ => false,
+    }
+}
+
+/// The last lines of the server's log and stderr, for error messages.
+fn log_tail(dir: &Path) -> String {
+    let mut out = String::new();
+    for file in [LOG_FILE, STDERR_FILE] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(20);
+            for line in &lines[from..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
