@@ -47,9 +47,16 @@
 //!
 //! ## Batches
 //!
-//! A non-atomic batch is one fred pipeline (one round trip); an atomic one is
-//! `MULTI`/`EXEC`. An error reply to any command fails the whole call with that error.
-//! fred's pipeline results do not tell a status reply from a bulk string; the typed
+//! A non-atomic batch is one fred pipeline (one round trip). An atomic one is the same
+//! pipeline wrapped in `MULTI` ... `EXEC`, built by hand: fred's own `multi()` runs inside
+//! its router task, reads the replies with no timeout (a hung server would wedge every
+//! other command) and re-sends the whole transaction once after a connection error, which
+//! could apply it twice. A fred pipeline is written to the one connection in one go, so
+//! nothing interleaves between `MULTI` and `EXEC`, and with one attempt per command
+//! (`max_command_attempts = 1`, `fail_fast`) no part of it is ever re-sent.
+//!
+//! An error reply to any command (queued or inside `EXEC`) fails the whole call with that
+//! error. fred's pipeline results do not tell a status reply from a bulk string; the typed
 //! commands do not care (their shapes are fixed), and for `Command::Raw` inside a batch a
 //! string `"OK"` is taken as the status `OK` and any other string as `Bytes`.
 //!
@@ -67,7 +74,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::interfaces::TransactionInterface;
 use fred::prelude::{Client, ClientLike};
 use fred::types::Value as FredValue;
 use fred::types::config::Options;
@@ -157,6 +163,40 @@ impl FredBackend {
     }
 }
 
+/// Queues one command on a fred pipeline (in memory; resolves at once).
+async fn queue(
+    pipeline: &fred::clients::WithOptions<fred::clients::Pipeline<Client>>,
+    wire: translate::Wire,
+) -> Result<(), BackendError> {
+    pipeline
+        .custom::<(), FredValue>(wire.cmd, wire.args)
+        .await
+        .map_err(|e| classify_error(&e))
+}
+
+/// Picks the `EXEC` reply out of `[OK, QUEUED x n, EXEC]`.
+fn exec_reply(value: FredValue, n: usize) -> Result<FredValue, BackendError> {
+    let unexpected = |what: &str| {
+        BackendError::new(
+            ErrorKind::Server,
+            format!("unexpected MULTI/EXEC reply: {what}"),
+        )
+    };
+    match value {
+        FredValue::Array(mut items) if items.len() == n + 2 => match items.pop() {
+            Some(FredValue::Null) => Err(unexpected("transaction aborted (nil EXEC)")),
+            Some(exec) => Ok(exec),
+            None => Err(unexpected("empty")),
+        },
+        FredValue::Array(items) => Err(unexpected(&format!(
+            "{} replies for {} commands",
+            items.len(),
+            n + 2
+        ))),
+        other => Err(unexpected(&format!("{:?}", other.kind()))),
+    }
+}
+
 /// Converts a batch's results to canonical values, failing on the first error.
 fn batch_results(
     shapes: &[(Shape, &'static str)],
@@ -218,28 +258,20 @@ impl KvBackend for FredBackend {
             .map(translate::translate)
             .collect::<Result<Vec<_>, _>>()
             .map_err(Self::invalid)?;
-        let value: FredValue = if atomic {
-            let trx = self.inner.client.multi();
-            let queued = trx.with_options(&self.inner.options);
-            for w in wires {
-                // Queues in memory; resolves at once.
-                queued
-                    .custom::<(), FredValue>(w.cmd, w.args)
-                    .await
-                    .map_err(|e| classify_error(&e))?;
-            }
-            self.bounded(trx.exec::<FredValue>(true)).await?
-        } else {
-            let pipeline = self.inner.client.pipeline();
-            let queued = pipeline.with_options(&self.inner.options);
-            for w in wires {
-                queued
-                    .custom::<(), FredValue>(w.cmd, w.args)
-                    .await
-                    .map_err(|e| classify_error(&e))?;
-            }
-            self.bounded(pipeline.all::<FredValue>()).await?
-        };
+        let pipeline = self.inner.client.pipeline();
+        let queued = pipeline.with_options(&self.inner.options);
+        let n = wires.len();
+        if atomic {
+            queue(&queued, translate::multi()).await?;
+        }
+        for w in wires {
+            queue(&queued, w).await?;
+        }
+        if atomic {
+            queue(&queued, translate::exec()).await?;
+        }
+        let value = self.bounded(pipeline.all::<FredValue>()).await?;
+        let value = if atomic { exec_reply(value, n)? } else { value };
         batch_results(&shapes, value)
     }
 

@@ -48,6 +48,22 @@ fn keys_then_args(keys: Vec<String>, args: Vec<Bytes>) -> Vec<FredValue> {
     out
 }
 
+/// `MULTI`, which opens a hand-built transaction inside one fred pipeline.
+pub(crate) fn multi() -> Wire {
+    Wire {
+        cmd: custom("MULTI"),
+        args: Vec::new(),
+    }
+}
+
+/// `EXEC`, which closes it.
+pub(crate) fn exec() -> Wire {
+    Wire {
+        cmd: custom("EXEC"),
+        args: Vec::new(),
+    }
+}
+
 /// Translates one command. `Err` only for a `Raw` command without a usable name.
 pub(crate) fn translate(cmd: Command) -> Result<Wire, &'static str> {
     let (name, args): (&'static str, Vec<FredValue>) = match cmd {
