@@ -49,6 +49,6 @@ pub use value::Value;
 //
 // Re-exports of the retry module.
 //
-// Re-exports of the memory module.
+pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
 // Re-exports of the priority, queue and client modules.

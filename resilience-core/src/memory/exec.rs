@@ -1,0 +1,718 @@
+//! Command semantics: one function per command family, applied to a [`Keyspace`].
+//!
+//! Everything here runs with the backend's lock held and never awaits. Errors are the
+//! exact error lines real Redis 7 sends, classified with [`BackendError::from_reply`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::glob::glob_match;
+use super::store::{Data, Entry, Hash, Keyspace, wrongtype};
+use super::zset::{SortedSet, rank_range};
+use crate::{
+    BackendError, Command, Limit, ScoreBound, SetCondition, SetOptions, Value, ZaddOptions,
+};
+
+fn err(line: &str) -> BackendError {
+    BackendError::from_reply(line)
+}
+
+/// `ERR wrong number of arguments for '<cmd>' command`.
+pub(crate) fn wrong_args(cmd: &str) -> BackendError {
+    err(&format!(
+        "ERR wrong number of arguments for '{}' command",
+        cmd.to_ascii_lowercase()
+    ))
+}
+
+const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+const OVERFLOW: &str = "ERR increment or decrement would overflow";
+
+/// Parses an integer exactly as Redis's `string2ll` does: optional `-`, no leading zeros,
+/// no `+`, no spaces.
+pub(crate) fn parse_strict_i64(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let valid = match digits {
+        [] => false,
+        [b'0'] => bytes.len() == 1,
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    if !valid {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Parses a float the way `HINCRBYFLOAT` reads a stored value: no spaces, no NaN.
+fn parse_float(bytes: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let v = crate::value::parse_redis_double(s)?;
+    (!v.is_nan()).then_some(v)
+}
+
+fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendError> {
+    let invalid = || err(&format!("ERR invalid expire time in '{cmd}' command"));
+    if millis == 0 || millis > i64::MAX as u64 {
+        return Err(invalid());
+    }
+    now.checked_add(Duration::from_millis(millis))
+        .ok_or_else(invalid)
+}
+
+/// Applies one data command. Scripting commands are handled by the caller; here they are
+/// refused.
+pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Value, BackendError> {
+    match cmd {
+        Command::Ping => Ok(Value::Status("PONG".to_owned())),
+        Command::Get { key } => get(ks, &key, now),
+        Command::Set {
+            key,
+            value,
+            options,
+        } => set(ks, key, value, options, now),
+        Command::Del { keys } => {
+            if keys.is_empty() {
+                return Err(wrong_args("del"));
+            }
+            let mut removed = 0;
+            for key in &keys {
+                if ks.contains(key, now) && ks.remove(key).is_some() {
+                    removed += 1;
+                }
+            }
+            Ok(Value::Int(removed))
+        }
+        Command::Exists { keys } => {
+            if keys.is_empty() {
+                return Err(wrong_args("exists"));
+            }
+            let n = keys.iter().filter(|k| ks.contains(k, now)).count();
+            Ok(Value::Int(n as i64))
+        }
+        Command::Expire { key, seconds } => {
+            let millis = seconds
+                .checked_mul(1000)
+                .ok_or_else(|| err("ERR invalid expire time in 'expire' command"))?;
+            expire(ks, &key, millis, now, "expire")
+        }
+        Command::Pexpire { key, millis } => expire(ks, &key, millis, now, "pexpire"),
+        Command::Ttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
+            Some(Some(ms)) => (ms + 500) / 1000,
+            Some(None) => -1,
+            None => -2,
+        })),
+        Command::Pttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
+            Some(Some(ms)) => ms,
+            Some(None) => -1,
+            None => -2,
+        })),
+        Command::Incrby { key, delta } => incrby(ks, key, delta, now),
+        Command::Mget { keys } => {
+            if keys.is_empty() {
+                return Err(wrong_args("mget"));
+            }
+            Ok(Value::Array(
+                keys.iter()
+                    .map(|k| match ks.get(k, now) {
+                        Some(Entry {
+                            data: Data::Str(b), ..
+                        }) => Value::Bytes(b.clone()),
+                        _ => Value::Nil,
+                    })
+                    .collect(),
+            ))
+        }
+        Command::Hset { key, fields } => {
+            if fields.is_empty() {
+                return Err(wrong_args("hset"));
+            }
+            let hash = hash_for_write(ks, key, now)?;
+            let added = fields
+                .into_iter()
+                .map(|(f, v)| hash.set(f, v))
+                .filter(|added| *added)
+                .count();
+            Ok(Value::Int(added as i64))
+        }
+        Command::Hget { key, field } => Ok(match hash_ref(ks, &key, now)? {
+            Some(h) => h.get(&field).cloned().map_or(Value::Nil, Value::Bytes),
+            None => Value::Nil,
+        }),
+        Command::Hgetall { key } => Ok(Value::Map(match hash_ref(ks, &key, now)? {
+            Some(h) => h
+                .pairs()
+                .into_iter()
+                .map(|(f, v)| {
+                    (
+                        Value::Bytes(Bytes::copy_from_slice(f.as_bytes())),
+                        Value::Bytes(v.clone()),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        })),
+        Command::Hdel { key, fields } => {
+            if fields.is_empty() {
+                return Err(wrong_args("hdel"));
+            }
+            let removed = match hash_mut(ks, &key, now)? {
+                Some(h) => fields.iter().filter(|f| h.remove(f)).count(),
+                None => 0,
+            };
+            ks.remove_if_empty(&key);
+            Ok(Value::Int(removed as i64))
+        }
+        Command::Hincrby { key, field, delta } => {
+            let cur = match hash_ref(ks, &key, now)?.and_then(|h| h.get(&field)) {
+                Some(v) => {
+                    parse_strict_i64(v).ok_or_else(|| err("ERR hash value is not an integer"))?
+                }
+                None => 0,
+            };
+            let new = cur.checked_add(delta).ok_or_else(|| err(OVERFLOW))?;
+            hash_for_write(ks, key, now)?.set(field, Bytes::from(new.to_string()));
+            Ok(Value::Int(new))
+        }
+        Command::Hincrbyfloat { key, field, delta } => {
+            if !delta.is_finite() {
+                return Err(err("ERR value is NaN or Infinity"));
+            }
+            let cur = match hash_ref(ks, &key, now)?.and_then(|h| h.get(&field)) {
+                Some(v) => parse_float(v).ok_or_else(|| err("ERR hash value is not a float"))?,
+                None => 0.0,
+            };
+            let new = cur + delta;
+            if !new.is_finite() {
+                return Err(err("ERR increment would produce NaN or Infinity"));
+            }
+            hash_for_write(ks, key, now)?.set(field, Bytes::from(format!("{new}")));
+            Ok(Value::Double(new))
+        }
+        Command::Zadd {
+            key,
+            members,
+            options,
+        } => zadd(ks, key, members, options, now),
+        Command::Zrange {
+            key,
+            start,
+            stop,
+            rev,
+            with_scores,
+        } => Ok(match zset_ref(ks, &key, now)? {
+            Some(z) => match rank_range(start, stop, z.len()) {
+                Some((from, to)) => range_reply(z.by_rank(from, to, rev), with_scores),
+                None => Value::Array(Vec::new()),
+            },
+            None => Value::Array(Vec::new()),
+        }),
+        Command::Zrangebyscore {
+            key,
+            min,
+            max,
+            rev,
+            with_scores,
+            limit,
+        } => {
+            if bound_is_nan(min) || bound_is_nan(max) {
+                return Err(err("ERR min or max is not a float"));
+            }
+            let (offset, count) = match limit {
+                Some(Limit { offset, count }) => (
+                    usize::try_from(offset).unwrap_or(usize::MAX),
+                    usize::try_from(count).unwrap_or(usize::MAX),
+                ),
+                None => (0, usize::MAX),
+            };
+            Ok(match zset_ref(ks, &key, now)? {
+                Some(z) => range_reply(z.by_score(min, max, rev, offset, count), with_scores),
+                None => Value::Array(Vec::new()),
+            })
+        }
+        Command::Zrem { key, members } => {
+            if members.is_empty() {
+                return Err(wrong_args("zrem"));
+            }
+            let removed = match zset_mut(ks, &key, now)? {
+                Some(z) => members.iter().filter(|m| z.remove(m)).count(),
+                None => 0,
+            };
+            ks.remove_if_empty(&key);
+            Ok(Value::Int(removed as i64))
+        }
+        Command::Zcard { key } => Ok(Value::Int(
+            zset_ref(ks, &key, now)?.map_or(0, |z| z.len() as i64),
+        )),
+        Command::Zscore { key, member } => Ok(zset_ref(ks, &key, now)?
+            .and_then(|z| z.score(&member))
+            .map_or(Value::Nil, Value::Double)),
+        Command::Zremrangebyrank { key, start, stop } => {
+            let removed = match zset_mut(ks, &key, now)? {
+                Some(z) => match rank_range(start, stop, z.len()) {
+                    Some((from, to)) => z.remove_by_rank(from, to),
+                    None => 0,
+                },
+                None => 0,
+            };
+            ks.remove_if_empty(&key);
+            Ok(Value::Int(removed as i64))
+        }
+        Command::Scan {
+            cursor,
+            pattern,
+            count,
+        } => scan(ks, cursor, pattern.as_deref(), count, now),
+        Command::Raw { args, .. } => raw(ks, &args, now),
+        Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => {
+            Err(err("ERR This Redis command is not allowed from script"))
+        }
+    }
+}
+
+fn bound_is_nan(b: ScoreBound) -> bool {
+    matches!(b, ScoreBound::Inclusive(v) | ScoreBound::Exclusive(v) if v.is_nan())
+}
+
+fn range_reply(items: Vec<(&str, f64)>, with_scores: bool) -> Value {
+    Value::Array(
+        items
+            .into_iter()
+            .map(|(m, s)| {
+                let member = Value::Bytes(Bytes::copy_from_slice(m.as_bytes()));
+                if with_scores {
+                    Value::Array(vec![member, Value::Double(s)])
+                } else {
+                    member
+                }
+            })
+            .collect(),
+    )
+}
+
+fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, BackendError> {
+    match ks.get(key, now) {
+        None => Ok(Value::Nil),
+        Some(Entry {
+            data: Data::Str(b), ..
+        }) => Ok(Value::Bytes(b.clone())),
+        Some(_) => Err(wrongtype()),
+    }
+}
+
+fn set(
+    ks: &mut Keyspace,
+    key: String,
+    value: Bytes,
+    options: SetOptions,
+    now: Instant,
+) -> Result<Value, BackendError> {
+    let expires_at = options
+        .expire_ms
+        .map(|ms| deadline(now, ms, "set"))
+        .transpose()?;
+    let exists = ks.contains(&key, now);
+    match options.condition {
+        Some(SetCondition::IfNotExists) if exists => return Ok(Value::Nil),
+        Some(SetCondition::IfExists) if !exists => return Ok(Value::Nil),
+        _ => {}
+    }
+    // SET replaces any type and clears an existing TTL unless a new one is given.
+    ks.insert(key, Data::Str(value), expires_at);
+    Ok(Value::Okay)
+}
+
+fn expire(
+    ks: &mut Keyspace,
+    key: &str,
+    millis: i64,
+    now: Instant,
+    cmd: &str,
+) -> Result<Value, BackendError> {
+    if !ks.contains(key, now) {
+        return Ok(Value::Int(0));
+    }
+    if millis <= 0 {
+        ks.remove(key);
+        return Ok(Value::Int(1));
+    }
+    let at = deadline(now, millis.unsigned_abs(), cmd)?;
+    ks.set_deadline(key, Some(at));
+    Ok(Value::Int(1))
+}
+
+/// `None`: missing; `Some(None)`: no TTL; `Some(Some(ms))`: milliseconds left, rounded up.
+fn remaining_ms(ks: &mut Keyspace, key: &str, now: Instant) -> Option<Option<i64>> {
+    let entry = ks.get(key, now)?;
+    Some(entry.expires_at.map(|at| {
+        let left = at.saturating_duration_since(now);
+        let ms = left.as_nanos().div_ceil(1_000_000);
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }))
+}
+
+fn incrby(ks: &mut Keyspace, key: String, delta: i64, now: Instant) -> Result<Value, BackendError> {
+    match ks.get_mut(&key, now) {
+        Some(Entry {
+            data: Data::Str(b), ..
+        }) => {
+            let cur = parse_strict_i64(b).ok_or_else(|| err(NOT_INTEGER))?;
+            let new = cur.checked_add(delta).ok_or_else(|| err(OVERFLOW))?;
+            // INCR keeps the key's TTL.
+            *b = Bytes::from(new.to_string());
+            Ok(Value::Int(new))
+        }
+        Some(_) => Err(wrongtype()),
+        None => {
+            ks.insert(key, Data::Str(Bytes::from(delta.to_string())), None);
+            Ok(Value::Int(delta))
+        }
+    }
+}
+
+fn hash_ref<'a>(
+    ks: &'a mut Keyspace,
+    key: &str,
+    now: Instant,
+) -> Result<Option<&'a Hash>, BackendError> {
+    match ks.get(key, now) {
+        None => Ok(None),
+        Some(Entry {
+            data: Data::Hash(h),
+            ..
+        }) => Ok(Some(h)),
+        Some(_) => Err(wrongtype()),
+    }
+}
+
+fn hash_mut<'a>(
+    ks: &'a mut Keyspace,
+    key: &str,
+    now: Instant,
+) -> Result<Option<&'a mut Hash>, BackendError> {
+    match ks.get_mut(key, now) {
+        None => Ok(None),
+        Some(Entry {
+            data: Data::Hash(h),
+            ..
+        }) => Ok(Some(h)),
+        Some(_) => Err(wrongtype()),
+    }
+}
+
+/// The hash at `key`, created empty when missing. The caller must leave it non-empty.
+fn hash_for_write(ks: &mut Keyspace, key: String, now: Instant) -> Result<&mut Hash, BackendError> {
+    if !ks.contains(&key, now) {
+        ks.insert(key.clone(), Data::Hash(Hash::default()), None);
+    }
+    hash_mut(ks, &key, now)?.ok_or_else(wrongtype)
+}
+
+fn zset_ref<'a>(
+    ks: &'a mut Keyspace,
+    key: &str,
+    now: Instant,
+) -> Result<Option<&'a SortedSet>, BackendError> {
+    match ks.get(key, now) {
+        None => Ok(None),
+        Some(Entry {
+            data: Data::ZSet(z),
+            ..
+        }) => Ok(Some(z)),
+        Some(_) => Err(wrongtype()),
+    }
+}
+
+fn zset_mut<'a>(
+    ks: &'a mut Keyspace,
+    key: &str,
+    now: Instant,
+) -> Result<Option<&'a mut SortedSet>, BackendError> {
+    match ks.get_mut(key, now) {
+        None => Ok(None),
+        Some(Entry {
+            data: Data::ZSet(z),
+            ..
+        }) => Ok(Some(z)),
+        Some(_) => Err(wrongtype()),
+    }
+}
+
+fn zadd(
+    ks: &mut Keyspace,
+    key: String,
+    members: Vec<(f64, String)>,
+    options: ZaddOptions,
+    now: Instant,
+) -> Result<Value, BackendError> {
+    let nx = options.condition == Some(SetCondition::IfNotExists);
+    let xx = options.condition == Some(SetCondition::IfExists);
+    let gt = options.greater_than == Some(true);
+    let lt = options.greater_than == Some(false);
+    if nx && xx {
+        return Err(err(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (gt || lt) && nx {
+        return Err(err(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if members.is_empty() {
+        return Err(wrong_args("zadd"));
+    }
+    if options.incr && members.len() > 1 {
+        return Err(err(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    if members.iter().any(|(s, _)| s.is_nan()) {
+        return Err(err("ERR value is not a valid float"));
+    }
+    let exists = zset_ref(ks, &key, now)?.is_some();
+    if !exists {
+        if xx {
+            return Ok(if options.incr {
+                Value::Nil
+            } else {
+                Value::Int(0)
+            });
+        }
+        ks.insert(key.clone(), Data::ZSet(SortedSet::default()), None);
+    }
+    let z = zset_mut(ks, &key, now)?.ok_or_else(wrongtype)?;
+    let (mut added, mut updated) = (0i64, 0i64);
+    let mut incr_reply = Value::Nil;
+    let mut failure = None;
+    for (score, member) in members {
+        match z.score(&member) {
+            Some(cur) => {
+                if nx {
+                    continue;
+                }
+                let new = if options.incr { cur + score } else { score };
+                if new.is_nan() {
+                    failure = Some(err("ERR resulting score is not a number (NaN)"));
+                    break;
+                }
+                if (gt && new <= cur) || (lt && new >= cur) {
+                    continue;
+                }
+                if new != cur {
+                    z.insert(member, new);
+                    updated += 1;
+                }
+                incr_reply = Value::Double(new);
+            }
+            None => {
+                if xx {
+                    continue;
+                }
+                z.insert(member, score);
+                added += 1;
+                incr_reply = Value::Double(score);
+            }
+        }
+    }
+    ks.remove_if_empty(&key);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(if options.incr {
+        incr_reply
+    } else if options.changed {
+        Value::Int(added + updated)
+    } else {
+        Value::Int(added)
+    })
+}
+
+/// A stable 63-bit hash (FNV-1a, top bit dropped) of a key: SCAN walks keys in this order,
+/// and 63 bits keep every cursor a non-negative `Int`.
+fn scan_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) >> 1
+}
+
+/// `SCAN`: keys are visited in order of a fixed hash; the cursor is the next hash to look
+/// at. Keys sharing a hash are never split across calls, so every key present for the whole
+/// iteration is returned at least once, whatever is added or removed meanwhile.
+fn scan(
+    ks: &mut Keyspace,
+    cursor: u64,
+    pattern: Option<&str>,
+    count: Option<u64>,
+    now: Instant,
+) -> Result<Value, BackendError> {
+    let count = match count {
+        Some(0) => return Err(err("ERR syntax error")),
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => 10,
+    };
+    let mut candidates: Vec<(u64, &String)> = ks
+        .iter()
+        .filter(|(_, e)| Keyspace::entry_is_live(e, now))
+        .map(|(k, _)| (scan_hash(k), k))
+        .filter(|(h, _)| *h >= cursor)
+        .collect();
+    let next = if candidates.len() > count {
+        candidates.select_nth_unstable(count - 1);
+        let boundary = candidates[count - 1].0;
+        // Include every key with the boundary hash, so a hash group is never split.
+        candidates.retain(|(h, _)| *h <= boundary);
+        if boundary >= i64::MAX as u64 {
+            0
+        } else {
+            boundary + 1
+        }
+    } else {
+        0
+    };
+    let keys = candidates
+        .into_iter()
+        .filter(|(_, k)| pattern.is_none_or(|p| glob_match(p.as_bytes(), k.as_bytes())))
+        .map(|(_, k)| Value::Bytes(Bytes::copy_from_slice(k.as_bytes())))
+        .collect();
+    Ok(Value::Array(vec![
+        Value::Int(next as i64),
+        Value::Array(keys),
+    ]))
+}
+
+fn arg_str(arg: &Bytes) -> Result<String, BackendError> {
+    String::from_utf8(arg.to_vec()).map_err(|_| {
+        BackendError::new(
+            crate::ErrorKind::InvalidInput,
+            "the in-memory backend takes UTF-8 keys only",
+        )
+    })
+}
+
+/// Checks a raw command's name and arity the way Redis does before queueing it in `MULTI`.
+/// Returns the error Redis would reply at queue time.
+pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
+    let Some(name) = args.first() else {
+        return Err(err("ERR unknown command '', with args beginning with: "));
+    };
+    let upper = name.to_ascii_uppercase();
+    let ok = match upper.as_slice() {
+        b"PING" => (1..=2).contains(&args.len()),
+        b"ECHO" | b"TYPE" | b"INCR" | b"DECR" | b"GET" | b"PERSIST" | b"HLEN" => args.len() == 2,
+        b"FLUSHDB" | b"FLUSHALL" => (1..=2).contains(&args.len()),
+        b"DBSIZE" => args.len() == 1,
+        b"INCRBY" | b"DECRBY" => args.len() == 3,
+        b"DEL" | b"EXISTS" => args.len() >= 2,
+        _ => {
+            let mut line = format!(
+                "ERR unknown command '{}', with args beginning with: ",
+                String::from_utf8_lossy(name)
+            );
+            for arg in args.iter().skip(1) {
+                line.push_str(&format!("'{}' ", String::from_utf8_lossy(arg)));
+            }
+            return Err(err(&line));
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(wrong_args(&String::from_utf8_lossy(name)))
+    }
+}
+
+fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Value, BackendError> {
+    check_raw(args)?;
+    let name = args
+        .first()
+        .map(|n| n.to_ascii_uppercase())
+        .unwrap_or_default();
+    let key = || {
+        args.get(1)
+            .map(arg_str)
+            .unwrap_or_else(|| Ok(String::new()))
+    };
+    let int_arg = |i: usize| {
+        args.get(i)
+            .and_then(|a| parse_strict_i64(a))
+            .ok_or_else(|| err(NOT_INTEGER))
+    };
+    let keys = || {
+        args.iter()
+            .skip(1)
+            .map(arg_str)
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match name.as_slice() {
+        b"PING" => Ok(match args.get(1) {
+            Some(msg) => Value::Bytes(msg.clone()),
+            None => Value::Status("PONG".to_owned()),
+        }),
+        b"ECHO" => Ok(Value::Bytes(args.get(1).cloned().unwrap_or_default())),
+        b"FLUSHDB" | b"FLUSHALL" => {
+            if let Some(mode) = args.get(1) {
+                let mode = mode.to_ascii_uppercase();
+                if mode != b"ASYNC" && mode != b"SYNC" {
+                    return Err(err("ERR syntax error"));
+                }
+            }
+            ks.clear();
+            Ok(Value::Okay)
+        }
+        b"DBSIZE" => Ok(Value::Int(ks.live_len(now) as i64)),
+        b"TYPE" => {
+            let key = key()?;
+            Ok(Value::Status(
+                ks.get(&key, now)
+                    .map_or("none", |e| e.data.type_name())
+                    .to_owned(),
+            ))
+        }
+        b"INCR" => incrby(ks, key()?, 1, now),
+        b"DECR" => incrby(ks, key()?, -1, now),
+        b"INCRBY" => incrby(ks, key()?, int_arg(2)?, now),
+        b"DECRBY" => {
+            let delta = int_arg(2)?
+                .checked_neg()
+                .ok_or_else(|| err("ERR decrement would overflow"))?;
+            incrby(ks, key()?, delta, now)
+        }
+        b"GET" => get(ks, &key()?, now),
+        b"DEL" => apply(ks, Command::Del { keys: keys()? }, now),
+        b"EXISTS" => apply(ks, Command::Exists { keys: keys()? }, now),
+        b"PERSIST" => {
+            let key = key()?;
+            let had_ttl = ks.get(&key, now).is_some_and(|e| e.expires_at.is_some());
+            if had_ttl {
+                ks.set_deadline(&key, None);
+            }
+            Ok(Value::Int(i64::from(had_ttl)))
+        }
+        b"HLEN" => Ok(Value::Int(
+            hash_ref(ks, &key()?, now)?.map_or(0, |h| h.len() as i64),
+        )),
+        _ => Err(err("ERR unknown command")),
+    }
+}
+
+/// The error Redis would give when queueing `cmd` inside `MULTI` (unknown command or wrong
+/// number of arguments), which makes `EXEC` discard the whole transaction.
+pub(crate) fn queue_time_error(cmd: &Command) -> Option<BackendError> {
+    let empty = match cmd {
+        Command::Del { keys } | Command::Exists { keys } | Command::Mget { keys } => {
+            keys.is_empty().then_some(cmd.name())
+        }
+        Command::Hset { fields, .. } => fields.is_empty().then_some("hset"),
+        Command::Hdel { fields, .. } => fields.is_empty().then_some("hdel"),
+        Command::Zadd { members, .. } => members.is_empty().then_some("zadd"),
+        Command::Zrem { members, .. } => members.is_empty().then_some("zrem"),
+        Command::Raw { args, .. } => return check_raw(args).err(),
+        _ => None,
+    };
+    empty.map(wrong_args)
+}

@@ -1,0 +1,161 @@
+//! Native twins of Lua scripts.
+//!
+//! The in-memory backend cannot run Lua. Instead, code that uses a Lua script registers a
+//! Rust closure that does the same thing under the script's source; `EVAL` of that source
+//! and `EVALSHA` of its SHA1 then run the closure. Like Lua in Redis, the closure runs
+//! atomically: [`ScriptContext::call`] executes commands synchronously inside the same
+//! critical section, so nothing else interleaves.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use resilience_core::{Command, Value};
+//! use resilience_core::memory::{InMemoryBackend, NativeScript, ScriptContext};
+//!
+//! const LUA: &str = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+//! let backend = InMemoryBackend::new();
+//! let twin: NativeScript = Arc::new(|ctx: &mut ScriptContext<'_>, keys: &[String], args: &[bytes::Bytes]| {
+//!     let delta = std::str::from_utf8(&args[0]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+//!     ctx.call(Command::Incrby { key: keys[0].clone(), delta })
+//! });
+//! let sha = backend.register_script(LUA, twin);
+//! assert_eq!(sha, resilience_core::memory::script_sha1(LUA));
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::exec;
+use super::store::Keyspace;
+use crate::{BackendError, Command, Value};
+
+/// A native script: given the context, `KEYS` and `ARGV`, returns the script's reply.
+///
+/// Return the [`Value`] the Lua script would return after Redis's Lua-to-RESP conversion
+/// (numbers as `Int`, tables as `Array`, `false` as `Nil`). An `Err` is the script's error;
+/// commands it already ran stay applied, as in Redis.
+pub type NativeScript = Arc<
+    dyn Fn(&mut ScriptContext<'_>, &[String], &[Bytes]) -> Result<Value, BackendError>
+        + Send
+        + Sync,
+>;
+
+/// The hex SHA1 of a script's source, lower case: what `SCRIPT LOAD` returns and `EVALSHA`
+/// takes.
+pub fn script_sha1(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
+/// What a native script sees: the keyspace, inside the backend's critical section.
+pub struct ScriptContext<'a> {
+    keys: &'a mut Keyspace,
+    now: Instant,
+}
+
+impl std::fmt::Debug for ScriptContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptContext").finish_non_exhaustive()
+    }
+}
+
+impl<'a> ScriptContext<'a> {
+    pub(crate) fn new(keys: &'a mut Keyspace, now: Instant) -> Self {
+        ScriptContext { keys, now }
+    }
+
+    /// Runs `cmd` at once, atomically with the rest of the script (`redis.call`). Returns
+    /// the command's canonical reply or its error. Scripting commands (`EVAL`, `EVALSHA`,
+    /// `SCRIPT LOAD`) are refused, as Redis refuses them inside a script.
+    pub fn call(&mut self, cmd: Command) -> Result<Value, BackendError> {
+        match cmd {
+            Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => Err(
+                BackendError::from_reply("ERR This Redis command is not allowed from script"),
+            ),
+            other => exec::apply(self.keys, other, self.now),
+        }
+    }
+}
+
+/// Registered native twins and the SHAs the "server" has loaded.
+#[derive(Default)]
+pub(crate) struct Scripts {
+    native: HashMap<String, NativeScript>,
+    loaded: HashSet<String>,
+}
+
+impl std::fmt::Debug for Scripts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scripts")
+            .field("native", &self.native.len())
+            .field("loaded", &self.loaded.len())
+            .finish()
+    }
+}
+
+fn unsupported(sha: &str) -> BackendError {
+    BackendError::from_reply(&format!(
+        "ERR scripting is not supported by the in-memory backend for script {sha}: \
+         register a native twin with InMemoryBackend::register_script"
+    ))
+}
+
+impl Scripts {
+    pub(crate) fn register(&mut self, sha: String, script: NativeScript) {
+        self.native.insert(sha, script);
+    }
+
+    /// `SCRIPT LOAD`: marks the script loaded, returns its SHA.
+    pub(crate) fn load(&mut self, source: &str) -> String {
+        let sha = script_sha1(source);
+        self.loaded.insert(sha.clone());
+        sha
+    }
+
+    /// `EVAL`: loads the script (as Redis caches it), then runs its native twin.
+    pub(crate) fn eval(
+        &mut self,
+        keyspace: &mut Keyspace,
+        source: &str,
+        keys: &[String],
+        args: &[Bytes],
+        now: Instant,
+    ) -> Result<Value, BackendError> {
+        let sha = self.load(source);
+        self.run(keyspace, &sha, keys, args, now)
+    }
+
+    /// `EVALSHA`: `NOSCRIPT` unless loaded, then runs the native twin.
+    pub(crate) fn evalsha(
+        &mut self,
+        keyspace: &mut Keyspace,
+        sha: &str,
+        keys: &[String],
+        args: &[Bytes],
+        now: Instant,
+    ) -> Result<Value, BackendError> {
+        let sha = sha.to_ascii_lowercase();
+        if !self.loaded.contains(&sha) {
+            return Err(BackendError::from_reply(
+                "NOSCRIPT No matching script. Please use EVAL.",
+            ));
+        }
+        self.run(keyspace, &sha, keys, args, now)
+    }
+
+    fn run(
+        &self,
+        keyspace: &mut Keyspace,
+        sha: &str,
+        keys: &[String],
+        args: &[Bytes],
+        now: Instant,
+    ) -> Result<Value, BackendError> {
+        let script = self.native.get(sha).ok_or_else(|| unsupported(sha))?;
+        let mut ctx = ScriptContext::new(keyspace, now);
+        script(&mut ctx, keys, args)
+    }
+}
