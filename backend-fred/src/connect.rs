@@ -160,3 +160,78 @@ pub(crate) async fn init(
 pub(crate) async fn stop(client: &fred::prelude::Client) {
     let _ = tokio::time::timeout(Duration::from_millis(100), client.quit()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use resilience_core::{SentinelConfig, TlsConfig};
+
+    fn base() -> ConnectionConfig {
+        ConnectionConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 1,
+            ..ConnectionConfig::default()
+        }
+    }
+
+    #[test]
+    fn unsupported_configurations_are_invalid_input() {
+        let mut tls = base();
+        tls.tls = Some(TlsConfig::default());
+        let mut cluster = base();
+        cluster.cluster_nodes = vec![("127.0.0.1".to_owned(), 7000)];
+        let mut sentinel = base();
+        sentinel.sentinel = Some(SentinelConfig {
+            master_name: "m".to_owned(),
+            nodes: vec![],
+        });
+        let mut db = base();
+        db.db = 256;
+        let mut negative_db = base();
+        negative_db.db = -1;
+        for cfg in [tls, cluster, sentinel, db, negative_db] {
+            let err = build_client(&cfg).map(|_| ()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        }
+    }
+
+    #[test]
+    fn supported_configuration_builds_with_the_documented_settings() {
+        let mut cfg = base();
+        cfg.db = 255;
+        cfg.password = Some("pw".to_owned());
+        cfg.socket_timeout = Duration::from_millis(250);
+        cfg.socket_connect_timeout = Duration::from_millis(400);
+        let client = build_client(&cfg).map_err(|e| e.to_string());
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => panic!("build failed: {e}"),
+        };
+        let conn = client.connection_config();
+        assert_eq!(conn.max_command_attempts, 1);
+        assert_eq!(conn.connection_timeout, Duration::from_millis(400));
+        assert_eq!(conn.internal_command_timeout, Duration::from_millis(250));
+        assert_eq!(
+            conn.unresponsive.max_timeout,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            client.perf_config().default_command_timeout,
+            Duration::from_millis(250)
+        );
+        assert!(client.client_reconnect_policy().is_some());
+        assert_eq!(client.client_config().database, Some(255));
+        assert!(client.client_config().fail_fast);
+        let opts = command_options(&cfg);
+        assert!(opts.fail_fast);
+        assert_eq!(opts.max_attempts, Some(1));
+        assert_eq!(opts.timeout, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn zero_timeouts_never_mean_no_timeout() {
+        assert_eq!(nonzero(Duration::ZERO), Duration::from_millis(1));
+        assert_eq!(nonzero(Duration::from_secs(2)), Duration::from_secs(2));
+    }
+}
