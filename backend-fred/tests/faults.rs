@@ -28,12 +28,37 @@ fn get(key: &str) -> Command {
 }
 
 async fn behind_proxy() -> (RedisServer, FaultProxy, FredBackend) {
+    behind_proxy_with(SOCKET_TIMEOUT).await
+}
+
+async fn behind_proxy_with(socket_timeout: Duration) -> (RedisServer, FaultProxy, FredBackend) {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-    let backend = FredBackend::connect(&common::config(proxy.addr().port(), SOCKET_TIMEOUT))
+    let backend = FredBackend::connect(&common::config(proxy.addr().port(), socket_timeout))
         .await
         .expect("connect through proxy");
     (server, proxy, backend)
+}
+
+/// Link delay for the reset tests: long enough that a request is certainly still held by
+/// the proxy when the connection is reset, whatever the machine's load.
+const HOLD: Duration = Duration::from_secs(1);
+
+/// Runs `call` on a task, waits until it has started (plus a moment for fred's router to
+/// write it), resets every proxied connection, and returns the call's result.
+async fn reset_while_in_flight<T: Send + 'static>(
+    proxy: &FaultProxy,
+    call: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _ = started_tx.send(());
+        call.await
+    });
+    started_rx.await.expect("task started");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    proxy.reset_all();
+    task.await.expect("task")
 }
 
 /// Waits until a PING succeeds; returns how long it took.
@@ -93,12 +118,12 @@ async fn blackhole_times_out_within_socket_timeout_and_recovers() {
 
 #[tokio::test]
 async fn connections_reset_mid_pipeline_give_an_error_never_a_partial_success() {
-    let (_server, proxy, be) = behind_proxy().await;
+    let (_server, proxy, be) = behind_proxy_with(Duration::from_secs(3)).await;
     for atomic in [false, true] {
         proxy.set_mode(ProxyMode::Pass);
         recovery_time(&be, Duration::from_secs(3)).await;
-        // Slow the link so the pipeline is in flight when the connection is reset.
-        proxy.set_mode(ProxyMode::Latency(Duration::from_millis(100)));
+        // Slow the link so the pipeline is held in flight when the connection is reset.
+        proxy.set_mode(ProxyMode::Latency(HOLD));
         let prefix = if atomic { "atomic" } else { "pipe" };
         let cmds: Vec<Command> = (0..200)
             .map(|i| Command::Incrby {
@@ -107,10 +132,9 @@ async fn connections_reset_mid_pipeline_give_an_error_never_a_partial_success() 
             })
             .collect();
         let be2 = be.clone();
-        let call = tokio::spawn(async move { be2.execute_batch(cmds, atomic).await });
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        proxy.reset_all();
-        let result = call.await.unwrap();
+        let result =
+            reset_while_in_flight(&proxy, async move { be2.execute_batch(cmds, atomic).await })
+                .await;
         let err = result.expect_err("a reset pipeline must not report success");
         assert!(is_outage(&err), "atomic={atomic}: {err}");
         eprintln!("reset mid-batch (atomic={atomic}): {err}");
@@ -133,23 +157,22 @@ async fn connections_reset_mid_pipeline_give_an_error_never_a_partial_success() 
 
 #[tokio::test]
 async fn a_write_cut_off_in_flight_is_never_replayed() {
-    let (_server, proxy, be) = behind_proxy().await;
-    proxy.set_mode(ProxyMode::Latency(Duration::from_millis(100)));
+    let (_server, proxy, be) = behind_proxy_with(Duration::from_secs(3)).await;
+    proxy.set_mode(ProxyMode::Latency(HOLD));
     let be2 = be.clone();
-    let call = tokio::spawn(async move {
+    let result = reset_while_in_flight(&proxy, async move {
         be2.execute(Command::Incrby {
             key: "counter".into(),
             delta: 1,
         })
         .await
-    });
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    proxy.reset_all();
-    let err = call.await.unwrap().unwrap_err();
+    })
+    .await;
+    let err = result.unwrap_err();
     assert!(is_outage(&err), "{err}");
     proxy.set_mode(ProxyMode::Pass);
     recovery_time(&be, Duration::from_secs(3)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(be.execute(get("counter")).await.unwrap(), Value::Nil);
     // And an increment that does go through is applied exactly once.
     assert_eq!(
