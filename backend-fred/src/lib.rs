@@ -19,29 +19,31 @@
 //!
 //! ## How a command travels
 //!
-//! - [`translate`](crate::translate): each `Command` becomes one fred `CustomCommand` with
+//! - `translate`: each `Command` becomes one fred `CustomCommand` with
 //!   its arguments, sent with `custom_raw` (single commands) or queued on a fred pipeline /
 //!   `MULTI` transaction (batches).
-//! - [`reply`](crate::reply): the reply frame becomes a core `Value`, then the command's
+//! - `reply`: the reply frame becomes a core `Value`, then the command's
 //!   canonical shape (RESP2 flat arrays to maps and `[member, score]` pairs, scores to
 //!   `Double`). The connection speaks RESP2.
-//! - [`classify`](crate::classify): fred errors become `BackendError`s; server replies are
+//! - `classify` ([`classify_error`]): fred errors become `BackendError`s; server replies are
 //!   classified by their code with `BackendError::from_reply`, like the redis-rs backend.
 //!
 //! ## Outages, timeouts and retries
 //!
 //! fred's defaults would hide an outage from the core (no command timeout, replaying
-//! buffered commands after a reconnect). The settings in [`connect`](crate::connect) make
+//! buffered commands after a reconnect). The settings in the `connect` module make
 //! sure that:
 //! - every call ends within `socket_timeout` (fred's per-command timeout, plus a
 //!   `tokio::time::timeout` backstop 50 ms later), with `Timeout` when the server does not
 //!   answer, including one that accepted the connection and went silent;
 //! - a call made while the connection is down fails at once with `Unavailable` (fred's
-//!   per-command `fail_fast`), instead of waiting in fred's reconnect buffer;
+//!   per-command `fail_fast`), instead of waiting in fred's reconnect buffer; one made in
+//!   the instant before fred notices the drop fails with `Timeout` after `socket_timeout`;
 //! - fred sends each command at most once (`max_command_attempts = 1`), so a non-idempotent
 //!   write is never applied twice by the driver: the core alone decides what to retry;
 //! - a connection whose replies stop for `socket_timeout` is closed and rebuilt
-//!   (`unresponsive` check), so a timed-out connection does not stay wedged;
+//!   (`unresponsive` check), so a timed-out connection does not stay wedged; calls made
+//!   while it is being rebuilt fail with `Unavailable` (they were never sent);
 //! - fred reconnects in the background forever, 20 ms to 200 ms apart, so commands succeed
 //!   again well within a second of the server coming back.
 //!
