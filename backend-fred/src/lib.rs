@@ -1,5 +1,283 @@
 //! # backend-fred
 //!
-//! Will hold `FredBackend`: the [`resilience_core::KvBackend`] trait implemented on the
-//! `fred` crate, translating each `Command` to the driver and classifying its errors.
-//! Being written; nothing here yet.
+//! [`FredBackend`]: the [`KvBackend`] trait on the [`fred`] crate (10.x), for one Redis
+//! server. It only translates and classifies; breaker, retries and queueing live in
+//! `resilience-core`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), resilience_core::BackendError> {
+//! use backend_fred::FredBackend;
+//! use resilience_core::{Command, ConnectionConfig, KvBackend};
+//!
+//! let config = ConnectionConfig::from_url("redis://127.0.0.1:6380/0")
+//!     .map_err(|e| resilience_core::BackendError::new(
+//!         resilience_core::ErrorKind::InvalidInput, e.to_string()))?;
+//! let backend = FredBackend::connect(&config).await?;
+//! let pong = backend.execute(Command::Ping).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How a command travels
+//!
+//! - `translate`: each `Command` becomes one fred `CustomCommand` with
+//!   its arguments, sent with `custom_raw` (single commands) or queued on a fred pipeline /
+//!   `MULTI` transaction (batches).
+//! - `reply`: the reply frame becomes a core `Value`, then the command's
+//!   canonical shape (RESP2 flat arrays to maps and `[member, score]` pairs, scores to
+//!   `Double`). The connection speaks RESP2.
+//! - `classify` ([`classify_error`]): fred errors become `BackendError`s; server replies are
+//!   classified by their code with `BackendError::from_reply`, like the redis-rs backend.
+//!
+//! ## Outages, timeouts and retries
+//!
+//! fred's defaults would hide an outage from the core (no command timeout, replaying
+//! buffered commands after a reconnect). The settings in the `connect` module make
+//! sure that:
+//! - every call ends within `socket_timeout` (fred's per-command timeout, plus a
+//!   `tokio::time::timeout` backstop 50 ms later), with `Timeout` when the server does not
+//!   answer, including one that accepted the connection and went silent;
+//! - a call made while the connection is down fails at once with `Unavailable` (fred's
+//!   per-command `fail_fast`), instead of waiting in fred's reconnect buffer; one made in
+//!   the instant before fred notices the drop fails with `Timeout` after `socket_timeout`;
+//! - fred sends each command at most once (`max_command_attempts = 1`), so a non-idempotent
+//!   write is never applied twice by the driver: the core alone decides what to retry;
+//! - a connection whose replies stop for `socket_timeout` is closed and rebuilt
+//!   (`unresponsive` check), so a timed-out connection does not stay wedged; calls made
+//!   while it is being rebuilt fail with `Unavailable` (they were never sent);
+//! - fred reconnects in the background forever, 20 ms to 200 ms apart, so commands succeed
+//!   again well within a second of the server coming back.
+//!
+//! ## Batches
+//!
+//! A non-atomic batch is one fred pipeline (one round trip). An atomic one is the same
+//! pipeline wrapped in `MULTI` ... `EXEC`, built by hand: fred's own `multi()` runs inside
+//! its router task, reads the replies with no timeout (a hung server would wedge every
+//! other command) and re-sends the whole transaction once after a connection error, which
+//! could apply it twice. A fred pipeline is written to the one connection in one go, so
+//! nothing interleaves between `MULTI` and `EXEC`, and with one attempt per command
+//! (`max_command_attempts = 1`, `fail_fast`) no part of it is ever re-sent.
+//!
+//! An error reply to any command (queued or inside `EXEC`) fails the whole call with that
+//! error. fred's pipeline results do not tell a status reply from a bulk string; the typed
+//! commands do not care (their shapes are fixed), and for `Command::Raw` inside a batch a
+//! string `"OK"` is taken as the status `OK` and any other string as `Bytes`.
+//!
+//! ## Not supported
+//!
+//! TLS (`rediss://`), cluster and sentinel configurations: `connect` returns
+//! `InvalidInput` for them.
+
+mod classify;
+mod connect;
+mod reply;
+mod translate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::{Client, ClientLike};
+use fred::types::Value as FredValue;
+use fred::types::config::Options;
+use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
+
+pub use classify::classify_error;
+
+use reply::Shape;
+
+/// Extra time after `socket_timeout` before the backstop timeout fires, should fred's own
+/// per-command timeout ever not.
+const BACKSTOP_MARGIN: Duration = Duration::from_millis(50);
+
+struct Inner {
+    client: Client,
+    options: Options,
+    socket_timeout: Duration,
+    task: fred::types::ConnectHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Stop fred's routing and reconnection task with the last handle.
+        self.task.abort();
+    }
+}
+
+/// A [`KvBackend`] on one fred client (a single multiplexed connection).
+///
+/// Cheap to clone (an `Arc` inside); `Send + Sync`. Dropping the last clone closes the
+/// connection and stops reconnecting.
+#[derive(Clone)]
+pub struct FredBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FredBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FredBackend")
+            .field("client", &self.inner.client.id())
+            .field("socket_timeout", &self.inner.socket_timeout)
+            .finish()
+    }
+}
+
+impl FredBackend {
+    /// Connects to one server and checks it answers a `PING`.
+    ///
+    /// Fails with `Unavailable` (refused, DNS), `Timeout` (no TCP connection or no answer
+    /// within `socket_connect_timeout`), `Auth` (bad or missing password) or `InvalidInput`
+    /// (TLS, cluster or sentinel configuration, database index over 255).
+    pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        let client = connect::build_client(config)?;
+        let task = connect::init(&client, config).await?;
+        Ok(FredBackend {
+            inner: Arc::new(Inner {
+                client,
+                options: connect::command_options(config),
+                socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
+                task,
+            }),
+        })
+    }
+
+    /// The underlying fred client, for commands outside [`Command`] (use with care: it is
+    /// configured as described in the crate docs).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, BackendError> {
+        match tokio::time::timeout(self.inner.socket_timeout + BACKSTOP_MARGIN, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify_error(&e)),
+            Err(_) => Err(BackendError::timeout(format!(
+                "no reply within {:?}",
+                self.inner.socket_timeout
+            ))),
+        }
+    }
+
+    fn invalid(msg: &'static str) -> BackendError {
+        BackendError::new(ErrorKind::InvalidInput, msg)
+    }
+}
+
+/// Queues one command on a fred pipeline (in memory; resolves at once).
+async fn queue(
+    pipeline: &fred::clients::WithOptions<fred::clients::Pipeline<Client>>,
+    wire: translate::Wire,
+) -> Result<(), BackendError> {
+    pipeline
+        .custom::<(), FredValue>(wire.cmd, wire.args)
+        .await
+        .map_err(|e| classify_error(&e))
+}
+
+/// Picks the `EXEC` reply out of `[OK, QUEUED x n, EXEC]`.
+fn exec_reply(value: FredValue, n: usize) -> Result<FredValue, BackendError> {
+    let unexpected = |what: &str| {
+        BackendError::new(
+            ErrorKind::Server,
+            format!("unexpected MULTI/EXEC reply: {what}"),
+        )
+    };
+    match value {
+        FredValue::Array(mut items) if items.len() == n + 2 => match items.pop() {
+            Some(FredValue::Null) => Err(unexpected("transaction aborted (nil EXEC)")),
+            Some(exec) => Ok(exec),
+            None => Err(unexpected("empty")),
+        },
+        FredValue::Array(items) => Err(unexpected(&format!(
+            "{} replies for {} commands",
+            items.len(),
+            n + 2
+        ))),
+        other => Err(unexpected(&format!("{:?}", other.kind()))),
+    }
+}
+
+/// Converts a batch's results to canonical values, failing on the first error.
+fn batch_results(
+    shapes: &[(Shape, &'static str)],
+    value: FredValue,
+) -> Result<Vec<Value>, BackendError> {
+    let items = match value {
+        FredValue::Array(items) => items,
+        other if shapes.len() == 1 => vec![other],
+        other => {
+            return Err(BackendError::new(
+                ErrorKind::Server,
+                format!("unexpected batch reply: {:?}", other.kind()),
+            ));
+        }
+    };
+    if items.len() != shapes.len() {
+        return Err(BackendError::new(
+            ErrorKind::Server,
+            format!(
+                "batch of {} commands got {} replies",
+                shapes.len(),
+                items.len()
+            ),
+        ));
+    }
+    items
+        .into_iter()
+        .zip(shapes)
+        .map(|(v, shape)| {
+            let raw = shape.0 == Shape::Raw;
+            reply::canonicalize(*shape, reply::fred_to_value(v, raw))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl KvBackend for FredBackend {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        let shape = Shape::of(&cmd);
+        let wire = translate::translate(cmd).map_err(Self::invalid)?;
+        let client = self.inner.client.with_options(&self.inner.options);
+        let frame = self
+            .bounded(client.custom_raw::<FredValue>(wire.cmd, wire.args))
+            .await?;
+        reply::canonicalize(shape, reply::frame_to_value(frame)?)
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shapes: Vec<(Shape, &'static str)> = cmds.iter().map(Shape::of).collect();
+        let wires = cmds
+            .into_iter()
+            .map(translate::translate)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Self::invalid)?;
+        let pipeline = self.inner.client.pipeline();
+        let queued = pipeline.with_options(&self.inner.options);
+        let n = wires.len();
+        if atomic {
+            queue(&queued, translate::multi()).await?;
+        }
+        for w in wires {
+            queue(&queued, w).await?;
+        }
+        if atomic {
+            queue(&queued, translate::exec()).await?;
+        }
+        let value = self.bounded(pipeline.all::<FredValue>()).await?;
+        let value = if atomic { exec_reply(value, n)? } else { value };
+        batch_results(&shapes, value)
+    }
+
+    fn name(&self) -> &'static str {
+        "fred"
+    }
+}

@@ -1,0 +1,206 @@
+//! Error classification: fred's [`Error`](fred::error::Error) to [`BackendError`].
+//!
+//! fred reports most server error replies as `ErrorKind::Unknown` (or `InvalidArgument`
+//! for `WRONGTYPE`, `Auth` for `NOAUTH`, `Cluster` for `MOVED`), with the full reply line
+//! in [`details()`](fred::error::Error::details). So the rule is:
+//!
+//! 1. a fred `Timeout` (command or connect timeout) is [`ErrorKind::Timeout`];
+//! 2. a fred `Canceled` (the fail-fast check while disconnected, or a command dropped when
+//!    its connection closed) is [`ErrorKind::Unavailable`];
+//! 3. a fred `IO` error is `Timeout` when the OS said it timed out, `Unavailable` otherwise
+//!    (refused, reset, broken pipe, DNS, closed);
+//! 4. anything whose details start with an upper-case Redis error code (`ERR`, `WRONGTYPE`,
+//!    `NOSCRIPT`, `LOADING`, …) is a server reply and goes through
+//!    [`BackendError::from_reply`], so both driver backends classify replies identically;
+//! 5. the rest by fred's kind: local misuse (`Config`, `Url`, `InvalidArgument`,
+//!    `InvalidCommand`) is `InvalidInput`, a full local command buffer (`Backpressure`) is
+//!    `Busy`, an unparseable reply is `Server`, and connection-level kinds are `Unavailable`.
+
+use fred::error::{Error as FredError, ErrorKind as FredKind};
+use resilience_core::{BackendError, ErrorKind};
+
+/// Classifies a fred error into the core's [`ErrorKind`]s (see the module docs for the rules).
+///
+/// Server error replies keep their Redis code ([`BackendError::code`]), so `NOSCRIPT`
+/// comes out with [`BackendError::is_noscript`] set. Messages are fred's details, which
+/// never contain the configured password.
+pub fn classify_error(e: &FredError) -> BackendError {
+    let details = e.details();
+    match e.kind() {
+        FredKind::Timeout => return BackendError::timeout(format!("fred: {details}")),
+        FredKind::Canceled => return BackendError::unavailable(format!("fred: {details}")),
+        FredKind::IO => {
+            let lower = details.to_ascii_lowercase();
+            return if lower.contains("timedout") || lower.contains("timed out") {
+                BackendError::timeout(format!("fred io: {details}"))
+            } else {
+                BackendError::unavailable(format!("fred io: {details}"))
+            };
+        }
+        _ => {}
+    }
+    if looks_like_reply(details) {
+        return BackendError::from_reply(details);
+    }
+    let kind = match e.kind() {
+        FredKind::Auth => ErrorKind::Auth,
+        FredKind::Config | FredKind::Url | FredKind::InvalidArgument | FredKind::InvalidCommand => {
+            ErrorKind::InvalidInput
+        }
+        FredKind::Backpressure => ErrorKind::Busy,
+        FredKind::Parse => ErrorKind::Server,
+        // Unknown without a reply code is fred's own plumbing ("Connection closed
+        // unexpectedly", "Too many failed write attempts", "Client is not initialized"):
+        // the command did not get an answer from a healthy connection.
+        _ => ErrorKind::Unavailable,
+    };
+    BackendError::new(kind, format!("fred {:?}: {details}", e.kind()))
+}
+
+/// Whether `details` starts like a Redis error reply: an upper-case code word (`ERR`,
+/// `WRONGTYPE`, `NOSCRIPT`, `BUSY`, …) followed by a space or the end.
+fn looks_like_reply(details: &str) -> bool {
+    let code = details.split(' ').next().unwrap_or("");
+    code.len() >= 2
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && code.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(kind: FredKind, details: &'static str) -> FredError {
+        FredError::new(kind, details)
+    }
+
+    #[test]
+    fn classification_table() {
+        use ErrorKind::*;
+        let table: Vec<(FredError, ErrorKind, Option<&str>)> = vec![
+            (e(FredKind::Timeout, "Request timed out."), Timeout, None),
+            (
+                e(FredKind::Canceled, "Connection closed unexpectedly."),
+                Unavailable,
+                None,
+            ),
+            (
+                e(
+                    FredKind::IO,
+                    "Os { code: 111, kind: ConnectionRefused, message: \"Connection refused\" }",
+                ),
+                Unavailable,
+                None,
+            ),
+            (e(FredKind::IO, "Kind(ConnectionReset)"), Unavailable, None),
+            (e(FredKind::IO, "Kind(BrokenPipe)"), Unavailable, None),
+            (e(FredKind::IO, "Kind(TimedOut)"), Timeout, None),
+            (
+                e(
+                    FredKind::InvalidArgument,
+                    "WRONGTYPE Operation against a key",
+                ),
+                Server,
+                Some("WRONGTYPE"),
+            ),
+            (
+                e(FredKind::Unknown, "NOSCRIPT No matching script."),
+                Server,
+                Some("NOSCRIPT"),
+            ),
+            (
+                e(FredKind::Unknown, "ERR syntax error"),
+                Server,
+                Some("ERR"),
+            ),
+            (
+                e(FredKind::Unknown, "OOM command not allowed"),
+                Server,
+                Some("OOM"),
+            ),
+            (
+                e(FredKind::Unknown, "LOADING Redis is loading"),
+                Busy,
+                Some("LOADING"),
+            ),
+            (
+                e(FredKind::Unknown, "BUSY Redis is busy running a script"),
+                Busy,
+                Some("BUSY"),
+            ),
+            (
+                e(FredKind::Unknown, "READONLY You can't write"),
+                Busy,
+                Some("READONLY"),
+            ),
+            (
+                e(FredKind::Unknown, "MASTERDOWN Link with MASTER is down"),
+                Busy,
+                Some("MASTERDOWN"),
+            ),
+            (
+                e(FredKind::Unknown, "TRYAGAIN Multiple keys"),
+                Busy,
+                Some("TRYAGAIN"),
+            ),
+            (
+                e(FredKind::Cluster, "CLUSTERDOWN The cluster is down"),
+                Busy,
+                Some("CLUSTERDOWN"),
+            ),
+            (
+                e(FredKind::Auth, "NOAUTH Authentication required."),
+                Auth,
+                Some("NOAUTH"),
+            ),
+            (
+                e(FredKind::Auth, "WRONGPASS invalid username-password pair"),
+                Auth,
+                Some("WRONGPASS"),
+            ),
+            (e(FredKind::Auth, "Invalid password."), Auth, None),
+            (
+                e(FredKind::Unknown, "Too many failed write attempts."),
+                Unavailable,
+                None,
+            ),
+            (
+                e(FredKind::Unknown, "Client is not initialized."),
+                Unavailable,
+                None,
+            ),
+            (e(FredKind::Protocol, "Invalid frame."), Unavailable, None),
+            (e(FredKind::Backpressure, "Max in-flight."), Busy, None),
+            (e(FredKind::Config, "Invalid database."), InvalidInput, None),
+            (
+                e(FredKind::InvalidArgument, "Invalid argument."),
+                InvalidInput,
+                None,
+            ),
+            (e(FredKind::Parse, "Invalid integer string."), Server, None),
+        ];
+        for (err, kind, code) in table {
+            let got = classify_error(&err);
+            assert_eq!(got.kind(), kind, "{err:?}");
+            assert_eq!(got.code(), code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn noscript_is_recognised() {
+        let got = classify_error(&e(FredKind::Unknown, "NOSCRIPT No matching script."));
+        assert!(got.is_noscript());
+        assert!(!got.kind().counts_for_breaker());
+    }
+
+    #[test]
+    fn reply_code_detection() {
+        assert!(looks_like_reply("ERR x"));
+        assert!(looks_like_reply("WRONGTYPE"));
+        assert!(!looks_like_reply("Connection closed unexpectedly."));
+        assert!(!looks_like_reply("E"));
+        assert!(!looks_like_reply(""));
+    }
+}

@@ -1,0 +1,49 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use backend_fred::FredBackend;
+use resilience_core::ConnectionConfig;
+use testkit::RedisServer;
+
+/// A config pointing at `port` with the given socket timeout.
+pub fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {
+    ConnectionConfig {
+        host: "127.0.0.1".to_owned(),
+        port,
+        socket_timeout,
+        socket_connect_timeout: socket_timeout,
+        ..ConnectionConfig::default()
+    }
+}
+
+/// A fresh server and a backend connected to it.
+pub async fn server_and_backend(socket_timeout: Duration) -> (RedisServer, FredBackend) {
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let backend = FredBackend::connect(&config(server.port(), socket_timeout))
+        .await
+        .expect("connect");
+    (server, backend)
+}
+
+/// Polls `f` until it returns `Some`, or panics after `deadline`. Returns the value and
+/// how long it took.
+pub async fn wait_for<T, F, Fut>(deadline: Duration, mut f: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return (v, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "condition not met within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
