@@ -170,11 +170,11 @@ impl KvBackend for InMemoryBackend {
     ) -> Result<Vec<Value>, BackendError> {
         let now = Instant::now();
         let mut state = self.lock();
-        if atomic && let Some(e) = cmds.iter().find_map(exec::queue_time_error) {
-            return Err(BackendError::from_reply(&format!(
-                "EXECABORT Transaction discarded because of previous errors: {}",
-                e.message()
-            )));
+        if atomic && cmds.iter().any(|c| exec::queue_time_error(c).is_some()) {
+            // Redis answered the bad command itself at queue time; EXEC then says only this.
+            return Err(BackendError::from_reply(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
         }
         let mut replies = Vec::with_capacity(cmds.len());
         let mut first_error = None;
