@@ -5,10 +5,12 @@
 //! in [`details()`](fred::error::Error::details). So the rule is:
 //!
 //! 1. a fred `Timeout` (command or connect timeout) is [`ErrorKind::Timeout`];
-//! 2. a fred `Canceled` (the fail-fast check while disconnected, or a command dropped when
-//!    its connection closed) is [`ErrorKind::Unavailable`];
-//! 3. a fred `IO` error is `Timeout` when the OS said it timed out, `Unavailable` otherwise
-//!    (refused, reset, broken pipe, DNS, closed);
+//! 2. a fred `Canceled` (the fail-fast check while disconnected: the command was never
+//!    written) is [`ErrorKind::Unavailable`];
+//! 3. a fred `IO` error is `Unavailable` when no connection was made (refused, DNS,
+//!    unreachable), and `Timeout` otherwise: the OS said it timed out, or the connection
+//!    broke (reset, broken pipe, EOF, closed) with the command possibly written, so it may
+//!    have run and only idempotent commands may be retried;
 //! 4. anything whose details start with an upper-case Redis error code (`ERR`, `WRONGTYPE`,
 //!    `NOSCRIPT`, `LOADING`, …) is a server reply and goes through
 //!    [`BackendError::from_reply`], so both driver backends classify replies identically;
@@ -33,14 +35,24 @@ pub fn classify_error(e: &FredError) -> BackendError {
             let lower = details.to_ascii_lowercase();
             return if lower.contains("timedout") || lower.contains("timed out") {
                 BackendError::timeout(format!("fred io: {details}"))
-            } else {
+            } else if never_connected(&lower) {
                 BackendError::unavailable(format!("fred io: {details}"))
+            } else {
+                // Reset, broken pipe, EOF, "Connection Closed": the connection broke with
+                // the command possibly written, so it may have run.
+                BackendError::timeout(format!(
+                    "fred io: connection lost with the command in flight, it may have run: {details}"
+                ))
             };
         }
         _ => {}
     }
     if looks_like_reply(details) {
         return BackendError::from_reply(details);
+    }
+    if details.starts_with("Too many failed write attempts") {
+        // Written at least once before the connection failed: it may have run.
+        return BackendError::timeout(format!("fred: {details}"));
     }
     let kind = match e.kind() {
         FredKind::Auth => ErrorKind::Auth,
@@ -50,11 +62,26 @@ pub fn classify_error(e: &FredError) -> BackendError {
         FredKind::Backpressure => ErrorKind::Busy,
         FredKind::Parse => ErrorKind::Server,
         // Unknown without a reply code is fred's own plumbing ("Connection closed
-        // unexpectedly", "Too many failed write attempts", "Client is not initialized"):
+        // unexpectedly", "Client is not initialized"):
         // the command did not get an answer from a healthy connection.
         _ => ErrorKind::Unavailable,
     };
     BackendError::new(kind, format!("fred {:?}: {details}", e.kind()))
+}
+
+/// Whether an I/O error says no connection was made at all (so nothing was sent).
+fn never_connected(lower: &str) -> bool {
+    [
+        "refused",
+        "lookup",
+        "dns",
+        "not found",
+        "unreachable",
+        "addrnotavailable",
+        "address not available",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
 }
 
 /// Whether `details` starts like a Redis error reply: an upper-case code word (`ERR`,
@@ -94,8 +121,19 @@ mod tests {
                 Unavailable,
                 None,
             ),
-            (e(FredKind::IO, "Kind(ConnectionReset)"), Unavailable, None),
-            (e(FredKind::IO, "Kind(BrokenPipe)"), Unavailable, None),
+            (e(FredKind::IO, "Kind(ConnectionReset)"), Timeout, None),
+            (e(FredKind::IO, "Kind(BrokenPipe)"), Timeout, None),
+            (e(FredKind::IO, "Connection Closed"), Timeout, None),
+            (
+                e(FredKind::Unknown, "Too many failed write attempts."),
+                Timeout,
+                None,
+            ),
+            (
+                e(FredKind::IO, "failed to lookup address information"),
+                Unavailable,
+                None,
+            ),
             (e(FredKind::IO, "Kind(TimedOut)"), Timeout, None),
             (
                 e(
@@ -161,11 +199,6 @@ mod tests {
                 Some("WRONGPASS"),
             ),
             (e(FredKind::Auth, "Invalid password."), Auth, None),
-            (
-                e(FredKind::Unknown, "Too many failed write attempts."),
-                Unavailable,
-                None,
-            ),
             (
                 e(FredKind::Unknown, "Client is not initialized."),
                 Unavailable,

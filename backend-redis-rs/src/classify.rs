@@ -14,7 +14,8 @@ use resilience_core::{BackendError, ErrorKind};
 /// | a server error reply (also inside a pipeline or an aborted `MULTI`) | by its first word, via [`BackendError::from_reply`]: `WRONGTYPE`/`ERR`/`NOSCRIPT` → `Server`, `LOADING`/`BUSY`/`READONLY` → `Busy`, `NOAUTH`/`WRONGPASS` → `Auth` |
 /// | `is_timeout()` (response or connect timeout) | `Timeout` |
 /// | `ErrorKind::AuthenticationFailed` (handshake `AUTH` refused) | `Auth` |
-/// | refused, reset, aborted, broken pipe, EOF, DNS and any other I/O error | `Unavailable` |
+/// | refused, DNS and any other I/O error that means no connection was made | `Unavailable` |
+/// | reset, aborted, broken pipe, EOF, not connected, the connection task ending: the command may have run | `Timeout` |
 /// | a garbled reply (`ErrorKind::Parse`) | `Timeout`: the command may have run, so only idempotent commands may be retried |
 /// | `InvalidClientConfig`, `Client` | `InvalidInput`: nothing useful was sent |
 /// | anything else (sentinel, cluster routing, an unexpected reply type) | `UnexpectedReturnType`, `RESP3NotSupported` → `Server`; sentinel, cluster and future kinds → `Unavailable` |
@@ -41,7 +42,7 @@ pub fn classify_error(e: &RedisError) -> BackendError {
         DriverKind::AuthenticationFailed => {
             BackendError::new(ErrorKind::Auth, format!("redis-rs: {e}"))
         }
-        DriverKind::Io => BackendError::unavailable(format!("redis-rs: {e}")),
+        DriverKind::Io => classify_io(e),
         DriverKind::Parse => BackendError::timeout(format!(
             "redis-rs: garbled reply, the command may have run: {e}"
         )),
@@ -58,6 +59,20 @@ pub fn classify_error(e: &RedisError) -> BackendError {
             BackendError::new(ErrorKind::Server, format!("redis-rs: {e}"))
         }
         _ => BackendError::unavailable(format!("redis-rs: {e}")),
+    }
+}
+
+/// An I/O failure: `Unavailable` when the command cannot have reached the server (no
+/// connection could be made), `Timeout` when the connection broke while the command may
+/// have been in flight (reset, aborted, broken pipe, EOF, or the connection task ending):
+/// the server may have applied it, so only an idempotent command may be tried again.
+fn classify_io(e: &RedisError) -> BackendError {
+    if !e.is_connection_refusal() && e.is_connection_dropped() {
+        BackendError::timeout(format!(
+            "redis-rs: connection lost with the command in flight, it may have run: {e}"
+        ))
+    } else {
+        BackendError::unavailable(format!("redis-rs: {e}"))
     }
 }
 
@@ -194,14 +209,14 @@ mod tests {
     }
 
     #[test]
-    fn io_errors_are_unavailable_and_timeouts_are_timeouts() {
+    fn io_errors_before_sending_are_unavailable_and_lost_connections_are_timeouts() {
         let table: &[(io::ErrorKind, ErrorKind)] = &[
             (io::ErrorKind::ConnectionRefused, ErrorKind::Unavailable),
-            (io::ErrorKind::ConnectionReset, ErrorKind::Unavailable),
-            (io::ErrorKind::ConnectionAborted, ErrorKind::Unavailable),
-            (io::ErrorKind::BrokenPipe, ErrorKind::Unavailable),
-            (io::ErrorKind::UnexpectedEof, ErrorKind::Unavailable),
-            (io::ErrorKind::NotConnected, ErrorKind::Unavailable),
+            (io::ErrorKind::ConnectionReset, ErrorKind::Timeout),
+            (io::ErrorKind::ConnectionAborted, ErrorKind::Timeout),
+            (io::ErrorKind::BrokenPipe, ErrorKind::Timeout),
+            (io::ErrorKind::UnexpectedEof, ErrorKind::Timeout),
+            (io::ErrorKind::NotConnected, ErrorKind::Timeout),
             (io::ErrorKind::AddrNotAvailable, ErrorKind::Unavailable),
             (io::ErrorKind::Other, ErrorKind::Unavailable),
             (io::ErrorKind::TimedOut, ErrorKind::Timeout),

@@ -6,11 +6,18 @@
 //! | kind | breaker | retry |
 //! |---|---|---|
 //! | `Unavailable` | counts | yes: the command never reached the server |
-//! | `Timeout` | counts | only if the command is idempotent |
+//! | `Timeout` | counts | only if the command is idempotent: it may have run |
 //! | `Busy` | counts | yes, after backoff |
 //! | `Server` | does not count: the server is up | no |
 //! | `Auth` | does not count | no |
 //! | `InvalidInput` | does not count | no |
+//!
+//! A connection that breaks *while a command is in flight* (reset, broken pipe, EOF) is a
+//! `Timeout`, not `Unavailable`: the server may have applied the command before the
+//! connection broke, so retrying a non-idempotent one could apply it twice. (The original
+//! design filed resets under "unavailable"; a test with a reset after an `INCR` was sent
+//! showed the increment applied twice under retry.) `Unavailable` is kept for failures that
+//! prove nothing was sent: refused connections, DNS failures, a client not yet connected.
 //!
 //! [`Error`] is what callers of [`ResilientClient`](crate::ResilientClient) see. Error text
 //! never contains a password: backends must not put credentials in messages.
@@ -22,9 +29,10 @@ use std::time::Duration;
 /// breaker and to retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
-    /// Connection refused, reset or closed, broken pipe, DNS failure: never reached the server.
+    /// Connection refused, DNS failure, not connected: the command never reached the server.
     Unavailable,
-    /// Connect or response timeout: the command may or may not have run.
+    /// Connect or response timeout, or the connection broke with the command in flight
+    /// (reset, broken pipe, EOF): the command may or may not have run.
     Timeout,
     /// The server is up but cannot serve now: LOADING, BUSY, TRYAGAIN, CLUSTERDOWN,
     /// MASTERDOWN, READONLY.
