@@ -375,13 +375,23 @@ fn scored(list: &[(&str, f64)]) -> Value {
     )
 }
 
+/// A raw command that declares no key.
 fn raw(args: &[&str]) -> Command {
+    raw_with_keys(args, Vec::new())
+}
+
+/// A raw command that declares `key` (so a cluster backend can route it).
+fn raw_on(args: &[&str], key: &str) -> Command {
+    raw_with_keys(args, vec![key.to_owned()])
+}
+
+fn raw_with_keys(args: &[&str], keys: Vec<String>) -> Command {
     Command::Raw {
         args: args
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect(),
-        keys: Vec::new(),
+        keys,
         write: true,
         idempotent: false,
     }
@@ -461,15 +471,16 @@ cases! {
 
 async fn ping_and_raw_body(c: &Case<'_>) -> CaseResult {
     let k = c.key("k");
+    let n = c.key("n");
     c.expect(Command::Ping, Value::Status("PONG".into()))
         .await?;
     c.expect(raw(&["PING"]), Value::Status("PONG".into()))
         .await?;
     c.expect(raw(&["ECHO", "hello"]), b("hello")).await?;
     c.expect(set(&k, "v"), Value::Okay).await?;
-    c.expect(raw(&["TYPE", &k]), Value::Status("string".into()))
+    c.expect(raw_on(&["TYPE", &k], &k), Value::Status("string".into()))
         .await?;
-    c.expect(raw(&["INCR", &c.key("n")]), Value::Int(1)).await?;
+    c.expect(raw_on(&["INCR", &n], &n), Value::Int(1)).await?;
     c.expect_err(
         raw(&["NOSUCHCOMMAND-CONFORMANCE", "a"]),
         ErrorKind::Server,
@@ -1084,7 +1095,7 @@ async fn wrong_type_body(c: &Case<'_>) -> CaseResult {
         Value::Int(3),
     )
     .await?;
-    c.expect(raw(&["TYPE", &z]), Value::Status("zset".into()))
+    c.expect(raw_on(&["TYPE", &z], &z), Value::Status("zset".into()))
         .await?;
     // SET replaces any type.
     c.expect(set(&h, "now a string"), Value::Okay).await?;
