@@ -102,7 +102,7 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
         }
         Command::Pexpire { key, millis } => expire(ks, &key, millis, now, "pexpire"),
         Command::Ttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
-            Some(Some(ms)) => (ms + 500) / 1000,
+            Some(Some(ms)) => ms.saturating_add(500) / 1000,
             Some(None) => -1,
             None => -2,
         })),
