@@ -52,6 +52,9 @@
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
 //!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`; anything else is
 //!   Redis's `ERR unknown command` error.
+//! - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results
+//!   stay exact (as there) and the rest use `f64`, so a fractional sum beyond 2^53 can be
+//!   stored with different trailing digits than Redis would store.
 //! - **Concurrency.** One mutex guards the whole keyspace and is never held across an
 //!   `.await`; the backend is cheap to clone and clones share the store.
 
