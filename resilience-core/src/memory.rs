@@ -52,6 +52,9 @@
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
 //!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`; anything else is
 //!   Redis's `ERR unknown command` error.
+//! - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results
+//!   stay exact (as there) and the rest use `f64`, so a fractional sum beyond 2^53 can be
+//!   stored with different trailing digits than Redis would store.
 //! - **Concurrency.** One mutex guards the whole keyspace and is never held across an
 //!   `.await`; the backend is cheap to clone and clones share the store.
 
@@ -574,5 +577,40 @@ mod tests {
             vec![Value::from("z"), Value::from("a"), Value::from("m")]
         );
         assert_eq!(b.name(), "memory");
+    }
+
+    #[tokio::test]
+    async fn hincrbyfloat_keeps_whole_numbers_exact_like_redis_long_doubles() {
+        let b = InMemoryBackend::new();
+        b.execute(Command::Hset {
+            key: "h".into(),
+            fields: vec![("f".into(), Bytes::from(i64::MAX.to_string()))],
+        })
+        .await
+        .unwrap();
+        let incr = |delta| Command::Hincrbyfloat {
+            key: "h".into(),
+            field: "f".into(),
+            delta,
+        };
+        let hget = Command::Hget {
+            key: "h".into(),
+            field: "f".into(),
+        };
+        // What Redis 7 stores: 9223372036854775808, then 9223372036854775805.
+        b.execute(incr(1.0)).await.unwrap();
+        assert_eq!(
+            b.execute(hget.clone()).await.unwrap(),
+            Value::Bytes("9223372036854775808".into())
+        );
+        b.execute(incr(-3.0)).await.unwrap();
+        assert_eq!(
+            b.execute(hget.clone()).await.unwrap(),
+            Value::Bytes("9223372036854775805".into())
+        );
+        assert_eq!(
+            b.execute(incr(0.25)).await.unwrap(),
+            Value::Double(9_223_372_036_854_775_805.0 + 0.25)
+        );
     }
 }

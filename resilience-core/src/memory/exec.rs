@@ -33,6 +33,11 @@ const OVERFLOW: &str = "ERR increment or decrement would overflow";
 /// Parses an integer exactly as Redis's `string2ll` does: optional `-`, no leading zeros,
 /// no `+`, no spaces.
 pub(crate) fn parse_strict_i64(bytes: &[u8]) -> Option<i64> {
+    parse_strict_int(bytes)
+}
+
+/// [`parse_strict_i64`] for any integer type.
+fn parse_strict_int<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
     let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
     let valid = match digits {
         [] => false,
@@ -102,7 +107,7 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
         }
         Command::Pexpire { key, millis } => expire(ks, &key, millis, now, "pexpire"),
         Command::Ttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
-            Some(Some(ms)) => (ms + 500) / 1000,
+            Some(Some(ms)) => ms.saturating_add(500) / 1000,
             Some(None) => -1,
             None => -2,
         })),
@@ -182,15 +187,28 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             if !delta.is_finite() {
                 return Err(err("ERR value is NaN or Infinity"));
             }
-            let cur = match hash_ref(ks, &key, now)?.and_then(|h| h.get(&field)) {
+            let stored = hash_ref(ks, &key, now)?.and_then(|h| h.get(&field));
+            let cur = match stored {
                 Some(v) => parse_float(v).ok_or_else(|| err("ERR hash value is not a float"))?,
                 None => 0.0,
             };
+            // Redis adds in long double. Whole numbers stay exact here too (i128), so large
+            // integer counters print the same digits; other sums use f64.
+            // (A long double holds integers exactly up to 2^64.)
+            let exact = stored
+                .map_or(Some(0), |v| parse_strict_int::<i128>(v))
+                .filter(|_| delta.fract() == 0.0 && delta.abs() < 1.8e19)
+                .map(|c| c + delta as i128)
+                .filter(|sum| sum.unsigned_abs() < 1 << 64);
             let new = cur + delta;
             if !new.is_finite() {
                 return Err(err("ERR increment would produce NaN or Infinity"));
             }
-            hash_for_write(ks, key, now)?.set(field, Bytes::from(format!("{new}")));
+            let text = match exact {
+                Some(sum) => sum.to_string(),
+                None => format!("{new}"),
+            };
+            hash_for_write(ks, key, now)?.set(field, Bytes::from(text));
             Ok(Value::Double(new))
         }
         Command::Zadd {
