@@ -26,4 +26,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 say "cargo test (all features)"
 cargo test --workspace --all-features
 
+say "feature matrix: each Redis driver on its own"
+cargo test -p memory-tiers --no-default-features --features fred
+cargo test -p memory-tiers --no-default-features --features redis-rs
+
 say "all checks passed"

@@ -4,3 +4,7 @@
 //! `resilience_core::ResilientClient`: atomic writes with indexes and TTLs, compression,
 //! STM -> IM transitions and fallback during outages. Not written yet; see the project's
 //! issues for the plan.
+
+pub mod connect;
+
+pub use connect::{BackendKind, connect, connect_backend, connect_with};
