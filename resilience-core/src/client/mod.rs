@@ -360,8 +360,9 @@ impl ClientInner {
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
         };
         let started = Instant::now();
-        let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name);
-        let result = self.backend.execute(cmd).instrument(span).await;
+        let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, outcome = tracing::field::Empty);
+        let result = self.backend.execute(cmd).instrument(span.clone()).await;
+        record_outcome(&span, result.as_ref().err());
         self.finish(permit, ordinal, name, started, result.as_ref().err());
         result.map_err(Error::from)
     }
@@ -380,12 +381,13 @@ impl ClientInner {
             Err(rejected) => return Err(self.reject(BATCH_ORDINAL, "BATCH", rejected)),
         };
         let started = Instant::now();
-        let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len());
+        let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len(), outcome = tracing::field::Empty);
         let result = self
             .backend
             .execute_batch(cmds, atomic)
-            .instrument(span)
+            .instrument(span.clone())
             .await;
+        record_outcome(&span, result.as_ref().err());
         self.finish(
             permit,
             BATCH_ORDINAL,
@@ -495,6 +497,13 @@ impl ClientInner {
             ) => Error::RetryBudgetExhausted(b),
             other => other.into_inner(),
         })
+    }
+}
+
+/// Records `ok` or the error kind on a call's span (a no-op when tracing is off).
+fn record_outcome(span: &tracing::Span, error: Option<&BackendError>) {
+    if !span.is_disabled() {
+        span.record("outcome", error.map_or("ok", |e| e.kind().as_str()));
     }
 }
 
