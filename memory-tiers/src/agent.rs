@@ -194,7 +194,10 @@ impl AgentMemory {
         let mut in_fallback = false;
         if unconfirmed && let Some(fb) = &self.fallback {
             match fb.write_now(&entry, false).await {
-                Ok(_) => in_fallback = true,
+                Ok(size) => {
+                    in_fallback = true;
+                    self.trim_fallback(fb, size).await;
+                }
                 Err(e) => tracing::warn!(error = %e, "fallback write failed"),
             }
         }
@@ -206,6 +209,31 @@ impl AgentMemory {
             outcome,
             in_fallback,
         })
+    }
+
+    /// Keeps the fallback within STM's capacity: it holds recent writes only, and drops its
+    /// lowest-value copies (their primary writes stay queued).
+    async fn trim_fallback(&self, fb: &TierHandle, size: u64) {
+        let capacity = self.inner.stm_config.capacity as u64;
+        if size <= capacity {
+            return;
+        }
+        let q = Query {
+            index: Index::Importance,
+            scores: None,
+            descending: false,
+            limit: (size - capacity) as usize,
+        };
+        let trimmed = match fb.query(q).await {
+            Ok(victims) => {
+                let ids: Vec<Ulid> = victims.iter().map(|e| e.memory_id).collect();
+                fb.delete(&ids).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = trimmed {
+            tracing::warn!(error = %e, "could not trim the fallback");
+        }
     }
 
     /// Moves entries to IM when STM is over capacity after a write.

@@ -225,3 +225,34 @@ async fn background_maintenance_moves_lowest_value_first() {
         );
     }
 }
+
+/// During a long outage the fallback keeps at most STM's capacity, the most valuable first.
+#[tokio::test(start_paused = true)]
+async fn fallback_is_bounded() {
+    let b = InMemoryBackend::new();
+    register_natives(&b);
+    let (faulty, faults) = testkit::FaultyBackend::new(b);
+    let c = suite::client("stm", faulty);
+    let (fb, fb_backend) = memory_tiers::connect_in_memory("fallback");
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(suite::small_stm(5, 0))
+        .fallback(fb)
+        .build()
+        .unwrap();
+    let agent = mem.agent("long-outage").unwrap();
+    faults.set_outage(true);
+    for step in 0..8u64 {
+        let r = agent
+            .store(
+                MemoryInput::new(step, json!(step)).importance(step as f64 / 10.0),
+                Priority::Low,
+            )
+            .await
+            .unwrap();
+        assert!(r.in_fallback);
+    }
+    let recent = agent.recent(100).await.unwrap();
+    let steps: Vec<u64> = recent.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(steps, vec![7, 6, 5, 4, 3]);
+    assert!(fb_backend.len() <= 5 + 4, "entries plus four indexes");
+}
