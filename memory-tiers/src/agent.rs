@@ -310,7 +310,11 @@ impl AgentMemory {
             (Ok(s), Ok(i)) => {
                 let mut all = tag(s, Source::Stm);
                 all.extend(tag(i, Source::Im));
-                Ok(sort_merge(all, order, q.limit))
+                Ok(sort_merge(
+                    all,
+                    order,
+                    q.limit.min(crate::tier::MAX_QUERY_LIMIT),
+                ))
             }
             (Err(e), _) | (_, Err(e)) => {
                 let fb = self.fallback_or(e)?;

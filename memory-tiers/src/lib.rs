@@ -67,6 +67,6 @@ pub use error::{Error, Result};
 pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
 pub use scripts::{lua_sources, register_natives};
-pub use tier::TierHandle;
+pub use tier::{MAX_QUERY_LIMIT, TierHandle};
 pub use transition::MaintainReport;
 pub use ulid::Ulid;

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::keys::AgentKeys;
 use crate::scripts::ScriptSet;
 
+/// The most entries one query returns from one tier; larger limits are lowered to it.
+pub const MAX_QUERY_LIMIT: usize = 100_000;
+
 /// Settings of a tier, whichever it is.
 #[derive(Clone, Debug)]
 pub(crate) struct TierSettings {
@@ -205,6 +208,7 @@ impl TierHandle {
         if q.limit == 0 {
             return Ok(Vec::new());
         }
+        let limit = q.limit.min(MAX_QUERY_LIMIT);
         let mut args = self.base_args(self.shared.clock.now_ms());
         let (mode, min, max) = match q.scores {
             None => ("rank", "0".to_owned(), "0".to_owned()),
@@ -216,7 +220,7 @@ impl TierHandle {
         args.push(Bytes::from(max));
         args.push(Bytes::from_static(if q.descending { b"1" } else { b"0" }));
         args.push(Bytes::from_static(b"0"));
-        args.push(Bytes::from(q.limit.to_string()));
+        args.push(Bytes::from(limit.to_string()));
         args.push(Bytes::from_static(b"0"));
         let items = self
             .run(&self.shared.scripts.query, args)

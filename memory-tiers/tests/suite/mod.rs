@@ -103,6 +103,14 @@ pub async fn store_read_query_delete(mk: &MakeBackend) {
     assert_eq!(steps, vec![9, 8]);
 
     assert_eq!(agent.count().await.unwrap().stm, 10);
+    // Huge limits are capped, not sent as out-of-range integers.
+    assert_eq!(agent.recent(usize::MAX).await.unwrap().len(), 10);
+    let all = agent
+        .by_importance(f64::NEG_INFINITY, f64::INFINITY, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 10);
+    assert!(agent.by_step_range(7, 3, 10).await.unwrap().is_empty());
     assert!(agent.delete(ids[0]).await.unwrap());
     assert!(!agent.delete(ids[0]).await.unwrap());
     assert!(agent.get(ids[0]).await.unwrap().is_none());
