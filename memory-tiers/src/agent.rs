@@ -268,6 +268,9 @@ impl AgentMemory {
 
     /// Reads a memory by id: STM, then IM, then the fallback. Counts a retrieval
     /// (`retrieval_count` + 1, `last_access_time` now) atomically, without touching the TTL.
+    ///
+    /// While the primary is unreachable, an id the fallback does not hold is the primary's
+    /// error (it may well exist there), not `Ok(None)`.
     pub async fn get(&self, memory_id: Ulid) -> Result<Option<Retrieved>> {
         let primary = async {
             if let Some(e) = self.stm.get(memory_id, true).await? {
@@ -281,21 +284,29 @@ impl AgentMemory {
                 source: Source::Im,
             }))
         };
-        let found = match primary.await {
-            Ok(Some(r)) => return Ok(Some(r)),
-            Ok(None) => None,
-            Err(e) => Some(self.fallback_or(e)?),
-        };
         // Missed on the primary (or it is unreachable): a write the primary has not applied
         // yet may be in the fallback.
-        let fb = match (found, &self.fallback) {
-            (Some(fb), _) | (None, Some(fb)) => fb,
-            (None, None) => return Ok(None),
+        let primary_error = match primary.await {
+            Ok(Some(r)) => return Ok(Some(r)),
+            Ok(None) => None,
+            Err(e) if e.is_unreachable() && self.fallback.is_some() => Some(e),
+            Err(e) => return Err(e),
         };
-        Ok(fb.get(memory_id, true).await?.map(|entry| Retrieved {
-            entry,
-            source: Source::Fallback,
-        }))
+        let Some(fb) = &self.fallback else {
+            return Ok(None);
+        };
+        match fb.get(memory_id, true).await? {
+            Some(entry) => Ok(Some(Retrieved {
+                entry,
+                source: Source::Fallback,
+            })),
+            // Not in the fallback either: while the primary is unreachable that proves
+            // nothing, so say so rather than "not found".
+            None => match primary_error {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+        }
     }
 
     /// Runs `q` on both tiers and merges, or on the fallback when the primary is

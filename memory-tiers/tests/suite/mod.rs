@@ -649,6 +649,8 @@ pub async fn outage_queues_writes_and_fallback_serves_reads(mk: &MakeBackend) {
     assert_eq!(got.source, Source::Fallback);
     assert_eq!(got.entry.step_number, 3);
     assert!(matches!(agent.count().await, Err(e) if e.is_unreachable()));
+    // Written before the outage, so not in the fallback: unknown, not "absent".
+    assert!(matches!(agent.get(before.memory_id).await, Err(e) if e.is_unreachable()));
 
     faults.set_outage(false);
     for t in tickets {
