@@ -85,6 +85,13 @@ pub(crate) fn encode(
     };
     let header = serde_json::to_vec(&header)
         .map_err(|e| Error::InvalidInput(format!("entry does not encode: {e}")))?;
+    if json.len() + header.len() > enc.max_value_bytes {
+        return Err(Error::InvalidInput(format!(
+            "entry is {} bytes with its embedding and metadata, over the limit of {}",
+            json.len() + header.len(),
+            enc.max_value_bytes
+        )));
+    }
     let (body, z) = if enc.level == CompressionLevel::Heavy {
         (compress::pack(&json), "l")
     } else {

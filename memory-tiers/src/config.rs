@@ -13,7 +13,8 @@ pub struct StmConfig {
     pub ttl: Duration,
     /// Entries per agent before the lowest-value ones move to IM. Default 1000.
     pub capacity: usize,
-    /// Largest content accepted, in bytes of its JSON encoding. Default 1 MiB.
+    /// Largest entry accepted: its content's JSON plus its metadata and embedding, in
+    /// bytes. Default 1 MiB.
     pub max_value_bytes: usize,
     /// A maintenance pass also moves entries whose TTL ends within this window. Default 1 h.
     pub near_expiry: Duration,

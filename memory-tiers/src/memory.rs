@@ -178,7 +178,8 @@ impl TieredMemory {
         &self.inner.im_config
     }
 
-    /// Agents handed out by [`agent`](Self::agent) so far.
+    /// Agents handed out by [`agent`](Self::agent) so far (and not forgotten): the ones the
+    /// background maintenance task visits.
     pub fn known_agents(&self) -> Vec<String> {
         self.inner
             .agents
@@ -187,6 +188,15 @@ impl TieredMemory {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// Stops maintaining `agent_id` in the background task (its memories stay stored).
+    pub fn forget_agent(&self, agent_id: &str) {
+        self.inner
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(agent_id);
     }
 
     /// Spawns a task that runs [`AgentMemory::maintain`] for every known agent every

@@ -525,6 +525,20 @@ pub async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
         agent.store(big, Priority::Critical).await,
         Err(Error::InvalidInput(_))
     ));
+    let big_embedding = MemoryInput::new(1, json!("small")).embedding(vec![0.5; 1000]);
+    assert!(matches!(
+        agent.store(big_embedding, Priority::Normal).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        agent
+            .store(
+                MemoryInput::new(1, json!(1)).embedding(vec![f32::NAN]),
+                Priority::Normal
+            )
+            .await,
+        Err(Error::InvalidInput(_))
+    ));
     assert_eq!(agent.count().await.unwrap().total(), 0);
 
     let names = ["a", "a:b", "a:", ":a", "b", "a b", "ä", "a\u{300}", "A"];
