@@ -1,10 +1,72 @@
 //! # memory-tiers
 //!
-//! Will hold short-term (STM) and intermediate (IM) agent memory on a
-//! `resilience_core::ResilientClient`: atomic writes with indexes and TTLs, compression,
-//! STM -> IM transitions and fallback during outages. Not written yet; see the project's
-//! issues for the plan.
+//! Short-term (STM) and intermediate (IM) memory for agents, on
+//! [`resilience_core::ResilientClient`]s, that survives Redis outages.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), memory_tiers::Error> {
+//! use memory_tiers::{MemoryInput, TieredMemory, connect_in_memory};
+//! use resilience_core::Priority;
+//!
+//! let (client, _backend) = connect_in_memory("memory");
+//! let memory = TieredMemory::builder(client.clone(), client).build()?;
+//! let agent = memory.agent("agent-7")?;
+//! let receipt = agent
+//!     .store(MemoryInput::new(1, serde_json::json!({"saw": "a door"})), Priority::Normal)
+//!     .await?;
+//! assert!(receipt.outcome.is_stored());
+//! let found = agent.get(receipt.memory_id).await?.expect("just stored");
+//! assert_eq!(found.entry.metadata.retrieval_count, 1);
+//! assert_eq!(agent.recent(20).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it is laid out
+//!
+//! - [`keys`]: the key schema (the agent id is a Redis Cluster hash tag) and validation.
+//! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read.
+//! - [`config`]: [`StmConfig`] (24 h, 1000 per agent) and [`ImConfig`] (7 days, 10000).
+//! - [`scripts`]: every write, read and query is one server-side script (Lua on Redis, a
+//!   native twin on [`InMemoryBackend`](resilience_core::InMemoryBackend)), so an entry,
+//!   its indexes and their TTLs change together or not at all.
+//! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves.
+//!
+//! ## The rules it keeps
+//!
+//! - Every key written has a TTL. Reads never change a TTL; index TTLs are only extended.
+//! - Reads by id bump `retrieval_count` (`HINCRBY`) and `last_access_time` atomically.
+//!   Range queries (`recent`, `by_*`) list entries without counting a retrieval.
+//! - Importance is clamped to [0, 1] on write and on [`AgentMemory::adjust_importance`].
+//! - Expired entries leave the indexes lazily: every query and `count` first removes the
+//!   members whose expiry deadline (kept in an expiry index) has passed and whose entry is
+//!   gone, up to a bounded batch. Deadlines are computed with the client's clock: with a
+//!   server clock ahead of the client's, an expired entry can be counted for that skew.
+//! - Writes go through [`ResilientClient::submit`](resilience_core::ResilientClient::submit)
+//!   with the caller's priority; the script is idempotent, so replays are safe.
 
+pub mod agent;
+mod clock;
+mod codec;
+mod compress;
+pub mod config;
 pub mod connect;
+pub mod entry;
+pub mod error;
+pub mod keys;
+pub mod memory;
+pub mod scripts;
+pub mod tier;
+pub mod transition;
 
-pub use connect::{BackendKind, connect, connect_backend, connect_with};
+pub use agent::{AgentMemory, StoreReceipt, TierCounts, parse_memory_id};
+pub use config::{CompressionLevel, DEFAULT_MAX_VALUE_BYTES, ImConfig, StmConfig};
+pub use connect::{BackendKind, connect, connect_backend, connect_in_memory, connect_with};
+pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};
+pub use error::{Error, Result};
+pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
+pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
+pub use scripts::{lua_sources, register_natives};
+pub use tier::{MAX_QUERY_LIMIT, TierHandle};
+pub use transition::MaintainReport;
+pub use ulid::Ulid;

@@ -1,0 +1,50 @@
+//! The errors memory operations return.
+//!
+//! Failures of the resilient client (Redis unreachable, circuit open, a server error) are
+//! carried as [`Error::Redis`]; input the tiers refuse is [`Error::InvalidInput`] before
+//! anything is sent; a stored entry that cannot be decoded (a truncated or corrupt payload,
+//! a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic.
+
+use resilience_core::ErrorKind;
+
+/// What can go wrong in a memory operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Refused input: a bad agent id or memory id, an oversized value, a non-finite number.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A stored entry could not be decoded.
+    #[error("corrupt memory entry: {0}")]
+    Corrupt(String),
+    /// The resilient client failed.
+    #[error(transparent)]
+    Redis(#[from] resilience_core::Error),
+}
+
+impl Error {
+    /// Whether the error says the primary store could not be reached (unavailable, timed
+    /// out, busy, circuit open, queue full): the cases where reads fall back to the local tier.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Redis(e) => is_unreachable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a client error means the server could not be reached (as opposed to the server
+/// refusing the command, which retrying or falling back cannot fix).
+pub(crate) fn is_unreachable(e: &resilience_core::Error) -> bool {
+    match e {
+        resilience_core::Error::CircuitOpen { .. }
+        | resilience_core::Error::QueueFull { .. }
+        | resilience_core::Error::RetryBudgetExhausted(_) => true,
+        other => matches!(
+            other.kind(),
+            Some(ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Busy)
+        ),
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

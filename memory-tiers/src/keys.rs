@@ -1,0 +1,150 @@
+//! The key schema, and the validation that keeps it unambiguous.
+//!
+//! All keys of one agent in one tier share the Redis Cluster hash tag `{<agent_id>}`, so a
+//! script touching them runs on one slot:
+//!
+//! ```text
+//! <ns>:<tier>:{<agent_id>}:mem:<memory_id>   hash: one entry
+//! <ns>:<tier>:{<agent_id>}:timeline          zset: memory ids by timestamp (Unix ms)
+//! <ns>:<tier>:{<agent_id>}:steps             zset: memory ids by step number
+//! <ns>:<tier>:{<agent_id>}:importance        zset: memory ids by importance in [0, 1]
+//! <ns>:<tier>:{<agent_id>}:expiry            zset: memory ids by expiry deadline (Unix ms)
+//! ```
+//!
+//! `<tier>` is `stm` or `im`. Agent ids may not contain `{`, `}` or control characters, so
+//! the agent part is exactly what lies between the first `{` and the next `}`: two distinct
+//! valid agent ids can never produce the same key, and no id can move the hash tag. `:` is
+//! allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
+//! characters), which contain no separator either.
+
+use crate::error::{Error, Result};
+
+/// The longest agent id accepted, in bytes.
+pub const MAX_AGENT_ID_BYTES: usize = 256;
+
+/// Checks an agent id: non-empty, at most [`MAX_AGENT_ID_BYTES`] bytes, no `{` `}` and no
+/// control characters. Anything else is [`Error::InvalidInput`].
+pub fn validate_agent_id(agent_id: &str) -> Result<()> {
+    if agent_id.is_empty() {
+        return Err(Error::InvalidInput("agent id is empty".to_owned()));
+    }
+    if agent_id.len() > MAX_AGENT_ID_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "agent id is {} bytes, over the limit of {MAX_AGENT_ID_BYTES}",
+            agent_id.len()
+        )));
+    }
+    if let Some(c) = agent_id
+        .chars()
+        .find(|c| matches!(c, '{' | '}') || c.is_control())
+    {
+        return Err(Error::InvalidInput(format!(
+            "agent id contains a forbidden character {c:?} (braces and control characters are not allowed)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key namespace: non-empty, at most 64 bytes, ASCII letters, digits, `_`, `-`,
+/// `.` and `:` only (so it can hold no hash tag).
+pub fn validate_namespace(ns: &str) -> Result<()> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 64
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "namespace {ns:?} must be 1..=64 bytes of [A-Za-z0-9_.:-]"
+        )))
+    }
+}
+
+/// The keys of one agent in one tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentKeys {
+    /// Prefix of entry keys; an entry's key is this followed by its memory id.
+    pub entry_prefix: String,
+    /// Memory ids by timestamp.
+    pub timeline: String,
+    /// Memory ids by step number.
+    pub steps: String,
+    /// Memory ids by importance.
+    pub importance: String,
+    /// Memory ids by expiry deadline (Unix ms).
+    pub expiry: String,
+}
+
+impl AgentKeys {
+    /// The keys for `agent_id` in `tier` (`"stm"` or `"im"`) under namespace `ns`. The
+    /// agent id must already be valid ([`validate_agent_id`]).
+    pub(crate) fn new(ns: &str, tier: &str, agent_id: &str) -> Self {
+        let base = format!("{ns}:{tier}:{{{agent_id}}}:");
+        AgentKeys {
+            entry_prefix: format!("{base}mem:"),
+            timeline: format!("{base}timeline"),
+            steps: format!("{base}steps"),
+            importance: format!("{base}importance"),
+            expiry: format!("{base}expiry"),
+        }
+    }
+
+    /// The key of one entry.
+    pub fn entry(&self, memory_id: &str) -> String {
+        format!("{}{memory_id}", self.entry_prefix)
+    }
+
+    /// The four index keys, in the order the scripts expect them (`KEYS[1..4]`).
+    pub(crate) fn indexes(&self) -> Vec<String> {
+        vec![
+            self.timeline.clone(),
+            self.steps.clone(),
+            self.importance.clone(),
+            self.expiry.clone(),
+        ]
+    }
+
+    /// Every key this agent can have, with `ids`' entries: for tests and tooling.
+    pub fn all_with(&self, ids: &[String]) -> Vec<String> {
+        let mut keys = self.indexes();
+        keys.extend(ids.iter().map(|id| self.entry(id)));
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_ids_are_refused() {
+        for bad in ["", "a{b", "a}b", "tab\there", "nul\0", &"x".repeat(257)] {
+            assert!(
+                matches!(validate_agent_id(bad), Err(Error::InvalidInput(_))),
+                "{bad:?}"
+            );
+        }
+        for good in ["a", "agent-1", "ns:agent:7", "ünïcødé", &"x".repeat(256)] {
+            assert!(validate_agent_id(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn keys_carry_the_agent_as_hash_tag() {
+        let k = AgentKeys::new("mem", "stm", "a:b");
+        assert_eq!(k.timeline, "mem:stm:{a:b}:timeline");
+        assert_eq!(
+            k.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            "mem:stm:{a:b}:mem:01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
+    }
+
+    #[test]
+    fn namespaces_cannot_hold_braces() {
+        assert!(validate_namespace("agent_memory").is_ok());
+        assert!(validate_namespace("{x}").is_err());
+        assert!(validate_namespace("").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! [`TieredMemory`]: the tiers for all agents, built once, and the per-agent handles.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, UNIX_EPOCH};
+
+use resilience_core::ResilientClient;
+use ulid::{Generator, Ulid};
+
+use crate::agent::AgentMemory;
+use crate::clock::Clock;
+use crate::config::{ImConfig, StmConfig};
+use crate::error::Result;
+use crate::keys::{validate_agent_id, validate_namespace};
+use crate::scripts::ScriptSet;
+use crate::tier::{TierHandle, TierSettings, TierShared};
+
+/// The default key namespace.
+pub const DEFAULT_NAMESPACE: &str = "agent_memory";
+
+/// Builds a [`TieredMemory`].
+#[derive(Debug)]
+#[must_use = "call build()"]
+pub struct TieredMemoryBuilder {
+    stm_client: ResilientClient,
+    im_client: ResilientClient,
+    stm: StmConfig,
+    im: ImConfig,
+    fallback: Option<ResilientClient>,
+    namespace: String,
+}
+
+impl TieredMemoryBuilder {
+    /// STM settings (default: 24 h, 1000 entries).
+    pub fn stm_config(mut self, config: StmConfig) -> Self {
+        self.stm = config;
+        self
+    }
+
+    /// IM settings (default: 7 days, 10000 entries, compression level 1).
+    pub fn im_config(mut self, config: ImConfig) -> Self {
+        self.im = config;
+        self
+    }
+
+    /// A local fallback store (a client over an
+    /// [`InMemoryBackend`](resilience_core::InMemoryBackend) with
+    /// [`register_natives`](crate::register_natives) applied): writes the primary did not
+    /// confirm are also written there, and reads use it while the primary is unreachable.
+    pub fn fallback(mut self, client: ResilientClient) -> Self {
+        self.fallback = Some(client);
+        self
+    }
+
+    /// The key namespace (default [`DEFAULT_NAMESPACE`]): 1..=64 bytes of `[A-Za-z0-9_.:-]`.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+
+    /// Builds the tiers and registers their scripts with every client, so `EVALSHA`s
+    /// (including queued replays) survive a server that lost its script cache.
+    /// An invalid namespace or a zero capacity is [`Error::InvalidInput`](crate::Error).
+    pub fn build(self) -> Result<TieredMemory> {
+        validate_namespace(&self.namespace)?;
+        if self.stm.capacity == 0 || self.im.capacity == 0 {
+            return Err(crate::Error::InvalidInput(
+                "tier capacities must be at least 1".to_owned(),
+            ));
+        }
+        let scripts = Arc::new(ScriptSet::new());
+        let clock = Clock::new();
+        let shared = |client: ResilientClient, settings: TierSettings| {
+            for s in scripts.all() {
+                client.register_script(s);
+            }
+            Arc::new(TierShared {
+                client,
+                settings,
+                scripts: scripts.clone(),
+                clock,
+                namespace: self.namespace.clone(),
+            })
+        };
+        let stm = shared(self.stm_client, TierSettings::stm(&self.stm));
+        let im = shared(self.im_client, TierSettings::im(&self.im));
+        let fallback = self
+            .fallback
+            .map(|c| shared(c, TierSettings::stm(&self.stm)));
+        Ok(TieredMemory {
+            inner: Arc::new(Inner {
+                stm,
+                im,
+                fallback,
+                stm_config: self.stm,
+                im_config: self.im,
+                ids: Mutex::new(Generator::new()),
+                clock,
+                agents: Mutex::new(BTreeSet::new()),
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) stm: Arc<TierShared>,
+    pub(crate) im: Arc<TierShared>,
+    pub(crate) fallback: Option<Arc<TierShared>>,
+    pub(crate) stm_config: StmConfig,
+    pub(crate) im_config: ImConfig,
+    ids: Mutex<Generator>,
+    pub(crate) clock: Clock,
+    agents: Mutex<BTreeSet<String>>,
+}
+
+impl Inner {
+    /// A new ULID for time `now_ms`, strictly greater than every earlier one.
+    pub(crate) fn next_id(&self, now_ms: u64) -> Ulid {
+        let at = UNIX_EPOCH + Duration::from_millis(now_ms);
+        let mut g = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        match g.generate_from_datetime(at) {
+            Ok(id) => id,
+            Err(overflow) => overflow.commit_overflow_increment(),
+        }
+    }
+}
+
+/// Short-term and intermediate memory for many agents, over one or two
+/// [`ResilientClient`]s. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TieredMemory {
+    inner: Arc<Inner>,
+}
+
+impl TieredMemory {
+    /// Starts building tiers over an STM client and an IM client (they may be the same).
+    pub fn builder(stm: ResilientClient, im: ResilientClient) -> TieredMemoryBuilder {
+        TieredMemoryBuilder {
+            stm_client: stm,
+            im_client: im,
+            stm: StmConfig::default(),
+            im: ImConfig::default(),
+            fallback: None,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+
+    /// The handle for one agent. A bad agent id (empty, over 256 bytes, braces, control
+    /// characters) is [`Error::InvalidInput`](crate::Error::InvalidInput).
+    pub fn agent(&self, agent_id: &str) -> Result<AgentMemory> {
+        validate_agent_id(agent_id)?;
+        self.inner
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(agent_id.to_owned());
+        let inner = &self.inner;
+        Ok(AgentMemory {
+            agent_id: agent_id.into(),
+            stm: TierHandle::new(inner.stm.clone(), agent_id),
+            im: TierHandle::new(inner.im.clone(), agent_id),
+            fallback: inner
+                .fallback
+                .as_ref()
+                .map(|f| TierHandle::new(f.clone(), agent_id)),
+            inner: inner.clone(),
+        })
+    }
+
+    /// The STM settings.
+    pub fn stm_config(&self) -> &StmConfig {
+        &self.inner.stm_config
+    }
+
+    /// The IM settings.
+    pub fn im_config(&self) -> &ImConfig {
+        &self.inner.im_config
+    }
+
+    /// Agents handed out by [`agent`](Self::agent) so far (and not forgotten): the ones the
+    /// background maintenance task visits.
+    pub fn known_agents(&self) -> Vec<String> {
+        self.inner
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Stops maintaining `agent_id` in the background task (its memories stay stored).
+    pub fn forget_agent(&self, agent_id: &str) {
+        self.inner
+            .agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(agent_id);
+    }
+
+    /// Spawns a task that runs [`AgentMemory::maintain`] for every known agent every
+    /// `interval` (the first pass after one interval). Failures are logged and retried on
+    /// the next pass. Abort the returned handle to stop it.
+    pub fn spawn_maintenance(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for agent in this.known_agents() {
+                    let Ok(handle) = this.agent(&agent) else {
+                        continue;
+                    };
+                    if let Err(e) = handle.maintain().await {
+                        tracing::warn!(agent = %agent, error = %e, "memory maintenance failed; will retry");
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! The Lua sources. Every script takes the agent's four indexes as `KEYS[1..4]`
+//! (timeline, steps, importance, expiry) and `ARGV[1..3]` = entry key prefix, now (Unix ms),
+//! cleanup batch. Entry keys are built from the prefix; they share the indexes' hash tag,
+//! so on Redis Cluster they live in the same slot.
+//!
+//! Each source has a native twin in [`super::native`]; keep them in sync.
+
+macro_rules! prelude {
+    () => {
+        r#"
+local prefix = ARGV[1]
+local now = tonumber(ARGV[2])
+local function drop(id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+end
+local function cleanup()
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+  for _, id in ipairs(due) do
+    if redis.call('EXISTS', prefix .. id) == 0 then drop(id) end
+  end
+end
+local function fetch(id, bump)
+  local key = prefix .. id
+  if redis.call('EXISTS', key) == 0 then
+    drop(id)
+    return nil
+  end
+  if bump then
+    redis.call('HINCRBY', key, 'r', 1)
+    redis.call('HSET', key, 'a', ARGV[2])
+  end
+  return redis.call('HGETALL', key)
+end
+"#
+    };
+}
+
+/// Stores one entry atomically. `ARGV[4]` ttl ms, `[5]` timestamp, `[6]` step,
+/// `[7]` importance, `[8]` memory id, `[9..]` field/value pairs. Indexes' TTLs are only
+/// ever extended. Returns the timeline's size.
+pub(crate) const WRITE: &str = concat!(
+    prelude!(),
+    r#"
+local ttl = tonumber(ARGV[4])
+local id = ARGV[8]
+local key = prefix .. id
+redis.call('HSET', key, unpack(ARGV, 9))
+redis.call('PEXPIRE', key, ttl)
+redis.call('ZADD', KEYS[1], ARGV[5], id)
+redis.call('ZADD', KEYS[2], ARGV[6], id)
+redis.call('ZADD', KEYS[3], ARGV[7], id)
+redis.call('ZADD', KEYS[4], now + ttl, id)
+for i = 1, 4 do
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return redis.call('ZCARD', KEYS[1])
+"#
+);
+
+/// Reads one entry: `ARGV[4]` memory id, `[5]` `1` to bump `r` and `a`. Returns the flat
+/// field list, or nil (and drops the id from the indexes) when the entry is gone.
+pub(crate) const GET: &str = concat!(
+    prelude!(),
+    r#"
+local h = fetch(ARGV[4], ARGV[5] == '1')
+if h == nil then return false end
+return h
+"#
+);
+
+/// A bounded index query. `ARGV[4]` index (1..4), `[5]` `rank` or `score`, `[6]` min,
+/// `[7]` max, `[8]` `1` for descending, `[9]` offset, `[10]` count, `[11]` `1` to bump.
+/// Removes expired members first. Returns `id1, fields1, id2, fields2, ...`.
+pub(crate) const QUERY: &str = concat!(
+    prelude!(),
+    r#"
+cleanup()
+local key = KEYS[tonumber(ARGV[4])]
+local off = tonumber(ARGV[9])
+local cnt = tonumber(ARGV[10])
+local ids
+if ARGV[5] == 'rank' then
+  if ARGV[8] == '1' then
+    ids = redis.call('ZREVRANGE', key, off, off + cnt - 1)
+  else
+    ids = redis.call('ZRANGE', key, off, off + cnt - 1)
+  end
+elseif ARGV[8] == '1' then
+  ids = redis.call('ZREVRANGEBYSCORE', key, ARGV[7], ARGV[6], 'LIMIT', off, cnt)
+else
+  ids = redis.call('ZRANGEBYSCORE', key, ARGV[6], ARGV[7], 'LIMIT', off, cnt)
+end
+local out = {}
+for _, id in ipairs(ids) do
+  local h = fetch(id, ARGV[11] == '1')
+  if h ~= nil then
+    out[#out + 1] = id
+    out[#out + 1] = h
+  end
+end
+return out
+"#
+);
+
+/// Removes expired members (bounded by the cleanup batch) and returns the live count.
+pub(crate) const COUNT: &str = concat!(
+    prelude!(),
+    r#"
+cleanup()
+return redis.call('ZCARD', KEYS[1])
+"#
+);
+
+/// Deletes the entries `ARGV[4..]` and their index members. Returns how many entries
+/// existed.
+pub(crate) const DELETE: &str = concat!(
+    prelude!(),
+    r#"
+local n = 0
+for i = 4, #ARGV do
+  n = n + redis.call('DEL', prefix .. ARGV[i])
+  drop(ARGV[i])
+end
+return n
+"#
+);
+
+/// Deletes every entry the timeline lists, and the indexes. Returns how many ids it listed.
+pub(crate) const CLEAR: &str = concat!(
+    prelude!(),
+    r#"
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('DEL', prefix .. id)
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return #ids
+"#
+);
+
+/// Adds `ARGV[5]` to the importance of entry `ARGV[4]`, clamped to [0, 1], in the hash
+/// and the index. Returns the new importance as a string, or nil when the entry is gone.
+pub(crate) const IMPORTANCE: &str = concat!(
+    prelude!(),
+    r#"
+local id = ARGV[4]
+local key = prefix .. id
+if redis.call('EXISTS', key) == 0 then
+  drop(id)
+  return false
+end
+local v = (tonumber(redis.call('HGET', key, 'i')) or 0) + tonumber(ARGV[5])
+if v < 0 then v = 0 end
+if v > 1 then v = 1 end
+local s = string.format('%.17g', v)
+redis.call('HSET', key, 'i', s)
+redis.call('ZADD', KEYS[3], s, id)
+return s
+"#
+);

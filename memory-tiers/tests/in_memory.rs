@@ -1,0 +1,258 @@
+//! The memory-tiers suite on `InMemoryBackend` (with tokio's paused clock where time
+//! matters), plus the tests only the in-memory backend can run (expiry by advancing the
+//! clock).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod suite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memory_tiers::{MemoryInput, StmConfig, TieredMemory, register_natives};
+use resilience_core::{Command, InMemoryBackend, KvBackend, Priority};
+use serde_json::json;
+use suite::MakeBackend;
+
+fn in_memory() -> MakeBackend {
+    Arc::new(|| {
+        let b = InMemoryBackend::new();
+        register_natives(&b);
+        Arc::new(b) as Arc<dyn KvBackend>
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn store_read_query_delete() {
+    suite::store_read_query_delete(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn importance_stays_in_unit_interval() {
+    suite::importance_stays_in_unit_interval(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_key_has_a_ttl_and_reads_keep_it() {
+    suite::every_key_has_a_ttl_and_reads_keep_it(&in_memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_count_exactly() {
+    suite::concurrent_readers_count_exactly(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn overflow_moves_to_im_without_loss() {
+    suite::overflow_moves_to_im_without_loss(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_and_interrupted_moves() {
+    suite::failed_and_interrupted_moves(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn compression_levels_round_trip() {
+    suite::compression_levels_round_trip(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_input_and_key_isolation() {
+    suite::invalid_input_and_key_isolation(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cut_off_writes_are_all_or_nothing() {
+    suite::cut_off_writes_are_all_or_nothing(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn outage_queues_writes_and_fallback_serves_reads() {
+    suite::outage_queues_writes_and_fallback_serves_reads(&in_memory()).await;
+}
+
+/// Expired entries disappear from every query and from `count`, and a read never slides
+/// an entry's expiry.
+#[tokio::test(start_paused = true)]
+async fn expired_entries_disappear_everywhere() {
+    let b = InMemoryBackend::new();
+    register_natives(&b);
+    let c = suite::client("t", b.clone());
+    let mem = TieredMemory::builder(c.clone(), c.clone())
+        .stm_config(StmConfig {
+            ttl: Duration::from_secs(10),
+            ..StmConfig::default()
+        })
+        .build()
+        .unwrap();
+    let agent = mem.agent("forgetful").unwrap();
+    let store = |step: u64| {
+        let agent = agent.clone();
+        async move {
+            agent
+                .store(MemoryInput::new(step, json!(step)), Priority::Normal)
+                .await
+                .unwrap()
+                .memory_id
+        }
+    };
+    let old1 = store(1).await;
+    let old2 = store(2).await;
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let fresh = store(3).await;
+    // A read at 6 s must not extend old1's life.
+    assert!(agent.get(old1).await.unwrap().is_some());
+    tokio::time::advance(Duration::from_secs(5)).await;
+
+    let only_fresh = |found: Vec<memory_tiers::Retrieved>| {
+        found.iter().map(|r| r.entry.memory_id).collect::<Vec<_>>() == vec![fresh]
+    };
+    assert!(only_fresh(agent.recent(10).await.unwrap()));
+    assert!(only_fresh(
+        agent.by_time_range(0, u64::MAX / 2, 10).await.unwrap()
+    ));
+    assert!(only_fresh(agent.by_step_range(0, 100, 10).await.unwrap()));
+    assert!(only_fresh(agent.by_importance(0.0, 1.0, 10).await.unwrap()));
+    assert_eq!(agent.count().await.unwrap().stm, 1);
+    assert!(agent.get(old1).await.unwrap().is_none());
+    assert!(agent.get(old2).await.unwrap().is_none());
+    // The expired ids left the indexes.
+    let zcard = |key: String| {
+        let c = c.clone();
+        async move { c.zcard(key).await.unwrap() }
+    };
+    let k = agent.stm().keys().clone();
+    for key in [&k.timeline, &k.steps, &k.importance, &k.expiry] {
+        assert_eq!(zcard(key.clone()).await, 1, "{key}");
+    }
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(agent.count().await.unwrap().stm, 0);
+    assert!(agent.recent(10).await.unwrap().is_empty());
+    // Nothing lingers: the indexes expired with their last entry.
+    assert_eq!(b.len(), 0, "keys left after everything expired");
+    let _ = c.execute(Command::Ping).await.unwrap();
+}
+
+/// A maintenance pass moves entries about to expire from STM to IM.
+#[tokio::test(start_paused = true)]
+async fn maintain_moves_entries_near_expiry() {
+    let (c, _b) = memory_tiers::connect_in_memory("t");
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(StmConfig {
+            ttl: Duration::from_secs(3600),
+            near_expiry: Duration::from_secs(600),
+            ..StmConfig::default()
+        })
+        .build()
+        .unwrap();
+    let agent = mem.agent("aging").unwrap();
+    let old = agent
+        .store(MemoryInput::new(1, json!("old")), Priority::Normal)
+        .await
+        .unwrap()
+        .memory_id;
+    tokio::time::advance(Duration::from_secs(1800)).await;
+    let young = agent
+        .store(MemoryInput::new(2, json!("young")), Priority::Normal)
+        .await
+        .unwrap()
+        .memory_id;
+    let report = agent.maintain().await.unwrap();
+    assert_eq!(report.moved, 0);
+    tokio::time::advance(Duration::from_secs(1300)).await;
+    let report = agent.maintain().await.unwrap();
+    assert_eq!(report.moved, 1);
+    assert_eq!((report.stm_count, report.im_count), (1, 1));
+    assert!(agent.im().get(old, false).await.unwrap().is_some());
+    assert!(agent.stm().get(young, false).await.unwrap().is_some());
+}
+
+/// The background maintenance task finishes moves that failed on write, lowest value
+/// (importance, then age) first.
+#[tokio::test(start_paused = true)]
+async fn background_maintenance_moves_lowest_value_first() {
+    let b = InMemoryBackend::new();
+    register_natives(&b);
+    let (im_backend, im_faults) = testkit::FaultyBackend::new(b.clone());
+    let c = suite::client("stm", b.clone());
+    let mem = TieredMemory::builder(c, suite::client("im", im_backend))
+        .stm_config(suite::small_stm(3, 0))
+        .build()
+        .unwrap();
+    let agent = mem.agent("bg").unwrap();
+    im_faults.set_outage(true);
+    let mut ids = Vec::new();
+    for (step, importance) in [0.9, 0.1, 0.5, 0.2, 0.8, 0.5].into_iter().enumerate() {
+        let r = agent
+            .store(
+                MemoryInput::new(step as u64, json!(step)).importance(importance),
+                Priority::Normal,
+            )
+            .await
+            .unwrap();
+        ids.push(r.memory_id);
+    }
+    assert_eq!(
+        agent.stm().count().await.unwrap(),
+        6,
+        "moves failed: all still in STM"
+    );
+    im_faults.set_outage(false);
+    let task = mem.spawn_maintenance(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let mut counts = agent.count().await.unwrap();
+    for _ in 0..10 {
+        if counts.stm == 3 {
+            break;
+        }
+        // The IM client's breaker may still be open on the first pass.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        counts = agent.count().await.unwrap();
+    }
+    task.abort();
+    assert_eq!((counts.stm, counts.im), (3, 3));
+    // Moved: 0.1, 0.2 and the older of the two 0.5s.
+    for (i, in_im) in [false, true, true, true, false, false]
+        .into_iter()
+        .enumerate()
+    {
+        let found = agent.im().get(ids[i], false).await.unwrap().is_some();
+        assert_eq!(found, in_im, "entry {i}");
+        assert_eq!(
+            agent.stm().get(ids[i], false).await.unwrap().is_some(),
+            !in_im,
+            "entry {i}"
+        );
+    }
+}
+
+/// During a long outage the fallback keeps at most STM's capacity, the most valuable first.
+#[tokio::test(start_paused = true)]
+async fn fallback_is_bounded() {
+    let b = InMemoryBackend::new();
+    register_natives(&b);
+    let (faulty, faults) = testkit::FaultyBackend::new(b);
+    let c = suite::client("stm", faulty);
+    let (fb, fb_backend) = memory_tiers::connect_in_memory("fallback");
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(suite::small_stm(5, 0))
+        .fallback(fb)
+        .build()
+        .unwrap();
+    let agent = mem.agent("long-outage").unwrap();
+    faults.set_outage(true);
+    for step in 0..8u64 {
+        let r = agent
+            .store(
+                MemoryInput::new(step, json!(step)).importance(step as f64 / 10.0),
+                Priority::Low,
+            )
+            .await
+            .unwrap();
+        assert!(r.in_fallback);
+    }
+    let recent = agent.recent(100).await.unwrap();
+    let steps: Vec<u64> = recent.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(steps, vec![7, 6, 5, 4, 3]);
+    assert!(fb_backend.len() <= 5 + 4, "entries plus four indexes");
+}
