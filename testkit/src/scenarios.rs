@@ -260,7 +260,7 @@ pub struct KillReport {
     /// The reason of that transition.
     pub open_reason: Option<&'static str>,
     /// Calls that had reached the backend and failed when the open breaker had settled
-    /// (read `socket_timeout` + 200 ms after it opened): at least the threshold.
+    /// (read twice `socket_timeout` + 200 ms after it opened): at least the threshold.
     pub failures_before_open: u64,
     /// Calls that reached the backend between settling and the restart: must be 0.
     pub calls_while_open: u64,
@@ -790,8 +790,9 @@ where
     let opened_at = open_transition.as_ref().map(|t| t.at);
     // Calls admitted before the breaker opened end within socket_timeout; after that no
     // call may reach the backend until the restart.
+    // Twice the timeout plus slack: a busy machine may run a timed-out call's end late.
     let settle_at =
-        opened_at.unwrap_or(killed) + options.socket_timeout + Duration::from_millis(200);
+        opened_at.unwrap_or(killed) + options.socket_timeout * 2 + Duration::from_millis(200);
     tokio::time::sleep_until(settle_at).await;
     let settled = client.stats();
     // The outage lasts at least `down_for` after the breaker opened; then the server comes
