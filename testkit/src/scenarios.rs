@@ -1036,3 +1036,132 @@ impl KvBackend for PingWatch {
         self.inner.name()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn latency_uses_nearest_rank_percentiles() {
+        let l = Latency::of((1..=100).rev().map(ms).collect());
+        assert_eq!(
+            (l.count, l.p50, l.p99, l.max),
+            (100, ms(50), ms(99), ms(100))
+        );
+        assert_eq!(Latency::of(Vec::new()), Latency::default());
+        let one = Latency::of(vec![ms(7)]);
+        assert_eq!((one.p50, one.p99, one.max), (ms(7), ms(7), ms(7)));
+    }
+
+    #[test]
+    fn the_counter_must_lie_between_acknowledged_and_possibly_applied() {
+        let incr = |counter| IncrCounts {
+            ok: 10,
+            timeout: 2,
+            counter,
+            ..IncrCounts::default()
+        };
+        assert!(incr(Some(10)).consistent());
+        assert!(incr(Some(12)).consistent());
+        assert!(
+            !incr(Some(9)).consistent(),
+            "an acknowledged INCRBY was lost"
+        );
+        assert!(!incr(Some(13)).consistent(), "an INCRBY was applied twice");
+        assert!(!incr(None).consistent());
+    }
+
+    fn good_report() -> KillReport {
+        KillReport {
+            backend: "test",
+            options: KillOptions::default(),
+            opened_after_kill: Some(ms(2)),
+            open_reason: Some("failure threshold reached"),
+            failures_before_open: 3,
+            calls_while_open: 0,
+            restarted_after_failed_probe: true,
+            restart_took: ms(20),
+            down_for: ms(2000),
+            closed_after_restart: Some(ms(980)),
+            closed_after_restart_began: Some(ms(1000)),
+            close_reason: Some("health probe succeeded"),
+            transitions: Vec::new(),
+            final_state: CircuitState::Closed,
+            writes: WriteCounts {
+                issued: 10,
+                stored: 6,
+                queued: 4,
+                queued_high: 2,
+                queued_normal: 2,
+                completed: 4,
+                completed_high: 2,
+                completed_normal: 2,
+                ..WriteCounts::default()
+            },
+            drained_after_close: Some(ms(100)),
+            keys_checked: 4,
+            wrong_values: Vec::new(),
+            incr: IncrCounts {
+                ok: 5,
+                timeout: 1,
+                counter: Some(6),
+                ..IncrCounts::default()
+            },
+            retries: 0,
+            fail_fast: Latency {
+                count: 10,
+                p50: Duration::from_micros(1),
+                p99: Duration::from_micros(20),
+                max: Duration::from_micros(30),
+            },
+            submit_while_open: Latency::default(),
+            elapsed: ms(5000),
+        }
+    }
+
+    #[test]
+    fn a_run_that_kept_every_promise_has_no_violations() {
+        let report = good_report();
+        assert_eq!(report.violations(), Vec::<String>::new());
+        assert!(report.to_string().contains("kill_and_restart [test]"));
+    }
+
+    #[test]
+    fn each_broken_promise_is_reported() {
+        type Breaker = (&'static str, fn(&mut KillReport));
+        let breakers: Vec<Breaker> = vec![
+            ("slow close", |r| r.closed_after_restart = Some(ms(1501))),
+            ("never closed", |r| r.closed_after_restart = None),
+            ("closed by timeout", |r| {
+                r.close_reason = Some("reset timeout elapsed")
+            }),
+            ("slow rejections", |r| r.fail_fast.p99 = ms(5)),
+            ("calls while open", |r| r.calls_while_open = 1),
+            ("below threshold", |r| r.failures_before_open = 2),
+            ("lost write", |r| r.writes.completed = 3),
+            ("dead letter", |r| r.writes.dead_lettered = 1),
+            ("failed write", |r| {
+                r.writes.failed = 1;
+                r.writes.stored -= 1;
+            }),
+            ("stale value", |r| r.wrong_values.push("k".to_owned())),
+            ("double INCR", |r| r.incr.counter = Some(7)),
+            ("retry", |r| r.retries = 1),
+            ("no Normal queued", |r| r.writes.queued_normal = 0),
+        ];
+        for (name, broken) in breakers {
+            let mut report = good_report();
+            broken(&mut report);
+            assert_eq!(
+                report.violations().len(),
+                1,
+                "{name}: {:?}",
+                report.violations()
+            );
+        }
+    }
+}
