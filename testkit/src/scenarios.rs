@@ -41,8 +41,8 @@
 //!    probe can close it in time) and the default 1 s health-check interval.
 //! 2. [`KillOptions::writers`] tasks, each paced at [`KillOptions::pace`], loop: one
 //!    prioritized write with [`submit`](ResilientClient::submit), alternating `High` and
-//!    `Normal`, alternating a single `SET` and an atomic `SET`+`HSET` pair, over a few keys
-//!    per writer so keys are overwritten (with values unique per write); then one
+//!    `Normal`, mostly single `SET`s and one in four an atomic `SET`+`HSET` pair, over a
+//!    few keys per writer so keys are overwritten (with values unique per write); then one
 //!    `INCRBY counter 1` with [`execute`](ResilientClient::execute), which never retries.
 //!    [`KillOptions::counters`] more tasks run `INCRBY counter 1` back to back while Redis
 //!    answers, so several are in flight at the kill.
@@ -566,7 +566,8 @@ async fn writer(
     while !progress.stop.load(Ordering::Relaxed) {
         tick.tick().await;
         let slot = (seq as usize) % options.keys_per_writer.max(1);
-        let pair = (seq / 2) % 2 == 1;
+        // One write in four is an atomic pair (replayed alone, one fsync each).
+        let pair = (seq / 2) % 4 == 1;
         let priority = if seq.is_multiple_of(2) {
             Priority::High
         } else {
