@@ -7,11 +7,13 @@
 //! - [`server`]: real `redis-server` processes on free ports, stopped and restarted at will.
 //! - [`proxy`]: a TCP proxy that passes, delays, blackholes or resets connections.
 //! - [`conformance`]: the suite every backend must pass, as library functions.
+//! - [`scenarios`]: end-to-end fault scenarios for a `ResilientClient` over a real server.
 
 pub mod conformance;
 pub mod faulty;
 pub mod mock;
 pub mod proxy;
+pub mod scenarios;
 pub mod server;
 
 pub use faulty::{FaultController, FaultyBackend};
