@@ -392,55 +392,68 @@ impl<P> RecoveryQueue<P> {
     /// already in this batch (a batch runs in order, so same-key order holds inside it).
     /// If the first eligible operation must run [`Batching::Alone`], it is returned alone;
     /// otherwise up to `batch_size` shareable operations are returned.
+    ///
+    /// Each call looks at no more than `4 * batch_size` operations per priority, so draining
+    /// a long queue costs time in proportion to its length, not its square. When that window
+    /// holds nothing eligible, the oldest operation of all is taken: nothing was issued
+    /// before it on any of its keys, so it is always eligible, and the queue always moves.
     pub fn take_batch(&self, batching: impl Fn(&P) -> Batching) -> Vec<Claimed<P>> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let batch_size = self.config.batch_size.max(1);
+        let scan_limit = batch_size.saturating_mul(4);
         let mut batch: Vec<Claimed<P>> = Vec::new();
-        let mut cursor: HashMap<String, usize> = HashMap::new();
-        let state = &mut *state;
-        'priorities: for rank in 0..3 {
-            for id in state.by_priority[rank].iter() {
-                let Some(entry) = state.ops.get(id) else {
-                    continue;
-                };
-                if entry.in_flight {
-                    continue;
-                }
-                let eligible = entry.keys.iter().all(|key| {
-                    let at = cursor.get(key).copied().unwrap_or(0);
-                    state
-                        .per_key
-                        .get(key)
-                        .and_then(|ids| ids.get(at))
-                        .is_some_and(|front| front == id)
-                });
-                if !eligible {
-                    continue;
-                }
-                match batching(&entry.payload) {
-                    Batching::Alone if batch.is_empty() => {
-                        batch.push(Claimed {
-                            id: *id,
-                            priority: entry.priority,
-                            payload: Arc::clone(&entry.payload),
-                            attempts: entry.attempts,
-                        });
+        {
+            // How many operations of each key this batch already holds, front first.
+            let mut cursor: HashMap<&str, usize> = HashMap::new();
+            'priorities: for rank in 0..3 {
+                for id in state.by_priority[rank].iter().take(scan_limit) {
+                    let Some(entry) = state.ops.get(id) else {
+                        continue;
+                    };
+                    if entry.in_flight {
+                        continue;
+                    }
+                    let eligible = entry.keys.iter().all(|key| {
+                        let at = cursor.get(key.as_str()).copied().unwrap_or(0);
+                        state
+                            .per_key
+                            .get(key)
+                            .and_then(|ids| ids.get(at))
+                            .is_some_and(|front| front == id)
+                    });
+                    if !eligible {
+                        continue;
+                    }
+                    match batching(&entry.payload) {
+                        Batching::Alone if batch.is_empty() => {
+                            batch.push(claim(*id, entry));
+                            break 'priorities;
+                        }
+                        Batching::Alone => continue,
+                        Batching::Shareable => {}
+                    }
+                    for key in &entry.keys {
+                        *cursor.entry(key.as_str()).or_insert(0) += 1;
+                    }
+                    batch.push(claim(*id, entry));
+                    if batch.len() >= batch_size {
                         break 'priorities;
                     }
-                    Batching::Alone => continue,
-                    Batching::Shareable => {}
                 }
-                for key in &entry.keys {
-                    *cursor.entry(key.clone()).or_insert(0) += 1;
-                }
-                batch.push(Claimed {
-                    id: *id,
-                    priority: entry.priority,
-                    payload: Arc::clone(&entry.payload),
-                    attempts: entry.attempts,
-                });
-                if batch.len() >= self.config.batch_size.max(1) {
-                    break 'priorities;
-                }
+            }
+        }
+        if batch.is_empty() {
+            let oldest = state
+                .by_priority
+                .iter()
+                .filter_map(|ids| ids.first())
+                .min()
+                .copied();
+            if let Some(entry) = oldest.and_then(|id| state.ops.get(&id).map(|e| (id, e)))
+                && !entry.1.in_flight
+            {
+                batch.push(claim(entry.0, entry.1));
             }
         }
         for claimed in &batch {
@@ -652,6 +665,15 @@ impl<P> RecoveryQueue<P> {
     }
 }
 
+fn claim<P>(id: u64, entry: &Entry<P>) -> Claimed<P> {
+    Claimed {
+        id,
+        priority: entry.priority,
+        payload: Arc::clone(&entry.payload),
+        attempts: entry.attempts,
+    }
+}
+
 fn reason_label(reason: &DeadLetterReason) -> &'static str {
     match reason {
         DeadLetterReason::MaxAttempts { .. } => "max_attempts",
@@ -811,6 +833,61 @@ mod tests {
         ));
         assert_eq!(seen.lock().unwrap().len(), 2);
         assert!(q.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_blocked_window_still_makes_progress_with_the_oldest_operation() {
+        // batch_size 100 -> scan window 400 per priority. 1,000 High writes on key "a" all
+        // wait behind one older Normal write on "a": the High window holds nothing eligible,
+        // and the Normal pass finds the blocker.
+        let q = queue(2000);
+        q.push(Priority::Normal, keys(&["a"]), "blocker").unwrap();
+        for _ in 0..1000 {
+            q.push(Priority::High, keys(&["a"]), "h").unwrap();
+        }
+        let mut drained = 0;
+        let mut first = true;
+        loop {
+            let batch = q.take_batch(|_| Batching::Shareable);
+            if batch.is_empty() {
+                break;
+            }
+            if first {
+                assert_eq!(*batch[0].payload, "blocker");
+                first = false;
+            }
+            drained += batch.len();
+            q.complete(&batch.iter().map(|c| c.id).collect::<Vec<_>>());
+        }
+        assert_eq!(drained, 1001);
+    }
+
+    #[tokio::test]
+    async fn alone_operations_blocking_every_key_cannot_stall_the_queue() {
+        let q = queue(5000);
+        for i in 0..4000 {
+            let key = format!("k{}", i % 8);
+            q.push(
+                Priority::Normal,
+                vec![key],
+                if i % 3 == 0 { "alone" } else { "x" },
+            )
+            .unwrap();
+        }
+        let mut rounds = 0;
+        while !q.is_empty() {
+            let batch = q.take_batch(|p| {
+                if *p == "alone" {
+                    Batching::Alone
+                } else {
+                    Batching::Shareable
+                }
+            });
+            assert!(!batch.is_empty(), "the queue must always move");
+            q.complete(&batch.iter().map(|c| c.id).collect::<Vec<_>>());
+            rounds += 1;
+            assert!(rounds <= 4000);
+        }
     }
 
     #[tokio::test(start_paused = true)]
