@@ -36,12 +36,6 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 200;
 
 /// Builds the fred configuration for `cfg` (see the module docs for each setting).
 pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Client, BackendError> {
-    if cfg.tls.is_some() || cfg.is_tls() {
-        return Err(BackendError::new(
-            ErrorKind::InvalidInput,
-            "backend-fred is built without TLS support (rediss:// / tls)",
-        ));
-    }
     if !cfg.cluster_nodes.is_empty() || cfg.sentinel.is_some() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
@@ -57,8 +51,14 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
             )
         })?),
     };
+    let tls = cfg
+        .tls
+        .as_ref()
+        .map(crate::tls::fred_tls_config)
+        .transpose()?;
     let config = Config {
         fail_fast: true,
+        tls,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
         server: ServerConfig::Centralized {
@@ -178,7 +178,10 @@ mod tests {
     #[test]
     fn unsupported_configurations_are_invalid_input() {
         let mut tls = base();
-        tls.tls = Some(TlsConfig::default());
+        tls.tls = Some(TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsConfig::default()
+        });
         let mut cluster = base();
         cluster.cluster_nodes = vec![("127.0.0.1".to_owned(), 7000)];
         let mut sentinel = base();
