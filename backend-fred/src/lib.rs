@@ -112,12 +112,14 @@ struct Inner {
     options: Options,
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
+    error_log: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Stop fred's routing and reconnection task with the last handle.
         self.task.abort();
+        self.error_log.abort();
     }
 }
 
@@ -149,12 +151,14 @@ impl FredBackend {
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
+        let error_log = connect::spawn_error_log(&client);
         Ok(FredBackend {
             inner: Arc::new(Inner {
                 client,
                 options: connect::command_options(config),
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
+                error_log,
             }),
         })
     }

@@ -135,3 +135,48 @@ async fn missing_ca_file_is_invalid_input() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("no-such-ca.crt"), "{err}");
 }
+
+/// The server's certificate is replaced by one from a CA the client does not trust (a
+/// botched rotation): every call fails as `Unavailable` with the TLS message, and the
+/// breaker counts the failures and opens. A TLS failure is never taken for a healthy
+/// server.
+#[tokio::test]
+async fn untrusted_certificate_after_a_restart_opens_the_breaker() {
+    use resilience_core::{CircuitState, ResilientClient};
+    use std::time::Duration;
+
+    let mut server = tls_server(TlsClientAuth::No).await;
+    let backend = RedisRsBackend::connect(&config(&server)).await.unwrap();
+    set_get_works(&backend).await;
+
+    server.stop().await.unwrap();
+    // New CA and server certificate, same paths: the client keeps trusting the old CA.
+    TlsFiles::generate(server.dir()).unwrap();
+    server.restart().await.unwrap();
+
+    // The first call may see the old connection's end; then every reconnect is refused
+    // by the client's certificate check.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        let err = backend.execute(get("tls-k")).await.unwrap_err();
+        if err.to_string().contains("TLS handshake failed") {
+            break err;
+        }
+        assert!(err.kind().counts_for_breaker(), "{err}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no TLS error: {err}"
+        );
+    };
+    assert_tls_failure(&err);
+
+    let client = ResilientClient::builder("tls", backend)
+        .circuit_threshold(3)
+        .circuit_reset_timeout(Duration::from_secs(60))
+        .health_check_interval(Duration::from_secs(3600))
+        .build();
+    for _ in 0..3 {
+        assert!(client.get("tls-k").await.is_err());
+    }
+    assert_eq!(client.circuit_state(), CircuitState::Open);
+}
