@@ -78,13 +78,10 @@ fn install_ring_provider() {
 /// malformed file is a clear `InvalidInput` at connect, naming the file.
 ///
 /// `None` when there is neither a CA file nor a client certificate: redis-rs then trusts
-/// the platform's roots (`rustls-native-certs`). With `insecure` the files are not read:
-/// redis-rs verifies nothing (and sends no SNI).
+/// the platform's roots (`rustls-native-certs`). With `insecure` the CA file is not read
+/// (redis-rs verifies nothing and sends no SNI); a client certificate is still sent.
 fn tls_certificates(tls: &TlsConfig) -> Result<Option<TlsCertificates>, BackendError> {
-    if tls.insecure {
-        return Ok(None);
-    }
-    let root_cert = match &tls.ca_file {
+    let root_cert = match tls.ca_file.as_ref().filter(|_| !tls.insecure) {
         Some(path) => {
             let pem = read_tls_file(path, "CA")?;
             let count = CertificateDer::pem_slice_iter(&pem)

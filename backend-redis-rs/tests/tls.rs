@@ -123,6 +123,19 @@ async fn insecure_skips_verification() {
 }
 
 #[tokio::test]
+async fn insecure_ignores_the_ca_and_still_sends_the_client_certificate() {
+    let server = tls_server(TlsClientAuth::Yes).await;
+    let other = tempfile::tempdir().unwrap();
+    let wrong = TlsFiles::generate(other.path()).unwrap();
+    let mut cfg = config(&server);
+    let tls = cfg.tls.as_mut().unwrap();
+    tls.ca_file = Some(wrong.ca_cert.clone());
+    tls.insecure = true;
+    let backend = RedisRsBackend::connect(&cfg).await.unwrap();
+    set_get_works(&backend).await;
+}
+
+#[tokio::test]
 async fn missing_ca_file_is_invalid_input() {
     let server = tls_server(TlsClientAuth::No).await;
     let mut cfg = config(&server);

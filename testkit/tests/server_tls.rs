@@ -90,3 +90,35 @@ async fn plain_server_has_no_tls() {
     assert!(server.connection_config().tls.is_none());
     assert!(server.url().starts_with("redis://"));
 }
+
+#[tokio::test]
+async fn given_files_and_optional_client_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = testkit::TlsFiles::generate(dir.path()).unwrap();
+    let server = RedisServer::builder()
+        .tls(files.clone())
+        .tls_auth_clients(TlsClientAuth::Optional)
+        .spawn()
+        .await
+        .unwrap();
+    assert_eq!(server.tls_files(), Some(&files));
+    assert_eq!(server.ca_cert_path(), Some(files.ca_cert.as_path()));
+    // Optional: both with and without a client certificate.
+    let client = server.client_cert_paths().unwrap();
+    assert_eq!(
+        tls_ping(server.port(), &files.ca_cert, Some(client))
+            .await
+            .as_deref(),
+        Some("PONG")
+    );
+    assert_eq!(
+        tls_ping(server.port(), &files.ca_cert, None)
+            .await
+            .as_deref(),
+        Some("PONG")
+    );
+    // A CA that did not sign the server's certificate is refused by redis-cli too.
+    let other = tempfile::tempdir().unwrap();
+    let wrong = testkit::TlsFiles::generate(other.path()).unwrap();
+    assert_eq!(tls_ping(server.port(), &wrong.ca_cert, None).await, None);
+}
