@@ -4,6 +4,14 @@
 //! for `WRONGTYPE`, `Auth` for `NOAUTH`, `Cluster` for `MOVED`), with the full reply line
 //! in [`details()`](fred::error::Error::details). So the rule is:
 //!
+//! 0. a TLS failure (fred's `Tls` kind, or an `IO` error carrying a rustls error: a
+//!    certificate not trusted or not valid for the name, a client certificate the server
+//!    requires, any TLS alert) is [`ErrorKind::Unavailable`] with a message starting
+//!    `TLS handshake failed`. Not `Auth`: the server was never reached, so the breaker
+//!    must count it (an `Auth` is recorded as a success, "the server answered", and would
+//!    keep the breaker closed in front of a server nobody can talk to). Retrying does not
+//!    help until the certificates are fixed, but retries are bounded by the core's policy
+//!    and the breaker opens after its threshold;
 //! 1. a fred `Timeout` (command or connect timeout) is [`ErrorKind::Timeout`];
 //! 2. a fred `Canceled` (the fail-fast check while disconnected: the command was never
 //!    written) is [`ErrorKind::Unavailable`];
@@ -28,6 +36,18 @@ use resilience_core::{BackendError, ErrorKind};
 /// never contain the configured password.
 pub fn classify_error(e: &FredError) -> BackendError {
     let details = e.details();
+    if matches!(e.kind(), FredKind::Tls) && details.contains("InvalidDnsName") {
+        return BackendError::new(
+            ErrorKind::InvalidInput,
+            format!("fred: TLS: the host is not a valid TLS server name: {details}"),
+        );
+    }
+    if matches!(e.kind(), FredKind::Tls) || (matches!(e.kind(), FredKind::IO) && is_tls(details)) {
+        return BackendError::unavailable(format!(
+            "fred: TLS handshake failed (a certificate or TLS configuration problem: check \
+             the CA file, the client certificate and the server's certificate): {details}"
+        ));
+    }
     match e.kind() {
         FredKind::Timeout => return BackendError::timeout(format!("fred: {details}")),
         FredKind::Canceled => return BackendError::unavailable(format!("fred: {details}")),
@@ -69,6 +89,24 @@ pub fn classify_error(e: &FredError) -> BackendError {
     BackendError::new(kind, format!("fred {:?}: {details}", e.kind()))
 }
 
+/// Whether an I/O error's details hold a rustls error. fred keeps only the `Debug` text of
+/// the `io::Error` (`Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }`),
+/// so this matches rustls' variant names (and its `Display` wording, to be safe).
+fn is_tls(details: &str) -> bool {
+    [
+        "InvalidCertificate",
+        "AlertReceived",
+        "PeerIncompatible",
+        "PeerMisbehaved",
+        "NoCertificatesPresented",
+        "InvalidCertRevocationList",
+        "invalid peer certificate",
+        "received fatal alert",
+    ]
+    .iter()
+    .any(|needle| details.contains(needle))
+}
+
 /// Whether an I/O error says no connection was made at all (so nothing was sent).
 fn never_connected(lower: &str) -> bool {
     [
@@ -101,6 +139,33 @@ mod tests {
 
     fn e(kind: FredKind, details: &'static str) -> FredError {
         FredError::new(kind, details)
+    }
+
+    #[test]
+    fn tls_failures_are_unavailable_and_say_so() {
+        for err in [
+            e(
+                FredKind::IO,
+                "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
+            ),
+            e(
+                FredKind::IO,
+                "Custom { kind: InvalidData, error: AlertReceived(CertificateRequired) }",
+            ),
+            e(FredKind::Tls, "General(\"handshake\")"),
+        ] {
+            let classified = classify_error(&err);
+            assert_eq!(classified.kind(), ErrorKind::Unavailable, "{err:?}");
+            let text = classified.to_string();
+            assert!(text.contains("TLS handshake failed"), "{text}");
+            assert!(text.contains("certificate"), "{text}");
+        }
+        let name = classify_error(&e(FredKind::Tls, "InvalidDnsNameError"));
+        assert_eq!(name.kind(), ErrorKind::InvalidInput, "{name}");
+        // A reset is still a reset.
+        let reset = classify_error(&e(FredKind::IO, "Kind(ConnectionReset)"));
+        assert_eq!(reset.kind(), ErrorKind::Timeout);
+        assert!(!reset.to_string().contains("TLS"));
     }
 
     #[test]

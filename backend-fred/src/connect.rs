@@ -36,12 +36,6 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 200;
 
 /// Builds the fred configuration for `cfg` (see the module docs for each setting).
 pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Client, BackendError> {
-    if cfg.tls.is_some() || cfg.is_tls() {
-        return Err(BackendError::new(
-            ErrorKind::InvalidInput,
-            "backend-fred is built without TLS support (rediss:// / tls)",
-        ));
-    }
     if !cfg.cluster_nodes.is_empty() || cfg.sentinel.is_some() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
@@ -57,8 +51,14 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
             )
         })?),
     };
+    let tls = cfg
+        .tls
+        .as_ref()
+        .map(crate::tls::fred_tls_config)
+        .transpose()?;
     let config = Config {
         fail_fast: true,
+        tls,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
         server: ServerConfig::Centralized {
@@ -156,6 +156,42 @@ pub(crate) async fn init(
     }
 }
 
+/// Logs why fred's background reconnects fail, which commands do not show: while fred is
+/// disconnected a command fails fast with "Connection closed unexpectedly"
+/// (`Unavailable`), whatever the cause. A TLS failure (say, the server's certificate was
+/// replaced by one from a CA the client does not trust) is logged at `warn` with the
+/// classified message (`TLS handshake failed …`), once per distinct message in a row;
+/// other connection errors at `debug`. The task ends when the client is dropped (its
+/// channel closes) or when the backend aborts it.
+pub(crate) fn spawn_error_log(client: &fred::prelude::Client) -> tokio::task::JoinHandle<()> {
+    use fred::interfaces::EventInterface;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut errors = client.error_rx();
+    tokio::spawn(async move {
+        let mut last_warned: Option<String> = None;
+        loop {
+            match errors.recv().await {
+                Ok((error, server)) => {
+                    let classified = crate::classify_error(&error);
+                    let server = server.map(|s| s.to_string()).unwrap_or_default();
+                    let message = classified.to_string();
+                    if message.contains("TLS") {
+                        if last_warned.as_deref() != Some(message.as_str()) {
+                            tracing::warn!(backend = "fred", %server, error = %classified, "connection failed");
+                            last_warned = Some(message);
+                        }
+                    } else {
+                        tracing::debug!(backend = "fred", %server, error = %classified, "connection error");
+                        last_warned = None;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
 /// Stops the client's connection task without waiting on a dead server for long.
 pub(crate) async fn stop(client: &fred::prelude::Client) {
     let _ = tokio::time::timeout(Duration::from_millis(100), client.quit()).await;
@@ -178,7 +214,10 @@ mod tests {
     #[test]
     fn unsupported_configurations_are_invalid_input() {
         let mut tls = base();
-        tls.tls = Some(TlsConfig::default());
+        tls.tls = Some(TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsConfig::default()
+        });
         let mut cluster = base();
         cluster.cluster_nodes = vec![("127.0.0.1".to_owned(), 7000)];
         let mut sentinel = base();

@@ -62,14 +62,32 @@
 //! commands do not care (their shapes are fixed), and for `Command::Raw` inside a batch a
 //! string `"OK"` is taken as the status `OK` and any other string as `Bytes`.
 //!
+//! ## TLS (`rediss://`)
+//!
+//! With `ConnectionConfig::tls` set (a `rediss://` URL sets it) fred connects with rustls
+//! (feature `enable-rustls-ring`), configured from the shared `TlsConfig`:
+//!
+//! - `ca_file: None` trusts the platform's roots (`rustls-native-certs`, as fred's
+//!   `TlsConnector::default_rustls` does); `Some(path)` trusts exactly that PEM file.
+//! - `client_cert_file` and `client_key_file` (both or neither) add a client certificate,
+//!   for servers with `tls-auth-clients yes`.
+//! - `insecure: true` skips certificate verification. **Only for tests**: anyone on the
+//!   path can read and change the traffic.
+//! - The files are read when the client is built, in `connect`: a missing, unreadable or
+//!   non-PEM file is `InvalidInput`, naming the file.
+//! - A certificate the client does not trust (wrong CA, wrong name), a client certificate
+//!   the server requires but did not get, and any other TLS alert fail at once with
+//!   `Unavailable` and a message starting `TLS handshake failed`: the server was never
+//!   reached, so the breaker counts it (see [`classify_error`]).
+//!
 //! ## Not supported
 //!
-//! TLS (`rediss://`), cluster and sentinel configurations: `connect` returns
-//! `InvalidInput` for them.
+//! Cluster and sentinel configurations: `connect` returns `InvalidInput` for them.
 
 mod classify;
 mod connect;
 mod reply;
+mod tls;
 mod translate;
 
 use std::sync::Arc;
@@ -94,12 +112,14 @@ struct Inner {
     options: Options,
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
+    error_log: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Stop fred's routing and reconnection task with the last handle.
         self.task.abort();
+        self.error_log.abort();
     }
 }
 
@@ -124,18 +144,21 @@ impl std::fmt::Debug for FredBackend {
 impl FredBackend {
     /// Connects to one server and checks it answers a `PING`.
     ///
-    /// Fails with `Unavailable` (refused, DNS), `Timeout` (no TCP connection or no answer
-    /// within `socket_connect_timeout`), `Auth` (bad or missing password) or `InvalidInput`
-    /// (TLS, cluster or sentinel configuration, database index over 255).
+    /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
+    /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
+    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster or
+    /// sentinel configuration, database index over 255).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
+        let error_log = connect::spawn_error_log(&client);
         Ok(FredBackend {
             inner: Arc::new(Inner {
                 client,
                 options: connect::command_options(config),
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
+                error_log,
             }),
         })
     }

@@ -14,11 +14,19 @@ use resilience_core::{BackendError, ErrorKind};
 /// | a server error reply (also inside a pipeline or an aborted `MULTI`) | by its first word, via [`BackendError::from_reply`]: `WRONGTYPE`/`ERR`/`NOSCRIPT` → `Server`, `LOADING`/`BUSY`/`READONLY` → `Busy`, `NOAUTH`/`WRONGPASS` → `Auth` |
 /// | `is_timeout()` (response or connect timeout) | `Timeout` |
 /// | `ErrorKind::AuthenticationFailed` (handshake `AUTH` refused) | `Auth` |
+/// | a TLS handshake failure (certificate not trusted, name mismatch, client certificate required or refused, TLS alert) | `Unavailable`, with a message starting `TLS handshake failed` (see below) |
 /// | refused, DNS and any other I/O error that means no connection was made | `Unavailable` |
 /// | reset, aborted, broken pipe, EOF, not connected, the connection task ending: the command may have run | `Timeout` |
 /// | a garbled reply (`ErrorKind::Parse`) | `Timeout`: the command may have run, so only idempotent commands may be retried |
 /// | `InvalidClientConfig`, `Client` | `InvalidInput`: nothing useful was sent |
 /// | anything else (sentinel, cluster routing, an unexpected reply type) | `UnexpectedReturnType`, `RESP3NotSupported` → `Server`; sentinel, cluster and future kinds → `Unavailable` |
+///
+/// A TLS failure is `Unavailable`, not `Auth`: the server was never reached, so the breaker
+/// must count it (an `Auth` would be recorded as a success, "the server answered", and keep
+/// the breaker closed in front of a server nobody can talk to). Retrying does not help
+/// until the certificates are fixed, but retries are bounded by the core's policy and the
+/// breaker opens after its threshold. It fails at once (no timeout is waited for), and on
+/// the first connect it is returned by `connect`.
 ///
 /// Messages are built from the driver's error text, which never includes the password
 /// (redis-rs reports "Password authentication failed" without echoing credentials).
@@ -37,6 +45,12 @@ pub fn classify_error(e: &RedisError) -> BackendError {
     }
     if e.is_timeout() {
         return BackendError::timeout(format!("redis-rs: {e}"));
+    }
+    if is_tls_failure(e) {
+        return BackendError::unavailable(format!(
+            "redis-rs: TLS handshake failed (a certificate or TLS configuration problem: \
+             check the CA file, the client certificate and the server's certificate): {e}"
+        ));
     }
     match e.kind() {
         DriverKind::AuthenticationFailed => {
@@ -60,6 +74,45 @@ pub fn classify_error(e: &RedisError) -> BackendError {
         }
         _ => BackendError::unavailable(format!("redis-rs: {e}")),
     }
+}
+
+/// Whether `e` is a rustls error (the TLS handshake or a TLS alert), found by type in the
+/// error's source chain, or by rustls' own wording when the type is hidden behind an
+/// `Arc<dyn Error>`.
+fn is_tls_failure(e: &RedisError) -> bool {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(mut err) = source {
+        // redis-rs keeps its inner error as an `Arc<dyn Error>`: look inside it.
+        if let Some(shared) = err.downcast_ref::<Shared>() {
+            err = shared.as_ref();
+        }
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    if !e.is_io_error() {
+        return false;
+    }
+    let text = e.to_string();
+    [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+        "invalid certificate",
+        "no certificates presented",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// An I/O failure: `Unavailable` when the command cannot have reached the server (no
@@ -126,6 +179,28 @@ mod tests {
 
     fn io_error(kind: io::ErrorKind) -> RedisError {
         RedisError::from(io::Error::from(kind))
+    }
+
+    #[test]
+    fn tls_failures_are_unavailable_and_say_so() {
+        let errors = [
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+            // Found by type, whatever its wording.
+            rustls::Error::General("something else".to_owned()),
+        ];
+        for tls in errors {
+            let e = RedisError::from(io::Error::new(io::ErrorKind::InvalidData, tls.clone()));
+            let classified = classify_error(&e);
+            assert_eq!(classified.kind(), ErrorKind::Unavailable, "{tls:?}");
+            let text = classified.to_string();
+            assert!(text.contains("TLS handshake failed"), "{text}");
+            assert!(text.contains("certificate"), "{text}");
+        }
+        // A plain refusal is not mistaken for TLS.
+        let refused = classify_error(&io_error(io::ErrorKind::ConnectionRefused));
+        assert!(!refused.to_string().contains("TLS"), "{refused}");
     }
 
     #[test]

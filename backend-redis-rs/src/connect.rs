@@ -6,22 +6,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
-use resilience_core::{BackendError, ConnectionConfig, ErrorKind};
+use redis::{
+    Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisConnectionInfo, TlsCertificates,
+};
+use resilience_core::{BackendError, ConnectionConfig, ErrorKind, TlsConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::classify::classify_error;
 
 /// Builds the redis-rs client for one server from the shared config.
 ///
-/// Fails with `InvalidInput` for configurations this backend does not serve: TLS
-/// (`rediss://`), cluster and sentinel mode.
+/// Fails with `InvalidInput` for configurations this backend does not serve (cluster and
+/// sentinel mode) and for TLS files that cannot be read or hold no PEM certificate / key.
 pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendError> {
-    if config.is_tls() {
-        return Err(BackendError::new(
-            ErrorKind::InvalidInput,
-            "rediss:// (TLS) is not enabled in this build of backend-redis-rs",
-        ));
-    }
     if !config.cluster_nodes.is_empty() || config.sentinel.is_some() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
@@ -35,11 +34,126 @@ pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendErr
     if let Some(password) = &config.password {
         redis_info = redis_info.set_password(password);
     }
-    let info: ConnectionInfo = ConnectionAddr::Tcp(config.host.clone(), config.port)
+    let addr = match &config.tls {
+        None => ConnectionAddr::Tcp(config.host.clone(), config.port),
+        Some(tls) => ConnectionAddr::TcpTls {
+            host: config.host.clone(),
+            port: config.port,
+            insecure: tls.insecure,
+            tls_params: None,
+        },
+    };
+    let info: ConnectionInfo = addr
         .into_connection_info()
         .map_err(|e| classify_error(&e))?
         .set_redis_settings(redis_info);
-    Client::open(info).map_err(|e| classify_error(&e))
+    match &config.tls {
+        Some(tls) => {
+            install_ring_provider();
+            match tls_certificates(tls)? {
+                Some(certs) => Client::build_with_tls(info, certs),
+                None => Client::open(info),
+            }
+        }
+        None => Client::open(info),
+    }
+    .map_err(|e| classify_error(&e))
+}
+
+/// Makes rustls' `ring` provider the process default if no default is installed yet.
+///
+/// redis-rs builds its `rustls::ClientConfig` with `ClientConfig::builder()`, which uses the
+/// process-wide default provider. With only `ring` compiled in, rustls would pick it by
+/// itself; installing it explicitly keeps TLS working when another crate of the
+/// application also compiles in `aws-lc-rs` (rustls then refuses to guess). A provider the
+/// application installed first is left alone.
+fn install_ring_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Fails only if another thread installed one in between: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The certificates redis-rs needs for `tls`, read and checked now so that a missing or
+/// malformed file is a clear `InvalidInput` at connect, naming the file.
+///
+/// `None` when there is neither a CA file nor a client certificate: redis-rs then trusts
+/// the platform's roots (`rustls-native-certs`). With `insecure` the CA file is not read
+/// (redis-rs verifies nothing and sends no SNI); a client certificate is still sent.
+fn tls_certificates(tls: &TlsConfig) -> Result<Option<TlsCertificates>, BackendError> {
+    let root_cert = match tls.ca_file.as_ref().filter(|_| !tls.insecure) {
+        Some(path) => {
+            let pem = read_tls_file(path, "CA")?;
+            let count = CertificateDer::pem_slice_iter(&pem)
+                .map(|cert| cert.map_err(|e| bad_pem(path, "CA", &e)))
+                .collect::<Result<Vec<_>, _>>()?
+                .len();
+            if count == 0 {
+                return Err(no_pem(path, "CA certificate"));
+            }
+            Some(pem)
+        }
+        None => None,
+    };
+    let client_tls = match (&tls.client_cert_file, &tls.client_key_file) {
+        (None, None) => None,
+        (Some(cert_path), Some(key_path)) => {
+            let client_cert = read_tls_file(cert_path, "client certificate")?;
+            let count = CertificateDer::pem_slice_iter(&client_cert)
+                .map(|cert| cert.map_err(|e| bad_pem(cert_path, "client certificate", &e)))
+                .collect::<Result<Vec<_>, _>>()?
+                .len();
+            if count == 0 {
+                return Err(no_pem(cert_path, "client certificate"));
+            }
+            let client_key = read_tls_file(key_path, "client key")?;
+            PrivateKeyDer::from_pem_slice(&client_key)
+                .map_err(|_| no_pem(key_path, "private key"))?;
+            Some(ClientTlsConfig {
+                client_cert,
+                client_key,
+            })
+        }
+        _ => {
+            return Err(BackendError::new(
+                ErrorKind::InvalidInput,
+                "TLS: client_cert_file and client_key_file must be set together",
+            ));
+        }
+    };
+    if root_cert.is_none() && client_tls.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
+}
+
+fn read_tls_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, BackendError> {
+    std::fs::read(path).map_err(|e| {
+        BackendError::new(
+            ErrorKind::InvalidInput,
+            format!("TLS: cannot read the {what} file {}: {e}", path.display()),
+        )
+    })
+}
+
+fn bad_pem(path: &std::path::Path, what: &str, e: &rustls::pki_types::pem::Error) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "TLS: the {what} file {} is not valid PEM: {e}",
+            path.display()
+        ),
+    )
+}
+
+fn no_pem(path: &std::path::Path, what: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidInput,
+        format!("TLS: the file {} holds no PEM {what}", path.display()),
+    )
 }
 
 /// The connection manager settings described in the module docs.
@@ -167,12 +281,65 @@ mod tests {
     }
 
     #[test]
+    fn rediss_builds_a_tls_client() {
+        let tls = ConnectionConfig::from_url("rediss://localhost:6390").unwrap();
+        let client = client_for(&tls).unwrap();
+        assert!(matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { host, port: 6390, insecure: false, .. } if host == "localhost"
+        ));
+    }
+
+    #[test]
+    fn unreadable_or_empty_tls_files_are_invalid_input() {
+        let dir = std::env::temp_dir().join(format!("brr-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, b"not a certificate").unwrap();
+        let missing = dir.join("missing.pem");
+        let cases = [
+            TlsConfig {
+                ca_file: Some(missing.clone()),
+                ..TlsConfig::default()
+            },
+            TlsConfig {
+                ca_file: Some(empty.clone()),
+                ..TlsConfig::default()
+            },
+            TlsConfig {
+                client_cert_file: Some(empty.clone()),
+                ..TlsConfig::default()
+            },
+            TlsConfig {
+                client_cert_file: Some(empty.clone()),
+                client_key_file: Some(empty.clone()),
+                ..TlsConfig::default()
+            },
+        ];
+        for tls in cases {
+            let config = ConnectionConfig {
+                tls: Some(tls.clone()),
+                ..ConnectionConfig::default()
+            };
+            let err = client_for(&config).err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{tls:?}: {err}");
+            assert!(err.to_string().contains("TLS"), "{err}");
+        }
+        let err = client_for(&ConnectionConfig {
+            tls: Some(TlsConfig {
+                ca_file: Some(missing.clone()),
+                ..TlsConfig::default()
+            }),
+            ..ConnectionConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn unsupported_modes_are_invalid_input() {
-        let tls = ConnectionConfig::from_url("rediss://localhost").unwrap();
-        assert_eq!(
-            client_for(&tls).err().unwrap().kind(),
-            ErrorKind::InvalidInput
-        );
         let cluster = ConnectionConfig {
             cluster_nodes: vec![("a".into(), 1)],
             ..ConnectionConfig::default()

@@ -82,6 +82,31 @@
 //!
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
 //! (its reply is ignored).
+//!
+//! ## TLS (`rediss://`)
+//!
+//! With `ConnectionConfig::tls` set (a `rediss://` URL sets it), the connection is TLS with
+//! rustls (redis-rs feature `tokio-rustls-comp`, the `ring` provider):
+//!
+//! - `ca_file: None` trusts the platform's roots (redis-rs loads them with
+//!   `rustls-native-certs`); `Some(path)` trusts exactly the certificates in that PEM file
+//!   (passed as `redis::TlsCertificates::root_cert`).
+//! - `client_cert_file` and `client_key_file` (both or neither) add a client certificate,
+//!   for servers with `tls-auth-clients yes`.
+//! - `insecure: true` verifies nothing: no certificate check and no SNI (redis-rs feature
+//!   `tls-rustls-insecure`). **Only for tests**: anyone on the path can read and change
+//!   the traffic.
+//! - The files are read and checked at `connect`: a missing, unreadable or non-PEM file is
+//!   `InvalidInput`, naming the file.
+//! - A certificate the client does not trust (wrong CA, wrong name), a client certificate
+//!   the server requires but did not get, and any other TLS alert fail at once with
+//!   `Unavailable` and a message starting `TLS handshake failed`: the server was never
+//!   reached, so the breaker counts it (see [`classify_error`]).
+//!
+//! If no rustls crypto provider is installed process-wide, `connect` installs `ring`'s
+//! (redis-rs builds its TLS configuration with the process default). Note that redis-rs
+//! also loads the platform roots on each (re)connect even when `ca_file` is set; they are
+//! not trusted then, but an unreadable system store would fail the connect.
 
 mod classify;
 mod connect;
@@ -133,9 +158,10 @@ enum Request<'a> {
 impl RedisRsBackend {
     /// Connects to one server (host, port, db, username and password from `config`).
     ///
-    /// Fails with `Unavailable` (refused, DNS), `Timeout` (no handshake within
-    /// `socket_connect_timeout`), `Auth` (wrong credentials) or `InvalidInput` (TLS,
-    /// cluster or sentinel configurations, which this backend does not serve).
+    /// Fails with `Unavailable` (refused, DNS, a TLS handshake that failed: see the crate
+    /// docs on TLS), `Timeout` (no handshake within `socket_connect_timeout`), `Auth`
+    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster or sentinel
+    /// configurations, which this backend does not serve).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::client_for(config)?;
         let manager_config = connect::manager_config(config);

@@ -19,4 +19,6 @@ pub mod server;
 pub use faulty::{FaultController, FaultyBackend};
 pub use mock::MockKvBackend;
 pub use proxy::{FaultProxy, ProxyMode};
-pub use server::{RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError};
+pub use server::{
+    RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError, TlsClientAuth, TlsFiles,
+};

@@ -29,14 +29,27 @@
 //! few times. Readiness is checked by PID (`INFO server`), so a server that someone else
 //! started on "our" port is never mistaken for ours.
 //!
+//! ## TLS
+//!
+//! [`tls_generated`](RedisServerBuilder::tls_generated) (or [`tls`](RedisServerBuilder::tls)
+//! with your own [`TlsFiles`]) starts the server with TLS only: `--port 0 --tls-port P`,
+//! certificates generated with `rcgen` into its directory (see [`TlsFiles::generate`]).
+//! Readiness is then checked with `redis-cli --tls` (same `PING` and PID check), so
+//! `redis-cli` must be installed too. [`RedisServer::connection_config`] then carries the
+//! `TlsConfig` (the CA and, when there is one, the client certificate) and
+//! [`RedisServer::url`] is a `rediss://` URL. The plain [`RespConnection`] does not speak
+//! TLS.
+//!
 //! If `redis-server` is not installed, [`SpawnError::NotFound`] says how to install it.
 //! This module does the process management itself with `tokio::process` rather than using
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
 //! driver and cannot restart a server on the same port.
 
 mod resp;
+mod tls;
 
 pub use resp::{RespConnection, RespReply, encode_command};
+pub use tls::{TlsClientAuth, TlsFiles};
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -44,7 +57,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use resilience_core::ConnectionConfig;
+use resilience_core::{ConnectionConfig, TlsConfig};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -105,6 +118,8 @@ pub struct RedisServerBuilder {
     password: Option<String>,
     args: Vec<(String, String)>,
     startup_timeout: Duration,
+    tls: Option<tls::TlsSource>,
+    tls_auth_clients: TlsClientAuth,
 }
 
 impl Default for RedisServerBuilder {
@@ -115,6 +130,8 @@ impl Default for RedisServerBuilder {
             password: None,
             args: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            tls: None,
+            tls_auth_clients: TlsClientAuth::No,
         }
     }
 }
@@ -154,19 +171,46 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Serves TLS only (`--port 0 --tls-port P`) with a CA, a server certificate and a
+    /// client certificate generated into the server's directory at spawn (see
+    /// [`TlsFiles::generate`]; read them back with [`RedisServer::tls_files`]).
+    pub fn tls_generated(mut self) -> Self {
+        self.tls = Some(tls::TlsSource::Generated);
+        self
+    }
+
+    /// Serves TLS only (`--port 0 --tls-port P`) with these certificate files.
+    pub fn tls(mut self, files: TlsFiles) -> Self {
+        self.tls = Some(tls::TlsSource::Files(files));
+        self
+    }
+
+    /// Whether a TLS server requires client certificates (`--tls-auth-clients`; default
+    /// [`TlsClientAuth::No`]). Ignored without TLS.
+    pub fn tls_auth_clients(mut self, auth: TlsClientAuth) -> Self {
+        self.tls_auth_clients = auth;
+        self
+    }
+
     /// Starts the server on a free port and waits until it answers `PING`.
     pub async fn spawn(self) -> Result<RedisServer, SpawnError> {
         let dir = tempfile::Builder::new()
             .prefix("testkit-redis-")
             .tempdir()?;
+        let tls_files = match &self.tls {
+            None => None,
+            Some(tls::TlsSource::Generated) => Some(TlsFiles::generate(dir.path())?),
+            Some(tls::TlsSource::Files(files)) => Some(files.clone()),
+        };
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            match start(&self, dir.path(), port).await {
+            match start(&self, tls_files.as_ref(), dir.path(), port).await {
                 Ok(child) => {
                     return Ok(RedisServer {
                         child: Some(child),
                         port,
                         config: self,
+                        tls_files,
                         dir,
                     });
                 }
@@ -188,6 +232,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     config: RedisServerBuilder,
+    tls_files: Option<TlsFiles>,
     dir: TempDir,
 }
 
@@ -212,10 +257,42 @@ impl RedisServer {
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// `redis://127.0.0.1:port/`. It holds no password: see [`password`](Self::password)
-    /// and [`connection_config`](Self::connection_config).
+    /// `redis://127.0.0.1:port/` (`rediss://` for a TLS server). It holds no password
+    /// and no certificate paths: see [`password`](Self::password) and
+    /// [`connection_config`](Self::connection_config).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls_files.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// `rediss://127.0.0.1:port/`, for a TLS server (`None` otherwise). A config parsed
+    /// from it trusts the system roots only: set `tls.ca_file` to
+    /// [`ca_cert_path`](Self::ca_cert_path) to reach this server.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_files
+            .as_ref()
+            .map(|_| format!("rediss://127.0.0.1:{}/", self.port))
+    }
+
+    /// The certificate files of a TLS server (`None` without TLS).
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls_files.as_ref()
+    }
+
+    /// The CA certificate that signed a TLS server's certificate (`None` without TLS).
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.tls_files.as_ref().map(|f| f.ca_cert.as_path())
+    }
+
+    /// A client certificate and its key, signed by the server's CA, for mutual TLS
+    /// (`None` without TLS or when the [`TlsFiles`] have none).
+    pub fn client_cert_paths(&self) -> Option<(&Path, &Path)> {
+        let files = self.tls_files.as_ref()?;
+        Some((files.client_cert.as_deref()?, files.client_key.as_deref()?))
     }
 
     /// The password set with [`RedisServerBuilder::password`], if any.
@@ -224,11 +301,19 @@ impl RedisServer {
     }
 
     /// Connection settings for this server (host, port and password; the rest default).
+    /// For a TLS server, `tls` trusts exactly the server's CA and carries the client
+    /// certificate when there is one (so it also passes `tls-auth-clients yes`).
     pub fn connection_config(&self) -> ConnectionConfig {
         ConnectionConfig {
             host: "127.0.0.1".to_owned(),
             port: self.port,
             password: self.config.password.clone(),
+            tls: self.tls_files.as_ref().map(|files| TlsConfig {
+                ca_file: Some(files.ca_cert.clone()),
+                client_cert_file: files.client_cert.clone(),
+                client_key_file: files.client_key.clone(),
+                insecure: false,
+            }),
             ..ConnectionConfig::default()
         }
     }
@@ -273,7 +358,14 @@ impl RedisServer {
         self.stop().await?;
         let deadline = Instant::now() + self.config.startup_timeout;
         loop {
-            match start(&self.config, self.dir.path(), self.port).await {
+            match start(
+                &self.config,
+                self.tls_files.as_ref(),
+                self.dir.path(),
+                self.port,
+            )
+            .await
+            {
                 Ok(child) => {
                     self.child = Some(child);
                     return Ok(());
@@ -325,15 +417,35 @@ async fn kill(child: &mut Child) -> std::io::Result<()> {
 }
 
 /// Starts one process on `port` and waits until it is ready.
-async fn start(config: &RedisServerBuilder, dir: &Path, port: u16) -> Result<Child, Failure> {
+async fn start(
+    config: &RedisServerBuilder,
+    tls: Option<&TlsFiles>,
+    dir: &Path,
+    port: u16,
+) -> Result<Child, Failure> {
     // Truncate the logs so an old "Address already in use" is not misread.
     std::fs::write(dir.join(LOG_FILE), b"")?;
     let stderr = std::fs::File::create(dir.join(STDERR_FILE))?;
     let stdout = stderr.try_clone()?;
     let mut cmd = Command::new(&config.binary);
-    cmd.arg("--port")
-        .arg(port.to_string())
-        .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+    match tls {
+        None => {
+            cmd.arg("--port").arg(port.to_string());
+        }
+        Some(files) => {
+            cmd.args(["--port", "0", "--tls-port"])
+                .arg(port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&files.server_cert)
+                .arg("--tls-key-file")
+                .arg(&files.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca_cert)
+                .arg("--tls-auth-clients")
+                .arg(config.tls_auth_clients.as_redis_arg());
+        }
+    }
+    cmd.args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
         .arg("--dir")
         .arg(dir)
         .arg("--logfile")
@@ -377,8 +489,17 @@ async fn start(config: &RedisServerBuilder, dir: &Path, port: u16) -> Result<Chi
             }));
         }
         if let Some(pid) = child.id() {
-            let probe = is_ready(addr, config.password.as_deref(), pid);
-            if let Ok(true) = tokio::time::timeout(Duration::from_secs(1), probe).await {
+            let ready = match tls {
+                None => {
+                    let probe = is_ready(addr, config.password.as_deref(), pid);
+                    tokio::time::timeout(Duration::from_secs(1), probe).await
+                }
+                Some(files) => {
+                    let probe = is_ready_tls(port, files, config.password.as_deref(), pid);
+                    tokio::time::timeout(Duration::from_secs(2), probe).await
+                }
+            };
+            if let Ok(true) = ready {
                 return Ok(child);
             }
         }
@@ -411,6 +532,33 @@ async fn is_ready(addr: SocketAddr, password: Option<&str>, pid: u32) -> bool {
     }
     match conn.command(&["INFO", "server"]).await {
         Ok(RespReply::Bulk(Some(info))) => String::from_utf8_lossy(&info)
+            .lines()
+            .any(|line| line.trim() == format!("process_id:{pid}")),
+        _ => false,
+    }
+}
+
+/// Whether the TLS server on `127.0.0.1:port` answers `INFO server` (so it also answers
+/// `PING`) over TLS and is the process `pid`, asked with `redis-cli --tls`.
+async fn is_ready_tls(port: u16, files: &TlsFiles, password: Option<&str>, pid: u32) -> bool {
+    let mut cli = Command::new("redis-cli");
+    cli.args(["--tls", "-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .arg("--cacert")
+        .arg(&files.ca_cert);
+    if let (Some(cert), Some(key)) = (&files.client_cert, &files.client_key) {
+        cli.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    if let Some(password) = password {
+        // Through the environment, so it is not visible in the process list.
+        cli.env("REDISCLI_AUTH", password);
+    }
+    cli.args(["INFO", "server"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    match cli.output().await {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
             .lines()
             .any(|line| line.trim() == format!("process_id:{pid}")),
         _ => false,
