@@ -1,7 +1,8 @@
 //! Where and how to connect: one [`ConnectionConfig`] shared by every backend.
 //!
 //! It parses from `redis://` and `rediss://` URLs
-//! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`)
+//! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`;
+//! `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`)
 //! and its `Debug` output never shows the password.
 
 use std::fmt;
@@ -171,9 +172,17 @@ impl ConnectionConfig {
                                 ))
                             })?
                 }
-                "insecure" => {
-                    if let Some(tls) = config.tls.as_mut() {
-                        tls.insecure = value == "true" || value == "1";
+                "insecure" | "ca_file" | "cert_file" | "key_file" => {
+                    let Some(tls) = config.tls.as_mut() else {
+                        return Err(Error::InvalidInput(format!(
+                            "URL parameter {name:?} needs a rediss:// URL"
+                        )));
+                    };
+                    match name.as_ref() {
+                        "insecure" => tls.insecure = value == "true" || value == "1",
+                        "ca_file" => tls.ca_file = Some(PathBuf::from(value.as_ref())),
+                        "cert_file" => tls.client_cert_file = Some(PathBuf::from(value.as_ref())),
+                        _ => tls.client_key_file = Some(PathBuf::from(value.as_ref())),
                     }
                 }
                 other => {
@@ -259,6 +268,23 @@ mod tests {
         let c = ConnectionConfig::from_url("redis://[::1]:7000")?;
         assert_eq!(c.host, "::1");
         assert_eq!(c.address(), "[::1]:7000");
+        Ok(())
+    }
+
+    #[test]
+    fn tls_files_come_from_rediss_parameters() -> Result<(), Error> {
+        let c = ConnectionConfig::from_url(
+            "rediss://localhost:6380?ca_file=/tmp/ca.pem&cert_file=/tmp/c.pem&key_file=/tmp/k.pem",
+        )?;
+        let tls = c.tls.unwrap_or_default();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/tmp/ca.pem")));
+        assert_eq!(tls.client_cert_file, Some(PathBuf::from("/tmp/c.pem")));
+        assert_eq!(tls.client_key_file, Some(PathBuf::from("/tmp/k.pem")));
+        assert!(!tls.insecure);
+        assert!(matches!(
+            ConnectionConfig::from_url("redis://localhost?ca_file=/tmp/ca.pem"),
+            Err(Error::InvalidInput(_))
+        ));
         Ok(())
     }
 
