@@ -16,6 +16,7 @@ async fn smoke(backend: BackendChoice) {
         value_size: 16,
         pick: Pick::Median,
         progress: false,
+        backend_mode: false,
     };
     let report = bench::run(&config).await.expect("bench runs");
     assert_eq!(

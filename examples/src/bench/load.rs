@@ -67,6 +67,24 @@ pub struct LoadResult {
     pub elapsed: Duration,
     /// Per-operation latencies, in nanoseconds.
     pub latencies_ns: Histogram<u64>,
+    /// CPU time (user + system, all threads of this process) spent during the run, where
+    /// the platform tells (Linux). Unlike throughput it hardly moves when other processes
+    /// compete for the cores, so it is the steadier measure of what a mode costs.
+    pub cpu: Option<Duration>,
+}
+
+/// CPU time used so far by this process (user + system, all threads), from
+/// `/proc/self/stat` (clock ticks, assumed 100 per second as on every mainstream Linux).
+/// `None` where that file does not exist.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ")".
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 impl LoadResult {
@@ -78,6 +96,12 @@ impl LoadResult {
         } else {
             0.0
         }
+    }
+
+    /// CPU microseconds per operation (see [`LoadResult::cpu`]).
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        let cpu = self.cpu?;
+        (self.ops > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ops as f64)
     }
 
     /// The latency at `quantile` (0.0..=1.0), in microseconds.
@@ -142,6 +166,7 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
             Ok::<Vec<u64>, OpError>(latencies)
         }));
     }
+    let cpu_before = process_cpu_time();
     barrier.wait().await;
     let started = Instant::now();
     let mut per_task = Vec::with_capacity(tasks);
@@ -158,6 +183,10 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
         }
     }
     let elapsed = started.elapsed();
+    let cpu = match (cpu_before, process_cpu_time()) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -175,6 +204,7 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
         ops,
         elapsed,
         latencies_ns: histogram,
+        cpu,
     })
 }
 

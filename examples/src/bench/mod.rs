@@ -111,6 +111,9 @@ pub enum Mode {
     Raw,
     /// `ResilientClient` over the backend on that driver.
     Resilient,
+    /// The backend alone (`KvBackend::execute`), without the client: a diagnostic mode,
+    /// measured only with [`BenchConfig::backend_mode`].
+    Backend,
 }
 
 impl Mode {
@@ -119,6 +122,7 @@ impl Mode {
         match self {
             Mode::Raw => "raw",
             Mode::Resilient => "resilient",
+            Mode::Backend => "backend",
         }
     }
 }
@@ -151,6 +155,9 @@ pub struct BenchConfig {
     pub pick: Pick,
     /// Print one line per run to stderr while running.
     pub progress: bool,
+    /// Also measure the backend alone (mode `backend`), to split the overhead between the
+    /// backend crate and the resilient client.
+    pub backend_mode: bool,
 }
 
 impl Default for BenchConfig {
@@ -164,6 +171,7 @@ impl Default for BenchConfig {
             value_size: 64,
             pick: Pick::Median,
             progress: false,
+            backend_mode: false,
         }
     }
 }
@@ -187,6 +195,10 @@ pub struct Sample {
     pub p50_us: f64,
     /// 99th percentile latency of one operation, in microseconds.
     pub p99_us: f64,
+    /// CPU time of this process per operation, in microseconds (Linux only; not part of
+    /// the JSON line). Steadier than throughput on a busy machine.
+    #[serde(skip)]
+    pub cpu_us_per_op: Option<f64>,
 }
 
 impl Sample {
@@ -200,6 +212,7 @@ impl Sample {
             ops_per_sec: r.ops_per_sec(),
             p50_us: r.quantile_us(0.5),
             p99_us: r.quantile_us(0.99),
+            cpu_us_per_op: r.cpu_us_per_op(),
         }
     }
 
@@ -220,6 +233,8 @@ pub struct Comparison {
     pub raw: Sample,
     /// The picked resilient sample.
     pub resilient: Sample,
+    /// The picked backend-only sample, when [`BenchConfig::backend_mode`] is on.
+    pub backend_only: Option<Sample>,
 }
 
 impl Comparison {
@@ -251,11 +266,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9}   runs (ops/s)",
-            "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs"
+            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs (ops/s)",
+            "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs", "cpu µs/op"
         );
         for c in &self.comparisons {
-            for s in [&c.raw, &c.resilient] {
+            for s in [Some(&c.raw), c.backend_only.as_ref(), Some(&c.resilient)]
+                .into_iter()
+                .flatten()
+            {
                 let runs: Vec<String> = self
                     .runs
                     .iter()
@@ -264,15 +282,19 @@ impl Report {
                     })
                     .map(|r| format!("{:.0}", r.ops_per_sec))
                     .collect();
+                let cpu = s
+                    .cpu_us_per_op
+                    .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
                 let _ = writeln!(
                     out,
-                    "{:<9} {:>5}  {:<9} {:>11.0} {:>9.1} {:>9.1}   {}",
+                    "{:<9} {:>5}  {:<9} {:>11.0} {:>9.1} {:>9.1} {:>11}   {}",
                     s.backend,
                     s.concurrency,
                     s.mode.name(),
                     s.ops_per_sec,
                     s.p50_us,
                     s.p99_us,
+                    cpu,
                     runs.join(" ")
                 );
             }
@@ -456,9 +478,12 @@ impl Bench<'_> {
         report: &mut Report,
     ) -> Result<(), BenchError> {
         let resilient = Resilient(client.clone());
+        let backend_only = targets::BackendOnly(Arc::clone(client.backend()));
         let mut result = Ok(());
         for &concurrency in &self.config.concurrency {
-            result = self.measure(&raw, &resilient, concurrency, report).await;
+            result = self
+                .measure(&raw, &resilient, &backend_only, concurrency, report)
+                .await;
             if result.is_err() {
                 break;
             }
@@ -506,6 +531,7 @@ impl Bench<'_> {
         &self,
         raw: &R,
         resilient: &Resilient,
+        backend_only: &targets::BackendOnly,
         concurrency: usize,
         report: &mut Report,
     ) -> Result<(), BenchError> {
@@ -515,26 +541,34 @@ impl Bench<'_> {
         );
         self.once(raw, Mode::Raw, &warmup).await?;
         self.once(resilient, Mode::Resilient, &warmup).await?;
+        if self.config.backend_mode {
+            self.once(backend_only, Mode::Backend, &warmup).await?;
+        }
 
         let spec = self.spec(concurrency, self.config.ops);
         let mut raws = Vec::with_capacity(self.config.repeats);
         let mut resilients = Vec::with_capacity(self.config.repeats);
+        let mut backends = Vec::new();
+        let mut modes = vec![Mode::Raw, Mode::Resilient];
+        if self.config.backend_mode {
+            modes.insert(1, Mode::Backend);
+        }
         for repeat in 0..self.config.repeats {
             // ABBA: raw first on even repeats, resilient first on odd ones.
-            let order = if repeat % 2 == 0 {
-                [Mode::Raw, Mode::Resilient]
-            } else {
-                [Mode::Resilient, Mode::Raw]
-            };
+            let mut order = modes.clone();
+            if repeat % 2 == 1 {
+                order.reverse();
+            }
             for mode in order {
                 let result = match mode {
                     Mode::Raw => self.once(raw, mode, &spec).await?,
                     Mode::Resilient => self.once(resilient, mode, &spec).await?,
+                    Mode::Backend => self.once(backend_only, mode, &spec).await?,
                 };
                 let sample = Sample::from_load(self.backend, mode, concurrency, &result);
                 if self.config.progress {
                     eprintln!(
-                        "  {} c={} {} run {}/{}: {:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs",
+                        "  {} c={} {} run {}/{}: {:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, cpu {:.2} µs/op",
                         sample.backend,
                         concurrency,
                         mode.name(),
@@ -542,25 +576,34 @@ impl Bench<'_> {
                         self.config.repeats,
                         sample.ops_per_sec,
                         sample.p50_us,
-                        sample.p99_us
+                        sample.p99_us,
+                        sample.cpu_us_per_op.unwrap_or(f64::NAN)
                     );
                 }
                 report.runs.push(sample.clone());
                 match mode {
                     Mode::Raw => raws.push(sample),
                     Mode::Resilient => resilients.push(sample),
+                    Mode::Backend => backends.push(sample),
                 }
             }
         }
         let raw = pick(raws, self.config.pick)?;
         let resilient = pick(resilients, self.config.pick)?;
+        let backend_only = if backends.is_empty() {
+            None
+        } else {
+            Some(pick(backends, self.config.pick)?)
+        };
         report.samples.push(raw.clone());
+        report.samples.extend(backend_only.clone());
         report.samples.push(resilient.clone());
         report.comparisons.push(Comparison {
             backend: self.backend.name(),
             concurrency,
             raw,
             resilient,
+            backend_only,
         });
         Ok(())
     }
@@ -595,6 +638,7 @@ mod tests {
             ops_per_sec,
             p50_us: 10.0,
             p99_us: 20.5,
+            cpu_us_per_op: Some(3.0),
         }
     }
 
@@ -644,6 +688,7 @@ mod tests {
             concurrency: 1,
             raw: sample(Mode::Raw, 200.0),
             resilient: sample(Mode::Resilient, 190.0),
+            backend_only: None,
         };
         assert!((c.ratio() - 0.95).abs() < 1e-9);
         let zero = Comparison {

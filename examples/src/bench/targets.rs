@@ -13,7 +13,7 @@
 //! Every target sends the same bytes: `SET key value` and `GET key`, and checks the reply.
 
 use bytes::Bytes;
-use resilience_core::{ResilientClient, SetOptions};
+use resilience_core::{Command, KvBackend, ResilientClient, SetOptions, Value};
 
 use super::load::{OpError, Target};
 
@@ -33,6 +33,38 @@ impl Target for Resilient {
     async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
         match self.0.get(key).await {
             Ok(Some(v)) if v.len() == expected_len => Ok(()),
+            Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
+            Err(e) => Err(OpError(e.to_string())),
+        }
+    }
+}
+
+/// The backend alone, without the resilient client: `KvBackend::execute` with a [`Command`].
+/// Diagnostic only (`--with-backend-mode`): it splits the overhead between the backend
+/// (translation, reply shaping, its timeout) and the client (breaker, metrics, tracing).
+#[derive(Clone)]
+pub struct BackendOnly(pub std::sync::Arc<dyn KvBackend>);
+
+impl Target for BackendOnly {
+    async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
+        let cmd = Command::Set {
+            key: key.to_owned(),
+            value: value.clone(),
+            options: SetOptions::default(),
+        };
+        match self.0.execute(cmd).await {
+            Ok(Value::Okay) => Ok(()),
+            Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
+            Err(e) => Err(OpError(e.to_string())),
+        }
+    }
+
+    async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
+        let cmd = Command::Get {
+            key: key.to_owned(),
+        };
+        match self.0.execute(cmd).await {
+            Ok(Value::Bytes(v)) if v.len() == expected_len => Ok(()),
             Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
             Err(e) => Err(OpError(e.to_string())),
         }

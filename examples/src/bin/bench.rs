@@ -65,6 +65,10 @@ struct Args {
     /// One JSON object per line on stdout instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also measure the backend alone (mode "backend", no ResilientClient): splits the
+    /// overhead between the backend crate and the client. Diagnostic.
+    #[arg(long)]
+    with_backend_mode: bool,
     /// No per-run progress lines on stderr.
     #[arg(long)]
     quiet: bool,
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
             PickArg::Best => Pick::Best,
         },
         progress: !args.quiet,
+        backend_mode: args.with_backend_mode,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
