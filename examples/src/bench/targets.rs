@@ -52,7 +52,7 @@ impl Target for BackendOnly {
             value: value.clone(),
             options: SetOptions::default(),
         };
-        match self.0.execute(cmd).await {
+        match (*self.0).execute(cmd).await {
             Ok(Value::Okay) => Ok(()),
             Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
             Err(e) => Err(OpError(e.to_string())),
@@ -63,7 +63,7 @@ impl Target for BackendOnly {
         let cmd = Command::Get {
             key: key.to_owned(),
         };
-        match self.0.execute(cmd).await {
+        match (*self.0).execute(cmd).await {
             Ok(Value::Bytes(v)) if v.len() == expected_len => Ok(()),
             Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
             Err(e) => Err(OpError(e.to_string())),
