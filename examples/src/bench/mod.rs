@@ -48,6 +48,9 @@
 //!
 //! The `scenario` field leaves room for the other scenarios of the full suite.
 
+// Built with no backend feature, nothing can be measured and the machinery is unused.
+#![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
+
 pub mod load;
 pub mod targets;
 
