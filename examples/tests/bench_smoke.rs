@@ -6,6 +6,7 @@
 
 use examples::bench::{self, BackendChoice, BenchConfig, Mode, Pick};
 
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 async fn smoke(backend: BackendChoice) {
     let config = BenchConfig {
         url: None,
