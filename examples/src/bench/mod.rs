@@ -47,6 +47,18 @@
 //! ```
 //!
 //! The `scenario` field leaves room for the other scenarios of the full suite.
+//!
+//! # Finding where the overhead is
+//!
+//! Two diagnostics are in the table (not in the JSON lines):
+//!
+//! - the **CPU time per operation** of this process (Linux), which moves much less than
+//!   throughput when other processes compete for the cores: at concurrency 256 the client
+//!   side is CPU-bound, so the throughput ratio follows the CPU ratio;
+//! - with [`BenchConfig::backend_mode`] (`--with-backend-mode`), a third mode, `backend`,
+//!   runs the load on the backend alone (`KvBackend::execute`, no `ResilientClient`), which
+//!   splits the overhead into the backend crate's part (translation, reply shaping, its own
+//!   timeout) and the client's part (breaker, counters, metrics, span).
 
 // Built with no backend feature, nothing can be measured and the machinery is unused.
 #![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
