@@ -4,7 +4,7 @@
 //! - **redis-rs, raw:** a `redis::aio::ConnectionManager` (one multiplexed socket), built
 //!   from the same client settings and `ConnectionManagerConfig` as `RedisRsBackend` (see
 //!   `backend-redis-rs/src/connect.rs`: no driver retries, connect and response timeouts
-//!   from the [`ConnectionConfig`]). Each task uses a clone, as the backend does per call.
+//!   from the `ConnectionConfig`). Each task uses a clone, as the backend does per call.
 //!   It has its own socket, separate from the backend's, configured the same way.
 //! - **fred, raw:** the very `fred::clients::Client` the `FredBackend` uses
 //!   ([`FredBackend::client`](backend_fred::FredBackend::client)), so the same socket.
