@@ -1,0 +1,744 @@
+//! The benchmark harness behind `examples/bench`: how much does the resilience layer cost
+//! compared with the raw driver under it?
+//!
+//! # What is measured
+//!
+//! Scenario `setget`: N concurrent Tokio tasks share `--ops` operations. Each task
+//! alternates `SET key value` and `GET key` on its own ring of keys (so half the operations
+//! are SETs, half GETs; each one is timed and counted as one operation). The same load runs
+//! against:
+//!
+//! - **raw**: the driver itself, set up as its backend sets it up (redis-rs: a
+//!   `ConnectionManager` with the backend's settings, cloned per task; fred: the very client
+//!   `FredBackend` uses);
+//! - **resilient**: [`ResilientClient::set`](resilience_core::ResilientClient::set) /
+//!   [`get`](resilience_core::ResilientClient::get) over the backend on that driver, with the
+//!   default breaker, no metrics recorder installed.
+//!
+//! # Fairness
+//!
+//! The ratio resilient/raw should measure the layer, not the setup, so:
+//!
+//! - one generic load function ([`load::run_load`]) drives both: same task structure, the same
+//!   keys (built before the clock starts), the same 64-byte value, the same per-operation
+//!   timing, one multiplexed connection each;
+//! - before measuring a backend at a concurrency, both modes run a warm-up (a tenth of
+//!   `--ops`), which connects, fills the allocator and the server's key space;
+//! - then raw and resilient alternate, `--repeats` times, in ABBA order (raw, resilient,
+//!   resilient, raw, …) so that a slow drift of the machine does not favour one mode;
+//! - the reported run of each mode is the one with the **median** throughput (`--pick
+//!   median`, the default), or the **best** (`--pick best`: on a busy machine, noise only
+//!   ever slows a run down, so the best run is the closest to what the code can do).
+//!
+//! # Keys and cleanup
+//!
+//! Keys live under a prefix unique to the run (`bench:<pid>:<nanos>:`); they are deleted at
+//! the end, also when a run fails. Without `--url`, a private `redis-server` is started on a
+//! free port (never 6379) and stopped at the end.
+//!
+//! # Output
+//!
+//! [`run`] returns a [`Report`]: every run, the picked [`Sample`] of each mode and the
+//! [`Comparison`]s. [`Report::table`] formats it for people; [`Sample::to_json_line`] gives
+//! one JSON object per line:
+//!
+//! ```json
+//! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5}
+//! ```
+//!
+//! The `scenario` field leaves room for the other scenarios of the full suite.
+//!
+//! # Finding where the overhead is
+//!
+//! Two diagnostics are in the table (not in the JSON lines):
+//!
+//! - the **CPU time per operation** of this process (Linux), which moves much less than
+//!   throughput when other processes compete for the cores: at concurrency 256 the client
+//!   side is CPU-bound, so the throughput ratio follows the CPU ratio;
+//! - with [`BenchConfig::backend_mode`] (`--with-backend-mode`), a third mode, `backend`,
+//!   runs the load on the backend alone (`KvBackend::execute`, no `ResilientClient`), which
+//!   splits the overhead into the backend crate's part (translation, reply shaping, its own
+//!   timeout) and the client's part (breaker, counters, metrics, span).
+
+// Built with no backend feature, nothing can be measured and the machinery is unused.
+#![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
+
+pub mod load;
+pub mod targets;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use resilience_core::{ConnectionConfig, ResilientClient};
+use serde::Serialize;
+
+use load::{LoadResult, LoadSpec, OpError, Target, key_rings, run_load};
+use targets::Resilient;
+
+/// The `scenario` field of the SET/GET comparison.
+pub const SCENARIO_SETGET: &str = "setget";
+
+/// Keys in each task's ring.
+const KEYS_PER_TASK: usize = 64;
+
+/// A backend (and the raw driver under it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendChoice {
+    /// redis-rs (`RedisRsBackend`); needs the `redis-rs` feature.
+    RedisRs,
+    /// fred (`FredBackend`); needs the `fred` feature.
+    Fred,
+}
+
+impl BackendChoice {
+    /// The name used in output: `"redis-rs"` or `"fred"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::RedisRs => "redis-rs",
+            BackendChoice::Fred => "fred",
+        }
+    }
+
+    /// Whether this build includes the backend (its cargo feature is on).
+    pub fn is_built(self) -> bool {
+        match self {
+            BackendChoice::RedisRs => cfg!(feature = "redis-rs"),
+            BackendChoice::Fred => cfg!(feature = "fred"),
+        }
+    }
+
+    /// Every backend this build includes, in a fixed order.
+    pub fn all_built() -> Vec<BackendChoice> {
+        [BackendChoice::RedisRs, BackendChoice::Fred]
+            .into_iter()
+            .filter(|b| b.is_built())
+            .collect()
+    }
+}
+
+/// Raw driver or resilient client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The driver alone.
+    Raw,
+    /// `ResilientClient` over the backend on that driver.
+    Resilient,
+    /// The backend alone (`KvBackend::execute`), without the client: a diagnostic mode,
+    /// measured only with [`BenchConfig::backend_mode`].
+    Backend,
+}
+
+impl Mode {
+    /// `"raw"` or `"resilient"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Raw => "raw",
+            Mode::Resilient => "resilient",
+            Mode::Backend => "backend",
+        }
+    }
+}
+
+/// Which of the repeated runs of a mode is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The run with the median throughput (the upper middle one for an even count).
+    Median,
+    /// The run with the highest throughput.
+    Best,
+}
+
+/// Settings of a benchmark run. [`Default`] is the command line's defaults.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The server; `None` starts a private `redis-server` on a free port.
+    pub url: Option<String>,
+    /// Backends to measure, in order.
+    pub backends: Vec<BackendChoice>,
+    /// Concurrency levels (tasks), in order.
+    pub concurrency: Vec<usize>,
+    /// Operations per measured run.
+    pub ops: u64,
+    /// Measured runs per mode (alternating with the other mode).
+    pub repeats: usize,
+    /// Bytes per value.
+    pub value_size: usize,
+    /// Which run of each mode to report.
+    pub pick: Pick,
+    /// Print one line per run to stderr while running.
+    pub progress: bool,
+    /// Also measure the backend alone (mode `backend`), to split the overhead between the
+    /// backend crate and the resilient client.
+    pub backend_mode: bool,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            url: None,
+            backends: BackendChoice::all_built(),
+            concurrency: vec![1, 16, 256],
+            ops: 200_000,
+            repeats: 3,
+            value_size: 64,
+            pick: Pick::Median,
+            progress: false,
+            backend_mode: false,
+        }
+    }
+}
+
+/// One measured run (or the picked one) of one mode; serialises to the JSON line format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// The scenario (`"setget"`).
+    pub scenario: &'static str,
+    /// `"redis-rs"` or `"fred"`.
+    pub backend: &'static str,
+    /// Raw driver or resilient client.
+    pub mode: Mode,
+    /// Concurrent tasks.
+    pub concurrency: usize,
+    /// Operations completed.
+    pub ops: u64,
+    /// Throughput over the run's wall time.
+    pub ops_per_sec: f64,
+    /// Median latency of one operation, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency of one operation, in microseconds.
+    pub p99_us: f64,
+    /// CPU time of this process per operation, in microseconds (Linux only; not part of
+    /// the JSON line). Steadier than throughput on a busy machine.
+    #[serde(skip)]
+    pub cpu_us_per_op: Option<f64>,
+}
+
+impl Sample {
+    fn from_load(backend: BackendChoice, mode: Mode, concurrency: usize, r: &LoadResult) -> Self {
+        Sample {
+            scenario: SCENARIO_SETGET,
+            backend: backend.name(),
+            mode,
+            concurrency,
+            ops: r.ops,
+            ops_per_sec: r.ops_per_sec(),
+            p50_us: r.quantile_us(0.5),
+            p99_us: r.quantile_us(0.99),
+            cpu_us_per_op: r.cpu_us_per_op(),
+        }
+    }
+
+    /// The sample as one line of JSON (no trailing newline).
+    pub fn to_json_line(&self) -> Result<String, BenchError> {
+        serde_json::to_string(self).map_err(|e| BenchError::InvalidConfig(e.to_string()))
+    }
+}
+
+/// Resilient against raw for one backend and concurrency (the picked samples).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The backend.
+    pub backend: &'static str,
+    /// Concurrent tasks.
+    pub concurrency: usize,
+    /// The picked raw sample.
+    pub raw: Sample,
+    /// The picked resilient sample.
+    pub resilient: Sample,
+    /// The picked backend-only sample, when [`BenchConfig::backend_mode`] is on.
+    pub backend_only: Option<Sample>,
+}
+
+impl Comparison {
+    /// Resilient throughput divided by raw throughput (1.0 = no overhead).
+    pub fn ratio(&self) -> f64 {
+        if self.raw.ops_per_sec > 0.0 {
+            self.resilient.ops_per_sec / self.raw.ops_per_sec
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Everything a benchmark run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every measured run, in the order they ran (warm-ups excluded).
+    pub runs: Vec<Sample>,
+    /// The picked sample of each backend, concurrency and mode.
+    pub samples: Vec<Sample>,
+    /// One per backend and concurrency.
+    pub comparisons: Vec<Comparison>,
+}
+
+impl Report {
+    /// A table for people: one row per mode, the ratio under each pair, the spread of the
+    /// repeated runs in the last column.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs (ops/s)",
+            "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs", "cpu µs/op"
+        );
+        for c in &self.comparisons {
+            for s in [Some(&c.raw), c.backend_only.as_ref(), Some(&c.resilient)]
+                .into_iter()
+                .flatten()
+            {
+                let runs: Vec<String> = self
+                    .runs
+                    .iter()
+                    .filter(|r| {
+                        r.backend == s.backend && r.concurrency == s.concurrency && r.mode == s.mode
+                    })
+                    .map(|r| format!("{:.0}", r.ops_per_sec))
+                    .collect();
+                let cpu = s
+                    .cpu_us_per_op
+                    .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
+                let _ = writeln!(
+                    out,
+                    "{:<9} {:>5}  {:<9} {:>11.0} {:>9.1} {:>9.1} {:>11}   {}",
+                    s.backend,
+                    s.concurrency,
+                    s.mode.name(),
+                    s.ops_per_sec,
+                    s.p50_us,
+                    s.p99_us,
+                    cpu,
+                    runs.join(" ")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{:<9} {:>5}  resilient/raw = {:.3}",
+                c.backend,
+                c.concurrency,
+                c.ratio()
+            );
+        }
+        out
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A setting is out of range (no concurrency level, zero operations, …).
+    #[error("invalid benchmark settings: {0}")]
+    InvalidConfig(String),
+    /// The backend's cargo feature is off in this build.
+    #[error("backend {0} is not built in; rebuild with `--features {0}`")]
+    NotBuilt(&'static str),
+    /// The private redis-server did not start.
+    #[error("could not start redis-server: {0}")]
+    Server(#[from] testkit::SpawnError),
+    /// The URL was not understood, or a cleanup call failed.
+    #[error(transparent)]
+    Client(#[from] resilience_core::Error),
+    /// Connecting a driver or backend failed.
+    #[error("{backend}: could not connect: {message}")]
+    Connect {
+        /// The backend.
+        backend: &'static str,
+        /// The driver's error.
+        message: String,
+    },
+    /// An operation failed during a run (a benchmark with errors measures nothing).
+    #[error("{backend} {mode} at concurrency {concurrency}: {error}")]
+    Load {
+        /// The backend.
+        backend: &'static str,
+        /// `"raw"` or `"resilient"`.
+        mode: &'static str,
+        /// Concurrent tasks.
+        concurrency: usize,
+        /// The first failed operation.
+        error: String,
+    },
+}
+
+fn validate(config: &BenchConfig) -> Result<(), BenchError> {
+    if config.backends.is_empty() {
+        return Err(BenchError::InvalidConfig(
+            "no backend selected (none is built in? enable the redis-rs or fred feature)".into(),
+        ));
+    }
+    if let Some(b) = config.backends.iter().find(|b| !b.is_built()) {
+        return Err(BenchError::NotBuilt(b.name()));
+    }
+    if config.concurrency.is_empty() || config.concurrency.contains(&0) {
+        return Err(BenchError::InvalidConfig(
+            "concurrency levels must be a non-empty list of numbers above 0".into(),
+        ));
+    }
+    if config.ops == 0 || config.repeats == 0 {
+        return Err(BenchError::InvalidConfig(
+            "ops and repeats must be above 0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the benchmark described by `config`. Must run on a multi-thread Tokio runtime
+/// (on a current-thread one it runs, but measures one core only).
+pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
+    validate(config)?;
+    let (server, connection) = match &config.url {
+        Some(url) => (None, ConnectionConfig::from_url(url)?),
+        None => {
+            let server = testkit::RedisServer::spawn().await?;
+            let connection = server.connection_config();
+            (Some(server), connection)
+        }
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let prefix = format!("bench:{}:{nanos}:", std::process::id());
+    let tasks = config.concurrency.iter().copied().max().unwrap_or(1);
+    let keys = Arc::new(key_rings(&prefix, tasks, KEYS_PER_TASK));
+    let value = Bytes::from(vec![b'x'; config.value_size]);
+    let mut report = Report::default();
+    for &backend in &config.backends {
+        let bench = Bench {
+            config,
+            backend,
+            keys: Arc::clone(&keys),
+            value: value.clone(),
+        };
+        match backend {
+            BackendChoice::RedisRs => redis_rs(&bench, &connection, &mut report).await?,
+            BackendChoice::Fred => fred(&bench, &connection, &mut report).await?,
+        }
+    }
+    drop(server);
+    Ok(report)
+}
+
+#[cfg(feature = "redis-rs")]
+async fn redis_rs(
+    bench: &Bench<'_>,
+    connection: &ConnectionConfig,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let connect = |message: String| BenchError::Connect {
+        backend: "redis-rs",
+        message,
+    };
+    let raw = targets::RawRedisRs::connect(connection)
+        .await
+        .map_err(|e| connect(e.0))?;
+    let backend = backend_redis_rs::RedisRsBackend::connect(connection)
+        .await
+        .map_err(|e| connect(e.to_string()))?;
+    let client = ResilientClient::builder("bench", backend).build();
+    bench.measure_and_clean(raw, client, report).await
+}
+
+#[cfg(not(feature = "redis-rs"))]
+async fn redis_rs(
+    _bench: &Bench<'_>,
+    _connection: &ConnectionConfig,
+    _report: &mut Report,
+) -> Result<(), BenchError> {
+    Err(BenchError::NotBuilt("redis-rs"))
+}
+
+#[cfg(feature = "fred")]
+async fn fred(
+    bench: &Bench<'_>,
+    connection: &ConnectionConfig,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let backend = backend_fred::FredBackend::connect(connection)
+        .await
+        .map_err(|e| BenchError::Connect {
+            backend: "fred",
+            message: e.to_string(),
+        })?;
+    let raw = targets::RawFred(backend.client().clone());
+    let client = ResilientClient::builder("bench", backend).build();
+    bench.measure_and_clean(raw, client, report).await
+}
+
+#[cfg(not(feature = "fred"))]
+async fn fred(
+    _bench: &Bench<'_>,
+    _connection: &ConnectionConfig,
+    _report: &mut Report,
+) -> Result<(), BenchError> {
+    Err(BenchError::NotBuilt("fred"))
+}
+
+/// One backend's part of the run.
+struct Bench<'a> {
+    config: &'a BenchConfig,
+    backend: BackendChoice,
+    keys: Arc<Vec<Vec<String>>>,
+    value: Bytes,
+}
+
+impl Bench<'_> {
+    /// Measures every concurrency level, then deletes the keys (also after a failure).
+    async fn measure_and_clean<R: Target>(
+        &self,
+        raw: R,
+        client: ResilientClient,
+        report: &mut Report,
+    ) -> Result<(), BenchError> {
+        let resilient = Resilient(client.clone());
+        let backend_only = targets::BackendOnly(Arc::clone(client.backend()));
+        let mut result = Ok(());
+        for &concurrency in &self.config.concurrency {
+            result = self
+                .measure(&raw, &resilient, &backend_only, concurrency, report)
+                .await;
+            if result.is_err() {
+                break;
+            }
+        }
+        let cleaned = self.clean(&client).await;
+        let _ = client.shutdown(std::time::Duration::ZERO).await;
+        result.and(cleaned)
+    }
+
+    async fn clean(&self, client: &ResilientClient) -> Result<(), BenchError> {
+        let all: Vec<&String> = self.keys.iter().flatten().collect();
+        for chunk in all.chunks(1_000) {
+            client.delete(chunk.iter().map(|k| k.as_str())).await?;
+        }
+        Ok(())
+    }
+
+    fn spec(&self, concurrency: usize, ops: u64) -> LoadSpec {
+        LoadSpec {
+            concurrency,
+            ops,
+            value: self.value.clone(),
+            keys: Arc::clone(&self.keys),
+        }
+    }
+
+    async fn once<T: Target>(
+        &self,
+        target: &T,
+        mode: Mode,
+        spec: &LoadSpec,
+    ) -> Result<LoadResult, BenchError> {
+        run_load(target, spec)
+            .await
+            .map_err(|OpError(error)| BenchError::Load {
+                backend: self.backend.name(),
+                mode: mode.name(),
+                concurrency: spec.concurrency,
+                error,
+            })
+    }
+
+    /// Warm-up of both modes, then `repeats` alternating measured runs of each.
+    async fn measure<R: Target>(
+        &self,
+        raw: &R,
+        resilient: &Resilient,
+        backend_only: &targets::BackendOnly,
+        concurrency: usize,
+        report: &mut Report,
+    ) -> Result<(), BenchError> {
+        let warmup = self.spec(
+            concurrency,
+            (self.config.ops / 10).max(concurrency as u64 * 2),
+        );
+        self.once(raw, Mode::Raw, &warmup).await?;
+        self.once(resilient, Mode::Resilient, &warmup).await?;
+        if self.config.backend_mode {
+            self.once(backend_only, Mode::Backend, &warmup).await?;
+        }
+
+        let spec = self.spec(concurrency, self.config.ops);
+        let mut raws = Vec::with_capacity(self.config.repeats);
+        let mut resilients = Vec::with_capacity(self.config.repeats);
+        let mut backends = Vec::new();
+        let mut modes = vec![Mode::Raw, Mode::Resilient];
+        if self.config.backend_mode {
+            modes.insert(1, Mode::Backend);
+        }
+        for repeat in 0..self.config.repeats {
+            // ABBA: raw first on even repeats, resilient first on odd ones.
+            let mut order = modes.clone();
+            if repeat % 2 == 1 {
+                order.reverse();
+            }
+            for mode in order {
+                let result = match mode {
+                    Mode::Raw => self.once(raw, mode, &spec).await?,
+                    Mode::Resilient => self.once(resilient, mode, &spec).await?,
+                    Mode::Backend => self.once(backend_only, mode, &spec).await?,
+                };
+                let sample = Sample::from_load(self.backend, mode, concurrency, &result);
+                if self.config.progress {
+                    eprintln!(
+                        "  {} c={} {} run {}/{}: {:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, cpu {:.2} µs/op",
+                        sample.backend,
+                        concurrency,
+                        mode.name(),
+                        repeat + 1,
+                        self.config.repeats,
+                        sample.ops_per_sec,
+                        sample.p50_us,
+                        sample.p99_us,
+                        sample.cpu_us_per_op.unwrap_or(f64::NAN)
+                    );
+                }
+                report.runs.push(sample.clone());
+                match mode {
+                    Mode::Raw => raws.push(sample),
+                    Mode::Resilient => resilients.push(sample),
+                    Mode::Backend => backends.push(sample),
+                }
+            }
+        }
+        let raw = pick(raws, self.config.pick)?;
+        let resilient = pick(resilients, self.config.pick)?;
+        let backend_only = if backends.is_empty() {
+            None
+        } else {
+            Some(pick(backends, self.config.pick)?)
+        };
+        report.samples.push(raw.clone());
+        report.samples.extend(backend_only.clone());
+        report.samples.push(resilient.clone());
+        report.comparisons.push(Comparison {
+            backend: self.backend.name(),
+            concurrency,
+            raw,
+            resilient,
+            backend_only,
+        });
+        Ok(())
+    }
+}
+
+/// The run to report out of `runs` (not empty: `repeats` is at least 1).
+fn pick(mut runs: Vec<Sample>, how: Pick) -> Result<Sample, BenchError> {
+    runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+    let index = match how {
+        Pick::Median => runs.len() / 2,
+        Pick::Best => runs.len().saturating_sub(1),
+    };
+    if index < runs.len() {
+        Ok(runs.swap_remove(index))
+    } else {
+        Err(BenchError::InvalidConfig("no measured run".into()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sample(mode: Mode, ops_per_sec: f64) -> Sample {
+        Sample {
+            scenario: SCENARIO_SETGET,
+            backend: "redis-rs",
+            mode,
+            concurrency: 16,
+            ops: 1000,
+            ops_per_sec,
+            p50_us: 10.0,
+            p99_us: 20.5,
+            cpu_us_per_op: Some(3.0),
+        }
+    }
+
+    #[test]
+    fn json_line_has_exactly_the_documented_fields() {
+        let line = sample(Mode::Resilient, 1234.5).to_json_line().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut expected = vec![
+            "scenario",
+            "backend",
+            "mode",
+            "concurrency",
+            "ops",
+            "ops_per_sec",
+            "p50_us",
+            "p99_us",
+        ];
+        let mut keys_sorted = keys.clone();
+        keys_sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys_sorted, expected);
+        assert_eq!(v["mode"], "resilient");
+        assert_eq!(v["scenario"], "setget");
+        assert_eq!(v["concurrency"], 16);
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn pick_median_and_best() {
+        let runs = || {
+            vec![
+                sample(Mode::Raw, 3.0),
+                sample(Mode::Raw, 1.0),
+                sample(Mode::Raw, 2.0),
+            ]
+        };
+        assert_eq!(pick(runs(), Pick::Median).unwrap().ops_per_sec, 2.0);
+        assert_eq!(pick(runs(), Pick::Best).unwrap().ops_per_sec, 3.0);
+        assert!(pick(Vec::new(), Pick::Median).is_err());
+    }
+
+    #[test]
+    fn ratio_is_resilient_over_raw() {
+        let c = Comparison {
+            backend: "fred",
+            concurrency: 1,
+            raw: sample(Mode::Raw, 200.0),
+            resilient: sample(Mode::Resilient, 190.0),
+            backend_only: None,
+        };
+        assert!((c.ratio() - 0.95).abs() < 1e-9);
+        let zero = Comparison {
+            raw: sample(Mode::Raw, 0.0),
+            ..c
+        };
+        assert_eq!(zero.ratio(), 0.0);
+    }
+
+    #[test]
+    fn bad_settings_are_rejected_before_anything_runs() {
+        let ok = BenchConfig::default();
+        for bad in [
+            BenchConfig {
+                concurrency: vec![],
+                ..ok.clone()
+            },
+            BenchConfig {
+                concurrency: vec![1, 0],
+                ..ok.clone()
+            },
+            BenchConfig {
+                ops: 0,
+                ..ok.clone()
+            },
+            BenchConfig {
+                repeats: 0,
+                ..ok.clone()
+            },
+            BenchConfig {
+                backends: vec![],
+                ..ok.clone()
+            },
+        ] {
+            assert!(matches!(validate(&bad), Err(BenchError::InvalidConfig(_))));
+        }
+    }
+}
