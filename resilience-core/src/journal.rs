@@ -39,6 +39,10 @@
 //!   Nobody holds the tickets of these writes: they are counted in
 //!   [`JournalStats::recovered`] and [`JournalStats::recovered_completed`], and one that is
 //!   given up is told to the dead-letter listeners like any other.
+//!   Issue order is the order of the records' sequence numbers: for a caller that awaits
+//!   each `submit`, its call order; concurrent submits on the same key have no defined
+//!   order between them, with or without a journal. A recovered write starts again with
+//!   zero attempts and a fresh `max_age`.
 //! - **Removal.** A write leaves the journal when it is applied or dead-lettered (evicted,
 //!   too old, too many attempts, refused by the server). A write abandoned by
 //!   [`shutdown`](crate::ResilientClient::shutdown) or by dropping the client stays in the
@@ -251,8 +255,9 @@ enum Msg {
 
 /// An open journal: a redb file and the thread that commits to it.
 ///
-/// Shared by the client that opened it; closed (writer joined, file unlocked) when the
-/// last handle drops.
+/// Owned by the client that opened it; closed when the client drops: the writer commits
+/// what it was sent and is joined (a short blocking wait), and the file is unlocked, so a
+/// new client can open it at once.
 pub struct Journal {
     path: PathBuf,
     next_seq: AtomicU64,

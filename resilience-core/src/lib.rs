@@ -41,7 +41,7 @@ pub mod queue;
 
 pub mod client;
 
-/// Feature `durable`: the crash-safe journal behind the recovery queue.
+// Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]
 pub mod journal;
 
