@@ -597,6 +597,25 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode_record(&bytes);
+            let mut framed = vec![RECORD_VERSION];
+            framed.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+            framed.extend_from_slice(&bytes);
+            let _ = decode_record(&framed);
+        }
+
+        #[test]
+        fn any_changed_byte_is_detected(n in 0u32..1000, at in 0usize..10_000, xor in 1u8..=255) {
+            let mut bytes = encode_record(&record(n)).unwrap();
+            let at = at % bytes.len();
+            bytes[at] ^= xor;
+            proptest::prop_assert!(decode_record(&bytes).is_err());
+        }
+    }
+
     #[tokio::test]
     async fn appends_survive_reopen_in_order_and_removals_stick() {
         let dir = tempfile::tempdir().unwrap();
