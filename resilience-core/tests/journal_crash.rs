@@ -13,12 +13,14 @@
 //! before the crash: the counter must still end at 10,000, not 10,100.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command as Process, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command as Process};
 
 use backend_redis_rs::RedisRsBackend;
 use bytes::Bytes;
@@ -51,36 +53,22 @@ fn write(i: usize) -> Command {
     )
 }
 
-/// Reads stdout lines on a thread, so the parent can wait for one with a deadline.
-fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
+type Lines = tokio::io::Lines<BufReader<ChildStdout>>;
 
 /// Waits for a line holding `marker` (libtest may print `test name ... ` before it on the
 /// same line); returns the line from the marker on.
-fn wait_line(rx: &mpsc::Receiver<String>, marker: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("CHILD FAILED") => panic!("{line}"),
-            Ok(line) => {
-                if let Some(at) = line.find(marker) {
-                    return line[at..].to_owned();
-                }
+async fn wait_line(lines: &mut Lines, marker: &str, limit: Duration) -> String {
+    let found = tokio::time::timeout(limit, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            assert!(!line.contains("CHILD FAILED"), "{line}");
+            if let Some(at) = line.find(marker) {
+                return line[at..].to_owned();
             }
-            Err(e) => panic!("no `{marker}` line from the child within {limit:?}: {e}"),
         }
-    }
+        panic!("the child closed stdout before `{marker}`");
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no `{marker}` line from the child within {limit:?}"))
 }
 
 fn spawn_child(journal: &Path, url: &str) -> Child {
@@ -97,6 +85,7 @@ fn spawn_child(journal: &Path, url: &str) -> Child {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }
@@ -136,7 +125,10 @@ async fn child() {
     std::io::stdout().flush().unwrap();
     // The parent stops the server, then says GO.
     let mut go = String::new();
-    std::io::stdin().read_line(&mut go).unwrap();
+    BufReader::new(tokio::io::stdin())
+        .read_line(&mut go)
+        .await
+        .unwrap();
     let started = Instant::now();
     let outcomes: Vec<StoreOutcome> = futures::stream::iter(0..WRITES)
         .map(|i| {
@@ -182,20 +174,22 @@ async fn ten_thousand_queued_writes_survive_sigkill_and_apply_exactly_once() {
     let url = server.url();
 
     let mut child = spawn_child(&journal, &url);
-    let rx = lines(child.stdout.take().unwrap());
-    wait_line(&rx, "READY", Duration::from_secs(30));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    wait_line(&mut lines, "READY", Duration::from_secs(30)).await;
     server.stop().await.unwrap();
     let queueing = Instant::now();
-    writeln!(child.stdin.as_mut().unwrap(), "GO").unwrap();
-    let queued_line = wait_line(&rx, "QUEUED", Duration::from_secs(60));
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(b"GO\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let queued_line = wait_line(&mut lines, "QUEUED", Duration::from_secs(60)).await;
     let queue_time = queueing.elapsed();
     println!("child queued {WRITES} writes; parent saw it after {queue_time:?}");
     assert!(
         queued_line.starts_with(&format!("QUEUED {WRITES} ")),
         "{queued_line}"
     );
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
     assert_eq!(status.signal(), Some(9), "the child died of SIGKILL");
 
     server.restart().await.unwrap();
