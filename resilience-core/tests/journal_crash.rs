@@ -124,10 +124,9 @@ async fn child() {
     println!("READY");
     std::io::stdout().flush().unwrap();
     // The parent stops the server, then says GO.
-    let mut go = String::new();
-    BufReader::new(tokio::io::stdin())
-        .read_line(&mut go)
+    tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()))
         .await
+        .unwrap()
         .unwrap();
     let started = Instant::now();
     let outcomes: Vec<StoreOutcome> = futures::stream::iter(0..WRITES)
