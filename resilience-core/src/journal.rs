@@ -87,15 +87,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::client::ResilientClientBuilder;
-use crate::{Command, Priority, ResilientClient};
+use crate::client::{QueuedWork, ResilientClientBuilder};
+use crate::queue::{LeaveHook, Left};
+use crate::{Command, DeadLetterReason, Priority, ResilientClient};
 
 /// The record format version this build writes and reads.
 pub const RECORD_VERSION: u8 = 1;
@@ -506,6 +507,23 @@ fn commit(db: &Database, group: &[Msg], counters: &Counters) -> Result<(), Journ
     counters.pending.fetch_add(added, Ordering::Relaxed);
     counters.pending.fetch_sub(removed, Ordering::Relaxed);
     Ok(())
+}
+
+/// The queue hook that deletes a write's record when it leaves the queue for good
+/// (applied or dead-lettered). A write abandoned at shutdown keeps its record for the next
+/// start. Weak: the client owns the journal; once it is gone, records stay (at least once).
+pub(crate) fn leave_hook(journal: Weak<Journal>) -> LeaveHook<QueuedWork> {
+    Arc::new(move |work, left| {
+        if let QueuedWork::Commands {
+            journal_seq: Some(seq),
+            ..
+        } = work
+            && !matches!(left, Left::DeadLettered(DeadLetterReason::Shutdown))
+            && let Some(journal) = journal.upgrade()
+        {
+            journal.remove(*seq, left == Left::Completed);
+        }
+    })
 }
 
 /// A [`ResilientClientBuilder`] with a journal: finish it with [`try_build`](Self::try_build).

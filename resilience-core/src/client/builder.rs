@@ -118,21 +118,8 @@ impl ResilientClientBuilder {
         journal: Arc<crate::journal::Journal>,
         recovered: Vec<(u64, crate::journal::JournalRecord)>,
     ) -> ResilientClient {
-        use crate::queue::Left;
-        // The queue deletes a record when its write leaves for good; a write abandoned at
-        // shutdown stays on disk for the next start. Weak: the client owns the journal.
-        let weak = Arc::downgrade(&journal);
-        let hook: crate::queue::LeaveHook<QueuedWork> = Arc::new(move |work, left| {
-            if let QueuedWork::Commands {
-                journal_seq: Some(seq),
-                ..
-            } = work
-                && !matches!(left, Left::DeadLettered(crate::DeadLetterReason::Shutdown))
-                && let Some(journal) = weak.upgrade()
-            {
-                journal.remove(*seq, left == Left::Completed);
-            }
-        });
+        // Deletes a write's record when it leaves the queue for good (see the journal docs).
+        let hook = crate::journal::leave_hook(Arc::downgrade(&journal));
         let client = self.assemble(Some(hook), Some(Arc::clone(&journal)));
         let inner = &client.inner;
         for (seq, record) in recovered {
