@@ -30,7 +30,8 @@
 //!   [`StoreOutcome::Queued`](crate::StoreOutcome::Queued). Concurrent appends share one
 //!   commit (group commit), so a burst of queued writes costs a few fsyncs, not one each.
 //!   If the commit fails, the write is *not* queued: the caller gets
-//!   [`StoreOutcome::Failed`](crate::StoreOutcome::Failed).
+//!   [`StoreOutcome::Failed`](crate::StoreOutcome::Failed) with
+//!   [`Error::StoreFailed`](crate::Error::StoreFailed) naming the journal error.
 //! - **Replay on start.** [`ResilientClientBuilder::journal`](crate::ResilientClientBuilder::journal)
 //!   then [`JournaledBuilder::try_build`] reads every pending record in issue order and
 //!   queues it again with its priority and ordering keys (and the sources of the Lua
