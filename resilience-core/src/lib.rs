@@ -20,6 +20,8 @@
 //! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
 //! - [`config`]: [`ConnectionConfig`], shared by every backend.
 //! - [`observe`]: the metric names this crate emits.
+//! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
+//!   survive a restart.
 
 pub mod backend;
 pub mod command;
@@ -38,6 +40,10 @@ pub mod priority;
 pub mod queue;
 
 pub mod client;
+
+// Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
+#[cfg(feature = "durable")]
+pub mod journal;
 
 pub use backend::KvBackend;
 pub use command::{Command, Limit, ScoreBound, SetCondition, SetOptions, ZaddOptions};

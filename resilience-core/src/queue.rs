@@ -76,6 +76,19 @@ pub struct DeadLetter {
 /// Something that wants to hear about dead letters.
 pub type DeadLetterListener = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
+/// How an operation left the queue, as told to a [`LeaveHook`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Left<'a> {
+    /// Replayed and applied.
+    Completed,
+    /// Given up, for this reason.
+    DeadLettered(&'a DeadLetterReason),
+}
+
+/// Told about every operation that leaves the queue for good, with its payload (the
+/// durable journal uses it to delete the operation's record). Runs outside the queue's lock.
+pub type LeaveHook<P> = Arc<dyn Fn(&P, Left<'_>) + Send + Sync>;
+
 /// A snapshot of the queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -195,6 +208,8 @@ pub struct RecoveryQueue<P> {
     /// Woken when operations leave the queue (for drain waiters).
     drained: Notify,
     listeners: Mutex<Vec<DeadLetterListener>>,
+    /// Optional: told when an operation leaves (see [`RecoveryQueue::with_leave_hook`]).
+    leave_hook: Option<LeaveHook<P>>,
 }
 
 impl<P> std::fmt::Debug for RecoveryQueue<P> {
@@ -236,7 +251,15 @@ impl<P> RecoveryQueue<P> {
             work: Notify::new(),
             drained: Notify::new(),
             listeners: Mutex::new(Vec::new()),
+            leave_hook: None,
         }
+    }
+
+    /// Sets the hook told about every operation that leaves the queue for good (applied or
+    /// dead-lettered; not released ones). Set once, before the queue is shared.
+    pub fn with_leave_hook(mut self, hook: LeaveHook<P>) -> Self {
+        self.leave_hook = Some(hook);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State<P>> {
@@ -476,6 +499,9 @@ impl<P> RecoveryQueue<P> {
         metrics::counter!(observe::QUEUE_COMPLETED, "client" => self.client.to_string())
             .increment(done.len() as u64);
         for mut entry in done {
+            if let Some(hook) = &self.leave_hook {
+                hook(&entry.payload, Left::Completed);
+            }
             if let Some(tx) = entry.ticket.take() {
                 // The owner may have stopped waiting; the write is applied either way.
                 let _ = tx.send(TicketOutcome::Completed);
@@ -641,6 +667,9 @@ impl<P> RecoveryQueue<P> {
     }
 
     fn resolve_dead(&self, id: u64, mut entry: Entry<P>, reason: DeadLetterReason) {
+        if let Some(hook) = &self.leave_hook {
+            hook(&entry.payload, Left::DeadLettered(&reason));
+        }
         tracing::warn!(client = %self.client, id, priority = %entry.priority, %reason, "queued write dead-lettered");
         metrics::counter!(observe::QUEUE_DEAD_LETTERED, "client" => self.client.to_string(), "reason" => reason_label(&reason))
             .increment(1);

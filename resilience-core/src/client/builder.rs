@@ -9,7 +9,7 @@ use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};
 
-use super::{ClientInner, Counters, ResilientClient};
+use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 
 /// Configures a [`ResilientClient`]. Every setting has the seed's default.
 #[must_use = "call build() to get a client"]
@@ -97,11 +97,71 @@ impl ResilientClientBuilder {
         self
     }
 
+    /// Feature `durable`: keeps the recovery queue in a crash-safe journal at `path`
+    /// (created if missing). Finish with [`try_build`](crate::journal::JournaledBuilder::try_build),
+    /// which can fail; call the other builder methods first. See [`crate::journal`].
+    #[cfg(feature = "durable")]
+    pub fn journal(self, path: impl Into<std::path::PathBuf>) -> crate::journal::JournaledBuilder {
+        crate::journal::JournaledBuilder::new(self, path.into())
+    }
+
+    #[cfg(feature = "durable")]
+    pub(crate) fn client_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Feature `durable`: builds a client over an open journal and queues the `recovered`
+    /// records again (in the order given). Their tickets have no owner.
+    #[cfg(feature = "durable")]
+    pub(crate) fn build_journaled(
+        self,
+        journal: Arc<crate::journal::Journal>,
+        recovered: Vec<(u64, crate::journal::JournalRecord)>,
+    ) -> ResilientClient {
+        // Deletes a write's record when it leaves the queue for good (see the journal docs).
+        let hook = crate::journal::leave_hook(Arc::downgrade(&journal));
+        let client = self.assemble(Some(hook), Some(Arc::clone(&journal)));
+        let inner = &client.inner;
+        for (seq, record) in recovered {
+            for source in record.scripts {
+                client.register_script(&super::Script::new(source));
+            }
+            let work = QueuedWork::Commands {
+                cmds: record.cmds,
+                atomic: record.atomic,
+                journal_seq: Some(seq),
+            };
+            if let Err(e) = inner.queue.push(record.priority, record.keys, work) {
+                tracing::warn!(client = %inner.name, seq, error = ?e, "journal: recovered write not queued; it stays on disk for the next start");
+                journal.count_not_loaded();
+            }
+        }
+        if !inner.queue.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            inner.ensure_tasks();
+        }
+        client
+    }
+
     /// Builds the client. Needs no runtime: the replay worker and the health probe start
     /// on first need, inside the caller's Tokio runtime.
     pub fn build(self) -> ResilientClient {
+        self.assemble(
+            None,
+            #[cfg(feature = "durable")]
+            None,
+        )
+    }
+
+    fn assemble(
+        self,
+        leave_hook: Option<crate::queue::LeaveHook<QueuedWork>>,
+        #[cfg(feature = "durable")] journal: Option<Arc<crate::journal::Journal>>,
+    ) -> ResilientClient {
         let name: Arc<str> = Arc::from(self.name.as_str());
-        let queue = RecoveryQueue::new(Arc::clone(&name), self.queue);
+        let mut queue = RecoveryQueue::new(Arc::clone(&name), self.queue);
+        if let Some(hook) = leave_hook {
+            queue = queue.with_leave_hook(hook);
+        }
         for listener in self.dead_letter_listeners {
             queue.on_dead_letter(listener);
         }
@@ -117,6 +177,8 @@ impl ResilientClientBuilder {
                 scripts: RwLock::new(Default::default()),
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
+                #[cfg(feature = "durable")]
+                journal,
             }),
         }
     }

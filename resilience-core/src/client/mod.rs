@@ -56,7 +56,7 @@ use crate::queue::{QueueStats, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy, retry_with};
 use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
 
-use replay::QueuedWork;
+pub(crate) use replay::QueuedWork;
 
 /// A resilient Redis client: breaker, retries, priority queue, over any [`KvBackend`].
 #[derive(Clone)]
@@ -104,6 +104,9 @@ pub(crate) struct ClientInner {
     counters: Counters,
     metrics: CallMetrics,
     tasks: OnceLock<Tasks>,
+    /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
+    #[cfg(feature = "durable")]
+    journal: Option<Arc<crate::journal::Journal>>,
 }
 
 impl Drop for ClientInner {
@@ -234,6 +237,29 @@ impl ResilientClient {
             failed: c.failed.load(Ordering::Relaxed),
             queue,
         }
+    }
+
+    /// Feature `durable`: the journal's counters (recovered, corrupt, pending, …), or
+    /// `None` when the client has no journal.
+    #[cfg(feature = "durable")]
+    pub fn journal_stats(&self) -> Option<crate::journal::JournalStats> {
+        self.inner.journal.as_ref().map(|j| j.stats())
+    }
+
+    /// Feature `durable`: the journal, when the client has one (to [`flush`] it or read its
+    /// path).
+    ///
+    /// [`flush`]: crate::journal::Journal::flush
+    #[cfg(feature = "durable")]
+    pub fn journal(&self) -> Option<&Arc<crate::journal::Journal>> {
+        self.inner.journal.as_ref()
+    }
+
+    /// Feature `durable`: how many queued writes were read back from the journal when this
+    /// client started (they have no ticket owner; see [`crate::journal`]).
+    #[cfg(feature = "durable")]
+    pub fn recovered(&self) -> u64 {
+        self.journal_stats().map_or(0, |s| s.recovered)
     }
 
     /// Runs one command through the breaker, without retries. The reply has the canonical
@@ -459,6 +485,22 @@ impl ClientInner {
             .await?;
         }
         Ok(())
+    }
+
+    /// Feature `durable`: the sources of the known scripts `cmds` run, for a journal record.
+    #[cfg(feature = "durable")]
+    fn script_sources(&self, cmds: &[Command]) -> Vec<String> {
+        let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<String> = Vec::new();
+        for cmd in cmds {
+            if let Command::Evalsha { sha1, .. } = cmd
+                && let Some(source) = scripts.get(sha1)
+                && !out.iter().any(|s| **s == **source)
+            {
+                out.push(source.to_string());
+            }
+        }
+        out
     }
 
     fn register_script(&self, sha1: &str, source: &Arc<str>) {

@@ -35,6 +35,9 @@ impl ResilientClient {
     /// is; incrementing is not). Returning [`Error::StoreFailed`] (the seed's `False`) counts
     /// as a retryable failure, not as a final one. Queued store functions live in memory
     /// only; for writes that must survive a crash use [`submit`](Self::submit) with data.
+    /// With a durable journal configured (feature `durable`), a store function that would
+    /// have to be queued is refused instead:
+    /// `StoreOutcome::Failed(Error::InvalidInput("store functions cannot be journaled; use submit"))`.
     pub async fn store_with_retry<S, F, Fut>(
         &self,
         agent_id: &str,
@@ -63,6 +66,9 @@ impl ResilientClient {
     /// Applies `batch` (one command, or several atomically with `MULTI`/`EXEC`) with
     /// priority handling. Being data, queued batches can be ordered by key and replayed in
     /// batches. A batch is retried after a timeout only if every command is idempotent.
+    ///
+    /// With a durable journal (feature `durable`, [`crate::journal`]), a write that has to be
+    /// queued is committed to disk before `Queued` is returned, and survives a crash.
     pub async fn submit(&self, batch: Vec<Command>, priority: Priority) -> StoreOutcome {
         if batch.is_empty() {
             return self.count(
@@ -85,6 +91,7 @@ impl ResilientClient {
             QueuedWork::Commands {
                 cmds: batch,
                 atomic,
+                journal_seq: None,
             },
             priority,
             idempotent,
@@ -105,7 +112,9 @@ impl ResilientClient {
         }
         if inner.queue.has_pending(&keys) {
             match priority {
-                Priority::High | Priority::Normal => return self.enqueue(keys, work, priority),
+                Priority::High | Priority::Normal => {
+                    return self.enqueue(keys, work, priority).await;
+                }
                 Priority::Low => {
                     tracing::info!(client = %inner.name, "low-priority write dropped: older writes for its keys are still queued");
                     return self.count(priority, StoreOutcome::Dropped);
@@ -144,7 +153,7 @@ impl ResilientClient {
                 Ok(()) => StoreOutcome::Stored,
                 Err(e) if retryable(&e) => {
                     tracing::debug!(client = %inner.name, %priority, error = %e, "write failed; queueing it");
-                    return self.enqueue(keys, work, priority);
+                    return self.enqueue(keys, work, priority).await;
                 }
                 Err(e) => StoreOutcome::Failed(e),
             },
@@ -163,7 +172,7 @@ impl ResilientClient {
     /// One attempt at the work.
     pub(super) async fn apply(&self, work: &QueuedWork) -> Result<(), Error> {
         match work {
-            QueuedWork::Commands { cmds, atomic } => match cmds.as_slice() {
+            QueuedWork::Commands { cmds, atomic, .. } => match cmds.as_slice() {
                 [one] => self.inner.call(one.clone()).await.map(|_| ()),
                 many => self
                     .inner
@@ -175,9 +184,27 @@ impl ResilientClient {
         }
     }
 
-    fn enqueue(&self, keys: Vec<String>, work: QueuedWork, priority: Priority) -> StoreOutcome {
+    async fn enqueue(
+        &self,
+        keys: Vec<String>,
+        work: QueuedWork,
+        priority: Priority,
+    ) -> StoreOutcome {
         let inner = &self.inner;
-        let outcome = match inner.queue.push(priority, keys, work) {
+        // Feature `durable`: with a journal, the write is on disk before it is queued (and
+        // a store function, which cannot be written down, is refused).
+        #[cfg(feature = "durable")]
+        let (work, journal_seq) = match self.journal_work(&keys, work, priority).await {
+            Ok(journaled) => journaled,
+            Err(e) => return self.count(priority, StoreOutcome::Failed(e)),
+        };
+        let pushed = inner.queue.push(priority, keys, work);
+        #[cfg(feature = "durable")]
+        if let (Err(_), Some(seq), Some(journal)) = (&pushed, journal_seq, &inner.journal) {
+            // Not queued after all: its record must not be replayed by a later start.
+            journal.remove(seq, false);
+        }
+        let outcome = match pushed {
             Ok(ticket) => {
                 inner.ensure_tasks();
                 StoreOutcome::Queued(ticket)
@@ -189,6 +216,46 @@ impl ResilientClient {
             Err(PushError::LowPriority) => StoreOutcome::Dropped,
         };
         self.count(priority, outcome)
+    }
+
+    /// Feature `durable`: writes `work` to the journal (when there is one) and returns it
+    /// tagged with its record's sequence number. Store functions cannot be journaled.
+    #[cfg(feature = "durable")]
+    async fn journal_work(
+        &self,
+        keys: &[String],
+        work: QueuedWork,
+        priority: Priority,
+    ) -> Result<(QueuedWork, Option<u64>), Error> {
+        let Some(journal) = &self.inner.journal else {
+            return Ok((work, None));
+        };
+        if self.inner.queue.is_closed() {
+            return Err(Error::Shutdown);
+        }
+        match work {
+            QueuedWork::Store(_) => Err(Error::InvalidInput(
+                "store functions cannot be journaled; use submit".to_owned(),
+            )),
+            QueuedWork::Commands { cmds, atomic, .. } => {
+                let record = crate::journal::JournalRecord {
+                    priority,
+                    keys: keys.to_vec(),
+                    scripts: self.inner.script_sources(&cmds),
+                    cmds,
+                    atomic,
+                };
+                let seq = journal.append(&record).await.map_err(|e| {
+                    Error::StoreFailed(format!("not queued: recovery journal write failed: {e}"))
+                })?;
+                let work = QueuedWork::Commands {
+                    cmds: record.cmds,
+                    atomic,
+                    journal_seq: Some(seq),
+                };
+                Ok((work, Some(seq)))
+            }
+        }
     }
 
     fn count(&self, priority: Priority, outcome: StoreOutcome) -> StoreOutcome {

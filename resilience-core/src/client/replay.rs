@@ -22,8 +22,13 @@ pub(crate) type StoreJob = Arc<dyn Fn(ResilientClient) -> StoreFuture + Send + S
 
 /// What a queued write carries.
 pub(crate) enum QueuedWork {
-    /// Data: one command, or a batch (atomic when `atomic`).
-    Commands { cmds: Vec<Command>, atomic: bool },
+    /// Data: one command, or a batch (atomic when `atomic`). `journal_seq` is its record in
+    /// the durable journal (feature `durable`), `None` when it is not journaled.
+    Commands {
+        cmds: Vec<Command>,
+        atomic: bool,
+        journal_seq: Option<u64>,
+    },
     /// A `store_with_retry` store function.
     Store(StoreJob),
 }
@@ -31,13 +36,18 @@ pub(crate) enum QueuedWork {
 impl std::fmt::Debug for QueuedWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            QueuedWork::Commands { cmds, atomic } => f
+            QueuedWork::Commands {
+                cmds,
+                atomic,
+                journal_seq,
+            } => f
                 .debug_struct("Commands")
                 .field(
                     "commands",
                     &cmds.iter().map(Command::name).collect::<Vec<_>>(),
                 )
                 .field("atomic", atomic)
+                .field("journal_seq", journal_seq)
                 .finish(),
             QueuedWork::Store(_) => f.write_str("Store(..)"),
         }
