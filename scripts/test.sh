@@ -23,6 +23,12 @@ cargo fmt --all -- --check
 say "cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+say "cargo clippy, resilience-core with default features (no durable journal)"
+cargo clippy -p resilience-core --all-targets -- -D warnings
+
+say "cargo doc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
+
 say "cargo test (all features)"
 cargo test --workspace --all-features
 

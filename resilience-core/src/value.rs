@@ -2,7 +2,7 @@
 //!
 //! [`Value`] mirrors RESP. Each [`Command`](crate::Command) documents the canonical shape a
 //! backend must return; the typed accessors here turn a reply of the wrong shape into
-//! [`Error::UnexpectedReply`](crate::Error::UnexpectedReply) instead of a panic.
+//! [`Error::UnexpectedReply`] instead of a panic.
 
 use bytes::Bytes;
 

@@ -13,9 +13,9 @@
 //!   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
 //!   is never retried: it may have been applied), within the shared [`RetryBudget`].
 //! - [`store_with_retry`](ResilientClient::store_with_retry) and
-//!   [`submit`](ResilientClient::submit) follow the write's [`Priority`]: `Critical` retries
+//!   [`submit`](ResilientClient::submit) follow the write's [`Priority`](crate::Priority): `Critical` retries
 //!   inline, `High` and `Normal` go to the recovery queue and are replayed when Redis is
-//!   back, `Low` is dropped. The [`StoreOutcome`] always says which.
+//!   back, `Low` is dropped. The [`StoreOutcome`](crate::StoreOutcome) always says which.
 //!
 //! The client is cheap to clone (an `Arc` inside) and not generic: it holds an
 //! `Arc<dyn KvBackend>`, so the backend is chosen at run time.
