@@ -157,7 +157,7 @@ impl AgentOutcome {
     }
 
     async fn read(&mut self, memory: &AgentMemory, step: usize, last: Option<Ulid>) {
-        if step % 3 == 0
+        if step.is_multiple_of(3)
             && let Some(id) = last
         {
             match memory.get(id).await {
@@ -171,7 +171,7 @@ impl AgentOutcome {
                 Err(_) => self.read_errors += 1,
             }
         }
-        if step % 5 == 0 {
+        if step.is_multiple_of(5) {
             match memory.recent(10).await {
                 Ok(found) if found.is_empty() => self.reads_empty += 1,
                 Ok(found) => {
@@ -302,9 +302,10 @@ async fn restore_critical(
             }
             _ => again.push(input),
         },
-        Err(e) => out
-            .unexpected
-            .push(format!("{}: storing a Critical memory again: {e}", out.agent_id)),
+        Err(e) => out.unexpected.push(format!(
+            "{}: storing a Critical memory again: {e}",
+            out.agent_id
+        )),
     }
 }
 
@@ -347,7 +348,9 @@ pub(super) async fn verify_all(tiers: &TieredMemory, outcomes: &[AgentOutcome]) 
             // A read-back that did not finish proves nothing: count it as a loss.
             Err(e) => {
                 total.lost += 1;
-                total.lost_examples.push(format!("a read-back task failed: {e}"));
+                total
+                    .lost_examples
+                    .push(format!("a read-back task failed: {e}"));
             }
         }
     }

@@ -106,6 +106,7 @@ impl OutageKind {
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "agent-demo",
+    args_override_self = true,
     about = "Agents write memory through an outage; every write is accounted for and nothing is lost."
 )]
 pub struct DemoArgs {

@@ -263,7 +263,11 @@ impl fmt::Display for DemoReport {
         writeln!(f)?;
         writeln!(f, "writes")?;
         writeln!(f, "  issued                      {:>7}", self.issued)?;
-        writeln!(f, "  stored directly             {:>7}", self.stored_directly)?;
+        writeln!(
+            f,
+            "  stored directly             {:>7}",
+            self.stored_directly
+        )?;
         writeln!(f, "  queued                      {:>7}", self.queued)?;
         writeln!(f, "    then stored (Completed)   {:>7}", self.completed)?;
         writeln!(
@@ -278,7 +282,11 @@ impl fmt::Display for DemoReport {
             writeln!(f, "    unresolved at deadline    {:>7}", self.unresolved)?;
         }
         writeln!(f, "  dropped (Low)               {:>7}", self.dropped)?;
-        writeln!(f, "  failed (caller told)        {:>7}", self.failed_total())?;
+        writeln!(
+            f,
+            "  failed (caller told)        {:>7}",
+            self.failed_total()
+        )?;
         for (reason, n) in &self.failures {
             writeln!(f, "      {reason}: {n}")?;
         }
@@ -289,10 +297,7 @@ impl fmt::Display for DemoReport {
         )?;
         writeln!(f, "  copied to the fallback      {:>7}", self.in_fallback)?;
         writeln!(f)?;
-        writeln!(
-            f,
-            "  by priority   issued  stored  queued  dropped  failed"
-        )?;
+        writeln!(f, "  by priority   issued  stored  queued  dropped  failed")?;
         for (p, c) in Priority::ALL.iter().zip(self.by_priority.iter()) {
             writeln!(
                 f,

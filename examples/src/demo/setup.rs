@@ -25,9 +25,7 @@ pub(super) enum Outage {
     /// The spawned server, stopped and restarted.
     Kill(RedisServer),
     /// No outage (keeps a spawned server alive).
-    None {
-        _server: Option<RedisServer>,
-    },
+    None { _server: Option<RedisServer> },
 }
 
 impl Outage {
@@ -72,7 +70,11 @@ pub(super) async fn drive_outage(
     shared.outage_on.store(true, Ordering::Relaxed);
     if let Err(e) = outage.begin().await {
         shared.outage_on.store(false, Ordering::Relaxed);
-        return (Some(outage), None, Some(format!("could not start the outage: {e}")));
+        return (
+            Some(outage),
+            None,
+            Some(format!("could not start the outage: {e}")),
+        );
     }
     tokio::time::sleep_until(to).await;
     let result = outage.end().await;
