@@ -82,10 +82,6 @@ async fn embedded_backend_scripted_outage_loses_nothing() {
         report.reads_fallback > 0,
         "no read used the fallback: {report}"
     );
-    assert!(
-        report.dropped > 0 || report.by_priority[3].issued == 0,
-        "{report}"
-    );
 }
 
 async fn scrape(addr: SocketAddr) -> String {

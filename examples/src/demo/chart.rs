@@ -84,11 +84,7 @@ pub fn draw(path: &Path, report: &DemoReport) -> Result<(), DemoError> {
         std::fs::create_dir_all(dir)?;
     }
     let samples = &report.samples;
-    let t_max = samples
-        .last()
-        .map_or(1.0, |s| s.t.as_secs_f64())
-        .max(report.elapsed.as_secs_f64())
-        .max(0.5);
+    let t_max = samples.last().map_or(1.0, |s| s.t.as_secs_f64()).max(0.5);
     let outage = report
         .outage_window
         .map(|(a, b)| (a.as_secs_f64(), b.as_secs_f64()));
