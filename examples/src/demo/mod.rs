@@ -287,7 +287,7 @@ fn progress_bar(args: &DemoArgs) -> ProgressBar {
     }
     let pb = ProgressBar::new((args.agents * args.steps) as u64);
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:36.cyan/blue} {pos:>6}/{len} writes  {msg}",
+        "{spinner} {elapsed:>4} {wide_bar:.cyan/blue} {pos}/{len} writes, {msg}",
     ) {
         pb.set_style(style.progress_chars("=> "));
     }
@@ -359,10 +359,10 @@ pub async fn run(args: &DemoArgs) -> Result<DemoReport, DemoError> {
                 };
                 pb.set_position(sample.writes);
                 pb.set_message(format!(
-                    "breaker {:<9} queue {:>5}{}",
+                    "breaker {}, queue {}{}",
                     sample.state.as_str(),
                     sample.queue_depth,
-                    if sample.outage { "  OUTAGE" } else { "" }
+                    if sample.outage { ", OUTAGE" } else { "" }
                 ));
                 samples.push(sample);
                 if *stop_rx.borrow() {
