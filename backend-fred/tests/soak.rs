@@ -36,6 +36,11 @@ async fn chaos_soak_loses_nothing_acknowledged_and_applies_nothing_twice() {
     for problem in &report.problems {
         println!("  {problem}");
     }
+    if !report.violations().is_empty() {
+        for sample in &report.timeline {
+            println!("  {sample}");
+        }
+    }
 
     assert_eq!(
         report.lost, 0,

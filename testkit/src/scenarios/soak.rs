@@ -128,9 +128,13 @@ pub struct SoakOptions {
     pub max_faults: usize,
     /// Concurrent writer tasks (default 6).
     pub writers: usize,
-    /// Each writer's pause between iterations (one write and one `INCRBY`); default 20 ms.
+    /// Each writer's pause between iterations (one write and one `INCRBY`); default 40 ms.
+    /// The default leaves the replay worker room to catch up between faults: once a key
+    /// has queued writes, every new write to it queues too (per-key order), so with a
+    /// load near the replay's throughput the queue never empties.
     pub pace: Duration,
-    /// Extra tasks that only run `INCRBY` (default 2).
+    /// Extra tasks that only run `INCRBY`, back to back while Redis answers (default 0:
+    /// with `appendfsync always` they compete with the replay for fsyncs).
     pub counters: usize,
     /// Keys each writer cycles through (default 5: odd, so every key sees every shape and
     /// both priorities).
@@ -139,7 +143,7 @@ pub struct SoakOptions {
     pub socket_timeout: Duration,
     /// The client's health-check interval (default 250 ms).
     pub health_check_interval: Duration,
-    /// Pause between two faults, drawn from this range (default 150 ms to 600 ms).
+    /// Pause between two faults, drawn from this range (default 300 ms to 900 ms).
     pub pause: (Duration, Duration),
     /// How long a fault lasts (a kill's down time, a blackhole, a latency spell), drawn
     /// from this range (default 100 ms to 1 s).
@@ -199,12 +203,12 @@ impl Default for SoakOptions {
             seed,
             max_faults: 10_000,
             writers: 6,
-            pace: Duration::from_millis(20),
-            counters: 2,
+            pace: Duration::from_millis(40),
+            counters: 0,
             keys_per_writer: 5,
             socket_timeout: Duration::from_millis(250),
             health_check_interval: Duration::from_millis(250),
-            pause: (Duration::from_millis(150), Duration::from_millis(600)),
+            pause: (Duration::from_millis(300), Duration::from_millis(900)),
             fault_length: (Duration::from_millis(100), Duration::from_secs(1)),
             drain_deadline: Duration::from_secs(30),
         }
@@ -225,6 +229,16 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// A lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Blackhole => "blackhole",
+            FaultKind::Reset => "reset",
+            FaultKind::Latency => "latency",
+        }
+    }
+
     const ALL: [FaultKind; 4] = [
         FaultKind::Kill,
         FaultKind::Blackhole,
@@ -307,6 +321,14 @@ pub struct SoakReport {
     pub incr: IncrCounts,
     /// Retries the client made inline (idempotent writes after a timeout).
     pub retries: u64,
+    /// The recovery queue's largest depth seen (sampled every 50 ms).
+    pub queue_max: usize,
+    /// The recovery queue's depth when the faults ended.
+    pub queue_at_end: usize,
+    /// The run sampled every 50 ms: time since the load began, breaker state, queue depth,
+    /// writes stored at once, INCRBY calls that succeeded and the last fault begun (for
+    /// reading a failed run).
+    pub timeline: Vec<String>,
     /// From the end of the faults until every ticket resolved.
     pub drained_in: Duration,
     /// Wall time of the whole scenario.
@@ -380,7 +402,7 @@ impl fmt::Display for SoakReport {
             "soak backend={} seed={} duration={:.1}s faults={} (kill={} blackhole={} reset={} latency={}) \
              issued={} acknowledged={} (stored={} completed={}; queued high={} normal={}) lost={} duplicated={} \
              phantom={} failed={} dead_lettered={} dropped={} unresolved={} checked={} \
-             incrby=(ok={} timeout={} counter={}) retries={} drained_in={:.1}s total={:.1}s",
+             incrby=(ok={} timeout={} counter={}) retries={} queue_max={} queue_at_end={} drained_in={:.1}s total={:.1}s",
             self.backend,
             self.seed,
             self.duration.as_secs_f64(),
@@ -408,6 +430,8 @@ impl fmt::Display for SoakReport {
             i.counter
                 .map_or_else(|| "unreadable".to_owned(), |c| c.to_string()),
             self.retries,
+            self.queue_max,
+            self.queue_at_end,
             self.drained_in.as_secs_f64(),
             self.elapsed.as_secs_f64(),
         )
@@ -548,12 +572,13 @@ async fn sleep_within(rng: &mut SmallRng, range: (Duration, Duration), end: Opti
     tokio::time::sleep_until(end.map_or(until, |e| until.min(e))).await;
 }
 
-/// Injects faults until `end` or `max_faults`. Leaves the proxy passing and the server up.
+/// Injects faults until `end` (at most `max_faults`, then waits for `end`). Leaves the proxy passing and the server up.
 async fn fault_loop(
     server: &mut RedisServer,
     proxy: &FaultProxy,
     options: &SoakOptions,
     end: Instant,
+    last_fault: &std::sync::Mutex<&'static str>,
 ) -> Result<FaultCounts, ScenarioFailure> {
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let mut counts = FaultCounts::default();
@@ -570,6 +595,12 @@ async fn fault_loop(
         let Some(kind) = round.pop() else { break };
         tracing::info!(?kind, "soak fault");
         counts.add(kind);
+        let note = |what: &'static str| {
+            *last_fault
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = what;
+        };
+        note(kind.as_str());
         match kind {
             FaultKind::Kill => {
                 server.stop().await?;
@@ -601,8 +632,14 @@ async fn fault_loop(
                 proxy.set_mode(ProxyMode::Pass);
             }
         }
+        note("healed");
     }
+    // After the last fault allowed, the load runs on a healthy server until the end.
+    tokio::time::sleep_until(end).await;
     proxy.set_mode(ProxyMode::Pass);
+    *last_fault
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = "ended";
     if !server.is_running() {
         server.restart().await?;
     }
@@ -694,16 +731,52 @@ where
         ));
     }
 
-    let load_began = Instant::now();
-    let faults =
-        match fault_loop(&mut server, &proxy, &options, load_began + options.duration).await {
-            Ok(faults) => faults,
-            Err(e) => {
-                stop(&progress);
-                return Err(e);
+    let last_fault: Arc<std::sync::Mutex<&'static str>> = Arc::new(std::sync::Mutex::new("-"));
+    let sampler = {
+        let client = client.clone();
+        let progress = Arc::clone(&progress);
+        let last_fault = Arc::clone(&last_fault);
+        tokio::spawn(async move {
+            let began = Instant::now();
+            let mut max = 0;
+            let mut timeline = Vec::new();
+            while !progress.stop.load(Ordering::Relaxed) {
+                let stats = client.stats();
+                max = max.max(stats.queue.depth);
+                let fault = *last_fault
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                timeline.push(format!(
+                    "+{:.2}s {:?} depth={} stored={} incr_ok={} fault={fault}",
+                    began.elapsed().as_secs_f64(),
+                    stats.circuit_state,
+                    stats.queue.depth,
+                    progress.stored.load(Ordering::Relaxed),
+                    progress.incr_ok.load(Ordering::Relaxed),
+                ));
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        };
+            (max, timeline)
+        })
+    };
+    let load_began = Instant::now();
+    let faults = match fault_loop(
+        &mut server,
+        &proxy,
+        &options,
+        load_began + options.duration,
+        &last_fault,
+    )
+    .await
+    {
+        Ok(faults) => faults,
+        Err(e) => {
+            stop(&progress);
+            return Err(e);
+        }
+    };
     let faults_ended = Instant::now();
+    let queue_at_end = client.stats().queue.depth;
     let duration = faults_ended.saturating_duration_since(load_began);
 
     // Stop the load; every submit and INCRBY in flight ends within the socket timeout.
@@ -768,6 +841,12 @@ where
         }
     }
     let drained_in = faults_ended.elapsed();
+    let (queue_max, timeline) = tokio::time::timeout(Duration::from_secs(1), sampler)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let queue_max = queue_max.max(queue_at_end);
     let stats = client.stats();
 
     // Read back straight from the server.
@@ -781,6 +860,9 @@ where
         faults,
         incr,
         retries: stats.retries,
+        queue_max,
+        queue_at_end,
+        timeline,
         drained_in,
         ..SoakReport::default()
     };
