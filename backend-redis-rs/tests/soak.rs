@@ -33,8 +33,11 @@ async fn chaos_soak_loses_nothing_acknowledged_and_applies_nothing_twice() {
         .await
         .expect("the soak must be able to run (is redis-server installed?)");
     println!("{report}");
+    for write in &report.unacknowledged {
+        println!("  not acknowledged: {write}");
+    }
     for problem in &report.problems {
-        println!("  {problem}");
+        println!("  broken: {problem}");
     }
     if !report.violations().is_empty() {
         for sample in &report.timeline {

@@ -89,8 +89,8 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use resilience_core::{
-    Command, ConnectionConfig, Error, Priority, ResilientClient, SetOptions, StoreOutcome, Ticket,
-    TicketOutcome,
+    Command, ConnectionConfig, DeadLetterReason, Error, Priority, ResilientClient, SetOptions,
+    StoreOutcome, Ticket, TicketOutcome,
 };
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -315,6 +315,9 @@ pub struct SoakReport {
     pub unresolved: u64,
     /// Keys, marks and counts read back.
     pub checked: u64,
+    /// The first writes that were not acknowledged (failed, dead-lettered, unresolved,
+    /// dropped), with their error, one line each (at most 20).
+    pub unacknowledged: Vec<String>,
     /// The first broken promises found, one sentence each (at most 20).
     pub problems: Vec<String>,
     /// `INCRBY` accounting.
@@ -457,6 +460,8 @@ struct SoakWrite {
     fate: Fate,
     /// The error kind (`Failed`) or reason (`DeadLettered`).
     cause: Option<String>,
+    /// The full error or reason.
+    detail: Option<String>,
     /// Whether the client said it may have been applied although not acknowledged.
     maybe_applied: bool,
 }
@@ -472,6 +477,21 @@ struct SoakLog {
     writes: Vec<SoakWrite>,
     tickets: Vec<(usize, Ticket)>,
     incr: WriterLog,
+}
+
+/// A short name for a dead letter's reason, for counting.
+fn dead_letter_cause(reason: &DeadLetterReason) -> String {
+    match reason {
+        DeadLetterReason::MaxAttempts { .. } => "max_attempts".to_owned(),
+        DeadLetterReason::MaxAge { .. } => "max_age".to_owned(),
+        DeadLetterReason::Evicted => "evicted".to_owned(),
+        DeadLetterReason::NonRetryable { error } => {
+            // "redis timeout: …" -> "non_retryable(redis timeout)".
+            let head = error.split(':').next().unwrap_or_default().trim();
+            format!("non_retryable({head})")
+        }
+        DeadLetterReason::Shutdown => "shutdown".to_owned(),
+    }
 }
 
 fn error_cause(e: &Error) -> (String, bool) {
@@ -527,21 +547,21 @@ async fn soak_writer(
                 delta: 1,
             }),
         }
-        let (fate, cause, maybe_applied) = match client.submit(batch, priority).await {
+        let (fate, cause, detail, maybe_applied) = match client.submit(batch, priority).await {
             StoreOutcome::Stored => {
                 progress.stored.fetch_add(1, Ordering::Relaxed);
-                (Fate::Stored, None, false)
+                (Fate::Stored, None, None, false)
             }
             StoreOutcome::Queued(ticket) => {
                 log.tickets.push((log.writes.len(), ticket));
-                (Fate::Queued, None, false)
+                (Fate::Queued, None, None, false)
             }
             StoreOutcome::Failed(e) => {
                 let (cause, maybe) = error_cause(&e);
                 tracing::info!(writer = index, seq, error = %e, "soak write failed");
-                (Fate::Failed, Some(cause), maybe)
+                (Fate::Failed, Some(cause), Some(e.to_string()), maybe)
             }
-            StoreOutcome::Dropped => (Fate::Dropped, None, false),
+            StoreOutcome::Dropped => (Fate::Dropped, None, None, false),
         };
         log.writes.push(SoakWrite {
             writer: index,
@@ -552,6 +572,7 @@ async fn soak_writer(
             value,
             fate,
             cause,
+            detail,
             maybe_applied,
         });
         incr_once(&client, &mut log.incr, &progress).await;
@@ -829,13 +850,19 @@ where
             Ok(TicketOutcome::Completed) => (Fate::Completed, None),
             Ok(TicketOutcome::DeadLettered { reason }) => {
                 tracing::warn!(?reason, "queued soak write dead-lettered");
-                (Fate::DeadLettered, Some(format!("{reason:?}")))
+                (
+                    Fate::DeadLettered,
+                    Some((dead_letter_cause(&reason), reason.to_string())),
+                )
             }
             Err(_) => (Fate::Unresolved, None),
         };
         if let Some(w) = writes.get_mut(index) {
             w.fate = fate;
-            w.cause = cause;
+            if let Some((cause, detail)) = cause {
+                w.cause = Some(cause);
+                w.detail = Some(detail);
+            }
             // A dead-lettered write may have reached Redis before it was given up.
             w.maybe_applied = fate != Fate::Completed;
         }
@@ -930,6 +957,17 @@ async fn check(
                 Priority::High => report.queued_high += 1,
                 _ => report.queued_normal += 1,
             }
+        }
+        if !w.acknowledged() && report.unacknowledged.len() < 20 {
+            report.unacknowledged.push(format!(
+                "w{}-{} {:?} {:?} {:?}: {}",
+                w.writer,
+                w.seq,
+                w.shape,
+                w.priority,
+                w.fate,
+                w.detail.as_deref().unwrap_or("-")
+            ));
         }
         match w.fate {
             Fate::Stored => report.stored += 1,
