@@ -69,6 +69,16 @@
 //! reported as never applied (`Failed` with an error other than `Timeout`, or `Dropped`)
 //! whose count is not 0.
 //!
+//! # Reading a run
+//!
+//! The line also gives the recovery queue's largest depth and its depth when the faults
+//! ended. Once a key has queued writes, every new write to it queues behind them (per-key
+//! order), and the replay worker applies each atomic batch in a round trip of its own, so
+//! with faults every second or so most writes go through the queue, and the queue drains
+//! only while the load leaves the replay room (hence the default
+//! [`SoakOptions::pace`]). [`SoakReport::timeline`] samples breaker, queue and progress
+//! every 50 ms for reading a run that broke a promise.
+//!
 //! # Duration
 //!
 //! [`SoakOptions::from_env`] reads `SOAK_SECS` (default [`SoakOptions::DEFAULT_SECS`], so
