@@ -27,6 +27,13 @@
 //! # }
 //! ```
 //!
+//! # Scenarios
+//!
+//! - [`kill_and_restart`] (below): one SIGKILL under load, with the breaker's promises.
+//! - [`soak::chaos_soak`]: concurrent writers while a seeded fault loop kills, restarts,
+//!   blackholes, resets and slows the server for a while; every acknowledged write must
+//!   be there at the end, none applied twice.
+//!
 //! # `kill_and_restart`
 //!
 //! Issue 3, item 6: "killed with SIGKILL under load and restarted on the same port: the
@@ -78,6 +85,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::{RedisServer, SpawnError};
+
+pub mod soak;
+
+pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
 
 /// What a backend factory returns: a connected backend, or why it could not connect.
 pub type BackendFuture =
@@ -509,7 +520,7 @@ struct Write {
     fate: Fate,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
     Stored,
     Queued,
