@@ -1,1 +1,4 @@
 //! Shared helpers of the example binaries.
+
+pub mod alloc;
+pub mod outage;

@@ -1,5 +1,6 @@
 //! `ConnectionConfig::from_url` on arbitrary input: never panics; whatever it accepts has a
-//! host, a non-negative db, timeouts in (0, 1 day), and an error never echoes a password.
+//! host, a non-negative db, timeouts in (0, 1 day), and its Debug output never depends on
+//! the password.
 #![no_main]
 
 use std::time::Duration;
@@ -19,15 +20,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(t > Duration::ZERO && t < Duration::from_secs(86_400));
             }
             let _ = c.address();
-            // (Skipped when the password also occurs in a field that is shown, such as the
-            // user name or host: then the Debug output rightly contains it.)
-            let shown = format!("{}{}", c.host, c.username.as_deref().unwrap_or(""));
-            if let Some(pw) = c
-                .password
-                .as_deref()
-                .filter(|p| p.len() >= 4 && !shown.contains(p))
-            {
-                assert!(!format!("{c:?}").contains(pw), "Debug echoes the password");
+            // The Debug output does not depend on the password at all.
+            if c.password.is_some() {
+                let mut other = c.clone();
+                other.password = Some("another password".to_owned());
+                assert_eq!(format!("{c:?}"), format!("{other:?}"), "Debug shows the password");
             }
         }
         Err(e) => {

@@ -335,7 +335,7 @@ mod tests {
             .filter(|ch| !matches!(ch, '\t' | '\n' | '\r'))
             .take(7)
             .collect();
-        prop_assert_eq!(c.is_tls(), scheme.to_ascii_lowercase() == "rediss:");
+        prop_assert_eq!(c.is_tls(), scheme.eq_ignore_ascii_case("rediss:"));
         let _ = c.address();
         Ok(())
     }

@@ -21,6 +21,8 @@ use loom::thread;
 use super::*;
 
 type Op = (&'static str, u32);
+/// What the drainer applied, in order: (id, keys).
+type Applied = StdMutex<Vec<(u64, Vec<String>)>>;
 
 loom::lazy_static! {
     /// Touched between queue operations: each touch is a point where loom may switch
@@ -36,7 +38,7 @@ fn step() {
 }
 
 /// Replays one batch as the client's worker does: apply in order, then complete.
-fn drain_once(q: &RecoveryQueue<Op>, applied: &StdMutex<Vec<(u64, Vec<String>)>>) -> usize {
+fn drain_once(q: &RecoveryQueue<Op>, applied: &Applied) -> usize {
     let batch = q.take_batch(|_| Batching::Shareable);
     let ids: Vec<u64> = batch.iter().map(|c| c.id).collect();
     for claimed in &batch {
@@ -73,7 +75,7 @@ fn loom_concurrent_pushes_and_a_drainer_keep_per_key_issue_order() {
                 ..QueueConfig::default()
             },
         ));
-        let applied: Arc<StdMutex<Vec<(u64, Vec<String>)>>> = Arc::default();
+        let applied: Arc<Applied> = Arc::default();
         // Issue order per key is ticket-id order: ids are handed out under the lock.
         // Mixed priorities: a High write on `k` issued after a Normal one must still wait.
         let pusher = |name: &'static str, plan: [(Priority, u32); 2]| {
