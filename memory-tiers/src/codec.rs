@@ -18,7 +18,7 @@ use ulid::Ulid;
 
 use crate::compress;
 use crate::config::CompressionLevel;
-use crate::entry::{MemoryEntry, MemoryMetadata, Tier};
+use crate::entry::{MemoryEntry, MemoryMetadata, Tier, clamp_importance};
 use crate::error::{Error, Result};
 
 #[derive(Serialize, Deserialize)]
@@ -161,7 +161,7 @@ pub(crate) fn decode(
             creation_time: header.creation_time,
             last_access_time,
             compression_level: header.compression_level,
-            importance_score: importance.clamp(0.0, 1.0),
+            importance_score: clamp_importance(importance),
             retrieval_count,
             memory_type: header.memory_type,
             current_tier: header.current_tier,
@@ -173,5 +173,152 @@ pub(crate) fn decode(
 impl MemoryEntry {
     fn memory_type_str(&self) -> &str {
         &self.metadata.memory_type
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod proptests {
+    //! Arbitrary and corrupted hash fields never panic the decoder, decoded values respect
+    //! their documented ranges, and decompression never produces more than the configured
+    //! maximum. The `fuzz/` crate's `im_decode` target checks the same properties with
+    //! coverage guidance.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 7] = ["d", "c", "z", "i", "r", "a", "x"];
+
+    fn valid_header() -> Vec<u8> {
+        serde_json::to_vec(&Header {
+            agent_id: "a".to_owned(),
+            step_number: 1,
+            timestamp: 2,
+            memory_type: "observation".to_owned(),
+            creation_time: 3,
+            compression_level: 2,
+            current_tier: Tier::Im,
+            embedding: Some(vec![0.5, 1.0]),
+        })
+        .unwrap()
+    }
+
+    /// What every successful decode must satisfy.
+    fn check_decoded(
+        fields: &[(String, Bytes)],
+        max: usize,
+        entry: &MemoryEntry,
+    ) -> std::result::Result<(), TestCaseError> {
+        let importance = entry.metadata.importance_score;
+        prop_assert!(
+            (0.0..=1.0).contains(&importance),
+            "importance {importance} out of [0, 1]"
+        );
+        // Compressed content decodes to at most `max` bytes of JSON; serde_json's
+        // re-encoding of a parsed value is no longer than a small multiple of its input.
+        if field(fields, "z").map(|z| z.as_ref()) == Some(b"l".as_slice()) {
+            let c = field(fields, "c").unwrap();
+            let declared = u32::from_le_bytes(c[..4].try_into().unwrap()) as usize;
+            prop_assert!(declared <= max);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_fields_never_panic(
+            fields in prop::collection::vec(
+                (prop::sample::select(NAMES.to_vec()), prop::collection::vec(any::<u8>(), 0..64)),
+                0..8,
+            ),
+            max in 0usize..4096,
+        ) {
+            let fields: Vec<(String, Bytes)> = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Bytes::from(v)))
+                .collect();
+            if let Ok(entry) = decode(Ulid::nil(), &fields, max) {
+                check_decoded(&fields, max, &entry)?;
+            }
+        }
+
+        #[test]
+        fn numeric_fields_stay_in_range(
+            i in prop::sample::select(vec!["NaN", "nan", "inf", "-inf", "1e999", "-0", "0.5", "2", "-3", " 0.25 "]),
+            r in prop::sample::select(vec!["-5", "0", "9223372036854775807", "x", "1.5"]),
+        ) {
+            let fields = vec![
+                ("d".to_owned(), Bytes::from(valid_header())),
+                ("c".to_owned(), Bytes::from_static(b"{\"k\":1}")),
+                ("i".to_owned(), Bytes::from(i)),
+                ("r".to_owned(), Bytes::from(r)),
+            ];
+            match decode(Ulid::nil(), &fields, 1024) {
+                Ok(entry) => check_decoded(&fields, 1024, &entry)?,
+                Err(e) => prop_assert!(matches!(e, Error::Corrupt(_)), "{e}"),
+            }
+        }
+
+        #[test]
+        fn corrupted_compressed_content_is_refused_or_bounded(
+            content in prop::collection::vec(any::<u8>(), 0..512),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+            max in 0usize..1024,
+        ) {
+            let json = serde_json::to_vec(&serde_json::json!({ "bytes": content })).unwrap();
+            let mut packed = compress::pack(&json);
+            for (at, byte) in flips {
+                let at = at.index(packed.len());
+                packed[at] ^= byte;
+            }
+            if truncate {
+                packed.truncate(cut.index(packed.len() + 1));
+            }
+            if let Ok(out) = compress::unpack(&packed, max) {
+                prop_assert!(out.len() <= max, "{} > {max}", out.len());
+            }
+            let fields = vec![
+                ("d".to_owned(), Bytes::from(valid_header())),
+                ("c".to_owned(), Bytes::from(packed)),
+                ("z".to_owned(), Bytes::from_static(b"l")),
+            ];
+            if let Ok(entry) = decode(Ulid::nil(), &fields, max) {
+                check_decoded(&fields, max, &entry)?;
+                let again = serde_json::to_vec(&entry.content).unwrap();
+                prop_assert!(again.len() <= 2 * max + 16, "{} from at most {max}", again.len());
+            }
+        }
+
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn decompression_bombs_are_refused_before_allocating(
+            len in 1usize..(4 << 20),
+            max in 0usize..(1 << 20),
+            lie in any::<bool>(),
+        ) {
+            // A block of zeros compresses about 250:1; its header declares the real size,
+            // or (`lie`) claims a small one.
+            let bomb = vec![0u8; len];
+            let mut packed = compress::pack(&bomb);
+            if lie {
+                let claimed = u32::try_from(max.min(len.saturating_sub(1))).unwrap();
+                packed[..4].copy_from_slice(&claimed.to_le_bytes());
+            }
+            match compress::unpack(&packed, max) {
+                Ok(out) => {
+                    prop_assert!(out.len() <= max);
+                    prop_assert!(!lie && len <= max);
+                }
+                Err(e) => prop_assert!(matches!(e, Error::Corrupt(_))),
+            }
+        }
     }
 }

@@ -136,7 +136,7 @@ pub struct Retrieved {
     pub source: Source,
 }
 
-/// Clamps an importance to [0, 1].
+/// Clamps an importance to [0, 1]; NaN (which `f64::clamp` passes through) becomes 0.
 pub(crate) fn clamp_importance(x: f64) -> f64 {
-    x.clamp(0.0, 1.0)
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
 }

@@ -148,3 +148,64 @@ mod tests {
         assert!(validate_namespace("").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! Arbitrary agent ids and namespaces never panic validation, and every valid pair
+    //! builds keys whose hash tag is exactly the agent id. The `fuzz/` crate's `agent_keys`
+    //! target checks the same with coverage guidance.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The text between the first `{` and the next `}`: what Redis Cluster hashes.
+    fn hash_tag(key: &str) -> Option<&str> {
+        let open = key.find('{')?;
+        let close = key[open + 1..].find('}')?;
+        Some(&key[open + 1..open + 1 + close])
+    }
+
+    fn check(ns: &str, id: &str) -> std::result::Result<(), TestCaseError> {
+        let valid_id = validate_agent_id(id).is_ok();
+        prop_assert_eq!(
+            valid_id,
+            !id.is_empty()
+                && id.len() <= MAX_AGENT_ID_BYTES
+                && !id.chars().any(|c| c == '{' || c == '}' || c.is_control())
+        );
+        if !(valid_id && validate_namespace(ns).is_ok()) {
+            return Ok(());
+        }
+        for tier in ["stm", "im"] {
+            let keys = AgentKeys::new(ns, tier, id);
+            let entry = keys.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+            for key in keys.indexes().iter().chain([&entry]) {
+                prop_assert_eq!(hash_tag(key), Some(id), "{}", key);
+                let prefix = format!("{ns}:{tier}:{{");
+                prop_assert!(key.starts_with(&prefix), "{}", key);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_ids_never_panic_and_valid_ones_tag_exactly(
+            ns in prop_oneof![Just("agent_memory".to_owned()), ".{0,70}"],
+            id in prop_oneof![".{0,300}", "[a-z:{}\\-]{0,12}", "\\PC{250,260}"],
+        ) {
+            check(&ns, &id)?;
+        }
+
+        #[test]
+        fn distinct_valid_ids_never_share_a_key(a in "[a-z:{}]{1,6}", b in "[a-z:{}]{1,6}") {
+            if a != b && validate_agent_id(&a).is_ok() && validate_agent_id(&b).is_ok() {
+                let (ka, kb) = (AgentKeys::new("ns", "stm", &a), AgentKeys::new("ns", "stm", &b));
+                prop_assert_ne!(&ka.timeline, &kb.timeline);
+                prop_assert_ne!(ka.entry("X"), kb.entry("X"));
+            }
+        }
+    }
+}

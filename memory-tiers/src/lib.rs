@@ -53,6 +53,9 @@ pub mod config;
 pub mod connect;
 pub mod entry;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod memory;
 pub mod scripts;

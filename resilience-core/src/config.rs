@@ -315,6 +315,48 @@ mod tests {
         Ok(())
     }
 
+    /// What every successfully parsed URL must satisfy (shared with the `url_config` fuzz
+    /// target's properties).
+    fn check_parsed(input: &str, c: &ConnectionConfig) -> Result<(), TestCaseError> {
+        prop_assert!(c.db >= 0);
+        prop_assert!(!c.host.is_empty());
+        for t in [c.socket_timeout, c.socket_connect_timeout] {
+            prop_assert!(
+                t > Duration::ZERO && t < Duration::from_secs(86_400),
+                "{:?}",
+                t
+            );
+        }
+        // The URL standard drops tabs and newlines anywhere and C0 controls and spaces at
+        // the ends, and schemes are case-insensitive.
+        let scheme: String = input
+            .trim_start_matches(|ch: char| ch <= ' ')
+            .chars()
+            .filter(|ch| !matches!(ch, '\t' | '\n' | '\r'))
+            .take(7)
+            .collect();
+        prop_assert_eq!(c.is_tls(), scheme.eq_ignore_ascii_case("rediss:"));
+        let _ = c.address();
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn arbitrary_input_never_panics(
+            input in prop_oneof![
+                ".{0,80}",
+                "(redis|rediss|REDIS|http)://[a-z0-9:@\\[\\]%./?=&_-]{0,60}",
+                "rediss?://h(:[0-9]{0,6})?(/[0-9a-z-]{0,4})?\\?(socket_timeout|connect_timeout|db|insecure|ca_file|x)=[0-9eE.+-]{0,8}",
+            ]
+        ) {
+            if let Ok(c) = ConnectionConfig::from_url(&input) {
+                check_parsed(&input, &c)?;
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics_and_never_echoes_the_password(

@@ -714,6 +714,9 @@ fn reason_label(reason: &DeadLetterReason) -> &'static str {
 }
 
 #[cfg(test)]
+mod loom_tests;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

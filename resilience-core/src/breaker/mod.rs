@@ -83,15 +83,18 @@ mod config;
 mod notify;
 mod probe;
 mod state;
+mod sync;
 mod window;
 
+#[cfg(all(test, resilience_loom))]
+mod loom_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -104,6 +107,7 @@ pub use state::{CircuitState, MAX_HALF_OPEN_CALLS, Rejected, Transition};
 pub use window::TIME_BUCKETS;
 
 use state::{INFLIGHT_ONE, Word};
+use sync::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 use window::{Counters, duration_nanos};
 
 /// Counter of transitions, labels `breaker`, `from`, `to`.

@@ -12,9 +12,10 @@
 //! listeners carry on. The panic message still goes through the process's panic hook.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
+use super::sync::AtomicBool;
 use super::{CircuitBreaker, CircuitState, METRIC_STATE, METRIC_TRANSITIONS, Transition, lock};
 
 impl CircuitBreaker {
@@ -33,7 +34,14 @@ impl CircuitBreaker {
 
     pub(super) fn drain_notifications(&self) {
         loop {
-            if self.draining.swap(true, Ordering::AcqRel) {
+            // Take the flag only if it is free. (A `swap(true)` would do the same; loom
+            // 0.7 mis-models a plain store racing a `swap` (tokio-rs/loom#254) and reports a
+            // stuck flag that cannot happen, so the model-checked form is this one.)
+            if self
+                .draining
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
                 // Someone else is delivering; they will see what we queued.
                 return;
             }

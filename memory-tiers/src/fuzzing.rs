@@ -1,0 +1,34 @@
+//! Entry points for the fuzz targets in the workspace's `fuzz/` crate and nothing else.
+//!
+//! Compiled only with the `fuzzing` feature and hidden from the docs: these wrap crate
+//! internals (entry decoding, LZ4 unpacking, key building) so a fuzzer can call them with
+//! arbitrary bytes. They are not part of the API and may change at any time.
+
+use bytes::Bytes;
+use ulid::Ulid;
+
+use crate::entry::MemoryEntry;
+use crate::error::Result;
+use crate::keys::AgentKeys;
+
+/// Decodes an entry from raw hash fields, exactly as a read does, with `max_value_bytes`
+/// bounding decompression.
+pub fn decode_entry(fields: &[(String, Bytes)], max_value_bytes: usize) -> Result<MemoryEntry> {
+    crate::codec::decode(Ulid::nil(), fields, max_value_bytes)
+}
+
+/// Undoes the level-2 LZ4 packing, refusing a declared length over `max`.
+pub fn unpack(data: &[u8], max: usize) -> Result<Vec<u8>> {
+    crate::compress::unpack(data, max)
+}
+
+/// Packs `data` as level 2 stores it (4-byte length, LZ4 block).
+pub fn pack(data: &[u8]) -> Vec<u8> {
+    crate::compress::pack(data)
+}
+
+/// The keys of `agent_id` in `tier` under `ns`. Both must already be valid
+/// ([`crate::keys::validate_namespace`], [`crate::validate_agent_id`]).
+pub fn agent_keys(ns: &str, tier: &str, agent_id: &str) -> AgentKeys {
+    AgentKeys::new(ns, tier, agent_id)
+}
