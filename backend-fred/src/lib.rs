@@ -33,7 +33,8 @@
 //! fred's defaults would hide an outage from the core (no command timeout, replaying
 //! buffered commands after a reconnect). The settings in the `connect` module make
 //! sure that:
-//! - every call ends within `socket_timeout` (fred's per-command timeout, plus a
+//! - every call ends within `socket_timeout` (fred's per-command timeout, which wraps the
+//!   whole wait from handing the command to fred to its reply; a batch also has a
 //!   `tokio::time::timeout` backstop 50 ms later), with `Timeout` when the server does not
 //!   answer, including one that accepted the connection and went silent;
 //! - a call made while the connection is down fails at once with `Unavailable` (fred's
@@ -90,11 +91,15 @@ mod reply;
 mod tls;
 mod translate;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fred::clients::WithOptions;
 use fred::prelude::{Client, ClientLike};
+use fred::types::Resp3Frame;
 use fred::types::Value as FredValue;
 use fred::types::config::Options;
 use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
@@ -109,6 +114,9 @@ const BACKSTOP_MARGIN: Duration = Duration::from_millis(50);
 
 struct Inner {
     client: Client,
+    /// The client with the per-command [`Options`] applied, built once at connect: every
+    /// single command is sent through it.
+    commands: WithOptions<Client>,
     options: Options,
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
@@ -152,10 +160,12 @@ impl FredBackend {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
         let error_log = connect::spawn_error_log(&client);
+        let options = connect::command_options(config);
         Ok(FredBackend {
             inner: Arc::new(Inner {
+                commands: client.with_options(&options),
                 client,
-                options: connect::command_options(config),
+                options,
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
                 error_log,
@@ -167,6 +177,28 @@ impl FredBackend {
     /// configured as described in the crate docs).
     pub fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    /// Sends one command and waits for its reply frame.
+    ///
+    /// No timer of our own: fred's per-command timeout (`Options::timeout` =
+    /// `socket_timeout`, set on `commands`) wraps the whole wait, from handing the command
+    /// to fred's router (a non-blocking `try_send`) to the reply, reconnects included;
+    /// with `fail_fast` a command made while disconnected fails at once. A second timer
+    /// per command would add nothing but CPU.
+    ///
+    /// The fred future (several KB) is boxed here, once, so that the future of
+    /// [`KvBackend::execute`] stays small: `async_trait` boxes that one too, and a large
+    /// state would be built on the stack and copied on every call.
+    fn send_one(
+        &self,
+        wire: translate::Wire,
+    ) -> Pin<Box<dyn Future<Output = Result<Resp3Frame, fred::error::Error>> + Send + '_>> {
+        Box::pin(
+            self.inner
+                .commands
+                .custom_raw::<FredValue>(wire.cmd, wire.args),
+        )
     }
 
     async fn bounded<T>(
@@ -262,10 +294,7 @@ impl KvBackend for FredBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
         let shape = Shape::of(&cmd);
         let wire = translate::translate(cmd).map_err(Self::invalid)?;
-        let client = self.inner.client.with_options(&self.inner.options);
-        let frame = self
-            .bounded(client.custom_raw::<FredValue>(wire.cmd, wire.args))
-            .await?;
+        let frame = self.send_one(wire).await.map_err(|e| classify_error(&e))?;
         reply::canonicalize(shape, reply::frame_to_value(frame)?)
     }
 
