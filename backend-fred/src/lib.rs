@@ -97,9 +97,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use fred::clients::WithOptions;
 use fred::prelude::{Client, ClientLike};
-use fred::types::Resp3Frame;
 use fred::types::Value as FredValue;
 use fred::types::config::Options;
 use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
@@ -177,28 +177,6 @@ impl FredBackend {
     /// configured as described in the crate docs).
     pub fn client(&self) -> &Client {
         &self.inner.client
-    }
-
-    /// Sends one command and waits for its reply frame.
-    ///
-    /// No timer of our own: fred's per-command timeout (`Options::timeout` =
-    /// `socket_timeout`, set on `commands`) wraps the whole wait, from handing the command
-    /// to fred's router (a non-blocking `try_send`) to the reply, reconnects included;
-    /// with `fail_fast` a command made while disconnected fails at once. A second timer
-    /// per command would add nothing but CPU.
-    ///
-    /// The fred future (several KB) is boxed here, once, so that the future of
-    /// [`KvBackend::execute`] stays small: `async_trait` boxes that one too, and a large
-    /// state would be built on the stack and copied on every call.
-    fn send_one(
-        &self,
-        wire: translate::Wire,
-    ) -> Pin<Box<dyn Future<Output = Result<Resp3Frame, fred::error::Error>> + Send + '_>> {
-        Box::pin(
-            self.inner
-                .commands
-                .custom_raw::<FredValue>(wire.cmd, wire.args),
-        )
     }
 
     async fn bounded<T>(
@@ -291,11 +269,37 @@ fn batch_results(
 
 #[async_trait]
 impl KvBackend for FredBackend {
-    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+    // Written out instead of `async fn` so that the one box `async_trait` needs holds the
+    // fred future itself (several KB) plus a small `map`: an `async` body would be a
+    // second, larger state machine around it, built on the stack and copied on each call.
+    //
+    // No timer of our own: fred's per-command timeout (`Options::timeout` =
+    // `socket_timeout`, set on `commands`) wraps the whole wait, from handing the command
+    // to fred's router (a non-blocking `try_send`) to the reply, reconnects included; with
+    // `fail_fast` a command made while disconnected fails at once. A second timer per
+    // command would add nothing but CPU.
+    fn execute<'life0, 'async_trait>(
+        &'life0 self,
+        cmd: Command,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, BackendError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let shape = Shape::of(&cmd);
-        let wire = translate::translate(cmd).map_err(Self::invalid)?;
-        let frame = self.send_one(wire).await.map_err(|e| classify_error(&e))?;
-        reply::canonicalize(shape, reply::frame_to_value(frame)?)
+        let wire = match translate::translate(cmd) {
+            Ok(wire) => wire,
+            Err(msg) => return Box::pin(std::future::ready(Err(Self::invalid(msg)))),
+        };
+        Box::pin(
+            self.inner
+                .commands
+                .custom_raw::<FredValue>(wire.cmd, wire.args)
+                .map(move |reply| match reply {
+                    Ok(frame) => reply::canonicalize(shape, reply::frame_to_value(frame)?),
+                    Err(e) => Err(classify_error(&e)),
+                }),
+        )
     }
 
     async fn execute_batch(
