@@ -363,6 +363,37 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn connector_tracks_answers_and_renews_once_per_generation() {
+        let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
+        let client = client_for(&config).unwrap();
+        let manager_config = manager_config(&config);
+        let manager =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .unwrap();
+        let connector = Connector::new(client, manager_config, manager);
+        // The first manager is connected when wrapped: it has answered.
+        let first = connector.current();
+        assert_eq!(first.generation, 0);
+        assert!(connector.has_answered(0));
+        connector.renew(0);
+        let second = connector.current().generation;
+        assert_eq!(second, 1);
+        // A fresh manager has not answered until a call says so.
+        assert!(!connector.has_answered(second));
+        // A stale renewal (another call already replaced generation 0) does nothing.
+        connector.renew(0);
+        assert_eq!(connector.current().generation, second);
+        connector.mark_answered(second);
+        assert!(connector.has_answered(second));
+        connector.renew(second);
+        assert_eq!(connector.current().generation, 2);
+        assert!(!connector.has_answered(2));
+        // A late answer from an older generation does not count for the new one.
+        connector.mark_answered(0);
+        assert!(!connector.has_answered(2));
+    }
+
     #[test]
     fn manager_never_retries_and_uses_our_timeouts() {
         let config = ConnectionConfig {
