@@ -2,8 +2,10 @@
 //! [`Connector`] that swaps in a fresh manager when the old one would stay wedged. The
 //! crate docs (`lib.rs`, "How redis-rs is configured, and why") explain every setting.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
@@ -161,7 +163,10 @@ pub(crate) fn manager_config(config: &ConnectionConfig) -> ConnectionManagerConf
     ConnectionManagerConfig::new()
         .set_number_of_retries(0)
         .set_connection_timeout(Some(config.socket_connect_timeout))
-        .set_response_timeout(Some(config.socket_timeout))
+        // No driver response timeout: the backend's own deadline (one timer per call, in
+        // `RedisRsBackend::send`) bounds the whole call, waiting for a reconnect included,
+        // which the driver's would not. Two timers per command cost CPU and add nothing.
+        .set_response_timeout(None)
         .set_min_delay(std::time::Duration::from_millis(10))
         .set_max_delay(std::time::Duration::from_millis(100))
 }
@@ -169,43 +174,31 @@ pub(crate) fn manager_config(config: &ConnectionConfig) -> ConnectionManagerConf
 struct Slot {
     generation: u64,
     manager: ConnectionManager,
-    answered: Arc<AtomicBool>,
 }
 
-/// One manager handed out by [`Connector::current`], with what is needed to report back.
+/// One manager handed out by [`Connector::current`], with its generation to report back.
 pub(crate) struct Lease {
-    /// Which manager this is, for [`Connector::renew`].
+    /// Which manager this is, for [`Connector::renew`], [`Connector::mark_answered`] and
+    /// [`Connector::has_answered`].
     pub(crate) generation: u64,
     /// The manager to send on.
     pub(crate) manager: ConnectionManager,
-    answered: Arc<AtomicBool>,
-}
-
-impl Lease {
-    /// Records that this manager's connection answered a command.
-    pub(crate) fn mark_answered(&self) {
-        if !self.answered.load(Ordering::Relaxed) {
-            self.answered.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether this manager's connection ever answered: a timeout on a connection that
-    /// never answered is still its connect attempt, which the manager ends by itself
-    /// (`connection_timeout`, then a reconnect); replacing it would restart a slow
-    /// connect again and again.
-    pub(crate) fn has_answered(&self) -> bool {
-        self.answered.load(Ordering::Relaxed)
-    }
 }
 
 /// The current connection manager, swappable for a fresh one.
 ///
-/// Reading it takes an uncontended read lock for the time of two `Arc` clones; it is never
-/// held across an `await`.
+/// The per-call read ([`Connector::current`]) is lock-free: an `ArcSwap` load and one clone
+/// of the manager (an `Arc` inside). Only [`Connector::renew`], on a timeout or a failed
+/// handshake, takes a lock.
 pub(crate) struct Connector {
     client: Client,
     config: ConnectionManagerConfig,
-    slot: RwLock<Slot>,
+    slot: ArcSwap<Slot>,
+    /// One more than the newest generation whose connection answered a command (0: none).
+    /// Generations only grow, so "generation `g` answered" is `answered > g`.
+    answered: AtomicU64,
+    /// Serialises renewals, so a burst of timeouts makes one new connection, not one each.
+    renewing: Mutex<()>,
 }
 
 impl Connector {
@@ -218,40 +211,60 @@ impl Connector {
         Connector {
             client,
             config,
-            slot: RwLock::new(Slot {
+            slot: ArcSwap::from_pointee(Slot {
                 generation: 0,
                 manager,
-                answered: Arc::new(AtomicBool::new(true)),
             }),
+            answered: AtomicU64::new(1),
+            renewing: Mutex::new(()),
         }
     }
 
     /// The manager to use now, with its generation (to pass to [`Connector::renew`]).
     pub(crate) fn current(&self) -> Lease {
-        let slot = self.slot.read().unwrap_or_else(|p| p.into_inner());
+        let slot = self.slot.load();
         Lease {
             generation: slot.generation,
             manager: slot.manager.clone(),
-            answered: Arc::clone(&slot.answered),
         }
+    }
+
+    /// Records that the connection of `generation` answered a command.
+    pub(crate) fn mark_answered(&self, generation: u64) {
+        // A plain load first: on the hot path the flag is already set and the cache line
+        // stays shared between threads.
+        if self.answered.load(Ordering::Relaxed) <= generation {
+            self.answered
+                .fetch_max(generation.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the connection of `generation` ever answered: a timeout on a connection
+    /// that never answered is still its connect attempt, which the manager ends by itself
+    /// (`connection_timeout`, then a reconnect); replacing it would restart a slow
+    /// connect again and again.
+    pub(crate) fn has_answered(&self, generation: u64) -> bool {
+        self.answered.load(Ordering::Relaxed) > generation
     }
 
     /// Replaces the manager of `generation` by a fresh one that connects on first use.
     /// Does nothing if another call already replaced it, so a burst of timeouts makes one
     /// new connection, not one each.
     pub(crate) fn renew(&self, generation: u64) {
-        let mut slot = self.slot.write().unwrap_or_else(|p| p.into_inner());
-        if slot.generation != generation {
+        let _renewing = self.renewing.lock().unwrap_or_else(|p| p.into_inner());
+        if self.slot.load().generation != generation {
             return;
         }
         match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
             Ok(manager) => {
-                slot.manager = manager;
-                slot.answered = Arc::new(AtomicBool::new(false));
-                slot.generation = slot.generation.wrapping_add(1);
+                let generation = generation.saturating_add(1);
+                self.slot.store(Arc::new(Slot {
+                    generation,
+                    manager,
+                }));
                 tracing::debug!(
                     backend = "redis-rs",
-                    generation = slot.generation,
+                    generation,
                     "replaced the connection after a timeout or failed handshake"
                 );
             }
@@ -350,6 +363,37 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn connector_tracks_answers_and_renews_once_per_generation() {
+        let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
+        let client = client_for(&config).unwrap();
+        let manager_config = manager_config(&config);
+        let manager =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .unwrap();
+        let connector = Connector::new(client, manager_config, manager);
+        // The first manager is connected when wrapped: it has answered.
+        let first = connector.current();
+        assert_eq!(first.generation, 0);
+        assert!(connector.has_answered(0));
+        connector.renew(0);
+        let second = connector.current().generation;
+        assert_eq!(second, 1);
+        // A fresh manager has not answered until a call says so.
+        assert!(!connector.has_answered(second));
+        // A stale renewal (another call already replaced generation 0) does nothing.
+        connector.renew(0);
+        assert_eq!(connector.current().generation, second);
+        connector.mark_answered(second);
+        assert!(connector.has_answered(second));
+        connector.renew(second);
+        assert_eq!(connector.current().generation, 2);
+        assert!(!connector.has_answered(2));
+        // A late answer from an older generation does not count for the new one.
+        connector.mark_answered(0);
+        assert!(!connector.has_answered(2));
+    }
+
     #[test]
     fn manager_never_retries_and_uses_our_timeouts() {
         let config = ConnectionConfig {
@@ -359,7 +403,8 @@ mod tests {
         };
         let m = manager_config(&config);
         assert_eq!(m.number_of_retries(), 0);
-        assert_eq!(m.response_timeout(), Some(Duration::from_millis(300)));
+        // The backend's own deadline (socket_timeout) replaces the driver's.
+        assert_eq!(m.response_timeout(), None);
         assert_eq!(m.connection_timeout(), Some(Duration::from_millis(200)));
     }
 }

@@ -50,16 +50,18 @@
 //!   next.
 //! - **`connection_timeout = socket_connect_timeout`** on every connect and reconnect,
 //!   including a server that accepts and never answers the handshake.
-//! - **`response_timeout = socket_timeout`** on every command, plus a backstop
-//!   (`tokio::time::timeout_at`) around the whole call, waiting for a reconnect included:
-//!   whatever the driver does, a call ends within `socket_timeout`.
+//! - **No driver `response_timeout`; one deadline per call instead.** The backend wraps
+//!   the whole call, waiting for a reconnect included, in one `tokio::time::timeout_at`
+//!   at `socket_timeout`: whatever the driver does, a call ends within `socket_timeout`.
+//!   The driver's own response timeout would only cover the wait for the reply, so it
+//!   would be a second timer per command that adds no guarantee.
 //! - **The manager never resends a command.** A command in flight when the connection
 //!   dies fails with `Unavailable`; only the *connection* is re-established. So no driver
 //!   retry can apply a non-idempotent write twice.
 //!
 //! Two gaps of the manager are closed here, in the private `connect` module:
 //!
-//! - After a response timeout it keeps using the same socket, which may be wedged (a hung
+//! - After a timed-out call it keeps using the same socket, which may be wedged (a hung
 //!   server, a silent partition) for as long as TCP keeps it open. After a timeout, and
 //!   after a handshake refused without an I/O error (which the manager would otherwise
 //!   return to every later call), the backend swaps in a fresh, lazily connecting manager.
@@ -188,21 +190,31 @@ impl RedisRsBackend {
 
     /// Sends one request under the `socket_timeout` deadline. See the `connect` module docs
     /// for the one case that is sent twice (a refused connect: the command was never sent).
+    ///
+    /// The deadline is the only timer of a call: the driver has no response timeout of
+    /// its own (see `connect::manager_config`), since this one also covers waiting for a
+    /// reconnect, which the driver's would not.
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
+        let connector = &self.inner.connector;
         let mut may_retry_refusal = true;
         loop {
-            let lease = self.inner.connector.current();
-            let mut conn = lease.manager.clone();
+            let lease = connector.current();
+            let generation = lease.generation;
+            let mut conn = lease.manager;
             let attempt = async {
                 match request {
-                    Request::One(cmd) => cmd.query_async::<redis::Value>(&mut conn).await,
+                    // Straight to the manager: `Cmd::query_async` would box the future.
+                    Request::One(cmd) => conn
+                        .send_packed_command(cmd)
+                        .await
+                        .and_then(redis::Value::extract_error),
                     Request::Batch(pipe) => pipe.query_async::<redis::Value>(&mut conn).await,
                 }
             };
             match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(value)) => {
-                    lease.mark_answered();
+                    connector.mark_answered(generation);
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
@@ -215,17 +227,17 @@ impl RedisRsBackend {
                     }
                     if classify::is_server_reply(&e) {
                         // An error reply is still an answer: the connection works.
-                        lease.mark_answered();
-                    } else if e.is_timeout() && !lease.has_answered() {
+                        connector.mark_answered(generation);
+                    } else if e.is_timeout() && !connector.has_answered(generation) {
                         // A connect attempt that timed out: the manager reconnects itself.
                     } else if classify::needs_fresh_connection(&e) {
-                        self.inner.connector.renew(lease.generation);
+                        connector.renew(generation);
                     }
                     return Err(classify_error(&e));
                 }
                 Err(_) => {
-                    if lease.has_answered() {
-                        self.inner.connector.renew(lease.generation);
+                    if connector.has_answered(generation) {
+                        connector.renew(generation);
                     }
                     return Err(BackendError::timeout(format!(
                         "redis-rs: no reply from {} within {:?}",

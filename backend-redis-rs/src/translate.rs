@@ -40,8 +40,9 @@ pub(crate) fn translate(command: &Command) -> Result<(Cmd, ReplyShape), BackendE
     let cmd = match command {
         Command::Ping => redis::cmd("PING"),
         Command::Get { key } => {
-            let mut c = redis::cmd("GET");
-            c.arg(key);
+            // Sized up front: the hot commands build their `Cmd` with no reallocation.
+            let mut c = Cmd::with_capacity(2, 3 + key.len());
+            c.arg("GET").arg(key);
             c
         }
         Command::Set {
@@ -49,8 +50,9 @@ pub(crate) fn translate(command: &Command) -> Result<(Cmd, ReplyShape), BackendE
             value,
             options,
         } => {
-            let mut c = redis::cmd("SET");
-            c.arg(key).arg(value.as_ref());
+            let value = value.as_ref();
+            let mut c = Cmd::with_capacity(6, 3 + key.len() + value.len() + 24);
+            c.arg("SET").arg(key).arg(value);
             if let Some(ms) = options.expire_ms {
                 c.arg("PX").arg(ms);
             }
