@@ -71,7 +71,7 @@ struct Args {
     /// Bytes per value.
     #[arg(long, default_value_t = 64)]
     value_size: usize,
-    /// One JSON object per line on stdout instead of a table.
+    /// One JSON object per line on stdout; the table goes to stderr then.
     #[arg(long)]
     json: bool,
     /// Also measure the backend alone (mode "backend", no ResilientClient): splits the
@@ -216,9 +216,8 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        for note in &report.notes {
-            eprintln!("note: {note}");
-        }
+        // The same run for people, on stderr (stdout stays pure JSON lines).
+        eprint!("{}", report.table());
     } else {
         print!("{}", report.table());
     }
