@@ -40,10 +40,7 @@ fn groups(report: &Report) -> Vec<Group> {
         .map(|m| (YARDSTICK, m.value))
         .collect();
     if !yardstick.is_empty() {
-        out.push((
-            format!("redis-benchmark c={} set/get", super::compare::CONNECTIONS),
-            yardstick,
-        ));
+        out.push(("redis-benchmark set, get".to_owned(), yardstick));
     }
     out
 }
@@ -145,4 +142,98 @@ pub fn draw(path: &Path, report: &Report) -> Result<(), BenchError> {
         .map_err(chart_err)?;
     root.present().map_err(chart_err)?;
     Ok(())
+}
+
+/// Rebuilds the `setget` part of a report (and the `redis-benchmark` measurements) from the
+/// JSON lines a `bench --json` run printed, so the chart of a past run can be drawn again
+/// (`bench --chart-from run.jsonl --chart out.svg`). Lines of other scenarios are skipped.
+pub fn report_from_json_lines(text: &str) -> Result<Report, BenchError> {
+    use super::{Comparison, Mode, SCENARIO_SETGET, Sample};
+    let bad = |e: String| BenchError::InvalidConfig(format!("chart input: {e}"));
+    let backend = |name: &str| match name {
+        "redis-rs" => Ok("redis-rs"),
+        "fred" => Ok("fred"),
+        "redis-benchmark" => Ok("redis-benchmark"),
+        other => Err(bad(format!("unknown backend {other:?}"))),
+    };
+    let mut report = Report::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        if v["scenario"] != SCENARIO_SETGET {
+            continue;
+        }
+        let b = backend(v["backend"].as_str().unwrap_or_default())?;
+        let num = |k: &str| v[k].as_f64().unwrap_or_default();
+        if b == "redis-benchmark" {
+            let metric = if v["metric"] == "set" { "set" } else { "get" };
+            report.measurements.push(super::Measurement::new(
+                SCENARIO_SETGET,
+                b,
+                metric,
+                num("concurrency") as usize,
+                num("ops") as u64,
+                num("value"),
+                "ops/s",
+            ));
+            continue;
+        }
+        let mode = match v["mode"].as_str() {
+            Some("raw") => Mode::Raw,
+            Some("resilient") => Mode::Resilient,
+            _ => continue,
+        };
+        report.samples.push(Sample {
+            scenario: SCENARIO_SETGET,
+            backend: b,
+            mode,
+            concurrency: num("concurrency") as usize,
+            ops: num("ops") as u64,
+            ops_per_sec: num("ops_per_sec"),
+            p50_us: num("p50_us"),
+            p99_us: num("p99_us"),
+            cpu_us_per_op: None,
+        });
+    }
+    let raws: Vec<Sample> = report
+        .samples
+        .iter()
+        .filter(|s| s.mode == Mode::Raw)
+        .cloned()
+        .collect();
+    for raw in raws {
+        if let Some(resilient) = report.samples.iter().find(|s| {
+            s.mode == Mode::Resilient
+                && s.backend == raw.backend
+                && s.concurrency == raw.concurrency
+        }) {
+            report.comparisons.push(Comparison {
+                backend: raw.backend,
+                concurrency: raw.concurrency,
+                resilient: resilient.clone(),
+                raw,
+                backend_only: None,
+            });
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_rebuild_the_comparisons() {
+        let text = r#"{"scenario":"setget","backend":"fred","mode":"raw","concurrency":16,"ops":10,"ops_per_sec":200.0,"p50_us":1.0,"p99_us":2.0}
+{"scenario":"setget","backend":"fred","mode":"resilient","concurrency":16,"ops":10,"ops_per_sec":150.0,"p50_us":1.0,"p99_us":2.0}
+{"scenario":"setget","backend":"redis-benchmark","metric":"set","concurrency":50,"ops":10,"value":300.0,"unit":"ops/s"}
+{"scenario":"open","backend":"fred","metric":"rejected_call","concurrency":64,"ops":10,"value":0.2,"unit":"us"}
+"#;
+        let report = report_from_json_lines(text).unwrap();
+        assert_eq!(report.comparisons.len(), 1);
+        assert!((report.comparisons[0].ratio() - 0.75).abs() < 1e-9);
+        assert_eq!(report.measurements.len(), 1);
+        assert!(report_from_json_lines("not json").is_err());
+    }
 }

@@ -118,6 +118,9 @@ struct Args {
     /// Write an SVG chart of the setget results (raw vs resilient ops/s) to this path.
     #[arg(long)]
     chart: Option<PathBuf>,
+    /// Measure nothing: draw the --chart of a past `--json` run from its saved output.
+    #[arg(long, requires = "chart")]
+    chart_from: Option<PathBuf>,
 }
 
 /// `n` scaled by `scale`, at least 1.
@@ -151,6 +154,22 @@ fn main() -> ExitCode {
             built
         }
     };
+    if let (Some(input), Some(path)) = (&args.chart_from, &args.chart) {
+        let drawn = std::fs::read_to_string(input)
+            .map_err(|e| bench::BenchError::InvalidConfig(format!("{}: {e}", input.display())))
+            .and_then(|text| bench::chart::report_from_json_lines(&text))
+            .and_then(|report| bench::chart::draw(path, &report));
+        return match drawn {
+            Ok(()) => {
+                eprintln!("chart: {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let scenarios = match Scenario::parse_list(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
