@@ -81,6 +81,7 @@ async fn unbuilt_or_empty_settings_fail_cleanly() {
 }
 
 /// Tiny settings for the scenarios beyond setget, on every backend built in.
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 fn tiny(scenarios: Vec<Scenario>) -> BenchConfig {
     BenchConfig {
         backends: BackendChoice::all_built(),
@@ -98,12 +99,14 @@ fn tiny(scenarios: Vec<Scenario>) -> BenchConfig {
     }
 }
 
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 fn find<'a>(ms: &'a [Measurement], backend: &str, metric: &str) -> &'a Measurement {
     ms.iter()
         .find(|m| m.backend == backend && m.metric == metric)
         .unwrap_or_else(|| panic!("no {metric} measurement for {backend} in {ms:?}"))
 }
 
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 fn check_json(m: &Measurement, scenario: &str) {
     let v: serde_json::Value = serde_json::from_str(&m.to_json_line().unwrap()).unwrap();
     assert_eq!(v["scenario"], scenario);
