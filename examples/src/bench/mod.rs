@@ -46,7 +46,9 @@
 //! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5}
 //! ```
 //!
-//! The `scenario` field leaves room for the other scenarios of the full suite.
+//! The other scenarios ([`tiers`], [`recovery`], [`drain`], [`open`], and the
+//! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
+//! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
 //! # Finding where the overhead is
 //!
