@@ -1,10 +1,13 @@
-//! Smoke test of the benchmark harness: tiny numbers against a private redis-server, for
-//! each backend built in, so CI notices when the harness breaks. Numbers are not checked,
-//! only that both modes ran and reported something sane.
+//! Smoke test of the benchmark suite: tiny numbers against private redis-servers, for
+//! each backend built in and each scenario, so CI notices when the harness breaks. Targets
+//! are not checked (the CI machine is not the benchmark machine), only that every scenario
+//! ran and reported something sane.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use examples::bench::{self, BackendChoice, BenchConfig, Mode, Pick};
+use std::time::Duration;
+
+use examples::bench::{self, BackendChoice, BenchConfig, Measurement, Mode, Pick, Scenario};
 
 #[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 async fn smoke(backend: BackendChoice) {
@@ -18,8 +21,15 @@ async fn smoke(backend: BackendChoice) {
         pick: Pick::Median,
         progress: false,
         backend_mode: false,
+        scenarios: vec![Scenario::SetGet],
+        redis_benchmark_requests: 0,
+        ..BenchConfig::default()
     };
     let report = bench::run(&config).await.expect("bench runs");
+    assert!(
+        report.measurements.is_empty(),
+        "setget alone, no redis-benchmark"
+    );
     assert_eq!(
         report.comparisons.len(),
         2,
@@ -68,4 +78,111 @@ async fn unbuilt_or_empty_settings_fail_cleanly() {
         ..BenchConfig::default()
     };
     assert!(bench::run(&config).await.is_err());
+}
+
+/// Tiny settings for the scenarios beyond setget, on every backend built in.
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
+fn tiny(scenarios: Vec<Scenario>) -> BenchConfig {
+    BenchConfig {
+        backends: BackendChoice::all_built(),
+        scenarios,
+        tier_agents: 4,
+        tier_ops: 80,
+        outage: Duration::from_millis(100),
+        recovery_tasks: 2,
+        drain_writes: 500,
+        drain_batch_size: 64,
+        open_ops: 2_000,
+        open_concurrency: 4,
+        value_size: 16,
+        ..BenchConfig::default()
+    }
+}
+
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
+fn find<'a>(ms: &'a [Measurement], backend: &str, metric: &str) -> &'a Measurement {
+    ms.iter()
+        .find(|m| m.backend == backend && m.metric == metric)
+        .unwrap_or_else(|| panic!("no {metric} measurement for {backend} in {ms:?}"))
+}
+
+#[cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
+fn check_json(m: &Measurement, scenario: &str) {
+    let v: serde_json::Value = serde_json::from_str(&m.to_json_line().unwrap()).unwrap();
+    assert_eq!(v["scenario"], scenario);
+    assert_eq!(v["metric"], m.metric);
+    assert!(v["value"].as_f64().unwrap() >= 0.0);
+}
+
+#[cfg(any(feature = "redis-rs", feature = "fred"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiers_and_open_scenarios_run() {
+    let config = tiny(vec![Scenario::Tiers, Scenario::Open]);
+    let report = bench::run(&config).await.expect("bench runs");
+    assert!(report.comparisons.is_empty());
+    for backend in BackendChoice::all_built() {
+        for metric in ["store", "recent20", "stm_to_im"] {
+            let m = find(&report.measurements, backend.name(), metric);
+            assert_eq!(m.scenario, "tiers");
+            assert!(m.value > 0.0 && m.pass.is_some(), "{m:?}");
+            check_json(m, "tiers");
+        }
+        assert_eq!(find(&report.measurements, backend.name(), "store").ops, 80);
+        // 4 agents keep one memory each in STM.
+        assert_eq!(
+            find(&report.measurements, backend.name(), "stm_to_im").ops,
+            76
+        );
+        let open = find(&report.measurements, backend.name(), "rejected_call");
+        assert_eq!((open.scenario, open.ops, open.unit), ("open", 2_000, "us"));
+        assert!(open.p99_us.unwrap() >= open.p50_us.unwrap(), "{open:?}");
+        check_json(open, "open");
+    }
+    assert!(report.table().contains("recent20"));
+}
+
+#[cfg(any(feature = "redis-rs", feature = "fred"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_and_drain_scenarios_run() {
+    let config = tiny(vec![Scenario::Drain, Scenario::Recovery]);
+    let report = bench::run(&config).await.expect("bench runs");
+    for backend in BackendChoice::all_built() {
+        let closed = find(&report.measurements, backend.name(), "to_closed");
+        assert_eq!(closed.scenario, "recovery");
+        // The health probe pings every second; well within ten.
+        assert!(closed.value > 0.0 && closed.value < 10_000.0, "{closed:?}");
+        let first = find(&report.measurements, backend.name(), "to_first_success");
+        assert!(first.value < 10_000.0, "{first:?}");
+        check_json(closed, "recovery");
+        let drain = find(&report.measurements, backend.name(), "drain");
+        assert_eq!((drain.scenario, drain.ops), ("drain", 500));
+        assert!(drain.value > 0.0, "{drain:?}");
+        assert!(drain.detail.as_deref().unwrap().contains("batch_size=64"));
+        check_json(drain, "drain");
+        assert_eq!(
+            find(&report.measurements, backend.name(), "enqueue").ops,
+            500
+        );
+    }
+    // Recovery and drain come in the suite's order whatever the order asked.
+    let first_drain = report
+        .measurements
+        .iter()
+        .position(|m| m.scenario == "drain");
+    let first_recovery = report
+        .measurements
+        .iter()
+        .position(|m| m.scenario == "recovery");
+    assert!(first_recovery < first_drain);
+}
+
+#[test]
+fn scenario_lists_parse() {
+    assert_eq!(Scenario::parse_list("all").unwrap(), Scenario::ALL.to_vec());
+    assert_eq!(
+        Scenario::parse_list("open,setget").unwrap(),
+        vec![Scenario::SetGet, Scenario::Open]
+    );
+    assert!(Scenario::parse_list("setget,nope").is_err());
+    assert!(Scenario::parse_list("").unwrap().is_empty());
 }

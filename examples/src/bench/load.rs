@@ -208,6 +208,79 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
     })
 }
 
+/// Runs one task per element of `states`, all released together; task `t` calls
+/// `op(states[t].clone(), i)` for its share `i = 0..` of `ops` operations, each timed.
+/// The generic engine of the scenarios beyond `setget` (memory-tiers, rejected calls): same
+/// barrier, clock, CPU accounting and histogram as [`run_load`].
+pub async fn run_tasks<S, F, Fut>(states: Vec<S>, ops: u64, op: F) -> Result<LoadResult, OpError>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), OpError>> + Send + 'static,
+{
+    let tasks = states.len();
+    if tasks == 0 {
+        return Err(OpError("no task to run".to_owned()));
+    }
+    let op = Arc::new(op);
+    let barrier = Arc::new(Barrier::new(tasks + 1));
+    let mut handles = Vec::with_capacity(tasks);
+    for (task, state) in states.into_iter().enumerate() {
+        let op = Arc::clone(&op);
+        let barrier = Arc::clone(&barrier);
+        let n = share(ops, tasks, task);
+        handles.push(tokio::spawn(async move {
+            let mut latencies: Vec<u64> = Vec::with_capacity(n as usize);
+            barrier.wait().await;
+            for i in 0..n {
+                let started = Instant::now();
+                op(state.clone(), i).await?;
+                latencies.push(started.elapsed().as_nanos() as u64);
+            }
+            Ok::<Vec<u64>, OpError>(latencies)
+        }));
+    }
+    let cpu_before = process_cpu_time();
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut per_task = Vec::with_capacity(tasks);
+    let mut first_error = None;
+    for handle in handles {
+        match handle.await {
+            Ok(Ok(latencies)) => per_task.push(latencies),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                first_error.get_or_insert(OpError(format!("load task failed: {join}")));
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = match (cpu_before, process_cpu_time()) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .map_err(|e| OpError(format!("histogram: {e}")))?;
+    let mut done = 0u64;
+    for latencies in per_task {
+        done += latencies.len() as u64;
+        for ns in latencies {
+            histogram.saturating_record(ns.max(1));
+        }
+    }
+    Ok(LoadResult {
+        ops: done,
+        elapsed,
+        latencies_ns: histogram,
+        cpu,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -255,6 +328,25 @@ mod tests {
         assert_eq!(result.latencies_ns.len(), 1_000);
         assert_eq!(target.sets.load(Ordering::Relaxed), 500);
         assert_eq!(target.gets.load(Ordering::Relaxed), 500);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_tasks_shares_the_operations_over_the_states() {
+        let counters: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let result = run_tasks(counters.clone(), 10, |c: Arc<AtomicU64>, _i| async move {
+            c.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(result.ops, 10);
+        let counts: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(counts, vec![4, 3, 3]);
+        assert!(
+            run_tasks(Vec::<u8>::new(), 1, |_s, _i| async { Ok(()) })
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

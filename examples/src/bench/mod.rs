@@ -46,7 +46,9 @@
 //! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5}
 //! ```
 //!
-//! The `scenario` field leaves room for the other scenarios of the full suite.
+//! The other scenarios ([`tiers`], [`recovery`], [`drain`], [`open`], and the
+//! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
+//! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
 //! # Finding where the overhead is
 //!
@@ -63,18 +65,26 @@
 // Built with no backend feature, nothing can be measured and the machinery is unused.
 #![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 
+pub mod chart;
+pub mod compare;
+pub mod drain;
 pub mod load;
+pub mod measurement;
+pub mod open;
+pub mod recovery;
 pub mod targets;
+pub mod tiers;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use resilience_core::{ConnectionConfig, ResilientClient};
+use resilience_core::{ConnectionConfig, ResilientClient, ResilientClientBuilder};
 use serde::Serialize;
 
 use load::{LoadResult, LoadSpec, OpError, Target, key_rings, run_load};
+pub use measurement::{Goal, Measurement};
 use targets::Resilient;
 
 /// The `scenario` field of the SET/GET comparison.
@@ -115,6 +125,77 @@ impl BackendChoice {
             .into_iter()
             .filter(|b| b.is_built())
             .collect()
+    }
+}
+
+impl From<BackendChoice> for memory_tiers::BackendKind {
+    fn from(b: BackendChoice) -> Self {
+        match b {
+            BackendChoice::RedisRs => memory_tiers::BackendKind::RedisRs,
+            BackendChoice::Fred => memory_tiers::BackendKind::Fred,
+        }
+    }
+}
+
+/// A part of the suite, selected with `--scenario` (each one's JSON lines carry its name
+/// in the `scenario` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// Raw driver against resilient client, SET/GET (and `redis-benchmark` alongside).
+    SetGet,
+    /// memory-tiers: `store`, `recent(20)`, STM -> IM transitions ([`tiers`]).
+    Tiers,
+    /// Server killed and restarted: time to the first success and to Closed ([`recovery`]).
+    Recovery,
+    /// 100,000 writes queued during an outage, then the rate they land at ([`drain`]).
+    Drain,
+    /// Latency of a call the open breaker rejects ([`open`]).
+    Open,
+}
+
+impl Scenario {
+    /// Every scenario, in the order a full run takes them.
+    pub const ALL: [Scenario; 5] = [
+        Scenario::SetGet,
+        Scenario::Tiers,
+        Scenario::Recovery,
+        Scenario::Drain,
+        Scenario::Open,
+    ];
+
+    /// The name on the command line and in the `scenario` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::SetGet => SCENARIO_SETGET,
+            Scenario::Tiers => tiers::SCENARIO,
+            Scenario::Recovery => recovery::SCENARIO,
+            Scenario::Drain => drain::SCENARIO,
+            Scenario::Open => open::SCENARIO,
+        }
+    }
+
+    /// Parses a comma-separated list (`setget,tiers` or `all`) into scenarios, in the
+    /// suite's order, without duplicates.
+    pub fn parse_list(list: &str) -> Result<Vec<Scenario>, BenchError> {
+        let mut wanted = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if name == "all" {
+                wanted.extend(Scenario::ALL);
+                continue;
+            }
+            match Scenario::ALL.into_iter().find(|s| s.name() == name) {
+                Some(s) => wanted.push(s),
+                None => {
+                    return Err(BenchError::InvalidConfig(format!(
+                        "unknown scenario {name:?}: expected setget, tiers, recovery, drain, open or all"
+                    )));
+                }
+            }
+        }
+        Ok(Scenario::ALL
+            .into_iter()
+            .filter(|s| wanted.contains(s))
+            .collect())
     }
 }
 
@@ -173,6 +254,26 @@ pub struct BenchConfig {
     /// Also measure the backend alone (mode `backend`), to split the overhead between the
     /// backend crate and the resilient client.
     pub backend_mode: bool,
+    /// The scenarios to run (in the suite's order). Default: all of them.
+    pub scenarios: Vec<Scenario>,
+    /// `tiers`: agents, one task each. Default 64.
+    pub tier_agents: usize,
+    /// `tiers`: memories stored in all (and `recent(20)` queries made). Default 64,000.
+    pub tier_ops: u64,
+    /// `recovery`: how long the server stays down. Default 1 s.
+    pub outage: Duration,
+    /// `recovery`: tasks of the light load (one GET per millisecond each). Default 4.
+    pub recovery_tasks: usize,
+    /// `drain`: writes queued during the outage. Default 100,000.
+    pub drain_writes: u64,
+    /// `drain`: the client's `QueueConfig::batch_size`. Default 1024.
+    pub drain_batch_size: usize,
+    /// `open`: rejected calls measured. Default 1,000,000.
+    pub open_ops: u64,
+    /// `open`: tasks hammering `get`. Default 64.
+    pub open_concurrency: usize,
+    /// `setget`: requests of the `redis-benchmark` comparison (0: skip it). Default 200,000.
+    pub redis_benchmark_requests: u64,
 }
 
 impl Default for BenchConfig {
@@ -187,6 +288,16 @@ impl Default for BenchConfig {
             pick: Pick::Median,
             progress: false,
             backend_mode: false,
+            scenarios: Scenario::ALL.to_vec(),
+            tier_agents: 64,
+            tier_ops: 64_000,
+            outage: Duration::from_secs(1),
+            recovery_tasks: 4,
+            drain_writes: 100_000,
+            drain_batch_size: 1024,
+            open_ops: 1_000_000,
+            open_concurrency: 64,
+            redis_benchmark_requests: 200_000,
         }
     }
 }
@@ -272,12 +383,48 @@ pub struct Report {
     pub samples: Vec<Sample>,
     /// One per backend and concurrency.
     pub comparisons: Vec<Comparison>,
+    /// The numbers of the other scenarios (and `redis-benchmark`), in the order measured.
+    pub measurements: Vec<Measurement>,
+    /// Notes for people (a skipped comparison, …), printed under the table.
+    pub notes: Vec<String>,
 }
 
 impl Report {
     /// A table for people: one row per mode, the ratio under each pair, the spread of the
     /// repeated runs in the last column.
     pub fn table(&self) -> String {
+        let mut out = String::new();
+        if !self.comparisons.is_empty() {
+            out.push_str(&self.setget_table());
+        }
+        if !self.measurements.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&measurement::table(&self.measurements));
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+
+    /// Every result as JSON lines (the `setget` samples, then the measurements), each
+    /// ending with a newline.
+    pub fn json_lines(&self) -> Result<String, BenchError> {
+        let mut out = String::new();
+        for s in &self.samples {
+            out.push_str(&s.to_json_line()?);
+            out.push('\n');
+        }
+        for m in &self.measurements {
+            out.push_str(&m.to_json_line()?);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    fn setget_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -381,30 +528,161 @@ fn validate(config: &BenchConfig) -> Result<(), BenchError> {
             "ops and repeats must be above 0".into(),
         ));
     }
+    if config.scenarios.is_empty() {
+        return Err(BenchError::InvalidConfig("no scenario selected".into()));
+    }
+    if config.tier_agents == 0 || config.tier_ops == 0 {
+        return Err(BenchError::InvalidConfig(
+            "tier agents and tier ops must be above 0".into(),
+        ));
+    }
+    if config.drain_writes == 0 || config.drain_batch_size == 0 {
+        return Err(BenchError::InvalidConfig(
+            "drain writes and drain batch size must be above 0".into(),
+        ));
+    }
+    if config.open_ops == 0 || config.open_concurrency == 0 || config.recovery_tasks == 0 {
+        return Err(BenchError::InvalidConfig(
+            "open ops, open concurrency and recovery tasks must be above 0".into(),
+        ));
+    }
     Ok(())
 }
 
-/// Runs the benchmark described by `config`. Must run on a multi-thread Tokio runtime
-/// (on a current-thread one it runs, but measures one core only).
+/// Connects `backend` to `connection` and wraps it in a [`ResilientClient`] named `bench`,
+/// configured by `configure` (defaults otherwise).
+pub async fn connect_client(
+    connection: &ConnectionConfig,
+    backend: BackendChoice,
+    configure: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
+) -> Result<ResilientClient, BenchError> {
+    let kv = memory_tiers::connect_backend(connection, backend.into())
+        .await
+        .map_err(|e| BenchError::Connect {
+            backend: backend.name(),
+            message: e.to_string(),
+        })?;
+    Ok(configure(ResilientClient::builder_arc("bench", kv)).build())
+}
+
+/// Runs the benchmark described by `config`: every selected scenario, in the suite's
+/// order. Must run on a multi-thread Tokio runtime (on a current-thread one it runs, but
+/// measures one core only).
+///
+/// `setget`, `tiers`, `open` and `redis-benchmark` use the server of `config.url`, or one
+/// private `redis-server` started for the run; `recovery` and `drain` always start their
+/// own private server (they kill it).
 pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     validate(config)?;
-    let (server, connection) = match &config.url {
-        Some(url) => (None, ConnectionConfig::from_url(url)?),
-        None => {
+    let shared = config
+        .scenarios
+        .iter()
+        .any(|s| matches!(s, Scenario::SetGet | Scenario::Tiers | Scenario::Open));
+    let (server, connection) = match (&config.url, shared) {
+        (Some(url), _) => (None, ConnectionConfig::from_url(url)?),
+        (None, true) => {
             let server = testkit::RedisServer::spawn().await?;
             let connection = server.connection_config();
             (Some(server), connection)
         }
+        (None, false) => (None, ConnectionConfig::default()),
     };
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let prefix = format!("bench:{}:{nanos}:", std::process::id());
+    let run_id = format!("{}:{nanos}", std::process::id());
+    let mut report = Report::default();
+    let order = Scenario::ALL
+        .into_iter()
+        .filter(|s| config.scenarios.contains(s));
+    for scenario in order {
+        if config.progress {
+            eprintln!("scenario {}", scenario.name());
+        }
+        match scenario {
+            Scenario::SetGet => {
+                run_setget(config, &connection, &run_id, &mut report).await?;
+                if config.redis_benchmark_requests > 0 {
+                    match compare::run(
+                        &connection,
+                        config.redis_benchmark_requests,
+                        config.value_size,
+                    )
+                    .await
+                    {
+                        Ok(Some(ms)) => report.measurements.extend(ms),
+                        Ok(None) => report
+                            .notes
+                            .push("redis-benchmark not found on PATH: comparison skipped".into()),
+                        Err(e) => report.notes.push(format!("redis-benchmark failed: {e}")),
+                    }
+                }
+            }
+            Scenario::Tiers => {
+                for &backend in &config.backends {
+                    let namespace = format!("bench-{}-{run_id}", backend.name());
+                    let ms = tiers::run(config, backend, &connection, &namespace).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+            Scenario::Recovery => {
+                for &backend in &config.backends {
+                    let ms = recovery::run(config, backend).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+            Scenario::Drain => {
+                for &backend in &config.backends {
+                    let ms = drain::run(config, backend).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+            Scenario::Open => {
+                for &backend in &config.backends {
+                    let ms = open::run(config, backend, &connection).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+        }
+    }
+    drop(server);
+    Ok(report)
+}
+
+fn progress(config: &BenchConfig, measurements: &[Measurement]) {
+    if config.progress {
+        for m in measurements {
+            eprintln!(
+                "  {} {} {}: {:.2} {}{}",
+                m.scenario,
+                m.backend,
+                m.metric,
+                m.value,
+                m.unit,
+                m.target
+                    .as_ref()
+                    .map(|t| format!(" (target {t})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+async fn run_setget(
+    config: &BenchConfig,
+    connection: &ConnectionConfig,
+    run_id: &str,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let prefix = format!("bench:{run_id}:");
     let tasks = config.concurrency.iter().copied().max().unwrap_or(1);
     let keys = Arc::new(key_rings(&prefix, tasks, KEYS_PER_TASK));
     let value = Bytes::from(vec![b'x'; config.value_size]);
-    let mut report = Report::default();
     for &backend in &config.backends {
         let bench = Bench {
             config,
@@ -413,12 +691,11 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
             value: value.clone(),
         };
         match backend {
-            BackendChoice::RedisRs => redis_rs(&bench, &connection, &mut report).await?,
-            BackendChoice::Fred => fred(&bench, &connection, &mut report).await?,
+            BackendChoice::RedisRs => redis_rs(&bench, connection, report).await?,
+            BackendChoice::Fred => fred(&bench, connection, report).await?,
         }
     }
-    drop(server);
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(feature = "redis-rs")]

@@ -1,8 +1,15 @@
-//! `bench`: the raw driver against `ResilientClient` over it, SET/GET under load.
+//! `bench`: the benchmark suite. The raw driver against `ResilientClient` over it (SET/GET
+//! under load, with `redis-benchmark` alongside), the memory tiers, recovery after a server
+//! kill, the drain of a queued backlog, and the cost of a call the open breaker rejects.
 //!
 //! ```text
-//! cargo run --release -p examples --features fred --bin bench -- --ops 200000 --concurrency 1,16,256
+//! cargo run --release -p examples --all-features --bin bench -- --chart target/bench.svg
+//! cargo run --release -p examples --all-features --bin bench -- --scenario setget --ops 200000 --concurrency 1,16,256
+//! cargo run --release -p examples --all-features --bin bench -- --scenario tiers,drain --json
 //! ```
+//!
+//! `--scenario` picks the parts (`setget,tiers,recovery,drain,open` or `all`, the default);
+//! `--json` lines carry a `scenario` field; `--scale 0.1` shrinks every operation count.
 //!
 //! For each backend (`redis-rs`, `fred`; `--backend all`, the default, takes those built in)
 //! and each concurrency level, it runs a warm-up, then the raw driver and the resilient client
@@ -13,10 +20,12 @@
 //! What exactly is measured, and why the comparison is fair: see the `examples::bench`
 //! module docs.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use examples::bench::{self, BackendChoice, BenchConfig, Pick};
+use examples::bench::{self, BackendChoice, BenchConfig, Pick, Scenario};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
@@ -62,7 +71,7 @@ struct Args {
     /// Bytes per value.
     #[arg(long, default_value_t = 64)]
     value_size: usize,
-    /// One JSON object per line on stdout instead of a table.
+    /// One JSON object per line on stdout; the table goes to stderr then.
     #[arg(long)]
     json: bool,
     /// Also measure the backend alone (mode "backend", no ResilientClient): splits the
@@ -72,6 +81,51 @@ struct Args {
     /// No per-run progress lines on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Scenarios to run, comma separated: setget, tiers, recovery, drain, open, or all.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Multiplies every operation count (--ops, --tier-ops, --drain-writes, --open-ops,
+    /// --redis-benchmark-requests): 0.1 for a quick look.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// tiers: agents (one task each).
+    #[arg(long, default_value_t = 64)]
+    tier_agents: usize,
+    /// tiers: memories stored in all (and recent(20) queries made).
+    #[arg(long, default_value_t = 64_000)]
+    tier_ops: u64,
+    /// recovery: how long the server stays down, in milliseconds.
+    #[arg(long, default_value_t = 1_000)]
+    outage_ms: u64,
+    /// recovery: tasks of the light load (1 GET per ms each).
+    #[arg(long, default_value_t = 4)]
+    recovery_tasks: usize,
+    /// drain: writes queued during the outage.
+    #[arg(long, default_value_t = 100_000)]
+    drain_writes: u64,
+    /// drain: the client's QueueConfig::batch_size (writes per replay round trip).
+    #[arg(long, default_value_t = 1024)]
+    drain_batch_size: usize,
+    /// open: rejected calls measured.
+    #[arg(long, default_value_t = 1_000_000)]
+    open_ops: u64,
+    /// open: tasks hammering get.
+    #[arg(long, default_value_t = 64)]
+    open_concurrency: usize,
+    /// setget: requests of the redis-benchmark comparison (0 skips it).
+    #[arg(long, default_value_t = 200_000)]
+    redis_benchmark_requests: u64,
+    /// Write an SVG chart of the setget results (raw vs resilient ops/s) to this path.
+    #[arg(long)]
+    chart: Option<PathBuf>,
+    /// Measure nothing: draw the --chart of a past `--json` run from its saved output.
+    #[arg(long, requires = "chart")]
+    chart_from: Option<PathBuf>,
+}
+
+/// `n` scaled by `scale`, at least 1.
+fn scaled(n: u64, scale: f64) -> u64 {
+    ((n as f64 * scale).round() as u64).max(1)
 }
 
 fn main() -> ExitCode {
@@ -100,11 +154,39 @@ fn main() -> ExitCode {
             built
         }
     };
+    if let (Some(input), Some(path)) = (&args.chart_from, &args.chart) {
+        let drawn = std::fs::read_to_string(input)
+            .map_err(|e| bench::BenchError::InvalidConfig(format!("{}: {e}", input.display())))
+            .and_then(|text| bench::chart::report_from_json_lines(&text))
+            .and_then(|report| bench::chart::draw(path, &report));
+        return match drawn {
+            Ok(()) => {
+                eprintln!("chart: {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let scenarios = match Scenario::parse_list(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        eprintln!("error: --scale must be a positive number");
+        return ExitCode::FAILURE;
+    }
+    let scale = args.scale;
     let config = BenchConfig {
         url: args.url,
         backends,
         concurrency: args.concurrency,
-        ops: args.ops,
+        ops: scaled(args.ops, scale),
         repeats: args.repeats,
         value_size: args.value_size,
         pick: match args.pick {
@@ -113,6 +195,20 @@ fn main() -> ExitCode {
         },
         progress: !args.quiet,
         backend_mode: args.with_backend_mode,
+        scenarios,
+        tier_agents: args.tier_agents,
+        tier_ops: scaled(args.tier_ops, scale),
+        outage: Duration::from_millis(args.outage_ms),
+        recovery_tasks: args.recovery_tasks,
+        drain_writes: scaled(args.drain_writes, scale),
+        drain_batch_size: args.drain_batch_size,
+        open_ops: scaled(args.open_ops, scale),
+        open_concurrency: args.open_concurrency,
+        redis_benchmark_requests: if args.redis_benchmark_requests == 0 {
+            0
+        } else {
+            scaled(args.redis_benchmark_requests, scale)
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,17 +228,26 @@ fn main() -> ExitCode {
         }
     };
     if args.json {
-        for sample in &report.samples {
-            match sample.to_json_line() {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+        match report.json_lines() {
+            Ok(lines) => print!("{lines}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
             }
         }
+        // The same run for people, on stderr (stdout stays pure JSON lines).
+        eprint!("{}", report.table());
     } else {
         print!("{}", report.table());
+    }
+    if let Some(path) = &args.chart {
+        match bench::chart::draw(path, &report) {
+            Ok(()) => eprintln!("chart: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     ExitCode::SUCCESS
 }
