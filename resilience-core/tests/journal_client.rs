@@ -139,7 +139,10 @@ async fn applied_writes_leave_the_journal() {
     assert_eq!(client.recovered(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Current-thread: on a multi-thread runtime the replay worker can hold the Normal write in
+// flight at the very moment the High write arrives, and an in-flight write is never evicted
+// (the High write then gets QueueFull): a real race, but not the one this test is about.
+#[tokio::test]
 async fn evicted_writes_leave_the_journal_and_shutdown_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("queue.redb");
