@@ -86,6 +86,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::{RedisServer, SpawnError};
 
+pub mod commands;
 pub mod soak;
 
 pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
@@ -316,6 +317,14 @@ pub struct KillReport {
 }
 
 impl KillReport {
+    /// Prints the report and panics, like `assert!`, with every broken promise (see
+    /// [`violations`](Self::violations)): what a backend's test calls on the report.
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The promises this run broke, one sentence each; empty when all held.
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();
