@@ -25,18 +25,15 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use resilience_core::{
-    Command, ConnectionConfig, ErrorKind, KvBackend, Limit, ScoreBound, SetCondition, SetOptions,
-    Value, ZaddOptions,
+    Command, ConnectionConfig, ErrorKind, Limit, ScoreBound, SetCondition, SetOptions, Value,
+    ZaddOptions,
 };
-use tokio::time::Instant;
 
 use super::BackendFuture;
+use super::support::*;
 use crate::RedisServer;
 
 /// Expands to one `#[tokio::test]` per test of [`scenarios::commands`](crate::scenarios::commands),
@@ -83,64 +80,6 @@ macro_rules! command_tests {
             $crate::scenarios::commands::refused_connect_is_unavailable_and_fast($connect).await;
         }
     };
-}
-
-/// Socket timeout of the tests' connections: short, so a refused connect is fast.
-const SOCKET_TIMEOUT: Duration = Duration::from_millis(500);
-
-async fn spawn_server() -> RedisServer {
-    RedisServer::spawn()
-        .await
-        .expect("redis-server must be installed (apt-get install redis-server)")
-}
-
-fn config_for(host: &str, port: u16) -> ConnectionConfig {
-    ConnectionConfig {
-        host: host.to_owned(),
-        port,
-        socket_timeout: SOCKET_TIMEOUT,
-        socket_connect_timeout: SOCKET_TIMEOUT,
-        ..ConnectionConfig::default()
-    }
-}
-
-fn config(server: &RedisServer) -> ConnectionConfig {
-    ConnectionConfig {
-        socket_timeout: SOCKET_TIMEOUT,
-        socket_connect_timeout: SOCKET_TIMEOUT,
-        ..server.connection_config()
-    }
-}
-
-async fn connected<F>(connect: &F, server: &RedisServer) -> Arc<dyn KvBackend>
-where
-    F: Fn(ConnectionConfig) -> BackendFuture,
-{
-    connect(config(server))
-        .await
-        .expect("connect to the test server")
-}
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
-
-fn set(key: &str, value: &str) -> Command {
-    Command::Set {
-        key: key.into(),
-        value: b(value),
-        options: SetOptions::default(),
-    }
-}
-
-fn get(key: &str) -> Command {
-    Command::Get { key: key.into() }
-}
-
-async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
-    let start = Instant::now();
-    let out = f.await;
-    (out, start.elapsed())
 }
 
 /// See the module docs.

@@ -88,6 +88,8 @@ use crate::server::{RedisServer, SpawnError};
 
 pub mod commands;
 pub mod soak;
+pub mod support;
+pub mod tls;
 
 pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
 
