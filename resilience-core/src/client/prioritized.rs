@@ -80,7 +80,7 @@ impl ResilientClient {
     /// priority handling. Being data, queued batches can be ordered by key and replayed in
     /// batches. A batch is retried after a timeout only if every command is idempotent.
     ///
-    /// With a durable journal (feature `durable`, [`crate::journal`]), a write that has to be
+    /// With a durable journal (feature `durable`, module `journal`), a write that has to be
     /// queued is committed to disk before `Queued` is returned, and survives a crash.
     pub async fn submit(&self, batch: Vec<Command>, priority: Priority) -> StoreOutcome {
         self.submit_with_reply(batch, priority).await.outcome

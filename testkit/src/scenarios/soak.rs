@@ -1174,6 +1174,8 @@ mod tests {
             acknowledged: 90,
             stored: 80,
             completed: 10,
+            queued_high: 4,
+            queued_normal: 6,
             incr: IncrCounts {
                 ok: 5,
                 counter: Some(5),
@@ -1213,6 +1215,7 @@ mod tests {
             ("nothing acknowledged", |r| r.acknowledged = 0),
             ("a kind never injected", |r| r.faults.reset = 0),
             ("counter unreadable", |r| r.incr.counter = None),
+            ("no High write queued", |r| r.queued_high = 0),
         ];
         for (name, broken) in breakers {
             let mut r = good();
