@@ -1,0 +1,377 @@
+//! Sentinel failover under a steady stream of writes, written once and run for every
+//! backend.
+//!
+//! Issue: "connect through sentinels to a named master; after a failover (kill the master;
+//! 1 master, 1 replica, 3 sentinels spawned locally) writes resume on the new master
+//! within 10 s, without restarting the client."
+//!
+//! The run, every wait bounded by a deadline:
+//!
+//! 1. A [`SentinelDeployment`]; the backend connects through its sentinels (the factory
+//!    gets the deployment's sentinel-mode [`ConnectionConfig`]), and one
+//!    [`ResilientClient`] with the default breaker (3 failures, 300 s reset timeout, 1 s
+//!    health check) is built over it, once.
+//! 2. One writer task loops: `SET sentinel:<i> <i>` with a distinct key each time (plain
+//!    calls, no retry), then, until the kill, `WAIT 1 100` after each acknowledged `SET`;
+//!    a write whose `WAIT` says the replica has it is *confirmed*. Writes are paced
+//!    ([`FailoverOptions::pace`]).
+//! 3. Once writes are confirmed, the master is SIGKILLed. The time from the kill to the
+//!    first acknowledged `SET` issued after the kill is measured (`kill_to_first_write`),
+//!    and separately when the sentinels agree on the new master.
+//! 4. Writes continue for [`FailoverOptions::after_resume`], then stop.
+//! 5. Checks: writes resumed within [`FailoverOptions::resume_within`]; every confirmed
+//!    write and every write acknowledged after the kill is readable with its value
+//!    (through the same client, so reads work on the new master too); the breaker ends
+//!    Closed.
+//!
+//! A write that the old master acknowledged but whose `WAIT` did not confirm replication
+//! may be lost in the failover: Redis replicates asynchronously, so that is Redis's
+//! contract, not a client bug. Such losses are counted in the report, not failed on.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use resilience_core::{CircuitState, Command, ConnectionConfig, ResilientClient, SetOptions, Value};
+use tokio::time::Instant;
+
+use super::{BackendFuture, ScenarioFailure};
+use crate::server::SentinelDeployment;
+
+/// Knobs of [`sentinel_failover_with`].
+#[derive(Clone, Debug)]
+pub struct FailoverOptions {
+    /// The backend's `socket_timeout` and `socket_connect_timeout` (default 300 ms).
+    pub socket_timeout: Duration,
+    /// Pause between two writes (default 5 ms).
+    pub pace: Duration,
+    /// Promise: the first write issued after the kill succeeds within this long of the
+    /// kill (default 10 s).
+    pub resume_within: Duration,
+    /// How long writes continue after they resumed (default 500 ms).
+    pub after_resume: Duration,
+    /// Confirmed writes to see before the kill (default 20).
+    pub writes_before_kill: usize,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        FailoverOptions {
+            socket_timeout: Duration::from_millis(300),
+            pace: Duration::from_millis(5),
+            resume_within: Duration::from_secs(10),
+            after_resume: Duration::from_millis(500),
+            writes_before_kill: 20,
+        }
+    }
+}
+
+/// What [`sentinel_failover`] measured and checked.
+#[derive(Clone, Debug)]
+pub struct FailoverReport {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// The master that was killed.
+    pub killed: SocketAddr,
+    /// The master the sentinels agreed on afterwards.
+    pub new_master: Option<SocketAddr>,
+    /// From the kill to the sentinels agreeing on the new master.
+    pub failover_seen: Option<Duration>,
+    /// From the kill to the end of the first acknowledged `SET` issued after the kill.
+    pub kill_to_first_write: Option<Duration>,
+    /// The promise for `kill_to_first_write`.
+    pub resume_within: Duration,
+    /// `SET`s acknowledged before the kill (by the old master).
+    pub acked_before_kill: usize,
+    /// Of those, how many `WAIT` confirmed as replicated.
+    pub confirmed_before_kill: usize,
+    /// `SET`s acknowledged after the kill (by the new master).
+    pub acked_after_kill: usize,
+    /// `SET`s that failed (any error, `CircuitOpen` included).
+    pub failed: usize,
+    /// Confirmed or after-kill writes not readable with their value afterwards: must be
+    /// empty.
+    pub lost: Vec<String>,
+    /// Writes the old master acknowledged without confirmed replication that the new
+    /// master does not have (allowed by Redis's asynchronous replication).
+    pub lost_unconfirmed: usize,
+    /// The breaker's state at the end.
+    pub final_state: CircuitState,
+    /// The whole run.
+    pub elapsed: Duration,
+}
+
+impl FailoverReport {
+    /// The promises this run broke (empty when all held).
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        match self.kill_to_first_write {
+            None => v.push(format!(
+                "no write succeeded within {:?} of the kill",
+                self.resume_within
+            )),
+            Some(t) if t > self.resume_within => v.push(format!(
+                "writes resumed {t:?} after the kill (promise: {:?})",
+                self.resume_within
+            )),
+            Some(_) => {}
+        }
+        if self.new_master.is_none() {
+            v.push("the sentinels never agreed on a new master".to_owned());
+        }
+        if self.confirmed_before_kill == 0 {
+            v.push("no write was confirmed before the kill: the run proves nothing".to_owned());
+        }
+        if self.acked_after_kill < 5 {
+            v.push(format!(
+                "only {} writes succeeded after the failover",
+                self.acked_after_kill
+            ));
+        }
+        if !self.lost.is_empty() {
+            v.push(format!(
+                "{} acknowledged writes lost: {:?}",
+                self.lost.len(),
+                &self.lost[..self.lost.len().min(10)]
+            ));
+        }
+        if self.final_state != CircuitState::Closed {
+            v.push(format!("breaker ended {:?}", self.final_state));
+        }
+        v
+    }
+}
+
+impl fmt::Display for FailoverReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "sentinel failover backend={} kill_to_first_write_ms={}",
+            self.backend,
+            self.kill_to_first_write
+                .map_or_else(|| "none".to_owned(), |d| d.as_millis().to_string())
+        )?;
+        writeln!(
+            f,
+            "  killed {} -> new master {:?}, sentinels agreed after {:?}",
+            self.killed, self.new_master, self.failover_seen
+        )?;
+        writeln!(
+            f,
+            "  SET acked before kill {} (confirmed by WAIT {}), after kill {}, failed {}; lost {} (unconfirmed lost {})",
+            self.acked_before_kill,
+            self.confirmed_before_kill,
+            self.acked_after_kill,
+            self.failed,
+            self.lost.len(),
+            self.lost_unconfirmed
+        )?;
+        write!(
+            f,
+            "  breaker {:?}; total {:?}",
+            self.final_state, self.elapsed
+        )
+    }
+}
+
+/// [`sentinel_failover_with`] with the default [`FailoverOptions`].
+pub async fn sentinel_failover<F>(connect: F) -> Result<FailoverReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    sentinel_failover_with(FailoverOptions::default(), connect).await
+}
+
+/// One `SET` as the writer saw it.
+#[derive(Clone, Debug)]
+struct WriteRecord {
+    index: u64,
+    issued: Instant,
+    done: Instant,
+    acked: bool,
+    confirmed: bool,
+}
+
+/// Runs the scenario (see the module docs).
+pub async fn sentinel_failover_with<F>(
+    options: FailoverOptions,
+    connect: F,
+) -> Result<FailoverReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let started = Instant::now();
+    let mut deployment = SentinelDeployment::spawn().await?;
+    let config = ConnectionConfig {
+        socket_timeout: options.socket_timeout,
+        socket_connect_timeout: options.socket_timeout,
+        ..deployment.connection_config()
+    };
+    let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
+    let backend_name = backend.name();
+    let client = ResilientClient::builder("sentinel_failover", backend).build();
+
+    let records: Arc<Mutex<Vec<WriteRecord>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    // `WAIT` only before the kill: afterwards the new master has no replica, and every
+    // `WAIT` would take its whole 100 ms.
+    let confirming = Arc::new(AtomicBool::new(true));
+    let writer = tokio::spawn(write_loop(
+        client.clone(),
+        Arc::clone(&records),
+        Arc::clone(&stop),
+        Arc::clone(&confirming),
+        options.pace,
+    ));
+    let confirmed_count = |records: &Mutex<Vec<WriteRecord>>| {
+        lock(records).iter().filter(|r| r.confirmed).count()
+    };
+
+    let load_deadline = Instant::now() + Duration::from_secs(5);
+    while confirmed_count(&records) < options.writes_before_kill {
+        if Instant::now() >= load_deadline {
+            stop.store(true, Ordering::Relaxed);
+            return Err(ScenarioFailure::Setup(format!(
+                "fewer than {} writes confirmed within 5 s of connecting",
+                options.writes_before_kill
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    confirming.store(false, Ordering::Relaxed);
+    let killed_at = Instant::now();
+    let killed = deployment.kill_master().await?;
+    let failover = deployment
+        .wait_for_failover(killed, options.resume_within + Duration::from_secs(5))
+        .await;
+    let failover_seen = failover.is_ok().then(|| killed_at.elapsed());
+    let new_master = failover.ok();
+
+    let first_write = |records: &Mutex<Vec<WriteRecord>>| {
+        lock(records)
+            .iter()
+            .find(|r| r.acked && r.issued >= killed_at)
+            .map(|r| r.done)
+    };
+    let resume_deadline = killed_at + options.resume_within + Duration::from_secs(2);
+    let mut resumed = first_write(&records);
+    while resumed.is_none() && Instant::now() < resume_deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        resumed = first_write(&records);
+    }
+    if resumed.is_some() {
+        tokio::time::sleep(options.after_resume).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+
+    let records = lock(&records).clone();
+    let mut lost = Vec::new();
+    let mut lost_unconfirmed = 0;
+    for record in records.iter().filter(|r| r.acked) {
+        let key = key(record.index);
+        let read = read_with_deadline(&client, &key).await;
+        let intact = read.as_deref() == Some(record.index.to_string().as_bytes());
+        if intact {
+            continue;
+        }
+        if record.confirmed || record.issued >= killed_at {
+            lost.push(format!("{key}: read {read:?}"));
+        } else {
+            lost_unconfirmed += 1;
+        }
+    }
+
+    let before: Vec<&WriteRecord> = records.iter().filter(|r| r.issued < killed_at).collect();
+    Ok(FailoverReport {
+        backend: backend_name,
+        killed,
+        new_master,
+        failover_seen,
+        kill_to_first_write: resumed.map(|t| t.saturating_duration_since(killed_at)),
+        resume_within: options.resume_within,
+        acked_before_kill: before.iter().filter(|r| r.acked).count(),
+        confirmed_before_kill: before.iter().filter(|r| r.confirmed).count(),
+        acked_after_kill: records
+            .iter()
+            .filter(|r| r.acked && r.issued >= killed_at)
+            .count(),
+        failed: records.iter().filter(|r| !r.acked).count(),
+        lost,
+        lost_unconfirmed,
+        final_state: client.circuit_state(),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn key(index: u64) -> String {
+    format!("sentinel:{index}")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `SET`s distinct keys until `stop`, each followed by `WAIT 1 100` when acknowledged
+/// while `confirming`.
+async fn write_loop(
+    client: ResilientClient,
+    records: Arc<Mutex<Vec<WriteRecord>>>,
+    stop: Arc<AtomicBool>,
+    confirming: Arc<AtomicBool>,
+    pace: Duration,
+) {
+    let mut index = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let issued = Instant::now();
+        let acked = client
+            .set(key(index), index.to_string(), SetOptions::default())
+            .await
+            .is_ok();
+        let done = Instant::now();
+        let confirmed = acked && confirming.load(Ordering::Relaxed) && replicated(&client).await;
+        lock(&records).push(WriteRecord {
+            index,
+            issued,
+            done,
+            acked,
+            confirmed,
+        });
+        index += 1;
+        tokio::time::sleep(pace).await;
+    }
+}
+
+/// `WAIT 1 100`: whether a replica acknowledged every write so far on this connection.
+async fn replicated(client: &ResilientClient) -> bool {
+    let wait = Command::Raw {
+        args: vec![
+            Bytes::from_static(b"WAIT"),
+            Bytes::from_static(b"1"),
+            Bytes::from_static(b"100"),
+        ],
+        keys: Vec::new(),
+        write: false,
+        idempotent: true,
+    };
+    matches!(client.execute(wait).await, Ok(Value::Int(n)) if n >= 1)
+}
+
+/// `GET key`, retried for up to 5 s while the client cannot answer (the breaker may still
+/// be recovering); `None` if the key is missing or no answer came.
+async fn read_with_deadline(client: &ResilientClient, key: &str) -> Option<Bytes> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match client.get(key).await {
+            Ok(value) => return value,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => return None,
+        }
+    }
+}
