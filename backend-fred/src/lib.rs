@@ -90,6 +90,7 @@
 mod classify;
 mod connect;
 mod reply;
+mod sentinel;
 mod tls;
 mod translate;
 
