@@ -166,32 +166,47 @@ pub(crate) async fn init(
 /// (`Unavailable`), whatever the cause. A TLS failure (say, the server's certificate was
 /// replaced by one from a CA the client does not trust) is logged at `warn` with the
 /// classified message (`TLS handshake failed …`), once per distinct message in a row;
-/// other connection errors at `debug`. The task ends when the client is dropped (its
-/// channel closes) or when the backend aborts it.
-pub(crate) fn spawn_error_log(client: &fred::prelude::Client) -> tokio::task::JoinHandle<()> {
+/// other connection errors at `debug`. Every error and every reconnect also goes to
+/// `auth`, so that commands failing while the credentials are refused say `Auth` (see
+/// `auth_state`). The task ends when the client is dropped (its channels close) or when
+/// the backend aborts it.
+pub(crate) fn spawn_error_log(
+    client: &fred::prelude::Client,
+    auth: std::sync::Arc<crate::auth_state::AuthState>,
+) -> tokio::task::JoinHandle<()> {
     use fred::interfaces::EventInterface;
     use tokio::sync::broadcast::error::RecvError;
     let mut errors = client.error_rx();
+    let mut reconnects = client.reconnect_rx();
     tokio::spawn(async move {
         let mut last_warned: Option<String> = None;
         loop {
-            match errors.recv().await {
-                Ok((error, server)) => {
-                    let classified = crate::classify_error(&error);
-                    let server = server.map(|s| s.to_string()).unwrap_or_default();
-                    let message = classified.to_string();
-                    if message.contains("TLS") {
-                        if last_warned.as_deref() != Some(message.as_str()) {
-                            tracing::warn!(backend = "fred", %server, error = %classified, "connection failed");
-                            last_warned = Some(message);
-                        }
-                    } else {
-                        tracing::debug!(backend = "fred", %server, error = %classified, "connection error");
-                        last_warned = None;
+            let (error, server) = tokio::select! {
+                error = errors.recv() => match error {
+                    Ok(error) => error,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+                reconnected = reconnects.recv() => match reconnected {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        auth.connected();
+                        continue;
                     }
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            let classified = crate::classify_error(&error);
+            auth.connection_error(&classified);
+            let server = server.map(|s| s.to_string()).unwrap_or_default();
+            let message = classified.to_string();
+            if message.contains("TLS") {
+                if last_warned.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(backend = "fred", %server, error = %classified, "connection failed");
+                    last_warned = Some(message);
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
+            } else {
+                tracing::debug!(backend = "fred", %server, error = %classified, "connection error");
+                last_warned = None;
             }
         }
     })

@@ -87,6 +87,7 @@
 //!
 //! Cluster and sentinel configurations: `connect` returns `InvalidInput` for them.
 
+mod auth_state;
 mod classify;
 mod connect;
 mod reply;
@@ -127,6 +128,8 @@ struct Inner {
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
     error_log: tokio::task::JoinHandle<()>,
+    /// Whether the credentials are being refused (see `auth_state`).
+    auth: Arc<auth_state::AuthState>,
 }
 
 impl Drop for Inner {
@@ -165,7 +168,8 @@ impl FredBackend {
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
-        let error_log = connect::spawn_error_log(&client);
+        let auth = Arc::new(auth_state::AuthState::default());
+        let error_log = connect::spawn_error_log(&client, Arc::clone(&auth));
         let options = connect::command_options(config);
         Ok(FredBackend {
             inner: Arc::new(Inner {
@@ -175,6 +179,7 @@ impl FredBackend {
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
                 error_log,
+                auth,
             }),
         })
     }
@@ -191,7 +196,7 @@ impl FredBackend {
     ) -> Result<T, BackendError> {
         match tokio::time::timeout(self.inner.socket_timeout + BACKSTOP_MARGIN, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify_error(&e)),
+            Ok(Err(e)) => Err(self.inner.auth.explain(classify_error(&e))),
             Err(_) => Err(BackendError::timeout(format!(
                 "no reply within {:?}",
                 self.inner.socket_timeout
@@ -217,12 +222,13 @@ async fn queue(
 
 /// The canonical value of a typed fred reply (a decoded [`FredValue`], not a frame).
 fn typed_reply(
+    inner: &Inner,
     shape: (Shape, &'static str),
     reply: Result<FredValue, fred::error::Error>,
 ) -> Result<Value, BackendError> {
     match reply {
         Ok(v) => reply::canonicalize(shape, reply::fred_to_value(v, false)),
-        Err(e) => Err(classify_error(&e)),
+        Err(e) => Err(inner.auth.explain(classify_error(&e))),
     }
 }
 
@@ -304,6 +310,7 @@ impl KvBackend for FredBackend {
         Self: 'async_trait,
     {
         let shape = Shape::of(&cmd);
+        let inner: &Inner = &self.inner;
         // The hot commands go through fred's typed interface: a custom command costs fred
         // two more allocations per call to encode (it splits and copies the name).
         let cmd = match cmd {
@@ -312,7 +319,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .get::<FredValue, _>(key)
-                        .map(move |reply| typed_reply(shape, reply)),
+                        .map(move |reply| typed_reply(inner, shape, reply)),
                 );
             }
             Command::Set {
@@ -331,7 +338,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .set::<FredValue, _, _>(key, value, expire, condition, false)
-                        .map(move |reply| typed_reply(shape, reply)),
+                        .map(move |reply| typed_reply(inner, shape, reply)),
                 );
             }
             other => other,
@@ -346,7 +353,7 @@ impl KvBackend for FredBackend {
                 .custom_raw::<FredValue>(wire.cmd, wire.args)
                 .map(move |reply| match reply {
                     Ok(frame) => reply::canonicalize(shape, reply::frame_to_value(frame)?),
-                    Err(e) => Err(classify_error(&e)),
+                    Err(e) => Err(inner.auth.explain(classify_error(&e))),
                 }),
         )
     }

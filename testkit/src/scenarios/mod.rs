@@ -91,9 +91,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::{RedisServer, SpawnError};
 
+pub mod acl;
 pub mod sentinel;
 pub mod soak;
 
+pub use acl::{AclOptions, AclReport, acl_checks, acl_checks_with};
 pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
 pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
 
