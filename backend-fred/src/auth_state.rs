@@ -49,7 +49,10 @@ impl AuthState {
         }
         let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let (refusal, code) = match last.as_ref() {
-            Some(e) => (e.message().to_owned(), e.code().unwrap_or("WRONGPASS").to_owned()),
+            Some(e) => (
+                e.message().to_owned(),
+                e.code().unwrap_or("WRONGPASS").to_owned(),
+            ),
             None => (String::new(), "WRONGPASS".to_owned()),
         };
         BackendError::new(

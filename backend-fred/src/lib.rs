@@ -83,9 +83,28 @@
 //!   `Unavailable` and a message starting `TLS handshake failed`: the server was never
 //!   reached, so the breaker counts it (see [`classify_error`]).
 //!
+//! ## Sentinel (`redis+sentinel://`)
+//!
+//! With `ConnectionConfig::sentinel` set, fred connects through the sentinels (its
+//! `ServerConfig::Sentinel`, sentinel credentials from `SentinelConfig` with fred feature
+//! `sentinel-auth`). fred asks the sentinels again on every reconnect, so after a
+//! failover its reconnect loop (20 ms to 200 ms apart) reaches the new master as soon as
+//! the sentinels name it, with the same client; a `READONLY` or `MASTERDOWN` reply from a
+//! demoted master makes it reconnect through the sentinels too. See the private
+//! `sentinel` module.
+//!
+//! ## Refused credentials
+//!
+//! When the server starts refusing the client's credentials (a password changed on the
+//! server), fred keeps reconnecting and every command fails fast as "not connected". Those
+//! failures are reported as `Auth`, not `Unavailable`, while the last reconnect was refused
+//! for its credentials (private module `auth_state`), so the breaker, which does not count
+//! `Auth`, stays closed in front of a server that is up. The first call or two after the
+//! connection is lost, before the refusal is known, fail as a lost connection.
+//!
 //! ## Not supported
 //!
-//! Cluster and sentinel configurations: `connect` returns `InvalidInput` for them.
+//! Cluster configurations: `connect` returns `InvalidInput` for them.
 
 mod auth_state;
 mod classify;
@@ -163,8 +182,9 @@ impl FredBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
     /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
-    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster or
-    /// sentinel configuration, database index over 255).
+    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster
+    /// configuration, database index over 255). In sentinel mode it connects to the master
+    /// the sentinels name (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;

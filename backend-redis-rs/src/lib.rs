@@ -109,6 +109,25 @@
 //! (redis-rs builds its TLS configuration with the process default). Note that redis-rs
 //! also loads the platform roots on each (re)connect even when `ca_file` is set; they are
 //! not trusted then, but an unreadable system store would fail the connect.
+//!
+//! ## Sentinel (`redis+sentinel://`)
+//!
+//! With `ConnectionConfig::sentinel` set (a `redis+sentinel://` URL sets it), `connect`
+//! asks the sentinels, in order, for the master's address (`SENTINEL
+//! GET-MASTER-ADDR-BY-NAME`, each sentinel bounded by `socket_connect_timeout`, with the
+//! sentinel credentials of `SentinelConfig`), then connects there as above (the config's
+//! credentials, `db` and TLS).
+//!
+//! redis-rs does not follow a failover by itself (upstream issue #1438), so the backend
+//! does (private module `sentinel`): a call that fails as a failover would make it fail
+//! (`Unavailable`, `Timeout`, or a `READONLY` / `MASTERDOWN` reply from a demoted master)
+//! wakes a background task that asks the sentinels every 100 ms while calls keep failing
+//! (at most 5 s after the last failure). When they name another master, every later call
+//! goes to a fresh connection there; calls still running on the old one finish there.
+//! Calls never wait for the sentinels, so each keeps its one `socket_timeout` deadline,
+//! and the client is never recreated. With the core's breaker (health probe every
+//! second) writes resume about one probe interval after the sentinels finished the
+//! failover.
 
 mod classify;
 mod connect;
@@ -184,7 +203,8 @@ impl RedisRsBackend {
         }
         let client = connect::client_for(config)?;
         let manager_config = connect::manager_config(config);
-        let manager = Self::first_manager(&client, &manager_config, config, config.address()).await?;
+        let manager =
+            Self::first_manager(&client, &manager_config, config, config.address()).await?;
         Ok(RedisRsBackend {
             inner: Arc::new(Inner {
                 connector: Connector::new(client, manager_config, manager),

@@ -49,7 +49,10 @@ pub(crate) struct Sentinels {
 impl Sentinels {
     /// Clients for the sentinels of `config.sentinel` (sentinel credentials, database 0,
     /// the config's TLS settings).
-    pub(crate) fn new(config: &ConnectionConfig, sentinel: &SentinelConfig) -> Result<Self, BackendError> {
+    pub(crate) fn new(
+        config: &ConnectionConfig,
+        sentinel: &SentinelConfig,
+    ) -> Result<Self, BackendError> {
         if sentinel.master_name.is_empty() || sentinel.nodes.is_empty() {
             return Err(BackendError::new(
                 ErrorKind::InvalidInput,
@@ -240,12 +243,9 @@ async fn follow<T: SwitchTarget>(
             shared.wake.notified().await;
             continue;
         }
-        let since_report = shared
-            .epoch
-            .elapsed()
-            .saturating_sub(Duration::from_millis(
-                shared.last_report_ms.load(Ordering::Relaxed),
-            ));
+        let since_report = shared.epoch.elapsed().saturating_sub(Duration::from_millis(
+            shared.last_report_ms.load(Ordering::Relaxed),
+        ));
         if since_report > POLL_FOR {
             // Nobody called for a while: wait for the next failure.
             shared.suspect.store(false, Ordering::Release);

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use backend_redis_rs::RedisRsBackend;
 use resilience_core::{ConnectionConfig, KvBackend};
 use testkit::logs::LogCapture;
-use testkit::scenarios::acl::{self, shown_secret};
 use testkit::scenarios::BackendFuture;
+use testkit::scenarios::acl::{self, shown_secret};
 
 fn connect(config: ConnectionConfig) -> BackendFuture {
     Box::pin(async move {
@@ -29,7 +29,10 @@ async fn acl_passwords_are_auth_never_trip_the_breaker_and_never_show() {
     println!("{report}");
     // The capture holds this backend's own log lines (it renews the connection after a
     // refused handshake), not only the core's.
-    assert!(logs.contents().contains("redis-rs"), "backend logs not captured");
+    assert!(
+        logs.contents().contains("redis-rs"),
+        "backend logs not captured"
+    );
     let violations = report.violations();
     assert!(violations.is_empty(), "{violations:#?}");
 }

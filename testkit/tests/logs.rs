@@ -7,7 +7,10 @@ use testkit::scenarios::acl::{ACL_PASSWORD, shown_secret};
 #[test]
 fn capture_sees_events_fields_and_spans_at_trace() {
     let logs = LogCapture::install().expect("the only subscriber of this test binary");
-    assert!(std::ptr::eq(logs, LogCapture::install().unwrap()), "installed once");
+    assert!(
+        std::ptr::eq(logs, LogCapture::install().unwrap()),
+        "installed once"
+    );
     let before = logs.len();
     tracing::trace!(secret = ACL_PASSWORD, "a trace event");
     assert!(logs.len() > before);

@@ -91,7 +91,10 @@ fn parse_host(host: &str) -> Option<(String, u16)> {
     }
     let url = url::Url::parse(&format!("redis://{host}")).ok()?;
     let name = url.host_str().filter(|h| !h.is_empty())?;
-    let name = name.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let name = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Some((name, url.port().unwrap_or(DEFAULT_SENTINEL_PORT)))
 }
 
@@ -132,7 +135,10 @@ mod tests {
         let c = ConnectionConfig::from_url("REDIS+SENTINEL://127.0.0.1/m")?;
         let s = c.sentinel.clone().unwrap_or_default();
         assert_eq!(s.master_name, "m");
-        assert_eq!(s.nodes, vec![("127.0.0.1".to_owned(), DEFAULT_SENTINEL_PORT)]);
+        assert_eq!(
+            s.nodes,
+            vec![("127.0.0.1".to_owned(), DEFAULT_SENTINEL_PORT)]
+        );
         assert_eq!((s.username, s.password), (None, None));
         assert_eq!((c.db, c.username, c.password), (0, None, None));
         Ok(())

@@ -48,7 +48,12 @@ pub const ROTATED_PASSWORD: &str = "R0tatedPassw0rd-4410";
 pub const ADMIN_PASSWORD: &str = "Adm1nPassw0rd-9052";
 
 /// Every secret that must never be shown.
-pub const SECRETS: [&str; 4] = [ACL_PASSWORD, WRONG_PASSWORD, ROTATED_PASSWORD, ADMIN_PASSWORD];
+pub const SECRETS: [&str; 4] = [
+    ACL_PASSWORD,
+    WRONG_PASSWORD,
+    ROTATED_PASSWORD,
+    ADMIN_PASSWORD,
+];
 
 /// Knobs of [`acl_checks_with`].
 #[derive(Clone, Debug)]
@@ -175,7 +180,8 @@ impl Checks {
 
     /// Keeps `Display` and `Debug` of `value` to scan for secrets at the end.
     fn shown<T: fmt::Display + fmt::Debug>(&mut self, what: &str, value: &T) {
-        self.texts.push((what.to_owned(), format!("{value} / {value:?}")));
+        self.texts
+            .push((what.to_owned(), format!("{value} / {value:?}")));
     }
 
     fn debug<T: fmt::Debug>(&mut self, what: &str, value: &T) {
@@ -200,7 +206,16 @@ where
     let mut admin = admin_connection(&server).await?;
     admin_command(
         &mut admin,
-        &["ACL", "SETUSER", ACL_USER, "on", &format!(">{ACL_PASSWORD}"), "~*", "&*", "+@all"],
+        &[
+            "ACL",
+            "SETUSER",
+            ACL_USER,
+            "on",
+            &format!(">{ACL_PASSWORD}"),
+            "~*",
+            "&*",
+            "+@all",
+        ],
     )
     .await?;
     let mut c = Checks {
@@ -241,7 +256,11 @@ where
 
     // 2. Wrong credentials at connect.
     for (name, username, password) in [
-        ("wrong password at connect is Auth", ACL_USER, WRONG_PASSWORD),
+        (
+            "wrong password at connect is Auth",
+            ACL_USER,
+            WRONG_PASSWORD,
+        ),
         ("unknown user at connect is Auth", "mallory", ACL_PASSWORD),
     ] {
         let wrong = config(username, password);
@@ -270,7 +289,13 @@ where
     admin_command(&mut admin, &["ACL", "LOG", "RESET"]).await?;
     admin_command(
         &mut admin,
-        &["ACL", "SETUSER", ACL_USER, "resetpass", &format!(">{ROTATED_PASSWORD}")],
+        &[
+            "ACL",
+            "SETUSER",
+            ACL_USER,
+            "resetpass",
+            &format!(">{ROTATED_PASSWORD}"),
+        ],
     )
     .await?;
     let killed = admin_command(&mut admin, &["CLIENT", "KILL", "USER", ACL_USER]).await?;
@@ -288,12 +313,15 @@ where
     // server has refused it (its ACL LOG says so), the client knows, and every call must
     // say `Auth`. So at most two counted failures: the breaker (threshold 3) never opens
     // because of the password, and the run does not depend on timing.
-    let first = client.set("acl:key", "changed", SetOptions::default()).await;
+    let first = client
+        .set("acl:key", "changed", SetOptions::default())
+        .await;
     calls.push(match &first {
         Ok(_) => "Ok".to_owned(),
         Err(e) => {
             c.shown("call error", e);
-            e.kind().map_or_else(|| format!("{e}"), |k| format!("{k:?}"))
+            e.kind()
+                .map_or_else(|| format!("{e}"), |k| format!("{k:?}"))
         }
     });
     let refused = wait_for_refused_login(&mut admin, options.step_deadline).await?;
@@ -304,7 +332,9 @@ where
     );
     let deadline = Instant::now() + options.step_deadline;
     while streak < options.auth_streak && Instant::now() < deadline {
-        let result = client.set("acl:key", "changed", SetOptions::default()).await;
+        let result = client
+            .set("acl:key", "changed", SetOptions::default())
+            .await;
         breaker_opened |= client.circuit_state() != CircuitState::Closed;
         match &result {
             Err(e) => {
@@ -332,7 +362,10 @@ where
     c.check(
         "a client holding a wrong password gets Auth",
         streak >= options.auth_streak,
-        format!("{streak} Auth in a row at the end, after {} calls", calls.len()),
+        format!(
+            "{streak} Auth in a row at the end, after {} calls",
+            calls.len()
+        ),
     );
     c.check(
         "Auth failures never open the breaker",

@@ -35,7 +35,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use resilience_core::{CircuitState, Command, ConnectionConfig, ResilientClient, SetOptions, Value};
+use resilience_core::{
+    CircuitState, Command, ConnectionConfig, ResilientClient, SetOptions, Value,
+};
 use tokio::time::Instant;
 
 use super::{BackendFuture, ScenarioFailure};
@@ -226,9 +228,8 @@ where
         Arc::clone(&confirming),
         options.pace,
     ));
-    let confirmed_count = |records: &Mutex<Vec<WriteRecord>>| {
-        lock(records).iter().filter(|r| r.confirmed).count()
-    };
+    let confirmed_count =
+        |records: &Mutex<Vec<WriteRecord>>| lock(records).iter().filter(|r| r.confirmed).count();
 
     let load_deadline = Instant::now() + Duration::from_secs(5);
     while confirmed_count(&records) < options.writes_before_kill {

@@ -37,7 +37,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::{
-    LOG_FILE, PORT_ATTEMPTS, POLL_INTERVAL, RedisServer, RespConnection, RespReply, STDERR_FILE,
+    LOG_FILE, POLL_INTERVAL, PORT_ATTEMPTS, RedisServer, RespConnection, RespReply, STDERR_FILE,
     SpawnError, free_port, is_ready, kill, log_tail,
 };
 
@@ -176,7 +176,8 @@ impl SentinelDeployment {
     }
 
     /// SIGKILLs the node the sentinels report as master (like a crash) and returns its
-    /// address. The sentinels notice after [`DOWN_AFTER`] and promote the replica.
+    /// address. The sentinels notice after `down-after-milliseconds` (1 s) and promote the
+    /// replica.
     pub async fn kill_master(&mut self) -> Result<SocketAddr, SpawnError> {
         let addr = self.master_addr().await?;
         let node = self
@@ -314,7 +315,9 @@ async fn master_addr_from(sentinel: SocketAddr) -> Result<SocketAddr, String> {
 async fn sentinel_view_problem(addr: SocketAddr) -> Result<(), String> {
     let reply = probe(addr, &["SENTINEL", "MASTER", MASTER_NAME]).await?;
     let RespReply::Array(Some(items)) = reply else {
-        return Err(format!("sentinel {addr}: SENTINEL MASTER answered {reply:?}"));
+        return Err(format!(
+            "sentinel {addr}: SENTINEL MASTER answered {reply:?}"
+        ));
     };
     let fields: HashMap<String, String> = items
         .chunks(2)
@@ -327,7 +330,9 @@ async fn sentinel_view_problem(addr: SocketAddr) -> Result<(), String> {
         })
         .collect();
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("?");
-    if field("flags") == "master" && field("num-slaves") == "1" && field("num-other-sentinels") == "2"
+    if field("flags") == "master"
+        && field("num-slaves") == "1"
+        && field("num-other-sentinels") == "2"
     {
         Ok(())
     } else {
