@@ -32,3 +32,17 @@ async fn writes_resume_on_the_new_master_after_a_failover() {
     let violations = report.violations();
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// A master demoted while the connection stays open answers writes with `READONLY`; the
+/// backend asks the sentinel again and writes land on the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_master_is_left_for_the_new_one() {
+    let report = scenarios::sentinel::follow_demoted_master(connect)
+        .await
+        .expect("the scenario must be able to run");
+    println!("{report}");
+    // The demoted master answered (the connection stayed open): the READONLY path ran.
+    assert!(report.readonly_errors >= 1, "{report}");
+    let violations = report.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}

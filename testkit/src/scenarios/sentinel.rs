@@ -24,6 +24,10 @@
 //!    (through the same client, so reads work on the new master too); the breaker ends
 //!    Closed.
 //!
+//! [`follow_demoted_master`] checks the other way a master change shows: the master is
+//! demoted to a replica while the client's connection to it stays open, so writes get
+//! `READONLY` replies; the client must ask the sentinels again and move to the new master.
+//!
 //! A write that the old master acknowledged but whose `WAIT` did not confirm replication
 //! may be lost in the failover: Redis replicates asynchronously, so that is Redis's
 //! contract, not a client bug. Such losses are counted in the report, not failed on.
@@ -41,7 +45,9 @@ use resilience_core::{
 use tokio::time::Instant;
 
 use super::{BackendFuture, ScenarioFailure};
-use crate::server::SentinelDeployment;
+use crate::server::{
+    FakeSentinel, RedisServer, RespConnection, RespReply, SENTINEL_MASTER_NAME, SentinelDeployment,
+};
 
 /// Knobs of [`sentinel_failover_with`].
 #[derive(Clone, Debug)]
@@ -375,4 +381,147 @@ async fn read_with_deadline(client: &ResilientClient, key: &str) -> Option<Bytes
             Err(_) => return None,
         }
     }
+}
+
+/// What [`follow_demoted_master`] saw.
+#[derive(Clone, Debug)]
+pub struct DemotionReport {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// Writes that failed with a `READONLY` reply (the demoted master answered).
+    pub readonly_errors: usize,
+    /// Writes that failed otherwise, as `kind` strings in order.
+    pub other_errors: Vec<String>,
+    /// From the demotion to the first acknowledged write.
+    pub first_write_after: Option<Duration>,
+    /// Whether that write is on the new master (read there directly).
+    pub on_new_master: bool,
+}
+
+impl DemotionReport {
+    /// The promises this run broke: writes resumed within 5 s, on the new master.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.first_write_after.is_none() {
+            v.push("no write succeeded within 5 s of the demotion".to_owned());
+        }
+        if !self.on_new_master {
+            v.push("the write after the demotion is not on the new master".to_owned());
+        }
+        v
+    }
+}
+
+impl fmt::Display for DemotionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "demoted master backend={}: first write after {:?} (on the new master: {}), READONLY errors {}, other errors {:?}",
+            self.backend,
+            self.first_write_after,
+            self.on_new_master,
+            self.readonly_errors,
+            self.other_errors
+        )
+    }
+}
+
+/// A master demoted under an open connection (see the module docs): two plain servers
+/// `x` and `y` and a [`FakeSentinel`] naming `x`; the backend connects through it and one
+/// client writes. Then `x` becomes a replica of `y` (`REPLICAOF`, which leaves client
+/// connections open, so writes to `x` get `READONLY`) and the sentinel names `y`. Writes
+/// continue, paced 20 ms, until one succeeds (at most 5 s); it must be readable on `y`.
+pub async fn follow_demoted_master<F>(connect: F) -> Result<DemotionReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let x = RedisServer::spawn().await?;
+    let y = RedisServer::spawn().await?;
+    let sentinel = FakeSentinel::start(SENTINEL_MASTER_NAME, x.addr())
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("fake sentinel: {e}")))?;
+    let config = ConnectionConfig {
+        host: "127.0.0.1".to_owned(),
+        port: sentinel.addr().port(),
+        socket_timeout: Duration::from_millis(300),
+        socket_connect_timeout: Duration::from_millis(300),
+        sentinel: Some(resilience_core::SentinelConfig {
+            master_name: SENTINEL_MASTER_NAME.to_owned(),
+            nodes: vec![("127.0.0.1".to_owned(), sentinel.addr().port())],
+            ..resilience_core::SentinelConfig::default()
+        }),
+        ..ConnectionConfig::default()
+    };
+    let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
+    let backend_name = backend.name();
+    let client = ResilientClient::builder("demotion", backend).build();
+    client
+        .set("demotion:before", "1", SetOptions::default())
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("first write: {e}")))?;
+
+    let admin = |addr: SocketAddr, args: Vec<String>| async move {
+        let run = async {
+            let mut conn = RespConnection::connect(addr).await?;
+            conn.command(&args).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), run).await {
+            Ok(Ok(RespReply::Error(e))) => Err(ScenarioFailure::Setup(format!(
+                "{addr} {}: {e}",
+                args.join(" ")
+            ))),
+            Ok(Err(e)) => Err(ScenarioFailure::Setup(format!(
+                "{addr} {}: {e}",
+                args.join(" ")
+            ))),
+            Ok(Ok(reply)) => Ok(reply),
+            Err(_) => Err(ScenarioFailure::Setup(format!("{addr}: no answer"))),
+        }
+    };
+    sentinel.set_master(y.addr());
+    admin(
+        x.addr(),
+        vec!["REPLICAOF".into(), "127.0.0.1".into(), y.port().to_string()],
+    )
+    .await?;
+    let demoted = Instant::now();
+
+    let mut readonly_errors = 0;
+    let mut other_errors = Vec::new();
+    let mut first_write_after = None;
+    let mut index = 0u64;
+    while demoted.elapsed() < Duration::from_secs(5) {
+        match client
+            .set(
+                format!("demotion:{index}"),
+                index.to_string(),
+                SetOptions::default(),
+            )
+            .await
+        {
+            Ok(_) => {
+                first_write_after = Some(demoted.elapsed());
+                break;
+            }
+            Err(e) if e.backend_error().and_then(|b| b.code()) == Some("READONLY") => {
+                readonly_errors += 1;
+            }
+            Err(e) => other_errors.push(
+                e.kind()
+                    .map_or_else(|| "CircuitOpen".to_owned(), |k| format!("{k:?}")),
+            ),
+        }
+        index += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let on_new_master = first_write_after.is_some()
+        && admin(y.addr(), vec!["GET".into(), format!("demotion:{index}")]).await?
+            == RespReply::Bulk(Some(index.to_string().into_bytes()));
+    Ok(DemotionReport {
+        backend: backend_name,
+        readonly_errors,
+        other_errors,
+        first_write_after,
+        on_new_master,
+    })
 }

@@ -43,17 +43,20 @@
 //! ## Sentinel
 //!
 //! [`SentinelDeployment`] runs a master, a replica and three sentinels (see its module
-//! docs), to test failover.
+//! docs), to test failover. [`FakeSentinel`] names whichever master the test says, to
+//! change masters at an exact moment.
 //!
 //! If `redis-server` is not installed, [`SpawnError::NotFound`] says how to install it.
 //! This module does the process management itself with `tokio::process` rather than using
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
 //! driver and cannot restart a server on the same port.
 
+mod fake_sentinel;
 mod resp;
 mod sentinel;
 mod tls;
 
+pub use fake_sentinel::FakeSentinel;
 pub use resp::{RespConnection, RespReply, encode_command};
 pub use sentinel::{MASTER_NAME as SENTINEL_MASTER_NAME, SentinelDeployment};
 pub use tls::{TlsClientAuth, TlsFiles};
