@@ -410,6 +410,33 @@ mod tests {
         assert!(!connector.has_answered(2));
     }
 
+    #[tokio::test]
+    async fn switching_client_installs_a_new_generation_whatever_the_current_one() {
+        let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
+        let client = client_for(&config).unwrap();
+        let manager_config = manager_config(&config);
+        let manager =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .unwrap();
+        let connector = Connector::new(client, manager_config, manager);
+        connector.renew(0);
+        assert_eq!(connector.current().generation, 1);
+        let other =
+            client_for(&ConnectionConfig::from_url("redis://127.0.0.1:2").unwrap()).unwrap();
+        connector.switch_to(other.clone());
+        assert_eq!(connector.current().generation, 2);
+        assert!(!connector.has_answered(2));
+        // Later renewals make managers from the new client.
+        let kept = connector
+            .renewing
+            .lock()
+            .unwrap()
+            .get_connection_info()
+            .addr()
+            .clone();
+        assert_eq!(&kept, other.get_connection_info().addr());
+    }
+
     #[test]
     fn manager_never_retries_and_uses_our_timeouts() {
         let config = ConnectionConfig {

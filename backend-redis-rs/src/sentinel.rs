@@ -21,7 +21,7 @@
 //! (or the breaker's health probe) reaches the new master.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::Client;
@@ -202,7 +202,7 @@ impl Follower {
             Arc::clone(&shared),
             sentinels,
             config,
-            Mutex::new(current),
+            current,
             target,
         ));
         Follower { shared, task }
@@ -235,7 +235,7 @@ async fn follow<T: SwitchTarget>(
     shared: Arc<Shared>,
     sentinels: Sentinels,
     config: ConnectionConfig,
-    current: Mutex<(String, u16)>,
+    mut current: (String, u16),
     target: Weak<T>,
 ) {
     loop {
@@ -254,11 +254,7 @@ async fn follow<T: SwitchTarget>(
         let round = Instant::now();
         match sentinels.master().await {
             Ok(master) => {
-                let moved = {
-                    let known = current.lock().unwrap_or_else(|p| p.into_inner());
-                    *known != master
-                };
-                if moved {
+                if current != master {
                     let Some(target) = target.upgrade() else {
                         return;
                     };
@@ -270,7 +266,7 @@ async fn follow<T: SwitchTarget>(
                                 master = %format!("{}:{}", master.0, master.1),
                                 "sentinel reported a new master; switched to it"
                             );
-                            *current.lock().unwrap_or_else(|p| p.into_inner()) = master;
+                            current = master;
                             // The next calls will tell whether the new master works.
                             shared.suspect.store(false, Ordering::Release);
                         }
