@@ -1,48 +1,37 @@
-//! Sentinel failover over `RedisRsBackend`: a master, a replica and three sentinels on this
-//! machine; the master is SIGKILLed under writes, which must resume on the new master
-//! within 10 s with the same client. The scenario lives in `testkit::scenarios::sentinel`
-//! (shared with the fred backend); run with `--nocapture` to see the numbers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Sentinel over `RedisRsBackend`: a master, a replica and three sentinels on this machine;
+//! the master is SIGKILLed under writes, which must resume on the new master within 10 s
+//! with the same client; and a master demoted under an open connection (`READONLY`) is
+//! left for the new one. The scenarios live in `testkit::scenarios::sentinel` (shared
+//! with the fred backend); run with `--nocapture` to see the numbers.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use backend_redis_rs::RedisRsBackend;
-use resilience_core::{CircuitState, ConnectionConfig, KvBackend};
-use testkit::scenarios::{self, BackendFuture};
-
-fn connect(config: ConnectionConfig) -> BackendFuture {
-    Box::pin(async move {
-        let backend = RedisRsBackend::connect(&config).await?;
-        Ok(Arc::new(backend) as Arc<dyn KvBackend>)
-    })
-}
+use resilience_core::CircuitState;
+use testkit::scenarios;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_resume_on_the_new_master_after_a_failover() {
-    let report = scenarios::sentinel_failover(connect)
+    let report = scenarios::sentinel_failover(common::factory)
         .await
         .expect("the scenario must be able to run (is redis-server installed?)");
-    println!("{report}");
     let resumed = report.kill_to_first_write.expect("writes resumed");
-    assert!(resumed <= Duration::from_secs(10), "{resumed:?}");
-    assert_ne!(Some(report.killed), report.new_master);
-    assert!(report.lost.is_empty(), "{:?}", report.lost);
-    assert_eq!(report.final_state, CircuitState::Closed);
-    let violations = report.violations();
-    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(resumed <= Duration::from_secs(10), "{report}");
+    assert_ne!(Some(report.killed), report.new_master, "{report}");
+    assert!(report.lost.is_empty(), "{report}");
+    assert_eq!(report.final_state, CircuitState::Closed, "{report}");
+    report.print_and_assert();
 }
 
 /// A master demoted while the connection stays open answers writes with `READONLY`; the
 /// backend asks the sentinel again and writes land on the new master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demoted_master_is_left_for_the_new_one() {
-    let report = scenarios::sentinel::follow_demoted_master(connect)
+    let report = scenarios::sentinel::follow_demoted_master(common::factory)
         .await
         .expect("the scenario must be able to run");
-    println!("{report}");
     // The demoted master answered (the connection stayed open): the READONLY path ran.
     assert!(report.readonly_errors >= 1, "{report}");
-    let violations = report.violations();
-    assert!(violations.is_empty(), "{violations:#?}");
+    report.print_and_assert();
 }

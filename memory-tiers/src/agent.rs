@@ -185,7 +185,7 @@ impl AgentMemory {
     /// write or [`maintain`](Self::maintain); nothing is lost).
     pub async fn store(&self, input: MemoryInput, priority: Priority) -> Result<StoreReceipt> {
         let entry = self.entry_from(input)?;
-        let outcome = self.stm.submit(&entry, priority).await?;
+        let (outcome, stm_size) = self.stm.submit(&entry, priority).await?;
         let unconfirmed = match &outcome {
             StoreOutcome::Stored => false,
             StoreOutcome::Queued(_) | StoreOutcome::Dropped => true,
@@ -202,7 +202,7 @@ impl AgentMemory {
             }
         }
         if outcome.is_stored() {
-            self.after_write().await;
+            self.after_write(stm_size).await;
         }
         Ok(StoreReceipt {
             memory_id: entry.memory_id,
@@ -236,20 +236,24 @@ impl AgentMemory {
         }
     }
 
-    /// Moves entries to IM when STM is over capacity after a write.
-    async fn after_write(&self) {
+    /// Moves entries to IM when STM is over capacity after a write. `size` is STM's size
+    /// as the write reported it; when unknown it is asked for (one `ZCARD`).
+    async fn after_write(&self, size: Option<u64>) {
         let capacity = self.inner.stm_config.capacity as u64;
-        let size = match self
-            .stm
-            .client()
-            .zcard(self.stm.keys().timeline.clone())
-            .await
-        {
-            Ok(n) => n.max(0) as u64,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not size STM after a write");
-                return;
-            }
+        let size = match size {
+            Some(n) => n,
+            None => match self
+                .stm
+                .client()
+                .zcard(self.stm.keys().timeline.clone())
+                .await
+            {
+                Ok(n) => n.max(0) as u64,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not size STM after a write");
+                    return;
+                }
+            },
         };
         if size > capacity {
             let slack = self.inner.stm_config.transition_slack as u64;

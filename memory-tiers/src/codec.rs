@@ -2,7 +2,7 @@
 //!
 //! | field | holds |
 //! |---|---|
-//! | `d` | JSON: agent, step, timestamp, type, creation time, level, tier, embedding |
+//! | `d` | JSON (one-letter names): agent, step, timestamp, type, creation time, level, tier, embedding |
 //! | `c` | the content: JSON, or LZ4-packed JSON when `z` is `l` |
 //! | `z` | `j` or `l` |
 //! | `i` | importance, a decimal string in [0, 1] (also the importance index's score) |
@@ -21,16 +21,30 @@ use crate::config::CompressionLevel;
 use crate::entry::{MemoryEntry, MemoryMetadata, Tier, clamp_importance};
 use crate::error::{Error, Result};
 
+/// Field `d`. One-letter JSON names keep every stored entry, and every query reply, about
+/// a hundred bytes shorter; the long names are still read (`alias`).
 #[derive(Serialize, Deserialize)]
 struct Header {
+    #[serde(rename = "g", alias = "agent_id")]
     agent_id: String,
+    #[serde(rename = "s", alias = "step_number")]
     step_number: u64,
+    #[serde(rename = "t", alias = "timestamp")]
     timestamp: u64,
+    #[serde(rename = "m", alias = "memory_type")]
     memory_type: String,
+    #[serde(rename = "c", alias = "creation_time")]
     creation_time: u64,
+    #[serde(rename = "l", alias = "compression_level")]
     compression_level: u8,
+    #[serde(rename = "r", alias = "current_tier")]
     current_tier: Tier,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "e",
+        alias = "embedding",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     embedding: Option<Vec<f32>>,
 }
 
@@ -116,11 +130,17 @@ pub(crate) fn encode(
     Ok((fields, importance))
 }
 
-fn field<'a>(fields: &'a [(String, Bytes)], name: &str) -> Option<&'a Bytes> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+fn field<'a, K: AsRef<str>>(fields: &'a [(K, Bytes)], name: &str) -> Option<&'a Bytes> {
+    fields
+        .iter()
+        .find(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v)
 }
 
-fn number<T: std::str::FromStr>(fields: &[(String, Bytes)], name: &str) -> Result<Option<T>> {
+fn number<T: std::str::FromStr, K: AsRef<str>>(
+    fields: &[(K, Bytes)],
+    name: &str,
+) -> Result<Option<T>> {
     match field(fields, name) {
         None => Ok(None),
         Some(v) => std::str::from_utf8(v)
@@ -132,24 +152,24 @@ fn number<T: std::str::FromStr>(fields: &[(String, Bytes)], name: &str) -> Resul
 }
 
 /// Decodes an entry from its hash fields. `max_value_bytes` bounds decompression.
-pub(crate) fn decode(
+pub(crate) fn decode<K: AsRef<str>>(
     memory_id: Ulid,
-    fields: &[(String, Bytes)],
+    fields: &[(K, Bytes)],
     max_value_bytes: usize,
 ) -> Result<MemoryEntry> {
     let header = field(fields, "d").ok_or_else(|| Error::Corrupt("missing field d".to_owned()))?;
     let header: Header = serde_json::from_slice(header)
         .map_err(|e| Error::Corrupt(format!("field d does not decode: {e}")))?;
     let body = field(fields, "c").ok_or_else(|| Error::Corrupt("missing field c".to_owned()))?;
-    let json = match field(fields, "z").map(|z| z.as_ref()) {
-        Some(b"j") | None => body.to_vec(),
-        Some(b"l") => compress::unpack(body, max_value_bytes)?,
+    let json: std::borrow::Cow<'_, [u8]> = match field(fields, "z").map(|z| z.as_ref()) {
+        Some(b"j") | None => std::borrow::Cow::Borrowed(body),
+        Some(b"l") => std::borrow::Cow::Owned(compress::unpack(body, max_value_bytes)?),
         Some(_) => return Err(Error::Corrupt("unknown content encoding".to_owned())),
     };
     let content: serde_json::Value = serde_json::from_slice(&json)
         .map_err(|e| Error::Corrupt(format!("content does not decode: {e}")))?;
     let importance: f64 = number(fields, "i")?.unwrap_or(0.0);
-    let retrieval_count: u64 = number::<i64>(fields, "r")?.unwrap_or(0).max(0) as u64;
+    let retrieval_count: u64 = number::<i64, _>(fields, "r")?.unwrap_or(0).max(0) as u64;
     let last_access_time: u64 = number(fields, "a")?.unwrap_or(header.creation_time);
     Ok(MemoryEntry {
         memory_id,

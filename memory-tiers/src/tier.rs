@@ -159,14 +159,25 @@ impl TierHandle {
         Ok(self.shared.scripts.write.command(self.keys.indexes(), args))
     }
 
-    /// Writes `entry` through the client's prioritized path.
+    /// Writes `entry` through the client's prioritized path. Also returns the tier's size
+    /// after the write when it was stored right away (the script's reply), so the caller
+    /// needs no second round trip to check capacity.
     pub(crate) async fn submit(
         &self,
         entry: &MemoryEntry,
         priority: Priority,
-    ) -> Result<StoreOutcome> {
+    ) -> Result<(StoreOutcome, Option<u64>)> {
         let cmd = self.write_command(entry, false)?;
-        Ok(self.shared.client.submit(vec![cmd], priority).await)
+        let submitted = self
+            .shared
+            .client
+            .submit_with_reply(vec![cmd], priority)
+            .await;
+        let size = submitted
+            .reply
+            .and_then(|v| v.into_int().ok())
+            .map(|n| n.max(0) as u64);
+        Ok((submitted.outcome, size))
     }
 
     /// Writes `entry` now, once, without queueing; returns the tier's size afterwards.
@@ -203,6 +214,25 @@ impl TierHandle {
         codec::decode(id, &pairs, self.shared.settings.max_value_bytes)
     }
 
+    /// Decodes a query's entry: the values of [`QUERY_FIELDS`] in order, nil when absent.
+    ///
+    /// [`QUERY_FIELDS`]: crate::scripts::QUERY_FIELDS
+    fn decode_positional(&self, id: Ulid, values: Value) -> Result<MemoryEntry> {
+        let values = values
+            .into_array()
+            .map_err(|e| Error::Corrupt(format!("entry reply: {e}")))?;
+        let mut pairs = Vec::with_capacity(values.len());
+        for (name, value) in crate::scripts::QUERY_FIELDS.iter().zip(values) {
+            if let Some(v) = value
+                .into_opt_bytes()
+                .map_err(|e| Error::Corrupt(format!("entry reply: {e}")))?
+            {
+                pairs.push((*name, v));
+            }
+        }
+        codec::decode(id, &pairs, self.shared.settings.max_value_bytes)
+    }
+
     /// Runs a bounded query; entries in index order.
     pub(crate) async fn query(&self, q: Query) -> Result<Vec<MemoryEntry>> {
         if q.limit == 0 {
@@ -221,7 +251,6 @@ impl TierHandle {
         args.push(Bytes::from_static(if q.descending { b"1" } else { b"0" }));
         args.push(Bytes::from_static(b"0"));
         args.push(Bytes::from(limit.to_string()));
-        args.push(Bytes::from_static(b"0"));
         let items = self
             .run(&self.shared.scripts.query, args)
             .await?
@@ -232,7 +261,7 @@ impl TierHandle {
             let id = id.into_string()?;
             let id = Ulid::from_string(&id)
                 .map_err(|_| Error::Corrupt(format!("index member {id:?} is not a ULID")))?;
-            out.push(self.decode(id, fields)?);
+            out.push(self.decode_positional(id, fields)?);
         }
         Ok(out)
     }

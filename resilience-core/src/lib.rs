@@ -62,7 +62,7 @@ pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
-    StoreFuture,
+    StoreFuture, Submitted,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};

@@ -127,8 +127,12 @@ impl Value {
 
     /// A map reply (or a flat RESP2 array of pairs) as field/value pairs of text and bytes.
     pub fn into_pairs(self) -> Result<Vec<(String, Bytes)>, Error> {
-        let pairs: Vec<(Value, Value)> = match self {
-            Value::Map(pairs) => pairs,
+        let pair = |k: Value, v: Value| -> Result<(String, Bytes), Error> {
+            let v = v.into_opt_bytes()?.unwrap_or_default();
+            Ok((k.into_string()?, v))
+        };
+        match self {
+            Value::Map(pairs) => pairs.into_iter().map(|(k, v)| pair(k, v)).collect(),
             Value::Array(items) => {
                 if items.len() % 2 != 0 {
                     return Err(Error::UnexpectedReply {
@@ -136,23 +140,16 @@ impl Value {
                         got: "odd-length array",
                     });
                 }
+                let mut out = Vec::with_capacity(items.len() / 2);
                 let mut it = items.into_iter();
-                let mut pairs = Vec::new();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
+                    out.push(pair(k, v)?);
                 }
-                pairs
+                Ok(out)
             }
-            Value::Nil => Vec::new(),
-            other => return Err(other.unexpected("map")),
-        };
-        pairs
-            .into_iter()
-            .map(|(k, v)| {
-                let v = v.into_opt_bytes()?.unwrap_or_default();
-                Ok((k.into_string()?, v))
-            })
-            .collect()
+            Value::Nil => Ok(Vec::new()),
+            other => Err(other.unexpected("map")),
+        }
     }
 
     /// Members of a sorted-set range reply without scores.

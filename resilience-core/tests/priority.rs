@@ -355,3 +355,36 @@ async fn shutdown_waits_for_the_queue_to_drain() {
     assert_eq!(t.wait().await, TicketOutcome::Completed);
     assert_eq!(rig.get("k").await.as_deref(), Some(&b"v"[..]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn submit_with_reply_returns_the_reply_only_when_stored_now() {
+    let (rig, client) = Rig::client(|b| b.circuit_threshold(100));
+    let incr = || Command::Incrby {
+        key: "counter".to_owned(),
+        delta: 5,
+    };
+    let stored = client
+        .submit_with_reply(vec![incr()], Priority::Normal)
+        .await;
+    assert!(stored.outcome.is_stored(), "{:?}", stored.outcome);
+    assert_eq!(stored.reply.unwrap().into_int().unwrap(), 5);
+
+    let batch = client
+        .submit_with_reply(vec![incr(), incr()], Priority::High)
+        .await;
+    assert!(batch.outcome.is_stored(), "{:?}", batch.outcome);
+    let replies = batch.reply.unwrap().into_array().unwrap();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[1].clone().into_int().unwrap(), 15);
+
+    rig.faults.set_outage(true);
+    let queued = client
+        .submit_with_reply(vec![incr()], Priority::Normal)
+        .await;
+    assert!(
+        matches!(queued.outcome, StoreOutcome::Queued(_)),
+        "{:?}",
+        queued.outcome
+    );
+    assert!(queued.reply.is_none(), "a queued write has no reply yet");
+}

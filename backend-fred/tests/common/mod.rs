@@ -47,3 +47,11 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Connects a `FredBackend` for the scenarios of `testkit::scenarios`, which take a factory.
+pub fn factory(config: resilience_core::ConnectionConfig) -> testkit::scenarios::BackendFuture {
+    Box::pin(async move {
+        let backend = FredBackend::connect(&config).await?;
+        Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn resilience_core::KvBackend>)
+    })
+}

@@ -95,3 +95,11 @@ pub async fn until_ping_succeeds(
         }
     }
 }
+
+/// Connects a `RedisRsBackend` for the scenarios of `testkit::scenarios`, which take a factory.
+pub fn factory(config: resilience_core::ConnectionConfig) -> testkit::scenarios::BackendFuture {
+    Box::pin(async move {
+        let backend = RedisRsBackend::connect(&config).await?;
+        Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn resilience_core::KvBackend>)
+    })
+}

@@ -166,6 +166,52 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
             Ok::<Vec<u64>, OpError>(latencies)
         }));
     }
+    release_and_collect(&barrier, handles).await
+}
+
+/// Runs one task per element of `states`, all released together; task `t` calls
+/// `op(states[t].clone(), i)` for its share `i = 0..` of `ops` operations, each timed.
+/// The generic engine of the scenarios beyond `setget` (memory-tiers, rejected calls): same
+/// barrier, clock, CPU accounting and histogram as [`run_load`].
+pub async fn run_tasks<S, F, Fut>(states: Vec<S>, ops: u64, op: F) -> Result<LoadResult, OpError>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), OpError>> + Send + 'static,
+{
+    let tasks = states.len();
+    if tasks == 0 {
+        return Err(OpError("no task to run".to_owned()));
+    }
+    let op = Arc::new(op);
+    let barrier = Arc::new(Barrier::new(tasks + 1));
+    let mut handles = Vec::with_capacity(tasks);
+    for (task, state) in states.into_iter().enumerate() {
+        let op = Arc::clone(&op);
+        let barrier = Arc::clone(&barrier);
+        let n = share(ops, tasks, task);
+        handles.push(tokio::spawn(async move {
+            let mut latencies: Vec<u64> = Vec::with_capacity(n as usize);
+            barrier.wait().await;
+            for i in 0..n {
+                let started = Instant::now();
+                op(state.clone(), i).await?;
+                latencies.push(started.elapsed().as_nanos() as u64);
+            }
+            Ok::<Vec<u64>, OpError>(latencies)
+        }));
+    }
+    release_and_collect(&barrier, handles).await
+}
+
+/// The end every run shares: releases the spawned tasks (waiting on `barrier`), times them
+/// from the release to the last one's end with the process's CPU time, and merges their
+/// latencies (ns) into one histogram. The first failed task's error ends the run.
+async fn release_and_collect(
+    barrier: &Barrier,
+    handles: Vec<tokio::task::JoinHandle<Result<Vec<u64>, OpError>>>,
+) -> Result<LoadResult, OpError> {
+    let tasks = handles.len();
     let cpu_before = process_cpu_time();
     barrier.wait().await;
     let started = Instant::now();
@@ -202,79 +248,6 @@ pub async fn run_load<T: Target>(target: &T, spec: &LoadSpec) -> Result<LoadResu
     }
     Ok(LoadResult {
         ops,
-        elapsed,
-        latencies_ns: histogram,
-        cpu,
-    })
-}
-
-/// Runs one task per element of `states`, all released together; task `t` calls
-/// `op(states[t].clone(), i)` for its share `i = 0..` of `ops` operations, each timed.
-/// The generic engine of the scenarios beyond `setget` (memory-tiers, rejected calls): same
-/// barrier, clock, CPU accounting and histogram as [`run_load`].
-pub async fn run_tasks<S, F, Fut>(states: Vec<S>, ops: u64, op: F) -> Result<LoadResult, OpError>
-where
-    S: Clone + Send + Sync + 'static,
-    F: Fn(S, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), OpError>> + Send + 'static,
-{
-    let tasks = states.len();
-    if tasks == 0 {
-        return Err(OpError("no task to run".to_owned()));
-    }
-    let op = Arc::new(op);
-    let barrier = Arc::new(Barrier::new(tasks + 1));
-    let mut handles = Vec::with_capacity(tasks);
-    for (task, state) in states.into_iter().enumerate() {
-        let op = Arc::clone(&op);
-        let barrier = Arc::clone(&barrier);
-        let n = share(ops, tasks, task);
-        handles.push(tokio::spawn(async move {
-            let mut latencies: Vec<u64> = Vec::with_capacity(n as usize);
-            barrier.wait().await;
-            for i in 0..n {
-                let started = Instant::now();
-                op(state.clone(), i).await?;
-                latencies.push(started.elapsed().as_nanos() as u64);
-            }
-            Ok::<Vec<u64>, OpError>(latencies)
-        }));
-    }
-    let cpu_before = process_cpu_time();
-    barrier.wait().await;
-    let started = Instant::now();
-    let mut per_task = Vec::with_capacity(tasks);
-    let mut first_error = None;
-    for handle in handles {
-        match handle.await {
-            Ok(Ok(latencies)) => per_task.push(latencies),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(join) => {
-                first_error.get_or_insert(OpError(format!("load task failed: {join}")));
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-    let cpu = match (cpu_before, process_cpu_time()) {
-        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-        .map_err(|e| OpError(format!("histogram: {e}")))?;
-    let mut done = 0u64;
-    for latencies in per_task {
-        done += latencies.len() as u64;
-        for ns in latencies {
-            histogram.saturating_record(ns.max(1));
-        }
-    }
-    Ok(LoadResult {
-        ops: done,
         elapsed,
         latencies_ns: histogram,
         cpu,

@@ -27,6 +27,12 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use examples::bench::{self, BackendChoice, BenchConfig, Pick, Scenario};
 
+/// mimalloc, as a service that cares about throughput would configure it: glibc's malloc
+/// was a quarter of the client's CPU in profiles of the tier scenarios. Raw and resilient
+/// runs share it, so the ratios compare like with like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
     /// redis-rs only.

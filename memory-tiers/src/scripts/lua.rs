@@ -5,6 +5,9 @@
 //!
 //! Each source has a native twin in [`super::native`]; keep them in sync.
 
+/// The fields a query returns for each entry, in this order (the prelude's `peek`).
+pub(crate) const QUERY_FIELDS: [&str; 6] = ["d", "c", "z", "i", "r", "a"];
+
 macro_rules! prelude {
     () => {
         r#"
@@ -24,23 +27,43 @@ local function cleanup()
 end
 local function fetch(id, bump)
   local key = prefix .. id
+  if not bump then
+    local h = redis.call('HGETALL', key)
+    if #h == 0 then
+      drop(id)
+      return nil
+    end
+    return h
+  end
   if redis.call('EXISTS', key) == 0 then
     drop(id)
     return nil
   end
-  if bump then
-    redis.call('HINCRBY', key, 'r', 1)
-    redis.call('HSET', key, 'a', ARGV[2])
-  end
+  redis.call('HINCRBY', key, 'r', 1)
+  redis.call('HSET', key, 'a', ARGV[2])
   return redis.call('HGETALL', key)
+end
+local function peek(id)
+  local v = redis.call('HMGET', prefix .. id, 'd', 'c', 'z', 'i', 'r', 'a')
+  if not v[1] then
+    drop(id)
+    return nil
+  end
+  return v
 end
 "#
     };
 }
 
 /// Stores one entry atomically. `ARGV[4]` ttl ms, `[5]` timestamp, `[6]` step,
-/// `[7]` importance, `[8]` memory id, `[9..]` field/value pairs. Indexes' TTLs are only
-/// ever extended. Returns the timeline's size.
+/// `[7]` importance, `[8]` memory id, `[9..]` field/value pairs. Returns the timeline's
+/// size.
+///
+/// The four indexes always hold the same members and get their TTL together, so only the
+/// timeline's is read: when it ends sooner than the new entry's, all four are set to the
+/// TTL plus a slack of 1/64 of it (at least 1 s). So an index outlives every entry it
+/// lists, its TTL is only ever extended, and it is re-armed once per slack period rather
+/// than on every write.
 pub(crate) const WRITE: &str = concat!(
     prelude!(),
     r#"
@@ -53,8 +76,9 @@ redis.call('ZADD', KEYS[1], ARGV[5], id)
 redis.call('ZADD', KEYS[2], ARGV[6], id)
 redis.call('ZADD', KEYS[3], ARGV[7], id)
 redis.call('ZADD', KEYS[4], now + ttl, id)
-for i = 1, 4 do
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+if redis.call('PTTL', KEYS[1]) < ttl then
+  local keep = ttl + math.max(math.floor(ttl / 64), 1000)
+  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
 end
 return redis.call('ZCARD', KEYS[1])
 "#
@@ -72,8 +96,10 @@ return h
 );
 
 /// A bounded index query. `ARGV[4]` index (1..4), `[5]` `rank` or `score`, `[6]` min,
-/// `[7]` max, `[8]` `1` for descending, `[9]` offset, `[10]` count, `[11]` `1` to bump.
-/// Removes expired members first. Returns `id1, fields1, id2, fields2, ...`.
+/// `[7]` max, `[8]` `1` for descending, `[9]` offset, `[10]` count. Removes expired
+/// members first. Returns `id1, values1, id2, values2, ...`, where each `values` is the
+/// entry's fields [`QUERY_FIELDS`] in that order (nil when absent): positional, so the
+/// reply carries no field names. A query never counts as a retrieval.
 pub(crate) const QUERY: &str = concat!(
     prelude!(),
     r#"
@@ -95,7 +121,7 @@ else
 end
 local out = {}
 for _, id in ipairs(ids) do
-  local h = fetch(id, ARGV[11] == '1')
+  local h = peek(id)
   if h ~= nil then
     out[#out + 1] = id
     out[#out + 1] = h

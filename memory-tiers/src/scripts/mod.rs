@@ -17,6 +17,7 @@ use std::sync::Arc;
 use resilience_core::{InMemoryBackend, NativeScript, Script};
 
 pub(crate) mod lua;
+pub(crate) use lua::QUERY_FIELDS;
 mod native;
 
 /// The scripts, as [`Script`]s (with their SHA1s).

@@ -111,34 +111,78 @@ fn fetch(
     bump: bool,
 ) -> R<Option<Value>> {
     let entry = format!("{}{id}", arg(args, 1)?);
+    if !bump {
+        let pairs = ctx
+            .call(Command::Hgetall { key: entry })?
+            .into_pairs()
+            .map_err(|e| bad(&e.to_string()))?;
+        if pairs.is_empty() {
+            drop_id(ctx, keys, id)?;
+            return Ok(None);
+        }
+        return Ok(Some(flatten(pairs)));
+    }
     if !exists(ctx, entry.clone())? {
         drop_id(ctx, keys, id)?;
         return Ok(None);
     }
-    if bump {
-        ctx.call(Command::Hincrby {
-            key: entry.clone(),
-            field: "r".to_owned(),
-            delta: 1,
-        })?;
-        ctx.call(Command::Hset {
-            key: entry.clone(),
-            fields: vec![(
-                "a".to_owned(),
-                args.get(1).cloned().ok_or_else(|| bad("missing ARGV[2]"))?,
-            )],
-        })?;
-    }
+    ctx.call(Command::Hincrby {
+        key: entry.clone(),
+        field: "r".to_owned(),
+        delta: 1,
+    })?;
+    ctx.call(Command::Hset {
+        key: entry.clone(),
+        fields: vec![(
+            "a".to_owned(),
+            args.get(1).cloned().ok_or_else(|| bad("missing ARGV[2]"))?,
+        )],
+    })?;
     let pairs = ctx
         .call(Command::Hgetall { key: entry })?
         .into_pairs()
         .map_err(|e| bad(&e.to_string()))?;
+    Ok(Some(flatten(pairs)))
+}
+
+/// The prelude's `peek`: the values of [`QUERY_FIELDS`] in order (nil when absent), or
+/// `None` (dropping the id) when the entry is gone.
+///
+/// [`QUERY_FIELDS`]: super::lua::QUERY_FIELDS
+fn peek(
+    ctx: &mut ScriptContext<'_>,
+    keys: &[String],
+    args: &[Bytes],
+    id: &str,
+) -> R<Option<Value>> {
+    let entry = format!("{}{id}", arg(args, 1)?);
+    let pairs = ctx
+        .call(Command::Hgetall { key: entry })?
+        .into_pairs()
+        .map_err(|e| bad(&e.to_string()))?;
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(Value::Nil, |(_, v)| Value::Bytes(v.clone()))
+    };
+    if matches!(value(super::lua::QUERY_FIELDS[0]), Value::Nil) {
+        drop_id(ctx, keys, id)?;
+        return Ok(None);
+    }
+    Ok(Some(Value::Array(
+        super::lua::QUERY_FIELDS.iter().map(|f| value(f)).collect(),
+    )))
+}
+
+/// A hash's field/value pairs as the flat list `HGETALL` returns to Lua.
+fn flatten(pairs: Vec<(String, Bytes)>) -> Value {
     let mut flat = Vec::with_capacity(pairs.len() * 2);
     for (k, v) in pairs {
         flat.push(Value::Bytes(Bytes::from(k)));
         flat.push(Value::Bytes(v));
     }
-    Ok(Some(Value::Array(flat)))
+    Value::Array(flat)
 }
 
 /// Twin of [`super::lua::WRITE`].
@@ -168,12 +212,16 @@ pub(crate) fn write(ctx: &mut ScriptContext<'_>, keys: &[String], args: &[Bytes]
     zadd(ctx, key(keys, 2)?, num(args, 6)?, &id)?;
     zadd(ctx, key(keys, 3)?, num(args, 7)?, &id)?;
     zadd(ctx, key(keys, 4)?, now + ttl as f64, &id)?;
-    for i in 1..=4 {
-        let k = key(keys, i)?.clone();
-        if int(ctx.call(Command::Pttl { key: k.clone() })?)? < ttl {
+    if int(ctx.call(Command::Pttl {
+        key: key(keys, 1)?.clone(),
+    })?)?
+        < ttl
+    {
+        let keep = ttl + (ttl / 64).max(1000);
+        for i in 1..=4 {
             ctx.call(Command::Pexpire {
-                key: k,
-                millis: ttl,
+                key: key(keys, i)?.clone(),
+                millis: keep,
             })?;
         }
     }
@@ -197,7 +245,6 @@ pub(crate) fn query(ctx: &mut ScriptContext<'_>, keys: &[String], args: &[Bytes]
     let rev = arg(args, 8)? == "1";
     let off = num(args, 9)? as i64;
     let cnt = num(args, 10)? as i64;
-    let bump = arg(args, 11)? == "1";
     let ids = if arg(args, 5)? == "rank" {
         members(ctx.call(Command::Zrange {
             key,
@@ -221,7 +268,7 @@ pub(crate) fn query(ctx: &mut ScriptContext<'_>, keys: &[String], args: &[Bytes]
     };
     let mut out = Vec::new();
     for id in ids {
-        if let Some(h) = fetch(ctx, keys, args, &id, bump)? {
+        if let Some(h) = peek(ctx, keys, args, &id)? {
             out.push(Value::Bytes(Bytes::from(id)));
             out.push(h);
         }

@@ -47,7 +47,7 @@ use tracing::Instrument;
 
 pub use builder::ResilientClientBuilder;
 pub use pipeline::Pipeline;
-pub use prioritized::StoreFuture;
+pub use prioritized::{StoreFuture, Submitted};
 pub use script::Script;
 
 use crate::breaker::{CircuitBreaker, CircuitState, Rejected};

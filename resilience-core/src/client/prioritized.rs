@@ -17,10 +17,22 @@ use tokio::time::Instant;
 use crate::breaker::CircuitState;
 use crate::priority::{Priority, StoreOutcome};
 use crate::queue::PushError;
-use crate::{BackendError, Command, Error};
+use crate::{BackendError, Command, Error, Value};
 
 use super::replay::{QueuedWork, StoreJob};
 use super::{ResilientClient, is_retryable};
+
+/// What [`ResilientClient::submit_with_reply`] returns: the outcome, and the server's
+/// reply when the write was applied right away.
+#[derive(Debug)]
+#[must_use = "the outcome says whether the write was stored"]
+pub struct Submitted {
+    /// What happened to the write, as [`ResilientClient::submit`] reports it.
+    pub outcome: StoreOutcome,
+    /// The reply, present exactly when `outcome` is [`StoreOutcome::Stored`]: the
+    /// command's reply, or for a batch an array of the replies in order.
+    pub reply: Option<Value>,
+}
 
 /// The future a store function returns, boxed so queued store functions can be kept.
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
@@ -61,6 +73,7 @@ impl ResilientClient {
             true,
         )
         .await
+        .outcome
     }
 
     /// Applies `batch` (one command, or several atomically with `MULTI`/`EXEC`) with
@@ -70,13 +83,25 @@ impl ResilientClient {
     /// With a durable journal (feature `durable`, [`crate::journal`]), a write that has to be
     /// queued is committed to disk before `Queued` is returned, and survives a crash.
     pub async fn submit(&self, batch: Vec<Command>, priority: Priority) -> StoreOutcome {
+        self.submit_with_reply(batch, priority).await.outcome
+    }
+
+    /// [`submit`](Self::submit), also returning the server's reply when the write was
+    /// applied right away: the command's reply for one command, an array of the replies
+    /// for a batch. Saves a second round trip when the write itself reports what the
+    /// caller needs (a script returning a size, an `INCR` returning the count). A write
+    /// applied later from the recovery queue has no reply here (await its ticket).
+    pub async fn submit_with_reply(&self, batch: Vec<Command>, priority: Priority) -> Submitted {
         if batch.is_empty() {
-            return self.count(
-                priority,
-                StoreOutcome::Failed(Error::InvalidInput(
-                    "submit needs at least one command".to_owned(),
-                )),
-            );
+            return Submitted {
+                outcome: self.count(
+                    priority,
+                    StoreOutcome::Failed(Error::InvalidInput(
+                        "submit needs at least one command".to_owned(),
+                    )),
+                ),
+                reply: None,
+            };
         }
         let mut keys: Vec<String> = Vec::new();
         for key in batch.iter().flat_map(|c| c.keys()) {
@@ -105,19 +130,23 @@ impl ResilientClient {
         work: QueuedWork,
         priority: Priority,
         idempotent: bool,
-    ) -> StoreOutcome {
+    ) -> Submitted {
         let inner = &self.inner;
+        let unreplied = |outcome| Submitted {
+            outcome,
+            reply: None,
+        };
         if inner.queue.is_closed() {
-            return self.count(priority, StoreOutcome::Failed(Error::Shutdown));
+            return unreplied(self.count(priority, StoreOutcome::Failed(Error::Shutdown)));
         }
         if inner.queue.has_pending(&keys) {
             match priority {
                 Priority::High | Priority::Normal => {
-                    return self.enqueue(keys, work, priority).await;
+                    return unreplied(self.enqueue(keys, work, priority).await);
                 }
                 Priority::Low => {
                     tracing::info!(client = %inner.name, "low-priority write dropped: older writes for its keys are still queued");
-                    return self.count(priority, StoreOutcome::Dropped);
+                    return unreplied(self.count(priority, StoreOutcome::Dropped));
                 }
                 Priority::Critical => {
                     let deadline = Instant::now() + retry_window(&inner.retry_policy);
@@ -132,55 +161,66 @@ impl ResilientClient {
                                 retry_after: Duration::ZERO,
                             }
                         };
-                        return self.count(priority, StoreOutcome::Failed(error));
+                        return unreplied(self.count(priority, StoreOutcome::Failed(error)));
                     }
                 }
             }
         }
         let retryable =
             |e: &Error| is_retryable(e, idempotent) || matches!(e, Error::StoreFailed(_));
-        let outcome = match priority {
+        let (outcome, reply) = match priority {
             Priority::Critical => {
                 match inner
-                    .with_retries(&inner.retry_policy, retryable, || self.apply(&work))
+                    .with_retries(&inner.retry_policy, retryable, || {
+                        self.apply_with_reply(&work)
+                    })
                     .await
                 {
-                    Ok(()) => StoreOutcome::Stored,
-                    Err(e) => StoreOutcome::Failed(e),
+                    Ok(reply) => (StoreOutcome::Stored, reply),
+                    Err(e) => (StoreOutcome::Failed(e), None),
                 }
             }
-            Priority::High | Priority::Normal => match self.apply(&work).await {
-                Ok(()) => StoreOutcome::Stored,
+            Priority::High | Priority::Normal => match self.apply_with_reply(&work).await {
+                Ok(reply) => (StoreOutcome::Stored, reply),
                 Err(e) if retryable(&e) => {
                     tracing::debug!(client = %inner.name, %priority, error = %e, "write failed; queueing it");
-                    return self.enqueue(keys, work, priority).await;
+                    return unreplied(self.enqueue(keys, work, priority).await);
                 }
-                Err(e) => StoreOutcome::Failed(e),
+                Err(e) => (StoreOutcome::Failed(e), None),
             },
-            Priority::Low => match self.apply(&work).await {
-                Ok(()) => StoreOutcome::Stored,
+            Priority::Low => match self.apply_with_reply(&work).await {
+                Ok(reply) => (StoreOutcome::Stored, reply),
                 Err(e) if retryable(&e) => {
                     tracing::info!(client = %inner.name, error = %e, "low-priority write dropped");
-                    StoreOutcome::Dropped
+                    (StoreOutcome::Dropped, None)
                 }
-                Err(e) => StoreOutcome::Failed(e),
+                Err(e) => (StoreOutcome::Failed(e), None),
             },
         };
-        self.count(priority, outcome)
+        Submitted {
+            outcome: self.count(priority, outcome),
+            reply,
+        }
     }
 
     /// One attempt at the work.
     pub(super) async fn apply(&self, work: &QueuedWork) -> Result<(), Error> {
+        self.apply_with_reply(work).await.map(|_| ())
+    }
+
+    /// One attempt at the work, returning the server's reply (`None` for a store
+    /// function, which has none).
+    async fn apply_with_reply(&self, work: &QueuedWork) -> Result<Option<Value>, Error> {
         match work {
             QueuedWork::Commands { cmds, atomic, .. } => match cmds.as_slice() {
-                [one] => self.inner.call(one.clone()).await.map(|_| ()),
+                [one] => self.inner.call(one.clone()).await.map(Some),
                 many => self
                     .inner
                     .call_batch(many.to_vec(), *atomic)
                     .await
-                    .map(|_| ()),
+                    .map(|replies| Some(Value::Array(replies))),
             },
-            QueuedWork::Store(job) => job(self.clone()).await,
+            QueuedWork::Store(job) => job(self.clone()).await.map(|()| None),
         }
     }
 

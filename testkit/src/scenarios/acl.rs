@@ -108,6 +108,14 @@ pub struct AclReport {
 }
 
 impl AclReport {
+    /// Prints the report and panics, like `assert!`, with every failed check (see
+    /// [`violations`](Self::violations)).
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The checks that failed (empty when all held).
     pub fn violations(&self) -> Vec<String> {
         self.checks

@@ -92,8 +92,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::server::{RedisServer, SpawnError};
 
 pub mod acl;
+pub mod commands;
 pub mod sentinel;
 pub mod soak;
+pub mod support;
+pub mod tls;
 
 pub use acl::{AclOptions, AclReport, acl_checks, acl_checks_with};
 pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
@@ -325,6 +328,14 @@ pub struct KillReport {
 }
 
 impl KillReport {
+    /// Prints the report and panics, like `assert!`, with every broken promise (see
+    /// [`violations`](Self::violations)): what a backend's test calls on the report.
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The promises this run broke, one sentence each; empty when all held.
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();

@@ -113,6 +113,14 @@ pub struct FailoverReport {
 }
 
 impl FailoverReport {
+    /// Prints the report and panics, like `assert!`, with every broken promise (see
+    /// [`violations`](Self::violations)).
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The promises this run broke (empty when all held).
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -399,6 +407,14 @@ pub struct DemotionReport {
 }
 
 impl DemotionReport {
+    /// Prints the report and panics, like `assert!`, with every broken promise (see
+    /// [`violations`](Self::violations)).
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The promises this run broke: writes resumed within 5 s, on the new master.
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();

@@ -352,6 +352,26 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
+    /// Prints the report (with the unacknowledged writes, the broken checks and, when a
+    /// promise broke, the timeline) and panics, like `assert!`, with every broken promise
+    /// (see [`violations`](Self::violations)): what a backend's test calls on the report.
+    pub fn print_and_assert(&self) {
+        println!("{self}");
+        for write in &self.unacknowledged {
+            println!("  not acknowledged: {write}");
+        }
+        for problem in &self.problems {
+            println!("  broken: {problem}");
+        }
+        let violations = self.violations();
+        if !violations.is_empty() {
+            for sample in &self.timeline {
+                println!("  {sample}");
+            }
+        }
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
     /// The promises this run broke, one sentence each; empty when all held.
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -388,6 +408,12 @@ impl SoakReport {
             v.push(format!(
                 "not every fault kind was injected: {:?}",
                 self.faults
+            ));
+        }
+        if self.faults.total() >= 4 && (self.queued_high == 0 || self.queued_normal == 0) {
+            v.push(format!(
+                "a whole round of faults queued {} High and {} Normal writes; both must be exercised",
+                self.queued_high, self.queued_normal
             ));
         }
         if self.faults.total() == 0 {
