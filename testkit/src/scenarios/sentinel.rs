@@ -16,8 +16,9 @@
 //!    a write whose `WAIT` says the replica has it is *confirmed*. Writes are paced
 //!    ([`FailoverOptions::pace`]).
 //! 3. Once writes are confirmed, the master is SIGKILLed. The time from the kill to the
-//!    first acknowledged `SET` issued after the kill is measured (`kill_to_first_write`),
-//!    and separately when the sentinels agree on the new master.
+//!    first acknowledged `SET` issued after the old master's process exited is measured
+//!    (`kill_to_first_write`, from just before the kill, so never flattering), and
+//!    separately when the sentinels agree on the new master.
 //! 4. Writes continue for [`FailoverOptions::after_resume`], then stop.
 //! 5. Checks: writes resumed within [`FailoverOptions::resume_within`]; every confirmed
 //!    write and every write acknowledged after the kill is readable with its value
@@ -88,7 +89,8 @@ pub struct FailoverReport {
     pub new_master: Option<SocketAddr>,
     /// From the kill to the sentinels agreeing on the new master.
     pub failover_seen: Option<Duration>,
-    /// From the kill to the end of the first acknowledged `SET` issued after the kill.
+    /// From the kill to the end of the first acknowledged `SET` issued after the old
+    /// master exited.
     pub kill_to_first_write: Option<Duration>,
     /// The promise for `kill_to_first_write`.
     pub resume_within: Duration,
@@ -258,12 +260,17 @@ where
     }
 
     confirming.store(false, Ordering::Relaxed);
-    let killed_at = Instant::now();
+    // Times count from `kill_started` (before the sentinels are even asked which node to
+    // kill); writes count as "after the kill" only when issued once the old master is
+    // dead (`killed_at`, after the process exited), so none of them can have been
+    // acknowledged by it.
+    let kill_started = Instant::now();
     let killed = deployment.kill_master().await?;
+    let killed_at = Instant::now();
     let failover = deployment
         .wait_for_failover(killed, options.resume_within + Duration::from_secs(5))
         .await;
-    let failover_seen = failover.is_ok().then(|| killed_at.elapsed());
+    let failover_seen = failover.is_ok().then(|| kill_started.elapsed());
     let new_master = failover.ok();
 
     let first_write = |records: &Mutex<Vec<WriteRecord>>| {
@@ -272,7 +279,7 @@ where
             .find(|r| r.acked && r.issued >= killed_at)
             .map(|r| r.done)
     };
-    let resume_deadline = killed_at + options.resume_within + Duration::from_secs(2);
+    let resume_deadline = kill_started + options.resume_within + Duration::from_secs(2);
     let mut resumed = first_write(&records);
     while resumed.is_none() && Instant::now() < resume_deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -307,7 +314,7 @@ where
         killed,
         new_master,
         failover_seen,
-        kill_to_first_write: resumed.map(|t| t.saturating_duration_since(killed_at)),
+        kill_to_first_write: resumed.map(|t| t.saturating_duration_since(kill_started)),
         resume_within: options.resume_within,
         acked_before_kill: before.iter().filter(|r| r.acked).count(),
         confirmed_before_kill: before.iter().filter(|r| r.confirmed).count(),
