@@ -11,6 +11,7 @@
 //! | `UnresponsiveConfig::max_timeout` | `socket_timeout` | a connection whose replies stop (a hung server, a blackhole) is closed and rebuilt instead of staying wedged |
 //! | `PerformanceConfig::default_command_timeout` | `socket_timeout` | no command waits longer than the socket timeout |
 //! | `ReconnectPolicy` | exponential 20 ms .. 200 ms, forever | fred reconnects in the background; commands succeed again a fraction of a second after the server returns |
+//! | `ConnectionConfig::reconnect_errors` | `READONLY`, `MASTERDOWN` in sentinel mode, none otherwise | a demoted master makes fred reconnect through the sentinels (see `sentinel`) |
 //! | `Config::fail_fast` | true | the first connect reports its error instead of looping |
 //! | per-command `Options::fail_fast` | true | while disconnected a command fails at once with `Unavailable` instead of waiting in fred's buffer |
 //!
@@ -36,10 +37,10 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 200;
 
 /// Builds the fred configuration for `cfg` (see the module docs for each setting).
 pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Client, BackendError> {
-    if !cfg.cluster_nodes.is_empty() || cfg.sentinel.is_some() {
+    if !cfg.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "backend-fred connects to one server; cluster and sentinel are not supported",
+            "backend-fred connects to one server or a sentinel-managed master; cluster is not supported",
         ));
     }
     let database = match cfg.db {
@@ -61,8 +62,11 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
         tls,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        server: ServerConfig::Centralized {
-            server: Server::new(cfg.host.clone(), cfg.port),
+        server: match &cfg.sentinel {
+            Some(sentinel) => crate::sentinel::server_config(sentinel)?,
+            None => ServerConfig::Centralized {
+                server: Server::new(cfg.host.clone(), cfg.port),
+            },
         },
         version: RespVersion::RESP2,
         database,
@@ -73,6 +77,7 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
         connection_timeout: nonzero(cfg.socket_connect_timeout),
         internal_command_timeout: socket_timeout,
         max_command_attempts: 1,
+        reconnect_errors: crate::sentinel::reconnect_errors(cfg.sentinel.is_some()),
         unresponsive: UnresponsiveConfig {
             max_timeout: Some(socket_timeout),
             interval: (socket_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
@@ -161,32 +166,47 @@ pub(crate) async fn init(
 /// (`Unavailable`), whatever the cause. A TLS failure (say, the server's certificate was
 /// replaced by one from a CA the client does not trust) is logged at `warn` with the
 /// classified message (`TLS handshake failed …`), once per distinct message in a row;
-/// other connection errors at `debug`. The task ends when the client is dropped (its
-/// channel closes) or when the backend aborts it.
-pub(crate) fn spawn_error_log(client: &fred::prelude::Client) -> tokio::task::JoinHandle<()> {
+/// other connection errors at `debug`. Every error and every reconnect also goes to
+/// `auth`, so that commands failing while the credentials are refused say `Auth` (see
+/// `auth_state`). The task ends when the client is dropped (its channels close) or when
+/// the backend aborts it.
+pub(crate) fn spawn_error_log(
+    client: &fred::prelude::Client,
+    auth: std::sync::Arc<crate::auth_state::AuthState>,
+) -> tokio::task::JoinHandle<()> {
     use fred::interfaces::EventInterface;
     use tokio::sync::broadcast::error::RecvError;
     let mut errors = client.error_rx();
+    let mut reconnects = client.reconnect_rx();
     tokio::spawn(async move {
         let mut last_warned: Option<String> = None;
         loop {
-            match errors.recv().await {
-                Ok((error, server)) => {
-                    let classified = crate::classify_error(&error);
-                    let server = server.map(|s| s.to_string()).unwrap_or_default();
-                    let message = classified.to_string();
-                    if message.contains("TLS") {
-                        if last_warned.as_deref() != Some(message.as_str()) {
-                            tracing::warn!(backend = "fred", %server, error = %classified, "connection failed");
-                            last_warned = Some(message);
-                        }
-                    } else {
-                        tracing::debug!(backend = "fred", %server, error = %classified, "connection error");
-                        last_warned = None;
+            let (error, server) = tokio::select! {
+                error = errors.recv() => match error {
+                    Ok(error) => error,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+                reconnected = reconnects.recv() => match reconnected {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        auth.connected();
+                        continue;
                     }
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            let classified = crate::classify_error(&error);
+            auth.connection_error(&classified);
+            let server = server.map(|s| s.to_string()).unwrap_or_default();
+            let message = classified.to_string();
+            if message.contains("TLS") {
+                if last_warned.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(backend = "fred", %server, error = %classified, "connection failed");
+                    last_warned = Some(message);
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
+            } else {
+                tracing::debug!(backend = "fred", %server, error = %classified, "connection error");
+                last_warned = None;
             }
         }
     })
@@ -224,6 +244,7 @@ mod tests {
         sentinel.sentinel = Some(SentinelConfig {
             master_name: "m".to_owned(),
             nodes: vec![],
+            ..SentinelConfig::default()
         });
         let mut db = base();
         db.db = 256;

@@ -83,13 +83,34 @@
 //!   `Unavailable` and a message starting `TLS handshake failed`: the server was never
 //!   reached, so the breaker counts it (see [`classify_error`]).
 //!
+//! ## Sentinel (`redis+sentinel://`)
+//!
+//! With `ConnectionConfig::sentinel` set, fred connects through the sentinels (its
+//! `ServerConfig::Sentinel`, sentinel credentials from `SentinelConfig` with fred feature
+//! `sentinel-auth`). fred asks the sentinels again on every reconnect, so after a
+//! failover its reconnect loop (20 ms to 200 ms apart) reaches the new master as soon as
+//! the sentinels name it, with the same client; a `READONLY` or `MASTERDOWN` reply from a
+//! demoted master makes it reconnect through the sentinels too. See the private
+//! `sentinel` module.
+//!
+//! ## Refused credentials
+//!
+//! When the server starts refusing the client's credentials (a password changed on the
+//! server), fred keeps reconnecting and every command fails fast as "not connected". Those
+//! failures are reported as `Auth`, not `Unavailable`, while the last reconnect was refused
+//! for its credentials (private module `auth_state`), so the breaker, which does not count
+//! `Auth`, stays closed in front of a server that is up. The first call or two after the
+//! connection is lost, before the refusal is known, fail as a lost connection.
+//!
 //! ## Not supported
 //!
-//! Cluster and sentinel configurations: `connect` returns `InvalidInput` for them.
+//! Cluster configurations: `connect` returns `InvalidInput` for them.
 
+mod auth_state;
 mod classify;
 mod connect;
 mod reply;
+mod sentinel;
 mod tls;
 mod translate;
 
@@ -126,6 +147,8 @@ struct Inner {
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
     error_log: tokio::task::JoinHandle<()>,
+    /// Whether the credentials are being refused (see `auth_state`).
+    auth: Arc<auth_state::AuthState>,
 }
 
 impl Drop for Inner {
@@ -159,12 +182,14 @@ impl FredBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
     /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
-    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster or
-    /// sentinel configuration, database index over 255).
+    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster
+    /// configuration, database index over 255). In sentinel mode it connects to the master
+    /// the sentinels name (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
-        let error_log = connect::spawn_error_log(&client);
+        let auth = Arc::new(auth_state::AuthState::default());
+        let error_log = connect::spawn_error_log(&client, Arc::clone(&auth));
         let options = connect::command_options(config);
         Ok(FredBackend {
             inner: Arc::new(Inner {
@@ -174,6 +199,7 @@ impl FredBackend {
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
                 error_log,
+                auth,
             }),
         })
     }
@@ -190,7 +216,7 @@ impl FredBackend {
     ) -> Result<T, BackendError> {
         match tokio::time::timeout(self.inner.socket_timeout + BACKSTOP_MARGIN, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify_error(&e)),
+            Ok(Err(e)) => Err(self.inner.auth.explain(classify_error(&e))),
             Err(_) => Err(BackendError::timeout(format!(
                 "no reply within {:?}",
                 self.inner.socket_timeout
@@ -216,12 +242,13 @@ async fn queue(
 
 /// The canonical value of a typed fred reply (a decoded [`FredValue`], not a frame).
 fn typed_reply(
+    inner: &Inner,
     shape: (Shape, &'static str),
     reply: Result<FredValue, fred::error::Error>,
 ) -> Result<Value, BackendError> {
     match reply {
         Ok(v) => reply::canonicalize(shape, reply::fred_to_value(v, false)),
-        Err(e) => Err(classify_error(&e)),
+        Err(e) => Err(inner.auth.explain(classify_error(&e))),
     }
 }
 
@@ -303,6 +330,7 @@ impl KvBackend for FredBackend {
         Self: 'async_trait,
     {
         let shape = Shape::of(&cmd);
+        let inner: &Inner = &self.inner;
         // The hot commands go through fred's typed interface: a custom command costs fred
         // two more allocations per call to encode (it splits and copies the name).
         let cmd = match cmd {
@@ -311,7 +339,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .get::<FredValue, _>(key)
-                        .map(move |reply| typed_reply(shape, reply)),
+                        .map(move |reply| typed_reply(inner, shape, reply)),
                 );
             }
             Command::Set {
@@ -330,7 +358,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .set::<FredValue, _, _>(key, value, expire, condition, false)
-                        .map(move |reply| typed_reply(shape, reply)),
+                        .map(move |reply| typed_reply(inner, shape, reply)),
                 );
             }
             other => other,
@@ -345,7 +373,7 @@ impl KvBackend for FredBackend {
                 .custom_raw::<FredValue>(wire.cmd, wire.args)
                 .map(move |reply| match reply {
                     Ok(frame) => reply::canonicalize(shape, reply::frame_to_value(frame)?),
-                    Err(e) => Err(classify_error(&e)),
+                    Err(e) => Err(inner.auth.explain(classify_error(&e))),
                 }),
         )
     }

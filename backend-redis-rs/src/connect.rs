@@ -18,15 +18,16 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::classify::classify_error;
 
-/// Builds the redis-rs client for one server from the shared config.
+/// Builds the redis-rs client for one server from the shared config (its `host` and
+/// `port`; in sentinel mode the caller puts the resolved master's there, see `sentinel`).
 ///
-/// Fails with `InvalidInput` for configurations this backend does not serve (cluster and
-/// sentinel mode) and for TLS files that cannot be read or hold no PEM certificate / key.
+/// Fails with `InvalidInput` for configurations this backend does not serve (cluster mode)
+/// and for TLS files that cannot be read or hold no PEM certificate / key.
 pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendError> {
-    if !config.cluster_nodes.is_empty() || config.sentinel.is_some() {
+    if !config.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "backend-redis-rs connects to one server; cluster and sentinel are not supported",
+            "backend-redis-rs connects to one server or a sentinel-managed master; cluster is not supported",
         ));
     }
     let mut redis_info = RedisConnectionInfo::default().set_db(config.db);
@@ -191,14 +192,15 @@ pub(crate) struct Lease {
 /// of the manager (an `Arc` inside). Only [`Connector::renew`], on a timeout or a failed
 /// handshake, takes a lock.
 pub(crate) struct Connector {
-    client: Client,
     config: ConnectionManagerConfig,
     slot: ArcSwap<Slot>,
     /// One more than the newest generation whose connection answered a command (0: none).
     /// Generations only grow, so "generation `g` answered" is `answered > g`.
     answered: AtomicU64,
-    /// Serialises renewals, so a burst of timeouts makes one new connection, not one each.
-    renewing: Mutex<()>,
+    /// The client fresh managers are made from (replaced when a sentinel reports a new
+    /// master). The lock also serialises renewals, so a burst of timeouts makes one new
+    /// connection, not one each.
+    renewing: Mutex<Client>,
 }
 
 impl Connector {
@@ -209,14 +211,13 @@ impl Connector {
         manager: ConnectionManager,
     ) -> Self {
         Connector {
-            client,
             config,
             slot: ArcSwap::from_pointee(Slot {
                 generation: 0,
                 manager,
             }),
             answered: AtomicU64::new(1),
-            renewing: Mutex::new(()),
+            renewing: Mutex::new(client),
         }
     }
 
@@ -251,11 +252,26 @@ impl Connector {
     /// Does nothing if another call already replaced it, so a burst of timeouts makes one
     /// new connection, not one each.
     pub(crate) fn renew(&self, generation: u64) {
-        let _renewing = self.renewing.lock().unwrap_or_else(|p| p.into_inner());
+        let client = self.renewing.lock().unwrap_or_else(|p| p.into_inner());
         if self.slot.load().generation != generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+        self.install(&client, generation);
+    }
+
+    /// Points every later call at another server (a new master reported by the sentinels):
+    /// `client` replaces the current one, and a fresh manager made from it replaces the
+    /// current manager, whatever its generation. Calls running on the old one finish there.
+    pub(crate) fn switch_to(&self, client: Client) {
+        let mut current = self.renewing.lock().unwrap_or_else(|p| p.into_inner());
+        *current = client;
+        self.install(&current, self.slot.load().generation);
+    }
+
+    /// Installs a fresh lazy manager made from `client` as generation `generation + 1`.
+    /// Called with the `renewing` lock held.
+    fn install(&self, client: &Client, generation: u64) {
+        match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone()) {
             Ok(manager) => {
                 let generation = generation.saturating_add(1);
                 self.slot.store(Arc::new(Slot {
@@ -265,7 +281,7 @@ impl Connector {
                 tracing::debug!(
                     backend = "redis-rs",
                     generation,
-                    "replaced the connection after a timeout or failed handshake"
+                    "replaced the connection (a timeout, a failed handshake or a new master)"
                 );
             }
             Err(e) => {
@@ -392,6 +408,33 @@ mod tests {
         // A late answer from an older generation does not count for the new one.
         connector.mark_answered(0);
         assert!(!connector.has_answered(2));
+    }
+
+    #[tokio::test]
+    async fn switching_client_installs_a_new_generation_whatever_the_current_one() {
+        let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
+        let client = client_for(&config).unwrap();
+        let manager_config = manager_config(&config);
+        let manager =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .unwrap();
+        let connector = Connector::new(client, manager_config, manager);
+        connector.renew(0);
+        assert_eq!(connector.current().generation, 1);
+        let other =
+            client_for(&ConnectionConfig::from_url("redis://127.0.0.1:2").unwrap()).unwrap();
+        connector.switch_to(other.clone());
+        assert_eq!(connector.current().generation, 2);
+        assert!(!connector.has_answered(2));
+        // Later renewals make managers from the new client.
+        let kept = connector
+            .renewing
+            .lock()
+            .unwrap()
+            .get_connection_info()
+            .addr()
+            .clone();
+        assert_eq!(&kept, other.get_connection_info().addr());
     }
 
     #[test]

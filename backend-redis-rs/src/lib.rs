@@ -109,10 +109,30 @@
 //! (redis-rs builds its TLS configuration with the process default). Note that redis-rs
 //! also loads the platform roots on each (re)connect even when `ca_file` is set; they are
 //! not trusted then, but an unreadable system store would fail the connect.
+//!
+//! ## Sentinel (`redis+sentinel://`)
+//!
+//! With `ConnectionConfig::sentinel` set (a `redis+sentinel://` URL sets it), `connect`
+//! asks the sentinels, in order, for the master's address (`SENTINEL
+//! GET-MASTER-ADDR-BY-NAME`, each sentinel bounded by `socket_connect_timeout`, with the
+//! sentinel credentials of `SentinelConfig`), then connects there as above (the config's
+//! credentials, `db` and TLS).
+//!
+//! redis-rs does not follow a failover by itself (upstream issue #1438), so the backend
+//! does (private module `sentinel`): a call that fails as a failover would make it fail
+//! (`Unavailable`, `Timeout`, or a `READONLY` / `MASTERDOWN` reply from a demoted master)
+//! wakes a background task that asks the sentinels every 100 ms while calls keep failing
+//! (at most 5 s after the last failure). When they name another master, every later call
+//! goes to a fresh connection there; calls still running on the old one finish there.
+//! Calls never wait for the sentinels, so each keeps its one `socket_timeout` deadline,
+//! and the client is never recreated. With the core's breaker (health probe every
+//! second) writes resume about one probe interval after the sentinels finished the
+//! failover.
 
 mod classify;
 mod connect;
 mod reply;
+mod sentinel;
 mod translate;
 
 use std::sync::Arc;
@@ -141,6 +161,14 @@ struct Inner {
     connector: Connector,
     socket_timeout: Duration,
     address: String,
+    /// Sentinel mode: follows the master through failovers.
+    follower: Option<sentinel::Follower>,
+}
+
+impl sentinel::SwitchTarget for Inner {
+    fn switch_to(&self, client: redis::Client) {
+        self.connector.switch_to(client);
+    }
 }
 
 impl std::fmt::Debug for RedisRsBackend {
@@ -162,30 +190,83 @@ impl RedisRsBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a TLS handshake that failed: see the crate
     /// docs on TLS), `Timeout` (no handshake within `socket_connect_timeout`), `Auth`
-    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster or sentinel
-    /// configurations, which this backend does not serve).
+    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster configurations,
+    /// which this backend does not serve).
+    ///
+    /// In sentinel mode (`config.sentinel` set) it first asks the sentinels for the master
+    /// (each bounded by `socket_connect_timeout`; `Unavailable` when none gives an address,
+    /// `Auth` when they refuse the sentinel credentials), connects there, and from then on
+    /// follows the master through failovers (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        if let Some(sentinel) = &config.sentinel {
+            return Self::connect_sentinel(config, sentinel).await;
+        }
         let client = connect::client_for(config)?;
         let manager_config = connect::manager_config(config);
-        let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
-        let manager = match tokio::time::timeout(config.socket_connect_timeout, connecting).await {
-            Ok(Ok(manager)) => manager,
-            Ok(Err(e)) => return Err(classify_error(&e)),
-            Err(_) => {
-                return Err(BackendError::timeout(format!(
-                    "redis-rs: no connection to {} within {:?}",
-                    config.address(),
-                    config.socket_connect_timeout
-                )));
-            }
-        };
+        let manager =
+            Self::first_manager(&client, &manager_config, config, config.address()).await?;
         Ok(RedisRsBackend {
             inner: Arc::new(Inner {
                 connector: Connector::new(client, manager_config, manager),
                 socket_timeout: config.socket_timeout,
                 address: config.address(),
+                follower: None,
             }),
         })
+    }
+
+    async fn connect_sentinel(
+        config: &ConnectionConfig,
+        sentinel: &resilience_core::SentinelConfig,
+    ) -> Result<Self, BackendError> {
+        let sentinels = sentinel::Sentinels::new(config, sentinel)?;
+        let master = sentinels.master().await?;
+        let client = sentinel::master_client(config, &master)?;
+        let manager_config = connect::manager_config(config);
+        let address = format!("{}:{}", master.0, master.1);
+        let manager = Self::first_manager(&client, &manager_config, config, address).await?;
+        let follower_config = config.clone();
+        let inner = Arc::new_cyclic(|weak| Inner {
+            connector: Connector::new(client, manager_config, manager),
+            socket_timeout: config.socket_timeout,
+            address: format!("the master of {:?}", sentinel.master_name),
+            follower: Some(sentinel::Follower::spawn(
+                sentinels,
+                follower_config,
+                master,
+                weak.clone(),
+            )),
+        });
+        Ok(RedisRsBackend { inner })
+    }
+
+    /// Connects the first manager, bounded by `socket_connect_timeout`.
+    async fn first_manager(
+        client: &redis::Client,
+        manager_config: &redis::aio::ConnectionManagerConfig,
+        config: &ConnectionConfig,
+        address: String,
+    ) -> Result<ConnectionManager, BackendError> {
+        let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
+        match tokio::time::timeout(config.socket_connect_timeout, connecting).await {
+            Ok(Ok(manager)) => Ok(manager),
+            Ok(Err(e)) => Err(classify_error(&e)),
+            Err(_) => Err(BackendError::timeout(format!(
+                "redis-rs: no connection to {address} within {:?}",
+                config.socket_connect_timeout
+            ))),
+        }
+    }
+
+    /// Tells the sentinel follower, if any, how a call ended.
+    #[inline]
+    fn report(&self, outcome: Result<(), &BackendError>) {
+        if let Some(follower) = &self.inner.follower {
+            match outcome {
+                Ok(()) => follower.healthy(),
+                Err(e) => follower.suspect(e),
+            }
+        }
     }
 
     /// Sends one request under the `socket_timeout` deadline. See the `connect` module docs
@@ -215,6 +296,7 @@ impl RedisRsBackend {
             match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(value)) => {
                     connector.mark_answered(generation);
+                    self.report(Ok(()));
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
@@ -233,16 +315,20 @@ impl RedisRsBackend {
                     } else if classify::needs_fresh_connection(&e) {
                         connector.renew(generation);
                     }
-                    return Err(classify_error(&e));
+                    let error = classify_error(&e);
+                    self.report(Err(&error));
+                    return Err(error);
                 }
                 Err(_) => {
                     if connector.has_answered(generation) {
                         connector.renew(generation);
                     }
-                    return Err(BackendError::timeout(format!(
+                    let error = BackendError::timeout(format!(
                         "redis-rs: no reply from {} within {:?}",
                         self.inner.address, self.inner.socket_timeout
-                    )));
+                    ));
+                    self.report(Err(&error));
+                    return Err(error);
                 }
             }
         }

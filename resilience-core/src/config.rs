@@ -4,6 +4,13 @@
 //! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`;
 //! `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`)
 //! and its `Debug` output never shows the password.
+//!
+//! Sentinel deployments parse from `redis+sentinel://` URLs (see [`SentinelConfig`]):
+//! `redis+sentinel://[[username]:password@]s1[:port][,s2[:port]...]/master_name[/db][?params]`.
+//! The sentinels are listed in the host part (default port 26379), the master's name is the
+//! first path segment, and the credentials and `db` are the master's (the data nodes').
+//! Besides the `redis://` parameters it takes `sentinel_username` and `sentinel_password`,
+//! the credentials of the sentinels themselves (none by default).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,13 +45,37 @@ impl fmt::Debug for TlsConfig {
     }
 }
 
+mod sentinel_url;
+
 /// Sentinel settings: which master to ask the sentinels for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// With `ConnectionConfig::sentinel` set, a backend asks the sentinels (in order, each
+/// bounded by `socket_connect_timeout`) for the current address of `master_name`, connects
+/// there with the config's `username`, `password`, `db` and `tls`, and asks again when the
+/// master stops answering or turns read-only (a failover), without recreating the client.
+/// The config's `host` and `port` are not used to connect in this mode.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SentinelConfig {
     /// The master's name as the sentinels know it.
     pub master_name: String,
     /// Sentinel addresses.
     pub nodes: Vec<(String, u16)>,
+    /// ACL user name for the sentinels themselves (not the data nodes).
+    pub username: Option<String>,
+    /// Password for the sentinels themselves (`None`: the sentinels need none). Never
+    /// printed by `Debug`.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelConfig")
+            .field("master_name", &self.master_name)
+            .field("nodes", &self.nodes)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Connection settings shared by all backends. Defaults are the seed's.
@@ -107,10 +138,19 @@ impl fmt::Debug for ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// Parses a `redis://` or `rediss://` URL.
+    /// Parses a `redis://`, `rediss://` or `redis+sentinel://` URL (see the module docs).
     ///
     /// Errors are [`Error::InvalidInput`] and never echo the password.
     pub fn from_url(input: &str) -> Result<Self, Error> {
+        if let Some(rest) = sentinel_url::strip_scheme(input) {
+            return sentinel_url::parse(rest);
+        }
+        Self::parse_url(input, None)
+    }
+
+    /// Parses a `redis://` or `rediss://` URL; with `sentinel`, the result is in sentinel
+    /// mode and the sentinel credential parameters are accepted.
+    fn parse_url(input: &str, sentinel: Option<SentinelConfig>) -> Result<Self, Error> {
         let url = url::Url::parse(input)
             .map_err(|e| Error::InvalidInput(format!("not a redis URL: {e}")))?;
         let tls = match url.scheme() {
@@ -134,6 +174,7 @@ impl ConnectionConfig {
             host,
             port: url.port().unwrap_or(6379),
             tls,
+            sentinel,
             ..ConnectionConfig::default()
         };
         if !url.username().is_empty() {
@@ -183,6 +224,16 @@ impl ConnectionConfig {
                         "ca_file" => tls.ca_file = Some(PathBuf::from(value.as_ref())),
                         "cert_file" => tls.client_cert_file = Some(PathBuf::from(value.as_ref())),
                         _ => tls.client_key_file = Some(PathBuf::from(value.as_ref())),
+                    }
+                }
+                "sentinel_username" | "sentinel_password" if config.sentinel.is_some() => {
+                    if let Some(sentinel) = config.sentinel.as_mut() {
+                        let value = Some(value.into_owned()).filter(|v| !v.is_empty());
+                        if name == "sentinel_username" {
+                            sentinel.username = value;
+                        } else {
+                            sentinel.password = value;
+                        }
                     }
                 }
                 other => {
@@ -348,6 +399,7 @@ mod tests {
             input in prop_oneof![
                 ".{0,80}",
                 "(redis|rediss|REDIS|http)://[a-z0-9:@\\[\\]%./?=&_-]{0,60}",
+                "redis\\+sentinel://[a-z0-9:@,\\[\\]%./?=&_-]{0,60}",
                 "rediss?://h(:[0-9]{0,6})?(/[0-9a-z-]{0,4})?\\?(socket_timeout|connect_timeout|db|insecure|ca_file|x)=[0-9eE.+-]{0,8}",
             ]
         ) {

@@ -7,10 +7,12 @@
 //! - [`server`]: real `redis-server` processes on free ports, stopped and restarted at will.
 //! - [`proxy`]: a TCP proxy that passes, delays, blackholes or resets connections.
 //! - [`conformance`]: the suite every backend must pass, as library functions.
+//! - [`logs`]: an in-memory capture of every log line, to check what a run wrote.
 //! - [`scenarios`]: end-to-end fault scenarios for a `ResilientClient` over a real server.
 
 pub mod conformance;
 pub mod faulty;
+pub mod logs;
 pub mod mock;
 pub mod proxy;
 pub mod scenarios;

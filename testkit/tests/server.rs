@@ -223,3 +223,36 @@ async fn drop_kills_the_process() {
     }
     assert!(!dir.exists(), "temp dir not removed");
 }
+
+/// A sentinel deployment comes up ready, reports its master, and fails over to the replica
+/// when the master is SIGKILLed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_deployment_fails_over_after_a_kill() {
+    use testkit::server::SentinelDeployment;
+    let started = tokio::time::Instant::now();
+    let mut deployment = SentinelDeployment::spawn().await.expect("deployment");
+    let ready = started.elapsed();
+    let master = deployment.master_addr().await.expect("master");
+    assert_eq!(master, deployment.nodes()[0].addr());
+    assert_eq!(deployment.sentinel_addrs().len(), 3);
+    let config = deployment.connection_config();
+    assert_eq!(
+        config.sentinel.as_ref().map(|s| s.nodes.len()),
+        Some(3),
+        "{config:?}"
+    );
+    let parsed = resilience_core::ConnectionConfig::from_url(&deployment.url()).expect("url");
+    assert_eq!(parsed.sentinel, config.sentinel);
+    let killed_at = tokio::time::Instant::now();
+    let old = deployment.kill_master().await.expect("kill");
+    assert_eq!(old, master);
+    let new = deployment
+        .wait_for_failover(old, Duration::from_secs(15))
+        .await
+        .expect("failover");
+    assert_eq!(new, deployment.nodes()[1].addr());
+    println!(
+        "sentinel deployment ready in {ready:?}, failover seen {:?} after the kill",
+        killed_at.elapsed()
+    );
+}

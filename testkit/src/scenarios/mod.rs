@@ -33,6 +33,11 @@
 //! - [`soak::chaos_soak`]: concurrent writers while a seeded fault loop kills, restarts,
 //!   blackholes, resets and slows the server for a while; every acknowledged write must
 //!   be there at the end, none applied twice.
+//! - [`sentinel::sentinel_failover`]: a master, a replica and three sentinels; the master
+//!   is SIGKILLed under writes, which must resume on the new master within 10 s without
+//!   a new client, losing no confirmed write.
+//! - [`acl::acl_checks`]: ACL users over a real server: right and wrong passwords, `Auth`
+//!   never opening the breaker, and the password in no error, `Debug` or log line.
 //!
 //! # `kill_and_restart`
 //!
@@ -86,11 +91,15 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::{RedisServer, SpawnError};
 
+pub mod acl;
 pub mod commands;
+pub mod sentinel;
 pub mod soak;
 pub mod support;
 pub mod tls;
 
+pub use acl::{AclOptions, AclReport, acl_checks, acl_checks_with};
+pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
 pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
 
 /// What a backend factory returns: a connected backend, or why it could not connect.

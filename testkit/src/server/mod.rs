@@ -40,15 +40,25 @@
 //! [`RedisServer::url`] is a `rediss://` URL. The plain [`RespConnection`] does not speak
 //! TLS.
 //!
+//! ## Sentinel
+//!
+//! [`SentinelDeployment`] runs a master, a replica and three sentinels (see its module
+//! docs), to test failover. [`FakeSentinel`] names whichever master the test says, to
+//! change masters at an exact moment.
+//!
 //! If `redis-server` is not installed, [`SpawnError::NotFound`] says how to install it.
 //! This module does the process management itself with `tokio::process` rather than using
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
 //! driver and cannot restart a server on the same port.
 
+mod fake_sentinel;
 mod resp;
+mod sentinel;
 mod tls;
 
+pub use fake_sentinel::FakeSentinel;
 pub use resp::{RespConnection, RespReply, encode_command};
+pub use sentinel::{MASTER_NAME as SENTINEL_MASTER_NAME, SentinelDeployment};
 pub use tls::{TlsClientAuth, TlsFiles};
 
 use std::ffi::OsString;
@@ -102,6 +112,9 @@ pub enum SpawnError {
         /// The end of its log.
         log: String,
     },
+    /// A [`SentinelDeployment`] did not come together or did not fail over in time.
+    #[error("sentinel deployment: {0}")]
+    Sentinel(String),
     /// Every port tried was taken by someone else before redis could bind it.
     #[error("redis-server could not bind a free port after {attempts} attempts")]
     PortsTaken {

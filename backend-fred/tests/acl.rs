@@ -1,0 +1,36 @@
+//! ACL users over `FredBackend`: right and wrong passwords, `Auth` never opening the
+//! breaker, and no password in any error, `Debug` output or log line (the whole process's
+//! `tracing` and `log` output is captured at TRACE). The scenario lives in
+//! `testkit::scenarios::acl` (shared with the redis-rs backend).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use backend_fred::FredBackend;
+use resilience_core::{ConnectionConfig, KvBackend};
+use testkit::logs::LogCapture;
+use testkit::scenarios::BackendFuture;
+use testkit::scenarios::acl::{self, shown_secret};
+
+fn connect(config: ConnectionConfig) -> BackendFuture {
+    Box::pin(async move {
+        let backend = FredBackend::connect(&config).await?;
+        assert_eq!(shown_secret(&format!("{backend:?}")), None, "{backend:?}");
+        Ok(Arc::new(backend) as Arc<dyn KvBackend>)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_passwords_are_auth_never_trip_the_breaker_and_never_show() {
+    let logs = LogCapture::install().expect("the only subscriber of this test binary");
+    let report = acl::acl_checks(connect, logs)
+        .await
+        .expect("the scenario must be able to run (is redis-server installed?)");
+    report.print_and_assert();
+    // The capture holds fred's own `log` records (its connection task logs at TRACE and
+    // DEBUG), not only the core's.
+    assert!(
+        logs.contents().contains("fred::"),
+        "driver logs not captured"
+    );
+}
