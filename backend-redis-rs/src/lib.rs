@@ -83,7 +83,9 @@
 //! retries sees no failure at all.
 //!
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
-//! (its reply is ignored).
+//! (its reply is ignored). With `ConnectionConfig::client_tracking` the connection speaks
+//! RESP3 and has `CLIENT TRACKING ON OPTIN`, re-enabled after every reconnect and renewal,
+//! for the core's client-side cache (private `tracking` module).
 //!
 //! ## TLS (`rediss://`)
 //!
@@ -113,6 +115,7 @@
 mod classify;
 mod connect;
 mod reply;
+mod tracking;
 mod translate;
 
 use std::sync::Arc;
@@ -141,6 +144,8 @@ struct Inner {
     connector: Connector,
     socket_timeout: Duration,
     address: String,
+    /// RESP3 client tracking, with `ConnectionConfig::client_tracking` (see `tracking`).
+    tracking: Option<tracking::Tracking>,
 }
 
 impl std::fmt::Debug for RedisRsBackend {
@@ -166,7 +171,11 @@ impl RedisRsBackend {
     /// configurations, which this backend does not serve).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::client_for(config)?;
-        let manager_config = connect::manager_config(config);
+        let tracking = config.client_tracking.then(tracking::Tracking::new);
+        let mut manager_config = connect::manager_config(config);
+        if let Some(tracking) = &tracking {
+            manager_config = manager_config.set_push_sender(tracking.push_sender());
+        }
         let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
         let manager = match tokio::time::timeout(config.socket_connect_timeout, connecting).await {
             Ok(Ok(manager)) => manager,
@@ -179,13 +188,20 @@ impl RedisRsBackend {
                 )));
             }
         };
-        Ok(RedisRsBackend {
+        let mut connector = Connector::new(client, manager_config, manager);
+        if let Some(tracking) = &tracking {
+            connector = connector.with_renew_hook(tracking.renew_hook());
+        }
+        let backend = RedisRsBackend {
             inner: Arc::new(Inner {
-                connector: Connector::new(client, manager_config, manager),
+                connector,
                 socket_timeout: config.socket_timeout,
                 address: config.address(),
+                tracking,
             }),
-        })
+        };
+        tracking::start(&backend).await?;
+        Ok(backend)
     }
 
     /// Sends one request under the `socket_timeout` deadline. See the `connect` module docs
@@ -316,5 +332,16 @@ impl KvBackend for RedisRsBackend {
 
     fn name(&self) -> &'static str {
         "redis-rs"
+    }
+
+    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+        tracking::invalidations(self)
+    }
+
+    async fn execute_tracked(
+        &self,
+        cmd: Command,
+    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+        tracking::execute_tracked(self, cmd).await
     }
 }

@@ -20,6 +20,8 @@
 //! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
 //! - [`config`]: [`ConnectionConfig`], shared by every backend.
 //! - [`observe`]: the metric names this crate emits.
+//! - [`cache`]: the optional client-side read cache, invalidated by Redis (RESP3 client
+//!   tracking), which may serve stale reads, marked as such, while Redis is down.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
 
@@ -40,6 +42,9 @@ pub mod priority;
 pub mod queue;
 
 pub mod client;
+
+// The optional client-side read cache (docs inside).
+pub mod cache;
 
 // Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]
@@ -66,3 +71,4 @@ pub use client::{
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
+pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};

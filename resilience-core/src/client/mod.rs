@@ -31,6 +31,7 @@
 //! ```
 
 mod builder;
+mod cached;
 mod commands;
 mod pipeline;
 mod prioritized;
@@ -104,6 +105,8 @@ pub(crate) struct ClientInner {
     counters: Counters,
     metrics: CallMetrics,
     tasks: OnceLock<Tasks>,
+    /// The client-side read cache, when configured and the backend tracks.
+    cache: Option<Arc<crate::cache::ReadCache>>,
     /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
     #[cfg(feature = "durable")]
     journal: Option<Arc<crate::journal::Journal>>,
@@ -383,6 +386,11 @@ impl ClientInner {
 
     async fn call_once(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
+        // With a cache, a write drops its keys before it is sent and again when it ends.
+        let _written = match &self.cache {
+            Some(cache) => cached::before_write(cache, std::slice::from_ref(&cmd)),
+            None => None,
+        };
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
@@ -406,6 +414,10 @@ impl ClientInner {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, Error> {
+        let _written = match &self.cache {
+            Some(cache) => cached::before_write(cache, &cmds),
+            None => None,
+        };
         let (cmds, loads) = self.with_script_loads(cmds);
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
