@@ -434,6 +434,14 @@ pub async fn cache_invalidation_with(
             .violations
             .push("the cache was not emptied when tracking came back".to_owned());
     }
+    // B's connection died with the server too: its first call after the restart may fail.
+    let b_ready = Instant::now() + Duration::from_secs(5);
+    while b_client.ping().await.is_err() {
+        if Instant::now() > b_ready {
+            return Err(setup("B after the restart", "no PONG within 5 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     match round(&a, &b_client, "cache:after", false, &options).await? {
         Ok(latency) => report.latency_after_restart = Some(latency),
         Err(violation) => report.violations.push(violation),
