@@ -48,7 +48,9 @@ fn config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
 async fn conformance_holds_over_a_tracking_resp3_connection() {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let backend = FredBackend::connect(&config(&server, true)).await.unwrap();
-    let feed = backend.invalidations().expect("a tracking backend has a feed");
+    let feed = backend
+        .invalidations()
+        .expect("a tracking backend has a feed");
     assert!(feed.tracking, "tracking is on once connect returns");
     let ns = conformance::unique_namespace("cache");
     let cases = conformance::run_all(&backend, &ns)

@@ -52,7 +52,9 @@ impl Tracking {
     }
 
     /// The connection manager's push sender (see the module docs).
-    pub(crate) fn push_sender(&self) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
+    pub(crate) fn push_sender(
+        &self,
+    ) -> impl Fn(PushInfo) -> Result<(), Infallible> + Send + Sync + 'static {
         let hub = Arc::clone(&self.hub);
         move |push: PushInfo| {
             forward(&hub, push);

@@ -47,8 +47,12 @@ fn config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
 #[tokio::test]
 async fn conformance_holds_over_a_tracking_resp3_connection() {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
-    let backend = RedisRsBackend::connect(&config(&server, true)).await.unwrap();
-    let feed = backend.invalidations().expect("a tracking backend has a feed");
+    let backend = RedisRsBackend::connect(&config(&server, true))
+        .await
+        .unwrap();
+    let feed = backend
+        .invalidations()
+        .expect("a tracking backend has a feed");
     assert!(feed.tracking, "tracking is on once connect returns");
     let ns = conformance::unique_namespace("cache");
     let cases = conformance::run_all(&backend, &ns)
@@ -60,7 +64,9 @@ async fn conformance_holds_over_a_tracking_resp3_connection() {
 #[tokio::test]
 async fn without_client_tracking_nothing_is_tracked() {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
-    let backend = RedisRsBackend::connect(&config(&server, false)).await.unwrap();
+    let backend = RedisRsBackend::connect(&config(&server, false))
+        .await
+        .unwrap();
     assert!(backend.invalidations().is_none());
     let reply = backend
         .execute_tracked(resilience_core::Command::Get { key: "k".into() })

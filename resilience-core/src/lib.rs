@@ -65,10 +65,10 @@ pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_wit
 //
 pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
+pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};
-pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};

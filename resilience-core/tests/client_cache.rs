@@ -149,7 +149,11 @@ fn plain_client(backend: &Arc<TrackingMemory>) -> ResilientClient {
 
 async fn set(client: &ResilientClient, key: &str, value: &'static str) {
     client
-        .set(key, Bytes::from_static(value.as_bytes()), SetOptions::default())
+        .set(
+            key,
+            Bytes::from_static(value.as_bytes()),
+            SetOptions::default(),
+        )
         .await
         .unwrap();
 }
@@ -320,7 +324,10 @@ async fn all_flushes_and_a_lost_connection_stops_trusting_until_resumed() {
     assert!(settle(|| a.cache_stats().unwrap().tracking).await);
     assert!(!a.is_cached("k"), "Resumed must empty the cache");
     assert_eq!(a.get_cached("k").await.unwrap().freshness, Freshness::Fresh);
-    assert_eq!(a.get_cached("k").await.unwrap().freshness, Freshness::Cached);
+    assert_eq!(
+        a.get_cached("k").await.unwrap().freshness,
+        Freshness::Cached
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -349,10 +356,17 @@ async fn stale_while_the_breaker_is_open_and_plain_reads_fail() {
     let stale = a.hgetall_cached("h").await.unwrap();
     assert_eq!(stale.freshness, Freshness::Stale);
     assert_eq!(stale.value.get("f").map(|v| &v[..]), Some(&b"1"[..]));
-    assert_eq!(a.stats().calls, calls, "an open breaker must not reach the backend");
+    assert_eq!(
+        a.stats().calls,
+        calls,
+        "an open breaker must not reach the backend"
+    );
     // The plain methods never answer stale.
     assert!(matches!(a.get("k").await, Err(Error::CircuitOpen { .. })));
-    assert!(matches!(a.hgetall("h").await, Err(Error::CircuitOpen { .. })));
+    assert!(matches!(
+        a.hgetall("h").await,
+        Err(Error::CircuitOpen { .. })
+    ));
     // A key never cached has nothing stale to give.
     assert!(matches!(
         a.get_cached("other").await,

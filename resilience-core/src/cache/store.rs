@@ -192,7 +192,9 @@ impl ReadCache {
         self.stripes[stripe].fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.entries.invalidate(key);
-        self.counters.invalidated_keys.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .invalidated_keys
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Empties the cache: nothing filled before is served again.

@@ -210,7 +210,10 @@ pub fn is_not_tracking(e: &BackendError) -> bool {
 
 fn raw(args: &[&'static str]) -> Command {
     Command::Raw {
-        args: args.iter().map(|a| Bytes::from_static(a.as_bytes())).collect(),
+        args: args
+            .iter()
+            .map(|a| Bytes::from_static(a.as_bytes()))
+            .collect(),
         keys: Vec::new(),
         write: false,
         idempotent: true,

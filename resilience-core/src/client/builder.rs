@@ -4,8 +4,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::KvBackend;
-use crate::cache::{CacheConfig, ReadCache};
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
+use crate::cache::{CacheConfig, ReadCache};
 use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};

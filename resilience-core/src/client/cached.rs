@@ -145,9 +145,7 @@ impl ClientInner {
     ) -> Result<Cached<Entry>, Error> {
         cache.ensure_listener();
         let trusted = self.cache_trusted(cache);
-        if trusted
-            && let Some(entry) = cache.lookup(&key).filter(|e| kind.matches(e))
-        {
+        if trusted && let Some(entry) = cache.lookup(&key).filter(|e| kind.matches(e)) {
             cache.count_hit();
             return Ok(Cached {
                 value: entry,
@@ -219,10 +217,7 @@ impl ResilientClient {
         let key = key.into();
         match &self.inner.cache {
             Some(cache) => {
-                let read = self
-                    .inner
-                    .read_through(cache, Kind::Get, key, true)
-                    .await?;
+                let read = self.inner.read_through(cache, Kind::Get, key, true).await?;
                 Ok(Cached {
                     value: into_string(read.value),
                     freshness: read.freshness,

@@ -46,7 +46,8 @@ impl ResilientClient {
     /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn get(&self, key: impl Into<String>) -> Result<Option<Bytes>, Error> {
         if let Some(cache) = &self.inner.cache {
-            return self.get_via_cache(cache, key.into()).await;
+            // Boxed: keeps the cache's larger future out of the uncached `get`'s size.
+            return Box::pin(self.get_via_cache(cache, key.into())).await;
         }
         self.execute(Command::Get { key: key.into() })
             .await?
@@ -201,7 +202,7 @@ impl ResilientClient {
     /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn hgetall(&self, key: impl Into<String>) -> Result<HashMap<String, Bytes>, Error> {
         if let Some(cache) = &self.inner.cache {
-            return self.hgetall_via_cache(cache, key.into()).await;
+            return Box::pin(self.hgetall_via_cache(cache, key.into())).await;
         }
         Ok(self
             .execute(Command::Hgetall { key: key.into() })

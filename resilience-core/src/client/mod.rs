@@ -385,12 +385,22 @@ impl ClientInner {
     }
 
     async fn call_once(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+        // With a cache, a write drops its keys before it is sent and again when it ends
+        // (boxed, so the uncached path's future stays as small as it was).
+        if let Some(cache) = &self.cache
+            && cmd.is_write()
+        {
+            let written = cached::before_write(cache, std::slice::from_ref(&cmd));
+            let result = Box::pin(self.call_backend(cmd)).await;
+            drop(written);
+            return result;
+        }
+        self.call_backend(cmd).await
+    }
+
+    /// [`call_once`](Self::call_once) without the cache hook.
+    async fn call_backend(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
-        // With a cache, a write drops its keys before it is sent and again when it ends.
-        let _written = match &self.cache {
-            Some(cache) => cached::before_write(cache, std::slice::from_ref(&cmd)),
-            None => None,
-        };
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),

@@ -105,9 +105,7 @@ impl fmt::Display for CacheReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sorted = self.sorted();
         writeln!(f, "client cache over {}:", self.backend)?;
-        if let (Some(min), Some(median), Some(max)) =
-            (sorted.first(), self.median(), self.max())
-        {
+        if let (Some(min), Some(median), Some(max)) = (sorted.first(), self.median(), self.max()) {
             writeln!(
                 f,
                 "  invalidation latency over {} rounds (B's SET sent -> A's entry gone): min {:?}, median {:?}, max {:?}",
@@ -176,7 +174,9 @@ async fn round(
         if hash {
             a.hgetall_cached(key).await.map(|r| {
                 (
-                    r.value.get("f").map(|v| String::from_utf8_lossy(v).into_owned()),
+                    r.value
+                        .get("f")
+                        .map(|v| String::from_utf8_lossy(v).into_owned()),
                     r.freshness,
                 )
             })
