@@ -219,3 +219,173 @@ fn raw(args: &[&'static str]) -> Command {
         idempotent: true,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{InMemoryBackend, Value};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Answers `CLIENT TRACKING` / `CLIENT CACHING` like a server, the rest from memory.
+    struct Server {
+        memory: InMemoryBackend,
+        tracking: AtomicBool,
+        enables: AtomicUsize,
+        /// Called while `CLIENT TRACKING ON` is being answered (to race a loss).
+        during_enable: Mutex<Option<Arc<TrackingHub>>>,
+    }
+
+    impl Server {
+        fn new() -> Self {
+            Server {
+                memory: InMemoryBackend::new(),
+                tracking: AtomicBool::new(false),
+                enables: AtomicUsize::new(0),
+                during_enable: Mutex::new(None),
+            }
+        }
+
+        fn client_command(cmd: &Command) -> Option<String> {
+            match cmd {
+                Command::Raw { args, .. } => Some(
+                    args.iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl KvBackend for Server {
+        async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+            if Self::client_command(&cmd).as_deref() == Some("CLIENT TRACKING ON OPTIN") {
+                self.enables.fetch_add(1, Ordering::SeqCst);
+                self.tracking.store(true, Ordering::SeqCst);
+                let racer = self.during_enable.lock().unwrap().take();
+                if let Some(hub) = racer {
+                    hub.connection_lost();
+                }
+                return Ok(Value::Okay);
+            }
+            self.memory.execute(cmd).await
+        }
+
+        async fn execute_batch(
+            &self,
+            cmds: Vec<Command>,
+            atomic: bool,
+        ) -> Result<Vec<Value>, BackendError> {
+            if Self::client_command(&cmds[0]).as_deref() == Some("CLIENT CACHING YES") {
+                if !self.tracking.load(Ordering::SeqCst) {
+                    return Err(BackendError::from_reply(
+                        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+                    ));
+                }
+                let mut values = vec![Value::Okay];
+                values.extend(
+                    self.memory
+                        .execute_batch(cmds[1..].to_vec(), atomic)
+                        .await?,
+                );
+                return Ok(values);
+            }
+            self.memory.execute_batch(cmds, atomic).await
+        }
+
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+    }
+
+    #[tokio::test]
+    async fn enable_loss_and_resume_are_announced_in_order() {
+        let hub = TrackingHub::new();
+        let server = Server::new();
+        let mut feed = hub.subscribe();
+        assert!(!feed.tracking);
+        assert!(hub.enable(&server).await.unwrap());
+        assert!(hub.is_on());
+        assert!(hub.subscribe().tracking);
+        hub.keys_changed(vec!["k".into()]);
+        hub.keys_changed(Vec::new());
+        hub.connection_lost();
+        hub.connection_lost();
+        hub.all_changed();
+        let mut seen = Vec::new();
+        while let Ok(message) = feed.receiver.try_recv() {
+            seen.push(message);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                Invalidation::Resumed,
+                Invalidation::Keys(vec!["k".into()]),
+                Invalidation::Lost,
+                Invalidation::All,
+            ]
+        );
+        assert!(!hub.is_on());
+    }
+
+    #[tokio::test]
+    async fn an_enable_that_raced_a_loss_does_not_count() {
+        let hub = TrackingHub::new();
+        let server = Server::new();
+        *server.during_enable.lock().unwrap() = Some(Arc::clone(&hub));
+        assert!(!hub.enable(&server).await.unwrap());
+        assert!(!hub.is_on());
+        assert!(hub.enable(&server).await.unwrap());
+        assert!(hub.is_on());
+    }
+
+    #[tokio::test]
+    async fn a_read_on_a_connection_that_is_not_tracking_is_not_tracked() {
+        let hub = TrackingHub::new();
+        let server = Server::new();
+        server
+            .execute(Command::Set {
+                key: "k".into(),
+                value: Bytes::from_static(b"v"),
+                options: Default::default(),
+            })
+            .await
+            .unwrap();
+        let get = Command::Get { key: "k".into() };
+        let reply = hub.tracked_read(&server, get.clone()).await.unwrap();
+        assert_eq!(reply.value, Value::Bytes(Bytes::from_static(b"v")));
+        assert!(!reply.tracked);
+        assert!(hub.enable(&server).await.unwrap());
+        let reply = hub.tracked_read(&server, get).await.unwrap();
+        assert!(reply.tracked);
+        assert_eq!(reply.value, Value::Bytes(Bytes::from_static(b"v")));
+    }
+
+    #[tokio::test]
+    async fn the_enabler_turns_tracking_on_again_after_a_loss() {
+        let hub = TrackingHub::new();
+        let server = Arc::new(Server::new());
+        assert!(hub.enable(&*server).await.unwrap());
+        let weak = Arc::downgrade(&server);
+        let hub_for_task = Arc::clone(&hub);
+        let task = hub.spawn_enabler(move || {
+            let server = weak.upgrade()?;
+            let hub = Arc::clone(&hub_for_task);
+            Some(async move { hub.enable(&*server).await })
+        });
+        server.tracking.store(false, Ordering::SeqCst);
+        hub.connection_lost();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !hub.is_on() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(hub.is_on());
+        assert!(server.tracking.load(Ordering::SeqCst));
+        assert_eq!(server.enables.load(Ordering::SeqCst), 2);
+        task.abort();
+    }
+}
