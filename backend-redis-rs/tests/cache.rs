@@ -75,3 +75,50 @@ async fn without_client_tracking_nothing_is_tracked() {
     assert!(!reply.tracked);
     assert_eq!(reply.value, resilience_core::Value::Nil);
 }
+
+/// `FLUSHDB` by another client arrives as a null invalidation: the whole cache empties.
+/// (fred drops that message; see backend-fred's `tracking` module docs.)
+#[tokio::test]
+async fn flushdb_by_another_client_empties_the_cache() {
+    use bytes::Bytes;
+    use resilience_core::cache::CacheConfig;
+    use resilience_core::{Command, ResilientClient, SetOptions};
+
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let a = ResilientClient::builder(
+        "a",
+        RedisRsBackend::connect(&config(&server, true))
+            .await
+            .unwrap(),
+    )
+    .client_cache(CacheConfig::default())
+    .build();
+    let b = ResilientClient::builder(
+        "b",
+        RedisRsBackend::connect(&config(&server, false))
+            .await
+            .unwrap(),
+    )
+    .build();
+    b.set("k", Bytes::from_static(b"v"), SetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(a.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(a.is_cached("k"));
+    let flushes = a.cache_stats().unwrap().flushes;
+    b.execute(Command::Raw {
+        args: vec![Bytes::from_static(b"FLUSHDB")],
+        keys: vec![],
+        write: true,
+        idempotent: true,
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.is_cached("k") && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(!a.is_cached("k"), "FLUSHDB did not empty A's cache");
+    assert!(a.cache_stats().unwrap().flushes > flushes);
+    assert_eq!(a.get("k").await.unwrap(), None);
+}
