@@ -115,7 +115,7 @@ impl ClientInner {
             )
     }
 
-    /// A tracked read through the breaker (the cache-fill twin of `call_once`).
+    /// A tracked read through the breaker (the cache-fill twin of `call_once_hooked`).
     async fn call_tracked(self: &Arc<Self>, cmd: Command) -> Result<TrackedReply, Error> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
         let permit = match self.breaker.try_acquire() {
