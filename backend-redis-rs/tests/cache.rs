@@ -122,3 +122,84 @@ async fn flushdb_by_another_client_empties_the_cache() {
     assert!(a.cache_stats().unwrap().flushes > flushes);
     assert_eq!(a.get("k").await.unwrap(), None);
 }
+
+/// After a timeout the backend replaces its connection manager (`Connector::renew`); the
+/// new connection is not tracking, so the cache must stop trusting its entries at once (the
+/// old socket is still open: no disconnection push says so), serve them only as stale, and
+/// be emptied once tracking is on again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
+    use bytes::Bytes;
+    use resilience_core::cache::{CacheConfig, Freshness};
+    use resilience_core::{ResilientClient, SetOptions};
+    use testkit::{FaultProxy, ProxyMode};
+
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let proxied = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port: proxy.addr().port(),
+        socket_timeout: Duration::from_millis(200),
+        socket_connect_timeout: Duration::from_millis(200),
+        client_tracking: true,
+        ..ConnectionConfig::default()
+    };
+    let a = ResilientClient::builder("a", RedisRsBackend::connect(&proxied).await.unwrap())
+        .circuit_threshold(100)
+        .client_cache(CacheConfig::default())
+        .build();
+    let b = ResilientClient::builder(
+        "b",
+        RedisRsBackend::connect(&config(&server, false))
+            .await
+            .unwrap(),
+    )
+    .build();
+    b.set("k", Bytes::from_static(b"old"), SetOptions::default())
+        .await
+        .unwrap();
+    a.get("k").await.unwrap();
+    assert_eq!(
+        a.get_cached("k").await.unwrap().freshness,
+        Freshness::Cached
+    );
+    let flushes = a.cache_stats().unwrap().flushes;
+
+    proxy.set_mode(ProxyMode::Blackhole);
+    assert!(a.ping().await.is_err(), "a blackholed ping must time out");
+    // The timeout replaced the manager: tracking is lost although no socket closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.cache_stats().unwrap().tracking && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        !a.cache_stats().unwrap().tracking,
+        "renewal did not report the loss"
+    );
+    let stale = a.get_cached("k").await.unwrap();
+    assert_eq!(
+        (stale.value.as_deref(), stale.freshness),
+        (Some(&b"old"[..]), Freshness::Stale)
+    );
+    b.set("k", Bytes::from_static(b"new"), SetOptions::default())
+        .await
+        .unwrap();
+
+    proxy.set_mode(ProxyMode::Pass);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !a
+        .cache_stats()
+        .is_some_and(|s| s.tracking && s.flushes > flushes)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = a.cache_stats().unwrap();
+    assert!(stats.tracking && stats.flushes > flushes, "{stats:?}");
+    let read = a.get_cached("k").await.unwrap();
+    assert_eq!(read.value.as_deref(), Some(&b"new"[..]), "{read:?}");
+    assert_eq!(
+        a.get_cached("k").await.unwrap().freshness,
+        Freshness::Cached
+    );
+}
