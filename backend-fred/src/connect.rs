@@ -68,7 +68,12 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
                 server: Server::new(cfg.host.clone(), cfg.port),
             },
         },
-        version: RespVersion::RESP2,
+        // RESP3 only for client tracking: invalidations arrive as pushes (see `tracking`).
+        version: if cfg.client_tracking {
+            RespVersion::RESP3
+        } else {
+            RespVersion::RESP2
+        },
         database,
         ..Config::default()
     };

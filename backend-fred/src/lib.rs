@@ -26,7 +26,9 @@
 //!   command with two more allocations).
 //! - `reply`: the reply frame becomes a core `Value`, then the command's
 //!   canonical shape (RESP2 flat arrays to maps and `[member, score]` pairs, scores to
-//!   `Double`). The connection speaks RESP2.
+//!   `Double`). The connection speaks RESP2; with `ConnectionConfig::client_tracking` it
+//!   speaks RESP3 and has `CLIENT TRACKING ON OPTIN` for the core's client-side cache
+//!   (private `tracking` module), re-enabled after every reconnect.
 //! - `classify` ([`classify_error`]): fred errors become `BackendError`s; server replies are
 //!   classified by their code with `BackendError::from_reply`, like the redis-rs backend.
 //!
@@ -112,6 +114,7 @@ mod connect;
 mod reply;
 mod sentinel;
 mod tls;
+mod tracking;
 mod translate;
 
 use std::future::Future;
@@ -149,6 +152,8 @@ struct Inner {
     error_log: tokio::task::JoinHandle<()>,
     /// Whether the credentials are being refused (see `auth_state`).
     auth: Arc<auth_state::AuthState>,
+    /// RESP3 client tracking, with `ConnectionConfig::client_tracking` (see `tracking`).
+    tracking: Option<tracking::Tracking>,
 }
 
 impl Drop for Inner {
@@ -191,7 +196,7 @@ impl FredBackend {
         let auth = Arc::new(auth_state::AuthState::default());
         let error_log = connect::spawn_error_log(&client, Arc::clone(&auth));
         let options = connect::command_options(config);
-        Ok(FredBackend {
+        let backend = FredBackend {
             inner: Arc::new(Inner {
                 commands: client.with_options(&options),
                 client,
@@ -200,8 +205,14 @@ impl FredBackend {
                 task,
                 error_log,
                 auth,
+                tracking: config.client_tracking.then(tracking::Tracking::new),
             }),
-        })
+        };
+        if let Err(e) = tracking::start(&backend).await {
+            connect::stop(backend.client()).await;
+            return Err(e);
+        }
+        Ok(backend)
     }
 
     /// The underlying fred client, for commands outside [`Command`] (use with care: it is
@@ -411,5 +422,16 @@ impl KvBackend for FredBackend {
 
     fn name(&self) -> &'static str {
         "fred"
+    }
+
+    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+        tracking::invalidations(self)
+    }
+
+    async fn execute_tracked(
+        &self,
+        cmd: Command,
+    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+        tracking::execute_tracked(self, cmd).await
     }
 }

@@ -31,6 +31,10 @@ pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendErr
         ));
     }
     let mut redis_info = RedisConnectionInfo::default().set_db(config.db);
+    if config.client_tracking {
+        // Invalidations arrive as RESP3 pushes (see `tracking`).
+        redis_info = redis_info.set_protocol(redis::ProtocolVersion::RESP3);
+    }
     if let Some(user) = &config.username {
         redis_info = redis_info.set_username(user);
     }
@@ -201,6 +205,8 @@ pub(crate) struct Connector {
     /// master). The lock also serialises renewals, so a burst of timeouts makes one new
     /// connection, not one each.
     renewing: Mutex<Client>,
+    /// Called after a renewal (client tracking: the new manager is not tracking yet).
+    renew_hook: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Connector {
@@ -218,7 +224,14 @@ impl Connector {
             }),
             answered: AtomicU64::new(1),
             renewing: Mutex::new(client),
+            renew_hook: None,
         }
+    }
+
+    /// Calls `hook` after every renewal.
+    pub(crate) fn with_renew_hook(mut self, hook: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.renew_hook = Some(hook);
+        self
     }
 
     /// The manager to use now, with its generation (to pass to [`Connector::renew`]).
@@ -283,6 +296,9 @@ impl Connector {
                     generation,
                     "replaced the connection (a timeout, a failed handshake or a new master)"
                 );
+                if let Some(hook) = &self.renew_hook {
+                    hook();
+                }
             }
             Err(e) => {
                 tracing::warn!(backend = "redis-rs", error = %classify_error(&e), "could not create a fresh connection manager");

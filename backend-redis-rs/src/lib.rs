@@ -83,7 +83,9 @@
 //! retries sees no failure at all.
 //!
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
-//! (its reply is ignored).
+//! (its reply is ignored). With `ConnectionConfig::client_tracking` the connection speaks
+//! RESP3 and has `CLIENT TRACKING ON OPTIN`, re-enabled after every reconnect and renewal,
+//! for the core's client-side cache (private `tracking` module).
 //!
 //! ## TLS (`rediss://`)
 //!
@@ -133,6 +135,7 @@ mod classify;
 mod connect;
 mod reply;
 mod sentinel;
+mod tracking;
 mod translate;
 
 use std::sync::Arc;
@@ -163,6 +166,8 @@ struct Inner {
     address: String,
     /// Sentinel mode: follows the master through failovers.
     follower: Option<sentinel::Follower>,
+    /// RESP3 client tracking, with `ConnectionConfig::client_tracking` (see `tracking`).
+    tracking: Option<tracking::Tracking>,
 }
 
 impl sentinel::SwitchTarget for Inner {
@@ -202,17 +207,28 @@ impl RedisRsBackend {
             return Self::connect_sentinel(config, sentinel).await;
         }
         let client = connect::client_for(config)?;
-        let manager_config = connect::manager_config(config);
+        let tracking = config.client_tracking.then(tracking::Tracking::new);
+        let mut manager_config = connect::manager_config(config);
+        if let Some(tracking) = &tracking {
+            manager_config = manager_config.set_push_sender(tracking.push_sender());
+        }
         let manager =
             Self::first_manager(&client, &manager_config, config, config.address()).await?;
-        Ok(RedisRsBackend {
+        let mut connector = Connector::new(client, manager_config, manager);
+        if let Some(tracking) = &tracking {
+            connector = connector.with_renew_hook(tracking.renew_hook());
+        }
+        let backend = RedisRsBackend {
             inner: Arc::new(Inner {
-                connector: Connector::new(client, manager_config, manager),
+                connector,
                 socket_timeout: config.socket_timeout,
                 address: config.address(),
                 follower: None,
+                tracking,
             }),
-        })
+        };
+        tracking::start(&backend).await?;
+        Ok(backend)
     }
 
     async fn connect_sentinel(
@@ -236,6 +252,9 @@ impl RedisRsBackend {
                 master,
                 weak.clone(),
             )),
+            // Client tracking is not wired through sentinel failovers: a cache over this
+            // backend stays off (see `resilience_core::cache`).
+            tracking: None,
         });
         Ok(RedisRsBackend { inner })
     }
@@ -402,5 +421,16 @@ impl KvBackend for RedisRsBackend {
 
     fn name(&self) -> &'static str {
         "redis-rs"
+    }
+
+    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+        tracking::invalidations(self)
+    }
+
+    async fn execute_tracked(
+        &self,
+        cmd: Command,
+    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+        tracking::execute_tracked(self, cmd).await
     }
 }

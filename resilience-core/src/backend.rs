@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::cache::{InvalidationFeed, TrackedReply};
 use crate::{BackendError, Command, Value};
 
 /// A key-value store that speaks Redis commands.
@@ -33,6 +34,25 @@ pub trait KvBackend: Send + Sync + 'static {
 
     /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
     fn name(&self) -> &'static str;
+
+    /// Client-side caching ([`crate::cache`]): a subscription to the server's
+    /// invalidations for the keys this backend's tracked reads touched, or `None` (the
+    /// default) when the backend does not track. A client cache over a backend that
+    /// answers `None` stays off.
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        None
+    }
+
+    /// Client-side caching: runs a read (`GET`, `HGETALL`) so that the server tracks its
+    /// key for this backend's connection, and says whether it did
+    /// ([`TrackedReply::tracked`]). Only tracked replies are cached. The default runs
+    /// [`execute`](Self::execute) and reports `tracked: false`.
+    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
+        Ok(TrackedReply {
+            value: self.execute(cmd).await?,
+            tracked: false,
+        })
+    }
 }
 
 #[async_trait]
@@ -51,5 +71,13 @@ impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
 
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        (**self).invalidations()
+    }
+
+    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
+        (**self).execute_tracked(cmd).await
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! It parses from `redis://` and `rediss://` URLs
 //! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`;
-//! `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`)
+//! `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`;
+//! both take `client_tracking=true` for the client-side cache)
 //! and its `Debug` output never shows the password.
 //!
 //! Sentinel deployments parse from `redis+sentinel://` URLs (see [`SentinelConfig`]):
@@ -101,6 +102,10 @@ pub struct ConnectionConfig {
     pub cluster_nodes: Vec<(String, u16)>,
     /// Sentinel mode.
     pub sentinel: Option<SentinelConfig>,
+    /// Connect with RESP3 and `CLIENT TRACKING` on, so a `ResilientClient` with a client
+    /// cache ([`crate::cache`]) gets the server's invalidations. Default `false` (RESP2,
+    /// no tracking). URL: `client_tracking=true` (or `client_cache=true`).
+    pub client_tracking: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -116,6 +121,7 @@ impl Default for ConnectionConfig {
             tls: None,
             cluster_nodes: Vec::new(),
             sentinel: None,
+            client_tracking: false,
         }
     }
 }
@@ -133,6 +139,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("tls", &self.tls)
             .field("cluster_nodes", &self.cluster_nodes)
             .field("sentinel", &self.sentinel)
+            .field("client_tracking", &self.client_tracking)
             .finish()
     }
 }
@@ -212,6 +219,17 @@ impl ConnectionConfig {
                                     "db must be a whole number, got {value:?}"
                                 ))
                             })?
+                }
+                "client_tracking" | "client_cache" => {
+                    config.client_tracking = match value.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(Error::InvalidInput(format!(
+                                "{name} must be true or false, got {value:?}"
+                            )));
+                        }
+                    }
                 }
                 "insecure" | "ca_file" | "cert_file" | "key_file" => {
                     let Some(tls) = config.tls.as_mut() else {
@@ -334,6 +352,19 @@ mod tests {
         assert!(!tls.insecure);
         assert!(matches!(
             ConnectionConfig::from_url("redis://localhost?ca_file=/tmp/ca.pem"),
+            Err(Error::InvalidInput(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn client_tracking_is_off_unless_asked() -> Result<(), Error> {
+        assert!(!ConnectionConfig::from_url("redis://h")?.client_tracking);
+        assert!(ConnectionConfig::from_url("redis://h?client_tracking=true")?.client_tracking);
+        assert!(ConnectionConfig::from_url("rediss://h?client_cache=1")?.client_tracking);
+        assert!(!ConnectionConfig::from_url("redis://h?client_tracking=false")?.client_tracking);
+        assert!(matches!(
+            ConnectionConfig::from_url("redis://h?client_tracking=maybe"),
             Err(Error::InvalidInput(_))
         ));
         Ok(())

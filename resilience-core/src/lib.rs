@@ -20,6 +20,8 @@
 //! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
 //! - [`config`]: [`ConnectionConfig`], shared by every backend.
 //! - [`observe`]: the metric names this crate emits.
+//! - [`cache`]: the optional client-side read cache, invalidated by Redis (RESP3 client
+//!   tracking), which may serve stale reads, marked as such, while Redis is down.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
 
@@ -41,6 +43,9 @@ pub mod queue;
 
 pub mod client;
 
+// The optional client-side read cache (docs inside).
+pub mod cache;
+
 // Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]
 pub mod journal;
@@ -60,6 +65,7 @@ pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_wit
 //
 pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
+pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture, Submitted,

@@ -249,6 +249,19 @@ impl<B: KvBackend> KvBackend for FaultyBackend<B> {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
+
+    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+        self.inner.invalidations()
+    }
+
+    /// Faults apply to tracked reads (client cache fills) like to any other call.
+    async fn execute_tracked(
+        &self,
+        cmd: Command,
+    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+        let plan = self.plan(std::slice::from_ref(&cmd));
+        self.run(plan, || self.inner.execute_tracked(cmd)).await
+    }
 }
 
 impl FaultController {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::KvBackend;
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
+use crate::cache::{CacheConfig, ReadCache};
 use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};
@@ -21,6 +22,7 @@ pub struct ResilientClientBuilder {
     breaker: CircuitBreakerConfig,
     queue: QueueConfig,
     dead_letter_listeners: Vec<DeadLetterListener>,
+    cache: Option<CacheConfig>,
 }
 
 impl ResilientClientBuilder {
@@ -33,6 +35,7 @@ impl ResilientClientBuilder {
             breaker: CircuitBreakerConfig::default(),
             queue: QueueConfig::default(),
             dead_letter_listeners: Vec::new(),
+            cache: None,
         }
     }
 
@@ -94,6 +97,16 @@ impl ResilientClientBuilder {
         listener: impl Fn(&DeadLetter) + Send + Sync + 'static,
     ) -> Self {
         self.dead_letter_listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Turns on the client-side read cache for `GET` and `HGETALL` (off by default; see
+    /// [`crate::cache`] for what it promises). It needs a backend that tracks
+    /// ([`KvBackend::invalidations`] is `Some`, e.g. a Redis backend connected with
+    /// `client_tracking`); over any other backend the cache stays off and a warning is
+    /// logged when the client is built.
+    pub fn client_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(config);
         self
     }
 
@@ -165,6 +178,13 @@ impl ResilientClientBuilder {
         for listener in self.dead_letter_listeners {
             queue.on_dead_letter(listener);
         }
+        let cache = self.cache.and_then(|config| match self.backend.invalidations() {
+            Some(feed) => Some(ReadCache::new(&config, feed)),
+            None => {
+                tracing::warn!(client = %name, backend = self.backend.name(), "client cache requested, but the backend does not track keys (connect it with client_tracking): the cache stays off");
+                None
+            }
+        });
         ResilientClient {
             inner: Arc::new(ClientInner {
                 breaker: Arc::new(CircuitBreaker::new(self.name, self.breaker)),
@@ -177,6 +197,7 @@ impl ResilientClientBuilder {
                 scripts: RwLock::new(Default::default()),
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
+                cache,
                 #[cfg(feature = "durable")]
                 journal,
             }),

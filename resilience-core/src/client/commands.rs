@@ -42,7 +42,13 @@ impl ResilientClient {
     }
 
     /// `GET key`.
+    ///
+    /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn get(&self, key: impl Into<String>) -> Result<Option<Bytes>, Error> {
+        if let Some(cache) = &self.inner.cache {
+            // Boxed: keeps the cache's larger future out of the uncached `get`'s size.
+            return Box::pin(self.get_via_cache(cache, key.into())).await;
+        }
         self.execute(Command::Get { key: key.into() })
             .await?
             .into_opt_bytes()
@@ -192,7 +198,12 @@ impl ResilientClient {
     }
 
     /// `HGETALL key` (empty when the key does not exist).
+    ///
+    /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn hgetall(&self, key: impl Into<String>) -> Result<HashMap<String, Bytes>, Error> {
+        if let Some(cache) = &self.inner.cache {
+            return Box::pin(self.hgetall_via_cache(cache, key.into())).await;
+        }
         Ok(self
             .execute(Command::Hgetall { key: key.into() })
             .await?

@@ -31,6 +31,7 @@
 //! ```
 
 mod builder;
+mod cached;
 mod commands;
 mod pipeline;
 mod prioritized;
@@ -104,6 +105,8 @@ pub(crate) struct ClientInner {
     counters: Counters,
     metrics: CallMetrics,
     tasks: OnceLock<Tasks>,
+    /// The client-side read cache, when configured and the backend tracks.
+    cache: Option<Arc<crate::cache::ReadCache>>,
     /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
     #[cfg(feature = "durable")]
     journal: Option<Arc<crate::journal::Journal>>,
@@ -370,18 +373,35 @@ impl ClientInner {
             Command::Evalsha { .. } => Some(cmd.clone()),
             _ => None,
         };
-        let result = self.call_once(cmd).await;
+        let result = self.call_once_hooked(cmd, true).await;
         match (result, retry_copy) {
             (Err(Error::Server(e)), Some(again)) if e.is_noscript() => {
                 self.reload_scripts_for(std::slice::from_ref(&again))
                     .await?;
-                self.call_once(again).await
+                self.call_once_hooked(again, true).await
             }
             (result, _) => result,
         }
     }
 
-    async fn call_once(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+    /// One command through the breaker. With a cache and `cache_hook`, a write drops its
+    /// keys before it is sent and again when it ends; that path runs boxed (re-entering
+    /// with `cache_hook: false`), so the uncached path is the same future as without a
+    /// cache.
+    async fn call_once_hooked(
+        self: &Arc<Self>,
+        cmd: Command,
+        cache_hook: bool,
+    ) -> Result<Value, Error> {
+        if cache_hook
+            && let Some(cache) = &self.cache
+            && cmd.is_write()
+        {
+            let written = cached::before_write(cache, std::slice::from_ref(&cmd));
+            let result = Box::pin(self.call_once_hooked(cmd, false)).await;
+            drop(written);
+            return result;
+        }
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
@@ -406,6 +426,10 @@ impl ClientInner {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, Error> {
+        let _written = match &self.cache {
+            Some(cache) => cached::before_write(cache, &cmds),
+            None => None,
+        };
         let (cmds, loads) = self.with_script_loads(cmds);
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
@@ -479,9 +503,12 @@ impl ClientInner {
             )));
         }
         for source in sources {
-            self.call_once(Command::ScriptLoad {
-                script: source.to_string(),
-            })
+            self.call_once_hooked(
+                Command::ScriptLoad {
+                    script: source.to_string(),
+                },
+                false,
+            )
             .await?;
         }
         Ok(())

@@ -92,6 +92,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::server::{RedisServer, SpawnError};
 
 pub mod acl;
+pub mod cache;
 pub mod commands;
 pub mod sentinel;
 pub mod soak;

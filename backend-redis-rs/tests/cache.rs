@@ -1,0 +1,205 @@
+//! The client-side cache over `RedisRsBackend` on real redis-servers: the shared scenario
+//! (`testkit::scenarios::cache`: invalidation across two clients with its latency, stale
+//! reads while down, flush on reconnect), the conformance suite over a tracking (RESP3)
+//! connection, and the default (no tracking) path.
+//!
+//! `cargo test -p backend-redis-rs --test cache -- --nocapture` prints the measured latencies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend_redis_rs::RedisRsBackend;
+use resilience_core::{ConnectionConfig, KvBackend};
+use testkit::conformance;
+use testkit::scenarios::{self, BackendFuture};
+use testkit::server::RedisServer;
+
+fn connect(config: ConnectionConfig) -> BackendFuture {
+    Box::pin(async move {
+        let backend = RedisRsBackend::connect(&config).await?;
+        Ok(Arc::new(backend) as Arc<dyn KvBackend>)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_by_another_client_evicts_the_entry_within_100_ms() {
+    let report = scenarios::cache::cache_invalidation(connect)
+        .await
+        .expect("the scenario must be able to run (is redis-server installed?)");
+    println!("{report}");
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.latencies.len(), 21);
+    assert!(report.max().unwrap() < Duration::from_millis(100));
+    assert!(report.latency_after_restart.is_some());
+    assert!(report.stale_reads > 0);
+}
+
+fn config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
+    ConnectionConfig {
+        socket_timeout: Duration::from_secs(2),
+        socket_connect_timeout: Duration::from_secs(2),
+        client_tracking,
+        ..server.connection_config()
+    }
+}
+
+#[tokio::test]
+async fn conformance_holds_over_a_tracking_resp3_connection() {
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let backend = RedisRsBackend::connect(&config(&server, true))
+        .await
+        .unwrap();
+    let feed = backend
+        .invalidations()
+        .expect("a tracking backend has a feed");
+    assert!(feed.tracking, "tracking is on once connect returns");
+    let ns = conformance::unique_namespace("cache");
+    let cases = conformance::run_all(&backend, &ns)
+        .await
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(cases, conformance::CASES.len());
+}
+
+#[tokio::test]
+async fn without_client_tracking_nothing_is_tracked() {
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let backend = RedisRsBackend::connect(&config(&server, false))
+        .await
+        .unwrap();
+    assert!(backend.invalidations().is_none());
+    let reply = backend
+        .execute_tracked(resilience_core::Command::Get { key: "k".into() })
+        .await
+        .unwrap();
+    assert!(!reply.tracked);
+    assert_eq!(reply.value, resilience_core::Value::Nil);
+}
+
+/// `FLUSHDB` by another client arrives as a null invalidation: the whole cache empties.
+/// (fred drops that message; see backend-fred's `tracking` module docs.)
+#[tokio::test]
+async fn flushdb_by_another_client_empties_the_cache() {
+    use bytes::Bytes;
+    use resilience_core::cache::CacheConfig;
+    use resilience_core::{Command, ResilientClient, SetOptions};
+
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let a = ResilientClient::builder(
+        "a",
+        RedisRsBackend::connect(&config(&server, true))
+            .await
+            .unwrap(),
+    )
+    .client_cache(CacheConfig::default())
+    .build();
+    let b = ResilientClient::builder(
+        "b",
+        RedisRsBackend::connect(&config(&server, false))
+            .await
+            .unwrap(),
+    )
+    .build();
+    b.set("k", Bytes::from_static(b"v"), SetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(a.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(a.is_cached("k"));
+    let flushes = a.cache_stats().unwrap().flushes;
+    b.execute(Command::Raw {
+        args: vec![Bytes::from_static(b"FLUSHDB")],
+        keys: vec![],
+        write: true,
+        idempotent: true,
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.is_cached("k") && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(!a.is_cached("k"), "FLUSHDB did not empty A's cache");
+    assert!(a.cache_stats().unwrap().flushes > flushes);
+    assert_eq!(a.get("k").await.unwrap(), None);
+}
+
+/// After a timeout the backend replaces its connection manager (`Connector::renew`); the
+/// new connection is not tracking, so the cache must stop trusting its entries at once (the
+/// old socket is still open: no disconnection push says so), serve them only as stale, and
+/// be emptied once tracking is on again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
+    use bytes::Bytes;
+    use resilience_core::cache::{CacheConfig, Freshness};
+    use resilience_core::{ResilientClient, SetOptions};
+    use testkit::{FaultProxy, ProxyMode};
+
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let proxied = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port: proxy.addr().port(),
+        socket_timeout: Duration::from_millis(200),
+        socket_connect_timeout: Duration::from_millis(200),
+        client_tracking: true,
+        ..ConnectionConfig::default()
+    };
+    let a = ResilientClient::builder("a", RedisRsBackend::connect(&proxied).await.unwrap())
+        .circuit_threshold(100)
+        .client_cache(CacheConfig::default())
+        .build();
+    let b = ResilientClient::builder(
+        "b",
+        RedisRsBackend::connect(&config(&server, false))
+            .await
+            .unwrap(),
+    )
+    .build();
+    b.set("k", Bytes::from_static(b"old"), SetOptions::default())
+        .await
+        .unwrap();
+    a.get("k").await.unwrap();
+    assert_eq!(
+        a.get_cached("k").await.unwrap().freshness,
+        Freshness::Cached
+    );
+    let flushes = a.cache_stats().unwrap().flushes;
+
+    proxy.set_mode(ProxyMode::Blackhole);
+    assert!(a.ping().await.is_err(), "a blackholed ping must time out");
+    // The timeout replaced the manager: tracking is lost although no socket closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while a.cache_stats().unwrap().tracking && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        !a.cache_stats().unwrap().tracking,
+        "renewal did not report the loss"
+    );
+    let stale = a.get_cached("k").await.unwrap();
+    assert_eq!(
+        (stale.value.as_deref(), stale.freshness),
+        (Some(&b"old"[..]), Freshness::Stale)
+    );
+    b.set("k", Bytes::from_static(b"new"), SetOptions::default())
+        .await
+        .unwrap();
+
+    proxy.set_mode(ProxyMode::Pass);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !a
+        .cache_stats()
+        .is_some_and(|s| s.tracking && s.flushes > flushes)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = a.cache_stats().unwrap();
+    assert!(stats.tracking && stats.flushes > flushes, "{stats:?}");
+    let read = a.get_cached("k").await.unwrap();
+    assert_eq!(read.value.as_deref(), Some(&b"new"[..]), "{read:?}");
+    assert_eq!(
+        a.get_cached("k").await.unwrap().freshness,
+        Freshness::Cached
+    );
+}
