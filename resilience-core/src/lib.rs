@@ -19,6 +19,7 @@
 //! - [`client`]: [`ResilientClient`], the handle applications hold.
 //! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
 //! - [`config`]: [`ConnectionConfig`], shared by every backend.
+//! - [`cluster`]: Redis Cluster hash slots and [`ShardedClient`] (one breaker per shard).
 //! - [`observe`]: the metric names this crate emits.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
@@ -40,6 +41,8 @@ pub mod priority;
 pub mod queue;
 
 pub mod client;
+
+pub mod cluster;
 
 // Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]
@@ -64,5 +67,6 @@ pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture,
 };
+pub use cluster::{ClientRouter, ShardedClient, hash_slot};
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};

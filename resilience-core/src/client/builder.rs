@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use crate::KvBackend;
+use crate::{Command, KvBackend};
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
 use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
@@ -21,6 +21,7 @@ pub struct ResilientClientBuilder {
     breaker: CircuitBreakerConfig,
     queue: QueueConfig,
     dead_letter_listeners: Vec<DeadLetterListener>,
+    health_probe: Command,
 }
 
 impl ResilientClientBuilder {
@@ -33,6 +34,7 @@ impl ResilientClientBuilder {
             breaker: CircuitBreakerConfig::default(),
             queue: QueueConfig::default(),
             dead_letter_listeners: Vec::new(),
+            health_probe: Command::Ping,
         }
     }
 
@@ -67,6 +69,16 @@ impl ResilientClientBuilder {
     /// How often the health probe pings while the breaker is open (default 1 s).
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.breaker.health_check_interval = interval;
+        self
+    }
+
+    /// The command the health probe sends while the breaker is Open (default `PING`); the
+    /// breaker half-opens as soon as it succeeds. On a cluster backend a `PING` goes to any
+    /// node, so a per-shard client (see [`crate::cluster::ShardedClient`]) probes with a
+    /// read keyed to a slot its shard owns instead, which the driver routes to that shard.
+    /// Use a read: the probe is sent once per `health_check_interval` while Open.
+    pub fn health_probe(mut self, command: Command) -> Self {
+        self.health_probe = command;
         self
     }
 
@@ -177,6 +189,7 @@ impl ResilientClientBuilder {
                 scripts: RwLock::new(Default::default()),
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
+                health_probe: self.health_probe,
                 #[cfg(feature = "durable")]
                 journal,
             }),
