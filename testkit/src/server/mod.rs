@@ -45,9 +45,11 @@
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
 //! driver and cannot restart a server on the same port.
 
+mod cluster;
 mod resp;
 mod tls;
 
+pub use cluster::{CLUSTER_READY_TIMEOUT, ClusterError, RedisCluster, SlotRange};
 pub use resp::{RespConnection, RespReply, encode_command};
 pub use tls::{TlsClientAuth, TlsFiles};
 
