@@ -111,6 +111,7 @@
 //! not trusted then, but an unreadable system store would fail the connect.
 
 mod classify;
+mod cluster;
 mod connect;
 mod reply;
 mod translate;
@@ -138,7 +139,7 @@ pub struct RedisRsBackend {
 }
 
 struct Inner {
-    connector: Connector,
+    conn: Conn,
     socket_timeout: Duration,
     address: String,
 }
@@ -152,7 +153,13 @@ impl std::fmt::Debug for RedisRsBackend {
     }
 }
 
-enum Request<'a> {
+/// One server (a swappable connection manager) or a Redis Cluster.
+enum Conn {
+    Single(Connector),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+pub(crate) enum Request<'a> {
     One(&'a Cmd),
     Batch(&'a Pipeline),
 }
@@ -165,6 +172,22 @@ impl RedisRsBackend {
     /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster or sentinel
     /// configurations, which this backend does not serve).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        if config.is_cluster() {
+            if config.sentinel.is_some() {
+                return Err(BackendError::new(
+                    ErrorKind::InvalidInput,
+                    "cluster and sentinel cannot be combined",
+                ));
+            }
+            let conn = cluster::connect(config).await?;
+            return Ok(RedisRsBackend {
+                inner: Arc::new(Inner {
+                    conn: Conn::Cluster(conn),
+                    socket_timeout: config.socket_timeout,
+                    address: cluster::describe(config),
+                }),
+            });
+        }
         let client = connect::client_for(config)?;
         let manager_config = connect::manager_config(config);
         let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
@@ -181,7 +204,7 @@ impl RedisRsBackend {
         };
         Ok(RedisRsBackend {
             inner: Arc::new(Inner {
-                connector: Connector::new(client, manager_config, manager),
+                conn: Conn::Single(Connector::new(client, manager_config, manager)),
                 socket_timeout: config.socket_timeout,
                 address: config.address(),
             }),
@@ -196,7 +219,14 @@ impl RedisRsBackend {
     /// reconnect, which the driver's would not.
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
-        let connector = &self.inner.connector;
+        let connector = match &self.inner.conn {
+            Conn::Single(connector) => connector,
+            Conn::Cluster(conn) => {
+                let inner = &self.inner;
+                return cluster::send(conn, request, deadline, inner.socket_timeout, &inner.address)
+                    .await;
+            }
+        };
         let mut may_retry_refusal = true;
         loop {
             let lease = connector.current();

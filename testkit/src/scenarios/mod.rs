@@ -86,6 +86,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::server::{RedisServer, SpawnError};
 
+pub mod cluster;
 pub mod soak;
 
 pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};

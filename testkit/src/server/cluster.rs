@@ -8,7 +8,10 @@
 //!
 //! The nodes use `cluster-node-timeout 1000` (ms), so when a master dies its replica is
 //! promoted about two seconds later, and `cluster-replica-validity-factor 0`, so a
-//! replica is always allowed to take over. Each node's cluster bus listens on its own
+//! replica is always allowed to take over, and `cluster-require-full-coverage no`, so
+//! while a shard has no master the other masters keep serving their slots (with the
+//! default `yes`, every node answers `CLUSTERDOWN` from the moment a master is marked
+//! failed until its replica takes over: one dead shard would stop them all). Each node's cluster bus listens on its own
 //! free port (`cluster-port`), not on port + 10000.
 //!
 //! ```no_run
@@ -96,6 +99,7 @@ impl RedisCluster {
                     .arg("cluster-config-file", "nodes.conf")
                     .arg("cluster-node-timeout", "1000")
                     .arg("cluster-replica-validity-factor", "0")
+                    .arg("cluster-require-full-coverage", "no")
                     .arg("cluster-port", bus.to_string())
                     .spawn(),
             );
@@ -301,6 +305,33 @@ impl RedisCluster {
         }
     }
 
+    /// Starts moving an empty `slot` to the master on port `to`: `IMPORTING` on `to`,
+    /// `MIGRATING` on the owner. From now on the owner answers `ASK` for keys of the slot
+    /// it does not hold. Returns the owner's port. Finish with
+    /// [`finish_slot_migration`](Self::finish_slot_migration).
+    pub async fn begin_slot_migration(&self, slot: u16, to: u16) -> Result<u16, ClusterError> {
+        let from = self.master_of(slot).await?;
+        let (from_id, to_id) = (node_id(from).await?, node_id(to).await?);
+        let slot_s = slot.to_string();
+        expect_ok(to, &["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &from_id]).await?;
+        expect_ok(from, &["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &to_id]).await?;
+        Ok(from)
+    }
+
+    /// Gives `slot` to the master on port `to` (`SETSLOT … NODE` on it, then on every other
+    /// live master), so the old owner answers `MOVED`. Keys still on the old owner are not
+    /// moved: use it for slots whose keys were all written through `ASK`.
+    pub async fn finish_slot_migration(&self, slot: u16, to: u16) -> Result<(), ClusterError> {
+        let to_id = node_id(to).await?;
+        let slot_s = slot.to_string();
+        expect_ok(to, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id]).await?;
+        let masters: Vec<u16> = self.slots().await?.iter().map(|r| r.master).collect();
+        for port in masters.into_iter().filter(|p| *p != to) {
+            expect_ok(port, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id]).await?;
+        }
+        Ok(())
+    }
+
     /// A node's [`RedisServer`] by port (to stop or restart it).
     pub fn node_mut(&mut self, port: u16) -> Option<&mut RedisServer> {
         self.nodes.iter_mut().find(|n| n.port() == port)
@@ -318,6 +349,26 @@ async fn admin(port: u16, args: &[&str]) -> Result<RespReply, String> {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(e)) => Err(format!("node {port}: {e}")),
         Err(_) => Err(format!("node {port}: no reply within {ADMIN_TIMEOUT:?}")),
+    }
+}
+
+async fn node_id(port: u16) -> Result<String, ClusterError> {
+    match admin(port, &["CLUSTER", "MYID"]).await {
+        Ok(RespReply::Bulk(Some(id))) => Ok(String::from_utf8_lossy(&id).into_owned()),
+        other => Err(ClusterError::NotReady {
+            waited: Duration::ZERO,
+            state: format!("CLUSTER MYID on {port}: {other:?}"),
+        }),
+    }
+}
+
+async fn expect_ok(port: u16, args: &[&str]) -> Result<(), ClusterError> {
+    match admin(port, args).await {
+        Ok(RespReply::Simple(ok)) if ok == "OK" => Ok(()),
+        other => Err(ClusterError::NotReady {
+            waited: Duration::ZERO,
+            state: format!("{args:?} on {port}: {other:?}"),
+        }),
     }
 }
 
