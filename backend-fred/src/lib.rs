@@ -83,11 +83,19 @@
 //!   `Unavailable` and a message starting `TLS handshake failed`: the server was never
 //!   reached, so the breaker counts it (see [`classify_error`]).
 //!
+//! ## Redis Cluster
+//!
+//! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
+//! it), fred runs its clustered client: commands are routed by the slot of their first
+//! key, `MOVED` and `ASK` are followed, timeouts and the one-attempt rule stay as above.
+//! See the `cluster` module for the routing of scripts and transactions.
+//!
 //! ## Not supported
 //!
-//! Cluster and sentinel configurations: `connect` returns `InvalidInput` for them.
+//! Sentinel configurations: `connect` returns `InvalidInput` for them.
 
 mod classify;
+mod cluster;
 mod connect;
 mod reply;
 mod tls;
@@ -124,6 +132,8 @@ struct Inner {
     commands: WithOptions<Client>,
     options: Options,
     socket_timeout: Duration,
+    /// Cluster mode: commands are routed by the slot of their first key.
+    cluster: bool,
     task: fred::types::ConnectHandle,
     error_log: tokio::task::JoinHandle<()>,
 }
@@ -172,6 +182,7 @@ impl FredBackend {
                 client,
                 options,
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
+                cluster: config.is_cluster(),
                 task,
                 error_log,
             }),
@@ -333,12 +344,27 @@ impl KvBackend for FredBackend {
                         .map(move |reply| typed_reply(shape, reply)),
                 );
             }
+            Command::ScriptLoad { script } if self.inner.cluster => {
+                // Every master: a later EVALSHA may run on any of them.
+                let inner = Arc::clone(&self.inner);
+                return Box::pin(async move {
+                    cluster::script_load_everywhere(&inner.client, &inner.commands, script)
+                        .await
+                        .and_then(|v| reply::canonicalize(shape, v))
+                });
+            }
             other => other,
         };
-        let wire = match translate::translate(cmd) {
+        let slot = if self.inner.cluster {
+            cluster::slot_of(&cmd)
+        } else {
+            None
+        };
+        let mut wire = match translate::translate(cmd) {
             Ok(wire) => wire,
             Err(msg) => return Box::pin(std::future::ready(Err(Self::invalid(msg)))),
         };
+        cluster::route(&mut wire, slot);
         Box::pin(
             self.inner
                 .commands
@@ -359,22 +385,37 @@ impl KvBackend for FredBackend {
             return Ok(Vec::new());
         }
         let shapes: Vec<(Shape, &'static str)> = cmds.iter().map(Shape::of).collect();
+        // Cluster mode: keyless commands (and, in a transaction, all of them) go to the
+        // slot of the batch's first keyed command; see the `cluster` module.
+        let batch_slot = if self.inner.cluster {
+            cluster::batch_slot(&cmds)
+        } else {
+            None
+        };
         let wires = cmds
             .into_iter()
-            .map(translate::translate)
+            .map(|cmd| {
+                let slot = if atomic { batch_slot } else { cluster::slot_of(&cmd).or(batch_slot) };
+                let mut wire = translate::translate(cmd)?;
+                cluster::route(&mut wire, slot);
+                Ok(wire)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(Self::invalid)?;
+        let (mut multi, mut exec) = (translate::multi(), translate::exec());
+        cluster::route(&mut multi, batch_slot);
+        cluster::route(&mut exec, batch_slot);
         let pipeline = self.inner.client.pipeline();
         let queued = pipeline.with_options(&self.inner.options);
         let n = wires.len();
         if atomic {
-            queue(&queued, translate::multi()).await?;
+            queue(&queued, multi).await?;
         }
         for w in wires {
             queue(&queued, w).await?;
         }
         if atomic {
-            queue(&queued, translate::exec()).await?;
+            queue(&queued, exec).await?;
         }
         let value = self.bounded(pipeline.all::<FredValue>()).await?;
         let value = if atomic { exec_reply(value, n)? } else { value };
