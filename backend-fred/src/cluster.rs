@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(slot, Some(hash_slot(b"agent-1")));
         let mut wire = crate::translate::translate(cmd).unwrap();
         route(&mut wire, slot);
-        assert_eq!(wire.cmd.cluster_hash, ClusterHash::Custom(hash_slot(b"agent-1")));
+        assert_eq!(
+            wire.cmd.cluster_hash,
+            ClusterHash::Custom(hash_slot(b"agent-1"))
+        );
         assert_eq!(
             batch_slot(&[Command::Ping, Command::Get { key: "foo".into() }]),
             Some(12182)
@@ -164,7 +167,8 @@ mod tests {
 
     #[test]
     fn cluster_seeds_become_a_clustered_config() {
-        let cfg = ConnectionConfig::from_url("redis://127.0.0.1:7000?cluster=127.0.0.1:7001").unwrap();
+        let cfg =
+            ConnectionConfig::from_url("redis://127.0.0.1:7000?cluster=127.0.0.1:7001").unwrap();
         match server_config(&cfg).unwrap() {
             ServerConfig::Clustered { hosts, .. } => assert_eq!(hosts.len(), 2),
             other => panic!("{other:?}"),

@@ -395,7 +395,11 @@ impl KvBackend for FredBackend {
         let wires = cmds
             .into_iter()
             .map(|cmd| {
-                let slot = if atomic { batch_slot } else { cluster::slot_of(&cmd).or(batch_slot) };
+                let slot = if atomic {
+                    batch_slot
+                } else {
+                    cluster::slot_of(&cmd).or(batch_slot)
+                };
                 let mut wire = translate::translate(cmd)?;
                 cluster::route(&mut wire, slot);
                 Ok(wire)

@@ -20,7 +20,9 @@ fn connect(config: ConnectionConfig) -> BackendFuture {
 /// checks that the write during the migration fails, and `MOVED` after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_moved_and_run_multi_and_evalsha() {
-    cluster::cluster_commands(connect, false).await.expect("cluster commands");
+    cluster::cluster_commands(connect, false)
+        .await
+        .expect("cluster commands");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

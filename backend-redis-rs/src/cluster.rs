@@ -56,7 +56,10 @@ pub(crate) fn cluster_client(config: &ConnectionConfig) -> Result<ClusterClient,
                 tls_params: None,
             },
         };
-        nodes.push(addr.into_connection_info().map_err(|e| classify_error(&e))?);
+        nodes.push(
+            addr.into_connection_info()
+                .map_err(|e| classify_error(&e))?,
+        );
     }
     let mut builder: ClusterClientBuilder = ClusterClient::builder(nodes)
         .connection_timeout(config.socket_connect_timeout)

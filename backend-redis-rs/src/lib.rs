@@ -223,8 +223,14 @@ impl RedisRsBackend {
             Conn::Single(connector) => connector,
             Conn::Cluster(conn) => {
                 let inner = &self.inner;
-                return cluster::send(conn, request, deadline, inner.socket_timeout, &inner.address)
-                    .await;
+                return cluster::send(
+                    conn,
+                    request,
+                    deadline,
+                    inner.socket_timeout,
+                    &inner.address,
+                )
+                .await;
             }
         };
         let mut may_retry_refusal = true;

@@ -18,11 +18,15 @@ fn connect(config: ConnectionConfig) -> BackendFuture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_ask_and_moved_and_run_multi_and_evalsha() {
-    cluster::cluster_commands(connect, true).await.expect("cluster commands");
+    cluster::cluster_commands(connect, true)
+        .await
+        .expect("cluster commands");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_stops_only_its_shard() {
-    let report = cluster::cluster_failover(connect, true).await.expect("failover scenario");
+    let report = cluster::cluster_failover(connect, true)
+        .await
+        .expect("failover scenario");
     println!("{report}");
 }

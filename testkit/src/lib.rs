@@ -20,5 +20,6 @@ pub use faulty::{FaultController, FaultyBackend};
 pub use mock::MockKvBackend;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use server::{
-    RedisCluster, RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError, TlsClientAuth, TlsFiles,
+    RedisCluster, RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError,
+    TlsClientAuth, TlsFiles,
 };

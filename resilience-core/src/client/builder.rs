@@ -3,11 +3,11 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use crate::{Command, KvBackend};
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
 use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};
+use crate::{Command, KvBackend};
 
 use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 

@@ -100,7 +100,10 @@ impl ShardedClient {
     }
 
     /// Like [`builder`](Self::builder), for a backend already behind an `Arc`.
-    pub fn builder_arc(name: impl Into<String>, backend: Arc<dyn KvBackend>) -> ShardedClientBuilder {
+    pub fn builder_arc(
+        name: impl Into<String>,
+        backend: Arc<dyn KvBackend>,
+    ) -> ShardedClientBuilder {
         ShardedClientBuilder {
             name: name.into(),
             backend,
@@ -153,8 +156,13 @@ impl ShardedClient {
     /// Shuts every shard's client down (see [`ResilientClient::shutdown`]), all at once,
     /// each with `deadline`. Reports in shard order.
     pub async fn shutdown(&self, deadline: Duration) -> Vec<ShutdownReport> {
-        futures::future::join_all(self.inner.shards.iter().map(|s| s.client.shutdown(deadline)))
-            .await
+        futures::future::join_all(
+            self.inner
+                .shards
+                .iter()
+                .map(|s| s.client.shutdown(deadline)),
+        )
+        .await
     }
 }
 
@@ -304,8 +312,14 @@ fn parse_cluster_slots(reply: Value) -> Result<Vec<Vec<(u16, u16)>>, Error> {
             return Err(bad("an entry is not an array"));
         };
         let mut fields = fields.into_iter();
-        let lo = fields.next().and_then(as_slot).ok_or_else(|| bad("start slot"))?;
-        let hi = fields.next().and_then(as_slot).ok_or_else(|| bad("end slot"))?;
+        let lo = fields
+            .next()
+            .and_then(as_slot)
+            .ok_or_else(|| bad("start slot"))?;
+        let hi = fields
+            .next()
+            .and_then(as_slot)
+            .ok_or_else(|| bad("end slot"))?;
         let Some(Value::Array(master)) = fields.next() else {
             return Err(bad("no master"));
         };
@@ -369,7 +383,12 @@ mod tests {
     #[test]
     fn cluster_slots_group_by_master() {
         let reply = Value::Array(vec![
-            Value::Array(vec![Value::Int(0), Value::Int(5460), node(7000, "a"), node(7003, "d")]),
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node(7000, "a"),
+                node(7003, "d"),
+            ]),
             Value::Array(vec![Value::Int(10923), Value::Int(16383), node(7002, "c")]),
             Value::Array(vec![Value::Int(5461), Value::Int(10000), node(7001, "b")]),
             Value::Array(vec![Value::Int(10001), Value::Int(10922), node(7000, "a")]),
@@ -445,7 +464,11 @@ mod tests {
 
     #[test]
     fn the_probe_reads_a_key_of_the_shard() {
-        for ranges in [vec![(0u16, 0u16)], vec![(16383, 16383)], vec![(5461, 10922)]] {
+        for ranges in [
+            vec![(0u16, 0u16)],
+            vec![(16383, 16383)],
+            vec![(5461, 10922)],
+        ] {
             let Command::Exists { keys } = probe_for(&ranges) else {
                 panic!("expected EXISTS");
             };

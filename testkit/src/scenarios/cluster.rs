@@ -160,7 +160,10 @@ pub async fn cluster_commands(
         .await
         .map_err(|e| e.to_string())?;
     if from != masters[0] {
-        return Err(format!("slot {slot} was on {from}, expected {}", masters[0]));
+        return Err(format!(
+            "slot {slot} was on {from}, expected {}",
+            masters[0]
+        ));
     }
     if follows_ask {
         expect_value(backend, set(&key, "asked"), Value::Okay, "SET through ASK").await?;
@@ -179,7 +182,13 @@ pub async fn cluster_commands(
         expect_value(backend, get(&key), Value::Nil, "GET through MOVED").await?;
     }
     let second = format!("{key}:2");
-    expect_value(backend, set(&second, "moved"), Value::Okay, "SET after MOVED").await?;
+    expect_value(
+        backend,
+        set(&second, "moved"),
+        Value::Okay,
+        "SET after MOVED",
+    )
+    .await?;
     expect_value(backend, get(&second), bulk("moved"), "GET after MOVED").await?;
 
     // MULTI/EXEC on hash-tagged keys of each shard.
@@ -208,7 +217,8 @@ pub async fn cluster_commands(
     }
 
     // EVALSHA, routed by its first key, on every shard.
-    let source = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return #KEYS";
+    let source =
+        "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return #KEYS";
     let sha = match backend
         .execute(Command::ScriptLoad {
             script: source.to_owned(),
@@ -390,7 +400,9 @@ pub async fn cluster_failover(
     report.kill_to_promoted = watcher.await.ok().flatten();
 
     if report.rejected == 0 {
-        return Err(format!("the dead shard's breaker never refused a write: {report}"));
+        return Err(format!(
+            "the dead shard's breaker never refused a write: {report}"
+        ));
     }
     if report.max_rejected_latency > Duration::from_millis(50) {
         return Err(format!("a refused write was slow: {report}"));
@@ -413,10 +425,15 @@ pub async fn cluster_failover(
         let client = sharded.client_for_key(key.as_bytes());
         let deadline = Instant::now() + FAILOVER_DEADLINE;
         loop {
-            match client.set(key.as_str(), "after", SetOptions::default()).await {
+            match client
+                .set(key.as_str(), "after", SetOptions::default())
+                .await
+            {
                 Ok(_) => break,
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("shard of {key} does not serve after the failover: {e}"));
+                    return Err(format!(
+                        "shard of {key} does not serve after the failover: {e}"
+                    ));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }

@@ -183,7 +183,9 @@ impl RedisCluster {
         // Gossip has converged: every live node's slot map lists every live node.
         for &port in &live {
             let seen = match admin(port, &["CLUSTER", "SLOTS"]).await? {
-                RespReply::Array(Some(entries)) => parse_slots(entries).map_err(|e| e.to_string())?,
+                RespReply::Array(Some(entries)) => {
+                    parse_slots(entries).map_err(|e| e.to_string())?
+                }
                 other => return Err(format!("node {port}: CLUSTER SLOTS answered {other:?}")),
             };
             let listed = seen
@@ -192,7 +194,10 @@ impl RedisCluster {
                 .filter(|p| live.contains(p))
                 .count();
             if listed != live.len() {
-                return Err(format!("node {port} knows {listed} of {} live nodes", live.len()));
+                return Err(format!(
+                    "node {port} knows {listed} of {} live nodes",
+                    live.len()
+                ));
             }
         }
         let covered: u32 = ranges
@@ -332,6 +337,17 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// Empties every live master (`FLUSHALL` and `SCRIPT FLUSH`), so tests can share one
+    /// cluster. Replicas follow their masters.
+    pub async fn flush_all(&self) -> Result<(), ClusterError> {
+        let masters: Vec<u16> = self.slots().await?.iter().map(|r| r.master).collect();
+        for port in masters {
+            expect_ok(port, &["FLUSHALL"]).await?;
+            expect_ok(port, &["SCRIPT", "FLUSH"]).await?;
+        }
+        Ok(())
+    }
+
     /// A node's [`RedisServer`] by port (to stop or restart it).
     pub fn node_mut(&mut self, port: u16) -> Option<&mut RedisServer> {
         self.nodes.iter_mut().find(|n| n.port() == port)
@@ -400,11 +416,15 @@ fn parse_slots(entries: Vec<RespReply>) -> Result<Vec<SlotRange>, ClusterError> 
         let RespReply::Array(Some(fields)) = entry else {
             return Err(bad("entry"));
         };
-        let (Some(RespReply::Int(start)), Some(RespReply::Int(end))) = (fields.first(), fields.get(1))
+        let (Some(RespReply::Int(start)), Some(RespReply::Int(end))) =
+            (fields.first(), fields.get(1))
         else {
             return Err(bad("range"));
         };
-        let master = fields.get(2).and_then(port_of).ok_or_else(|| bad("master"))?;
+        let master = fields
+            .get(2)
+            .and_then(port_of)
+            .ok_or_else(|| bad("master"))?;
         out.push(SlotRange {
             start: u16::try_from(*start).map_err(|_| bad("start"))?,
             end: u16::try_from(*end).map_err(|_| bad("end"))?,
