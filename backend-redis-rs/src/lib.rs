@@ -154,6 +154,9 @@ impl std::fmt::Debug for RedisRsBackend {
 }
 
 /// One server (a swappable connection manager) or a Redis Cluster.
+// One value per backend, inside its `Arc`: boxing the large variant would only add a
+// pointer chase to every single-server call.
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     Single(Connector),
     Cluster(redis::cluster_async::ClusterConnection),

@@ -1,15 +1,13 @@
 //! The local Redis Cluster spawner: it forms, and it agrees with our hash slots.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use resilience_core::cluster::hash_slot;
 use testkit::server::{RedisCluster, RespConnection, RespReply};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_forms_and_agrees_on_hash_slots() {
     let started = std::time::Instant::now();
-    let mut cluster = RedisCluster::spawn().await.expect("cluster");
+    let cluster = RedisCluster::spawn().await.expect("cluster");
     eprintln!("cluster ready in {:?}", started.elapsed());
     let slots = cluster.slots().await.unwrap();
     assert_eq!(slots.len(), 3, "{slots:?}");

@@ -14,6 +14,9 @@ use super::slot::{SLOT_COUNT, hash_slot};
 /// Per-shard settings applied to every shard's builder.
 type Configure = Arc<dyn Fn(ResilientClientBuilder) -> ResilientClientBuilder + Send + Sync>;
 
+/// Inclusive slot ranges.
+type Ranges = Vec<(u16, u16)>;
+
 /// One shard: the slots it owns and its client.
 #[derive(Debug)]
 struct Shard {
@@ -303,7 +306,8 @@ fn slot_map(shards: &[Vec<(u16, u16)>]) -> Result<Box<[u16]>, Error> {
 /// its address when the reply has no id).
 fn parse_cluster_slots(reply: Value) -> Result<Vec<Vec<(u16, u16)>>, Error> {
     let bad = |what: &str| Error::InvalidInput(format!("unexpected CLUSTER SLOTS reply: {what}"));
-    let mut masters: Vec<(Vec<u8>, Vec<(u16, u16)>)> = Vec::new();
+    // (master identity, its ranges), in the order first seen.
+    let mut masters: Vec<(Vec<u8>, Ranges)> = Vec::new();
     let Value::Array(entries) = reply else {
         return Err(bad("not an array"));
     };
