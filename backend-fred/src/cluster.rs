@@ -1,177 +1,544 @@
-//! Redis Cluster mode: fred's clustered client, and routing by the core's notion of a
-//! command's keys.
+//! Redis Cluster mode: one single-server fred client per master, and the routing, the
+//! redirects and the slot map kept here.
 //!
-//! fred follows `MOVED` by itself (re-reading the slot map). A redirect uses one of the
-//! command's *redirections* (per-command `max_redirections`, raised from 0 to
-//! [`MAX_REDIRECTIONS`] in cluster mode) **and** one more write *attempt*: fred writes the
-//! command again to the new owner and fails it with "Too many failed write attempts" when
-//! none is left. With the single-server setting of one attempt, `MOVED` would never be
-//! followed, so in cluster mode each command gets [`CLUSTER_ATTEMPTS`] (2) attempts;
-//! `max_command_attempts = 1` stays in the connection settings. The price is the same as
-//! with redis-rs' cluster connection: a command in flight when its connection drops may
-//! be re-sent once, so a write the server applied just before the drop can be applied
-//! twice. Everything else (timeouts, `fail_fast`, the reconnect policy) is configured as
-//! for one server (see the `connect` module).
+//! Why not fred's own clustered client: fred 10 reconnects a clustered client as a whole.
+//! Losing one node's connection starts a full re-sync (`CLUSTER SLOTS`, then connect to
+//! every master), and until it succeeds the client is not `Connected`, so every command
+//! fails, whatever its slot; while a dead master is still listed as the owner of its slots
+//! (until its replica is promoted) the re-sync keeps failing. One dead shard would stop
+//! them all. fred's clustered client also follows `MOVED` only with a second write attempt
+//! (so it may re-send a command after a connection drop) and could not follow `ASK` here.
 //!
-//! ## Known limit: `ASK` is not followed
+//! So [`FredCluster`] holds one ordinary [`FredBackend`] per master (each configured as in
+//! the `connect` module: one attempt, `fail_fast`, timeouts, background reconnects) and a
+//! slot map read with `CLUSTER SLOTS`:
 //!
-//! While a slot migrates, its old owner answers `ASK` for keys it no longer holds. fred
-//! 10's `ASKING` step fails here ("Max attempts reached", whatever the attempts: its reply
-//! is read outside the connection's reader task) and leaves that connection's replies out
-//! of step, so such a command fails with `Unavailable` and later ones on the connection
-//! may time out until it is rebuilt. It only happens during a live resharding, for keys of the migrating
-//! slot; once the slot has moved, `MOVED` is followed. The redis-rs backend follows both.
+//! - A command goes to the master of its first key's slot (the core's [`hash_slot`]), a
+//!   keyless one to any master, `SCRIPT LOAD` to every master (a later `EVALSHA` may run
+//!   on any of them). A batch goes, whole, to the master of its first keyed command, so
+//!   `MULTI`/`EXEC` on hash-tagged keys runs on one node (other slots fail with
+//!   `CROSSSLOT`).
+//! - `MOVED slot host:port`: the slot map entry is updated, a full refresh is started in
+//!   the background, and the command is sent once more to the new owner (it did not run:
+//!   the server refused it).
+//! - `ASK slot host:port`: the command is sent once to that node, in one pipeline after
+//!   `ASKING` (the pair is written together on its one connection).
+//! - A node that cannot be reached (`Unavailable`, `Timeout`) starts a background refresh
+//!   of the slot map (at most one at a time, at most every [`REFRESH_INTERVAL`]), so once
+//!   the replica is promoted the next command finds the new master. Clients of nodes that
+//!   left the map are dropped (their reconnect tasks stop).
 //!
-//! ## Known limit: a lost node pauses the whole client
-//!
-//! fred 10 reconnects a cluster client as a whole: losing one node's connection starts a
-//! full re-sync (`CLUSTER SLOTS`, then connect to every master), and until it succeeds the
-//! client is not `Connected`, so every command fails fast with `Unavailable`, whatever its
-//! slot. While a dead master is still listed as the owner of its slots (until its replica
-//! is promoted, about `cluster-node-timeout` plus a second), the re-sync keeps failing, so
-//! commands for healthy shards fail too during that window. Per-shard breakers
-//! ([`ShardedClient`](resilience_core::ShardedClient)) still keep the dead shard's calls
-//! from waiting, and service on every shard returns when the re-sync succeeds. The
-//! redis-rs backend does not have this limit.
-//!
-//! Routing: fred hashes the first string argument of a custom command by default, which is
-//! wrong for `EVALSHA` (the SHA1 comes first), `EVAL` and raw commands. So in cluster mode
-//! every command with keys is sent with `ClusterHash::Custom(slot of its first key)`
-//! (the core's [`hash_slot`]); keyless commands go to any node. A batch is one fred
-//! pipeline; in it, keyless commands (`MULTI`, `EXEC`, `SCRIPT LOAD`) use the slot of the
-//! batch's first keyed command, so a `MULTI`/`EXEC` transaction on hash-tagged keys, with
-//! its script loads, runs on that slot's master. A single `SCRIPT LOAD` is sent to every
-//! master (`script_load_cluster`), since a later `EVALSHA` may run on any of them.
+//! A dead master thus only fails the commands for its own slots, at once (its client is
+//! disconnected and fails fast); the other masters' clients never notice. Nothing is ever
+//! re-sent after a connection error, as in single-server mode.
 
-use fred::prelude::{Server, ServerConfig};
-use fred::types::ClusterHash;
-use fred::types::config::ClusterDiscoveryPolicy;
-use resilience_core::cluster::hash_slot;
-use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
-use crate::translate::Wire;
+use bytes::Bytes;
+use resilience_core::cluster::{SLOT_COUNT, hash_slot};
+use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
+use tokio::time::Instant;
 
-/// Write attempts per command in cluster mode: the command, and its resend after a `MOVED`.
-pub(crate) const CLUSTER_ATTEMPTS: u32 = 2;
+use crate::FredBackend;
 
-/// `MOVED` / `ASK` redirects one command may follow in cluster mode.
-pub(crate) const MAX_REDIRECTIONS: u32 = 3;
+/// Least time between two background refreshes of the slot map.
+pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// fred's server configuration for the cluster seeds in `cfg`.
-pub(crate) fn server_config(cfg: &ConnectionConfig) -> Result<ServerConfig, BackendError> {
-    if cfg.db != 0 {
-        return Err(BackendError::new(
-            ErrorKind::InvalidInput,
-            "a Redis Cluster has only database 0",
-        ));
-    }
-    Ok(ServerConfig::Clustered {
-        hosts: cfg
-            .cluster_nodes
-            .iter()
-            .map(|(host, port)| Server::new(host.clone(), *port))
-            .collect(),
-        policy: ClusterDiscoveryPolicy::default(),
-    })
+/// `host:port` of a node, as `CLUSTER SLOTS` and redirects name it.
+type Addr = Arc<str>;
+
+/// The owner of every slot.
+struct SlotMap {
+    /// Slot -> index into `masters`.
+    owner: Box<[u16]>,
+    masters: Vec<Addr>,
 }
 
-/// The slot a command must run on: its first key's.
+/// The cluster router behind a [`FredBackend`] in cluster mode (see the module docs).
+pub(crate) struct FredCluster {
+    /// Settings for one node; host and port are replaced per node.
+    node_config: ConnectionConfig,
+    seeds: Vec<(String, u16)>,
+    map: RwLock<Arc<SlotMap>>,
+    nodes: RwLock<HashMap<Addr, FredBackend>>,
+    refreshing: AtomicBool,
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for FredCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.current_map();
+        f.debug_struct("FredCluster")
+            .field("masters", &map.masters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bad input for the cluster.
+fn invalid(msg: impl Into<String>) -> BackendError {
+    BackendError::new(ErrorKind::InvalidInput, msg)
+}
+
+impl FredCluster {
+    /// Connects to the first seed that answers, reads the slot map and connects to every
+    /// master. Returns the router and the seed's backend (kept for `FredBackend::client`).
+    pub(crate) async fn connect(
+        cfg: &ConnectionConfig,
+    ) -> Result<(Arc<FredCluster>, FredBackend), BackendError> {
+        if cfg.db != 0 {
+            return Err(invalid("a Redis Cluster has only database 0"));
+        }
+        if cfg.sentinel.is_some() {
+            return Err(invalid("cluster and sentinel cannot be combined"));
+        }
+        let node_config = ConnectionConfig {
+            cluster_nodes: Vec::new(),
+            ..cfg.clone()
+        };
+        let mut last_error = invalid("no cluster seed node given");
+        let mut seed = None;
+        for (host, port) in &cfg.cluster_nodes {
+            match FredBackend::connect_single(&with_addr(&node_config, host, *port)).await {
+                Ok(backend) => {
+                    seed = Some((format!("{host}:{port}"), backend));
+                    break;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        let (seed_addr, seed) = seed.ok_or(last_error)?;
+        let map = read_slot_map(&seed).await?;
+        let cluster = Arc::new(FredCluster {
+            node_config,
+            seeds: cfg.cluster_nodes.clone(),
+            map: RwLock::new(Arc::new(map)),
+            nodes: RwLock::new(HashMap::new()),
+            refreshing: AtomicBool::new(false),
+            last_refresh: Mutex::new(Some(Instant::now())),
+        });
+        cluster.insert_node(Arc::from(seed_addr.as_str()), seed.clone());
+        // Connect to every master now, so the first commands do not pay for it; one that
+        // cannot be reached is connected on first use.
+        let masters = cluster.current_map().masters.clone();
+        futures::future::join_all(masters.iter().map(|m| cluster.node(m))).await;
+        Ok((cluster, seed))
+    }
+
+    fn current_map(&self) -> Arc<SlotMap> {
+        Arc::clone(&self.map.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn insert_node(&self, addr: Addr, backend: FredBackend) {
+        self.nodes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(addr)
+            .or_insert(backend);
+    }
+
+    /// The client of node `addr`, connecting it if needed.
+    async fn node(&self, addr: &Addr) -> Result<FredBackend, BackendError> {
+        if let Some(b) = self
+            .nodes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(addr)
+        {
+            return Ok(b.clone());
+        }
+        let (host, port) = split_addr(addr)?;
+        let backend =
+            FredBackend::connect_single(&with_addr(&self.node_config, host, port)).await?;
+        self.insert_node(Arc::clone(addr), backend);
+        self.nodes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| BackendError::unavailable(format!("fred: node {addr} was dropped")))
+    }
+
+    /// The master that owns `slot`, or any master for `None`.
+    fn owner(&self, slot: Option<u16>) -> Addr {
+        let map = self.current_map();
+        let index = match slot {
+            Some(slot) => map.owner[usize::from(slot % SLOT_COUNT)],
+            None => 0,
+        };
+        Arc::clone(&map.masters[usize::from(index)])
+    }
+
+    /// Runs one command (see the module docs for routing and redirects).
+    pub(crate) async fn execute(self: &Arc<Self>, cmd: Command) -> Result<Value, BackendError> {
+        if let Command::ScriptLoad { script } = cmd {
+            return self.script_load_everywhere(script).await;
+        }
+        let slot = slot_of(&cmd);
+        let target = self.owner(slot);
+        let retry = cmd.clone();
+        let result = self
+            .on_node(&target, |b| async move { b.execute(cmd).await })
+            .await;
+        match result {
+            Err(e) => match redirect(&e) {
+                Some(Redirect::Moved(slot, addr)) => {
+                    self.moved(slot, &addr);
+                    self.on_node(&addr, |b| async move { b.execute(retry).await })
+                        .await
+                }
+                Some(Redirect::Ask(addr)) => {
+                    let mut values = self
+                        .on_node(&addr, |b| async move {
+                            b.execute_batch(vec![asking(), retry], false).await
+                        })
+                        .await?;
+                    values.pop().ok_or_else(|| {
+                        BackendError::new(ErrorKind::Server, "no reply after ASKING")
+                    })
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    /// Runs a batch on the master of its first keyed command's slot.
+    pub(crate) async fn execute_batch(
+        self: &Arc<Self>,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        let slot = cmds.iter().find_map(slot_of);
+        let target = self.owner(slot);
+        let retry = cmds.clone();
+        let result = self
+            .on_node(
+                &target,
+                |b| async move { b.execute_batch(cmds, atomic).await },
+            )
+            .await;
+        match result {
+            Err(e) => match redirect(&e) {
+                Some(Redirect::Moved(slot, addr)) => {
+                    self.moved(slot, &addr);
+                    self.on_node(
+                        &addr,
+                        |b| async move { b.execute_batch(retry, atomic).await },
+                    )
+                    .await
+                }
+                // A batch is not sent after ASKING: the slot is migrating, try later.
+                _ => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    /// Runs `f` on node `addr`; an unreachable node starts a refresh of the slot map.
+    async fn on_node<T, F, Fut>(self: &Arc<Self>, addr: &Addr, f: F) -> Result<T, BackendError>
+    where
+        F: FnOnce(FredBackend) -> Fut,
+        Fut: std::future::Future<Output = Result<T, BackendError>>,
+    {
+        let result = match self.node(addr).await {
+            Ok(backend) => f(backend).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result
+            && matches!(
+                e.kind(),
+                ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Busy
+            )
+        {
+            self.refresh_soon();
+        }
+        result
+    }
+
+    /// `SCRIPT LOAD` on every master at once; the first reply (the SHA1) is returned.
+    async fn script_load_everywhere(
+        self: &Arc<Self>,
+        script: String,
+    ) -> Result<Value, BackendError> {
+        let masters = self.current_map().masters.clone();
+        let loads = masters.iter().map(|addr| {
+            let cmd = Command::ScriptLoad {
+                script: script.clone(),
+            };
+            self.on_node(addr, |b| async move { b.execute(cmd).await })
+        });
+        let mut replies = futures::future::try_join_all(loads).await?;
+        if replies.is_empty() {
+            return Err(BackendError::unavailable("the cluster has no master"));
+        }
+        Ok(replies.swap_remove(0))
+    }
+
+    /// Records a `MOVED`: `slot` now belongs to `addr`; the rest is refreshed soon.
+    fn moved(self: &Arc<Self>, slot: u16, addr: &Addr) {
+        {
+            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            let mut next = SlotMap {
+                owner: map.owner.clone(),
+                masters: map.masters.clone(),
+            };
+            let index = match next.masters.iter().position(|m| m == addr) {
+                Some(i) => i,
+                None => {
+                    next.masters.push(Arc::clone(addr));
+                    next.masters.len() - 1
+                }
+            };
+            if let Some(entry) = next.owner.get_mut(usize::from(slot)) {
+                *entry = index as u16;
+            }
+            *map = Arc::new(next);
+        }
+        self.refresh_soon();
+    }
+
+    /// Starts a background refresh of the slot map, unless one runs or one ran less than
+    /// [`REFRESH_INTERVAL`] ago.
+    fn refresh_soon(self: &Arc<Self>) {
+        {
+            let mut last = self
+                .last_refresh
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+                return;
+            }
+            if self.refreshing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if let Some(cluster) = me.upgrade() {
+                cluster.refresh().await;
+                cluster.refreshing.store(false, Ordering::Release);
+            }
+        });
+    }
+
+    /// Reads the slot map from the first node that answers (masters first, then seeds)
+    /// and drops the clients of nodes that are no longer masters.
+    async fn refresh(&self) {
+        let mut candidates: Vec<Addr> = self.current_map().masters.clone();
+        for (h, p) in &self.seeds {
+            let addr: Addr = Arc::from(format!("{h}:{p}").as_str());
+            if !candidates.contains(&addr) {
+                candidates.push(addr);
+            }
+        }
+        for addr in candidates {
+            let Ok(node) = self.node(&addr).await else {
+                continue;
+            };
+            match read_slot_map(&node).await {
+                Ok(map) => {
+                    let keep = map.masters.clone();
+                    *self.map.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
+                    self.nodes
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|a, _| keep.contains(a));
+                    tracing::debug!(backend = "fred", masters = ?keep, "cluster slot map refreshed");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(backend = "fred", node = %addr, error = %e, "CLUSTER SLOTS failed");
+                }
+            }
+        }
+    }
+}
+
+fn with_addr(base: &ConnectionConfig, host: &str, port: u16) -> ConnectionConfig {
+    ConnectionConfig {
+        host: host.to_owned(),
+        port,
+        ..base.clone()
+    }
+}
+
+fn split_addr(addr: &str) -> Result<(&str, u16), BackendError> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(format!("bad node address {addr:?}")))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| invalid(format!("bad node address {addr:?}")))?;
+    Ok((host.trim_start_matches('[').trim_end_matches(']'), port))
+}
+
+/// The slot a command runs on: its first key's.
 pub(crate) fn slot_of(cmd: &Command) -> Option<u16> {
     cmd.keys().first().map(|k| hash_slot(k.as_bytes()))
 }
 
-/// The slot of a batch: the first keyed command's.
-pub(crate) fn batch_slot(cmds: &[Command]) -> Option<u16> {
-    cmds.iter().find_map(slot_of)
-}
-
-/// Sends `wire` to `slot` (when there is one).
-pub(crate) fn route(wire: &mut Wire, slot: Option<u16>) {
-    if let Some(slot) = slot {
-        wire.cmd.cluster_hash = ClusterHash::Custom(slot);
+fn asking() -> Command {
+    Command::Raw {
+        args: vec![Bytes::from_static(b"ASKING")],
+        keys: Vec::new(),
+        write: false,
+        idempotent: true,
     }
 }
 
-/// `SCRIPT LOAD` on the master of every shard (one slot of each, from fred's cached slot
-/// map), all at once. The reply is the first master's (the SHA1); any failure fails it.
-pub(crate) async fn script_load_everywhere(
-    client: &fred::prelude::Client,
-    commands: &fred::clients::WithOptions<fred::prelude::Client>,
-    script: String,
-) -> Result<resilience_core::Value, BackendError> {
-    use fred::interfaces::{ClientLike, ClusterInterface};
-    let state = client.cached_cluster_state().ok_or_else(|| {
-        BackendError::new(ErrorKind::Unavailable, "fred has no cluster slot map yet")
-    })?;
-    let mut slots: Vec<u16> = Vec::new();
-    let mut seen: Vec<&fred::prelude::Server> = Vec::new();
-    for range in state.slots() {
-        if !seen.contains(&&range.primary) {
-            seen.push(&range.primary);
-            slots.push(range.start);
-        }
+#[derive(Debug, PartialEq)]
+enum Redirect {
+    Moved(u16, Addr),
+    Ask(Addr),
+}
+
+/// The redirect an error reply asks for (`MOVED 3999 127.0.0.1:6381`, `ASK …`).
+fn redirect(e: &BackendError) -> Option<Redirect> {
+    let code = e.code()?;
+    if code != "MOVED" && code != "ASK" {
+        return None;
     }
-    let loads = slots.into_iter().map(|slot| {
-        let wire = crate::translate::translate(Command::ScriptLoad {
-            script: script.clone(),
+    let message = e.message();
+    let at = message.find(code)?;
+    let mut parts = message[at + code.len()..].split_whitespace();
+    let slot = parts.next()?.parse::<u16>().ok()?;
+    let addr: Addr = Arc::from(parts.next()?);
+    split_addr(&addr).ok()?;
+    Some(if code == "MOVED" {
+        Redirect::Moved(slot, addr)
+    } else {
+        Redirect::Ask(addr)
+    })
+}
+
+/// `CLUSTER SLOTS` through `node`, as a slot map.
+async fn read_slot_map(node: &FredBackend) -> Result<SlotMap, BackendError> {
+    let reply = node
+        .execute(Command::Raw {
+            args: vec![Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")],
+            keys: Vec::new(),
+            write: false,
+            idempotent: true,
         })
-        .map_err(|msg| BackendError::new(ErrorKind::InvalidInput, msg));
-        async move {
-            let mut wire = wire?;
-            route(&mut wire, Some(slot));
-            let frame = commands
-                .custom_raw::<fred::types::Value>(wire.cmd, wire.args)
-                .await
-                .map_err(|e| crate::classify_error(&e))?;
-            crate::reply::frame_to_value(frame)
+        .await?;
+    parse_slots(reply)
+}
+
+fn parse_slots(reply: Value) -> Result<SlotMap, BackendError> {
+    let bad = |what: &str| {
+        BackendError::new(
+            ErrorKind::Server,
+            format!("unexpected CLUSTER SLOTS reply: {what}"),
+        )
+    };
+    let Value::Array(entries) = reply else {
+        return Err(bad("not an array"));
+    };
+    let mut owner = vec![u16::MAX; usize::from(SLOT_COUNT)].into_boxed_slice();
+    let mut masters: Vec<Addr> = Vec::new();
+    for entry in entries {
+        let Value::Array(fields) = entry else {
+            return Err(bad("entry"));
+        };
+        let int = |v: Option<&Value>| match v {
+            Some(Value::Int(i)) => Some(*i),
+            Some(Value::Bytes(b)) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        };
+        let (Some(lo), Some(hi)) = (int(fields.first()), int(fields.get(1))) else {
+            return Err(bad("range"));
+        };
+        let Some(Value::Array(node)) = fields.get(2) else {
+            return Err(bad("master"));
+        };
+        let host = match node.first() {
+            Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::Status(s)) => s.clone(),
+            _ => return Err(bad("host")),
+        };
+        let port = int(node.get(1)).ok_or_else(|| bad("port"))?;
+        let addr: Addr = Arc::from(format!("{host}:{port}").as_str());
+        let index = match masters.iter().position(|m| *m == addr) {
+            Some(i) => i,
+            None => {
+                masters.push(addr);
+                masters.len() - 1
+            }
+        };
+        let (lo, hi) = (
+            usize::try_from(lo).map_err(|_| bad("range"))?,
+            usize::try_from(hi).map_err(|_| bad("range"))?,
+        );
+        if lo > hi || hi >= owner.len() {
+            return Err(bad("range"));
         }
-    });
-    let mut replies = futures::future::try_join_all(loads).await?;
-    if replies.is_empty() {
-        return Err(BackendError::new(
-            ErrorKind::Unavailable,
-            "fred's cluster slot map names no master",
-        ));
+        for slot in &mut owner[lo..=hi] {
+            *slot = index as u16;
+        }
     }
-    Ok(replies.swap_remove(0))
+    if masters.is_empty() {
+        return Err(bad("no master"));
+    }
+    // Uncovered slots (a shard without master) go to the first master, which answers
+    // CLUSTERDOWN / MOVED for them.
+    for slot in owner.iter_mut().filter(|s| **s == u16::MAX) {
+        *slot = 0;
+    }
+    Ok(SlotMap { owner, masters })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use bytes::Bytes;
 
     #[test]
-    fn evalsha_is_routed_by_its_first_key_not_its_sha() {
-        let cmd = Command::Evalsha {
-            sha1: "e0e1f9fabfc9d4800c877a703b823ac0578ff8db".into(),
-            keys: vec!["{agent-1}:a".into(), "{agent-1}:b".into()],
-            args: vec![Bytes::from_static(b"x")],
-            idempotent: true,
-        };
-        let slot = slot_of(&cmd);
-        assert_eq!(slot, Some(hash_slot(b"agent-1")));
-        let mut wire = crate::translate::translate(cmd).unwrap();
-        route(&mut wire, slot);
+    fn redirects_are_parsed_from_error_replies() {
+        let moved = BackendError::from_reply("MOVED 3999 127.0.0.1:6381");
         assert_eq!(
-            wire.cmd.cluster_hash,
-            ClusterHash::Custom(hash_slot(b"agent-1"))
+            redirect(&moved),
+            Some(Redirect::Moved(3999, Arc::from("127.0.0.1:6381")))
         );
+        let ask = BackendError::from_reply("ASK 12182 10.0.0.2:7000");
         assert_eq!(
-            batch_slot(&[Command::Ping, Command::Get { key: "foo".into() }]),
-            Some(12182)
+            redirect(&ask),
+            Some(Redirect::Ask(Arc::from("10.0.0.2:7000")))
         );
-        assert_eq!(batch_slot(&[Command::Ping]), None);
+        assert_eq!(redirect(&BackendError::from_reply("ERR nope")), None);
+        assert_eq!(redirect(&BackendError::from_reply("MOVED x y")), None);
     }
 
     #[test]
-    fn cluster_seeds_become_a_clustered_config() {
-        let cfg =
-            ConnectionConfig::from_url("redis://127.0.0.1:7000?cluster=127.0.0.1:7001").unwrap();
-        match server_config(&cfg).unwrap() {
-            ServerConfig::Clustered { hosts, .. } => assert_eq!(hosts.len(), 2),
-            other => panic!("{other:?}"),
-        }
+    fn evalsha_is_routed_by_its_first_key() {
+        let cmd = Command::Evalsha {
+            sha1: "e0e1f9fabfc9d4800c877a703b823ac0578ff8db".into(),
+            keys: vec!["{agent-1}:a".into(), "{agent-1}:b".into()],
+            args: vec![],
+            idempotent: true,
+        };
+        assert_eq!(slot_of(&cmd), Some(hash_slot(b"agent-1")));
+        assert_eq!(slot_of(&Command::Ping), None);
+    }
+
+    #[test]
+    fn slot_maps_parse_and_fill_gaps() {
+        let node = |port: i64| {
+            Value::Array(vec![
+                Value::Bytes(Bytes::from_static(b"127.0.0.1")),
+                Value::Int(port),
+            ])
+        };
+        let reply = Value::Array(vec![
+            Value::Array(vec![Value::Int(0), Value::Int(8000), node(7000)]),
+            Value::Array(vec![Value::Int(8001), Value::Int(16383), node(7001)]),
+        ]);
+        let map = parse_slots(reply).unwrap();
+        assert_eq!(map.masters.len(), 2);
+        assert_eq!(&*map.masters[map.owner[12182] as usize], "127.0.0.1:7001");
+        assert!(parse_slots(Value::Okay).is_err());
     }
 }

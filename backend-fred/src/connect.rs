@@ -36,10 +36,10 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 200;
 
 /// Builds the fred configuration for `cfg` (see the module docs for each setting).
 pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Client, BackendError> {
-    if cfg.sentinel.is_some() {
+    if !cfg.cluster_nodes.is_empty() || cfg.sentinel.is_some() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "backend-fred does not support sentinel",
+            "backend-fred connects to one server; cluster and sentinel are not supported",
         ));
     }
     let database = match cfg.db {
@@ -61,12 +61,8 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
         tls,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        server: if cfg.is_cluster() {
-            crate::cluster::server_config(cfg)?
-        } else {
-            ServerConfig::Centralized {
-                server: Server::new(cfg.host.clone(), cfg.port),
-            }
+        server: ServerConfig::Centralized {
+            server: Server::new(cfg.host.clone(), cfg.port),
         },
         version: RespVersion::RESP2,
         database,
@@ -103,19 +99,8 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
 /// Per-command options: fail at once while disconnected, one attempt, `socket_timeout`.
 pub(crate) fn command_options(cfg: &ConnectionConfig) -> Options {
     Options {
-        // One attempt, except on a cluster, where following a `MOVED` costs fred a second
-        // write attempt (see the `cluster` module).
-        max_attempts: Some(if cfg.is_cluster() {
-            crate::cluster::CLUSTER_ATTEMPTS
-        } else {
-            1
-        }),
-        // Redirects (MOVED / ASK) only happen on a cluster; they are not attempts.
-        max_redirections: Some(if cfg.is_cluster() {
-            crate::cluster::MAX_REDIRECTIONS
-        } else {
-            0
-        }),
+        max_attempts: Some(1),
+        max_redirections: Some(0),
         timeout: Some(nonzero(cfg.socket_timeout)),
         fail_fast: true,
         ..Options::default()
@@ -235,7 +220,6 @@ mod tests {
         });
         let mut cluster = base();
         cluster.cluster_nodes = vec![("127.0.0.1".to_owned(), 7000)];
-        cluster.db = 1;
         let mut sentinel = base();
         sentinel.sentinel = Some(SentinelConfig {
             master_name: "m".to_owned(),

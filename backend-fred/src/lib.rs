@@ -86,9 +86,10 @@
 //! ## Redis Cluster
 //!
 //! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
-//! it), fred runs its clustered client: commands are routed by the slot of their first
-//! key, `MOVED` and `ASK` are followed, timeouts and the one-attempt rule stay as above.
-//! See the `cluster` module for the routing of scripts and transactions.
+//! it), the backend keeps one client as above per master and routes each command by the
+//! slot of its first key, following `MOVED` and `ASK` itself; a dead master only fails the
+//! commands for its own slots. See the `cluster` module for why fred's own clustered
+//! client is not used.
 //!
 //! ## Not supported
 //!
@@ -132,8 +133,6 @@ struct Inner {
     commands: WithOptions<Client>,
     options: Options,
     socket_timeout: Duration,
-    /// Cluster mode: commands are routed by the slot of their first key.
-    cluster: bool,
     task: fred::types::ConnectHandle,
     error_log: tokio::task::JoinHandle<()>,
 }
@@ -153,6 +152,9 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct FredBackend {
     inner: Arc<Inner>,
+    /// Cluster mode: the router over one client per master (`inner` is then the seed
+    /// node's client, for [`FredBackend::client`]).
+    cluster: Option<Arc<cluster::FredCluster>>,
 }
 
 impl std::fmt::Debug for FredBackend {
@@ -169,9 +171,24 @@ impl FredBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
     /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
-    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster or
-    /// sentinel configuration, database index over 255).
+    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, sentinel
+    /// configuration, database index over 255, a database other than 0 on a cluster).
+    ///
+    /// With `cluster_nodes` set it connects to the first seed that answers, reads the
+    /// cluster's slot map and connects to every master (see the crate docs).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        if config.is_cluster() {
+            let (cluster, seed) = cluster::FredCluster::connect(config).await?;
+            return Ok(FredBackend {
+                inner: seed.inner,
+                cluster: Some(cluster),
+            });
+        }
+        Self::connect_single(config).await
+    }
+
+    /// Connects to one server (never cluster mode).
+    pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
         let error_log = connect::spawn_error_log(&client);
@@ -182,15 +199,16 @@ impl FredBackend {
                 client,
                 options,
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
-                cluster: config.is_cluster(),
                 task,
                 error_log,
             }),
+            cluster: None,
         })
     }
 
     /// The underlying fred client, for commands outside [`Command`] (use with care: it is
-    /// configured as described in the crate docs).
+    /// configured as described in the crate docs). In cluster mode, the client of the seed
+    /// node it first connected to.
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
@@ -313,6 +331,10 @@ impl KvBackend for FredBackend {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        if let Some(cluster) = &self.cluster {
+            let cluster = Arc::clone(cluster);
+            return Box::pin(async move { cluster.execute(cmd).await });
+        }
         let shape = Shape::of(&cmd);
         // The hot commands go through fred's typed interface: a custom command costs fred
         // two more allocations per call to encode (it splits and copies the name).
@@ -344,27 +366,12 @@ impl KvBackend for FredBackend {
                         .map(move |reply| typed_reply(shape, reply)),
                 );
             }
-            Command::ScriptLoad { script } if self.inner.cluster => {
-                // Every master: a later EVALSHA may run on any of them.
-                let inner = Arc::clone(&self.inner);
-                return Box::pin(async move {
-                    cluster::script_load_everywhere(&inner.client, &inner.commands, script)
-                        .await
-                        .and_then(|v| reply::canonicalize(shape, v))
-                });
-            }
             other => other,
         };
-        let slot = if self.inner.cluster {
-            cluster::slot_of(&cmd)
-        } else {
-            None
-        };
-        let mut wire = match translate::translate(cmd) {
+        let wire = match translate::translate(cmd) {
             Ok(wire) => wire,
             Err(msg) => return Box::pin(std::future::ready(Err(Self::invalid(msg)))),
         };
-        cluster::route(&mut wire, slot);
         Box::pin(
             self.inner
                 .commands
@@ -384,42 +391,26 @@ impl KvBackend for FredBackend {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(cluster) = &self.cluster {
+            return cluster.execute_batch(cmds, atomic).await;
+        }
         let shapes: Vec<(Shape, &'static str)> = cmds.iter().map(Shape::of).collect();
-        // Cluster mode: keyless commands (and, in a transaction, all of them) go to the
-        // slot of the batch's first keyed command; see the `cluster` module.
-        let batch_slot = if self.inner.cluster {
-            cluster::batch_slot(&cmds)
-        } else {
-            None
-        };
         let wires = cmds
             .into_iter()
-            .map(|cmd| {
-                let slot = if atomic {
-                    batch_slot
-                } else {
-                    cluster::slot_of(&cmd).or(batch_slot)
-                };
-                let mut wire = translate::translate(cmd)?;
-                cluster::route(&mut wire, slot);
-                Ok(wire)
-            })
+            .map(translate::translate)
             .collect::<Result<Vec<_>, _>>()
             .map_err(Self::invalid)?;
-        let (mut multi, mut exec) = (translate::multi(), translate::exec());
-        cluster::route(&mut multi, batch_slot);
-        cluster::route(&mut exec, batch_slot);
         let pipeline = self.inner.client.pipeline();
         let queued = pipeline.with_options(&self.inner.options);
         let n = wires.len();
         if atomic {
-            queue(&queued, multi).await?;
+            queue(&queued, translate::multi()).await?;
         }
         for w in wires {
             queue(&queued, w).await?;
         }
         if atomic {
-            queue(&queued, exec).await?;
+            queue(&queued, translate::exec()).await?;
         }
         let value = self.bounded(pipeline.all::<FredValue>()).await?;
         let value = if atomic { exec_reply(value, n)? } else { value };

@@ -1,6 +1,6 @@
 //! fred in Redis Cluster mode against a local cluster (3 masters, 3 replicas, spawned
 //! by testkit): commands with `ASK`/`MOVED`, `MULTI` and `EVALSHA` on hash-tagged keys, and
-//! a killed master with per-shard breakers (with fred's known limit). Needs `redis-server` and `redis-cli`.
+//! a killed master with per-shard breakers. Needs `redis-server` and `redis-cli`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -16,21 +16,16 @@ fn connect(config: ConnectionConfig) -> BackendFuture {
     })
 }
 
-/// fred does not follow `ASK` (see backend-fred's `cluster` module docs): the scenario
-/// checks that the write during the migration fails, and `MOVED` after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_follow_moved_and_run_multi_and_evalsha() {
-    cluster::cluster_commands(connect, false)
+async fn commands_follow_ask_and_moved_and_run_multi_and_evalsha() {
+    cluster::cluster_commands(connect)
         .await
         .expect("cluster commands");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_stops_only_its_shard() {
-    // fred re-syncs the whole client when a node is lost, so writes to healthy shards can
-    // fail until the replica is promoted (see backend-fred's `cluster` module docs): they
-    // are counted, not refused. The dead shard must still fail fast and come back.
-    let report = cluster::cluster_failover(connect, false)
+    let report = cluster::cluster_failover(connect)
         .await
         .expect("failover scenario");
     println!("{report}");

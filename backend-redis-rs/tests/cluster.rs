@@ -18,14 +18,14 @@ fn connect(config: ConnectionConfig) -> BackendFuture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_ask_and_moved_and_run_multi_and_evalsha() {
-    cluster::cluster_commands(connect, true)
+    cluster::cluster_commands(connect)
         .await
         .expect("cluster commands");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_stops_only_its_shard() {
-    let report = cluster::cluster_failover(connect, true)
+    let report = cluster::cluster_failover(connect)
         .await
         .expect("failover scenario");
     println!("{report}");
