@@ -28,6 +28,9 @@
 //!   the replica is promoted the next command finds the new master. Clients of nodes that
 //!   left the map are dropped (their reconnect tasks stop).
 //!
+//! Every call ends within `socket_timeout`, redirects and a first connect to a node
+//! included (the connect goes on in its own task if the call gives up).
+//!
 //! A dead master thus only fails the commands for its own slots, at once (its client is
 //! disconnected and fails fast); the other masters' clients never notice. Nothing is ever
 //! re-sent after a connection error, as in single-server mode.
@@ -38,6 +41,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use resilience_core::cluster::{SLOT_COUNT, hash_slot};
 use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
 use tokio::time::Instant;
@@ -49,6 +53,10 @@ pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `host:port` of a node, as `CLUSTER SLOTS` and redirects name it.
 type Addr = Arc<str>;
+
+/// A node connect in progress, awaited by every caller that needs the node.
+type Connecting =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<FredBackend, BackendError>>>;
 
 /// The owner of every slot.
 struct SlotMap {
@@ -64,6 +72,10 @@ pub(crate) struct FredCluster {
     seeds: Vec<(String, u16)>,
     map: RwLock<Arc<SlotMap>>,
     nodes: RwLock<HashMap<Addr, FredBackend>>,
+    /// Connects under way, shared by the callers waiting for the same node.
+    connecting: Mutex<HashMap<Addr, Connecting>>,
+    /// Every call ends within this (`socket_timeout`), redirects and connects included.
+    call_timeout: Duration,
     refreshing: AtomicBool,
     last_refresh: Mutex<Option<Instant>>,
 }
@@ -116,6 +128,8 @@ impl FredCluster {
             seeds: cfg.cluster_nodes.clone(),
             map: RwLock::new(Arc::new(map)),
             nodes: RwLock::new(HashMap::new()),
+            connecting: Mutex::new(HashMap::new()),
+            call_timeout: cfg.socket_timeout.max(Duration::from_millis(1)),
             refreshing: AtomicBool::new(false),
             last_refresh: Mutex::new(Some(Instant::now())),
         });
@@ -139,7 +153,9 @@ impl FredCluster {
             .or_insert(backend);
     }
 
-    /// The client of node `addr`, connecting it if needed.
+    /// The client of node `addr`, connecting it if needed. The connect runs in its own
+    /// task (so a caller that gives up, at its deadline, never leaves a half-built client
+    /// behind) and callers for the same node share it.
     async fn node(&self, addr: &Addr) -> Result<FredBackend, BackendError> {
         if let Some(b) = self
             .nodes
@@ -149,9 +165,38 @@ impl FredCluster {
         {
             return Ok(b.clone());
         }
-        let (host, port) = split_addr(addr)?;
-        let backend =
-            FredBackend::connect_single(&with_addr(&self.node_config, host, port)).await?;
+        let connecting = {
+            let mut pending = self
+                .connecting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match pending.get(addr) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let (host, port) = split_addr(addr)?;
+                    let config = with_addr(&self.node_config, host, port);
+                    let task =
+                        tokio::spawn(async move { FredBackend::connect_single(&config).await });
+                    let shared = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(BackendError::unavailable(format!(
+                                "fred: connect task failed: {e}"
+                            )))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    pending.insert(Arc::clone(addr), shared.clone());
+                    shared
+                }
+            }
+        };
+        let result = connecting.await;
+        self.connecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(addr);
+        let backend = result?;
         self.insert_node(Arc::clone(addr), backend);
         self.nodes
             .read()
@@ -171,8 +216,37 @@ impl FredCluster {
         Arc::clone(&map.masters[usize::from(index)])
     }
 
-    /// Runs one command (see the module docs for routing and redirects).
+    /// Runs one command within `socket_timeout` (see the module docs for routing and
+    /// redirects).
     pub(crate) async fn execute(self: &Arc<Self>, cmd: Command) -> Result<Value, BackendError> {
+        self.bounded(self.execute_unbounded(cmd)).await
+    }
+
+    /// Runs a batch within `socket_timeout`, on the master of its first keyed command's
+    /// slot.
+    pub(crate) async fn execute_batch(
+        self: &Arc<Self>,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        self.bounded(self.execute_batch_unbounded(cmds, atomic))
+            .await
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(BackendError::timeout(format!(
+                "fred: no reply from the cluster within {:?}",
+                self.call_timeout
+            ))),
+        }
+    }
+
+    async fn execute_unbounded(self: &Arc<Self>, cmd: Command) -> Result<Value, BackendError> {
         if let Command::ScriptLoad { script } = cmd {
             return self.script_load_everywhere(script).await;
         }
@@ -205,8 +279,7 @@ impl FredCluster {
         }
     }
 
-    /// Runs a batch on the master of its first keyed command's slot.
-    pub(crate) async fn execute_batch(
+    async fn execute_batch_unbounded(
         self: &Arc<Self>,
         cmds: Vec<Command>,
         atomic: bool,
