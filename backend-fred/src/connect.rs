@@ -40,7 +40,7 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
     if !cfg.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "backend-fred connects to one server or a sentinel-managed master; cluster is not supported",
+            "one fred client serves one server or a sentinel-managed master (cluster mode connects one per master)",
         ));
     }
     let database = match cfg.db {

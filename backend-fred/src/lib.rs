@@ -104,12 +104,17 @@
 //! `Auth`, stays closed in front of a server that is up. The first call or two after the
 //! connection is lost, before the refusal is known, fail as a lost connection.
 //!
-//! ## Not supported
+//! ## Redis Cluster
 //!
-//! Cluster configurations: `connect` returns `InvalidInput` for them.
+//! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
+//! it), the backend keeps one client as above per master and routes each command by the
+//! slot of its first key, following `MOVED` and `ASK` itself; a dead master only fails the
+//! commands for its own slots. See the `cluster` module for why fred's own clustered
+//! client is not used.
 
 mod auth_state;
 mod classify;
+mod cluster;
 mod connect;
 mod reply;
 mod sentinel;
@@ -171,6 +176,9 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct FredBackend {
     inner: Arc<Inner>,
+    /// Cluster mode: the router over one client per master (`inner` is then the seed
+    /// node's client, for [`FredBackend::client`]).
+    cluster: Option<Arc<cluster::FredCluster>>,
 }
 
 impl std::fmt::Debug for FredBackend {
@@ -187,10 +195,26 @@ impl FredBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
     /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
-    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, cluster
-    /// configuration, database index over 255). In sentinel mode it connects to the master
-    /// the sentinels name (see the crate docs, "Sentinel").
+    /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, database
+    /// index over 255, a database other than 0 on a cluster, cluster and sentinel
+    /// together). In sentinel mode it connects to the master the sentinels name (see the
+    /// crate docs, "Sentinel").
+    ///
+    /// With `cluster_nodes` set it connects to the first seed that answers, reads the
+    /// cluster's slot map and connects to every master (see the crate docs).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        if config.is_cluster() {
+            let (cluster, seed) = cluster::FredCluster::connect(config).await?;
+            return Ok(FredBackend {
+                inner: seed.inner,
+                cluster: Some(cluster),
+            });
+        }
+        Self::connect_single(config).await
+    }
+
+    /// Connects to one server (never cluster mode).
+    pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
         let auth = Arc::new(auth_state::AuthState::default());
@@ -207,6 +231,7 @@ impl FredBackend {
                 auth,
                 tracking: config.client_tracking.then(tracking::Tracking::new),
             }),
+            cluster: None,
         };
         if let Err(e) = tracking::start(&backend).await {
             connect::stop(backend.client()).await;
@@ -216,7 +241,8 @@ impl FredBackend {
     }
 
     /// The underlying fred client, for commands outside [`Command`] (use with care: it is
-    /// configured as described in the crate docs).
+    /// configured as described in the crate docs). In cluster mode, the client of the seed
+    /// node it first connected to.
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
@@ -340,6 +366,10 @@ impl KvBackend for FredBackend {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        if let Some(cluster) = &self.cluster {
+            let cluster = Arc::clone(cluster);
+            return Box::pin(async move { cluster.execute(cmd).await });
+        }
         let shape = Shape::of(&cmd);
         let inner: &Inner = &self.inner;
         // The hot commands go through fred's typed interface: a custom command costs fred
@@ -396,6 +426,9 @@ impl KvBackend for FredBackend {
     ) -> Result<Vec<Value>, BackendError> {
         if cmds.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(cluster) = &self.cluster {
+            return cluster.execute_batch(cmds, atomic).await;
         }
         let shapes: Vec<(Shape, &'static str)> = cmds.iter().map(Shape::of).collect();
         let wires = cmds

@@ -79,7 +79,10 @@ pub(crate) async fn start(backend: &FredBackend) -> Result<(), BackendError> {
     tracking.keep(tracking.hub.spawn_enabler(move || {
         let inner = weak.upgrade()?;
         Some(async move {
-            let backend = FredBackend { inner };
+            let backend = FredBackend {
+                inner,
+                cluster: None,
+            };
             match &backend.inner.tracking {
                 Some(tracking) => tracking.hub.enable(&backend).await,
                 None => Ok(true),

@@ -21,8 +21,9 @@ use crate::classify::classify_error;
 /// Builds the redis-rs client for one server from the shared config (its `host` and
 /// `port`; in sentinel mode the caller puts the resolved master's there, see `sentinel`).
 ///
-/// Fails with `InvalidInput` for configurations this backend does not serve (cluster mode)
-/// and for TLS files that cannot be read or hold no PEM certificate / key.
+/// Fails with `InvalidInput` for configurations this function does not serve (cluster
+/// mode is `crate::cluster`'s) and for TLS files that cannot be read or hold no PEM
+/// certificate / key.
 pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendError> {
     if !config.cluster_nodes.is_empty() {
         return Err(BackendError::new(
@@ -74,7 +75,7 @@ pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendErr
 /// itself; installing it explicitly keeps TLS working when another crate of the
 /// application also compiles in `aws-lc-rs` (rustls then refuses to guess). A provider the
 /// application installed first is left alone.
-fn install_ring_provider() {
+pub(crate) fn install_ring_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Fails only if another thread installed one in between: that one is used.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -87,7 +88,7 @@ fn install_ring_provider() {
 /// `None` when there is neither a CA file nor a client certificate: redis-rs then trusts
 /// the platform's roots (`rustls-native-certs`). With `insecure` the CA file is not read
 /// (redis-rs verifies nothing and sends no SNI); a client certificate is still sent.
-fn tls_certificates(tls: &TlsConfig) -> Result<Option<TlsCertificates>, BackendError> {
+pub(crate) fn tls_certificates(tls: &TlsConfig) -> Result<Option<TlsCertificates>, BackendError> {
     let root_cert = match tls.ca_file.as_ref().filter(|_| !tls.insecure) {
         Some(path) => {
             let pem = read_tls_file(path, "CA")?;

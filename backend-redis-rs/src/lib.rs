@@ -132,6 +132,7 @@
 //! failover.
 
 mod classify;
+mod cluster;
 mod connect;
 mod reply;
 mod sentinel;
@@ -161,7 +162,7 @@ pub struct RedisRsBackend {
 }
 
 struct Inner {
-    connector: Connector,
+    conn: Conn,
     socket_timeout: Duration,
     address: String,
     /// Sentinel mode: follows the master through failovers.
@@ -172,7 +173,10 @@ struct Inner {
 
 impl sentinel::SwitchTarget for Inner {
     fn switch_to(&self, client: redis::Client) {
-        self.connector.switch_to(client);
+        // Sentinel mode always holds a single-server connection.
+        if let Conn::Single(connector) = &self.conn {
+            connector.switch_to(client);
+        }
     }
 }
 
@@ -185,7 +189,16 @@ impl std::fmt::Debug for RedisRsBackend {
     }
 }
 
-enum Request<'a> {
+/// One server (a swappable connection manager) or a Redis Cluster.
+// One value per backend, inside its `Arc`: boxing the large variant would only add a
+// pointer chase to every single-server call.
+#[allow(clippy::large_enum_variant)]
+enum Conn {
+    Single(Connector),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+pub(crate) enum Request<'a> {
     One(&'a Cmd),
     Batch(&'a Pipeline),
 }
@@ -195,14 +208,37 @@ impl RedisRsBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a TLS handshake that failed: see the crate
     /// docs on TLS), `Timeout` (no handshake within `socket_connect_timeout`), `Auth`
-    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster configurations,
-    /// which this backend does not serve).
+    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster and sentinel
+    /// together).
+    ///
+    /// With `cluster_nodes` set it connects to the cluster (see the crate docs, "Redis
+    /// Cluster").
     ///
     /// In sentinel mode (`config.sentinel` set) it first asks the sentinels for the master
     /// (each bounded by `socket_connect_timeout`; `Unavailable` when none gives an address,
     /// `Auth` when they refuse the sentinel credentials), connects there, and from then on
     /// follows the master through failovers (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
+        if config.is_cluster() {
+            if config.sentinel.is_some() {
+                return Err(BackendError::new(
+                    ErrorKind::InvalidInput,
+                    "cluster and sentinel cannot be combined",
+                ));
+            }
+            let conn = cluster::connect(config).await?;
+            return Ok(RedisRsBackend {
+                inner: Arc::new(Inner {
+                    conn: Conn::Cluster(conn),
+                    socket_timeout: config.socket_timeout,
+                    address: cluster::describe(config),
+                    follower: None,
+                    // Client tracking is not wired into cluster mode: a cache over this
+                    // backend stays off (see `resilience_core::cache`).
+                    tracking: None,
+                }),
+            });
+        }
         if let Some(sentinel) = &config.sentinel {
             return Self::connect_sentinel(config, sentinel).await;
         }
@@ -220,7 +256,7 @@ impl RedisRsBackend {
         }
         let backend = RedisRsBackend {
             inner: Arc::new(Inner {
-                connector,
+                conn: Conn::Single(connector),
                 socket_timeout: config.socket_timeout,
                 address: config.address(),
                 follower: None,
@@ -243,7 +279,7 @@ impl RedisRsBackend {
         let manager = Self::first_manager(&client, &manager_config, config, address).await?;
         let follower_config = config.clone();
         let inner = Arc::new_cyclic(|weak| Inner {
-            connector: Connector::new(client, manager_config, manager),
+            conn: Conn::Single(Connector::new(client, manager_config, manager)),
             socket_timeout: config.socket_timeout,
             address: format!("the master of {:?}", sentinel.master_name),
             follower: Some(sentinel::Follower::spawn(
@@ -296,7 +332,20 @@ impl RedisRsBackend {
     /// reconnect, which the driver's would not.
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
-        let connector = &self.inner.connector;
+        let connector = match &self.inner.conn {
+            Conn::Single(connector) => connector,
+            Conn::Cluster(conn) => {
+                let inner = &self.inner;
+                return cluster::send(
+                    conn,
+                    request,
+                    deadline,
+                    inner.socket_timeout,
+                    &inner.address,
+                )
+                .await;
+            }
+        };
         let mut may_retry_refusal = true;
         loop {
             let lease = connector.current();

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
-use resilience_core::ResilientClient;
+use resilience_core::{ClientRouter, ResilientClient};
 use ulid::{Generator, Ulid};
 
 use crate::agent::AgentMemory;
@@ -22,8 +22,8 @@ pub const DEFAULT_NAMESPACE: &str = "agent_memory";
 #[derive(Debug)]
 #[must_use = "call build()"]
 pub struct TieredMemoryBuilder {
-    stm_client: ResilientClient,
-    im_client: ResilientClient,
+    stm_client: Arc<dyn ClientRouter>,
+    im_client: Arc<dyn ClientRouter>,
     stm: StmConfig,
     im: ImConfig,
     fallback: Option<ResilientClient>,
@@ -70,12 +70,14 @@ impl TieredMemoryBuilder {
         }
         let scripts = Arc::new(ScriptSet::new());
         let clock = Clock::new();
-        let shared = |client: ResilientClient, settings: TierSettings| {
-            for s in scripts.all() {
-                client.register_script(s);
+        let shared = |router: Arc<dyn ClientRouter>, settings: TierSettings| {
+            for client in router.clients() {
+                for s in scripts.all() {
+                    client.register_script(s);
+                }
             }
             Arc::new(TierShared {
-                client,
+                router,
                 settings,
                 scripts: scripts.clone(),
                 clock,
@@ -86,7 +88,7 @@ impl TieredMemoryBuilder {
         let im = shared(self.im_client, TierSettings::im(&self.im));
         let fallback = self
             .fallback
-            .map(|c| shared(c, TierSettings::stm(&self.stm)));
+            .map(|c| shared(Arc::new(c), TierSettings::stm(&self.stm)));
         Ok(TieredMemory {
             inner: Arc::new(Inner {
                 stm,
@@ -136,9 +138,18 @@ pub struct TieredMemory {
 impl TieredMemory {
     /// Starts building tiers over an STM client and an IM client (they may be the same).
     pub fn builder(stm: ResilientClient, im: ResilientClient) -> TieredMemoryBuilder {
+        Self::builder_routed(stm, im)
+    }
+
+    /// Like [`builder`](Self::builder), with a [`ClientRouter`] per tier: a
+    /// [`ShardedClient`](resilience_core::ShardedClient) gives each Redis Cluster shard its
+    /// own breaker and recovery queue, so agents whose slot is on a dead master fail fast
+    /// (or queue) while the others keep working. Each agent's handle uses the client of
+    /// its hash tag's slot.
+    pub fn builder_routed(stm: impl ClientRouter, im: impl ClientRouter) -> TieredMemoryBuilder {
         TieredMemoryBuilder {
-            stm_client: stm,
-            im_client: im,
+            stm_client: Arc::new(stm),
+            im_client: Arc::new(im),
             stm: StmConfig::default(),
             im: ImConfig::default(),
             fallback: None,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resilience_core::{Command, Priority, ResilientClient, StoreOutcome, Value};
+use resilience_core::{ClientRouter, Command, Priority, ResilientClient, StoreOutcome, Value};
 use ulid::Ulid;
 
 use crate::clock::Clock;
@@ -56,7 +56,8 @@ impl TierSettings {
 /// A tier shared by all agents: its client, settings and scripts.
 #[derive(Debug)]
 pub(crate) struct TierShared {
-    pub(crate) client: ResilientClient,
+    /// The client for each slot: one for all, or one per cluster shard.
+    pub(crate) router: Arc<dyn ClientRouter>,
     pub(crate) settings: TierSettings,
     pub(crate) scripts: Arc<ScriptSet>,
     pub(crate) clock: Clock,
@@ -97,12 +98,22 @@ fn score_arg(x: f64) -> String {
 pub struct TierHandle {
     pub(crate) shared: Arc<TierShared>,
     pub(crate) keys: AgentKeys,
+    /// The client of this agent's slot (all its keys share one hash tag).
+    client: ResilientClient,
 }
 
 impl TierHandle {
     pub(crate) fn new(shared: Arc<TierShared>, agent_id: &str) -> Self {
         let keys = AgentKeys::new(&shared.namespace, shared.settings.tier.as_str(), agent_id);
-        TierHandle { shared, keys }
+        let client = shared
+            .router
+            .client_for_key(keys.timeline.as_bytes())
+            .clone();
+        TierHandle {
+            shared,
+            keys,
+            client,
+        }
     }
 
     /// Which tier this is.
@@ -115,9 +126,10 @@ impl TierHandle {
         &self.keys
     }
 
-    /// The client this tier runs on.
+    /// The client this agent's keys in this tier go through (with per-shard breakers, the
+    /// client of the shard that owns the agent's slot).
     pub fn client(&self) -> &ResilientClient {
-        &self.shared.client
+        &self.client
     }
 
     fn base_args(&self, now_ms: u64) -> Vec<Bytes> {
@@ -168,11 +180,7 @@ impl TierHandle {
         priority: Priority,
     ) -> Result<(StoreOutcome, Option<u64>)> {
         let cmd = self.write_command(entry, false)?;
-        let submitted = self
-            .shared
-            .client
-            .submit_with_reply(vec![cmd], priority)
-            .await;
+        let submitted = self.client.submit_with_reply(vec![cmd], priority).await;
         let size = submitted
             .reply
             .and_then(|v| v.into_int().ok())
@@ -183,16 +191,12 @@ impl TierHandle {
     /// Writes `entry` now, once, without queueing; returns the tier's size afterwards.
     pub(crate) async fn write_now(&self, entry: &MemoryEntry, with_counters: bool) -> Result<u64> {
         let cmd = self.write_command(entry, with_counters)?;
-        let v = self.shared.client.execute(cmd).await?;
+        let v = self.client.execute(cmd).await?;
         Ok(v.into_int()?.max(0) as u64)
     }
 
     async fn run(&self, script: &resilience_core::Script, args: Vec<Bytes>) -> Result<Value> {
-        Ok(self
-            .shared
-            .client
-            .eval(script, self.keys.indexes(), args)
-            .await?)
+        Ok(self.client.eval(script, self.keys.indexes(), args).await?)
     }
 
     /// Reads one entry; `bump` counts it as a retrieval (`retrieval_count` + 1, last access

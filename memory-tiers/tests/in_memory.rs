@@ -256,3 +256,46 @@ async fn fallback_is_bounded() {
     assert_eq!(steps, vec![7, 6, 5, 4, 3]);
     assert!(fb_backend.len() <= 5 + 4, "entries plus four indexes");
 }
+
+/// With per-shard clients, each agent's handle uses the client of its slot's shard: an
+/// open breaker on one shard queues that agent's writes and leaves the other's alone.
+#[tokio::test(start_paused = true)]
+async fn routed_tiers_use_the_client_of_the_agents_shard() {
+    use resilience_core::cluster::hash_slot;
+    use resilience_core::{ShardedClient, StoreOutcome};
+    let backend = in_memory()();
+    let sharded = ShardedClient::builder_arc("stm", backend)
+        .build_with_ranges(vec![vec![(0, 8191)], vec![(8192, 16383)]])
+        .unwrap();
+    let mem = TieredMemory::builder_routed(sharded.clone(), sharded.clone())
+        .build()
+        .unwrap();
+    let on = |low: bool| {
+        (0..1000)
+            .map(|n| format!("agent-{n}"))
+            .find(|id| (hash_slot(id.as_bytes()) < 8192) == low)
+            .unwrap()
+    };
+    let (low, high) = (
+        mem.agent(&on(true)).unwrap(),
+        mem.agent(&on(false)).unwrap(),
+    );
+    assert_eq!(low.stm().client().name(), "stm[0-8191]");
+    assert_eq!(high.stm().client().name(), "stm[8192-16383]");
+    high.stm().client().circuit_breaker().force_open();
+    let r = low
+        .store(MemoryInput::new(1, json!(1)), Priority::Normal)
+        .await
+        .unwrap();
+    assert!(r.outcome.is_stored(), "{:?}", r.outcome);
+    let r = high
+        .store(MemoryInput::new(1, json!(1)), Priority::Normal)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.outcome, StoreOutcome::Queued(_)),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(sharded.stats()[0].stats.rejected, 0);
+}

@@ -12,6 +12,13 @@
 //! first path segment, and the credentials and `db` are the master's (the data nodes').
 //! Besides the `redis://` parameters it takes `sentinel_username` and `sentinel_password`,
 //! the credentials of the sentinels themselves (none by default).
+//!
+//! ## Redis Cluster
+//!
+//! `cluster=` names more seed nodes and switches to cluster mode:
+//! `redis://h1:p1?cluster=h2:p2,h3:p3` gives `cluster_nodes = [(h1, p1), (h2, p2), (h3, p3)]`
+//! (the URL's own host first). `cluster=true` (or `1`) is cluster mode with the URL's host
+//! as the only seed. IPv6 seeds are written `[::1]:7000`. A cluster has no databases but 0.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -200,6 +207,7 @@ impl ConnectionConfig {
                     Error::InvalidInput(format!("database must be a whole number, got {path:?}"))
                 })?;
         }
+        let mut cluster = false;
         for (name, value) in url.query_pairs() {
             match name.as_ref() {
                 "socket_timeout" | "timeout" => {
@@ -231,6 +239,10 @@ impl ConnectionConfig {
                         }
                     }
                 }
+                "cluster" => {
+                    cluster = true;
+                    parse_cluster_nodes(&value, &mut config.cluster_nodes)?;
+                }
                 "insecure" | "ca_file" | "cert_file" | "key_file" => {
                     let Some(tls) = config.tls.as_mut() else {
                         return Err(Error::InvalidInput(format!(
@@ -261,7 +273,22 @@ impl ConnectionConfig {
                 }
             }
         }
+        if cluster {
+            let own = (config.host.clone(), config.port);
+            config.cluster_nodes.retain(|node| *node != own);
+            config.cluster_nodes.insert(0, own);
+            if config.db != 0 {
+                return Err(Error::InvalidInput(
+                    "a Redis Cluster has only database 0".to_owned(),
+                ));
+            }
+        }
         Ok(config)
+    }
+
+    /// Whether this is a Redis Cluster configuration (`cluster_nodes` is not empty).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
     }
 
     /// `host:port` of the single server (not cluster or sentinel).
@@ -277,6 +304,40 @@ impl ConnectionConfig {
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
+}
+
+/// Adds the seeds of a `cluster=` parameter (`h:p,h:p`; `true` or `1` adds none) to
+/// `nodes`. The URL's own host is added by the caller.
+fn parse_cluster_nodes(value: &str, nodes: &mut Vec<(String, u16)>) -> Result<(), Error> {
+    let bad = |what: &str| {
+        Error::InvalidInput(format!(
+            "cluster= takes host:port[,host:port...] or true, got {what:?}"
+        ))
+    };
+    if value == "true" || value == "1" {
+        return Ok(());
+    }
+    let mut added = 0;
+    for item in value.split(',').filter(|s| !s.is_empty()) {
+        let (host, port) = item.rsplit_once(':').ok_or_else(|| bad(item))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(item))?;
+        if host.is_empty() || host.contains(['/', '?', '#', '@', '[', ']']) {
+            return Err(bad(item));
+        }
+        if !nodes.iter().any(|(h, p)| h == host && *p == port) {
+            nodes.push((host.to_owned(), port));
+        }
+        added += 1;
+    }
+    if added == 0 {
+        return Err(bad(value));
+    }
+    Ok(())
 }
 
 fn percent_decode(s: &str) -> Result<String, Error> {
@@ -386,6 +447,41 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn cluster_seeds_come_from_the_cluster_parameter() -> Result<(), Error> {
+        let c = ConnectionConfig::from_url(
+            "redis://:pw@10.0.0.1:7000?cluster=10.0.0.2:7001,[::1]:7002,10.0.0.1:7000&socket_timeout=0.5",
+        )?;
+        assert!(c.is_cluster());
+        assert_eq!(
+            c.cluster_nodes,
+            vec![
+                ("10.0.0.1".to_owned(), 7000),
+                ("10.0.0.2".to_owned(), 7001),
+                ("::1".to_owned(), 7002),
+            ]
+        );
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert_eq!(c.socket_timeout, Duration::from_millis(500));
+        let c = ConnectionConfig::from_url("redis://h:7000?cluster=true")?;
+        assert_eq!(c.cluster_nodes, vec![("h".to_owned(), 7000)]);
+        assert!(!ConnectionConfig::from_url("redis://h:7000")?.is_cluster());
+        for bad in [
+            "redis://h?cluster=",
+            "redis://h?cluster=nohost",
+            "redis://h?cluster=h2:0",
+            "redis://h?cluster=h2:99999",
+            "redis://h?cluster=:7000",
+            "redis://h/2?cluster=true",
+        ] {
+            assert!(
+                matches!(ConnectionConfig::from_url(bad), Err(Error::InvalidInput(_))),
+                "{bad}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - [`client`]: [`ResilientClient`], the handle applications hold.
 //! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
 //! - [`config`]: [`ConnectionConfig`], shared by every backend.
+//! - [`cluster`]: Redis Cluster hash slots and [`ShardedClient`] (one breaker per shard).
 //! - [`observe`]: the metric names this crate emits.
 //! - [`cache`]: the optional client-side read cache, invalidated by Redis (RESP3 client
 //!   tracking), which may serve stale reads, marked as such, while Redis is down.
@@ -45,6 +46,7 @@ pub mod client;
 
 // The optional client-side read cache (docs inside).
 pub mod cache;
+pub mod cluster;
 
 // Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]
@@ -70,5 +72,6 @@ pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture, Submitted,
 };
+pub use cluster::{ClientRouter, ShardedClient, hash_slot};
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, QueueConfig, QueueStats};

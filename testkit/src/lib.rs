@@ -22,5 +22,6 @@ pub use faulty::{FaultController, FaultyBackend};
 pub use mock::MockKvBackend;
 pub use proxy::{FaultProxy, ProxyMode};
 pub use server::{
-    RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError, TlsClientAuth, TlsFiles,
+    RedisCluster, RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError,
+    TlsClientAuth, TlsFiles,
 };

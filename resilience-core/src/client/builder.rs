@@ -3,12 +3,12 @@
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use crate::KvBackend;
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
 use crate::cache::{CacheConfig, ReadCache};
 use crate::observe::CallMetrics;
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryPolicy};
+use crate::{Command, KvBackend};
 
 use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 
@@ -23,6 +23,7 @@ pub struct ResilientClientBuilder {
     queue: QueueConfig,
     dead_letter_listeners: Vec<DeadLetterListener>,
     cache: Option<CacheConfig>,
+    health_probe: Command,
 }
 
 impl ResilientClientBuilder {
@@ -36,6 +37,7 @@ impl ResilientClientBuilder {
             queue: QueueConfig::default(),
             dead_letter_listeners: Vec::new(),
             cache: None,
+            health_probe: Command::Ping,
         }
     }
 
@@ -70,6 +72,16 @@ impl ResilientClientBuilder {
     /// How often the health probe pings while the breaker is open (default 1 s).
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.breaker.health_check_interval = interval;
+        self
+    }
+
+    /// The command the health probe sends while the breaker is Open (default `PING`); the
+    /// breaker half-opens as soon as it succeeds. On a cluster backend a `PING` goes to any
+    /// node, so a per-shard client (see [`crate::cluster::ShardedClient`]) probes with a
+    /// read keyed to a slot its shard owns instead, which the driver routes to that shard.
+    /// Use a read: the probe is sent once per `health_check_interval` while Open.
+    pub fn health_probe(mut self, command: Command) -> Self {
+        self.health_probe = command;
         self
     }
 
@@ -198,6 +210,7 @@ impl ResilientClientBuilder {
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
                 cache,
+                health_probe: self.health_probe,
                 #[cfg(feature = "durable")]
                 journal,
             }),

@@ -107,6 +107,8 @@ pub(crate) struct ClientInner {
     tasks: OnceLock<Tasks>,
     /// The client-side read cache, when configured and the backend tracks.
     cache: Option<Arc<crate::cache::ReadCache>>,
+    /// What the health probe sends while the breaker is Open (default `PING`).
+    health_probe: Command,
     /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
     #[cfg(feature = "durable")]
     journal: Option<Arc<crate::journal::Journal>>,
@@ -310,6 +312,7 @@ impl ClientInner {
     fn ensure_tasks(self: &Arc<Self>) {
         self.tasks.get_or_init(|| {
             let backend = Arc::clone(&self.backend);
+            let probe = self.health_probe.clone();
             let timeout = self
                 .breaker
                 .config()
@@ -317,11 +320,12 @@ impl ClientInner {
                 .max(Duration::from_secs(1));
             let health = self.breaker.spawn_health_probe(move || {
                 let backend = Arc::clone(&backend);
+                let probe = probe.clone();
                 async move {
                     // `(*backend)`: call the backend's own method, not the `Arc<B>` forwarding
                     // impl, which would box a second future around it.
                     matches!(
-                        tokio::time::timeout(timeout, (*backend).execute(Command::Ping)).await,
+                        tokio::time::timeout(timeout, (*backend).execute(probe)).await,
                         Ok(Ok(_))
                     )
                 }

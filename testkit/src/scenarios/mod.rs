@@ -93,6 +93,7 @@ use crate::server::{RedisServer, SpawnError};
 
 pub mod acl;
 pub mod cache;
+pub mod cluster;
 pub mod commands;
 pub mod sentinel;
 pub mod soak;

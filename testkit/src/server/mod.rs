@@ -51,11 +51,13 @@
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
 //! driver and cannot restart a server on the same port.
 
+mod cluster;
 mod fake_sentinel;
 mod resp;
 mod sentinel;
 mod tls;
 
+pub use cluster::{CLUSTER_READY_TIMEOUT, ClusterError, RedisCluster, SlotRange};
 pub use fake_sentinel::FakeSentinel;
 pub use resp::{RespConnection, RespReply, encode_command};
 pub use sentinel::{MASTER_NAME as SENTINEL_MASTER_NAME, SentinelDeployment};
