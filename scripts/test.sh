@@ -12,6 +12,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server
 fi
+if ! command -v redis-cli >/dev/null 2>&1; then
+  say "redis-cli not found (the cluster tests create clusters with it): installing redis-tools"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools
+fi
 redis-server --version
 
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
