@@ -689,13 +689,14 @@ pub async fn refused_connect_is_unavailable_and_fast<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
-    // A port nobody listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound but not listening, held for the whole test: connects are refused, and
+    // no server another test spawns can take the port meanwhile (a port merely freed
+    // could be).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let (result, took) = timed(connect(config_for("127.0.0.1", port))).await;
+    drop(reserved);
     let err = result.err().expect("nobody listens there");
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(took < SOCKET_TIMEOUT, "refusal took {took:?}");
