@@ -37,6 +37,7 @@ mod pipeline;
 mod prioritized;
 mod replay;
 mod script;
+mod striped;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -78,7 +79,8 @@ impl std::fmt::Debug for ResilientClient {
 /// Counters behind [`ClientStats`].
 #[derive(Default)]
 struct Counters {
-    calls: AtomicU64,
+    /// Bumped by every call that reaches the backend, from every thread: striped.
+    calls: striped::StripedCounter,
     failures: AtomicU64,
     rejected: AtomicU64,
     retries: AtomicU64,
@@ -232,7 +234,7 @@ impl ResilientClient {
             name: self.inner.name.to_string(),
             backend: self.inner.backend.name(),
             circuit_state: self.inner.breaker.state(),
-            calls: c.calls.load(Ordering::Relaxed),
+            calls: c.calls.get(),
             failures: c.failures.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
@@ -344,7 +346,7 @@ impl ClientInner {
         started: Instant,
         error: Option<&BackendError>,
     ) {
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.counters.calls.increment();
         self.metrics.record_duration(started.elapsed());
         match error {
             None => {
