@@ -247,6 +247,14 @@ impl FredBackend {
         &self.inner.client
     }
 
+    /// The per-command options this backend sends every command with (one attempt, no
+    /// redirections, `socket_timeout`, fail fast while disconnected: see the crate docs).
+    /// Commands sent through [`client`](Self::client) directly should use them too
+    /// (`client().with_options(backend.command_options())`) to behave the same.
+    pub fn command_options(&self) -> &Options {
+        &self.inner.options
+    }
+
     async fn bounded<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, fred::error::Error>>,

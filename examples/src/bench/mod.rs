@@ -739,7 +739,10 @@ async fn fred(
             backend: "fred",
             message: e.to_string(),
         })?;
-    let raw = targets::RawFred(backend.client().clone());
+    let raw = targets::RawFred(fred::interfaces::ClientLike::with_options(
+        backend.client(),
+        backend.command_options(),
+    ));
     let client = ResilientClient::builder("bench", backend).build();
     bench.measure_and_clean(raw, client, report).await
 }

@@ -7,7 +7,10 @@
 //!   from the `ConnectionConfig`). Each task uses a clone, as the backend does per call.
 //!   It has its own socket, separate from the backend's, configured the same way.
 //! - **fred, raw:** the very `fred::clients::Client` the `FredBackend` uses
-//!   ([`FredBackend::client`](backend_fred::FredBackend::client)), so the same socket.
+//!   ([`FredBackend::client`](backend_fred::FredBackend::client)), so the same socket,
+//!   with the same per-command options
+//!   ([`FredBackend::command_options`](backend_fred::FredBackend::command_options): one
+//!   attempt, as the design requires, so no driver retry can apply a write twice).
 //! - **resilient:** [`ResilientClient::set`] / [`ResilientClient::get`] over the backend.
 //!
 //! Every target sends the same bytes: `SET key value` and `GET key`, and checks the reply.
@@ -148,13 +151,16 @@ pub use fred_raw::RawFred;
 #[cfg(feature = "fred")]
 mod fred_raw {
     use bytes::Bytes;
+    use fred::clients::WithOptions;
     use fred::prelude::{Client, KeysInterface};
 
     use super::{OpError, Target};
 
-    /// The raw fred client: the one `FredBackend` sends on, through fred's typed commands.
+    /// The raw fred client: the one `FredBackend` sends on, with the per-command options it
+    /// sends every command with (one attempt, no redirections, its timeout, fail fast),
+    /// through fred's typed commands.
     #[derive(Clone)]
-    pub struct RawFred(pub Client);
+    pub struct RawFred(pub WithOptions<Client>);
 
     impl Target for RawFred {
         async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
