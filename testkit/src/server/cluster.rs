@@ -90,25 +90,37 @@ impl RedisCluster {
     /// Starts 3 masters and 3 replicas and waits until the cluster serves every slot and
     /// every replica is in sync (bounded by [`CLUSTER_READY_TIMEOUT`]).
     pub async fn spawn() -> Result<RedisCluster, ClusterError> {
-        let mut starting = Vec::new();
-        for _ in 0..6 {
-            let bus = free_port().map_err(SpawnError::Io)?;
-            starting.push(
-                RedisServer::builder()
-                    .arg("cluster-enabled", "yes")
-                    .arg("cluster-config-file", "nodes.conf")
-                    .arg("cluster-node-timeout", "1000")
-                    .arg("cluster-replica-validity-factor", "0")
-                    .arg("cluster-require-full-coverage", "no")
-                    .arg("cluster-port", bus.to_string())
-                    .spawn(),
-            );
-        }
+        let starting = (0..6).map(|_| Self::spawn_node());
         let nodes = futures::future::try_join_all(starting).await?;
         let cluster = RedisCluster { nodes };
         cluster.create().await?;
         cluster.wait_ready(CLUSTER_READY_TIMEOUT).await?;
         Ok(cluster)
+    }
+
+    /// Starts one cluster node. Its bus port is picked before the server starts, so a
+    /// server another test spawns meanwhile can take it: then every attempt of that spawn
+    /// fails on the bus port, and the node is tried again with a fresh one.
+    async fn spawn_node() -> Result<RedisServer, SpawnError> {
+        const BUS_ATTEMPTS: u32 = 5;
+        let mut last = SpawnError::PortsTaken { attempts: 0 };
+        for _ in 0..BUS_ATTEMPTS {
+            let bus = free_port().map_err(SpawnError::Io)?;
+            let spawned = RedisServer::builder()
+                .arg("cluster-enabled", "yes")
+                .arg("cluster-config-file", "nodes.conf")
+                .arg("cluster-node-timeout", "1000")
+                .arg("cluster-replica-validity-factor", "0")
+                .arg("cluster-require-full-coverage", "no")
+                .arg("cluster-port", bus.to_string())
+                .spawn()
+                .await;
+            match spawned {
+                Err(e @ SpawnError::PortsTaken { .. }) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
     }
 
     async fn create(&self) -> Result<(), ClusterError> {
