@@ -3,29 +3,20 @@
 //! a killed master with per-shard breakers. Needs `redis-server` and `redis-cli`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use backend_fred::FredBackend;
-use resilience_core::{ConnectionConfig, KvBackend};
-use testkit::scenarios::{BackendFuture, cluster};
-
-fn connect(config: ConnectionConfig) -> BackendFuture {
-    Box::pin(async move {
-        let backend = FredBackend::connect(&config).await?;
-        Ok(Arc::new(backend) as Arc<dyn KvBackend>)
-    })
-}
+use testkit::scenarios::cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_ask_and_moved_and_run_multi_and_evalsha() {
-    cluster::cluster_commands(connect)
+    cluster::cluster_commands(common::factory)
         .await
         .expect("cluster commands");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_stops_only_its_shard() {
-    let report = cluster::cluster_failover(connect)
+    let report = cluster::cluster_failover(common::factory)
         .await
         .expect("failover scenario");
     println!("{report}");

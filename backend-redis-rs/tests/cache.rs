@@ -6,33 +6,22 @@
 //! `cargo test -p backend-redis-rs --test cache -- --nocapture` prints the measured latencies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use backend_redis_rs::RedisRsBackend;
 use resilience_core::{ConnectionConfig, KvBackend};
 use testkit::conformance;
-use testkit::scenarios::{self, BackendFuture};
+use testkit::scenarios;
 use testkit::server::RedisServer;
-
-fn connect(config: ConnectionConfig) -> BackendFuture {
-    Box::pin(async move {
-        let backend = RedisRsBackend::connect(&config).await?;
-        Ok(Arc::new(backend) as Arc<dyn KvBackend>)
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_by_another_client_evicts_the_entry_within_100_ms() {
-    let report = scenarios::cache::cache_invalidation(connect)
+    let report = scenarios::cache::cache_invalidation(common::factory)
         .await
         .expect("the scenario must be able to run (is redis-server installed?)");
-    println!("{report}");
-    assert!(report.violations.is_empty(), "{:#?}", report.violations);
-    assert_eq!(report.latencies.len(), 21);
-    assert!(report.max().unwrap() < Duration::from_millis(100));
-    assert!(report.latency_after_restart.is_some());
-    assert!(report.stale_reads > 0);
+    report.print_and_assert();
 }
 
 fn config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {

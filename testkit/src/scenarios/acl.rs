@@ -111,9 +111,7 @@ impl AclReport {
     /// Prints the report and panics, like `assert!`, with every failed check (see
     /// [`violations`](Self::violations)).
     pub fn print_and_assert(&self) {
-        println!("{self}");
-        let violations = self.violations();
-        assert!(violations.is_empty(), "{violations:#?}");
+        super::print_and_assert(self, &self.violations());
     }
 
     /// The checks that failed (empty when all held).

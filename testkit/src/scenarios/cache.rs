@@ -99,6 +99,22 @@ impl CacheReport {
     pub fn max(&self) -> Option<Duration> {
         self.sorted().last().copied()
     }
+
+    /// Prints the report and panics, like `assert!`, unless every promise held: no
+    /// violation, all 21 invalidation rounds measured and each under 100 ms, invalidation
+    /// working again after the restart, and stale reads served while the server was down.
+    /// What a backend's test calls on the report.
+    pub fn print_and_assert(&self) {
+        super::print_and_assert(self, &self.violations);
+        assert_eq!(self.latencies.len(), 21, "{self}");
+        assert!(
+            self.max()
+                .is_some_and(|max| max < Duration::from_millis(100)),
+            "{self}"
+        );
+        assert!(self.latency_after_restart.is_some(), "{self}");
+        assert!(self.stale_reads > 0, "{self}");
+    }
 }
 
 impl fmt::Display for CacheReport {

@@ -329,13 +329,18 @@ pub struct KillReport {
     pub elapsed: Duration,
 }
 
+/// What every report's `print_and_assert` does: prints `report`, then panics, like
+/// `assert!`, listing `violations` when there are any.
+pub(crate) fn print_and_assert(report: &impl fmt::Display, violations: &[String]) {
+    println!("{report}");
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
 impl KillReport {
     /// Prints the report and panics, like `assert!`, with every broken promise (see
     /// [`violations`](Self::violations)): what a backend's test calls on the report.
     pub fn print_and_assert(&self) {
-        println!("{self}");
-        let violations = self.violations();
-        assert!(violations.is_empty(), "{violations:#?}");
+        print_and_assert(self, &self.violations());
     }
 
     /// The promises this run broke, one sentence each; empty when all held.

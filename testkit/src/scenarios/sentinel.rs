@@ -118,9 +118,7 @@ impl FailoverReport {
     /// Prints the report and panics, like `assert!`, with every broken promise (see
     /// [`violations`](Self::violations)).
     pub fn print_and_assert(&self) {
-        println!("{self}");
-        let violations = self.violations();
-        assert!(violations.is_empty(), "{violations:#?}");
+        super::print_and_assert(self, &self.violations());
     }
 
     /// The promises this run broke (empty when all held).
@@ -417,9 +415,7 @@ impl DemotionReport {
     /// Prints the report and panics, like `assert!`, with every broken promise (see
     /// [`violations`](Self::violations)).
     pub fn print_and_assert(&self) {
-        println!("{self}");
-        let violations = self.violations();
-        assert!(violations.is_empty(), "{violations:#?}");
+        super::print_and_assert(self, &self.violations());
     }
 
     /// The promises this run broke: writes resumed within 5 s, on the new master.
