@@ -79,6 +79,11 @@ pub struct Measurement {
     /// CPU time of this process per operation, in microseconds (Linux; not in the JSON).
     #[serde(skip)]
     pub cpu_us_per_op: Option<f64>,
+    /// CPU time of the redis-server per operation, in microseconds, where measured
+    /// ([`super::server_cpu`]); `1e6` over it is the most operations per second that
+    /// server can give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_us_per_op: Option<f64>,
 }
 
 impl Measurement {
@@ -106,6 +111,7 @@ impl Measurement {
             pass: None,
             detail: None,
             cpu_us_per_op: None,
+            server_us_per_op: None,
         }
     }
 
@@ -135,6 +141,12 @@ impl Measurement {
         self
     }
 
+    /// Adds the server's CPU time per operation.
+    pub fn server_cpu(mut self, server_us_per_op: Option<f64>) -> Self {
+        self.server_us_per_op = server_us_per_op;
+        self
+    }
+
     /// The measurement as one line of JSON (no trailing newline).
     pub fn to_json_line(&self) -> Result<String, BenchError> {
         serde_json::to_string(self).map_err(|e| BenchError::InvalidConfig(e.to_string()))
@@ -149,7 +161,7 @@ pub fn table(measurements: &[Measurement]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9}  {:<10} {:<4} note",
+        "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} note",
         "scenario",
         "backend",
         "metric",
@@ -160,6 +172,7 @@ pub fn table(measurements: &[Measurement]) -> String {
         "p50 µs",
         "p99 µs",
         "cpu µs/op",
+        "srv µs/op",
         "target",
         "ok"
     );
@@ -173,7 +186,7 @@ pub fn table(measurements: &[Measurement]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9}  {:<10} {:<4} {}",
+            "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} {}",
             m.scenario,
             m.backend,
             m.metric,
@@ -184,6 +197,7 @@ pub fn table(measurements: &[Measurement]) -> String {
             opt(m.p50_us, 1),
             opt(m.p99_us, 1),
             opt(m.cpu_us_per_op, 2),
+            opt(m.server_us_per_op, 2),
             m.target.as_deref().unwrap_or("-"),
             match m.pass {
                 Some(true) => "yes",

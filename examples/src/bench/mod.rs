@@ -72,6 +72,7 @@ pub mod load;
 pub mod measurement;
 pub mod open;
 pub mod recovery;
+pub mod server_cpu;
 pub mod targets;
 pub mod tiers;
 

@@ -13,6 +13,10 @@
 //!    agent; memories moved per second (the sum of `MaintainReport::moved` over the wall
 //!    time of the pass).
 //!
+//! Each also reports the server's CPU per operation (`srv µs/op`, [`super::server_cpu`]):
+//! the server runs the tiers' scripts on one thread, so `1e6 / srv µs/op` bounds the rate
+//! whatever the client does.
+//!
 //! Every agent's memories are cleared at the end (also after a failure).
 
 use std::time::Instant;
@@ -22,6 +26,7 @@ use resilience_core::{ConnectionConfig, Priority, ResilientClient};
 
 use super::load::{OpError, run_tasks};
 use super::measurement::{Goal, Measurement};
+use super::server_cpu::{per_op, server_cpu_time};
 use super::{BackendChoice, BenchConfig, BenchError, connect_client};
 
 /// The `scenario` field of this scenario.
@@ -95,6 +100,7 @@ async fn measure(
     let name = backend.name();
 
     // 1. store
+    let server_before = server_cpu_time(client).await;
     let stored = run_tasks(
         handles.to_vec(),
         total,
@@ -117,6 +123,7 @@ async fn measure(
     )
     .await
     .map_err(|OpError(e)| load_error(backend, "store", agents, e))?;
+    let server_after = server_cpu_time(client).await;
     out.push(
         Measurement::new(
             SCENARIO,
@@ -129,6 +136,7 @@ async fn measure(
         )
         .latencies(stored.quantile_us(0.5), stored.quantile_us(0.99))
         .cpu(stored.cpu_us_per_op())
+        .server_cpu(per_op(server_before, server_after, stored.ops))
         .goal(Goal::AtLeast(STORE_TARGET))
         .detail(format!(
             "{agents} agents x {} memories",
@@ -137,6 +145,7 @@ async fn measure(
     );
 
     // 2. recent(20)
+    let server_before = server_cpu_time(client).await;
     let recent = run_tasks(
         handles.to_vec(),
         total,
@@ -154,6 +163,7 @@ async fn measure(
     )
     .await
     .map_err(|OpError(e)| load_error(backend, "recent20", agents, e))?;
+    let server_after = server_cpu_time(client).await;
     out.push(
         Measurement::new(
             SCENARIO,
@@ -166,6 +176,7 @@ async fn measure(
         )
         .latencies(recent.quantile_us(0.5), recent.quantile_us(0.99))
         .cpu(recent.cpu_us_per_op())
+        .server_cpu(per_op(server_before, server_after, recent.ops))
         .goal(Goal::AtLeast(RECENT_TARGET)),
     );
 
@@ -183,6 +194,7 @@ async fn measure(
         .map(|h| small.agent(h.agent_id()))
         .collect::<Result<_, _>>()
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let server_before = server_cpu_time(client).await;
     let cpu_before = super::load::process_cpu_time();
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -198,6 +210,7 @@ async fn measure(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let server_after = server_cpu_time(client).await;
     let cpu = match (cpu_before, super::load::process_cpu_time()) {
         (Some(b), Some(a)) if moved > 0 => {
             Some(a.saturating_sub(b).as_secs_f64() * 1e6 / moved as f64)
@@ -221,6 +234,7 @@ async fn measure(
     out.push(
         Measurement::new(SCENARIO, name, "stm_to_im", agents, moved, rate, "ops/s")
             .cpu(cpu)
+            .server_cpu(per_op(server_before, server_after, moved))
             .goal(Goal::AtLeast(TRANSITION_TARGET))
             .detail(format!("{agents} concurrent maintain() passes")),
     );

@@ -1,0 +1,87 @@
+//! The server's side of a measurement: the CPU time `redis-server` spent, read from
+//! `INFO cpu` before and after a phase, per operation of that phase.
+//!
+//! The bench and the server share the machine's cores, so an operation's cost is the
+//! client's CPU (`cpu µs/op`, [`super::load::process_cpu_time`]) plus the server's
+//! (`srv µs/op`, this module). Redis runs commands on one thread, so `1e6 / srv µs/op` is
+//! the most operations per second that server can give, whatever the client does: the
+//! number to hold a target to before blaming the client.
+//!
+//! The reading covers every client of the server; it means something only on a server the
+//! bench has to itself (the one it starts when no `--url` is given).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use resilience_core::{Command, ResilientClient, Value};
+
+/// The server's CPU time so far (`used_cpu_user + used_cpu_sys`, all its threads), or
+/// `None` when it cannot be read (the call failed, or the reply has no such fields).
+pub async fn server_cpu_time(client: &ResilientClient) -> Option<Duration> {
+    let reply = client
+        .execute(Command::Raw {
+            args: vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"cpu")],
+            keys: Vec::new(),
+            write: false,
+            idempotent: true,
+        })
+        .await
+        .ok()?;
+    let text = match reply {
+        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok()?,
+        Value::Status(s) => s,
+        _ => return None,
+    };
+    parse_info_cpu(&text)
+}
+
+/// Server CPU microseconds per operation between two readings; `None` when either is
+/// missing, time went backwards, or there were no operations.
+pub fn per_op(before: Option<Duration>, after: Option<Duration>, ops: u64) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (ops > 0 && after >= before).then(|| (after - before).as_secs_f64() * 1e6 / ops as f64)
+}
+
+/// `used_cpu_user + used_cpu_sys` (seconds, with decimals) from an `INFO cpu` reply.
+fn parse_info_cpu(text: &str) -> Option<Duration> {
+    let field = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    let seconds = field("used_cpu_user")? + field("used_cpu_sys")?;
+    Some(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\n\
+                        used_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n\
+                        used_cpu_sys_main_thread:1.000000\r\nused_cpu_user_main_thread:2.000000\r\n";
+
+    #[test]
+    fn adds_user_and_system_time_of_the_whole_server() {
+        assert_eq!(parse_info_cpu(INFO), Some(Duration::from_millis(3_750)));
+    }
+
+    #[test]
+    fn a_reply_without_the_fields_reads_as_none() {
+        assert_eq!(parse_info_cpu("# CPU\r\nused_cpu_sys:1.0\r\n"), None);
+        assert_eq!(parse_info_cpu("used_cpu_user:x\nused_cpu_sys:1\n"), None);
+        assert_eq!(parse_info_cpu(""), None);
+    }
+
+    #[test]
+    fn per_op_divides_the_difference_by_the_operations() {
+        let before = Some(Duration::from_millis(1_000));
+        let after = Some(Duration::from_millis(1_500));
+        assert_eq!(per_op(before, after, 1_000), Some(500.0));
+        assert_eq!(per_op(before, after, 0), None);
+        assert_eq!(per_op(after, before, 10), None);
+        assert_eq!(per_op(None, after, 10), None);
+    }
+}
