@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::demo::{DemoArgs, DemoReport, run};
+use examples::demo::{DemoArgs, DemoError, DemoReport, run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn args(extra: &[&str], chart: &Path) -> DemoArgs {
@@ -98,20 +98,35 @@ async fn scrape(addr: SocketAddr) -> String {
     body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_endpoint_shows_the_core_metrics() {
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A port that was free a moment ago. Another process can take it before the demo binds
+/// it, which is why the caller retries with a fresh one when the exporter cannot bind.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_shows_the_core_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("demo.svg");
-    let addr_arg = addr.to_string();
-    let report = run(&args(&["--metrics-addr", &addr_arg], &chart))
-        .await
-        .unwrap();
+    let mut attempts = 0;
+    let (addr, report) = loop {
+        attempts += 1;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let addr_arg = addr.to_string();
+        match run(&args(&["--metrics-addr", &addr_arg], &chart)).await {
+            Ok(report) => break (addr, report),
+            // The exporter binds before it installs itself, so a port taken in the
+            // meantime leaves nothing installed: try another one.
+            Err(DemoError::Metrics(e)) if attempts < 5 => {
+                eprintln!("metrics port {addr} was taken ({e}); trying another");
+            }
+            Err(e) => panic!("the demo failed: {e}"),
+        }
+    };
     assert_eq!(report.metrics_url, Some(format!("http://{addr}/metrics")));
     assert_eq!(report.lost, 0, "{report}");
     let body = scrape(addr).await;
