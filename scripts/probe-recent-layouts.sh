@@ -7,6 +7,8 @@
 #
 #   hash+lua  the layout memory-tiers uses (DESIGN §4): a hash per memory (fields d c z i r a),
 #             read by a Lua script with one HMGET per entry, as the tiers' QUERY script does
+#   hash+sort the same hashes read by SORT timeline BY nosort DESC LIMIT 0 20 GET # GET
+#             <prefix>*->d ... GET <prefix>*->a: no Lua, but one key lookup per field
 #   sort      one packed string per memory, read by SORT timeline BY nosort DESC LIMIT 0 20
 #             GET # GET <prefix>*: no Lua, one key lookup per entry
 #
@@ -52,4 +54,7 @@ measure() { # name command...
   printf '%-9s %s\n' "$name" "$(cli INFO commandstats | grep "^cmdstat_$cmd:" | tr -d '\r' | sed 's/.*usec_per_call=\([0-9.]*\).*/\1 µs per recent(20) in the server/')"
 }
 measure hash+lua EVALSHA "$hash_lua" 1 'h:{a}:timeline' 'h:{a}:mem:'
+p='h:{a}:mem:*'
+measure hash+sort SORT 'h:{a}:timeline' BY nosort DESC LIMIT 0 20 GET '#' \
+  GET "$p->d" GET "$p->c" GET "$p->z" GET "$p->i" GET "$p->r" GET "$p->a"
 measure sort SORT 's:{a}:timeline' BY nosort DESC LIMIT 0 20 GET '#' GET 's:{a}:mem:*'
