@@ -97,6 +97,16 @@ impl AgentKeys {
     }
 
     /// The four index keys, in the order the scripts expect them (`KEYS[1..4]`).
+    /// The key of one index.
+    pub(crate) fn index(&self, index: crate::tier::Index) -> &str {
+        match index {
+            crate::tier::Index::Timeline => &self.timeline,
+            crate::tier::Index::Steps => &self.steps,
+            crate::tier::Index::Importance => &self.importance,
+            crate::tier::Index::Expiry => &self.expiry,
+        }
+    }
+
     pub(crate) fn indexes(&self) -> Vec<String> {
         vec![
             self.timeline.clone(),

@@ -13,6 +13,7 @@ use crate::config::{ImConfig, StmConfig};
 use crate::error::Result;
 use crate::keys::{validate_agent_id, validate_namespace};
 use crate::scripts::ScriptSet;
+use crate::sort_read::SortReads;
 use crate::tier::{TierHandle, TierSettings, TierShared};
 
 /// The default key namespace.
@@ -82,6 +83,7 @@ impl TieredMemoryBuilder {
                 scripts: scripts.clone(),
                 clock,
                 namespace: self.namespace.clone(),
+                sort_reads: SortReads::default(),
             })
         };
         let stm = shared(self.stm_client, TierSettings::stm(&self.stm));

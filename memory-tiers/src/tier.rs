@@ -14,6 +14,7 @@ use crate::entry::{MemoryEntry, Tier};
 use crate::error::{Error, Result};
 use crate::keys::AgentKeys;
 use crate::scripts::ScriptSet;
+use crate::sort_read::{self, RankQuery, SortReads};
 
 /// The most entries one query returns from one tier; larger limits are lowered to it.
 pub const MAX_QUERY_LIMIT: usize = 100_000;
@@ -62,6 +63,8 @@ pub(crate) struct TierShared {
     pub(crate) scripts: Arc<ScriptSet>,
     pub(crate) clock: Clock,
     pub(crate) namespace: String,
+    /// Whether rank queries may still use `SORT_RO` ([`sort_read`]).
+    pub(crate) sort_reads: SortReads,
 }
 
 /// Which index a query walks.
@@ -243,7 +246,26 @@ impl TierHandle {
             return Ok(Vec::new());
         }
         let limit = q.limit.min(MAX_QUERY_LIMIT);
-        let mut args = self.base_args(self.shared.clock.now_ms());
+        let now_ms = self.shared.clock.now_ms();
+        if q.scores.is_none() {
+            let rank = RankQuery {
+                index_key: self.keys.index(q.index),
+                expiry_key: &self.keys.expiry,
+                entry_prefix: &self.keys.entry_prefix,
+                descending: q.descending,
+                limit,
+                now_ms,
+            };
+            if let Some(rows) =
+                sort_read::rank_query(&self.client, &self.shared.sort_reads, rank).await?
+            {
+                return rows
+                    .into_iter()
+                    .map(|(id, fields)| self.decode_row(id, Value::Array(fields)))
+                    .collect();
+            }
+        }
+        let mut args = self.base_args(now_ms);
         let (mode, min, max) = match q.scores {
             None => ("rank", "0".to_owned(), "0".to_owned()),
             Some((min, max)) => ("score", score_arg(min), score_arg(max)),
@@ -262,12 +284,17 @@ impl TierHandle {
         let mut out = Vec::with_capacity(items.len() / 2);
         let mut it = items.into_iter();
         while let (Some(id), Some(fields)) = (it.next(), it.next()) {
-            let id = id.into_string()?;
-            let id = Ulid::from_string(&id)
-                .map_err(|_| Error::Corrupt(format!("index member {id:?} is not a ULID")))?;
-            out.push(self.decode_positional(id, fields)?);
+            out.push(self.decode_row(id, fields)?);
         }
         Ok(out)
+    }
+
+    /// Decodes one entry of a query: its id (an index member) and its positional fields.
+    fn decode_row(&self, id: Value, fields: Value) -> Result<MemoryEntry> {
+        let id = id.into_string()?;
+        let id = Ulid::from_string(&id)
+            .map_err(|_| Error::Corrupt(format!("index member {id:?} is not a ULID")))?;
+        self.decode_positional(id, fields)
     }
 
     /// Live entries: removes index members whose entry expired (up to the cleanup batch per

@@ -70,6 +70,11 @@ macro_rules! on_driver {
         async fn lua_and_native_twins_agree() {
             super::lua_and_native_twins_agree($driver).await;
         }
+
+        #[tokio::test]
+        async fn recent_reads_by_sort_ro_in_the_scripts_order() {
+            super::recent_reads_by_sort_ro_in_the_scripts_order($driver).await;
+        }
     };
 }
 
@@ -154,6 +159,92 @@ async fn stopped_server_queues_then_replays(driver: Driver) {
     let steps: Vec<u64> = recent.iter().map(|r| r.entry.step_number).collect();
     assert_eq!(steps, vec![3, 2, 1]);
     assert!(recent.iter().all(|r| r.source == memory_tiers::Source::Stm));
+}
+
+/// `recent(n)` on a real server is answered by `SORT_RO … GET` (not the query script),
+/// in exactly the script's order (`ZREVRANGE` of the timeline, ties included), with every
+/// field the script would return; once an entry expires, the script answers instead and
+/// removes it from the indexes.
+async fn recent_reads_by_sort_ro_in_the_scripts_order(driver: Driver) {
+    let server = server().await;
+    let c = suite::client("sort", (on(&server, driver).await)());
+    let mem = TieredMemory::builder(c.clone(), c.clone()).build().unwrap();
+    let agent = mem.agent("sorted").unwrap();
+    for step in 0..30u64 {
+        // Three memories per timestamp: ties are ordered by the index, not by the step.
+        agent
+            .store(
+                MemoryInput::new(step, json!({"step": step}))
+                    .importance(0.5)
+                    .timestamp(1_000 + step / 3),
+                Priority::Normal,
+            )
+            .await
+            .unwrap();
+    }
+    let sort_calls = || async {
+        let info = c
+            .execute(resilience_core::Command::Raw {
+                args: vec!["INFO".into(), "commandstats".into()],
+                keys: Vec::new(),
+                write: false,
+                idempotent: true,
+            })
+            .await
+            .unwrap()
+            .into_string()
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_sort_ro:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let before = sort_calls().await;
+    let recent = agent.recent(20).await.unwrap();
+    assert!(sort_calls().await > before, "recent() did not use SORT_RO");
+
+    let timeline = agent.stm().keys().timeline.clone();
+    let expected: Vec<String> = c
+        .execute(resilience_core::Command::Zrange {
+            key: timeline,
+            start: 0,
+            stop: 19,
+            rev: true,
+            with_scores: false,
+        })
+        .await
+        .unwrap()
+        .into_array()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.into_string().unwrap())
+        .collect();
+    let got: Vec<String> = recent
+        .iter()
+        .map(|r| r.entry.memory_id.to_string())
+        .collect();
+    assert_eq!(got, expected);
+    let by_id = agent.get(recent[0].entry.memory_id).await.unwrap().unwrap();
+    assert_eq!(recent[0].entry.content, by_id.entry.content);
+    assert_eq!(recent[0].entry.metadata.importance_score, 0.5);
+
+    // An entry gone from under its index (as when its key expires):
+    let gone = recent[0].entry.memory_id;
+    assert!(
+        c.delete([agent.stm().keys().entry(&gone.to_string())])
+            .await
+            .unwrap()
+            == 1
+    );
+    // The script skips it (so 19, as the script always did when an entry vanished under
+    // its index) and drops it from the indexes; the next read is whole again.
+    let recent = agent.recent(20).await.unwrap();
+    assert_eq!(recent.len(), 19);
+    assert!(recent.iter().all(|r| r.entry.memory_id != gone));
+    let recent = agent.recent(20).await.unwrap();
+    assert_eq!(recent.len(), 20);
+    assert!(recent.iter().all(|r| r.entry.memory_id != gone));
+    assert_eq!(agent.stm().count().await.unwrap(), 29);
 }
 
 /// Each Lua script and its native twin give the same replies for the same calls.
