@@ -14,9 +14,9 @@
 //!   index member is past its deadline. If one is, or if any listed entry is gone, the
 //!   script runs instead: it removes expired members from the indexes (so they never
 //!   accumulate) and answers without them.
-//! - A server that refuses `SORT_RO … GET` (an ACL user without access to every key, a
-//!   cluster that will not sort across the pattern, a server before 7.0, the in-memory
-//!   backend) answers with an error reply; the tier then stops asking ([`SortReads`]) and
+//! - A server that refuses `SORT_RO … GET` (an ACL user without access to every key, Redis
+//!   Cluster, where 7.0 refuses `GET` patterns, a server before 7.0, the in-memory backend)
+//!   answers with an error reply; the tier then stops asking ([`SortReads`]) and
 //!   uses the script from then on. Errors that say the server could not be reached are
 //!   returned as the script's would be.
 //! - An entry prefix containing `*` cannot be a `SORT` pattern (Redis substitutes the
