@@ -6,9 +6,11 @@
 # server's own time per call (INFO commandstats, usec_per_call):
 #
 #   hash+lua  the layout memory-tiers uses (DESIGN §4): a hash per memory (fields d c z i r a),
-#             read by a Lua script with one HMGET per entry, as the tiers' QUERY script does
+#             read by a Lua script with one HMGET per entry, as the tiers' query script does
+#             (score-range queries, and recent() where SORT_RO is refused)
 #   hash+sort the same hashes read by SORT timeline BY nosort DESC LIMIT 0 20 GET # GET
-#             <prefix>*->d ... GET <prefix>*->a: no Lua, but one key lookup per field
+#             <prefix>*->d ... GET <prefix>*->a: no Lua, but one key lookup per field;
+#             what recent() sends (memory-tiers/src/sort_read.rs)
 #   sort      one packed string per memory, read by SORT timeline BY nosort DESC LIMIT 0 20
 #             GET # GET <prefix>*: no Lua, one key lookup per entry
 #
