@@ -271,10 +271,11 @@ mod tests {
             .unwrap();
         assert!(got.is_none());
         assert!(switch.enabled(), "not a refusal: the switch stays on");
+        assert_eq!(client.stats().calls, 0, "nothing was sent");
     }
 
     #[tokio::test]
-    async fn a_server_that_refuses_sort_ro_is_not_asked_again() {
+    async fn a_server_that_refuses_sort_ro_switches_the_tier_to_the_script() {
         let (client, _) = crate::connect_in_memory("sort_read_refused");
         let switch = SortReads::default();
         let got = rank_query(&client, &switch, query("ns:stm:{a}:mem:"))
@@ -282,5 +283,12 @@ mod tests {
             .unwrap();
         assert!(got.is_none());
         assert!(!switch.enabled());
+        // Switched off: the next query goes to the script without sending anything.
+        let calls = client.stats().calls;
+        let again = rank_query(&client, &switch, query("ns:stm:{a}:mem:"))
+            .await
+            .unwrap();
+        assert!(again.is_none());
+        assert_eq!(client.stats().calls, calls);
     }
 }
