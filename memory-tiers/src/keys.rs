@@ -96,7 +96,6 @@ impl AgentKeys {
         format!("{}{memory_id}", self.entry_prefix)
     }
 
-    /// The four index keys, in the order the scripts expect them (`KEYS[1..4]`).
     /// The key of one index.
     pub(crate) fn index(&self, index: crate::tier::Index) -> &str {
         match index {
@@ -107,6 +106,7 @@ impl AgentKeys {
         }
     }
 
+    /// The four index keys, in the order the scripts expect them (`KEYS[1..4]`).
     pub(crate) fn indexes(&self) -> Vec<String> {
         vec![
             self.timeline.clone(),

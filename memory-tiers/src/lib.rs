@@ -43,8 +43,9 @@
 //! - Expired entries leave the indexes lazily: every query and `count` first removes the
 //!   members whose expiry deadline (kept in an expiry index) has passed and whose entry is
 //!   gone, up to a bounded batch (a `recent` read by `SORT_RO` checks for such a member in
-//!   the same round trip, and hands over to the script when there is one). Deadlines are computed with the client's clock: with a
-//!   server clock ahead of the client's, an expired entry can be counted for that skew.
+//!   the same round trip, and hands over to the script when there is one). Deadlines are
+//!   computed with the client's clock: with a server clock ahead of the client's, an
+//!   expired entry can be counted for that skew.
 //! - Writes go through [`ResilientClient::submit`](resilience_core::ResilientClient::submit)
 //!   with the caller's priority; the script is idempotent, so replays are safe.
 
