@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -98,16 +98,6 @@ async fn scrape(addr: SocketAddr) -> String {
     body
 }
 
-/// A port that was free a moment ago. Another process can take it before the demo binds
-/// it, which is why the caller retries with a fresh one when the exporter cannot bind.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_shows_the_core_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,7 +105,8 @@ async fn metrics_endpoint_shows_the_core_metrics() {
     let mut attempts = 0;
     let (addr, report) = loop {
         attempts += 1;
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let port = testkit::server::free_port().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let addr_arg = addr.to_string();
         match run(&args(&["--metrics-addr", &addr_arg], &chart)).await {
             Ok(report) => break (addr, report),

@@ -415,8 +415,10 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// A port the kernel considers free right now.
-fn free_port() -> std::io::Result<u16> {
+/// A port the kernel considers free right now. Another process can take it before the
+/// caller binds it: a caller that binds later must retry with a fresh one when it is taken
+/// (as [`RedisServer::spawn`] does).
+pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
