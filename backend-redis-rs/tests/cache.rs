@@ -11,8 +11,7 @@ mod common;
 use std::time::Duration;
 
 use backend_redis_rs::RedisRsBackend;
-use resilience_core::{ConnectionConfig, KvBackend};
-use testkit::conformance;
+use resilience_core::ConnectionConfig;
 use testkit::scenarios;
 use testkit::server::RedisServer;
 
@@ -24,45 +23,14 @@ async fn a_write_by_another_client_evicts_the_entry_within_100_ms() {
     report.print_and_assert();
 }
 
-fn config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
-    ConnectionConfig {
-        socket_timeout: Duration::from_secs(2),
-        socket_connect_timeout: Duration::from_secs(2),
-        client_tracking,
-        ..server.connection_config()
-    }
-}
-
 #[tokio::test]
 async fn conformance_holds_over_a_tracking_resp3_connection() {
-    let server = RedisServer::spawn().await.expect("spawn redis-server");
-    let backend = RedisRsBackend::connect(&config(&server, true))
-        .await
-        .unwrap();
-    let feed = backend
-        .invalidations()
-        .expect("a tracking backend has a feed");
-    assert!(feed.tracking, "tracking is on once connect returns");
-    let ns = conformance::unique_namespace("cache");
-    let cases = conformance::run_all(&backend, &ns)
-        .await
-        .unwrap_or_else(|failure| panic!("{failure}"));
-    assert_eq!(cases, conformance::CASES.len());
+    scenarios::cache::conformance_holds_over_a_tracking_connection(common::factory).await;
 }
 
 #[tokio::test]
 async fn without_client_tracking_nothing_is_tracked() {
-    let server = RedisServer::spawn().await.expect("spawn redis-server");
-    let backend = RedisRsBackend::connect(&config(&server, false))
-        .await
-        .unwrap();
-    assert!(backend.invalidations().is_none());
-    let reply = backend
-        .execute_tracked(resilience_core::Command::Get { key: "k".into() })
-        .await
-        .unwrap();
-    assert!(!reply.tracked);
-    assert_eq!(reply.value, resilience_core::Value::Nil);
+    scenarios::cache::without_client_tracking_nothing_is_tracked(common::factory).await;
 }
 
 /// `FLUSHDB` by another client arrives as a null invalidation: the whole cache empties.
@@ -76,7 +44,7 @@ async fn flushdb_by_another_client_empties_the_cache() {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let a = ResilientClient::builder(
         "a",
-        RedisRsBackend::connect(&config(&server, true))
+        RedisRsBackend::connect(&scenarios::cache::tracking_config(&server, true))
             .await
             .unwrap(),
     )
@@ -84,7 +52,7 @@ async fn flushdb_by_another_client_empties_the_cache() {
     .build();
     let b = ResilientClient::builder(
         "b",
-        RedisRsBackend::connect(&config(&server, false))
+        RedisRsBackend::connect(&scenarios::cache::tracking_config(&server, false))
             .await
             .unwrap(),
     )
@@ -139,7 +107,7 @@ async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
         .build();
     let b = ResilientClient::builder(
         "b",
-        RedisRsBackend::connect(&config(&server, false))
+        RedisRsBackend::connect(&scenarios::cache::tracking_config(&server, false))
             .await
             .unwrap(),
     )

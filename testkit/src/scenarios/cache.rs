@@ -469,3 +469,54 @@ pub async fn cache_invalidation_with(
     server.stop().await?;
     Ok(report)
 }
+
+/// A config for `server` with 2 s timeouts, tracking on or off.
+pub fn tracking_config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
+    ConnectionConfig {
+        socket_timeout: Duration::from_secs(2),
+        socket_connect_timeout: Duration::from_secs(2),
+        client_tracking,
+        ..server.connection_config()
+    }
+}
+
+/// The whole conformance suite passes over a connection with `client_tracking` (RESP3,
+/// tracking on once `connect` returns): tracking changes no command's result. Panics on a
+/// failure.
+pub async fn conformance_holds_over_a_tracking_connection<F>(connect: F)
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let backend = connect(tracking_config(&server, true))
+        .await
+        .expect("connect with client_tracking");
+    let feed = backend
+        .invalidations()
+        .expect("a tracking backend has a feed");
+    assert!(feed.tracking, "tracking is on once connect returns");
+    let ns = crate::conformance::unique_namespace("cache");
+    let cases = crate::conformance::run_all(&*backend, &ns)
+        .await
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(cases, crate::conformance::CASES.len());
+}
+
+/// Without `client_tracking` a backend has no invalidation feed and no read is tracked.
+/// Panics on a failure.
+pub async fn without_client_tracking_nothing_is_tracked<F>(connect: F)
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let server = RedisServer::spawn().await.expect("spawn redis-server");
+    let backend = connect(tracking_config(&server, false))
+        .await
+        .expect("connect without client_tracking");
+    assert!(backend.invalidations().is_none());
+    let reply = backend
+        .execute_tracked(Command::Get { key: "k".into() })
+        .await
+        .expect("a plain read");
+    assert!(!reply.tracked);
+    assert_eq!(reply.value, resilience_core::Value::Nil);
+}
