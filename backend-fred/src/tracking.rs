@@ -24,7 +24,7 @@ use fred::interfaces::{EventInterface, TrackingInterface};
 use fred::prelude::Client;
 use resilience_core::cache::tracking::TrackingHub;
 use resilience_core::cache::{InvalidationFeed, TrackedReply};
-use resilience_core::{BackendError, Command, KvBackend};
+use resilience_core::{BackendError, Command};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
@@ -132,11 +132,6 @@ pub(crate) async fn execute_tracked(
     backend: &FredBackend,
     cmd: Command,
 ) -> Result<TrackedReply, BackendError> {
-    match &backend.inner.tracking {
-        Some(tracking) => tracking.hub.tracked_read(backend, cmd).await,
-        None => Ok(TrackedReply {
-            value: backend.execute(cmd).await?,
-            tracked: false,
-        }),
-    }
+    let hub = backend.inner.tracking.as_ref().map(|t| &*t.hub);
+    TrackingHub::execute_tracked(hub, backend, cmd).await
 }

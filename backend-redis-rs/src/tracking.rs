@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use redis::{PushInfo, PushKind};
 use resilience_core::cache::tracking::TrackingHub;
 use resilience_core::cache::{InvalidationFeed, TrackedReply};
-use resilience_core::{BackendError, Command, KvBackend};
+use resilience_core::{BackendError, Command};
 use tokio::task::JoinHandle;
 
 use crate::{Inner, RedisRsBackend};
@@ -101,13 +101,8 @@ pub(crate) async fn execute_tracked(
     backend: &RedisRsBackend,
     cmd: Command,
 ) -> Result<TrackedReply, BackendError> {
-    match &backend.inner.tracking {
-        Some(tracking) => tracking.hub.tracked_read(backend, cmd).await,
-        None => Ok(TrackedReply {
-            value: backend.execute(cmd).await?,
-            tracked: false,
-        }),
-    }
+    let hub = backend.inner.tracking.as_ref().map(|t| &*t.hub);
+    TrackingHub::execute_tracked(hub, backend, cmd).await
 }
 
 fn forward(hub: &TrackingHub, push: PushInfo) {

@@ -137,6 +137,23 @@ impl TrackingHub {
         Ok(true)
     }
 
+    /// [`KvBackend::execute_tracked`] for a backend whose hub is `hub`: a tracked read
+    /// ([`TrackingHub::tracked_read`]), or, with no hub (connected without
+    /// `client_tracking`), the plain command with its reply marked `tracked: false`.
+    pub async fn execute_tracked(
+        hub: Option<&TrackingHub>,
+        backend: &dyn KvBackend,
+        cmd: Command,
+    ) -> Result<TrackedReply, BackendError> {
+        match hub {
+            Some(hub) => hub.tracked_read(backend, cmd).await,
+            None => Ok(TrackedReply {
+                value: backend.execute(cmd).await?,
+                tracked: false,
+            }),
+        }
+    }
+
     /// Runs a read so that the server tracks its key for this connection (see the module
     /// docs). If the connection is not tracking, the loss is recorded and the read is sent
     /// again on its own, untracked: its reply is returned with `tracked: false`.
