@@ -396,15 +396,20 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn connector_tracks_answers_and_renews_once_per_generation() {
+    /// A connector over a lazy manager for a port nothing listens on (nothing is sent).
+    fn lazy_connector() -> Connector {
         let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
         let client = client_for(&config).unwrap();
         let manager_config = manager_config(&config);
         let manager =
             ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
                 .unwrap();
-        let connector = Connector::new(client, manager_config, manager);
+        Connector::new(client, manager_config, manager)
+    }
+
+    #[tokio::test]
+    async fn connector_tracks_answers_and_renews_once_per_generation() {
+        let connector = lazy_connector();
         // The first manager is connected when wrapped: it has answered.
         let first = connector.current();
         assert_eq!(first.generation, 0);
@@ -429,13 +434,7 @@ mod tests {
 
     #[tokio::test]
     async fn switching_client_installs_a_new_generation_whatever_the_current_one() {
-        let config = ConnectionConfig::from_url("redis://127.0.0.1:1").unwrap();
-        let client = client_for(&config).unwrap();
-        let manager_config = manager_config(&config);
-        let manager =
-            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
-                .unwrap();
-        let connector = Connector::new(client, manager_config, manager);
+        let connector = lazy_connector();
         connector.renew(0);
         assert_eq!(connector.current().generation, 1);
         let other =
