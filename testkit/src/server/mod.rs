@@ -423,6 +423,15 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Starts `cmd` (a `redis-server`); a missing binary is [`SpawnError::NotFound`], which
+/// says how to install it.
+fn spawn_process(cmd: &mut Command) -> Result<Child, SpawnError> {
+    cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => SpawnError::NotFound,
+        _ => SpawnError::Io(e),
+    })
+}
+
 async fn kill(child: &mut Child) -> std::io::Result<()> {
     match child.start_kill() {
         Ok(()) => {}
@@ -482,13 +491,7 @@ async fn start(
         .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::Fatal(SpawnError::NotFound));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut child = spawn_process(&mut cmd).map_err(Failure::Fatal)?;
 
     let started = Instant::now();
     let deadline = started + config.startup_timeout;

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 
 use super::{
     LOG_FILE, POLL_INTERVAL, PORT_ATTEMPTS, RedisServer, RespConnection, RespReply, STDERR_FILE,
-    SpawnError, free_port, is_ready, kill, log_tail,
+    SpawnError, free_port, is_ready, kill, log_tail, spawn_process,
 };
 
 /// The master's name the sentinels monitor.
@@ -361,13 +361,7 @@ async fn spawn_sentinel(dir: &Path, master_port: u16) -> Result<Sentinel, SpawnE
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SpawnError::NotFound);
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let mut child = spawn_process(&mut cmd)?;
         let started = Instant::now();
         let deadline = started + super::DEFAULT_STARTUP_TIMEOUT;
         loop {
