@@ -135,6 +135,7 @@ pub struct RedisServerBuilder {
     startup_timeout: Duration,
     tls: Option<tls::TlsSource>,
     tls_auth_clients: TlsClientAuth,
+    cpus: Vec<usize>,
 }
 
 impl Default for RedisServerBuilder {
@@ -147,6 +148,7 @@ impl Default for RedisServerBuilder {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             tls: None,
             tls_auth_clients: TlsClientAuth::No,
+            cpus: Vec::new(),
         }
     }
 }
@@ -204,6 +206,15 @@ impl RedisServerBuilder {
     /// [`TlsClientAuth::No`]). Ignored without TLS.
     pub fn tls_auth_clients(mut self, auth: TlsClientAuth) -> Self {
         self.tls_auth_clients = auth;
+        self
+    }
+
+    /// Runs the server, every thread of it, on these CPUs only (Linux; see
+    /// [`crate::affinity`]), also after [`RedisServer::restart`]. Empty (the default) leaves
+    /// it where the OS puts it. A benchmark uses this to keep its client off the server's
+    /// core; spawning fails if the CPUs cannot be set.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = cpus;
         self
     }
 
@@ -520,6 +531,13 @@ async fn start(
                 }
             };
             if let Ok(true) = ready {
+                if !config.cpus.is_empty() {
+                    // After PING: every thread the server starts at startup exists by now.
+                    if let Err(e) = crate::affinity::pin_process(pid, &config.cpus) {
+                        kill(&mut child).await?;
+                        return Err(Failure::Fatal(SpawnError::Io(e)));
+                    }
+                }
                 return Ok(child);
             }
         }
