@@ -212,6 +212,7 @@ pub fn report_from_json_lines(text: &str) -> Result<Report, BenchError> {
                 resilient: resilient.clone(),
                 raw,
                 backend_only: None,
+                runs: Vec::new(),
             });
         }
     }

@@ -57,7 +57,7 @@ pub async fn run(
 ) -> Result<Vec<Measurement>, BenchError> {
     let writes = config.drain_writes;
     let batch_size = config.drain_batch_size.max(1);
-    let mut server = testkit::RedisServer::spawn().await?;
+    let mut server = config.spawn_server().await?;
     let queue = QueueConfig {
         capacity: (writes as usize).max(100_000),
         batch_size,

@@ -275,6 +275,10 @@ pub struct BenchConfig {
     pub open_concurrency: usize,
     /// `setget`: requests of the `redis-benchmark` comparison (0: skip it). Default 200,000.
     pub redis_benchmark_requests: u64,
+    /// Where the private servers run: with a split, every server the bench starts runs on
+    /// its `server` CPU (the caller has pinned the bench itself to the `client` CPUs, see
+    /// [`testkit::affinity`]). `None`: wherever the OS puts them.
+    pub pinning: Option<testkit::affinity::CpuSplit>,
 }
 
 impl Default for BenchConfig {
@@ -299,6 +303,28 @@ impl Default for BenchConfig {
             open_ops: 1_000_000,
             open_concurrency: 64,
             redis_benchmark_requests: 200_000,
+            pinning: None,
+        }
+    }
+}
+
+impl BenchConfig {
+    /// Starts a private `redis-server` (on the pinned CPU when [`BenchConfig::pinning`] is
+    /// set).
+    pub async fn spawn_server(&self) -> Result<testkit::RedisServer, BenchError> {
+        let mut builder = testkit::RedisServer::builder();
+        if let Some(split) = &self.pinning {
+            builder = builder.cpus(vec![split.server]);
+        }
+        Ok(builder.spawn().await?)
+    }
+
+    /// One line saying where the client and the server ran, for the report's header.
+    pub fn placement(&self) -> String {
+        match (&self.pinning, &self.url) {
+            (Some(split), _) => format!("pinned: {}", split.describe()),
+            (None, Some(_)) => "not pinned by the bench (--url): pin the server with `taskset -c 1 redis-server ...` and the bench with `taskset -c 0 bench ...`".to_owned(),
+            (None, None) => "not pinned: client and server share every CPU (ratios include their contention)".to_owned(),
         }
     }
 }
@@ -322,9 +348,9 @@ pub struct Sample {
     pub p50_us: f64,
     /// 99th percentile latency of one operation, in microseconds.
     pub p99_us: f64,
-    /// CPU time of this process per operation, in microseconds (Linux only; not part of
-    /// the JSON line). Steadier than throughput on a busy machine.
-    #[serde(skip)]
+    /// CPU time of this process per operation, in microseconds (Linux only; left out of
+    /// the JSON line elsewhere). Steadier than throughput on a busy machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_op: Option<f64>,
 }
 
@@ -362,16 +388,122 @@ pub struct Comparison {
     pub resilient: Sample,
     /// The picked backend-only sample, when [`BenchConfig::backend_mode`] is on.
     pub backend_only: Option<Sample>,
+    /// Every measured run of this backend and concurrency, in the order they ran (empty
+    /// when rebuilt from JSON lines).
+    pub runs: Vec<Sample>,
+}
+
+/// A ratio between two modes: over the medians of the repeats, and its lowest and highest
+/// value over the repeats taken pairwise (repeat `i` of one mode against repeat `i` of the
+/// other, which ran next to each other in ABBA order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    /// Median of one mode over median of the other.
+    pub median: f64,
+    /// The lowest pairwise ratio.
+    pub min: f64,
+    /// The highest pairwise ratio.
+    pub max: f64,
+}
+
+impl Ratio {
+    /// The ratio of `num` over `den` by `metric`, or `None` when a run lacks the metric or
+    /// the counts differ.
+    fn of(
+        num: &[&Sample],
+        den: &[&Sample],
+        metric: impl Fn(&Sample) -> Option<f64>,
+    ) -> Option<Ratio> {
+        if num.is_empty() || num.len() != den.len() {
+            return None;
+        }
+        let a: Vec<f64> = num.iter().map(|s| metric(s)).collect::<Option<_>>()?;
+        let b: Vec<f64> = den.iter().map(|s| metric(s)).collect::<Option<_>>()?;
+        let pairs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+        let median = median(&a) / median(&b);
+        median.is_finite().then(|| Ratio {
+            median,
+            min: pairs.iter().copied().fold(f64::INFINITY, f64::min),
+            max: pairs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} [{:.3}..{:.3}]", self.median, self.min, self.max)
+    }
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 impl Comparison {
-    /// Resilient throughput divided by raw throughput (1.0 = no overhead).
+    /// Resilient throughput divided by raw throughput (1.0 = no overhead), of the picked
+    /// samples.
     pub fn ratio(&self) -> f64 {
         if self.raw.ops_per_sec > 0.0 {
             self.resilient.ops_per_sec / self.raw.ops_per_sec
         } else {
             0.0
         }
+    }
+
+    fn runs_of(&self, mode: Mode) -> Vec<&Sample> {
+        self.runs.iter().filter(|r| r.mode == mode).collect()
+    }
+
+    /// Throughput of `mode` over raw's, from every repeat (`None` without runs).
+    pub fn throughput_ratio(&self, mode: Mode) -> Option<Ratio> {
+        Ratio::of(&self.runs_of(mode), &self.runs_of(Mode::Raw), |s| {
+            Some(s.ops_per_sec)
+        })
+    }
+
+    /// CPU µs per operation of `mode` over raw's, from every repeat (1.0 = no overhead;
+    /// `None` without runs or CPU figures).
+    pub fn cpu_ratio(&self, mode: Mode) -> Option<Ratio> {
+        Ratio::of(&self.runs_of(mode), &self.runs_of(Mode::Raw), |s| {
+            s.cpu_us_per_op
+        })
+    }
+
+    /// The comparison as one JSON line (no trailing newline): `"mode":"<mode>/raw"`, the
+    /// medians of both ratios and their spread over the repeats.
+    fn json_lines(&self) -> Result<Vec<String>, BenchError> {
+        let mut lines = Vec::new();
+        let modes = [Mode::Resilient, Mode::Backend];
+        for mode in modes {
+            let (Some(ops), cpu) = (self.throughput_ratio(mode), self.cpu_ratio(mode)) else {
+                continue;
+            };
+            let line = serde_json::json!({
+                "scenario": SCENARIO_SETGET,
+                "backend": self.backend,
+                "mode": format!("{}/raw", mode.name()),
+                "concurrency": self.concurrency,
+                "repeats": self.runs_of(mode).len(),
+                "ops_ratio": ops.median,
+                "ops_ratio_min": ops.min,
+                "ops_ratio_max": ops.max,
+                "cpu_ratio": cpu.map(|r| r.median),
+                "cpu_ratio_min": cpu.map(|r| r.min),
+                "cpu_ratio_max": cpu.map(|r| r.max),
+            });
+            lines.push(
+                serde_json::to_string(&line)
+                    .map_err(|e| BenchError::InvalidConfig(e.to_string()))?,
+            );
+        }
+        Ok(lines)
     }
 }
 
@@ -388,6 +520,8 @@ pub struct Report {
     pub measurements: Vec<Measurement>,
     /// Notes for people (a skipped comparison, …), printed under the table.
     pub notes: Vec<String>,
+    /// Where the client and the server ran ([`BenchConfig::placement`]), printed first.
+    pub placement: String,
 }
 
 impl Report {
@@ -395,6 +529,9 @@ impl Report {
     /// repeated runs in the last column.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if !self.placement.is_empty() {
+            let _ = writeln!(out, "{}\n", self.placement);
+        }
         if !self.comparisons.is_empty() {
             out.push_str(&self.setget_table());
         }
@@ -418,6 +555,12 @@ impl Report {
             out.push_str(&s.to_json_line()?);
             out.push('\n');
         }
+        for c in &self.comparisons {
+            for line in c.json_lines()? {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
         for m in &self.measurements {
             out.push_str(&m.to_json_line()?);
             out.push('\n');
@@ -429,7 +572,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs (ops/s)",
+            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs: ops/s (cpu µs/op)",
             "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs", "cpu µs/op"
         );
         for c in &self.comparisons {
@@ -437,13 +580,14 @@ impl Report {
                 .into_iter()
                 .flatten()
             {
-                let runs: Vec<String> = self
+                let runs: Vec<String> = c
                     .runs
                     .iter()
-                    .filter(|r| {
-                        r.backend == s.backend && r.concurrency == s.concurrency && r.mode == s.mode
+                    .filter(|r| r.mode == s.mode)
+                    .map(|r| match r.cpu_us_per_op {
+                        Some(cpu) => format!("{:.0} ({cpu:.2})", r.ops_per_sec),
+                        None => format!("{:.0}", r.ops_per_sec),
                     })
-                    .map(|r| format!("{:.0}", r.ops_per_sec))
                     .collect();
                 let cpu = s
                     .cpu_us_per_op
@@ -461,13 +605,21 @@ impl Report {
                     runs.join(" ")
                 );
             }
-            let _ = writeln!(
-                out,
-                "{:<9} {:>5}  resilient/raw = {:.3}",
-                c.backend,
-                c.concurrency,
-                c.ratio()
-            );
+            for mode in [Mode::Backend, Mode::Resilient] {
+                let Some(ops) = c.throughput_ratio(mode) else {
+                    continue;
+                };
+                let cpu = c
+                    .cpu_ratio(mode)
+                    .map_or_else(|| "-".to_owned(), |r| r.to_string());
+                let _ = writeln!(
+                    out,
+                    "{:<9} {:>5}  {}/raw: ops/s {ops}, cpu µs/op {cpu}",
+                    c.backend,
+                    c.concurrency,
+                    mode.name(),
+                );
+            }
         }
         out
     }
@@ -582,7 +734,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     let (server, connection) = match (&config.url, shared) {
         (Some(url), _) => (None, ConnectionConfig::from_url(url)?),
         (None, true) => {
-            let server = testkit::RedisServer::spawn().await?;
+            let server = config.spawn_server().await?;
             let connection = server.connection_config();
             (Some(server), connection)
         }
@@ -593,7 +745,10 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let run_id = format!("{}:{nanos}", std::process::id());
-    let mut report = Report::default();
+    let mut report = Report {
+        placement: config.placement(),
+        ..Report::default()
+    };
     let order = Scenario::ALL
         .into_iter()
         .filter(|s| config.scenarios.contains(s));
@@ -894,12 +1049,19 @@ impl Bench<'_> {
         report.samples.push(raw.clone());
         report.samples.extend(backend_only.clone());
         report.samples.push(resilient.clone());
+        let runs = report
+            .runs
+            .iter()
+            .filter(|r| r.backend == self.backend.name() && r.concurrency == concurrency)
+            .cloned()
+            .collect();
         report.comparisons.push(Comparison {
             backend: self.backend.name(),
             concurrency,
             raw,
             resilient,
             backend_only,
+            runs,
         });
         Ok(())
     }
@@ -952,6 +1114,7 @@ mod tests {
             "ops_per_sec",
             "p50_us",
             "p99_us",
+            "cpu_us_per_op",
         ];
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
@@ -961,6 +1124,42 @@ mod tests {
         assert_eq!(v["scenario"], "setget");
         assert_eq!(v["concurrency"], 16);
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn ratios_are_of_medians_with_the_pairwise_spread() {
+        let run = |mode, ops, cpu| Sample {
+            cpu_us_per_op: Some(cpu),
+            ..sample(mode, ops)
+        };
+        let c = Comparison {
+            backend: "redis-rs",
+            concurrency: 16,
+            raw: sample(Mode::Raw, 100.0),
+            resilient: sample(Mode::Resilient, 90.0),
+            backend_only: None,
+            runs: vec![
+                run(Mode::Raw, 100.0, 10.0),
+                run(Mode::Resilient, 90.0, 11.0),
+                run(Mode::Resilient, 80.0, 12.0),
+                run(Mode::Raw, 100.0, 10.0),
+                run(Mode::Raw, 50.0, 20.0),
+                run(Mode::Resilient, 50.0, 20.0),
+            ],
+        };
+        let ops = c.throughput_ratio(Mode::Resilient).unwrap();
+        assert!((ops.median - 0.8).abs() < 1e-9, "{ops}");
+        assert!((ops.min - 0.8).abs() < 1e-9 && (ops.max - 1.0).abs() < 1e-9);
+        let cpu = c.cpu_ratio(Mode::Resilient).unwrap();
+        assert!((cpu.median - 1.2).abs() < 1e-9, "{cpu}");
+        assert!((cpu.min - 1.0).abs() < 1e-9 && (cpu.max - 1.2).abs() < 1e-9);
+        assert!(c.throughput_ratio(Mode::Backend).is_none());
+        let lines = c.json_lines().unwrap();
+        assert_eq!(lines.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["mode"], "resilient/raw");
+        assert_eq!(v["repeats"], 3);
+        assert!((v["cpu_ratio"].as_f64().unwrap() - 1.2).abs() < 1e-9);
     }
 
     #[test]
@@ -985,6 +1184,7 @@ mod tests {
             raw: sample(Mode::Raw, 200.0),
             resilient: sample(Mode::Resilient, 190.0),
             backend_only: None,
+            runs: Vec::new(),
         };
         assert!((c.ratio() - 0.95).abs() < 1e-9);
         let zero = Comparison {

@@ -51,7 +51,7 @@ pub async fn run(
     config: &BenchConfig,
     backend: BackendChoice,
 ) -> Result<Vec<Measurement>, BenchError> {
-    let mut server = testkit::RedisServer::spawn().await?;
+    let mut server = config.spawn_server().await?;
     let client = connect_client(&server.connection_config(), backend, |b| b).await?;
     client
         .set("bench:recovery", "v", Default::default())

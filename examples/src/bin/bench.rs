@@ -15,7 +15,9 @@
 //! and each concurrency level, it runs a warm-up, then the raw driver and the resilient client
 //! alternately (`--repeats` times each), and prints ops/s, p50 and p99 latency (µs) of the
 //! picked run of each mode and the ratio resilient/raw. `--json` prints one JSON object per
-//! line instead. Without `--url` it starts its own `redis-server` on a free port.
+//! line instead. Without `--url` it starts its own `redis-server` on a free port, pinned to
+//! one CPU while the bench runs on the others (`--no-pin` turns that off); with `--url`,
+//! pin both yourself (`taskset -c 1 redis-server ...`, `taskset -c 0 bench ...`).
 //!
 //! What exactly is measured, and why the comparison is fair: see the `examples::bench`
 //! module docs.
@@ -127,6 +129,11 @@ struct Args {
     /// Measure nothing: draw the --chart of a past `--json` run from its saved output.
     #[arg(long, requires = "chart")]
     chart_from: Option<PathBuf>,
+    /// Do not pin. By default, when the bench starts its own servers on a machine with two
+    /// or more CPUs, it runs each server on one CPU and itself on the others, so that
+    /// neither side's CPU time includes its contention with the other.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 /// `n` scaled by `scale`, at least 1.
@@ -188,6 +195,21 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let scale = args.scale;
+    // Pinned before the runtime starts, so that every worker thread inherits it.
+    let pinning = if args.no_pin || args.url.is_some() {
+        None
+    } else {
+        testkit::affinity::CpuSplit::plan()
+    };
+    if let Some(split) = &pinning
+        && let Err(e) = testkit::affinity::pin_current_thread(&split.client)
+    {
+        eprintln!(
+            "error: could not pin the bench to CPUs {:?}: {e}",
+            split.client
+        );
+        return ExitCode::FAILURE;
+    }
     let config = BenchConfig {
         url: args.url,
         backends,
@@ -215,6 +237,7 @@ fn main() -> ExitCode {
         } else {
             scaled(args.redis_benchmark_requests, scale)
         },
+        pinning,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
