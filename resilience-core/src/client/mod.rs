@@ -32,6 +32,7 @@
 
 mod builder;
 mod cached;
+mod call;
 mod commands;
 mod pipeline;
 mod prioritized;
@@ -271,8 +272,8 @@ impl ResilientClient {
 
     /// Runs one command through the breaker, without retries. The reply has the canonical
     /// shape documented on the [`Command`] variant.
-    pub async fn execute(&self, cmd: Command) -> Result<Value, Error> {
-        self.inner.call(cmd).await
+    pub fn execute(&self, cmd: Command) -> impl Future<Output = Result<Value, Error>> + Send + '_ {
+        self.inner.call(cmd)
     }
 
     /// Stops taking prioritized writes (later ones are [`StoreOutcome::Failed`] with
@@ -374,54 +375,65 @@ impl ClientInner {
     /// One command through the breaker. An `EVALSHA` the server does not know is answered
     /// by loading the script (when this client has seen it) and running it again: NOSCRIPT
     /// means it did not run, so this cannot apply it twice.
-    async fn call(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
-        let retry_copy = match &cmd {
-            Command::Evalsha { .. } => Some(cmd.clone()),
+    ///
+    /// The common case (no client cache to invalidate, not a script) is one unboxed
+    /// [`call::Call`]; the rare ones run boxed (see [`call::CallFuture`]).
+    fn call(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
+        let cached_write = self.cache.is_some() && cmd.is_write();
+        if cached_write || matches!(cmd, Command::Evalsha { .. }) {
+            return call::CallFuture::Boxed(Box::pin(self.call_rare(cmd)));
+        }
+        self.call_once(cmd)
+    }
+
+    /// [`call`](Self::call)'s rare paths: a write that drops its keys from the client cache
+    /// before it is sent and again when it ends, and an `EVALSHA` answered `NOSCRIPT`.
+    async fn call_rare(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+        let _written = match &self.cache {
+            Some(cache) if cmd.is_write() => {
+                cached::before_write(cache, std::slice::from_ref(&cmd))
+            }
             _ => None,
         };
-        let result = self.call_once_hooked(cmd, true).await;
-        match (result, retry_copy) {
-            (Err(Error::Server(e)), Some(again)) if e.is_noscript() => {
+        let Command::Evalsha { .. } = &cmd else {
+            return self.call_once(cmd).await;
+        };
+        // Kept for the rare NOSCRIPT: the backend consumes the command it sends.
+        let again = cmd.clone();
+        match self.call_once(cmd).await {
+            Err(Error::Server(e)) if e.is_noscript() => {
                 self.reload_scripts_for(std::slice::from_ref(&again))
                     .await?;
-                self.call_once_hooked(again, true).await
+                self.call_once(again).await
             }
-            (result, _) => result,
+            result => result,
         }
     }
 
-    /// One command through the breaker. With a cache and `cache_hook`, a write drops its
-    /// keys before it is sent and again when it ends; that path runs boxed (re-entering
-    /// with `cache_hook: false`), so the uncached path is the same future as without a
-    /// cache.
-    async fn call_once_hooked(
-        self: &Arc<Self>,
-        cmd: Command,
-        cache_hook: bool,
-    ) -> Result<Value, Error> {
-        if cache_hook
-            && let Some(cache) = &self.cache
-            && cmd.is_write()
-        {
-            let written = cached::before_write(cache, std::slice::from_ref(&cmd));
-            let result = Box::pin(self.call_once_hooked(cmd, false)).await;
-            drop(written);
-            return result;
-        }
+    /// One command through the breaker, with no cache hook and no script reload.
+    fn call_once(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
         let permit = match self.breaker.try_acquire() {
             Ok(permit) => permit,
-            Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
+            Err(rejected) => {
+                return call::CallFuture::Answered(Some(Err(self.reject(ordinal, name, rejected))));
+            }
         };
-        let started = Instant::now();
         let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, outcome = tracing::field::Empty);
+        let started = Instant::now();
         // `(*self.backend)`: method lookup on an `Arc<dyn KvBackend>` finds the forwarding
         // `impl KvBackend for Arc<B>` first, which boxes one more future per call (an
         // allocation, a copy of the future and an extra poll layer): call the backend directly.
-        let result = (*self.backend).execute(cmd).instrument(span.clone()).await;
-        record_outcome(&span, result.as_ref().err());
-        self.finish(permit, ordinal, name, started, result.as_ref().err());
-        result.map_err(Error::from)
+        let backend = (*self.backend).execute(cmd);
+        call::CallFuture::Sent(call::Call {
+            inner: self,
+            permit: Some(permit),
+            ordinal,
+            name,
+            started,
+            span,
+            backend,
+        })
     }
 
     /// A batch through the breaker (one round trip). Scripts this client knows are loaded in
@@ -509,12 +521,9 @@ impl ClientInner {
             )));
         }
         for source in sources {
-            self.call_once_hooked(
-                Command::ScriptLoad {
-                    script: source.to_string(),
-                },
-                false,
-            )
+            self.call_once(Command::ScriptLoad {
+                script: source.to_string(),
+            })
             .await?;
         }
         Ok(())
