@@ -11,6 +11,8 @@
 //! - [`error`]: one classification of failures ([`ErrorKind`]) that every backend maps onto,
 //!   and the [`Error`] callers see.
 //! - [`backend`]: the [`KvBackend`] trait, the seam where drivers plug in.
+//! - [`wire`]: commands as the argument lists Redis receives and replies in their canonical
+//!   shape, written once for every Redis backend.
 //! - [`breaker`]: the circuit breaker (consecutive-failure and failure-rate policies,
 //!   half-open probes, an active health probe while open).
 //! - [`retry`]: backoff with jitter and a shared retry budget.
@@ -31,6 +33,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod value;
+pub mod wire;
 
 pub mod breaker;
 

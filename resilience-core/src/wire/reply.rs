@@ -1,0 +1,392 @@
+//! Replies in their canonical shape: [`ReplyShape`].
+
+use bytes::Bytes;
+
+use crate::value::parse_redis_double;
+use crate::{BackendError, Command, ErrorKind, Value};
+
+/// The shape a command's reply must have, as documented on each [`Command`] variant.
+///
+/// Taken from the command before it is sent (so a backend that consumes the command
+/// needs no copy of it), then applied to the reply with [`canonicalize`](Self::canonicalize).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyShape {
+    kind: Kind,
+    /// The command's name, for error messages.
+    command: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `PING`: `Status("PONG")`.
+    Pong,
+    /// `SET`: `Okay` or `Nil`.
+    SetReply,
+    /// `GET`, `HGET`: `Bytes` or `Nil`.
+    BulkOrNil,
+    /// Integer replies.
+    Int,
+    /// `MGET`: an array as it is.
+    Array,
+    /// `HGETALL`: `Map`.
+    Map,
+    /// `HINCRBYFLOAT`: `Double`.
+    Double,
+    /// `ZSCORE`, `ZADD INCR`: `Double` or `Nil`.
+    OptDouble,
+    /// Range replies without scores: an array of members.
+    Members,
+    /// Range replies `WITHSCORES`: pairs `[member, Double]`.
+    ScoredMembers,
+    /// `SCRIPT LOAD`: the SHA as `Bytes`.
+    Sha,
+    /// `SCAN`: `[Int cursor, Array keys]`.
+    Scan,
+    /// `EVAL`, `EVALSHA`: the reply as decoded.
+    Passthrough,
+    /// `Raw`: the reply as decoded.
+    Raw,
+}
+
+impl ReplyShape {
+    /// The shape `cmd`'s reply must have.
+    pub fn of(cmd: &Command) -> ReplyShape {
+        let kind = match cmd {
+            Command::Ping => Kind::Pong,
+            Command::Set { .. } => Kind::SetReply,
+            Command::Get { .. } | Command::Hget { .. } => Kind::BulkOrNil,
+            Command::Del { .. }
+            | Command::Exists { .. }
+            | Command::Expire { .. }
+            | Command::Pexpire { .. }
+            | Command::Ttl { .. }
+            | Command::Pttl { .. }
+            | Command::Incrby { .. }
+            | Command::Hset { .. }
+            | Command::Hdel { .. }
+            | Command::Hincrby { .. }
+            | Command::Zrem { .. }
+            | Command::Zcard { .. }
+            | Command::Zremrangebyrank { .. } => Kind::Int,
+            Command::Mget { .. } => Kind::Array,
+            Command::Hgetall { .. } => Kind::Map,
+            Command::Hincrbyfloat { .. } => Kind::Double,
+            Command::Zadd { options, .. } => {
+                if options.incr {
+                    Kind::OptDouble
+                } else {
+                    Kind::Int
+                }
+            }
+            Command::Zrange { with_scores, .. } | Command::Zrangebyscore { with_scores, .. } => {
+                if *with_scores {
+                    Kind::ScoredMembers
+                } else {
+                    Kind::Members
+                }
+            }
+            Command::Zscore { .. } => Kind::OptDouble,
+            Command::ScriptLoad { .. } => Kind::Sha,
+            Command::Scan { .. } => Kind::Scan,
+            Command::Eval { .. } | Command::Evalsha { .. } => Kind::Passthrough,
+            Command::Raw { .. } => Kind::Raw,
+        };
+        ReplyShape {
+            kind,
+            command: cmd.name(),
+        }
+    }
+
+    /// Whether the command was [`Command::Raw`], whose reply is passed through as the
+    /// driver decoded it.
+    pub fn is_raw(self) -> bool {
+        self.kind == Kind::Raw
+    }
+
+    /// Gives `reply` (the driver's reply converted one to one) the canonical shape: RESP2's
+    /// flat `HGETALL` and `WITHSCORES` arrays become a `Map` and `[member, Double]` pairs,
+    /// scores and `HINCRBYFLOAT` become `Double`, the `SCAN` cursor an `Int` (a cursor
+    /// beyond `i64::MAX` keeps its bits: cast it back with `as u64`), a status where bytes
+    /// are promised becomes bytes and a bulk `OK` where `SET` promises `Okay` becomes
+    /// `Okay`. Any other mismatch is a [`ErrorKind::Server`] error naming the command.
+    pub fn canonicalize(self, reply: Value) -> Result<Value, BackendError> {
+        let cmd = self.command;
+        match self.kind {
+            Kind::Pong => match reply {
+                ref t if is_text(t, "PONG") => Ok(Value::Status("PONG".to_owned())),
+                other => Ok(other),
+            },
+            Kind::SetReply => match reply {
+                Value::Nil => Ok(Value::Nil),
+                ref t if matches!(t, Value::Okay) || is_text(t, "OK") => Ok(Value::Okay),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Kind::BulkOrNil | Kind::Sha => match reply {
+                Value::Nil if self.kind == Kind::BulkOrNil => Ok(Value::Nil),
+                Value::Bytes(_) => Ok(reply),
+                Value::Status(s) => Ok(Value::Bytes(Bytes::from(s))),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Kind::Int => to_int(cmd, reply),
+            Kind::Array => match reply {
+                Value::Array(_) => Ok(reply),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Kind::Map => Ok(Value::Map(flat_to_pairs(cmd, reply)?)),
+            Kind::Double => to_double(cmd, reply),
+            Kind::OptDouble => match reply {
+                Value::Nil => Ok(Value::Nil),
+                other => to_double(cmd, other),
+            },
+            Kind::ScoredMembers => scored(cmd, reply),
+            Kind::Members => match reply {
+                Value::Array(_) => Ok(reply),
+                Value::Nil => Ok(Value::Array(Vec::new())),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Kind::Scan => match reply {
+                Value::Array(items) if items.len() == 2 => {
+                    let mut it = items.into_iter();
+                    match (it.next(), it.next()) {
+                        (Some(cursor), Some(keys @ Value::Array(_))) => {
+                            Ok(Value::Array(vec![to_int(cmd, cursor)?, keys]))
+                        }
+                        _ => Err(mismatch(cmd, "not a cursor and an array of keys")),
+                    }
+                }
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Kind::Passthrough | Kind::Raw => Ok(reply),
+        }
+    }
+}
+
+/// A reply that does not have the shape its command promises.
+fn mismatch(cmd: &str, what: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::Server,
+        format!("unexpected reply to {cmd}: {what}"),
+    )
+}
+
+fn to_double(cmd: &str, v: Value) -> Result<Value, BackendError> {
+    let parsed = match &v {
+        Value::Double(d) => Some(*d),
+        Value::Int(i) => Some(*i as f64),
+        Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(parse_redis_double),
+        Value::Status(s) => parse_redis_double(s),
+        other => return Err(mismatch(cmd, other.kind_name())),
+    };
+    parsed
+        .map(Value::Double)
+        .ok_or_else(|| mismatch(cmd, "a score that is not a number"))
+}
+
+fn to_int(cmd: &str, v: Value) -> Result<Value, BackendError> {
+    match v {
+        Value::Int(i) => Ok(Value::Int(i)),
+        Value::Bytes(b) => parse_int(&b)
+            .map(Value::Int)
+            .ok_or_else(|| mismatch(cmd, "not an integer")),
+        other => Err(mismatch(cmd, other.kind_name())),
+    }
+}
+
+/// Parses an integer; a `u64` beyond `i64::MAX` (a SCAN cursor) keeps its bits.
+fn parse_int(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<u64>().ok().map(|u| u as i64))
+}
+
+fn is_text(v: &Value, text: &str) -> bool {
+    match v {
+        Value::Bytes(b) => b.eq_ignore_ascii_case(text.as_bytes()),
+        Value::Status(s) => s.eq_ignore_ascii_case(text),
+        _ => false,
+    }
+}
+
+fn flat_to_pairs(cmd: &str, v: Value) -> Result<Vec<(Value, Value)>, BackendError> {
+    match v {
+        Value::Map(pairs) => Ok(pairs),
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(items) => {
+            if items.len() % 2 != 0 {
+                return Err(mismatch(cmd, "an odd-length array where pairs were due"));
+            }
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+        other => Err(mismatch(cmd, other.kind_name())),
+    }
+}
+
+/// `WITHSCORES` replies: RESP3 nests `[member, score]` pairs, RESP2 sends them flat.
+fn scored(cmd: &str, v: Value) -> Result<Value, BackendError> {
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Nil => Vec::new(),
+        other => return Err(mismatch(cmd, other.kind_name())),
+    };
+    let nested = !items.is_empty()
+        && items
+            .iter()
+            .all(|i| matches!(i, Value::Array(p) if p.len() == 2));
+    let pairs: Vec<(Value, Value)> = if nested {
+        items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::Array(p) => {
+                    let mut it = p.into_iter();
+                    Some((it.next()?, it.next()?))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        flat_to_pairs(cmd, Value::Array(items))?
+    };
+    pairs
+        .into_iter()
+        .map(|(m, s)| Ok(Value::Array(vec![m, to_double(cmd, s)?])))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{SetOptions, ZaddOptions};
+
+    fn bs(s: &str) -> Value {
+        Value::from(s)
+    }
+
+    fn shape(cmd: &Command, v: Value) -> Result<Value, BackendError> {
+        ReplyShape::of(cmd).canonicalize(v)
+    }
+
+    #[test]
+    fn hgetall_flat_or_map_becomes_map() {
+        let cmd = Command::Hgetall { key: "h".into() };
+        let v = Value::Array(vec![bs("f"), bs("v"), bs("g"), bs("w")]);
+        let map = Value::Map(vec![(bs("f"), bs("v")), (bs("g"), bs("w"))]);
+        assert_eq!(shape(&cmd, v).unwrap(), map);
+        assert_eq!(shape(&cmd, map.clone()).unwrap(), map);
+        assert_eq!(shape(&cmd, Value::Nil).unwrap(), Value::Map(vec![]));
+        let err = shape(&cmd, Value::Array(vec![bs("f")])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Server);
+        assert!(err.to_string().contains("HGETALL"), "{err}");
+    }
+
+    #[test]
+    fn withscores_flat_or_nested_becomes_pairs_of_doubles() {
+        let cmd = Command::Zrange {
+            key: "z".into(),
+            start: 0,
+            stop: -1,
+            rev: false,
+            with_scores: true,
+        };
+        let want = Value::Array(vec![
+            Value::Array(vec![bs("a"), Value::Double(1.5)]),
+            Value::Array(vec![bs("b"), Value::Double(f64::INFINITY)]),
+        ]);
+        let flat = Value::Array(vec![bs("a"), bs("1.5"), bs("b"), bs("inf")]);
+        assert_eq!(shape(&cmd, flat).unwrap(), want);
+        let nested = Value::Array(vec![
+            Value::Array(vec![bs("a"), Value::Double(1.5)]),
+            Value::Array(vec![bs("b"), Value::Double(f64::INFINITY)]),
+        ]);
+        assert_eq!(shape(&cmd, nested).unwrap(), want);
+        assert!(shape(&cmd, Value::Array(vec![bs("a"), bs("x")])).is_err());
+    }
+
+    #[test]
+    fn scores_and_cursor_are_numbers() {
+        let zscore = Command::Zscore {
+            key: "z".into(),
+            member: "m".into(),
+        };
+        assert_eq!(shape(&zscore, bs("2")).unwrap(), Value::Double(2.0));
+        assert_eq!(shape(&zscore, Value::Nil).unwrap(), Value::Nil);
+        let zincr = Command::Zadd {
+            key: "z".into(),
+            members: vec![(1.0, "m".into())],
+            options: ZaddOptions {
+                incr: true,
+                ..Default::default()
+            },
+        };
+        assert_eq!(shape(&zincr, Value::Nil).unwrap(), Value::Nil);
+        let scan = Command::Scan {
+            cursor: 0,
+            pattern: None,
+            count: None,
+        };
+        let v = Value::Array(vec![bs("17"), Value::Array(vec![bs("k")])]);
+        assert_eq!(
+            shape(&scan, v).unwrap(),
+            Value::Array(vec![Value::Int(17), Value::Array(vec![bs("k")])])
+        );
+        let big = Value::Array(vec![bs("18446744073709551615"), Value::Array(vec![])]);
+        assert_eq!(
+            shape(&scan, big).unwrap(),
+            Value::Array(vec![Value::Int(-1), Value::Array(vec![])])
+        );
+    }
+
+    #[test]
+    fn set_and_ping_replies_from_either_driver() {
+        let set = Command::Set {
+            key: "k".into(),
+            value: Bytes::new(),
+            options: SetOptions::default(),
+        };
+        assert_eq!(shape(&set, Value::Okay).unwrap(), Value::Okay);
+        assert_eq!(shape(&set, bs("OK")).unwrap(), Value::Okay);
+        assert_eq!(shape(&set, Value::Nil).unwrap(), Value::Nil);
+        assert!(shape(&set, Value::Int(1)).is_err());
+        assert_eq!(
+            shape(&Command::Ping, bs("PONG")).unwrap(),
+            Value::Status("PONG".into())
+        );
+        let get = Command::Get { key: "k".into() };
+        assert_eq!(
+            shape(&get, Value::Status("x".into())).unwrap(),
+            Value::Bytes(Bytes::from_static(b"x"))
+        );
+        assert!(shape(&get, Value::Int(3)).is_err());
+        let load = Command::ScriptLoad {
+            script: "return 1".into(),
+        };
+        assert!(shape(&load, Value::Nil).is_err());
+    }
+
+    #[test]
+    fn raw_and_scripts_pass_through() {
+        let raw = Command::Raw {
+            args: vec![Bytes::from_static(b"X")],
+            keys: vec![],
+            write: false,
+            idempotent: true,
+        };
+        assert!(ReplyShape::of(&raw).is_raw());
+        assert_eq!(shape(&raw, Value::Int(5)).unwrap(), Value::Int(5));
+        let eval = Command::Eval {
+            script: "return {1}".into(),
+            keys: vec![],
+            args: vec![],
+        };
+        assert!(!ReplyShape::of(&eval).is_raw());
+        let v = Value::Array(vec![Value::Int(1)]);
+        assert_eq!(shape(&eval, v.clone()).unwrap(), v);
+    }
+}
