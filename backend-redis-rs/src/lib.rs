@@ -22,8 +22,10 @@
 //! - `connect` (private): the connection manager, configured so an outage
 //!   reaches the core as `Unavailable` or `Timeout` within `socket_timeout`, with no driver
 //!   retry that could apply a write twice (see below for the exact settings and why).
-//! - `translate` (private): each [`Command`] to one `redis::Cmd`.
-//! - `reply` (private): driver replies to the canonical [`Value`] shape of each command.
+//! - `translate` (private): each [`Command`] to one `redis::Cmd`, as the core's
+//!   [`wire`](resilience_core::wire) module spells it.
+//! - `reply` (private): driver replies to the core's [`Value`], one to one; the core's
+//!   [`ReplyShape`](resilience_core::wire::ReplyShape) then gives them their canonical shape.
 //! - [`classify_error`]: driver errors to the core's `ErrorKind`, as a table.
 //!
 //! ## Promises
@@ -151,7 +153,8 @@ use tokio::time::Instant;
 pub use classify::classify_error;
 
 use connect::Connector;
-use translate::{ReplyShape, translate};
+use resilience_core::wire::ReplyShape;
+use translate::translate;
 
 /// A [`KvBackend`] on redis-rs, for one Redis server.
 ///
@@ -408,7 +411,7 @@ impl KvBackend for RedisRsBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
         let (redis_cmd, shape) = translate(&cmd)?;
         let raw = self.send(Request::One(&redis_cmd)).await?;
-        reply::shape(shape, reply::convert(raw)?)
+        shape.canonicalize(reply::convert(raw)?)
     }
 
     async fn execute_batch(
@@ -464,7 +467,7 @@ impl KvBackend for RedisRsBackend {
         items
             .into_iter()
             .zip(shapes)
-            .map(|(item, shape)| reply::shape(shape, item))
+            .map(|(item, shape)| shape.canonicalize(item))
             .collect()
     }
 

@@ -15,7 +15,10 @@ const BOUND: usize = 320;
 fn call_futures_stay_small() {
     let client = ResilientClient::builder("size", InMemoryBackend::new()).build();
     let sizes = [
-        ("execute", std::mem::size_of_val(&client.execute(Command::Ping))),
+        (
+            "execute",
+            std::mem::size_of_val(&client.execute(Command::Ping)),
+        ),
         ("get", std::mem::size_of_val(&client.get("k"))),
         (
             "set",

@@ -133,12 +133,10 @@ impl Command {
                 rev,
                 with_scores,
             } => {
-                key_command(sink, "ZRANGE", key);
+                // `ZREVRANGE` rather than `ZRANGE ... REV`: every server since Redis 5 takes it.
+                key_command(sink, if *rev { "ZREVRANGE" } else { "ZRANGE" }, key);
                 sink.int(*start);
                 sink.int(*stop);
-                if *rev {
-                    sink.word("REV");
-                }
                 if *with_scores {
                     sink.word("WITHSCORES");
                 }
@@ -346,7 +344,7 @@ mod tests {
             rev: true,
             with_scores: true,
         });
-        assert_eq!(w, ["ZRANGE", "z", "0", "-1", "REV", "WITHSCORES"]);
+        assert_eq!(w, ["ZREVRANGE", "z", "0", "-1", "WITHSCORES"]);
         let w = words(&Command::Zrangebyscore {
             key: "z".into(),
             min: ScoreBound::Exclusive(1.0),

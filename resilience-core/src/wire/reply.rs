@@ -316,6 +316,9 @@ mod tests {
             member: "m".into(),
         };
         assert_eq!(shape(&zscore, bs("2")).unwrap(), Value::Double(2.0));
+        assert_eq!(shape(&zscore, bs("-0.25")).unwrap(), Value::Double(-0.25));
+        assert_eq!(shape(&zscore, Value::Int(3)).unwrap(), Value::Double(3.0));
+        assert!(shape(&zscore, bs("abc")).is_err());
         assert_eq!(shape(&zscore, Value::Nil).unwrap(), Value::Nil);
         let zincr = Command::Zadd {
             key: "z".into(),
