@@ -95,6 +95,19 @@ pub(crate) struct CallMetrics {
     client: std::sync::Arc<str>,
     calls: Box<[std::sync::OnceLock<metrics::Counter>]>,
     duration: std::sync::OnceLock<metrics::Histogram>,
+    retries: std::sync::OnceLock<metrics::Counter>,
+    /// By priority rank and outcome ([`store_outcome_slot`]).
+    store_outcomes: [std::sync::OnceLock<metrics::Counter>; 16],
+}
+
+/// The slot of a prioritized write's outcome in [`CallMetrics`].
+fn store_outcome_slot(outcome: &crate::StoreOutcome) -> usize {
+    match outcome {
+        crate::StoreOutcome::Stored => 0,
+        crate::StoreOutcome::Queued(_) => 1,
+        crate::StoreOutcome::Dropped => 2,
+        crate::StoreOutcome::Failed(_) => 3,
+    }
 }
 
 impl CallMetrics {
@@ -104,6 +117,8 @@ impl CallMetrics {
             client,
             calls: (0..slots).map(|_| std::sync::OnceLock::new()).collect(),
             duration: std::sync::OnceLock::new(),
+            retries: std::sync::OnceLock::new(),
+            store_outcomes: Default::default(),
         }
     }
 
@@ -119,18 +134,114 @@ impl CallMetrics {
         let index = ordinal * OUTCOMES.len() + slot;
         if let Some(cell) = self.calls.get(index) {
             cell.get_or_init(|| {
-                metrics::counter!(CALLS, "client" => metrics::SharedString::from(std::sync::Arc::clone(&self.client)), "command" => name, "outcome" => OUTCOMES[slot])
+                metrics::counter!(CALLS, "client" => client_label(&self.client), "command" => name, "outcome" => OUTCOMES[slot])
             })
             .increment(1);
         }
     }
 
+    /// Retries made by this client.
+    pub(crate) fn retries(&self) -> &metrics::Counter {
+        self.retries
+            .get_or_init(|| metrics::counter!(RETRIES, "client" => client_label(&self.client)))
+    }
+
+    /// Prioritized writes (`submit`, `store_with_retry`), by priority and outcome.
+    pub(crate) fn store_outcome(
+        &self,
+        priority: crate::Priority,
+        outcome: &crate::StoreOutcome,
+    ) -> &metrics::Counter {
+        let slot = priority.rank() * 4 + store_outcome_slot(outcome);
+        self.store_outcomes[slot].get_or_init(|| {
+            metrics::counter!(STORE_OUTCOMES, "client" => client_label(&self.client), "priority" => priority.as_str(), "outcome" => outcome.as_str())
+        })
+    }
+
     /// Records how long a call that reached the backend took.
     pub(crate) fn record_duration(&self, elapsed: std::time::Duration) {
         self.duration
-            .get_or_init(|| {
-                metrics::histogram!(CALL_DURATION, "client" => metrics::SharedString::from(std::sync::Arc::clone(&self.client)))
-            })
+            .get_or_init(
+                || metrics::histogram!(CALL_DURATION, "client" => client_label(&self.client)),
+            )
             .record(elapsed.as_secs_f64());
+    }
+}
+
+/// The recovery queue's metric handles, registered on first use and reused, like
+/// [`CallMetrics`]: recording a queue event builds no label.
+#[derive(Default)]
+pub(crate) struct QueueMetrics {
+    /// By [`Priority::rank`](crate::Priority::rank).
+    enqueued: [std::sync::OnceLock<metrics::Counter>; 4],
+    completed: std::sync::OnceLock<metrics::Counter>,
+    oldest_age: std::sync::OnceLock<metrics::Gauge>,
+    /// By [`Priority::rank`](crate::Priority::rank).
+    depth: [std::sync::OnceLock<metrics::Gauge>; 4],
+    /// By [`dead_letter_slot`].
+    dead_lettered: [std::sync::OnceLock<metrics::Counter>; 5],
+}
+
+fn client_label(client: &std::sync::Arc<str>) -> metrics::SharedString {
+    metrics::SharedString::from(std::sync::Arc::clone(client))
+}
+
+/// The label and slot of a dead-letter reason.
+fn dead_letter_slot(reason: &crate::DeadLetterReason) -> (usize, &'static str) {
+    use crate::DeadLetterReason;
+    match reason {
+        DeadLetterReason::MaxAttempts { .. } => (0, "max_attempts"),
+        DeadLetterReason::MaxAge { .. } => (1, "max_age"),
+        DeadLetterReason::Evicted => (2, "evicted"),
+        DeadLetterReason::NonRetryable { .. } => (3, "non_retryable"),
+        DeadLetterReason::Shutdown => (4, "shutdown"),
+    }
+}
+
+impl QueueMetrics {
+    /// Writes accepted, by priority.
+    pub(crate) fn enqueued(
+        &self,
+        client: &std::sync::Arc<str>,
+        priority: crate::Priority,
+    ) -> &metrics::Counter {
+        self.enqueued[priority.rank()].get_or_init(|| {
+            metrics::counter!(QUEUE_ENQUEUED, "client" => client_label(client), "priority" => priority.as_str())
+        })
+    }
+
+    /// Queued writes applied.
+    pub(crate) fn completed(&self, client: &std::sync::Arc<str>) -> &metrics::Counter {
+        self.completed
+            .get_or_init(|| metrics::counter!(QUEUE_COMPLETED, "client" => client_label(client)))
+    }
+
+    /// Age of the oldest queued write.
+    pub(crate) fn oldest_age(&self, client: &std::sync::Arc<str>) -> &metrics::Gauge {
+        self.oldest_age
+            .get_or_init(|| metrics::gauge!(QUEUE_OLDEST_AGE, "client" => client_label(client)))
+    }
+
+    /// Queue depth, by priority.
+    pub(crate) fn depth(
+        &self,
+        client: &std::sync::Arc<str>,
+        priority: crate::Priority,
+    ) -> &metrics::Gauge {
+        self.depth[priority.rank()].get_or_init(|| {
+            metrics::gauge!(QUEUE_DEPTH, "client" => client_label(client), "priority" => priority.as_str())
+        })
+    }
+
+    /// Writes given up, by reason.
+    pub(crate) fn dead_lettered(
+        &self,
+        client: &std::sync::Arc<str>,
+        reason: &crate::DeadLetterReason,
+    ) -> &metrics::Counter {
+        let (slot, label) = dead_letter_slot(reason);
+        self.dead_lettered[slot].get_or_init(|| {
+            metrics::counter!(QUEUE_DEAD_LETTERED, "client" => client_label(client), "reason" => label)
+        })
     }
 }

@@ -19,10 +19,12 @@
 //!   with [`DeadLetterReason::Shutdown`] so every ticket resolves.
 //!
 //! The queue is a plain `Mutex`-protected structure: it is only touched when Redis is
-//! failing or recovering, never on the healthy fast path.
+//! failing or recovering. On the healthy path a prioritized write only asks whether
+//! anything is queued for its keys, and while the queue is empty that is one atomic load
+//! (the count of queued operations, kept beside the lock), not the lock.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -197,11 +199,45 @@ impl<P> State<P> {
     }
 }
 
+/// The queue's lock, held: on release it records how many operations the queue holds,
+/// so that [`RecoveryQueue::len`] and [`RecoveryQueue::has_pending`] can read that count
+/// without the lock, and no mutation can forget to update it.
+struct StateGuard<'a, P> {
+    state: MutexGuard<'a, State<P>>,
+    queued: &'a AtomicUsize,
+}
+
+impl<P> std::ops::Deref for StateGuard<'_, P> {
+    type Target = State<P>;
+
+    fn deref(&self) -> &State<P> {
+        &self.state
+    }
+}
+
+impl<P> std::ops::DerefMut for StateGuard<'_, P> {
+    fn deref_mut(&mut self) -> &mut State<P> {
+        &mut self.state
+    }
+}
+
+impl<P> Drop for StateGuard<'_, P> {
+    fn drop(&mut self) {
+        // Still under the lock: the mutex guard is dropped after this.
+        self.queued.store(self.state.ops.len(), Ordering::Release);
+    }
+}
+
 /// The recovery queue, generic over what an operation carries.
 pub struct RecoveryQueue<P> {
     client: Arc<str>,
     config: QueueConfig,
     state: Mutex<State<P>>,
+    /// How many operations `state` holds, written under its lock each time the lock is
+    /// released (see [`StateGuard`]), read without it.
+    queued: AtomicUsize,
+    /// Per-queue metric handles.
+    metrics: observe::QueueMetrics,
     closed: AtomicBool,
     /// Woken when work is added.
     work: Notify,
@@ -247,6 +283,8 @@ impl<P> RecoveryQueue<P> {
                 dead_lettered: 0,
                 evicted: 0,
             }),
+            queued: AtomicUsize::new(0),
+            metrics: observe::QueueMetrics::default(),
             closed: AtomicBool::new(false),
             work: Notify::new(),
             drained: Notify::new(),
@@ -262,10 +300,13 @@ impl<P> RecoveryQueue<P> {
         self
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<P>> {
+    fn lock(&self) -> StateGuard<'_, P> {
         // A panic while holding the lock cannot leave the indexes half-updated in a way
         // that loses operations (every mutation is a few map operations), so recover.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        StateGuard {
+            state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            queued: &self.queued,
+        }
     }
 
     /// The limits in force.
@@ -337,7 +378,7 @@ impl<P> RecoveryQueue<P> {
             self.publish_depth(&state);
             ticket
         };
-        metrics::counter!(observe::QUEUE_ENQUEUED, "client" => self.client.to_string(), "priority" => priority.as_str()).increment(1);
+        self.metrics.enqueued(&self.client, priority).increment(1);
         if let Some((id, entry)) = evicted {
             self.resolve_dead(id, entry, DeadLetterReason::Evicted);
         }
@@ -348,13 +389,18 @@ impl<P> RecoveryQueue<P> {
     /// Whether any queued operation shares one of `keys` (a new write on them must queue
     /// behind it, not overtake it).
     pub fn has_pending(&self, keys: &[String]) -> bool {
+        // Nothing queued (the healthy path): no lock. An operation pushed before this call
+        // began stored its count before its lock was released, so it is seen here.
+        if self.queued.load(Ordering::Acquire) == 0 {
+            return false;
+        }
         let state = self.lock();
         !state.per_key.is_empty() && keys.iter().any(|k| state.per_key.contains_key(k))
     }
 
     /// Operations waiting.
     pub fn len(&self) -> usize {
-        self.lock().ops.len()
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Whether nothing waits.
@@ -496,7 +542,8 @@ impl<P> RecoveryQueue<P> {
             self.publish_depth(&state);
             done
         };
-        metrics::counter!(observe::QUEUE_COMPLETED, "client" => self.client.to_string())
+        self.metrics
+            .completed(&self.client)
             .increment(done.len() as u64);
         for mut entry in done {
             if let Some(hook) = &self.leave_hook {
@@ -659,9 +706,10 @@ impl<P> RecoveryQueue<P> {
         let oldest = state
             .oldest_enqueued_at()
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
-        metrics::gauge!(observe::QUEUE_OLDEST_AGE, "client" => self.client.to_string()).set(oldest);
+        self.metrics.oldest_age(&self.client).set(oldest);
         for (rank, depth) in state.depth_by_priority().iter().enumerate() {
-            metrics::gauge!(observe::QUEUE_DEPTH, "client" => self.client.to_string(), "priority" => Priority::ALL[rank].as_str())
+            self.metrics
+                .depth(&self.client, Priority::ALL[rank])
                 .set(*depth as f64);
         }
     }
@@ -671,7 +719,8 @@ impl<P> RecoveryQueue<P> {
             hook(&entry.payload, Left::DeadLettered(&reason));
         }
         tracing::warn!(client = %self.client, id, priority = %entry.priority, %reason, "queued write dead-lettered");
-        metrics::counter!(observe::QUEUE_DEAD_LETTERED, "client" => self.client.to_string(), "reason" => reason_label(&reason))
+        self.metrics
+            .dead_lettered(&self.client, &reason)
             .increment(1);
         let letter = DeadLetter {
             id,
@@ -700,16 +749,6 @@ fn claim<P>(id: u64, entry: &Entry<P>) -> Claimed<P> {
         priority: entry.priority,
         payload: Arc::clone(&entry.payload),
         attempts: entry.attempts,
-    }
-}
-
-fn reason_label(reason: &DeadLetterReason) -> &'static str {
-    match reason {
-        DeadLetterReason::MaxAttempts { .. } => "max_attempts",
-        DeadLetterReason::MaxAge { .. } => "max_age",
-        DeadLetterReason::Evicted => "evicted",
-        DeadLetterReason::NonRetryable { .. } => "non_retryable",
-        DeadLetterReason::Shutdown => "shutdown",
     }
 }
 
@@ -742,6 +781,27 @@ mod tests {
             .iter()
             .map(|c| *c.payload)
             .collect()
+    }
+
+    #[tokio::test]
+    async fn the_lock_free_count_follows_every_push_and_every_removal() {
+        let q = queue(10);
+        assert!(q.is_empty() && !q.has_pending(&keys(&["a"])));
+        q.push(Priority::Normal, keys(&["a"]), "a1").unwrap();
+        q.push(Priority::High, keys(&["b"]), "b1").unwrap();
+        assert_eq!(q.len(), 2);
+        assert!(q.has_pending(&keys(&["a"])) && !q.has_pending(&keys(&["c"])));
+        let claimed = q.take_batch(|_| Batching::Shareable);
+        assert_eq!(
+            q.len(),
+            2,
+            "claimed operations are still queued until completed"
+        );
+        let ids: Vec<u64> = claimed.iter().map(|c| c.id).collect();
+        q.complete(&ids[..1]);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.dead_letter_all(DeadLetterReason::Shutdown), 1);
+        assert!(q.is_empty() && !q.has_pending(&keys(&["a", "b"])));
     }
 
     #[tokio::test]

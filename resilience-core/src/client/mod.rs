@@ -571,13 +571,18 @@ impl ClientInner {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
-        let result = retry_with(policy, Some(&self.budget), |e: &Error| retryable(e), |n| {
-            if n > 0 {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(crate::observe::RETRIES, "client" => metrics::SharedString::from(Arc::clone(&self.name))).increment(1);
-            }
-            attempt()
-        })
+        let result = retry_with(
+            policy,
+            Some(&self.budget),
+            |e: &Error| retryable(e),
+            |n| {
+                if n > 0 {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.retries().increment(1);
+                }
+                attempt()
+            },
+        )
         .await;
         result.map_err(|e| match e {
             RetryError::BudgetExhausted(

@@ -307,7 +307,10 @@ impl ResilientClient {
             StoreOutcome::Failed(_) => &c.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::observe::STORE_OUTCOMES, "client" => metrics::SharedString::from(Arc::clone(&self.inner.name)), "priority" => priority.as_str(), "outcome" => outcome.as_str()).increment(1);
+        self.inner
+            .metrics
+            .store_outcome(priority, &outcome)
+            .increment(1);
         outcome
     }
 }
