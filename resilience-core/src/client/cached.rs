@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::breaker::CircuitState;
@@ -122,7 +121,7 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
         };
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, tracked = true, outcome = tracing::field::Empty);
         let result = (*self.backend)
             .execute_tracked(cmd)

@@ -16,8 +16,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use tokio::time::Instant;
-
 use super::{ClientInner, record_outcome};
 use crate::breaker::Permit;
 use crate::{BackendError, Error, Value};
@@ -33,7 +31,7 @@ pub(super) struct Call<'a> {
     pub(super) permit: Option<Permit<'a>>,
     pub(super) ordinal: usize,
     pub(super) name: &'static str,
-    pub(super) started: Instant,
+    pub(super) started: std::time::Instant,
     pub(super) span: tracing::Span,
     pub(super) backend: BackendFuture<'a>,
 }

@@ -344,7 +344,7 @@ impl ClientInner {
         permit: crate::breaker::Permit<'_>,
         cmd_ordinal: usize,
         cmd_name: &'static str,
-        started: Instant,
+        started: std::time::Instant,
         error: Option<&BackendError>,
     ) {
         self.counters.calls.increment();
@@ -420,7 +420,9 @@ impl ClientInner {
             }
         };
         let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, outcome = tracing::field::Empty);
-        let started = Instant::now();
+        // The wall clock, not Tokio's: this only feeds the latency histogram, and Tokio's
+        // `Instant::now` first asks whether a test has paused its clock.
+        let started = std::time::Instant::now();
         // `(*self.backend)`: method lookup on an `Arc<dyn KvBackend>` finds the forwarding
         // `impl KvBackend for Arc<B>` first, which boxes one more future per call (an
         // allocation, a copy of the future and an extra poll layer): call the backend directly.
@@ -453,7 +455,7 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(BATCH_ORDINAL, "BATCH", rejected)),
         };
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len(), outcome = tracing::field::Empty);
         let result = (*self.backend)
             .execute_batch(cmds, atomic)
