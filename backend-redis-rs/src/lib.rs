@@ -25,7 +25,7 @@
 //! - `translate` (private): each [`Command`] to one `redis::Cmd`, as the core's
 //!   [`wire`](resilience_core::wire) module spells it.
 //! - `reply` (private): driver replies to the core's [`Value`], one to one; the core's
-//!   [`ReplyShape`](resilience_core::wire::ReplyShape) then gives them their canonical shape.
+//!   [`ReplyShape`] then gives them their canonical shape.
 //! - [`classify_error`]: driver errors to the core's `ErrorKind`, as a table.
 //!
 //! ## Promises

@@ -43,24 +43,35 @@
 //! one JSON object per line:
 //!
 //! ```json
-//! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5}
+//! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5,"cpu_us_per_op":3.05}
 //! ```
 //!
 //! The other scenarios ([`tiers`], [`recovery`], [`drain`], [`open`], and the
 //! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
 //! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
-//! # Finding where the overhead is
+//! # Pinning
 //!
-//! Two diagnostics are in the table (not in the JSON lines):
+//! On a machine with two or more CPUs, every server the bench starts runs on one CPU and
+//! the bench on the others ([`BenchConfig::pinning`], set by the binary unless `--no-pin`
+//! or `--url`), so that neither side's CPU time includes its contention with the other.
+//! The report's first line says where each ran ([`BenchConfig::placement`]).
 //!
-//! - the **CPU time per operation** of this process (Linux), which moves much less than
-//!   throughput when other processes compete for the cores: at concurrency 256 the client
-//!   side is CPU-bound, so the throughput ratio follows the CPU ratio;
-//! - with [`BenchConfig::backend_mode`] (`--with-backend-mode`), a third mode, `backend`,
+//! # Ratios, and finding where the overhead is
+//!
+//! - The **CPU time per operation** of this process (Linux) is in the table and in the
+//!   JSON lines (`cpu_us_per_op`). It moves much less than throughput when other processes
+//!   compete for the cores.
+//! - Each ratio (`resilient/raw`, and `backend/raw` with the backend mode) is reported from
+//!   throughput and from CPU per operation: the ratio of the medians, with the lowest and
+//!   highest ratio of the repeats taken pairwise ([`Ratio`]); one JSON line each, with
+//!   `"mode":"resilient/raw"`.
+//! - With [`BenchConfig::backend_mode`] (`--with-backend-mode`), a third mode, `backend`,
 //!   runs the load on the backend alone (`KvBackend::execute`, no `ResilientClient`), which
 //!   splits the overhead into the backend crate's part (translation, reply shaping, its own
 //!   timeout) and the client's part (breaker, counters, metrics, span).
+//! - For a figure that does not depend on the machine's load at all, `scripts/overhead.sh`
+//!   counts instructions per operation with callgrind (binary `overhead`).
 
 // Built with no backend feature, nothing can be measured and the machinery is unused.
 #![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
