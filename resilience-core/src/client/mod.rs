@@ -272,6 +272,7 @@ impl ResilientClient {
 
     /// Runs one command through the breaker, without retries. The reply has the canonical
     /// shape documented on the [`Command`] variant.
+    #[inline]
     pub fn execute(&self, cmd: Command) -> impl Future<Output = Result<Value, Error>> + Send + '_ {
         self.inner.call(cmd)
     }
@@ -378,6 +379,7 @@ impl ClientInner {
     ///
     /// The common case (no client cache to invalidate, not a script) is one unboxed
     /// [`call::Call`]; the rare ones run boxed (see [`call::CallFuture`]).
+    #[inline]
     fn call(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
         let cached_write = self.cache.is_some() && cmd.is_write();
         if cached_write || matches!(cmd, Command::Evalsha { .. }) {
@@ -411,6 +413,7 @@ impl ClientInner {
     }
 
     /// One command through the breaker, with no cache hook and no script reload.
+    #[inline]
     fn call_once(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
         let permit = match self.breaker.try_acquire() {
