@@ -38,9 +38,10 @@
 //! buffered commands after a reconnect). The settings in the `connect` module make
 //! sure that:
 //! - every call ends within `socket_timeout` (fred's per-command timeout, which wraps the
-//!   whole wait from handing the command to fred to its reply; a batch also has a
-//!   `tokio::time::timeout` backstop 50 ms later), with `Timeout` when the server does not
-//!   answer, including one that accepted the connection and went silent;
+//!   whole wait from handing the command to fred to its reply; a batch is one pipeline,
+//!   which fred bounds by its `default_command_timeout`, set to `socket_timeout`), with
+//!   `Timeout` when the server does not answer, including one that accepted the
+//!   connection and went silent. That is the only timer of a call: the backend adds none;
 //! - a call made while the connection is down fails at once with `Unavailable` (fred's
 //!   per-command `fail_fast`), instead of waiting in fred's reconnect buffer; one made in
 //!   the instant before fred notices the drop fails with `Timeout` after `socket_timeout`;
@@ -141,10 +142,6 @@ use resilience_core::{
 pub use classify::classify_error;
 
 use resilience_core::wire::ReplyShape;
-
-/// Extra time after `socket_timeout` before the backstop timeout fires, should fred's own
-/// per-command timeout ever not.
-const BACKSTOP_MARGIN: Duration = Duration::from_millis(50);
 
 struct Inner {
     client: Client,
@@ -255,18 +252,14 @@ impl FredBackend {
         &self.inner.options
     }
 
-    async fn bounded<T>(
+    /// Awaits a fred call and classifies its error. No timer: fred's own timeout
+    /// (`socket_timeout`, see the crate docs) bounds it.
+    async fn classified<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, BackendError> {
-        match tokio::time::timeout(self.inner.socket_timeout + BACKSTOP_MARGIN, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.inner.auth.explain(classify_error(&e))),
-            Err(_) => Err(BackendError::timeout(format!(
-                "no reply within {:?}",
-                self.inner.socket_timeout
-            ))),
-        }
+        fut.await
+            .map_err(|e| self.inner.auth.explain(classify_error(&e)))
     }
 }
 
@@ -449,7 +442,7 @@ impl KvBackend for FredBackend {
         if atomic {
             queue(&queued, translate::exec()).await?;
         }
-        let value = self.bounded(pipeline.all::<FredValue>()).await?;
+        let value = self.classified(pipeline.all::<FredValue>()).await?;
         let value = if atomic { exec_reply(value, n)? } else { value };
         batch_results(&shapes, value)
     }
