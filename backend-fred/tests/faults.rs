@@ -44,20 +44,25 @@ async fn behind_proxy_with(socket_timeout: Duration) -> (RedisServer, FaultProxy
 /// the proxy when the connection is reset, whatever the machine's load.
 const HOLD: Duration = Duration::from_secs(1);
 
-/// Runs `call` on a task, waits until it has started (plus a moment for fred's router to
-/// write it), resets every proxied connection, and returns the call's result.
+/// Runs `call` on a task, waits until the proxy has read its request and holds it (read
+/// from the client, not yet forwarded to the server), resets every proxied connection,
+/// and returns the call's result. Fails the test if the request was not held when the
+/// reset came: a reset that missed the request would prove nothing.
 async fn reset_while_in_flight<T: Send + 'static>(
     proxy: &FaultProxy,
     call: impl std::future::Future<Output = T> + Send + 'static,
 ) -> T {
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        let _ = started_tx.send(());
-        call.await
-    });
-    started_rx.await.expect("task started");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = proxy.traffic();
+    let task = tokio::spawn(call);
+    let held = proxy
+        .wait_for_traffic(HOLD, |t| t.requests_read > before.requests_read)
+        .await
+        .expect("the proxy read the request");
     proxy.reset_all();
+    assert_eq!(
+        held.requests_forwarded, before.requests_forwarded,
+        "the request reached the server before the reset"
+    );
     task.await.expect("task")
 }
 

@@ -84,19 +84,29 @@ async fn reset_mid_pipeline_is_an_error_never_a_partial_success() {
         .await
         .unwrap();
 
-    // Each chunk waits 150 ms in the proxy, so the batch cannot complete before 300 ms;
-    // the reset at 50 ms lands while it is in flight.
+    // Each chunk waits 150 ms in the proxy, either way. The reset comes once the batch
+    // has reached the server and before its reply has reached the client: mid-pipeline.
     proxy.set_mode(ProxyMode::Latency(Duration::from_millis(150)));
     for atomic in [false, true] {
         let cmds: Vec<Command> = (0..200)
             .map(|i| set(&format!("p:{atomic}:{i}"), "x"))
             .collect();
+        let before = proxy.traffic();
         let batch = {
             let r = r.clone();
             tokio::spawn(async move { r.execute_batch(cmds, atomic).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = proxy
+            .wait_for_traffic(Duration::from_secs(5), |t| {
+                t.requests_forwarded > before.requests_forwarded
+            })
+            .await
+            .expect("the batch reached the server");
         proxy.reset_all();
+        assert_eq!(
+            sent.replies_forwarded, before.replies_forwarded,
+            "atomic={atomic}: the reply reached the client before the reset"
+        );
         let err = batch.await.unwrap().unwrap_err();
         assert!(
             matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),

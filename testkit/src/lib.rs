@@ -22,7 +22,7 @@ pub mod server;
 
 pub use faulty::{FaultController, FaultyBackend};
 pub use mock::MockKvBackend;
-pub use proxy::{FaultProxy, ProxyMode};
+pub use proxy::{FaultProxy, ProxyMode, Traffic};
 pub use server::{
     RedisCluster, RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError,
     TlsClientAuth, TlsFiles,

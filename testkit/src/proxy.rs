@@ -70,6 +70,36 @@ pub struct FaultProxy {
 struct Stats {
     open: AtomicUsize,
     accepted: AtomicU64,
+    /// Client to server.
+    requests: Flow,
+    /// Server to client.
+    replies: Flow,
+    /// Woken whenever a byte count moves.
+    moved: tokio::sync::Notify,
+}
+
+/// The bytes of one direction, over every connection.
+#[derive(Debug, Default)]
+struct Flow {
+    /// Read from the sending side (held or forwarded).
+    read: AtomicU64,
+    /// Written to the receiving side.
+    forwarded: AtomicU64,
+}
+
+/// How many bytes the proxy has carried so far, over every connection: what it read from
+/// each side, and what it has forwarded to the other. A request the proxy has read but not
+/// forwarded is held by it (a latency or a blackhole): the server has not seen it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Request bytes read from clients.
+    pub requests_read: u64,
+    /// Request bytes written to the server.
+    pub requests_forwarded: u64,
+    /// Reply bytes read from the server.
+    pub replies_read: u64,
+    /// Reply bytes written to clients.
+    pub replies_forwarded: u64,
 }
 
 /// Counts a connection as open for as long as it lives.
@@ -153,6 +183,42 @@ impl FaultProxy {
     pub fn accepted(&self) -> u64 {
         self.stats.accepted.load(Ordering::SeqCst)
     }
+
+    /// The bytes carried so far, both ways (see [`Traffic`]).
+    pub fn traffic(&self) -> Traffic {
+        let s = &self.stats;
+        Traffic {
+            requests_read: s.requests.read.load(Ordering::SeqCst),
+            requests_forwarded: s.requests.forwarded.load(Ordering::SeqCst),
+            replies_read: s.replies.read.load(Ordering::SeqCst),
+            replies_forwarded: s.replies.forwarded.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Waits until the traffic satisfies `condition` (checked now and each time a count
+    /// moves) and returns it, or `None` once `within` has passed. A test uses it to act at
+    /// a known point of a request's way: read but held by the proxy, or forwarded to the
+    /// server with its reply not yet delivered.
+    pub async fn wait_for_traffic(
+        &self,
+        within: Duration,
+        condition: impl Fn(&Traffic) -> bool,
+    ) -> Option<Traffic> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let moved = self.stats.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            let now = self.traffic();
+            if condition(&now) {
+                return Some(now);
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                let last = self.traffic();
+                return condition(&last).then_some(last);
+            }
+        }
+    }
 }
 
 impl Drop for FaultProxy {
@@ -229,7 +295,7 @@ async fn connection(
     upstream: SocketAddr,
     mut mode: watch::Receiver<ProxyMode>,
     mut resets: watch::Receiver<u64>,
-    _open: OpenGuard,
+    open: OpenGuard,
 ) {
     // Connect upstream only once the mode lets traffic through.
     let upstream = loop {
@@ -266,10 +332,23 @@ async fn connection(
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
         let (to_upstream, to_client) = (mode.clone(), mode.clone());
+        let stats = &open.0;
         let both_ways = async move {
             tokio::try_join!(
-                pump(client_read, upstream_write, to_upstream),
-                pump(upstream_read, client_write, to_client),
+                pump(
+                    client_read,
+                    upstream_write,
+                    to_upstream,
+                    stats,
+                    &stats.requests
+                ),
+                pump(
+                    upstream_read,
+                    client_write,
+                    to_client,
+                    stats,
+                    &stats.replies
+                ),
             )
         };
         tokio::select! {
@@ -296,8 +375,15 @@ async fn passable(mode: &mut watch::Receiver<ProxyMode>) -> ProxyMode {
     }
 }
 
-/// Copies `from` to `to` chunk by chunk, following the mode; on EOF, half-closes `to`.
-async fn pump<R, W>(mut from: R, mut to: W, mut mode: watch::Receiver<ProxyMode>) -> io::Result<()>
+/// Copies `from` to `to` chunk by chunk, following the mode, counting into `flow`; on EOF,
+/// half-closes `to`.
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    mut mode: watch::Receiver<ProxyMode>,
+    stats: &Stats,
+    flow: &Flow,
+) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -319,10 +405,14 @@ where
             to.shutdown().await?;
             return Ok(());
         }
+        flow.read.fetch_add(n as u64, Ordering::SeqCst);
+        stats.moved.notify_waiters();
         // The mode at forwarding time decides: held while blackholed, then delayed.
         if let ProxyMode::Latency(delay) = passable(&mut mode).await {
             tokio::time::sleep(delay).await;
         }
         to.write_all(&buf[..n]).await?;
+        flow.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+        stats.moved.notify_waiters();
     }
 }

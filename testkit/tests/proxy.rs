@@ -215,3 +215,43 @@ async fn drop_stops_listening_and_closes_connections() {
         }
     }
 }
+
+#[tokio::test]
+async fn traffic_tells_a_request_held_by_the_proxy_from_one_forwarded() {
+    let (_server, proxy) = setup().await;
+    let mut conn = connect(&proxy).await;
+    assert_eq!(ping(&mut conn).await.unwrap(), pong());
+    // "*1\r\n$4\r\nPING\r\n" is 14 bytes, "+PONG\r\n" 7, each way in full.
+    let after_ping = proxy.traffic();
+    assert_eq!(after_ping.requests_read, 14);
+    assert_eq!(after_ping.requests_forwarded, 14);
+    assert_eq!(after_ping.replies_read, 7);
+    assert_eq!(after_ping.replies_forwarded, 7);
+
+    proxy.set_mode(ProxyMode::Latency(Duration::from_secs(1)));
+    let sent = tokio::spawn(async move {
+        let reply = conn.command(&["PING"]).await;
+        (conn, reply)
+    });
+    // Read, and held for the latency: the server has not seen it.
+    let held = proxy
+        .wait_for_traffic(DEADLINE, |t| t.requests_read == 28)
+        .await
+        .expect("the second PING was read");
+    assert_eq!(held.requests_forwarded, 14);
+    // Then forwarded, and answered.
+    let answered = proxy
+        .wait_for_traffic(DEADLINE, |t| t.replies_forwarded == 14)
+        .await
+        .expect("the second PING was answered");
+    assert_eq!(answered.requests_forwarded, 28);
+    let (_conn, reply) = sent.await.unwrap();
+    assert_eq!(reply.unwrap(), pong());
+    // A condition never met ends at the deadline with None.
+    assert_eq!(
+        proxy
+            .wait_for_traffic(Duration::from_millis(50), |t| t.requests_read > 1_000)
+            .await,
+        None
+    );
+}
