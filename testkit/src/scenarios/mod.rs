@@ -147,8 +147,6 @@ pub struct KillOptions {
     /// Promise: the breaker closes at most this long after the server answers again
     /// (default 1.5 s).
     pub close_within: Duration,
-    /// Promise: the 99th percentile of `CircuitOpen` rejections is below this (default 5 ms).
-    pub fail_fast_p99: Duration,
     /// How long queued writes may take to land once the breaker closed (default 8 s).
     pub drain_deadline: Duration,
 }
@@ -164,7 +162,6 @@ impl Default for KillOptions {
             health_check_interval: Duration::from_secs(1),
             down_for: Duration::from_millis(1500),
             close_within: Duration::from_millis(1500),
-            fail_fast_p99: Duration::from_millis(5),
             drain_deadline: Duration::from_secs(8),
         }
     }
@@ -321,7 +318,9 @@ pub struct KillReport {
     pub incr: IncrCounts,
     /// Retries the client made (must be 0: nothing here may be retried).
     pub retries: u64,
-    /// `CircuitOpen` rejections of INCRBY calls.
+    /// `CircuitOpen` rejections of INCRBY calls. Their latency is reported, not asserted
+    /// (a wall-clock bound belongs to the bench, whose `open` scenario measures it); that
+    /// none of them reached the backend is [`calls_while_open`](Self::calls_while_open).
     pub fail_fast: Latency,
     /// `submit` calls that started while Open (each one queues the write).
     pub submit_while_open: Latency,
@@ -368,12 +367,6 @@ impl KillReport {
         }
         if self.fail_fast.count == 0 {
             v.push("no call was rejected while the breaker was open".to_owned());
-        }
-        if self.fail_fast.p99 >= o.fail_fast_p99 {
-            v.push(format!(
-                "CircuitOpen rejections p99 {:?} >= {:?}",
-                self.fail_fast.p99, o.fail_fast_p99
-            ));
         }
         match self.closed_after_restart {
             Some(t) if t <= o.close_within => {}
@@ -1178,7 +1171,6 @@ mod tests {
             ("closed by timeout", |r| {
                 r.close_reason = Some("reset timeout elapsed")
             }),
-            ("slow rejections", |r| r.fail_fast.p99 = ms(5)),
             ("calls while open", |r| r.calls_while_open = 1),
             ("below threshold", |r| r.failures_before_open = 2),
             ("lost write", |r| r.writes.completed = 3),
