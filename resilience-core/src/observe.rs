@@ -170,8 +170,8 @@ impl CallMetrics {
 
 /// The recovery queue's metric handles, registered on first use and reused, like
 /// [`CallMetrics`]: recording a queue event builds no label.
-#[derive(Default)]
 pub(crate) struct QueueMetrics {
+    client: std::sync::Arc<str>,
     /// By [`Priority::rank`](crate::Priority::rank).
     enqueued: [std::sync::OnceLock<metrics::Counter>; 4],
     completed: std::sync::OnceLock<metrics::Counter>,
@@ -199,49 +199,50 @@ fn dead_letter_slot(reason: &crate::DeadLetterReason) -> (usize, &'static str) {
 }
 
 impl QueueMetrics {
+    pub(crate) fn new(client: std::sync::Arc<str>) -> Self {
+        QueueMetrics {
+            client,
+            enqueued: Default::default(),
+            completed: std::sync::OnceLock::new(),
+            oldest_age: std::sync::OnceLock::new(),
+            depth: Default::default(),
+            dead_lettered: Default::default(),
+        }
+    }
+
     /// Writes accepted, by priority.
-    pub(crate) fn enqueued(
-        &self,
-        client: &std::sync::Arc<str>,
-        priority: crate::Priority,
-    ) -> &metrics::Counter {
+    pub(crate) fn enqueued(&self, priority: crate::Priority) -> &metrics::Counter {
         self.enqueued[priority.rank()].get_or_init(|| {
-            metrics::counter!(QUEUE_ENQUEUED, "client" => client_label(client), "priority" => priority.as_str())
+            metrics::counter!(QUEUE_ENQUEUED, "client" => client_label(&self.client), "priority" => priority.as_str())
         })
     }
 
     /// Queued writes applied.
-    pub(crate) fn completed(&self, client: &std::sync::Arc<str>) -> &metrics::Counter {
-        self.completed
-            .get_or_init(|| metrics::counter!(QUEUE_COMPLETED, "client" => client_label(client)))
+    pub(crate) fn completed(&self) -> &metrics::Counter {
+        self.completed.get_or_init(
+            || metrics::counter!(QUEUE_COMPLETED, "client" => client_label(&self.client)),
+        )
     }
 
     /// Age of the oldest queued write.
-    pub(crate) fn oldest_age(&self, client: &std::sync::Arc<str>) -> &metrics::Gauge {
-        self.oldest_age
-            .get_or_init(|| metrics::gauge!(QUEUE_OLDEST_AGE, "client" => client_label(client)))
+    pub(crate) fn oldest_age(&self) -> &metrics::Gauge {
+        self.oldest_age.get_or_init(
+            || metrics::gauge!(QUEUE_OLDEST_AGE, "client" => client_label(&self.client)),
+        )
     }
 
     /// Queue depth, by priority.
-    pub(crate) fn depth(
-        &self,
-        client: &std::sync::Arc<str>,
-        priority: crate::Priority,
-    ) -> &metrics::Gauge {
+    pub(crate) fn depth(&self, priority: crate::Priority) -> &metrics::Gauge {
         self.depth[priority.rank()].get_or_init(|| {
-            metrics::gauge!(QUEUE_DEPTH, "client" => client_label(client), "priority" => priority.as_str())
+            metrics::gauge!(QUEUE_DEPTH, "client" => client_label(&self.client), "priority" => priority.as_str())
         })
     }
 
     /// Writes given up, by reason.
-    pub(crate) fn dead_lettered(
-        &self,
-        client: &std::sync::Arc<str>,
-        reason: &crate::DeadLetterReason,
-    ) -> &metrics::Counter {
+    pub(crate) fn dead_lettered(&self, reason: &crate::DeadLetterReason) -> &metrics::Counter {
         let (slot, label) = dead_letter_slot(reason);
         self.dead_lettered[slot].get_or_init(|| {
-            metrics::counter!(QUEUE_DEAD_LETTERED, "client" => client_label(client), "reason" => label)
+            metrics::counter!(QUEUE_DEAD_LETTERED, "client" => client_label(&self.client), "reason" => label)
         })
     }
 }

@@ -270,8 +270,10 @@ pub enum Batching {
 impl<P> RecoveryQueue<P> {
     /// An empty queue for the client named `client`.
     pub fn new(client: impl Into<Arc<str>>, config: QueueConfig) -> Self {
+        let client: Arc<str> = client.into();
         RecoveryQueue {
-            client: client.into(),
+            metrics: observe::QueueMetrics::new(Arc::clone(&client)),
+            client,
             config,
             state: Mutex::new(State {
                 next_id: 1,
@@ -284,7 +286,6 @@ impl<P> RecoveryQueue<P> {
                 evicted: 0,
             }),
             queued: AtomicUsize::new(0),
-            metrics: observe::QueueMetrics::default(),
             closed: AtomicBool::new(false),
             work: Notify::new(),
             drained: Notify::new(),
@@ -378,7 +379,7 @@ impl<P> RecoveryQueue<P> {
             self.publish_depth(&state);
             ticket
         };
-        self.metrics.enqueued(&self.client, priority).increment(1);
+        self.metrics.enqueued(priority).increment(1);
         if let Some((id, entry)) = evicted {
             self.resolve_dead(id, entry, DeadLetterReason::Evicted);
         }
@@ -542,9 +543,7 @@ impl<P> RecoveryQueue<P> {
             self.publish_depth(&state);
             done
         };
-        self.metrics
-            .completed(&self.client)
-            .increment(done.len() as u64);
+        self.metrics.completed().increment(done.len() as u64);
         for mut entry in done {
             if let Some(hook) = &self.leave_hook {
                 hook(&entry.payload, Left::Completed);
@@ -706,11 +705,9 @@ impl<P> RecoveryQueue<P> {
         let oldest = state
             .oldest_enqueued_at()
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
-        self.metrics.oldest_age(&self.client).set(oldest);
+        self.metrics.oldest_age().set(oldest);
         for (rank, depth) in state.depth_by_priority().iter().enumerate() {
-            self.metrics
-                .depth(&self.client, Priority::ALL[rank])
-                .set(*depth as f64);
+            self.metrics.depth(Priority::ALL[rank]).set(*depth as f64);
         }
     }
 
@@ -719,9 +716,7 @@ impl<P> RecoveryQueue<P> {
             hook(&entry.payload, Left::DeadLettered(&reason));
         }
         tracing::warn!(client = %self.client, id, priority = %entry.priority, %reason, "queued write dead-lettered");
-        self.metrics
-            .dead_lettered(&self.client, &reason)
-            .increment(1);
+        self.metrics.dead_lettered(&reason).increment(1);
         let letter = DeadLetter {
             id,
             priority: entry.priority,

@@ -487,8 +487,9 @@ impl Comparison {
         })
     }
 
-    /// The comparison as one JSON line (no trailing newline): `"mode":"<mode>/raw"`, the
-    /// medians of both ratios and their spread over the repeats.
+    /// The comparison as JSON lines (no trailing newlines), one per mode compared with raw
+    /// (`"mode":"resilient/raw"`, `"backend/raw"`): the medians of both ratios and their
+    /// spread over the repeats.
     fn json_lines(&self) -> Result<Vec<String>, BenchError> {
         let mut lines = Vec::new();
         let modes = [Mode::Resilient, Mode::Backend];
