@@ -123,9 +123,27 @@ async fn tiers_and_open_scenarios_run() {
     for backend in BackendChoice::all_built() {
         for metric in ["store", "recent20", "stm_to_im"] {
             let m = find(&report.measurements, backend.name(), metric);
-            assert_eq!(m.scenario, "tiers");
+            assert_eq!((m.scenario, m.mode), ("tiers", Some("tiers")));
             assert!(m.value > 0.0 && m.pass.is_some(), "{m:?}");
             check_json(m, "tiers");
+        }
+        // store and recent20 are also measured by hand, and compared.
+        for metric in ["store", "recent20"] {
+            let of = |mode: &str| {
+                report
+                    .measurements
+                    .iter()
+                    .find(|m| {
+                        m.backend == backend.name() && m.metric == metric && m.mode == Some(mode)
+                    })
+                    .unwrap_or_else(|| panic!("no {metric} {mode} line"))
+            };
+            let (tiers, hand, ratio) = (of("tiers"), of("hand-rolled"), of("tiers/hand-rolled"));
+            assert_eq!(hand.ops, tiers.ops);
+            assert!(hand.value > 0.0 && hand.cpu_us_per_op.is_some(), "{hand:?}");
+            let expected = tiers.value / hand.value;
+            assert!((ratio.value - expected).abs() < 1e-9, "{ratio:?}");
+            assert_eq!(ratio.unit, "x");
         }
         assert_eq!(find(&report.measurements, backend.name(), "store").ops, 80);
         // 4 agents keep one memory each in STM.

@@ -53,14 +53,22 @@ pub struct Measurement {
     /// What is measured (`store`, `recent20`, `stm_to_im`, `to_first_success`, `to_closed`,
     /// `drain`, `rejected_call`, `set`, `get`).
     pub metric: &'static str,
+    /// What ran, where a scenario compares two ways of doing the same thing (`tiers`,
+    /// `hand-rolled`, or the ratio of the two, `tiers/hand-rolled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
     /// Concurrent tasks (or connections) of the load.
     pub concurrency: usize,
     /// Operations (calls, memories, writes) the value is computed from.
     pub ops: u64,
     /// The number.
     pub value: f64,
-    /// Its unit: `ops/s`, `ms` or `us`.
+    /// Its unit: `ops/s`, `ms`, `us`, or `x` for a ratio.
     pub unit: &'static str,
+    /// The value again when it is a throughput (unit `ops/s`), under the name the
+    /// `setget` lines use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops_per_sec: Option<f64>,
     /// Median latency of one operation, in microseconds, where measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p50_us: Option<f64>,
@@ -76,8 +84,8 @@ pub struct Measurement {
     /// Settings that shaped the number (e.g. `batch_size=1024`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// CPU time of this process per operation, in microseconds (Linux; not in the JSON).
-    #[serde(skip)]
+    /// CPU time of this process per operation, in microseconds (Linux).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_op: Option<f64>,
     /// CPU time of the redis-server per operation, in microseconds, where measured
     /// ([`super::server_cpu`]); `1e6` over it is the most operations per second that
@@ -101,10 +109,12 @@ impl Measurement {
             scenario,
             backend,
             metric,
+            mode: None,
             concurrency,
             ops,
             value,
             unit,
+            ops_per_sec: (unit == "ops/s").then_some(value),
             p50_us: None,
             p99_us: None,
             target: None,
@@ -126,6 +136,12 @@ impl Measurement {
     pub fn latencies(mut self, p50_us: f64, p99_us: f64) -> Self {
         self.p50_us = Some(p50_us);
         self.p99_us = Some(p99_us);
+        self
+    }
+
+    /// Says what ran (see [`Measurement::mode`]).
+    pub fn mode(mut self, mode: &'static str) -> Self {
+        self.mode = Some(mode);
         self
     }
 
@@ -161,10 +177,10 @@ pub fn table(measurements: &[Measurement]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} note",
+        "{:<9} {:<15} {:<30} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} note",
         "scenario",
         "backend",
-        "metric",
+        "metric (mode)",
         "conc",
         "ops",
         "value",
@@ -181,15 +197,20 @@ pub fn table(measurements: &[Measurement]) -> String {
     for m in measurements {
         let value = if m.value >= 1000.0 {
             format!("{:.0}", m.value)
+        } else if m.unit == "x" {
+            format!("{:.3}", m.value)
         } else {
             format!("{:.2}", m.value)
         };
         let _ = writeln!(
             out,
-            "{:<9} {:<15} {:<17} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} {}",
+            "{:<9} {:<15} {:<30} {:>5} {:>8} {:>12} {:<5} {:>9} {:>9} {:>9} {:>9}  {:<10} {:<4} {}",
             m.scenario,
             m.backend,
-            m.metric,
+            match m.mode {
+                Some(mode) => format!("{} ({mode})", m.metric),
+                None => m.metric.to_owned(),
+            },
             m.concurrency,
             m.ops,
             value,
@@ -234,7 +255,22 @@ mod tests {
         assert_eq!(v["pass"], false);
         assert_eq!(v["target"], ">= 100");
         assert!(v.get("p99_us").is_none());
-        assert!(v.get("cpu_us_per_op").is_none());
+        assert!(v.get("mode").is_none());
+        assert_eq!(v["cpu_us_per_op"], 1.0);
+        assert_eq!(v["ops_per_sec"], 12.5);
         assert!(table(&[m]).contains("NO"));
+    }
+
+    #[test]
+    fn a_mode_shows_in_the_line_and_the_table() {
+        let m = Measurement::new("tiers", "redis-rs", "store", 64, 10, 0.93, "x")
+            .mode("tiers/hand-rolled");
+        let v: serde_json::Value = serde_json::from_str(&m.to_json_line().unwrap()).unwrap();
+        assert_eq!(v["mode"], "tiers/hand-rolled");
+        assert!(
+            v.get("ops_per_sec").is_none(),
+            "a ratio is not a throughput"
+        );
+        assert!(table(&[m]).contains("store (tiers/hand-rolled)"));
     }
 }

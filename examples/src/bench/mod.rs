@@ -79,6 +79,7 @@
 pub mod chart;
 pub mod compare;
 pub mod drain;
+pub mod hand_rolled;
 pub mod load;
 pub mod measurement;
 pub mod open;

@@ -118,6 +118,11 @@ mod redis_rs {
                 .map_err(err)?;
             Ok(RawRedisRs(manager))
         }
+
+        /// A clone of the connection manager (one per call, as the backend does).
+        pub fn manager(&self) -> ConnectionManager {
+            self.0.clone()
+        }
     }
 
     impl Target for RawRedisRs {
