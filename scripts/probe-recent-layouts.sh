@@ -5,11 +5,11 @@
 # layouts, and runs each read 50,000 times with redis-benchmark (64 connections); prints the
 # server's own time per call (INFO commandstats, usec_per_call):
 #
-#   hash+lua  the layout memory-tiers uses (DESIGN §4): a hash per memory (fields d c z i r a),
+#   hash+lua  the layout memory-tiers uses: a hash per memory (fields i e r a),
 #             read by a Lua script with one HMGET per entry, as the tiers' query script does
 #             (score-range queries, and recent() where SORT_RO is refused)
 #   hash+sort the same hashes read by SORT timeline BY nosort DESC LIMIT 0 20 GET # GET
-#             <prefix>*->d ... GET <prefix>*->a: no Lua, but one key lookup per field;
+#             <prefix>*->i ... GET <prefix>*->a: no Lua, but one key lookup per field;
 #             what recent() sends (memory-tiers/src/sort_read.rs)
 #   sort      one packed string per memory, read by SORT timeline BY nosort DESC LIMIT 0 20
 #             GET # GET <prefix>*: no Lua, one key lookup per entry
@@ -33,7 +33,7 @@ body='{"observation":"the bench agent saw something","step":123}'
 cli EVAL "
 for i = 1, 1000 do
   local id = string.format('01JXYZ%020d', i)
-  redis.call('HSET', 'h:{a}:mem:' .. id, 'd', ARGV[1], 'c', ARGV[2], 'z', 'j', 'i', '0.5', 'r', '0', 'a', '1764160000000')
+  redis.call('HSET', 'h:{a}:mem:' .. id, 'i', '0.5', 'e', ARGV[1] .. ARGV[2], 'r', '0', 'a', '1764160000000')
   redis.call('SET', 's:{a}:mem:' .. id, ARGV[1] .. ARGV[2] .. '|j|0.5|0|1764160000000')
   redis.call('ZADD', 'h:{a}:timeline', i, id)
   redis.call('ZADD', 's:{a}:timeline', i, id)
@@ -44,7 +44,7 @@ local ids = redis.call('ZREVRANGE', KEYS[1], 0, 19)
 local out = {}
 for _, id in ipairs(ids) do
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HMGET', ARGV[1] .. id, 'd', 'c', 'z', 'i', 'r', 'a')
+  out[#out + 1] = redis.call('HMGET', ARGV[1] .. id, 'i', 'e', 'r', 'a')
 end
 return out")
 
@@ -58,5 +58,5 @@ measure() { # name command...
 measure hash+lua EVALSHA "$hash_lua" 1 'h:{a}:timeline' 'h:{a}:mem:'
 p='h:{a}:mem:*'
 measure hash+sort SORT 'h:{a}:timeline' BY nosort DESC LIMIT 0 20 GET '#' \
-  GET "$p->d" GET "$p->c" GET "$p->z" GET "$p->i" GET "$p->r" GET "$p->a"
+  GET "$p->i" GET "$p->e" GET "$p->r" GET "$p->a"
 measure sort SORT 's:{a}:timeline' BY nosort DESC LIMIT 0 20 GET '#' GET 's:{a}:mem:*'

@@ -1,6 +1,6 @@
-//! IM entry decoding on arbitrary hash fields: corrupt, truncated and LZ4 bombs. Never
-//! panics; unpacking never yields more than the configured maximum; decoded importance is
-//! within [0, 1].
+//! IM entry decoding on arbitrary hash fields and envelopes: corrupt, truncated, other
+//! schema versions and LZ4 bombs. Never panics; unpacking never yields more than the
+//! configured maximum; decoded importance is within [0, 1].
 //!
 //! Input layout: byte 0 picks `max_value_bytes` (0..=255 KiB, in KiB steps, plus the low
 //! bits of byte 1), byte 2 picks a shape, the rest is split into fields on `0xff`.
@@ -8,11 +8,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use memory_tiers::fuzzing::{decode_entry, pack, unpack};
+use memory_tiers::fuzzing::{decode_entry, envelope, pack, unpack};
 
-const NAMES: [&str; 7] = ["d", "c", "z", "i", "r", "a", "x"];
-
-const HEADER: &[u8] = br#"{"agent_id":"a","step_number":1,"timestamp":2,"memory_type":"m","creation_time":3,"compression_level":2,"current_tier":"Im"}"#;
+const NAMES: [&str; 6] = ["e", "i", "r", "a", "d", "x"];
 
 fuzz_target!(|data: &[u8]| {
     let [a, b, shape, rest @ ..] = data else {
@@ -37,12 +35,8 @@ fuzz_target!(|data: &[u8]| {
                 ))
             })
             .collect(),
-        // A valid header, `rest` as compressed content.
-        1 => vec![
-            ("d".to_owned(), Bytes::from_static(HEADER)),
-            ("c".to_owned(), Bytes::copy_from_slice(rest)),
-            ("z".to_owned(), Bytes::from_static(b"l")),
-        ],
+        // A valid envelope header, `rest` as compressed content.
+        1 => vec![("e".to_owned(), envelope(rest, true))],
         // A valid header and a valid packing of `rest` (a possible bomb when `rest` is
         // repetitive), with the declared length then mutated by `b`.
         _ => {
@@ -54,9 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(out.len() <= max);
             }
             vec![
-                ("d".to_owned(), Bytes::from_static(HEADER)),
-                ("c".to_owned(), Bytes::from(packed)),
-                ("z".to_owned(), Bytes::from_static(b"l")),
+                ("e".to_owned(), envelope(&packed, true)),
                 (
                     "i".to_owned(),
                     Bytes::copy_from_slice(&rest[..rest.len().min(6)]),

@@ -3,7 +3,8 @@
 //! Failures of the resilient client (Redis unreachable, circuit open, a server error) are
 //! carried as [`Error::Redis`]; input the tiers refuse is [`Error::InvalidInput`] before
 //! anything is sent; a stored entry that cannot be decoded (a truncated or corrupt payload,
-//! a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic.
+//! a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic;
+//! one written in another schema version is [`Error::UnsupportedSchema`].
 
 use resilience_core::ErrorKind;
 
@@ -16,6 +17,15 @@ pub enum Error {
     /// A stored entry could not be decoded.
     #[error("corrupt memory entry: {0}")]
     Corrupt(String),
+    /// A stored entry was written in a layout this build does not read (an older or a
+    /// newer version of this crate): it is refused, never misread.
+    #[error("memory entry is in schema version {found}; this build reads version {supported}")]
+    UnsupportedSchema {
+        /// The version the entry was written in.
+        found: u8,
+        /// The version this build reads and writes.
+        supported: u8,
+    },
     /// The resilient client failed.
     #[error(transparent)]
     Redis(#[from] resilience_core::Error),

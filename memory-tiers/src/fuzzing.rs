@@ -17,6 +17,14 @@ pub fn decode_entry(fields: &[(String, Bytes)], max_value_bytes: usize) -> Resul
     crate::codec::decode(Ulid::nil(), fields, max_value_bytes)
 }
 
+/// A valid envelope (schema version, header) around `content`, stored as JSON or, with
+/// `lz4`, as packed JSON: decoding then exercises the content's decoder.
+pub fn envelope(content: &[u8], lz4: bool) -> Bytes {
+    crate::codec::envelope_around(content, lz4)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
 /// Undoes the level-2 LZ4 packing, refusing a declared length over `max`.
 pub fn unpack(data: &[u8], max: usize) -> Result<Vec<u8>> {
     crate::compress::unpack(data, max)

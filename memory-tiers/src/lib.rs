@@ -68,6 +68,7 @@ pub mod tier;
 pub mod transition;
 
 pub use agent::{AgentMemory, StoreReceipt, TierCounts, parse_memory_id};
+pub use codec::SCHEMA_VERSION;
 pub use config::{CompressionLevel, DEFAULT_MAX_VALUE_BYTES, ImConfig, StmConfig};
 pub use connect::{BackendKind, connect, connect_backend, connect_in_memory, connect_with};
 pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};

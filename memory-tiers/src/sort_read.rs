@@ -3,7 +3,7 @@
 //!
 //! The query script ([`crate::scripts`]) moves every field of every entry through the Lua
 //! interpreter, which is most of what a `recent(20)` costs the server: about twice what
-//! `SORT_RO index BY nosort DESC LIMIT 0 n GET # GET <prefix>*->d … GET <prefix>*->a`
+//! `SORT_RO index BY nosort DESC LIMIT 0 n GET # GET <prefix>*->i … GET <prefix>*->a`
 //! costs for the same reply (`scripts/probe-recent-layouts.sh`). `BY nosort` on a sorted
 //! set walks it in its own order, so the result is exactly the script's `ZREVRANGE`.
 //!
@@ -216,13 +216,9 @@ mod tests {
                 "GET",
                 "#",
                 "GET",
-                "ns:stm:{a}:mem:*->d",
-                "GET",
-                "ns:stm:{a}:mem:*->c",
-                "GET",
-                "ns:stm:{a}:mem:*->z",
-                "GET",
                 "ns:stm:{a}:mem:*->i",
+                "GET",
+                "ns:stm:{a}:mem:*->e",
                 "GET",
                 "ns:stm:{a}:mem:*->r",
                 "GET",

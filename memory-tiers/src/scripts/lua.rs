@@ -5,8 +5,10 @@
 //!
 //! Each source has a native twin in [`super::native`]; keep them in sync.
 
-/// The fields a query returns for each entry, in this order (the prelude's `peek`).
-pub(crate) const QUERY_FIELDS: [&str; 6] = ["d", "c", "z", "i", "r", "a"];
+/// The fields a query returns for each entry, in this order (the prelude's `peek`). The
+/// first, the importance, is in every stored entry of every schema version, so a nil first
+/// value means the entry is gone.
+pub(crate) const QUERY_FIELDS: [&str; 4] = ["i", "e", "r", "a"];
 
 macro_rules! prelude {
     () => {
@@ -44,7 +46,7 @@ local function fetch(id, bump)
   return redis.call('HGETALL', key)
 end
 local function peek(id)
-  local v = redis.call('HMGET', prefix .. id, 'd', 'c', 'z', 'i', 'r', 'a')
+  local v = redis.call('HMGET', prefix .. id, 'i', 'e', 'r', 'a')
   if not v[1] then
     drop(id)
     return nil

@@ -459,37 +459,41 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
     assert_eq!(e.metadata.compression_level, 2);
     assert_eq!(e.metadata.importance_score, 0.1);
     let key = agent.im().keys().entry(&e.memory_id.to_string());
-    assert_eq!(
-        c.hget(key.clone(), "z").await.unwrap().as_deref(),
-        Some(&b"l"[..])
-    );
-    let packed = c.hget(key.clone(), "c").await.unwrap().unwrap();
-    assert_ne!(
-        &packed[..],
-        serde_json::to_vec(&e.content).unwrap().as_slice()
-    );
+    let envelope = c.hget(key.clone(), "e").await.unwrap().unwrap();
+    assert_eq!(envelope[0], memory_tiers::SCHEMA_VERSION);
 
-    // Truncated, garbage, and a declared size over the limit: typed errors, no panic.
-    let truncated = packed.slice(..packed.len() / 2);
-    let mut huge = packed.to_vec();
-    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    // Truncated or garbage: corrupt. Another version, or the layout before envelopes:
+    // refused by its version. Never a panic, never a misread entry.
     for bad in [
-        truncated,
-        bytes::Bytes::from_static(b"\x05"),
-        bytes::Bytes::from(huge),
-        bytes::Bytes::from_static(b"\x10\0\0\0\xff\xff\xff"),
+        envelope.slice(..envelope.len() / 2),
+        bytes::Bytes::from_static(b"\x02\xff\xff\xff"),
     ] {
-        c.hset(key.clone(), "c", bad).await.unwrap();
-        assert!(matches!(
-            agent.get(e.memory_id).await,
-            Err(Error::Corrupt(_))
-        ));
+        c.hset(key.clone(), "e", bad).await.unwrap();
+        let got = agent.get(e.memory_id).await;
+        assert!(matches!(got, Err(Error::Corrupt(_))), "{got:?}");
     }
-    c.hset(key.clone(), "d", "{not json").await.unwrap();
-    assert!(matches!(
-        agent.im().get(e.memory_id, false).await,
-        Err(Error::Corrupt(_))
-    ));
+    let mut future = envelope.to_vec();
+    future[0] = memory_tiers::SCHEMA_VERSION + 1;
+    c.hset(key.clone(), "e", bytes::Bytes::from(future))
+        .await
+        .unwrap();
+    let got = agent.im().get(e.memory_id, false).await;
+    assert!(
+        matches!(got, Err(Error::UnsupportedSchema { found, .. }) if found == memory_tiers::SCHEMA_VERSION + 1),
+        "{got:?}"
+    );
+    c.hdel(key.clone(), vec!["e".to_owned()]).await.unwrap();
+    c.hset(key.clone(), "d", "{\"g\":\"agent\"}").await.unwrap();
+    let got = agent.im().get(e.memory_id, false).await;
+    assert!(
+        matches!(got, Err(Error::UnsupportedSchema { found: 1, .. })),
+        "{got:?}"
+    );
+    let recent = agent.recent(10).await;
+    assert!(
+        matches!(recent, Err(Error::UnsupportedSchema { found: 1, .. })),
+        "a query refuses it too: {recent:?}"
+    );
 }
 
 /// Bad agent ids and oversized values are `InvalidInput`; distinct agents never share a
