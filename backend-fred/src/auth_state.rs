@@ -4,7 +4,7 @@
 //! reason, which classifies as `Unavailable`: a breaker would count it. When the reason is
 //! that the server refuses the credentials (a password changed on the server while the
 //! client kept the old one), that is wrong twice over: the server is up and answering,
-//! and the breaker must not open for an `Auth` problem (DESIGN §2.2). So the error-log task
+//! and the breaker must not open for an `Auth` problem. So the error-log task
 //! (`connect::spawn_error_log`) tells [`AuthState`] about every connection error and every
 //! successful reconnect, and the commands' `Unavailable` errors pass through
 //! [`AuthState::explain`], which turns them into `Auth` while the last connection attempt

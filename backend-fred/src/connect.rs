@@ -1,7 +1,7 @@
 //! Connecting: [`ConnectionConfig`] to a fred client configured so the core, not fred,
 //! decides about retries.
 //!
-//! fred's defaults hide outages (DESIGN §3), so every knob that matters is set:
+//! fred's defaults hide outages, so every knob that matters is set:
 //!
 //! | fred setting | value | why |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! Tier settings, with the seed's defaults: STM keeps 1000 entries per agent for 24 hours,
+//! Tier settings, with these defaults: STM keeps 1000 entries per agent for 24 hours,
 //! IM 10000 for 7 days, values up to 1 MiB.
 
 use std::time::Duration;

@@ -136,7 +136,7 @@ pub async fn connect_backend(
 }
 
 /// Connects to `url` with the backend of `kind` and wraps it in a [`ResilientClient`]
-/// named `redis` with the seed's defaults.
+/// named `redis` with the default settings.
 pub async fn connect(url: &str, kind: BackendKind) -> Result<ResilientClient, Error> {
     connect_with("redis", url, kind, |builder| builder).await
 }

@@ -166,7 +166,7 @@ pub enum Command {
         /// The keys.
         keys: Vec<String>,
     },
-    /// `HSET key field value [field value ...]` (also the seed's `hmset`) -> `Int` (fields added).
+    /// `HSET key field value [field value ...]` (also `hmset`) -> `Int` (fields added).
     Hset {
         /// The key.
         key: String,

@@ -86,7 +86,7 @@ impl fmt::Debug for SentinelConfig {
     }
 }
 
-/// Connection settings shared by all backends. Defaults are the seed's.
+/// Connection settings shared by all backends.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
     /// Host name or address. Default `"localhost"`.

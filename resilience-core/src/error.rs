@@ -206,10 +206,10 @@ impl fmt::Display for DeadLetterReason {
 /// Every error a [`ResilientClient`](crate::ResilientClient) call can return.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Error {
-    /// The server could not be reached (the seed's `RedisUnavailableError`).
+    /// The server could not be reached.
     #[error("redis unavailable: {0}")]
     Unavailable(BackendError),
-    /// The server did not answer in time (the seed's `RedisTimeoutError`).
+    /// The server did not answer in time.
     #[error("redis timeout: {0}")]
     Timeout(BackendError),
     /// The server is up but busy (LOADING, BUSY, READONLY, …).

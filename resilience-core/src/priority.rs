@@ -1,4 +1,4 @@
-//! What happens to a write when Redis fails, by priority (seed §5.2).
+//! What happens to a write when Redis fails, by priority.
 //!
 //! | priority | on a retryable failure |
 //! |---|---|

@@ -1,4 +1,4 @@
-//! Retries: backoff with jitter, and a retry budget shared across calls (§2.4 of the design).
+//! Retries: backoff with jitter, and a retry budget shared across calls.
 //!
 //! Three pieces, one concept each:
 //!
@@ -15,13 +15,13 @@
 //!
 //! What to retry is the caller's decision, passed as `should_retry`: the client uses
 //! [`ErrorKind::is_retryable`](crate::ErrorKind::is_retryable) with the command's
-//! idempotency, so only failures that §2.2 marks retryable are retried.
+//! idempotency, so only failures classified as retryable are retried.
 //!
 //! ```
 //! use std::time::Duration;
 //! use resilience_core::retry::{Jitter, RetryPolicy};
 //!
-//! // The seed's schedule, without jitter: 1 s, 2 s, 4 s.
+//! // The default schedule, without jitter: 1 s, 2 s, 4 s.
 //! let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
 //! let delays: Vec<Duration> = policy.backoff().collect();
 //! assert_eq!(delays, [1, 2, 4].map(Duration::from_secs));

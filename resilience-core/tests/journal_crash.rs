@@ -1,4 +1,4 @@
-//! Crash test for the durable journal (feature `durable`, issue 7 item 2).
+//! Crash test for the durable journal (feature `durable`).
 //!
 //! A child process (this test executable, re-run with `JOURNAL_CRASH_CHILD` set) queues
 //! 10,000 writes while redis-server is down, says so on stdout, and is killed with SIGKILL.

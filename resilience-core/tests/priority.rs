@@ -1,4 +1,4 @@
-//! Priority handling of `store_with_retry` and `submit` (seed §5.2), on the paused clock.
+//! Priority handling of `store_with_retry` and `submit`, on the paused clock.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -49,7 +49,7 @@ async fn critical_retries_inline_then_returns_the_error() {
         matches!(outcome, StoreOutcome::Failed(Error::Unavailable(_))),
         "{outcome:?}"
     );
-    assert_eq!(rig.faults.calls(), 4, "one try and the seed's 3 retries");
+    assert_eq!(rig.faults.calls(), 4, "one try and the default 3 retries");
     assert_eq!(
         started.elapsed(),
         Duration::from_secs(1 + 2 + 4),

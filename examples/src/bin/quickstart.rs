@@ -1,4 +1,4 @@
-//! Quickstart: the seed's usage examples (§7.1 basic operations, §7.2 priority-based
+//! Quickstart: the basic usage examples (basic operations, priority-based
 //! storage) in Rust, on the embedded in-memory backend, so it runs with no server.
 //!
 //! Then one scripted outage shows the priorities at work: a `Critical` write retried
@@ -15,7 +15,7 @@ use resilience_core::{
 };
 use testkit::FaultyBackend;
 
-/// The seed's `store_agent_state`: write an agent's state hash.
+/// `store_agent_state`: write an agent's state hash.
 async fn store_agent_state(
     client: ResilientClient,
     agent_id: String,
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ResilientClient::builder("agent_stm", backend)
         .circuit_threshold(3)
         .circuit_reset_timeout(Duration::from_secs(300))
-        // Short delays so the demo is quick; the seed's defaults are 1 s doubling.
+        // Short delays so the demo is quick; the defaults are 1 s doubling.
         .retry_policy(RetryPolicy {
             base_delay: Duration::from_millis(100),
             jitter: Jitter::None,

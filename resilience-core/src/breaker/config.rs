@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Settings of a [`CircuitBreaker`](super::CircuitBreaker). The defaults are the seed's.
+/// Settings of a [`CircuitBreaker`](super::CircuitBreaker).
 ///
 /// Out-of-range values are never an error; they are clamped when the breaker is built and
 /// the clamped values are what [`config`](super::CircuitBreaker::config) returns:
@@ -13,9 +13,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 pub struct CircuitBreakerConfig {
     /// When Closed turns into Open. Default
-    /// `ConsecutiveFailures { threshold: 3 }` (the seed's `circuit_threshold`).
+    /// `ConsecutiveFailures { threshold: 3 }` (`circuit_threshold`).
     pub policy: FailurePolicy,
-    /// How long it stays Open before admitting a probe. Default 300 s (the seed's
+    /// How long it stays Open before admitting a probe. Default 300 s (
     /// `circuit_reset_timeout`).
     pub reset_timeout: Duration,
     /// How many probe calls HalfOpen admits at once. Default 1.
@@ -88,7 +88,6 @@ impl CircuitBreakerConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FailurePolicy {
     /// After `threshold` counted failures in a row; any success starts the count again.
-    /// This is the seed's behaviour.
     ConsecutiveFailures {
         /// How many failures in a row open the breaker.
         threshold: u32,

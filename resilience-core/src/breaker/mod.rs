@@ -32,7 +32,7 @@
 //!
 //! - **Closed**: calls pass. Counted failures ([`ErrorKind::counts_for_breaker`]: unavailable,
 //!   timeout, busy; and, if configured, successes slower than `slow_call_threshold`) feed the
-//!   [`FailurePolicy`]: `threshold` failures in a row (the seed's default, 3), or a failure
+//!   [`FailurePolicy`]: `threshold` failures in a row (default 3), or a failure
 //!   rate over a count or time window. When the policy trips, the breaker opens.
 //! - **Open**: every call is [`Rejected`] at once, with the time left until `reset_timeout`
 //!   (default 300 s) has passed since it opened. The first call after that moves it to
@@ -51,7 +51,7 @@
 //! 300 s is a long time to reject calls after Redis came back in two. With
 //! [`spawn_health_probe`](CircuitBreaker::spawn_health_probe) a background task pings the
 //! backend every `health_check_interval` (default 1 s) while the breaker is Open, and closes
-//! it as soon as a ping answers (seed §9, "health monitoring"). It waits on the state's
+//! it as soon as a ping answers. It waits on the state's
 //! [`watch`] channel while not Open, so a healthy breaker costs nothing.
 //!
 //! # Generations

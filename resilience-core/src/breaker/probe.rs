@@ -1,4 +1,4 @@
-//! The active health probe (seed §9): while the breaker is Open, ping the backend every
+//! The active health probe: while the breaker is Open, ping the backend every
 //! `health_check_interval` and close the breaker as soon as it answers.
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! Building a [`ResilientClient`] with the seed's names and defaults.
+//! Building a [`ResilientClient`] and its defaults.
 
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use crate::{Command, KvBackend};
 
 use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 
-/// Configures a [`ResilientClient`]. Every setting has the seed's default.
+/// Configures a [`ResilientClient`]. Every setting has a default.
 #[must_use = "call build() to get a client"]
 pub struct ResilientClientBuilder {
     name: String,
@@ -41,7 +41,7 @@ impl ResilientClientBuilder {
         }
     }
 
-    /// The policy `Critical` writes retry with (seed: 3 retries, 1 s base, factor 2).
+    /// The policy `Critical` writes retry with (default: 3 retries, 1 s base, factor 2).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = policy;
         self
@@ -53,7 +53,7 @@ impl ResilientClientBuilder {
         self
     }
 
-    /// Consecutive counted failures that open the breaker (seed default 3). Selects the
+    /// Consecutive counted failures that open the breaker (default 3). Selects the
     /// consecutive-failure policy.
     pub fn circuit_threshold(mut self, threshold: u32) -> Self {
         self.breaker.policy = FailurePolicy::ConsecutiveFailures {
@@ -62,7 +62,7 @@ impl ResilientClientBuilder {
         self
     }
 
-    /// How long the breaker stays open before admitting a probe (seed default 300 s). The
+    /// How long the breaker stays open before admitting a probe (default 300 s). The
     /// health probe usually closes it much sooner.
     pub fn circuit_reset_timeout(mut self, timeout: Duration) -> Self {
         self.breaker.reset_timeout = timeout;

@@ -1,4 +1,4 @@
-//! The seed's command methods (§4.1) and the extras agent code needs, each one call through
+//! The basic command methods and the extras agent code needs, each one call through
 //! the breaker with a typed reply. None of them retries: use
 //! [`execute_with_retry`](ResilientClient::execute_with_retry) or a prioritized write for that.
 
@@ -159,7 +159,7 @@ impl ResilientClient {
         .into_int()
     }
 
-    /// The seed's `hmset(name, mapping)`: `HSET key field value [field value ...]`.
+    /// `hmset(name, mapping)`: `HSET key field value [field value ...]`.
     pub async fn hmset<F: Into<String>, V: Into<Bytes>>(
         &self,
         key: impl Into<String>,

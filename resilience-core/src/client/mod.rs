@@ -2,13 +2,13 @@
 //!
 //! Every call goes through the circuit breaker: while Redis is failing, calls fail fast with
 //! [`Error::CircuitOpen`] instead of piling up behind timeouts, and a background health probe
-//! closes the breaker about a second after Redis answers again (seed §9), not after the full
+//! closes the breaker about a second after Redis answers again, not after the full
 //! `circuit_reset_timeout`.
 //!
 //! What happens on failure depends on how you call:
 //!
 //! - Plain command methods ([`get`](ResilientClient::get), [`set`](ResilientClient::set), …)
-//!   try once and return the error (the seed's behaviour).
+//!   try once and return the error (the default).
 //! - [`execute_with_retry`](ResilientClient::execute_with_retry) retries with a
 //!   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
 //!   is never retried: it may have been applied), within the shared [`RetryBudget`].
@@ -172,7 +172,7 @@ pub struct ShutdownReport {
 
 impl ResilientClient {
     /// Starts building a client named `client_name` (used in metrics, logs and errors) over
-    /// `backend`. Defaults are the seed's: 3 failures open the breaker for 300 s, retries
+    /// `backend`. Defaults: 3 failures open the breaker for 300 s, retries
     /// 3 times from 1 s doubling.
     pub fn builder(
         client_name: impl Into<String>,

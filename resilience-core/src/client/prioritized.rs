@@ -1,4 +1,4 @@
-//! Prioritized writes: [`store_with_retry`](ResilientClient::store_with_retry) (the seed's
+//! Prioritized writes: [`store_with_retry`](ResilientClient::store_with_retry) (
 //! shape, a store function) and [`submit`](ResilientClient::submit) (data-only commands).
 //!
 //! Both follow the [`Priority`] table of [`crate::priority`], and both keep per-key order: a
@@ -38,14 +38,14 @@ pub struct Submitted {
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
 
 impl ResilientClient {
-    /// Stores an agent's state with the seed's priority handling (§5.2), never raising:
+    /// Stores an agent's state with priority handling, never raising:
     /// the [`StoreOutcome`] says whether it was stored, queued (with a ticket), dropped or
     /// failed, and why.
     ///
     /// `store_func` is given the client, the agent id and the state. It may be called again
     /// from the recovery queue after a failure, so it must be safe to repeat (setting state
-    /// is; incrementing is not). Returning [`Error::StoreFailed`] (the seed's `False`) counts
-    /// as a retryable failure, not as a final one. Queued store functions live in memory
+    /// is; incrementing is not). Returning [`Error::StoreFailed`] (a store that reported
+    /// `false`) counts as a retryable failure, not as a final one. Queued store functions live in memory
     /// only; for writes that must survive a crash use [`submit`](Self::submit) with data.
     /// With a durable journal configured (feature `durable`), a store function that would
     /// have to be queued is refused instead:

@@ -65,7 +65,7 @@ const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Largest accepted `retry_ratio`.
 const MAX_RATIO: f32 = 1000.0;
 
-/// A retry budget shared by every call of a client (§2.4).
+/// A retry budget shared by every call of a client.
 ///
 /// All methods take `&self`, are lock-free and allocation-free, and the type is
 /// `Send + Sync`: share it with an `Arc` or a reference across tasks. See the

@@ -16,13 +16,13 @@ use rand::{Rng, SeedableRng};
 /// again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Jitter {
-    /// No randomness: exactly `d`. This is the seed's behaviour; use it in tests that want exact
+    /// No randomness: exactly `d`. This is the classic schedule; use it in tests that want exact
     /// delays, never in production fleets (synchronised retry storms).
     None,
     /// Uniform in `[0, d]`: the widest spread, but a retry may come back at once.
     Full,
     /// Uniform in `[d/2, d]`: the default. It spreads retries while keeping at least half of
-    /// the seed's delay, so a struggling server still gets breathing room.
+    /// the nominal delay, so a struggling server still gets breathing room.
     #[default]
     Equal,
     /// AWS's "decorrelated jitter": `min(max_delay, uniform[base_delay, prev * 3])`, with
@@ -31,9 +31,9 @@ pub enum Jitter {
     Decorrelated,
 }
 
-/// The retry schedule: how many retries, and the delay before each (§2.4 of the design).
+/// The retry schedule: how many retries, and the delay before each.
 ///
-/// Defaults are the seed's (§8.3): 3 retries, 1 s base delay, factor 2.0; plus a 30 s cap and
+/// Defaults: 3 retries, 1 s base delay, factor 2.0; plus a 30 s cap and
 /// [`Jitter::Equal`]. With `Jitter::None` the default schedule is 1 s, 2 s, 4 s.
 ///
 /// Every combination of field values is accepted; none panics. Odd values are interpreted as
@@ -41,11 +41,11 @@ pub enum Jitter {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// How many retries after the original attempt (so at most `1 + max_retries` attempts).
-    /// Default 3 (seed).
+    /// Default 3.
     pub max_retries: u32,
-    /// The nominal delay before the first retry. Default 1 s (seed).
+    /// The nominal delay before the first retry. Default 1 s.
     pub base_delay: Duration,
-    /// Each retry's nominal delay is the previous one times this. Default 2.0 (seed).
+    /// Each retry's nominal delay is the previous one times this. Default 2.0.
     /// NaN and values below 1.0 (including negatives) are treated as 1.0: a backoff never
     /// shrinks. `+inf` is allowed and jumps straight to `max_delay` after the first retry.
     pub backoff_factor: f64,
@@ -54,7 +54,7 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How delays are randomised. Default [`Jitter::Equal`]: the seed had none, which makes
     /// every client that failed together retry together (a retry storm); `Equal` breaks the
-    /// lock-step while keeping at least half of the seed's delay.
+    /// lock-step while keeping at least half of the nominal delay.
     pub jitter: Jitter,
     /// `Some(seed)` makes every [`Backoff`] from this policy draw the same sequence: for tests.
     /// `None` (the default) seeds each `Backoff` from the thread-local RNG.
