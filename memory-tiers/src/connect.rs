@@ -3,8 +3,8 @@
 //! The Redis drivers are compiled in by cargo features: `redis-rs` (default) and `fred`.
 //! Asking for a driver that was not compiled in is a clear [`Error::InvalidInput`], not a
 //! build error in the caller, so one binary can offer every backend it was built with.
-//! [`BackendKind::InMemory`] needs no server and no feature: its backend comes with the
-//! tiers' native scripts registered, like [`connect_in_memory`].
+//! [`BackendKind::InMemory`] needs no server and no feature: its backend runs the tiers'
+//! Lua scripts itself, like [`connect_in_memory`]'s.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,21 +14,13 @@ use resilience_core::{
     ConnectionConfig, Error, InMemoryBackend, KvBackend, ResilientClient, ResilientClientBuilder,
 };
 
-use crate::scripts::register_natives;
-
-/// An [`InMemoryBackend`] with the tiers' native scripts registered, and a
+/// An [`InMemoryBackend`] (which runs the tiers' Lua scripts itself), and a
 /// [`ResilientClient`] named `name` over it (default settings). No server needed: use it
 /// for examples, tests, and as the local fallback tier.
 pub fn connect_in_memory(name: &str) -> (ResilientClient, InMemoryBackend) {
-    let backend = in_memory_backend();
+    let backend = InMemoryBackend::new();
     let client = ResilientClient::builder(name, backend.clone()).build();
     (client, backend)
-}
-
-fn in_memory_backend() -> InMemoryBackend {
-    let backend = InMemoryBackend::new();
-    register_natives(&backend);
-    backend
 }
 
 /// Which backend a client runs on.
@@ -118,7 +110,7 @@ pub async fn connect_backend(
     kind: BackendKind,
 ) -> Result<Arc<dyn KvBackend>, Error> {
     match kind {
-        BackendKind::InMemory => Ok(Arc::new(in_memory_backend())),
+        BackendKind::InMemory => Ok(Arc::new(InMemoryBackend::new())),
         #[cfg(feature = "redis-rs")]
         BackendKind::RedisRs => Ok(Arc::new(
             backend_redis_rs::RedisRsBackend::connect(config).await?,

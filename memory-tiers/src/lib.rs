@@ -27,9 +27,9 @@
 //! - [`keys`]: the key schema (the agent id is a Redis Cluster hash tag) and validation.
 //! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read.
 //! - [`config`]: [`StmConfig`] (24 h, 1000 per agent) and [`ImConfig`] (7 days, 10000).
-//! - [`scripts`]: every write, read and query is one server-side script (Lua on Redis, a
-//!   native twin on [`InMemoryBackend`](resilience_core::InMemoryBackend)), so an entry,
-//!   its indexes and their TTLs change together or not at all. On Redis, rank queries
+//! - [`scripts`]: every write, read and query is one Lua script (on Redis, and the same
+//!   source on [`InMemoryBackend`](resilience_core::InMemoryBackend)), so an entry, its
+//!   indexes and their TTLs change together or not at all. On Redis, rank queries
 //!   (`recent`) are read by one `SORT_RO … GET` instead, about half the server's cost,
 //!   whenever it gives the script's answer (`sort_read` in the source says when).
 //! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves.
@@ -75,7 +75,7 @@ pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tie
 pub use error::{Error, Result};
 pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
-pub use scripts::{lua_sources, register_natives};
+pub use scripts::lua_sources;
 pub use tier::{MAX_QUERY_LIMIT, TierHandle};
 pub use transition::MaintainReport;
 pub use ulid::Ulid;

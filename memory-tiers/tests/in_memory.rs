@@ -8,7 +8,7 @@ mod suite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memory_tiers::{MemoryInput, StmConfig, TieredMemory, register_natives};
+use memory_tiers::{MemoryInput, StmConfig, TieredMemory};
 use resilience_core::{Command, InMemoryBackend, KvBackend, Priority};
 use serde_json::json;
 use suite::MakeBackend;
@@ -16,7 +16,6 @@ use suite::MakeBackend;
 fn in_memory() -> MakeBackend {
     Arc::new(|| {
         let b = InMemoryBackend::new();
-        register_natives(&b);
         Arc::new(b) as Arc<dyn KvBackend>
     })
 }
@@ -76,7 +75,6 @@ async fn outage_queues_writes_and_fallback_serves_reads() {
 #[tokio::test(start_paused = true)]
 async fn expired_entries_disappear_everywhere() {
     let b = InMemoryBackend::new();
-    register_natives(&b);
     let c = suite::client("t", b.clone());
     let mem = TieredMemory::builder(c.clone(), c.clone())
         .stm_config(StmConfig {
@@ -172,7 +170,6 @@ async fn maintain_moves_entries_near_expiry() {
 #[tokio::test(start_paused = true)]
 async fn background_maintenance_moves_lowest_value_first() {
     let b = InMemoryBackend::new();
-    register_natives(&b);
     let (im_backend, im_faults) = testkit::FaultyBackend::new(b.clone());
     let c = suite::client("stm", b.clone());
     let mem = TieredMemory::builder(c, suite::client("im", im_backend))
@@ -230,7 +227,6 @@ async fn background_maintenance_moves_lowest_value_first() {
 #[tokio::test(start_paused = true)]
 async fn fallback_is_bounded() {
     let b = InMemoryBackend::new();
-    register_natives(&b);
     let (faulty, faults) = testkit::FaultyBackend::new(b);
     let c = suite::client("stm", faulty);
     let (fb, fb_backend) = memory_tiers::connect_in_memory("fallback");

@@ -34,10 +34,13 @@
 //!   No background task is needed. A key is gone from the instant its deadline is reached
 //!   (Redis keeps it for that one millisecond more; no caller can tell the difference).
 //!   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
-//! - **Scripts.** Lua cannot run here: register a native twin of each script with
-//!   [`InMemoryBackend::register_script`] (see [`scripts`]). `EVAL` of a registered source
-//!   runs the twin; `EVALSHA` runs it once the script was loaded (`SCRIPT LOAD` or `EVAL`),
-//!   and fails with `NOSCRIPT` before, as Redis does. Any other script is a `Server` error.
+//! - **Scripts.** With feature `lua`, `EVAL` runs the script's own source in Lua 5.1, as
+//!   Redis does, with `redis.call` over this backend's data, atomically (see `memory/lua.rs`
+//!   for what a script sees): one source for Redis and for tests without a server.
+//!   `EVALSHA` runs a script once it was loaded (`SCRIPT LOAD` or `EVAL`), and fails with
+//!   `NOSCRIPT` before, as Redis does. A native twin registered with
+//!   [`InMemoryBackend::register_script`] (see [`scripts`]) runs instead of the source;
+//!   without feature `lua`, a script with no twin is a `Server` error.
 //! - **Batches.** [`KvBackend::execute_batch`] runs all commands under one lock
 //!   acquisition, so nothing interleaves. With `atomic`, it first checks what Redis checks
 //!   when queueing inside `MULTI` (unknown raw command, wrong number of arguments); any such
@@ -59,7 +62,11 @@
 //!   `.await`; the backend is cheap to clone and clones share the store.
 
 mod exec;
+#[cfg(feature = "lua")]
+pub(crate) use exec::parse_strict_i64;
 mod glob;
+#[cfg(feature = "lua")]
+mod lua;
 pub mod scripts;
 mod store;
 mod zset;
@@ -486,19 +493,129 @@ mod tests {
             args: vec![],
         };
         assert_eq!(b.execute(eval).await.unwrap(), Value::Int(4));
-        let e = b
-            .execute(Command::Eval {
-                script: "return 1".into(),
-                keys: vec![],
-                args: vec![],
+        #[cfg(not(feature = "lua"))]
+        {
+            let e = b
+                .execute(Command::Eval {
+                    script: "return 1".into(),
+                    keys: vec![],
+                    args: vec![],
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Server);
+            assert!(
+                e.message()
+                    .contains("not supported by the in-memory backend")
+            );
+        }
+    }
+
+    #[cfg(feature = "lua")]
+    mod lua {
+        use super::*;
+
+        fn eval(script: &str, keys: &[&str], args: &[&str]) -> Command {
+            Command::Eval {
+                script: script.into(),
+                keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+                args: args
+                    .iter()
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect(),
+            }
+        }
+
+        #[tokio::test]
+        async fn a_script_runs_its_own_source_atomically() {
+            let b = InMemoryBackend::new();
+            let src = "redis.call('HSET', KEYS[1], 'f', ARGV[1]) \
+                       return redis.call('HINCRBY', KEYS[1], 'f', 2)";
+            assert_eq!(
+                b.execute(eval(src, &["h"], &["40"])).await.unwrap(),
+                Value::Int(42)
+            );
+            let sha = crate::memory::script_sha1(src);
+            let again = Command::Evalsha {
+                sha1: sha,
+                keys: vec!["h".into()],
+                args: vec![Bytes::from_static(b"1")],
+                idempotent: false,
+            };
+            assert_eq!(b.execute(again).await.unwrap(), Value::Int(3));
+        }
+
+        #[tokio::test]
+        async fn replies_convert_both_ways_as_redis_converts_them() {
+            let b = InMemoryBackend::new();
+            b.execute(Command::Zadd {
+                key: "z".into(),
+                members: vec![(1.5, "m".into())],
+                options: ZaddOptions::default(),
             })
             .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Server);
-        assert!(
-            e.message()
-                .contains("not supported by the in-memory backend")
-        );
+            .unwrap();
+            let src = "return {1, 'two', false, redis.call('ZSCORE', KEYS[1], 'm'), \
+                       redis.call('GET', 'missing'), 3.9, \
+                       redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES')}";
+            let got = b.execute(eval(src, &["z"], &["2"])).await.unwrap();
+            assert_eq!(
+                got,
+                Value::Array(vec![
+                    Value::Int(1),
+                    Value::Bytes(Bytes::from_static(b"two")),
+                    Value::Nil,
+                    Value::Bytes(Bytes::from_static(b"1.5")),
+                    Value::Nil,
+                    Value::Int(3),
+                    Value::Array(vec![
+                        Value::Bytes(Bytes::from_static(b"m")),
+                        Value::Bytes(Bytes::from_static(b"1.5")),
+                    ]),
+                ])
+            );
+            let status = b
+                .execute(eval("return redis.call('SET', 'k', 'v')", &[], &[]))
+                .await
+                .unwrap();
+            assert_eq!(status, Value::Status("OK".into()));
+        }
+
+        #[tokio::test]
+        async fn errors_keep_their_code() {
+            let b = InMemoryBackend::new();
+            b.execute(Command::Set {
+                key: "s".into(),
+                value: Bytes::from_static(b"x"),
+                options: SetOptions::default(),
+            })
+            .await
+            .unwrap();
+            let e = b
+                .execute(eval("return redis.call('HGET', KEYS[1], 'f')", &["s"], &[]))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+            let caught = b
+                .execute(eval(
+                    "local r = redis.pcall('HGET', KEYS[1], 'f') return r.err ~= nil",
+                    &["s"],
+                    &[],
+                ))
+                .await
+                .unwrap();
+            assert_eq!(caught, Value::Int(1));
+            let own = b
+                .execute(eval("return redis.error_reply('NOPE not here')", &[], &[]))
+                .await
+                .unwrap_err();
+            assert_eq!(own.code(), Some("NOPE"), "{own}");
+            for bad in ["error('boom')", "return (", "return os.time()"] {
+                let e = b.execute(eval(bad, &[], &[])).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Server, "{bad}: {e}");
+                assert!(e.message().starts_with("ERR "), "{bad}: {e}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -93,7 +93,6 @@ pub(super) async fn primary_backend(
 ) -> Result<(Arc<dyn KvBackend>, Outage, String), DemoError> {
     if args.backend == BackendKind::InMemory {
         let inner = InMemoryBackend::new();
-        memory_tiers::register_natives(&inner);
         let (backend, faults) = FaultyBackend::new(inner);
         let outage = match outage {
             OutageKind::None => Outage::None { _server: None },

@@ -2,8 +2,6 @@
 //! (timeline, steps, importance, expiry) and `ARGV[1..3]` = entry key prefix, now (Unix ms),
 //! cleanup batch. Entry keys are built from the prefix; they share the indexes' hash tag,
 //! so on Redis Cluster they live in the same slot.
-//!
-//! Each source has a native twin in [`super::native`]; keep them in sync.
 
 /// The fields a query returns for each entry, in this order (the prelude's `peek`). The
 /// first, the importance, is in every stored entry of every schema version, so a nil first

@@ -1,24 +1,19 @@
-//! The tiers' server-side scripts: Lua for Redis, with native twins for the in-memory
-//! backend.
+//! The tiers' server-side scripts, in Lua.
 //!
 //! Every operation that touches an entry and its indexes is one script, so it is atomic on
-//! Redis (a script runs alone) and on [`InMemoryBackend`] (a native twin runs inside the
-//! backend's lock). Scripts are sent by SHA1 (`EVALSHA`); the [`ResilientClient`] they are
+//! Redis (a script runs alone) and on the
+//! [`InMemoryBackend`](resilience_core::InMemoryBackend), which runs the same Lua source
+//! inside its lock (resilience-core's feature `lua`): one source per operation, whatever
+//! the store. Scripts are sent by SHA1 (`EVALSHA`); the [`ResilientClient`] they are
 //! registered with reloads them when the server answers `NOSCRIPT`, also when replaying
 //! queued writes.
 //!
-//! Use [`register_natives`] on any [`InMemoryBackend`] the tiers run on (the STM, IM or
-//! fallback store); [`crate::connect_in_memory`] does it for you.
-//!
 //! [`ResilientClient`]: resilience_core::ResilientClient
 
-use std::sync::Arc;
-
-use resilience_core::{InMemoryBackend, NativeScript, Script};
+use resilience_core::Script;
 
 pub(crate) mod lua;
 pub(crate) use lua::QUERY_FIELDS;
-mod native;
 
 /// The scripts, as [`Script`]s (with their SHA1s).
 #[derive(Clone, Debug)]
@@ -57,27 +52,6 @@ impl ScriptSet {
             &self.clear,
             &self.importance,
         ]
-    }
-}
-
-/// Every Lua source with its native twin.
-fn twins() -> Vec<(&'static str, NativeScript)> {
-    vec![
-        (lua::WRITE, Arc::new(native::write) as NativeScript),
-        (lua::GET, Arc::new(native::get)),
-        (lua::QUERY, Arc::new(native::query)),
-        (lua::COUNT, Arc::new(native::count)),
-        (lua::DELETE, Arc::new(native::delete)),
-        (lua::CLEAR, Arc::new(native::clear)),
-        (lua::IMPORTANCE, Arc::new(native::importance)),
-    ]
-}
-
-/// Registers the native twins of every tier script on `backend`, so tiers (and the
-/// fallback) can run on it. Idempotent.
-pub fn register_natives(backend: &InMemoryBackend) {
-    for (source, twin) in twins() {
-        backend.register_script(source, twin);
     }
 }
 

@@ -636,6 +636,7 @@ pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
         b"DBSIZE" => args.len() == 1,
         b"INCRBY" | b"DECRBY" => args.len() == 3,
         b"DEL" | b"EXISTS" => args.len() >= 2,
+        b"HMGET" => args.len() >= 3,
         _ => {
             let mut line = format!(
                 "ERR unknown command '{}', with args beginning with: ",
@@ -724,6 +725,19 @@ fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Value, Backend
         b"HLEN" => Ok(Value::Int(
             hash_ref(ks, &key()?, now)?.map_or(0, |h| h.len() as i64),
         )),
+        b"HMGET" => {
+            let hash = hash_ref(ks, &key()?, now)?;
+            args[2..]
+                .iter()
+                .map(|field| {
+                    let field = arg_str(field)?;
+                    Ok(hash
+                        .and_then(|h| h.get(&field))
+                        .map_or(Value::Nil, |v| Value::Bytes(v.clone())))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
         _ => Err(err("ERR unknown command")),
     }
 }

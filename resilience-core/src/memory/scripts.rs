@@ -1,10 +1,10 @@
-//! Native twins of Lua scripts.
+//! Scripts on the in-memory backend, and native twins of them.
 //!
-//! The in-memory backend cannot run Lua. Instead, code that uses a Lua script registers a
-//! Rust closure that does the same thing under the script's source; `EVAL` of that source
-//! and `EVALSHA` of its SHA1 then run the closure. Like Lua in Redis, the closure runs
-//! atomically: [`ScriptContext::call`] executes commands synchronously inside the same
-//! critical section, so nothing else interleaves.
+//! With feature `lua` the backend runs a script's own Lua source. Without it, or to stand
+//! in for a script with Rust, code registers a closure that does the same thing under the
+//! script's source; `EVAL` of that source and `EVALSHA` of its SHA1 then run the closure.
+//! Like Lua in Redis, the closure runs atomically: [`ScriptContext::call`] executes
+//! commands synchronously inside the same critical section, so nothing else interleaves.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -21,7 +21,7 @@
 //! assert_eq!(sha, resilience_core::memory::script_sha1(LUA));
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -84,11 +84,14 @@ impl<'a> ScriptContext<'a> {
     }
 }
 
-/// Registered native twins and the SHAs the "server" has loaded.
+/// Registered native twins, the scripts the "server" has loaded (by SHA1, with their
+/// source), and, with feature `lua`, the Lua state that runs them.
 #[derive(Default)]
 pub(crate) struct Scripts {
     native: HashMap<String, NativeScript>,
-    loaded: HashSet<String>,
+    loaded: HashMap<String, Arc<str>>,
+    #[cfg(feature = "lua")]
+    lua: Option<super::lua::LuaEngine>,
 }
 
 impl std::fmt::Debug for Scripts {
@@ -100,10 +103,12 @@ impl std::fmt::Debug for Scripts {
     }
 }
 
+#[cfg(not(feature = "lua"))]
 fn unsupported(sha: &str) -> BackendError {
     BackendError::from_reply(&format!(
         "ERR scripting is not supported by the in-memory backend for script {sha}: \
-         register a native twin with InMemoryBackend::register_script"
+         enable resilience-core's feature `lua`, or register a native twin with \
+         InMemoryBackend::register_script"
     ))
 }
 
@@ -115,7 +120,9 @@ impl Scripts {
     /// `SCRIPT LOAD`: marks the script loaded, returns its SHA.
     pub(crate) fn load(&mut self, source: &str) -> String {
         let sha = script_sha1(source);
-        self.loaded.insert(sha.clone());
+        self.loaded
+            .entry(sha.clone())
+            .or_insert_with(|| Arc::from(source));
         sha
     }
 
@@ -142,7 +149,7 @@ impl Scripts {
         now: Instant,
     ) -> Result<Value, BackendError> {
         let sha = sha.to_ascii_lowercase();
-        if !self.loaded.contains(&sha) {
+        if !self.loaded.contains_key(&sha) {
             return Err(BackendError::from_reply(
                 "NOSCRIPT No matching script. Please use EVAL.",
             ));
@@ -150,16 +157,34 @@ impl Scripts {
         self.run(keyspace, &sha, keys, args, now)
     }
 
+    /// Runs a loaded script: its native twin if one is registered, else (feature `lua`)
+    /// its Lua source.
     fn run(
-        &self,
+        &mut self,
         keyspace: &mut Keyspace,
         sha: &str,
         keys: &[String],
         args: &[Bytes],
         now: Instant,
     ) -> Result<Value, BackendError> {
-        let script = self.native.get(sha).ok_or_else(|| unsupported(sha))?;
         let mut ctx = ScriptContext::new(keyspace, now);
-        script(&mut ctx, keys, args)
+        if let Some(script) = self.native.get(sha) {
+            return script(&mut ctx, keys, args);
+        }
+        #[cfg(feature = "lua")]
+        {
+            let source = self
+                .loaded
+                .get(sha)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(""));
+            let engine = match &mut self.lua {
+                Some(engine) => engine,
+                slot => slot.insert(super::lua::LuaEngine::new()?),
+            };
+            engine.run(sha, &source, &mut ctx, keys, args)
+        }
+        #[cfg(not(feature = "lua"))]
+        Err(unsupported(sha))
     }
 }

@@ -43,6 +43,8 @@
 //! ```
 
 mod args;
+#[cfg(feature = "lua")]
+pub(crate) mod parse;
 mod reply;
 
 pub use args::ArgSink;
