@@ -24,9 +24,8 @@
 //!
 //! # Scripts
 //!
-//! The scripting case runs [`SET_AND_INCR_LUA`]. A real server runs the Lua; an
-//! [`InMemoryBackend`] needs its native twin, which [`register_native_scripts`] installs:
-//! call it on the backend before running the suite.
+//! The scripting case runs [`SET_AND_INCR_LUA`]: a real server and the in-memory backend
+//! (resilience-core's feature `lua`, which this crate turns on) run the same Lua source.
 //!
 //! # Time
 //!
@@ -45,12 +44,9 @@ mod sorted_sets;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use resilience_core::memory::{InMemoryBackend, NativeScript, ScriptContext};
-use resilience_core::{BackendError, Command, KvBackend, SetOptions, Value};
+use resilience_core::KvBackend;
 
 use harness::{Case, CaseResult};
 
@@ -84,43 +80,6 @@ impl std::error::Error for ConformanceFailure {}
 pub const SET_AND_INCR_LUA: &str = "redis.call('SET', KEYS[1], ARGV[1])\n\
 local n = redis.call('INCRBY', KEYS[2], ARGV[2])\n\
 return {n, redis.call('GET', KEYS[1])}";
-
-/// The native twin of [`SET_AND_INCR_LUA`] for the in-memory backend.
-pub fn set_and_incr_native() -> NativeScript {
-    Arc::new(
-        |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[Bytes]| {
-            let (Some(k1), Some(k2), Some(value), Some(delta)) =
-                (keys.first(), keys.get(1), args.first(), args.get(1))
-            else {
-                return Err(BackendError::from_reply(
-                    "ERR script needs 2 keys and 2 arguments",
-                ));
-            };
-            let delta = std::str::from_utf8(delta)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    BackendError::from_reply("ERR value is not an integer or out of range")
-                })?;
-            ctx.call(Command::Set {
-                key: k1.clone(),
-                value: value.clone(),
-                options: SetOptions::default(),
-            })?;
-            let n = ctx.call(Command::Incrby {
-                key: k2.clone(),
-                delta,
-            })?;
-            let v = ctx.call(Command::Get { key: k1.clone() })?;
-            Ok(Value::Array(vec![n, v]))
-        },
-    )
-}
-
-/// Registers the native twins of every script the suite uses on `backend`.
-pub fn register_native_scripts(backend: &InMemoryBackend) {
-    backend.register_script(SET_AND_INCR_LUA, set_and_incr_native());
-}
 
 /// A namespace unique to this run: `<prefix>-<16 random hex digits>`.
 pub fn unique_namespace(prefix: &str) -> String {
@@ -209,8 +168,7 @@ cases! {
     /// `ZRANGEBYSCORE`/`ZREVRANGEBYSCORE`: inclusive, exclusive and infinite bounds, `LIMIT`,
     /// `WITHSCORES`.
     zrangebyscore => sorted_sets::zrangebyscore_body;
-    /// `SCRIPT LOAD`, `EVAL`, `EVALSHA` and `NOSCRIPT` (needs [`register_native_scripts`] on
-    /// an in-memory backend).
+    /// `SCRIPT LOAD`, `EVAL`, `EVALSHA` and `NOSCRIPT`.
     scripts => scripting::scripts_body;
     /// `SCAN` returns `[Int cursor, [keys]]`; a full iteration sees every key; `MATCH` globs.
     scan => scan::scan_body;

@@ -6,10 +6,9 @@ use resilience_core::KvBackend;
 use resilience_core::memory::InMemoryBackend;
 use testkit::conformance;
 
+/// The in-memory backend runs the scripting case's own Lua source (feature `lua`).
 fn backend() -> InMemoryBackend {
-    let b = InMemoryBackend::new();
-    conformance::register_native_scripts(&b);
-    b
+    InMemoryBackend::new()
 }
 
 #[tokio::test]
@@ -33,17 +32,6 @@ async fn every_case_is_reachable_by_name() {
     }
     assert!(conformance::case_by_name("no_such_case", &b, "ns").is_none());
     assert_eq!(b.name(), "memory");
-}
-
-#[tokio::test]
-async fn scripts_without_native_twins_fail_as_server_errors() {
-    // Without register_native_scripts the scripting case must fail, naming the case.
-    let b = InMemoryBackend::new();
-    let failure = conformance::scripts(&b, "conf-unregistered")
-        .await
-        .unwrap_err();
-    assert_eq!(failure.case, "scripts");
-    assert!(failure.to_string().contains("scripts"));
 }
 
 macro_rules! each_case {
