@@ -145,6 +145,16 @@ async fn tiers_and_open_scenarios_run() {
             assert!((ratio.value - expected).abs() < 1e-9, "{ratio:?}");
             assert_eq!(ratio.unit, "x");
         }
+        // A counted read by id, against one plain HGET of the same entries.
+        let gets: Vec<_> = report
+            .measurements
+            .iter()
+            .filter(|m| m.backend == backend.name() && m.metric == "get")
+            .collect();
+        assert_eq!(gets.len(), 2, "{gets:?}");
+        assert_eq!(gets[0].mode, Some("tiers"));
+        assert_eq!(gets[1].mode, Some("hand-rolled"));
+        assert_eq!(gets[0].ops, gets[1].ops);
         assert_eq!(find(&report.measurements, backend.name(), "store").ops, 80);
         // 4 agents keep one memory each in STM.
         assert_eq!(

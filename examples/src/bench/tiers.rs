@@ -12,7 +12,11 @@
 //! 2. **recent20**: `AgentMemory::recent(20)` as many times as there were stores, on the
 //!    same agents (each holds at least 20 memories); then the hand-rolled `recent(20)` as
 //!    many times.
-//! 3. **stm_to_im**: the same agents seen through tiers whose STM capacity is 1, so each
+//! 3. **get**: `AgentMemory::get` by id (which counts the read: `retrieval_count` + 1, last
+//!    access now) as many times as there were stores, over each agent's 20 most recent
+//!    memories; then as many plain `HGET`s of a field of those same entries: the yardstick
+//!    of a read by id.
+//! 4. **stm_to_im**: the same agents seen through tiers whose STM capacity is 1, so each
 //!    `AgentMemory::maintain()` moves all but one of the agent's memories to IM; one task per
 //!    agent; memories moved per second (the sum of `MaintainReport::moved` over the wall
 //!    time of the pass). No baseline: a user without the tiers has no tiers to move between.
@@ -56,6 +60,8 @@ pub const STORE_SERVER_RATIO_TARGET: f64 = 1.2;
 pub const RECENT_RATIO_TARGET: f64 = 0.8;
 /// Target of recent(20)'s client CPU per query, in microseconds.
 pub const RECENT_CPU_TARGET_US: f64 = 30.0;
+/// Target of a counted read by id: server CPU per read over one plain `HGET`'s.
+pub const GET_SERVER_RATIO_TARGET: f64 = 2.0;
 
 /// The mode of the tiers' lines.
 const TIERS: &str = "tiers";
@@ -438,7 +444,76 @@ async fn measure<H: HandRolled>(
         );
     }
 
-    // 3. STM -> IM
+    // 3. get by id, counted, against one plain HGET of the same entries.
+    let mut readers = Vec::with_capacity(handles.len());
+    for agent in handles {
+        let ids: Vec<Ulid> = agent
+            .recent(20)
+            .await
+            .map_err(|e| load_error(setup.backend, "get", agents, e.to_string()))?
+            .into_iter()
+            .map(|r| r.entry.memory_id)
+            .collect();
+        readers.push((agent.clone(), std::sync::Arc::new(ids)));
+    }
+    let tiers_get = phase(
+        setup,
+        "get",
+        readers.clone(),
+        |(agent, ids), i| async move {
+            let id = ids[i as usize % ids.len()];
+            match agent.get(id).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(OpError(format!("get({id}) found nothing"))),
+                Err(e) => Err(OpError(e.to_string())),
+            }
+        },
+    )
+    .await?;
+    let plain: Vec<(H, std::sync::Arc<Vec<String>>)> = readers
+        .iter()
+        .zip(by_hand)
+        .map(|((agent, ids), hand)| {
+            let keys = ids
+                .iter()
+                .map(|id| agent.stm().keys().entry(&id.to_string()))
+                .collect();
+            (hand.driver.clone(), std::sync::Arc::new(keys))
+        })
+        .collect();
+    let hand_get = phase(setup, "get", plain, |(driver, keys), i| async move {
+        let key = &keys[i as usize % keys.len()];
+        if driver.hget(key, "i").await? {
+            Ok(())
+        } else {
+            Err(OpError(format!("HGET {key} i found nothing")))
+        }
+    })
+    .await?;
+    out.push(tiers_get.measurement(setup, "get", TIERS));
+    out.push(
+        hand_get
+            .measurement(setup, "get", HAND)
+            .detail("one plain HGET of a field of the same entry"),
+    );
+    if let Some(server) = ratio(tiers_get.server_us, hand_get.server_us) {
+        out.push(
+            Measurement::new(
+                SCENARIO,
+                setup.backend.name(),
+                "get_server",
+                agents,
+                tiers_get.load.ops,
+                server,
+                "x",
+            )
+            .mode(RATIO)
+            .goal(Goal::AtMost(GET_SERVER_RATIO_TARGET))
+            .detail("server cpu per counted read over one plain HGET's"),
+        );
+    }
+
+    // 4. STM -> IM
     out.push(transition(setup, namespace, handles).await?);
     Ok(out)
 }
