@@ -18,10 +18,22 @@ if ! command -v redis-cli >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-tools
 fi
+if ! command -v cc >/dev/null 2>&1; then
+  say "no C compiler found (resilience-core's feature lua builds the vendored Lua 5.1): installing gcc"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc libc6-dev
+fi
 redis-server --version
 
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+
+say "the docs stand alone: no citation of documents outside the repository"
+if git grep -n -I -E 'seed §|DESIGN §|DESIGN\.md|[Ii]ssue [0-9]+|\.\./shared/' -- . ':!scripts/test.sh' ':!*.lock'; then
+  echo "cite no outside document: explain the point where it is made" >&2
+  exit 1
+fi
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,4 +1,4 @@
-//! Issue 3, item 6, first bullet, at the `ResilientClient` level over `RedisRsBackend`:
+//! The kill-and-restart scenario at the `ResilientClient` level over `RedisRsBackend`:
 //! a real redis-server SIGKILLed under load and restarted on the same port.
 //!
 //! The scenario itself lives in `testkit::scenarios` (written once, run for every backend);

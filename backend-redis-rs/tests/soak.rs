@@ -1,4 +1,4 @@
-//! Issue 7, item 3, over `RedisRsBackend`: the chaos soak. Concurrent High and Normal writers
+//! The chaos soak over `RedisRsBackend`. Concurrent High and Normal writers
 //! against a redis-server with `appendfsync always`, behind a fault proxy, while a seeded
 //! fault loop kills and restarts the server and blackholes, resets and slows the network.
 //! Every acknowledged write must be there at the end with its latest value, and no

@@ -3,7 +3,7 @@
 //! reset and latency; at the end every acknowledged write must be there, none applied
 //! twice.
 //!
-//! Issue 7, item 3. The run, every wait bounded by a deadline:
+//! The run, every wait bounded by a deadline:
 //!
 //! 1. A server with `appendfsync always` (what Redis acknowledged survives a SIGKILL) and a
 //!    [`FaultProxy`] in front of it. The backend connects *through the proxy*, so
