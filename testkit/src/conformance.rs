@@ -2,7 +2,7 @@
 //!
 //! Each case is a `pub async fn(backend, namespace)` that drives one area of Redis
 //! semantics through the backend and checks each reply against what real Redis 7 returns,
-//! in the canonical shape documented on [`Command`]. [`run_all`] runs every case in order.
+//! in the canonical shape documented on [`Command`](resilience_core::Command). [`run_all`] runs every case in order.
 //! A backend's own tests call them, against whatever server it needs:
 //!
 //! ```no_run

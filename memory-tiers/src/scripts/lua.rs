@@ -35,13 +35,33 @@ local function fetch(id, bump)
     end
     return h
   end
-  if redis.call('EXISTS', key) == 0 then
+  local h = redis.call('HGETALL', key)
+  if #h == 0 then
     drop(id)
     return nil
   end
-  redis.call('HINCRBY', key, 'r', 1)
+  local r = tostring(redis.call('HINCRBY', key, 'r', 1))
   redis.call('HSET', key, 'a', ARGV[2])
-  return redis.call('HGETALL', key)
+  -- The reply shows the counters as they are now.
+  local seen_r, seen_a = false, false
+  for i = 1, #h, 2 do
+    if h[i] == 'r' then
+      h[i + 1] = r
+      seen_r = true
+    elseif h[i] == 'a' then
+      h[i + 1] = ARGV[2]
+      seen_a = true
+    end
+  end
+  if not seen_r then
+    h[#h + 1] = 'r'
+    h[#h + 1] = r
+  end
+  if not seen_a then
+    h[#h + 1] = 'a'
+    h[#h + 1] = ARGV[2]
+  end
+  return h
 end
 local function peek(id)
   local v = redis.call('HMGET', prefix .. id, 'i', 'e', 'r', 'a')
@@ -140,15 +160,20 @@ return redis.call('ZCARD', KEYS[1])
 "#
 );
 
-/// Deletes the entries `ARGV[4..]` and their index members. Returns how many entries
-/// existed.
+/// Deletes the entries `ARGV[4..]` and their index members, 512 at a time (one `DEL` and
+/// one `ZREM` per index for each 512). Returns how many entries existed.
 pub(crate) const DELETE: &str = concat!(
     prelude!(),
     r#"
 local n = 0
-for i = 4, #ARGV do
-  n = n + redis.call('DEL', prefix .. ARGV[i])
-  drop(ARGV[i])
+for first = 4, #ARGV, 512 do
+  local ids, keys = {}, {}
+  for i = first, math.min(first + 511, #ARGV) do
+    ids[#ids + 1] = ARGV[i]
+    keys[#keys + 1] = prefix .. ARGV[i]
+  end
+  n = n + redis.call('DEL', unpack(keys))
+  for k = 1, 4 do redis.call('ZREM', KEYS[k], unpack(ids)) end
 end
 return n
 "#
@@ -159,8 +184,12 @@ pub(crate) const CLEAR: &str = concat!(
     prelude!(),
     r#"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do
-  redis.call('DEL', prefix .. id)
+for first = 1, #ids, 512 do
+  local keys = {}
+  for i = first, math.min(first + 511, #ids) do
+    keys[#keys + 1] = prefix .. ids[i]
+  end
+  redis.call('DEL', unpack(keys))
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return #ids
