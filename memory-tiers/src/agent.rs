@@ -15,8 +15,9 @@ use crate::entry::{
     MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier, clamp_importance,
 };
 use crate::error::{Error, Result, is_unreachable};
-use crate::memory::Inner;
-use crate::tier::{Index, Query, TierHandle};
+use crate::keys::Index;
+use crate::shared::Inner;
+use crate::tier::{Query, TierHandle};
 
 /// What became of a [`store`](AgentMemory::store).
 #[derive(Debug)]

@@ -62,6 +62,20 @@ pub fn validate_namespace(ns: &str) -> Result<()> {
     }
 }
 
+/// One of an agent's four indexes in a tier; the value is its position in the scripts'
+/// `KEYS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Index {
+    /// Memory ids by timestamp.
+    Timeline = 1,
+    /// Memory ids by step number.
+    Steps = 2,
+    /// Memory ids by importance.
+    Importance = 3,
+    /// Memory ids by expiry deadline.
+    Expiry = 4,
+}
+
 /// The keys of one agent in one tier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentKeys {
@@ -97,12 +111,12 @@ impl AgentKeys {
     }
 
     /// The key of one index.
-    pub(crate) fn index(&self, index: crate::tier::Index) -> &str {
+    pub(crate) fn index(&self, index: Index) -> &str {
         match index {
-            crate::tier::Index::Timeline => &self.timeline,
-            crate::tier::Index::Steps => &self.steps,
-            crate::tier::Index::Importance => &self.importance,
-            crate::tier::Index::Expiry => &self.expiry,
+            Index::Timeline => &self.timeline,
+            Index::Steps => &self.steps,
+            Index::Importance => &self.importance,
+            Index::Expiry => &self.expiry,
         }
     }
 

@@ -63,6 +63,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod memory;
 pub mod scripts;
+mod shared;
 mod sort_read;
 pub mod tier;
 pub mod transition;

@@ -1,11 +1,9 @@
 //! [`TieredMemory`]: the tiers for all agents, built once, and the per-agent handles.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use resilience_core::{ClientRouter, ResilientClient};
-use ulid::{Generator, Ulid};
 
 use crate::agent::AgentMemory;
 use crate::clock::Clock;
@@ -13,6 +11,7 @@ use crate::config::{ImConfig, StmConfig};
 use crate::error::Result;
 use crate::keys::{validate_agent_id, validate_namespace};
 use crate::scripts::ScriptSet;
+use crate::shared::Inner;
 use crate::sort_read::SortReads;
 use crate::tier::{TierHandle, TierSettings, TierShared};
 
@@ -92,41 +91,8 @@ impl TieredMemoryBuilder {
             .fallback
             .map(|c| shared(Arc::new(c), TierSettings::stm(&self.stm)));
         Ok(TieredMemory {
-            inner: Arc::new(Inner {
-                stm,
-                im,
-                fallback,
-                stm_config: self.stm,
-                im_config: self.im,
-                ids: Mutex::new(Generator::new()),
-                clock,
-                agents: Mutex::new(BTreeSet::new()),
-            }),
+            inner: Arc::new(Inner::new(stm, im, fallback, self.stm, self.im, clock)),
         })
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) stm: Arc<TierShared>,
-    pub(crate) im: Arc<TierShared>,
-    pub(crate) fallback: Option<Arc<TierShared>>,
-    pub(crate) stm_config: StmConfig,
-    pub(crate) im_config: ImConfig,
-    ids: Mutex<Generator>,
-    pub(crate) clock: Clock,
-    agents: Mutex<BTreeSet<String>>,
-}
-
-impl Inner {
-    /// A new ULID for time `now_ms`, strictly greater than every earlier one.
-    pub(crate) fn next_id(&self, now_ms: u64) -> Ulid {
-        let at = UNIX_EPOCH + Duration::from_millis(now_ms);
-        let mut g = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        match g.generate_from_datetime(at) {
-            Ok(id) => id,
-            Err(overflow) => overflow.commit_overflow_increment(),
-        }
     }
 }
 
@@ -163,11 +129,7 @@ impl TieredMemory {
     /// characters) is [`Error::InvalidInput`](crate::Error::InvalidInput).
     pub fn agent(&self, agent_id: &str) -> Result<AgentMemory> {
         validate_agent_id(agent_id)?;
-        self.inner
-            .agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(agent_id.to_owned());
+        self.inner.remember_agent(agent_id);
         let inner = &self.inner;
         Ok(AgentMemory {
             agent_id: agent_id.into(),
@@ -194,22 +156,12 @@ impl TieredMemory {
     /// Agents handed out by [`agent`](Self::agent) so far (and not forgotten): the ones the
     /// background maintenance task visits.
     pub fn known_agents(&self) -> Vec<String> {
-        self.inner
-            .agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        self.inner.known_agents()
     }
 
     /// Stops maintaining `agent_id` in the background task (its memories stay stored).
     pub fn forget_agent(&self, agent_id: &str) {
-        self.inner
-            .agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(agent_id);
+        self.inner.forget_agent(agent_id);
     }
 
     /// Spawns a task that runs [`AgentMemory::maintain`] for every known agent every

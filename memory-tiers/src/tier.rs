@@ -12,7 +12,7 @@ use crate::codec::{self, Encoding};
 use crate::config::{CompressionLevel, ImConfig, StmConfig};
 use crate::entry::{MemoryEntry, Tier};
 use crate::error::{Error, Result};
-use crate::keys::AgentKeys;
+use crate::keys::{AgentKeys, Index};
 use crate::scripts::ScriptSet;
 use crate::sort_read::{self, RankQuery, SortReads};
 
@@ -65,15 +65,6 @@ pub(crate) struct TierShared {
     pub(crate) namespace: String,
     /// Whether rank queries may still use `SORT_RO` ([`sort_read`]).
     pub(crate) sort_reads: SortReads,
-}
-
-/// Which index a query walks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Index {
-    Timeline = 1,
-    Steps = 2,
-    Importance = 3,
-    Expiry = 4,
 }
 
 /// A bounded index query.

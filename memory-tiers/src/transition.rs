@@ -24,7 +24,8 @@ use ulid::Ulid;
 use crate::agent::AgentMemory;
 use crate::entry::MemoryEntry;
 use crate::error::Result;
-use crate::tier::{Index, Query};
+use crate::keys::Index;
+use crate::tier::Query;
 
 /// IM writes per round trip during a move.
 const MOVE_BATCH: usize = 256;

@@ -33,7 +33,7 @@
 //!   [`StoreOutcome::Failed`](crate::StoreOutcome::Failed) with
 //!   [`Error::StoreFailed`](crate::Error::StoreFailed) naming the journal error.
 //! - **Replay on start.** [`ResilientClientBuilder::journal`](crate::ResilientClientBuilder::journal)
-//!   then [`JournaledBuilder::try_build`] reads every pending record in issue order and
+//!   then [`JournaledBuilder::try_build`](crate::JournaledBuilder::try_build) reads every pending record in issue order and
 //!   queues it again with its priority and ordering keys (and the sources of the Lua
 //!   scripts it runs, so a restarted Redis can load them). The replay worker starts at
 //!   once when `try_build` runs inside a Tokio runtime, else on the client's first use.
@@ -88,16 +88,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::client::{QueuedWork, ResilientClientBuilder};
-use crate::queue::{LeaveHook, Left};
-use crate::{Command, DeadLetterReason, Priority, ResilientClient};
+use crate::{Command, Priority};
 
 /// The record format version this build writes and reads.
 pub const RECORD_VERSION: u8 = 1;
@@ -508,60 +506,6 @@ fn commit(db: &Database, group: &[Msg], counters: &Counters) -> Result<(), Journ
     counters.pending.fetch_add(added, Ordering::Relaxed);
     counters.pending.fetch_sub(removed, Ordering::Relaxed);
     Ok(())
-}
-
-/// The queue hook that deletes a write's record when it leaves the queue for good
-/// (applied or dead-lettered). A write abandoned at shutdown keeps its record for the next
-/// start. Weak: the client owns the journal; once it is gone, records stay (at least once).
-pub(crate) fn leave_hook(journal: Weak<Journal>) -> LeaveHook<QueuedWork> {
-    Arc::new(move |work, left| {
-        if let QueuedWork::Commands {
-            journal_seq: Some(seq),
-            ..
-        } = work
-            && !matches!(left, Left::DeadLettered(DeadLetterReason::Shutdown))
-            && let Some(journal) = journal.upgrade()
-        {
-            journal.remove(*seq, left == Left::Completed);
-        }
-    })
-}
-
-/// A [`ResilientClientBuilder`] with a journal: finish it with [`try_build`](Self::try_build).
-///
-/// A separate type so that a journaled client can only be built fallibly: opening a file
-/// can fail, and silently falling back to an in-memory queue would break the promise.
-#[must_use = "call try_build() to get a client"]
-pub struct JournaledBuilder {
-    builder: ResilientClientBuilder,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for JournaledBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournaledBuilder")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JournaledBuilder {
-    pub(crate) fn new(builder: ResilientClientBuilder, path: PathBuf) -> Self {
-        JournaledBuilder { builder, path }
-    }
-
-    /// Opens the journal, queues every pending record again (in issue order, with its
-    /// priority and keys) and builds the client. Corrupt records are skipped and reported
-    /// ([`JournalStats::corrupt`]). Inside a Tokio runtime the replay starts at once;
-    /// otherwise on the client's first use.
-    ///
-    /// Fails when the file cannot be opened or created (including when another client
-    /// or process has it open: one journal, one client).
-    pub fn try_build(self) -> Result<ResilientClient, JournalError> {
-        let name = self.builder.client_name().to_owned();
-        let (journal, records) = Journal::open(&self.path, &name)?;
-        Ok(self.builder.build_journaled(Arc::new(journal), records))
-    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,8 @@ pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_wit
 pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
 //
 pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
+#[cfg(feature = "durable")]
+pub use client::JournaledBuilder;
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture, Submitted,

@@ -123,11 +123,14 @@ impl ResilientClientBuilder {
     }
 
     /// Feature `durable`: keeps the recovery queue in a crash-safe journal at `path`
-    /// (created if missing). Finish with [`try_build`](crate::journal::JournaledBuilder::try_build),
+    /// (created if missing). Finish with [`try_build`](crate::JournaledBuilder::try_build),
     /// which can fail; call the other builder methods first. See [`crate::journal`].
     #[cfg(feature = "durable")]
-    pub fn journal(self, path: impl Into<std::path::PathBuf>) -> crate::journal::JournaledBuilder {
-        crate::journal::JournaledBuilder::new(self, path.into())
+    pub fn journal(
+        self,
+        path: impl Into<std::path::PathBuf>,
+    ) -> super::journaled::JournaledBuilder {
+        super::journaled::JournaledBuilder::new(self, path.into())
     }
 
     #[cfg(feature = "durable")]
@@ -144,7 +147,7 @@ impl ResilientClientBuilder {
         recovered: Vec<(u64, crate::journal::JournalRecord)>,
     ) -> ResilientClient {
         // Deletes a write's record when it leaves the queue for good (see the journal docs).
-        let hook = crate::journal::leave_hook(Arc::downgrade(&journal));
+        let hook = super::journaled::leave_hook(Arc::downgrade(&journal));
         let client = self.assemble(Some(hook), Some(Arc::clone(&journal)));
         let inner = &client.inner;
         for (seq, record) in recovered {

@@ -34,6 +34,10 @@ mod builder;
 mod cached;
 mod call;
 mod commands;
+#[cfg(feature = "durable")]
+mod journaled;
+#[cfg(feature = "durable")]
+pub use journaled::JournaledBuilder;
 mod pipeline;
 mod prioritized;
 mod replay;

@@ -1,0 +1,76 @@
+//! What every agent handle of one [`TieredMemory`](crate::TieredMemory) shares: the tiers,
+//! their settings, the memory-id generator and the agents the maintenance task visits.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, UNIX_EPOCH};
+
+use ulid::{Generator, Ulid};
+
+use crate::clock::Clock;
+use crate::config::{ImConfig, StmConfig};
+use crate::tier::TierShared;
+
+/// The state of one `TieredMemory`, behind an `Arc` in it and in every `AgentMemory`.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) stm: Arc<TierShared>,
+    pub(crate) im: Arc<TierShared>,
+    pub(crate) fallback: Option<Arc<TierShared>>,
+    pub(crate) stm_config: StmConfig,
+    pub(crate) im_config: ImConfig,
+    pub(crate) clock: Clock,
+    ids: Mutex<Generator>,
+    agents: Mutex<BTreeSet<String>>,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        stm: Arc<TierShared>,
+        im: Arc<TierShared>,
+        fallback: Option<Arc<TierShared>>,
+        stm_config: StmConfig,
+        im_config: ImConfig,
+        clock: Clock,
+    ) -> Self {
+        Inner {
+            stm,
+            im,
+            fallback,
+            stm_config,
+            im_config,
+            clock,
+            ids: Mutex::new(Generator::new()),
+            agents: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// A new ULID for time `now_ms`, strictly greater than every earlier one.
+    pub(crate) fn next_id(&self, now_ms: u64) -> Ulid {
+        let at = UNIX_EPOCH + Duration::from_millis(now_ms);
+        let mut g = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        match g.generate_from_datetime(at) {
+            Ok(id) => id,
+            Err(overflow) => overflow.commit_overflow_increment(),
+        }
+    }
+
+    fn agents(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.agents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers `agent_id` for the maintenance task.
+    pub(crate) fn remember_agent(&self, agent_id: &str) {
+        self.agents().insert(agent_id.to_owned());
+    }
+
+    /// The agents remembered and not forgotten, in order.
+    pub(crate) fn known_agents(&self) -> Vec<String> {
+        self.agents().iter().cloned().collect()
+    }
+
+    /// Forgets `agent_id`.
+    pub(crate) fn forget_agent(&self, agent_id: &str) {
+        self.agents().remove(agent_id);
+    }
+}

@@ -1,0 +1,65 @@
+//! Building a client with a journal, and the queue hook that keeps the journal in step
+//! with the recovery queue (feature `durable`; the journal itself is [`crate::journal`]).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use super::replay::QueuedWork;
+use super::{ResilientClient, ResilientClientBuilder};
+use crate::DeadLetterReason;
+use crate::journal::{Journal, JournalError};
+use crate::queue::{LeaveHook, Left};
+
+/// The queue hook that deletes a write's record when it leaves the queue for good
+/// (applied or dead-lettered). A write abandoned at shutdown keeps its record for the next
+/// start. Weak: the client owns the journal; once it is gone, records stay (at least once).
+pub(crate) fn leave_hook(journal: Weak<Journal>) -> LeaveHook<QueuedWork> {
+    Arc::new(move |work, left| {
+        if let QueuedWork::Commands {
+            journal_seq: Some(seq),
+            ..
+        } = work
+            && !matches!(left, Left::DeadLettered(DeadLetterReason::Shutdown))
+            && let Some(journal) = journal.upgrade()
+        {
+            journal.remove(*seq, left == Left::Completed);
+        }
+    })
+}
+
+/// A [`ResilientClientBuilder`] with a journal: finish it with [`try_build`](Self::try_build).
+///
+/// A separate type so that a journaled client can only be built fallibly: opening a file
+/// can fail, and silently falling back to an in-memory queue would break the promise.
+#[must_use = "call try_build() to get a client"]
+pub struct JournaledBuilder {
+    builder: ResilientClientBuilder,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for JournaledBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournaledBuilder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JournaledBuilder {
+    pub(crate) fn new(builder: ResilientClientBuilder, path: PathBuf) -> Self {
+        JournaledBuilder { builder, path }
+    }
+
+    /// Opens the journal, queues every pending record again (in issue order, with its
+    /// priority and keys) and builds the client. Corrupt records are skipped and reported
+    /// ([`JournalStats::corrupt`](crate::journal::JournalStats::corrupt)). Inside a Tokio runtime the replay starts at once;
+    /// otherwise on the client's first use.
+    ///
+    /// Fails when the file cannot be opened or created (including when another client
+    /// or process has it open: one journal, one client).
+    pub fn try_build(self) -> Result<ResilientClient, JournalError> {
+        let name = self.builder.client_name().to_owned();
+        let (journal, records) = Journal::open(&self.path, &name)?;
+        Ok(self.builder.build_journaled(Arc::new(journal), records))
+    }
+}
