@@ -54,4 +54,7 @@ say "feature matrix: each Redis driver on its own"
 cargo test -p memory-tiers --no-default-features --features fred
 cargo test -p memory-tiers --no-default-features --features redis-rs
 
+say "the library crates package for crates.io (examples is not published)"
+cargo package --workspace --exclude examples --allow-dirty --no-verify --quiet
+
 say "all checks passed"

@@ -48,6 +48,15 @@
 //!   expired entry can be counted for that skew.
 //! - Writes go through [`ResilientClient::submit`](resilience_core::ResilientClient::submit)
 //!   with the caller's priority; the script is idempotent, so replays are safe.
+//! - Every stored entry carries the schema version ([`SCHEMA_VERSION`]); an entry of
+//!   another version is [`Error::UnsupportedSchema`], never misread.
+//!
+//! ## Features
+//!
+//! - `redis-rs` (default): [`connect`] can use the `redis` crate's backend.
+//! - `fred`: [`connect`] can use the `fred` crate's backend.
+//!
+//! [`BackendKind::InMemory`] needs neither.
 
 pub mod agent;
 mod clock;

@@ -27,6 +27,15 @@
 //!   tracking), which may serve stale reads, marked as such, while Redis is down.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
+//!
+//! ## Features
+//!
+//! Both off by default.
+//!
+//! - `durable`: the on-disk journal behind the recovery queue
+//!   (`ResilientClientBuilder::journal`), on `redb`.
+//! - `lua`: `EVAL` and `EVALSHA` on [`InMemoryBackend`] run the script's own Lua source
+//!   (Lua 5.1, as Redis; vendored, so building needs a C compiler).
 
 pub mod backend;
 pub mod command;
