@@ -53,8 +53,8 @@
 //!
 //! ## Features
 //!
-//! - `redis-rs` (default): [`connect`] can use the `redis` crate's backend.
-//! - `fred`: [`connect`] can use the `fred` crate's backend.
+//! - `redis-rs` (default): [`connect()`] can use the `redis` crate's backend.
+//! - `fred`: [`connect()`] can use the `fred` crate's backend.
 //!
 //! [`BackendKind::InMemory`] needs neither.
 
