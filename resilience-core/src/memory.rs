@@ -527,7 +527,7 @@ mod tests {
         }
 
         #[tokio::test]
-        async fn a_script_runs_its_own_source_atomically() {
+        async fn a_script_runs_its_own_source_and_is_cached_by_sha() {
             let b = InMemoryBackend::new();
             let src = "redis.call('HSET', KEYS[1], 'f', ARGV[1]) \
                        return redis.call('HINCRBY', KEYS[1], 'f', 2)";
