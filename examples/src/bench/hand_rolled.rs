@@ -50,6 +50,15 @@ impl HandKeys {
     pub fn entry(&self, memory_id: &str) -> String {
         format!("{}{memory_id}", self.entry_prefix)
     }
+
+    /// Each index with `entry`'s score in it: timestamp, step, importance.
+    pub fn scored<'a>(&'a self, entry: &MemoryEntry) -> [(&'a str, f64); 3] {
+        [
+            (&self.timeline, entry.timestamp as f64),
+            (&self.steps, entry.step_number as f64),
+            (&self.importance, entry.metadata.importance_score),
+        ]
+    }
 }
 
 /// A raw driver writing and reading memories by hand.
@@ -121,22 +130,10 @@ mod redis_rs {
                 .arg(blob)
                 .arg("PX")
                 .arg(ttl_ms)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&keys.timeline)
-                .arg(entry.timestamp)
-                .arg(&id)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&keys.steps)
-                .arg(entry.step_number)
-                .arg(&id)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&keys.importance)
-                .arg(entry.metadata.importance_score)
-                .arg(&id)
                 .ignore();
+            for (index, score) in keys.scored(entry) {
+                pipe.cmd("ZADD").arg(index).arg(score).arg(&id).ignore();
+            }
             let mut conn = self.manager();
             pipe.query_async::<()>(&mut conn)
                 .await
@@ -244,33 +241,11 @@ mod fred_hand {
                     false,
                 )
                 .await?;
-                trx.zadd::<(), _, _>(
-                    keys.timeline.as_str(),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (entry.timestamp as f64, id.as_str()),
-                )
-                .await?;
-                trx.zadd::<(), _, _>(
-                    keys.steps.as_str(),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (entry.step_number as f64, id.as_str()),
-                )
-                .await?;
-                trx.zadd::<(), _, _>(
-                    keys.importance.as_str(),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (entry.metadata.importance_score, id.as_str()),
-                )
-                .await
+                for (index, score) in keys.scored(entry) {
+                    trx.zadd::<(), _, _>(index, None, None, false, false, (score, id.as_str()))
+                        .await?;
+                }
+                Ok::<(), fred::error::Error>(())
             };
             queued.await.map_err(err("queue"))?;
             trx.exec::<()>(true).await.map_err(err("EXEC"))
