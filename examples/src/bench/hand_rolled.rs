@@ -51,6 +51,17 @@ impl HandKeys {
         format!("{}{memory_id}", self.entry_prefix)
     }
 
+    /// Every key of the agent: the entries of `ids`, then the three indexes.
+    pub fn all_with(&self, ids: &[String]) -> Vec<String> {
+        let mut keys: Vec<String> = ids.iter().map(|id| self.entry(id)).collect();
+        keys.extend([
+            self.timeline.clone(),
+            self.steps.clone(),
+            self.importance.clone(),
+        ]);
+        keys
+    }
+
     /// Each index with `entry`'s score in it: timestamp, step, importance.
     pub fn scored<'a>(&'a self, entry: &MemoryEntry) -> [(&'a str, f64); 3] {
         [
@@ -184,12 +195,7 @@ mod redis_rs {
                 .query_async(&mut conn)
                 .await
                 .map_err(err("ZRANGE"))?;
-            let mut doomed: Vec<String> = ids.iter().map(|id| keys.entry(id)).collect();
-            doomed.extend([
-                keys.timeline.clone(),
-                keys.steps.clone(),
-                keys.importance.clone(),
-            ]);
+            let doomed = keys.all_with(&ids);
             for chunk in doomed.chunks(1024) {
                 redis::cmd("DEL")
                     .arg(chunk)
@@ -279,12 +285,7 @@ mod fred_hand {
                 .zrange(keys.timeline.as_str(), 0, -1, None, false, None, false)
                 .await
                 .map_err(err("ZRANGE"))?;
-            let mut doomed: Vec<String> = ids.iter().map(|id| keys.entry(id)).collect();
-            doomed.extend([
-                keys.timeline.clone(),
-                keys.steps.clone(),
-                keys.importance.clone(),
-            ]);
+            let doomed = keys.all_with(&ids);
             for chunk in doomed.chunks(1024) {
                 self.0
                     .del::<(), _>(chunk.to_vec())
