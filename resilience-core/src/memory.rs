@@ -53,20 +53,24 @@
 //!   Each call looks at every key once (O(keys)), which suits an embedded store, not a
 //!   huge one.
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
-//!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`; anything else is
-//!   Redis's `ERR unknown command` error.
+//!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`, `HMGET`,
+//!   `GETRANGE`, `SETRANGE`, `BITFIELD`, `EXPIRE`/`PEXPIRE` with `NX`, `XX`, `GT` or `LT`,
+//!   `ZRANGEBYLEX`, `ZREVRANGEBYLEX` and `ZLEXCOUNT`; anything else is Redis's
+//!   `ERR unknown command` error.
 //! - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results
 //!   stay exact (as there) and the rest use `f64`, so a fractional sum beyond 2^53 can be
 //!   stored with different trailing digits than Redis would store.
 //! - **Concurrency.** One mutex guards the whole keyspace and is never held across an
 //!   `.await`; the backend is cheap to clone and clones share the store.
 
+mod bitfield;
 mod exec;
 #[cfg(feature = "lua")]
 pub(crate) use exec::parse_strict_i64;
 mod glob;
 #[cfg(feature = "lua")]
 mod lua;
+mod raw;
 pub mod scripts;
 mod store;
 mod zset;
@@ -556,9 +560,12 @@ mod tests {
             .await
             .unwrap();
             let src = "return {1, 'two', false, redis.call('ZSCORE', KEYS[1], 'm'), \
-                       redis.call('GET', 'missing'), 3.9, \
+                       redis.call('GET', KEYS[2]), 3.9, \
                        redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES')}";
-            let got = b.execute(eval(src, &["z"], &["2"])).await.unwrap();
+            let got = b
+                .execute(eval(src, &["z", "missing"], &["2"]))
+                .await
+                .unwrap();
             assert_eq!(
                 got,
                 Value::Array(vec![
@@ -575,10 +582,30 @@ mod tests {
                 ])
             );
             let status = b
-                .execute(eval("return redis.call('SET', 'k', 'v')", &[], &[]))
+                .execute(eval("return redis.call('SET', KEYS[1], 'v')", &["k"], &[]))
                 .await
                 .unwrap();
             assert_eq!(status, Value::Status("OK".into()));
+        }
+
+        #[tokio::test]
+        async fn a_key_not_passed_in_keys_is_refused_by_name() {
+            let b = InMemoryBackend::new();
+            for src in [
+                "return redis.call('SET', 'built' .. ARGV[1], 'v')",
+                "return redis.call('BITFIELD', 'built' .. ARGV[1], 'GET', 'u8', 0)",
+                "return redis.call('DEL', KEYS[1], 'built' .. ARGV[1])",
+            ] {
+                let e = b.execute(eval(src, &["k"], &["1"])).await.unwrap_err();
+                assert!(e.message().contains("'built1'"), "{src}: {e}");
+            }
+            assert_eq!(
+                b.execute(raw(&["EXISTS", "built1"])).await.unwrap(),
+                Value::Int(0),
+                "nothing was written"
+            );
+            let ok = "return redis.call('GETRANGE', KEYS[1], 0, -1)";
+            assert!(b.execute(eval(ok, &["k"], &[])).await.is_ok());
         }
 
         #[tokio::test]

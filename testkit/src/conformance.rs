@@ -37,6 +37,7 @@ mod batches;
 mod harness;
 mod hashes;
 mod keys;
+mod layout;
 mod scan;
 mod scripting;
 mod sorted_sets;
@@ -175,4 +176,13 @@ cases! {
     /// Batches: atomic and not, results in order, queue-time errors abort a transaction,
     /// runtime errors fail the call but the other commands still apply (as in Redis).
     batches => batches::batches_body;
+    /// `GETRANGE` and `SETRANGE` (zero padding, TTL kept).
+    string_ranges => layout::string_ranges_body;
+    /// `BITFIELD` `GET`/`SET`/`INCRBY` at bit and `#` offsets, `OVERFLOW` `WRAP`/`SAT`/`FAIL`,
+    /// a missing key created zero-filled without a TTL, an existing one keeping its TTL.
+    bitfield => layout::bitfield_body;
+    /// `PEXPIRE` with `NX`, `XX`, `GT` and `LT`, and their incompatible combinations.
+    expire_conditions => layout::expire_conditions_body;
+    /// `ZRANGEBYLEX`, `ZREVRANGEBYLEX` (with `LIMIT`) and `ZLEXCOUNT` over equal scores.
+    lex_ranges => layout::lex_ranges_body;
 }

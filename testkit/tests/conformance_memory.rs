@@ -61,4 +61,8 @@ each_case!(
     scripts,
     scan,
     batches,
+    string_ranges,
+    bitfield,
+    expire_conditions,
+    lex_ranges,
 );

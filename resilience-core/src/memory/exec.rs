@@ -15,7 +15,7 @@ use crate::{
     BackendError, Command, Limit, ScoreBound, SetCondition, SetOptions, Value, ZaddOptions,
 };
 
-fn err(line: &str) -> BackendError {
+pub(super) fn err(line: &str) -> BackendError {
     BackendError::from_reply(line)
 }
 
@@ -27,7 +27,7 @@ pub(crate) fn wrong_args(cmd: &str) -> BackendError {
     ))
 }
 
-const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+pub(super) const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
 /// Parses an integer exactly as Redis's `string2ll` does: optional `-`, no leading zeros,
@@ -60,7 +60,7 @@ fn parse_float(bytes: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendError> {
+pub(super) fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendError> {
     let invalid = || err(&format!("ERR invalid expire time in '{cmd}' command"));
     if millis == 0 || millis > i64::MAX as u64 {
         return Err(invalid());
@@ -285,7 +285,7 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             pattern,
             count,
         } => scan(ks, cursor, pattern.as_deref(), count, now),
-        Command::Raw { args, .. } => raw(ks, &args, now),
+        Command::Raw { args, .. } => super::raw::raw(ks, &args, now),
         Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => {
             Err(err("ERR This Redis command is not allowed from script"))
         }
@@ -312,7 +312,7 @@ fn range_reply(items: Vec<(&str, f64)>, with_scores: bool) -> Value {
     )
 }
 
-fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, BackendError> {
+pub(super) fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, BackendError> {
     match ks.get(key, now) {
         None => Ok(Value::Nil),
         Some(Entry {
@@ -381,7 +381,12 @@ fn remaining_ms(ks: &mut Keyspace, key: &str, now: Instant) -> Option<Option<i64
     }))
 }
 
-fn incrby(ks: &mut Keyspace, key: String, delta: i64, now: Instant) -> Result<Value, BackendError> {
+pub(super) fn incrby(
+    ks: &mut Keyspace,
+    key: String,
+    delta: i64,
+    now: Instant,
+) -> Result<Value, BackendError> {
     match ks.get_mut(&key, now) {
         Some(Entry {
             data: Data::Str(b), ..
@@ -400,7 +405,7 @@ fn incrby(ks: &mut Keyspace, key: String, delta: i64, now: Instant) -> Result<Va
     }
 }
 
-fn hash_ref<'a>(
+pub(super) fn hash_ref<'a>(
     ks: &'a mut Keyspace,
     key: &str,
     now: Instant,
@@ -438,7 +443,7 @@ fn hash_for_write(ks: &mut Keyspace, key: String, now: Instant) -> Result<&mut H
     hash_mut(ks, &key, now)?.ok_or_else(wrongtype)
 }
 
-fn zset_ref<'a>(
+pub(super) fn zset_ref<'a>(
     ks: &'a mut Keyspace,
     key: &str,
     now: Instant,
@@ -453,7 +458,7 @@ fn zset_ref<'a>(
     }
 }
 
-fn zset_mut<'a>(
+pub(super) fn zset_mut<'a>(
     ks: &'a mut Keyspace,
     key: &str,
     now: Instant,
@@ -613,135 +618,6 @@ fn scan(
     ]))
 }
 
-fn arg_str(arg: &Bytes) -> Result<String, BackendError> {
-    String::from_utf8(arg.to_vec()).map_err(|_| {
-        BackendError::new(
-            crate::ErrorKind::InvalidInput,
-            "the in-memory backend takes UTF-8 keys only",
-        )
-    })
-}
-
-/// Checks a raw command's name and arity the way Redis does before queueing it in `MULTI`.
-/// Returns the error Redis would reply at queue time.
-pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
-    let Some(name) = args.first() else {
-        return Err(err("ERR unknown command '', with args beginning with: "));
-    };
-    let upper = name.to_ascii_uppercase();
-    let ok = match upper.as_slice() {
-        b"PING" => (1..=2).contains(&args.len()),
-        b"ECHO" | b"TYPE" | b"INCR" | b"DECR" | b"GET" | b"PERSIST" | b"HLEN" => args.len() == 2,
-        b"FLUSHDB" | b"FLUSHALL" => (1..=2).contains(&args.len()),
-        b"DBSIZE" => args.len() == 1,
-        b"INCRBY" | b"DECRBY" => args.len() == 3,
-        b"DEL" | b"EXISTS" => args.len() >= 2,
-        b"HMGET" => args.len() >= 3,
-        _ => {
-            let mut line = format!(
-                "ERR unknown command '{}', with args beginning with: ",
-                String::from_utf8_lossy(name)
-            );
-            for arg in args.iter().skip(1) {
-                line.push_str(&format!("'{}' ", String::from_utf8_lossy(arg)));
-            }
-            return Err(err(&line));
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(wrong_args(&String::from_utf8_lossy(name)))
-    }
-}
-
-fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Value, BackendError> {
-    check_raw(args)?;
-    let name = args
-        .first()
-        .map(|n| n.to_ascii_uppercase())
-        .unwrap_or_default();
-    let key = || {
-        args.get(1)
-            .map(arg_str)
-            .unwrap_or_else(|| Ok(String::new()))
-    };
-    let int_arg = |i: usize| {
-        args.get(i)
-            .and_then(|a| parse_strict_i64(a))
-            .ok_or_else(|| err(NOT_INTEGER))
-    };
-    let keys = || {
-        args.iter()
-            .skip(1)
-            .map(arg_str)
-            .collect::<Result<Vec<_>, _>>()
-    };
-    match name.as_slice() {
-        b"PING" => Ok(match args.get(1) {
-            Some(msg) => Value::Bytes(msg.clone()),
-            None => Value::Status("PONG".to_owned()),
-        }),
-        b"ECHO" => Ok(Value::Bytes(args.get(1).cloned().unwrap_or_default())),
-        b"FLUSHDB" | b"FLUSHALL" => {
-            if let Some(mode) = args.get(1) {
-                let mode = mode.to_ascii_uppercase();
-                if mode != b"ASYNC" && mode != b"SYNC" {
-                    return Err(err("ERR syntax error"));
-                }
-            }
-            ks.clear();
-            Ok(Value::Okay)
-        }
-        b"DBSIZE" => Ok(Value::Int(ks.live_len(now) as i64)),
-        b"TYPE" => {
-            let key = key()?;
-            Ok(Value::Status(
-                ks.get(&key, now)
-                    .map_or("none", |e| e.data.type_name())
-                    .to_owned(),
-            ))
-        }
-        b"INCR" => incrby(ks, key()?, 1, now),
-        b"DECR" => incrby(ks, key()?, -1, now),
-        b"INCRBY" => incrby(ks, key()?, int_arg(2)?, now),
-        b"DECRBY" => {
-            let delta = int_arg(2)?
-                .checked_neg()
-                .ok_or_else(|| err("ERR decrement would overflow"))?;
-            incrby(ks, key()?, delta, now)
-        }
-        b"GET" => get(ks, &key()?, now),
-        b"DEL" => apply(ks, Command::Del { keys: keys()? }, now),
-        b"EXISTS" => apply(ks, Command::Exists { keys: keys()? }, now),
-        b"PERSIST" => {
-            let key = key()?;
-            let had_ttl = ks.get(&key, now).is_some_and(|e| e.expires_at.is_some());
-            if had_ttl {
-                ks.set_deadline(&key, None);
-            }
-            Ok(Value::Int(i64::from(had_ttl)))
-        }
-        b"HLEN" => Ok(Value::Int(
-            hash_ref(ks, &key()?, now)?.map_or(0, |h| h.len() as i64),
-        )),
-        b"HMGET" => {
-            let hash = hash_ref(ks, &key()?, now)?;
-            args[2..]
-                .iter()
-                .map(|field| {
-                    let field = arg_str(field)?;
-                    Ok(hash
-                        .and_then(|h| h.get(&field))
-                        .map_or(Value::Nil, |v| Value::Bytes(v.clone())))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
-        }
-        _ => Err(err("ERR unknown command")),
-    }
-}
-
 /// The error Redis would give when queueing `cmd` inside `MULTI` (unknown command or wrong
 /// number of arguments), which makes `EXEC` discard the whole transaction.
 pub(crate) fn queue_time_error(cmd: &Command) -> Option<BackendError> {
@@ -753,7 +629,7 @@ pub(crate) fn queue_time_error(cmd: &Command) -> Option<BackendError> {
         Command::Hdel { fields, .. } => fields.is_empty().then_some("hdel"),
         Command::Zadd { members, .. } => members.is_empty().then_some("zadd"),
         Command::Zrem { members, .. } => members.is_empty().then_some("zrem"),
-        Command::Raw { args, .. } => return check_raw(args).err(),
+        Command::Raw { args, .. } => return super::raw::check_raw(args).err(),
         _ => None,
     };
     empty.map(wrong_args)

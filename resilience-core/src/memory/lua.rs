@@ -17,6 +17,11 @@
 //!   (truncated), string → bulk, table → array (up to the first nil) or `{ok}` / `{err}`,
 //!   `false` / `nil` → nil, `true` → 1.
 //!
+//! - Every key a command touches must be one of the script's `KEYS`, as Redis documents
+//!   (and Redis Cluster, ACL key patterns and proxies rely on): a script that builds a key
+//!   name itself fails here with an error naming the key, instead of passing its tests and
+//!   failing on a cluster.
+//!
 //! Each compiled script is cached by SHA1, in one Lua state per backend.
 
 use std::cell::RefCell;
@@ -114,13 +119,13 @@ impl LuaEngine {
             redis.set(
                 "call",
                 scope.create_function(|lua, args: MultiValue| {
-                    let reply = call(&ctx, args)?.map_err(mlua::Error::external)?;
+                    let reply = call(&ctx, keys, args)?.map_err(mlua::Error::external)?;
                     to_lua(lua, reply)
                 })?,
             )?;
             redis.set(
                 "pcall",
-                scope.create_function(|lua, args: MultiValue| match call(&ctx, args)? {
+                scope.create_function(|lua, args: MultiValue| match call(&ctx, keys, args)? {
                     Ok(reply) => to_lua(lua, reply),
                     Err(e) => reply_table(lua, "err", e.message()),
                 })?,
@@ -158,6 +163,7 @@ fn strings<'a>(lua: &Lua, items: impl ExactSizeIterator<Item = &'a [u8]>) -> mlu
 /// error is a Lua error (bad arguments); the inner one the command's.
 fn call(
     ctx: &RefCell<&mut ScriptContext<'_>>,
+    declared: &[String],
     args: MultiValue,
 ) -> mlua::Result<Result<Value, BackendError>> {
     let mut words = Vec::with_capacity(args.len());
@@ -182,6 +188,12 @@ fn call(
         Ok(command) => command,
         Err(e) => return Ok(Err(e)),
     };
+    if let Some(key) = undeclared_key(&command, &words, declared) {
+        return Ok(Err(BackendError::from_reply(&format!(
+            "ERR Script attempted to access key '{}', which is not in KEYS",
+            String::from_utf8_lossy(&key)
+        ))));
+    }
     // The canonical reply nests `WITHSCORES` pairs; RESP2, which scripts see, is flat.
     let flat = matches!(
         command,
@@ -206,6 +218,22 @@ fn call(
         ),
         other => other,
     }))
+}
+
+/// The first key `command` (spelled `words`) touches that is not among `declared`.
+fn undeclared_key(command: &crate::Command, words: &[Bytes], declared: &[String]) -> Option<Bytes> {
+    let is_declared = |key: &[u8]| declared.iter().any(|d| d.as_bytes() == key);
+    match command {
+        crate::Command::Raw { .. } => super::raw::raw_keys(words)
+            .iter()
+            .find(|k| !is_declared(k))
+            .cloned(),
+        typed => typed
+            .keys()
+            .iter()
+            .find(|k| !is_declared(k.as_bytes()))
+            .map(|k| Bytes::copy_from_slice(k.as_bytes())),
+    }
 }
 
 /// A number as Lua 5.1 turns it into a string (`%.14g`).

@@ -95,6 +95,52 @@ fn below_max(score: f64, max: ScoreBound) -> bool {
     }
 }
 
+/// One end of a lexicographic range (`ZRANGEBYLEX`): `-`, `+`, `[member` or `(member`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LexBound {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    /// `[member`: the member itself included.
+    Inclusive(String),
+    /// `(member`: the member itself excluded.
+    Exclusive(String),
+}
+
+impl LexBound {
+    /// Parses a bound as Redis spells it; `None` for anything else.
+    pub(crate) fn parse(arg: &str) -> Option<LexBound> {
+        match arg.as_bytes().first()? {
+            b'-' if arg.len() == 1 => Some(LexBound::Min),
+            b'+' if arg.len() == 1 => Some(LexBound::Max),
+            b'[' => Some(LexBound::Inclusive(arg[1..].to_owned())),
+            b'(' => Some(LexBound::Exclusive(arg[1..].to_owned())),
+            _ => None,
+        }
+    }
+
+    /// Whether `member` lies at or above this bound taken as a range's lower end.
+    fn admits_from_below(&self, member: &str) -> bool {
+        match self {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Inclusive(b) => member >= b.as_str(),
+            LexBound::Exclusive(b) => member > b.as_str(),
+        }
+    }
+
+    /// Whether `member` lies at or below this bound taken as a range's upper end.
+    fn admits_from_above(&self, member: &str) -> bool {
+        match self {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Inclusive(b) => member <= b.as_str(),
+            LexBound::Exclusive(b) => member < b.as_str(),
+        }
+    }
+}
+
 fn pick(r: &Ranked) -> (&str, f64) {
     (r.member.as_str(), r.score)
 }
@@ -208,6 +254,36 @@ impl SortedSet {
         }
     }
 
+    /// Members within the lexicographic range `min..max`, in member order (or reversed with
+    /// `rev`), then `offset` skipped and at most `count` kept. Like Redis, the order is
+    /// only meaningful when every member has the same score.
+    pub(crate) fn by_lex(
+        &self,
+        min: &LexBound,
+        max: &LexBound,
+        rev: bool,
+        offset: usize,
+        count: usize,
+    ) -> Vec<&str> {
+        let members = self.order.iter().map(|r| r.member.as_str());
+        if rev {
+            members
+                .rev()
+                .skip_while(|m| !max.admits_from_above(m))
+                .take_while(|m| min.admits_from_below(m))
+                .skip(offset)
+                .take(count)
+                .collect()
+        } else {
+            members
+                .skip_while(|m| !min.admits_from_below(m))
+                .take_while(|m| max.admits_from_above(m))
+                .skip(offset)
+                .take(count)
+                .collect()
+        }
+    }
+
     /// Removes the members with ranks `start..=stop` (already normalized); returns how many.
     pub(crate) fn remove_by_rank(&mut self, start: usize, stop: usize) -> usize {
         let doomed: Vec<String> = self
@@ -236,6 +312,23 @@ mod tests {
 
     fn members(v: Vec<(&str, f64)>) -> Vec<String> {
         v.into_iter().map(|(m, _)| m.to_owned()).collect()
+    }
+
+    #[test]
+    fn lex_ranges_follow_redis_bounds() {
+        let z = set(&[(0.0, "a"), (0.0, "b"), (0.0, "c"), (0.0, "d")]);
+        let bound = |s: &str| LexBound::parse(s).unwrap();
+        let lex = |min: &str, max: &str, rev: bool| {
+            z.by_lex(&bound(min), &bound(max), rev, 0, usize::MAX)
+        };
+        assert_eq!(lex("-", "+", false), ["a", "b", "c", "d"]);
+        assert_eq!(lex("[b", "(d", false), ["b", "c"]);
+        assert_eq!(lex("(b", "[d", false), ["c", "d"]);
+        assert_eq!(lex("[b", "+", true), ["d", "c", "b"]);
+        assert!(lex("+", "-", false).is_empty());
+        assert_eq!(z.by_lex(&bound("-"), &bound("+"), true, 1, 2), ["c", "b"]);
+        assert_eq!(LexBound::parse("x"), None);
+        assert_eq!(LexBound::parse("--"), None);
     }
 
     #[test]
