@@ -33,13 +33,7 @@ fuzz_target!(|data: &[u8]| {
     for tier in ["stm", "im"] {
         let keys = agent_keys(ns, tier, id);
         let entry = keys.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV");
-        for key in [
-            &keys.timeline,
-            &keys.steps,
-            &keys.importance,
-            &keys.expiry,
-            &entry,
-        ] {
+        for key in [&keys.index, &entry] {
             assert_eq!(hash_tag(key), Some(id), "{key}");
             assert!(key.starts_with(&format!("{ns}:{tier}:{{")));
         }

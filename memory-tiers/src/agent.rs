@@ -17,7 +17,7 @@ use crate::entry::{
 use crate::error::{Error, Result, is_unreachable};
 use crate::keys::Index;
 use crate::shared::Inner;
-use crate::tier::{Query, TierHandle};
+use crate::tier::{Query, Size, TierHandle};
 
 /// What became of a [`store`](AgentMemory::store).
 #[derive(Debug)]
@@ -194,10 +194,11 @@ impl AgentMemory {
         };
         let mut in_fallback = false;
         if unconfirmed && let Some(fb) = &self.fallback {
-            match fb.write_now(&entry, false).await {
+            match fb.write_now(std::slice::from_ref(&entry), false).await {
                 Ok(size) => {
                     in_fallback = true;
-                    self.trim_fallback(fb, size).await;
+                    fb.tidy(size).await;
+                    self.trim_fallback(fb, size.live).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "fallback write failed"),
             }
@@ -237,26 +238,25 @@ impl AgentMemory {
         }
     }
 
-    /// Moves entries to IM when STM is over capacity after a write. `size` is STM's size
-    /// as the write reported it; when unknown it is asked for (one `ZCARD`).
-    async fn after_write(&self, size: Option<u64>) {
+    /// Moves entries to IM when STM is over capacity after a write, and cleans up expired
+    /// entries when the write reported a batch of them. `size` is STM's size as the write
+    /// reported it; when unknown (a write queued, then replayed) it is counted.
+    async fn after_write(&self, size: Option<Size>) {
         let capacity = self.inner.stm_config.capacity as u64;
-        let size = match size {
-            Some(n) => n,
-            None => match self
-                .stm
-                .client()
-                .zcard(self.stm.keys().timeline.clone())
-                .await
-            {
-                Ok(n) => n.max(0) as u64,
+        let live = match size {
+            Some(size) => {
+                self.stm.tidy(size).await;
+                size.live
+            }
+            None => match self.stm.count().await {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::debug!(error = %e, "could not size STM after a write");
                     return;
                 }
             },
         };
-        if size > capacity {
+        if live > capacity {
             let slack = self.inner.stm_config.transition_slack as u64;
             if let Err(e) = self.transition_excess(slack, false).await {
                 tracing::warn!(agent = %self.agent_id, error = %e, "STM -> IM move failed; the entries stay in STM");

@@ -1,21 +1,19 @@
-//! An entry as hash fields, and back.
+//! An entry as one Redis string, and back.
 //!
-//! | field | holds |
+//! | bytes | holds |
 //! |---|---|
-//! | `i` | importance, a decimal string in [0, 1] (also the importance index's score); every entry has it |
-//! | `e` | the envelope: everything else about the entry, binary (below) |
-//! | `r` | retrieval count, created by the first `HINCRBY` (absent means 0) |
-//! | `a` | last access, Unix ms, set by reads (absent means the creation time) |
+//! | 0 | the schema version, [`SCHEMA_VERSION`] |
+//! | 1..5 | retrieval count, `u32` big-endian: `get` adds 1 with `BITFIELD … INCRBY u32 8 1` |
+//! | 5..13 | last access, Unix ms, `i64` big-endian: `get` sets it with `BITFIELD … SET i64 40` |
+//! | 13..77 | the index fields: expiry deadline, timestamp, step and importance, 16 hex digits each, exactly as the entry's index members spell them ([`IndexFields`]) |
+//! | 77.. | a [`postcard`] header (agent, memory type, creation time, compression level, tier, how the content is stored, its length, the embedding), then the content: the user's JSON, or that JSON LZ4-packed at compression level 2 |
 //!
-//! The envelope is one schema-version byte ([`SCHEMA_VERSION`]), then a [`postcard`]
-//! header (agent, step, timestamp, type, creation time, compression level, tier, how the
-//! content is stored, its length, the embedding), then the content: the user's JSON, or
-//! that JSON LZ4-packed at compression level 2. An envelope of another version, or an entry
-//! of the layout before envelopes (JSON fields `d`, `c`, `z`), is
-//! [`Error::UnsupportedSchema`]; a truncated or corrupt one is [`Error::Corrupt`].
-//!
-//! Reads change only `r` and `a`, so a write replayed from the recovery queue (which sets
-//! `e` and `i` again to the same values) is idempotent and does not undo reads.
+//! The counters sit at fixed offsets so a read bumps them in one atomic command without
+//! rewriting the entry, and the index fields so a script given the entry's key can name
+//! its index members. A first byte of 0 is what `BITFIELD` leaves when it bumps an id that
+//! does not exist (see the tier's `get`): not an entry. Another version, or an entry of the
+//! layouts that stored a hash per memory (versions 1 and 2), is [`Error::UnsupportedSchema`];
+//! a truncated or corrupt one is [`Error::Corrupt`].
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -23,17 +21,28 @@ use ulid::Ulid;
 
 use crate::compress;
 use crate::config::CompressionLevel;
-use crate::entry::{MemoryEntry, MemoryMetadata, Tier, clamp_importance};
+use crate::entry::{MemoryEntry, MemoryMetadata, Tier};
 use crate::error::{Error, Result};
+use crate::index::{FIELDS_HEX_LEN, IndexFields};
 
-/// The version of the stored layout this build writes and reads. Version 1 was the layout
-/// before envelopes (JSON hash fields `d`, `c`, `z`).
-pub const SCHEMA_VERSION: u8 = 2;
+/// The version of the stored layout this build writes and reads. Versions 1 (JSON hash
+/// fields) and 2 (a hash of an envelope and counters) stored each memory as a hash.
+pub const SCHEMA_VERSION: u8 = 3;
 
-/// The schema version of entries with JSON fields instead of an envelope.
-const FIELDS_SCHEMA_VERSION: u8 = 1;
+/// The newest layout that stored a hash per memory: what a hash where an entry should
+/// be is.
+pub(crate) const HASH_SCHEMA_VERSION: u8 = 2;
 
-/// How the content is stored inside the envelope.
+/// Bit offset of the retrieval count (`u32`), for `BITFIELD`.
+pub(crate) const COUNT_BIT: u32 = 8;
+/// Bit offset of the last access time (`i64`), for `BITFIELD`.
+pub(crate) const LAST_ACCESS_BIT: u32 = 40;
+/// Byte offset of the index fields.
+pub(crate) const FIELDS_AT: usize = 13;
+/// Bytes before the header.
+const PREFIX_LEN: usize = FIELDS_AT + FIELDS_HEX_LEN;
+
+/// How the content is stored inside the entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum ContentEncoding {
     /// The JSON text.
@@ -42,20 +51,18 @@ enum ContentEncoding {
     Lz4,
 }
 
-/// The envelope's header: what the entry is, apart from its content and counters.
+/// The header: what the entry is, apart from its content, counters and index fields.
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
     #[serde(borrow)]
     agent_id: std::borrow::Cow<'a, str>,
-    step_number: u64,
-    timestamp: u64,
     #[serde(borrow)]
     memory_type: std::borrow::Cow<'a, str>,
     creation_time: u64,
     compression_level: u8,
     current_tier: Tier,
     content_encoding: ContentEncoding,
-    /// Bytes of content after the header: a shorter envelope was truncated.
+    /// Bytes of content after the header: a shorter entry was truncated.
     content_len: u64,
     embedding: Option<Vec<f32>>,
 }
@@ -67,21 +74,15 @@ pub(crate) struct Encoding<'a> {
     pub(crate) level: CompressionLevel,
     pub(crate) transient: &'a [String],
     pub(crate) max_value_bytes: usize,
-    /// Also write `r` and `a` (a move keeps the counters the entry had).
+    /// Keep the entry's counters (a move keeps what it had); otherwise none yet.
     pub(crate) with_counters: bool,
+    /// When the entry expires, Unix ms.
+    pub(crate) deadline: u64,
 }
 
-/// The importance as it is stored and scored.
-pub(crate) fn importance_arg(x: f64) -> String {
-    format!("{x}")
-}
-
-/// Encodes `entry` as hash fields for `enc.tier`, applying its compression. Returns the
-/// fields and the importance as stored (rounded at levels 1 and 2).
-pub(crate) fn encode(
-    entry: &MemoryEntry,
-    enc: Encoding<'_>,
-) -> Result<(Vec<(String, Bytes)>, f64)> {
+/// Encodes `entry` for `enc.tier`, applying its compression. Returns the stored bytes
+/// and the index fields (importance rounded at levels 1 and 2).
+pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<(Bytes, IndexFields)> {
     let content = compress::reduce(&entry.content, enc.level, enc.transient);
     let json = serde_json::to_vec(&content)
         .map_err(|e| Error::InvalidInput(format!("content does not encode: {e}")))?;
@@ -94,7 +95,12 @@ pub(crate) fn encode(
     }
     let places = compress::places(enc.level);
     let round = |x: f64| places.map_or(x, |p| compress::round_to(x, p));
-    let importance = round(entry.metadata.importance_score).clamp(0.0, 1.0);
+    let fields = IndexFields {
+        deadline: enc.deadline,
+        timestamp: entry.timestamp,
+        step: entry.step_number,
+        importance: round(entry.metadata.importance_score).clamp(0.0, 1.0),
+    };
     let embedding = entry
         .embedding
         .as_ref()
@@ -106,8 +112,6 @@ pub(crate) fn encode(
     };
     let header = Header {
         agent_id: entry.agent_id.as_str().into(),
-        step_number: entry.step_number,
-        timestamp: entry.timestamp,
         memory_type: entry.metadata.memory_type.as_str().into(),
         creation_time: entry.metadata.creation_time,
         compression_level: enc.level.as_u8(),
@@ -116,85 +120,96 @@ pub(crate) fn encode(
         content_len: body.len() as u64,
         embedding,
     };
-    let mut envelope = postcard::to_extend(&header, vec![SCHEMA_VERSION])
+    let (count, last_access) = if enc.with_counters {
+        (
+            u32::try_from(entry.metadata.retrieval_count).unwrap_or(u32::MAX),
+            entry.metadata.last_access_time,
+        )
+    } else {
+        (0, entry.metadata.creation_time)
+    };
+    let mut out = Vec::with_capacity(PREFIX_LEN + 64 + body.len());
+    out.push(SCHEMA_VERSION);
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(&i64::try_from(last_access).unwrap_or(i64::MAX).to_be_bytes());
+    out.extend_from_slice(&fields.hex());
+    let mut out = postcard::to_extend(&header, out)
         .map_err(|e| Error::InvalidInput(format!("entry does not encode: {e}")))?;
-    envelope.extend_from_slice(&body);
-    if envelope.len() > enc.max_value_bytes {
+    out.extend_from_slice(&body);
+    if out.len() > enc.max_value_bytes {
         return Err(Error::InvalidInput(format!(
             "entry is {} bytes with its embedding and metadata, over the limit of {}",
-            envelope.len(),
+            out.len(),
             enc.max_value_bytes
         )));
     }
-    let mut fields = vec![
-        ("i".to_owned(), Bytes::from(importance_arg(importance))),
-        ("e".to_owned(), Bytes::from(envelope)),
-    ];
-    if enc.with_counters {
-        fields.push((
-            "r".to_owned(),
-            Bytes::from(entry.metadata.retrieval_count.to_string()),
-        ));
-        fields.push((
-            "a".to_owned(),
-            Bytes::from(entry.metadata.last_access_time.to_string()),
-        ));
-    }
-    Ok((fields, importance))
+    Ok((Bytes::from(out), fields))
 }
 
-fn field<'a, K: AsRef<str>>(fields: &'a [(K, Bytes)], name: &str) -> Option<&'a Bytes> {
-    fields
-        .iter()
-        .find(|(k, _)| k.as_ref() == name)
-        .map(|(_, v)| v)
+/// The parts of a stored entry, checked: version, counters, index fields, header, content.
+struct Parts<'a> {
+    count: u32,
+    last_access: i64,
+    fields: IndexFields,
+    header: Header<'a>,
+    content: &'a [u8],
 }
 
-fn number<T: std::str::FromStr, K: AsRef<str>>(
-    fields: &[(K, Bytes)],
-    name: &str,
-) -> Result<Option<T>> {
-    match field(fields, name) {
-        None => Ok(None),
-        Some(v) => std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .map(Some)
-            .ok_or_else(|| Error::Corrupt(format!("field {name} is not a number"))),
-    }
-}
-
-/// Splits an envelope into its header and content, checking its version and length.
-fn open(envelope: &[u8]) -> Result<(Header<'_>, &[u8])> {
-    let (&version, rest) = envelope
+/// Splits a stored entry into its parts, checking its version and lengths. `None` for the
+/// zero-filled bytes a bump of a missing id leaves behind.
+fn open(stored: &[u8]) -> Result<Option<Parts<'_>>> {
+    let (&version, _) = stored
         .split_first()
-        .ok_or_else(|| Error::Corrupt("empty envelope".to_owned()))?;
+        .ok_or_else(|| Error::Corrupt("empty entry".to_owned()))?;
+    if version == 0 {
+        return Ok(None);
+    }
     if version != SCHEMA_VERSION {
         return Err(Error::UnsupportedSchema {
             found: version,
             supported: SCHEMA_VERSION,
         });
     }
-    let (header, content) = postcard::take_from_bytes::<Header<'_>>(rest)
-        .map_err(|e| Error::Corrupt(format!("envelope header does not decode: {e}")))?;
+    if stored.len() < PREFIX_LEN {
+        return Err(Error::Corrupt(format!(
+            "entry is {} bytes, shorter than its {PREFIX_LEN}-byte prefix",
+            stored.len()
+        )));
+    }
+    let mut count = [0u8; 4];
+    count.copy_from_slice(&stored[1..5]);
+    let mut last_access = [0u8; 8];
+    last_access.copy_from_slice(&stored[5..FIELDS_AT]);
+    let fields = IndexFields::parse(&stored[FIELDS_AT..PREFIX_LEN])?;
+    let (header, content) = postcard::take_from_bytes::<Header<'_>>(&stored[PREFIX_LEN..])
+        .map_err(|e| Error::Corrupt(format!("entry header does not decode: {e}")))?;
     if content.len() as u64 != header.content_len {
         return Err(Error::Corrupt(format!(
-            "envelope holds {} bytes of content, its header says {}",
+            "entry holds {} bytes of content, its header says {}",
             content.len(),
             header.content_len
         )));
     }
-    Ok((header, content))
+    Ok(Some(Parts {
+        count: u32::from_be_bytes(count),
+        last_access: i64::from_be_bytes(last_access),
+        fields,
+        header,
+        content,
+    }))
 }
 
-/// An envelope of this schema version around `content` as it would be stored (`lz4`: as
-/// packed content), with a fixed header: for the fuzz targets.
+/// The index fields of a stored entry (`None` for a bump's leftover bytes).
+pub(crate) fn index_fields(stored: &[u8]) -> Result<Option<IndexFields>> {
+    Ok(open(stored)?.map(|p| p.fields))
+}
+
+/// A stored entry of this schema version around `content` as it would be stored (`lz4`:
+/// as packed content), with a fixed header: for the fuzz targets.
 #[cfg(feature = "fuzzing")]
-pub(crate) fn envelope_around(content: &[u8], lz4: bool) -> Result<Vec<u8>> {
+pub(crate) fn stored_around(content: &[u8], lz4: bool) -> Result<Vec<u8>> {
     let header = Header {
         agent_id: "agent".into(),
-        step_number: 1,
-        timestamp: 2,
         memory_type: "observation".into(),
         creation_time: 3,
         compression_level: if lz4 { 2 } else { 0 },
@@ -207,58 +222,57 @@ pub(crate) fn envelope_around(content: &[u8], lz4: bool) -> Result<Vec<u8>> {
         content_len: content.len() as u64,
         embedding: None,
     };
-    let mut envelope = postcard::to_extend(&header, vec![SCHEMA_VERSION])
+    let fields = IndexFields {
+        deadline: 4,
+        timestamp: 2,
+        step: 1,
+        importance: 0.5,
+    };
+    let mut out = vec![SCHEMA_VERSION];
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(&fields.hex());
+    let mut out = postcard::to_extend(&header, out)
         .map_err(|e| Error::InvalidInput(format!("entry does not encode: {e}")))?;
-    envelope.extend_from_slice(content);
-    Ok(envelope)
+    out.extend_from_slice(content);
+    Ok(out)
 }
 
-/// Decodes an entry from its hash fields. `max_value_bytes` bounds decompression.
-pub(crate) fn decode<K: AsRef<str>>(
+/// Decodes a stored entry; `None` for the zero-filled bytes a bump of a missing id leaves
+/// behind. `max_value_bytes` bounds decompression.
+pub(crate) fn decode(
     memory_id: Ulid,
-    fields: &[(K, Bytes)],
+    stored: &[u8],
     max_value_bytes: usize,
-) -> Result<MemoryEntry> {
-    let Some(envelope) = field(fields, "e") else {
-        // Entries before envelopes had their importance too, and JSON fields instead.
-        return Err(
-            if field(fields, "i").is_some() || field(fields, "d").is_some() {
-                Error::UnsupportedSchema {
-                    found: FIELDS_SCHEMA_VERSION,
-                    supported: SCHEMA_VERSION,
-                }
-            } else {
-                Error::Corrupt("missing field e".to_owned())
-            },
-        );
+) -> Result<Option<MemoryEntry>> {
+    let Some(parts) = open(stored)? else {
+        return Ok(None);
     };
-    let (header, body) = open(envelope)?;
-    let json: std::borrow::Cow<'_, [u8]> = match header.content_encoding {
-        ContentEncoding::Json => std::borrow::Cow::Borrowed(body),
-        ContentEncoding::Lz4 => std::borrow::Cow::Owned(compress::unpack(body, max_value_bytes)?),
+    let json: std::borrow::Cow<'_, [u8]> = match parts.header.content_encoding {
+        ContentEncoding::Json => std::borrow::Cow::Borrowed(parts.content),
+        ContentEncoding::Lz4 => {
+            std::borrow::Cow::Owned(compress::unpack(parts.content, max_value_bytes)?)
+        }
     };
     let content: serde_json::Value = serde_json::from_slice(&json)
         .map_err(|e| Error::Corrupt(format!("content does not decode: {e}")))?;
-    let importance: f64 = number(fields, "i")?.unwrap_or(0.0);
-    let retrieval_count: u64 = number::<i64, _>(fields, "r")?.unwrap_or(0).max(0) as u64;
-    let last_access_time: u64 = number(fields, "a")?.unwrap_or(header.creation_time);
-    Ok(MemoryEntry {
+    let header = parts.header;
+    Ok(Some(MemoryEntry {
         memory_id,
         agent_id: header.agent_id.into_owned(),
-        step_number: header.step_number,
-        timestamp: header.timestamp,
+        step_number: parts.fields.step,
+        timestamp: parts.fields.timestamp,
         content,
         metadata: MemoryMetadata {
             creation_time: header.creation_time,
-            last_access_time,
+            last_access_time: u64::try_from(parts.last_access).unwrap_or(0),
             compression_level: header.compression_level,
-            importance_score: clamp_importance(importance),
-            retrieval_count,
+            importance_score: parts.fields.importance,
+            retrieval_count: u64::from(parts.count),
             memory_type: header.memory_type.into_owned(),
             current_tier: header.current_tier,
         },
         embedding: header.embedding,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -275,10 +289,10 @@ mod tests {
             content: serde_json::json!({"saw": "a door", "n": 3}),
             metadata: MemoryMetadata {
                 creation_time: 1_764_160_000_001,
-                last_access_time: 1_764_160_000_001,
+                last_access_time: 1_764_160_000_009,
                 compression_level: 0,
                 importance_score: 0.5,
-                retrieval_count: 0,
+                retrieval_count: 4,
                 memory_type: "observation".to_owned(),
                 current_tier: Tier::Stm,
             },
@@ -293,95 +307,118 @@ mod tests {
             transient: &[],
             max_value_bytes: 1 << 20,
             with_counters: false,
+            deadline: 1_764_160_086_400_000,
         }
+    }
+
+    fn back(stored: &[u8]) -> MemoryEntry {
+        decode(Ulid::nil(), stored, 1 << 20).unwrap().unwrap()
     }
 
     #[test]
     fn an_entry_comes_back_as_it_was_stored() {
         let original = entry();
         for level in [CompressionLevel::None, CompressionLevel::Heavy] {
-            let (fields, importance) = encode(&original, encoding(level)).unwrap();
-            assert_eq!(importance, 0.5);
-            let back = decode(Ulid::nil(), &fields, 1 << 20).unwrap();
+            let (stored, fields) = encode(&original, encoding(level)).unwrap();
+            assert_eq!(fields.importance, 0.5);
+            assert_eq!(fields.deadline, 1_764_160_086_400_000);
+            let back = back(&stored);
             assert_eq!(back.content, original.content, "{level:?}");
             assert_eq!(back.agent_id, original.agent_id);
             assert_eq!(back.embedding, original.embedding);
+            assert_eq!((back.timestamp, back.step_number), (original.timestamp, 7));
             assert_eq!(back.metadata.compression_level, level.as_u8());
-            let (header, _) = open(field(&fields, "e").unwrap()).unwrap();
-            let packed = level == CompressionLevel::Heavy;
-            assert_eq!(header.content_encoding == ContentEncoding::Lz4, packed);
+            assert_eq!(back.metadata.retrieval_count, 0, "a new entry has no reads");
+            assert_eq!(
+                back.metadata.last_access_time,
+                original.metadata.creation_time
+            );
+            let packed = open(&stored).unwrap().unwrap().header.content_encoding;
+            assert_eq!(
+                packed == ContentEncoding::Lz4,
+                level == CompressionLevel::Heavy
+            );
         }
     }
 
     #[test]
-    fn the_envelope_starts_with_the_schema_version_and_is_compact() {
-        let (fields, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
-        let envelope = field(&fields, "e").unwrap();
-        assert_eq!(envelope[0], SCHEMA_VERSION);
+    fn counters_sit_where_bitfield_bumps_them() {
+        let enc = Encoding {
+            with_counters: true,
+            ..encoding(CompressionLevel::None)
+        };
+        let (stored, fields) = encode(&entry(), enc).unwrap();
+        assert_eq!(stored[0], SCHEMA_VERSION);
+        let bit = |b: u32| (b / 8) as usize;
+        assert_eq!(
+            stored[bit(COUNT_BIT)..bit(COUNT_BIT) + 4],
+            4u32.to_be_bytes()
+        );
+        assert_eq!(
+            stored[bit(LAST_ACCESS_BIT)..bit(LAST_ACCESS_BIT) + 8],
+            1_764_160_000_009i64.to_be_bytes()
+        );
+        assert_eq!(stored[FIELDS_AT..FIELDS_AT + FIELDS_HEX_LEN], fields.hex());
+        let mut bumped = stored.to_vec();
+        bumped[1..5].copy_from_slice(&5u32.to_be_bytes());
+        bumped[5..13].copy_from_slice(&1_764_160_000_100i64.to_be_bytes());
+        let read = back(&bumped);
+        assert_eq!(read.metadata.retrieval_count, 5);
+        assert_eq!(read.metadata.last_access_time, 1_764_160_000_100);
+        assert_eq!(index_fields(&bumped).unwrap(), Some(fields));
+    }
+
+    #[test]
+    fn an_entry_is_compact() {
+        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
         let json = serde_json::to_vec(&entry()).unwrap();
         assert!(
-            envelope.len() * 2 < json.len(),
+            stored.len() < json.len(),
             "{} bytes against {} as JSON",
-            envelope.len(),
+            stored.len(),
             json.len()
         );
     }
 
     #[test]
     fn another_schema_version_is_refused_by_number() {
-        let (mut fields, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
-        let e = fields.iter_mut().find(|(k, _)| k == "e").unwrap();
-        let mut future = e.1.to_vec();
+        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
+        let mut future = stored.to_vec();
         future[0] = SCHEMA_VERSION + 1;
-        e.1 = Bytes::from(future);
-        let err = decode(Ulid::nil(), &fields, 1 << 20).unwrap_err();
+        let err = decode(Ulid::nil(), &future, 1 << 20).unwrap_err();
         assert!(
             matches!(
                 err,
                 Error::UnsupportedSchema {
-                    found: 3,
-                    supported: 2
+                    found: 4,
+                    supported: 3
                 }
             ),
             "{err}"
         );
-        assert!(err.to_string().contains("version 3"), "{err}");
+        assert!(err.to_string().contains("version 4"), "{err}");
     }
 
     #[test]
-    fn an_entry_of_the_layout_before_envelopes_is_version_1() {
-        let old = [
-            (
-                "d".to_owned(),
-                Bytes::from_static(br#"{"g":"a","s":1,"t":2,"m":"o","c":3,"l":0,"r":"Stm"}"#),
-            ),
-            ("c".to_owned(), Bytes::from_static(b"{}")),
-            ("z".to_owned(), Bytes::from_static(b"j")),
-            ("i".to_owned(), Bytes::from_static(b"0.5")),
-        ];
-        let err = decode(Ulid::nil(), &old, 1 << 20).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::UnsupportedSchema {
-                    found: 1,
-                    supported: 2
-                }
-            ),
-            "{err}"
-        );
+    fn a_bumps_leftover_is_no_entry() {
+        assert!(decode(Ulid::nil(), &[0; 13], 1 << 20).unwrap().is_none());
+        assert!(index_fields(&[0; 13]).unwrap().is_none());
     }
 
     #[test]
-    fn a_truncated_envelope_is_corrupt() {
-        let (fields, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
-        let envelope = field(&fields, "e").unwrap().clone();
-        for cut in [0, 1, 5, envelope.len() - 1] {
-            let fields = vec![
-                ("i".to_owned(), Bytes::from_static(b"0.5")),
-                ("e".to_owned(), envelope.slice(..cut)),
-            ];
-            let err = decode(Ulid::nil(), &fields, 1 << 20).unwrap_err();
+    fn a_truncated_entry_is_corrupt() {
+        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
+        for cut in [
+            0,
+            1,
+            5,
+            13,
+            40,
+            PREFIX_LEN,
+            PREFIX_LEN + 3,
+            stored.len() - 1,
+        ] {
+            let err = decode(Ulid::nil(), &stored[..cut], 1 << 20).unwrap_err();
             assert!(matches!(err, Error::Corrupt(_)), "cut at {cut}: {err}");
         }
     }
@@ -390,33 +427,27 @@ mod tests {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod proptests {
-    //! Arbitrary and corrupted fields and envelopes never panic the decoder, decoded values
-    //! respect their documented ranges, and decompression never produces more than the
-    //! configured maximum. The `fuzz/` crate's `im_decode` target checks the same
-    //! properties with coverage guidance.
+    //! Arbitrary and corrupted entries never panic the decoder, decoded values respect
+    //! their documented ranges, and decompression never produces more than the configured
+    //! maximum. The `fuzz/` crate's `im_decode` target checks the same properties with
+    //! coverage guidance.
 
     use super::tests::{encoding, entry};
     use super::*;
     use proptest::prelude::*;
 
-    const NAMES: [&str; 6] = ["e", "i", "r", "a", "d", "x"];
-
-    fn valid_envelope(level: CompressionLevel) -> Bytes {
-        let (fields, _) = encode(&entry(), encoding(level)).unwrap();
-        field(&fields, "e").unwrap().clone()
-    }
-
-    /// What every decode must satisfy: an entry with its importance in [0, 1], or a typed
-    /// error.
-    fn check(result: Result<MemoryEntry>) -> std::result::Result<(), TestCaseError> {
+    /// What every decode must satisfy: an entry with its importance in [0, 1], nothing, or
+    /// a typed error.
+    fn check(result: Result<Option<MemoryEntry>>) -> std::result::Result<(), TestCaseError> {
         match result {
-            Ok(entry) => {
+            Ok(Some(entry)) => {
                 let importance = entry.metadata.importance_score;
                 prop_assert!(
                     (0.0..=1.0).contains(&importance),
                     "importance {importance} out of [0, 1]"
                 );
             }
+            Ok(None) => {}
             Err(e) => prop_assert!(
                 matches!(e, Error::Corrupt(_) | Error::UnsupportedSchema { .. }),
                 "{e}"
@@ -429,22 +460,20 @@ mod proptests {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
-        fn arbitrary_fields_never_panic(
-            fields in prop::collection::vec(
-                (prop::sample::select(NAMES.to_vec()), prop::collection::vec(any::<u8>(), 0..64)),
-                0..8,
-            ),
+        fn arbitrary_bytes_never_panic(
+            stored in prop::collection::vec(any::<u8>(), 0..256),
+            versioned in any::<bool>(),
             max in 0usize..4096,
         ) {
-            let fields: Vec<(String, Bytes)> = fields
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Bytes::from(v)))
-                .collect();
-            check(decode(Ulid::nil(), &fields, max))?;
+            let mut stored = stored;
+            if versioned && !stored.is_empty() {
+                stored[0] = SCHEMA_VERSION;
+            }
+            check(decode(Ulid::nil(), &stored, max))?;
         }
 
         #[test]
-        fn corrupted_envelopes_are_refused_or_decoded_in_range(
+        fn corrupted_entries_are_refused_or_decoded_in_range(
             heavy in any::<bool>(),
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
             cut in any::<prop::sample::Index>(),
@@ -452,32 +481,16 @@ mod proptests {
             max in 0usize..1024,
         ) {
             let level = if heavy { CompressionLevel::Heavy } else { CompressionLevel::None };
-            let mut envelope = valid_envelope(level).to_vec();
+            let (stored, _) = encode(&entry(), encoding(level)).unwrap();
+            let mut stored = stored.to_vec();
             for (at, byte) in flips {
-                let at = at.index(envelope.len());
-                envelope[at] ^= byte;
+                let at = at.index(stored.len());
+                stored[at] ^= byte;
             }
             if truncate {
-                envelope.truncate(cut.index(envelope.len() + 1));
+                stored.truncate(cut.index(stored.len() + 1));
             }
-            let fields = vec![
-                ("i".to_owned(), Bytes::from_static(b"0.5")),
-                ("e".to_owned(), Bytes::from(envelope)),
-            ];
-            check(decode(Ulid::nil(), &fields, max))?;
-        }
-
-        #[test]
-        fn numeric_fields_stay_in_range(
-            i in prop::sample::select(vec!["NaN", "nan", "inf", "-inf", "1e999", "-0", "0.5", "2", "-3", " 0.25 "]),
-            r in prop::sample::select(vec!["-5", "0", "9223372036854775807", "x", "1.5"]),
-        ) {
-            let fields = vec![
-                ("e".to_owned(), valid_envelope(CompressionLevel::None)),
-                ("i".to_owned(), Bytes::from(i)),
-                ("r".to_owned(), Bytes::from(r)),
-            ];
-            check(decode(Ulid::nil(), &fields, 1024))?;
+            check(decode(Ulid::nil(), &stored, max))?;
         }
 
         #[test]

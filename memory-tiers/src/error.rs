@@ -4,7 +4,8 @@
 //! carried as [`Error::Redis`]; input the tiers refuse is [`Error::InvalidInput`] before
 //! anything is sent; a stored entry that cannot be decoded (a truncated or corrupt payload,
 //! a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic;
-//! one written in another schema version is [`Error::UnsupportedSchema`].
+//! one written in another schema version is [`Error::UnsupportedSchema`]; an update that
+//! kept losing to concurrent updates of the same entry is [`Error::Contended`].
 
 use resilience_core::ErrorKind;
 
@@ -26,6 +27,11 @@ pub enum Error {
         /// The version this build reads and writes.
         supported: u8,
     },
+    /// A read-modify-write lost every attempt to concurrent changes of the same entry
+    /// (for example many `adjust_importance` calls on one memory at once); nothing was
+    /// changed by this call.
+    #[error("memory entry kept changing under a concurrent update: {0}")]
+    Contended(String),
     /// The resilient client failed.
     #[error(transparent)]
     Redis(#[from] resilience_core::Error),

@@ -11,16 +11,17 @@ use crate::entry::MemoryEntry;
 use crate::error::Result;
 use crate::keys::AgentKeys;
 
-/// Decodes an entry from raw hash fields, exactly as a read does, with `max_value_bytes`
-/// bounding decompression.
-pub fn decode_entry(fields: &[(String, Bytes)], max_value_bytes: usize) -> Result<MemoryEntry> {
-    crate::codec::decode(Ulid::nil(), fields, max_value_bytes)
+/// Decodes a stored entry, exactly as a read does, with `max_value_bytes` bounding
+/// decompression; `None` for bytes that are no entry (a bump's zero-filled leftover).
+pub fn decode_entry(stored: &[u8], max_value_bytes: usize) -> Result<Option<MemoryEntry>> {
+    crate::codec::decode(Ulid::nil(), stored, max_value_bytes)
 }
 
-/// A valid envelope (schema version, header) around `content`, stored as JSON or, with
-/// `lz4`, as packed JSON: decoding then exercises the content's decoder.
-pub fn envelope(content: &[u8], lz4: bool) -> Bytes {
-    crate::codec::envelope_around(content, lz4)
+/// A valid stored entry (schema version, counters, index fields, header) around
+/// `content`, stored as JSON or, with `lz4`, as packed JSON: decoding then exercises the
+/// content's decoder.
+pub fn stored_entry(content: &[u8], lz4: bool) -> Bytes {
+    crate::codec::stored_around(content, lz4)
         .map(Bytes::from)
         .unwrap_or_default()
 }

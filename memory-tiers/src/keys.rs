@@ -1,14 +1,23 @@
 //! The key schema, and the validation that keeps it unambiguous.
 //!
-//! All keys of one agent in one tier share the Redis Cluster hash tag `{<agent_id>}`, so a
-//! script touching them runs on one slot:
+//! An agent has two keys per tier, and one more per memory. All share the Redis Cluster
+//! hash tag `{<agent_id>}`, so every command and script that touches them runs on one slot:
 //!
 //! ```text
-//! <ns>:<tier>:{<agent_id>}:mem:<memory_id>   hash: one entry
-//! <ns>:<tier>:{<agent_id>}:timeline          zset: memory ids by timestamp (Unix ms)
-//! <ns>:<tier>:{<agent_id>}:steps             zset: memory ids by step number
-//! <ns>:<tier>:{<agent_id>}:importance        zset: memory ids by importance in [0, 1]
-//! <ns>:<tier>:{<agent_id>}:expiry            zset: memory ids by expiry deadline (Unix ms)
+//! <ns>:<tier>:{<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
+//! <ns>:<tier>:{<agent_id>}:index             sorted set, every score 0: the agent's indexes
+//! ```
+//!
+//! The index holds four members per entry, each a one-letter dimension, a fixed-width
+//! lowercase hex value and the memory id, so that byte order is value order and one
+//! `ZRANGEBYLEX` answers a range query on any dimension:
+//!
+//! ```text
+//! t<timestamp><id>                             by timestamp (Unix ms)
+//! s<step><id>                                  by step number
+//! i<importance><id>                            by importance (the f64's bits: order-preserving in [0, 1])
+//! x<deadline><timestamp><step><importance><id> by expiry deadline (Unix ms), carrying
+//!                                              the other three so cleanup needs no entry
 //! ```
 //!
 //! `<tier>` is `stm` or `im`. Agent ids may not contain `{`, `}` or control characters, so
@@ -16,6 +25,10 @@
 //! valid agent ids can never produce the same key, and no id can move the hash tag. `:` is
 //! allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
 //! characters), which contain no separator either.
+//!
+//! Every key a command touches is one of these, passed as a key (`KEYS[]` or the command's
+//! key position), never built inside a script: so Cluster, ACL key patterns and proxies
+//! see every key.
 
 use crate::error::{Error, Result};
 
@@ -62,18 +75,29 @@ pub fn validate_namespace(ns: &str) -> Result<()> {
     }
 }
 
-/// One of an agent's four indexes in a tier; the value is its position in the scripts'
-/// `KEYS`.
+/// One dimension of an agent's index: the first byte of its members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Index {
     /// Memory ids by timestamp.
-    Timeline = 1,
+    Timeline,
     /// Memory ids by step number.
-    Steps = 2,
+    Steps,
     /// Memory ids by importance.
-    Importance = 3,
+    Importance,
     /// Memory ids by expiry deadline.
-    Expiry = 4,
+    Expiry,
+}
+
+impl Index {
+    /// The byte its members start with.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Index::Timeline => b't',
+            Index::Steps => b's',
+            Index::Importance => b'i',
+            Index::Expiry => b'x',
+        }
+    }
 }
 
 /// The keys of one agent in one tier.
@@ -81,14 +105,8 @@ pub(crate) enum Index {
 pub struct AgentKeys {
     /// Prefix of entry keys; an entry's key is this followed by its memory id.
     pub entry_prefix: String,
-    /// Memory ids by timestamp.
-    pub timeline: String,
-    /// Memory ids by step number.
-    pub steps: String,
-    /// Memory ids by importance.
-    pub importance: String,
-    /// Memory ids by expiry deadline (Unix ms).
-    pub expiry: String,
+    /// The sorted set of index members (timeline, steps, importance and expiry).
+    pub index: String,
 }
 
 impl AgentKeys {
@@ -98,41 +116,21 @@ impl AgentKeys {
         let base = format!("{ns}:{tier}:{{{agent_id}}}:");
         AgentKeys {
             entry_prefix: format!("{base}mem:"),
-            timeline: format!("{base}timeline"),
-            steps: format!("{base}steps"),
-            importance: format!("{base}importance"),
-            expiry: format!("{base}expiry"),
+            index: format!("{base}index"),
         }
     }
 
     /// The key of one entry.
     pub fn entry(&self, memory_id: &str) -> String {
-        format!("{}{memory_id}", self.entry_prefix)
-    }
-
-    /// The key of one index.
-    pub(crate) fn index(&self, index: Index) -> &str {
-        match index {
-            Index::Timeline => &self.timeline,
-            Index::Steps => &self.steps,
-            Index::Importance => &self.importance,
-            Index::Expiry => &self.expiry,
-        }
-    }
-
-    /// The four index keys, in the order the scripts expect them (`KEYS[1..4]`).
-    pub(crate) fn indexes(&self) -> Vec<String> {
-        vec![
-            self.timeline.clone(),
-            self.steps.clone(),
-            self.importance.clone(),
-            self.expiry.clone(),
-        ]
+        let mut key = String::with_capacity(self.entry_prefix.len() + memory_id.len());
+        key.push_str(&self.entry_prefix);
+        key.push_str(memory_id);
+        key
     }
 
     /// Every key this agent can have, with `ids`' entries: for tests and tooling.
     pub fn all_with(&self, ids: &[String]) -> Vec<String> {
-        let mut keys = self.indexes();
+        let mut keys = vec![self.index.clone()];
         keys.extend(ids.iter().map(|id| self.entry(id)));
         keys
     }
@@ -158,7 +156,7 @@ mod tests {
     #[test]
     fn keys_carry_the_agent_as_hash_tag() {
         let k = AgentKeys::new("mem", "stm", "a:b");
-        assert_eq!(k.timeline, "mem:stm:{a:b}:timeline");
+        assert_eq!(k.index, "mem:stm:{a:b}:index");
         assert_eq!(
             k.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV"),
             "mem:stm:{a:b}:mem:01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -203,7 +201,7 @@ mod proptests {
         for tier in ["stm", "im"] {
             let keys = AgentKeys::new(ns, tier, id);
             let entry = keys.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV");
-            for key in keys.indexes().iter().chain([&entry]) {
+            for key in [&keys.index, &entry] {
                 prop_assert_eq!(hash_tag(key), Some(id), "{}", key);
                 let prefix = format!("{ns}:{tier}:{{");
                 prop_assert!(key.starts_with(&prefix), "{}", key);
@@ -227,7 +225,7 @@ mod proptests {
         fn distinct_valid_ids_never_share_a_key(a in "[a-z:{}]{1,6}", b in "[a-z:{}]{1,6}") {
             if a != b && validate_agent_id(&a).is_ok() && validate_agent_id(&b).is_ok() {
                 let (ka, kb) = (AgentKeys::new("ns", "stm", &a), AgentKeys::new("ns", "stm", &b));
-                prop_assert_ne!(&ka.timeline, &kb.timeline);
+                prop_assert_ne!(&ka.index, &kb.index);
                 prop_assert_ne!(ka.entry("X"), kb.entry("X"));
             }
         }

@@ -24,32 +24,39 @@
 //!
 //! ## How it is laid out
 //!
-//! - [`keys`]: the key schema (the agent id is a Redis Cluster hash tag) and validation.
-//! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read.
+//! - [`keys`]: the key schema (the agent id is a Redis Cluster hash tag) and validation:
+//!   per agent and tier, one string per memory and one sorted set indexing them by
+//!   timestamp, step, importance and expiry, all four as lexicographic members of the same
+//!   set (the `index` module).
+//! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read; the
+//!   `codec` module stores one as a schema version, fixed-offset counters and index
+//!   fields, a compact binary header and the user's JSON.
 //! - [`config`]: [`StmConfig`] (24 h, 1000 per agent) and [`ImConfig`] (7 days, 10000).
-//! - [`scripts`]: every write, read and query is one Lua script (on Redis, and the same
-//!   source on [`InMemoryBackend`](resilience_core::InMemoryBackend)), so an entry, its
-//!   indexes and their TTLs change together or not at all. On Redis, rank queries
-//!   (`recent`) are read by one `SORT_RO … GET` instead, about half the server's cost,
-//!   whenever it gives the script's answer (`sort_read` in the source says when).
+//! - [`tier`]: each operation's commands. A write is one `MULTI` (the entry with its TTL,
+//!   its four index members, the index's TTL); a range query is one `ZRANGEBYLEX` and one
+//!   `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id and importance
+//!   changes are Lua [`scripts`] (the same source runs on
+//!   [`InMemoryBackend`](resilience_core::InMemoryBackend)).
 //! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves.
 //!
 //! ## The rules it keeps
 //!
-//! - Every key written has a TTL. Reads never change a TTL; index TTLs are only extended.
-//! - Reads by id bump `retrieval_count` (`HINCRBY`) and `last_access_time` atomically.
-//!   Range queries (`recent`, `by_*`) list entries without counting a retrieval.
+//! - Every key written has a TTL; reads never change one. The index's TTL is reset on
+//!   every write to outlast the newest entry.
+//! - Every key a command or script touches is passed as a key, never built inside a
+//!   script, so Cluster, ACL key patterns and proxies see all of them.
+//! - Reads by id bump `retrieval_count` and `last_access_time` in one `BITFIELD`: atomic
+//!   and exact. Range queries (`recent`, `by_*`) list entries without counting a retrieval.
 //! - Importance is clamped to [0, 1] on write and on [`AgentMemory::adjust_importance`].
-//! - Expired entries leave the indexes lazily: every query and `count` first removes the
-//!   members whose expiry deadline (kept in an expiry index) has passed and whose entry is
-//!   gone, up to a bounded batch (a `recent` read by `SORT_RO` checks for such a member in
-//!   the same round trip, and hands over to the script when there is one). Deadlines are
-//!   computed with the client's clock: with a server clock ahead of the client's, an
-//!   expired entry can be counted for that skew.
+//! - An expired entry is never returned or counted. Its index members leave lazily: a
+//!   query that meets one, a write that finds the tier over capacity, and
+//!   [`AgentMemory::maintain`] remove expired members, a bounded batch at a time.
+//!   Deadlines are computed with the client's clock.
 //! - Writes go through [`ResilientClient::submit`](resilience_core::ResilientClient::submit)
-//!   with the caller's priority; the script is idempotent, so replays are safe.
+//!   with the caller's priority; they store the same bytes and members when replayed.
 //! - Every stored entry carries the schema version ([`SCHEMA_VERSION`]); an entry of
-//!   another version is [`Error::UnsupportedSchema`], never misread.
+//!   another version, or a hash left by the layouts before, is [`Error::UnsupportedSchema`],
+//!   never misread.
 //!
 //! ## Features
 //!
@@ -69,11 +76,11 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod index;
 pub mod keys;
 pub mod memory;
 pub mod scripts;
 mod shared;
-mod sort_read;
 pub mod tier;
 pub mod transition;
 

@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::keys::{validate_agent_id, validate_namespace};
 use crate::scripts::ScriptSet;
 use crate::shared::Inner;
-use crate::sort_read::SortReads;
 use crate::tier::{TierHandle, TierSettings, TierShared};
 
 /// The default key namespace.
@@ -82,7 +81,6 @@ impl TieredMemoryBuilder {
                 scripts: scripts.clone(),
                 clock,
                 namespace: self.namespace.clone(),
-                sort_reads: SortReads::default(),
             })
         };
         let stm = shared(self.stm_client, TierSettings::stm(&self.stm));

@@ -1,10 +1,13 @@
-//! One tier of one agent: the scripts' calls and the decoding of their replies.
+//! One tier of one agent: the commands of each operation and the decoding of their
+//! replies.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resilience_core::{ClientRouter, Command, Priority, ResilientClient, StoreOutcome, Value};
+use resilience_core::{
+    ClientRouter, Command, Priority, ResilientClient, SetOptions, StoreOutcome, Value, ZaddOptions,
+};
 use ulid::Ulid;
 
 use crate::clock::Clock;
@@ -12,9 +15,9 @@ use crate::codec::{self, Encoding};
 use crate::config::{CompressionLevel, ImConfig, StmConfig};
 use crate::entry::{MemoryEntry, Tier};
 use crate::error::{Error, Result};
+use crate::index;
 use crate::keys::{AgentKeys, Index};
 use crate::scripts::ScriptSet;
-use crate::sort_read::{self, RankQuery, SortReads};
 
 /// The most entries one query returns from one tier; larger limits are lowered to it.
 pub const MAX_QUERY_LIMIT: usize = 100_000;
@@ -63,27 +66,52 @@ pub(crate) struct TierShared {
     pub(crate) scripts: Arc<ScriptSet>,
     pub(crate) clock: Clock,
     pub(crate) namespace: String,
-    /// Whether rank queries may still use `SORT_RO` ([`sort_read`]).
-    pub(crate) sort_reads: SortReads,
 }
 
 /// A bounded index query.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Query {
     pub(crate) index: Index,
-    /// `None`: by rank; `Some((min, max))`: by score, inclusive.
+    /// `None`: the whole index; `Some((min, max))`: values in this range, inclusive.
     pub(crate) scores: Option<(f64, f64)>,
     pub(crate) descending: bool,
     pub(crate) limit: usize,
 }
 
-fn score_arg(x: f64) -> String {
-    if x == f64::INFINITY {
-        "+inf".to_owned()
-    } else if x == f64::NEG_INFINITY {
-        "-inf".to_owned()
+/// A tier's size as a write reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Size {
+    /// Entries not expired.
+    pub(crate) live: u64,
+    /// Entries expired but still indexed.
+    pub(crate) expired: u64,
+}
+
+/// How many commands [`TierHandle::write_commands`] returns.
+const WRITE_COMMANDS: usize = 5;
+/// Entries deleted (or cleared) per command.
+const DELETE_BATCH: usize = 512;
+/// How often `adjust_importance` re-reads an entry that changed under it before giving up.
+const IMPORTANCE_ATTEMPTS: usize = 16;
+
+fn raw(args: &[&[u8]], key: &str, write: bool, idempotent: bool) -> Command {
+    Command::Raw {
+        args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
+        keys: vec![key.to_owned()],
+        write,
+        idempotent,
+    }
+}
+
+/// A hash where an entry should be is an entry of the layouts that stored hashes.
+fn schema_error(e: resilience_core::Error) -> Error {
+    if e.backend_error().and_then(|b| b.code()) == Some("WRONGTYPE") {
+        Error::UnsupportedSchema {
+            found: codec::HASH_SCHEMA_VERSION,
+            supported: codec::SCHEMA_VERSION,
+        }
     } else {
-        format!("{x}")
+        Error::Redis(e)
     }
 }
 
@@ -99,10 +127,7 @@ pub struct TierHandle {
 impl TierHandle {
     pub(crate) fn new(shared: Arc<TierShared>, agent_id: &str) -> Self {
         let keys = AgentKeys::new(&shared.namespace, shared.settings.tier.as_str(), agent_id);
-        let client = shared
-            .router
-            .client_for_key(keys.timeline.as_bytes())
-            .clone();
+        let client = shared.router.client_for_key(keys.index.as_bytes()).clone();
         TierHandle {
             shared,
             keys,
@@ -126,22 +151,41 @@ impl TierHandle {
         &self.client
     }
 
-    fn base_args(&self, now_ms: u64) -> Vec<Bytes> {
-        vec![
-            Bytes::from(self.keys.entry_prefix.clone()),
-            Bytes::from(now_ms.to_string()),
-            Bytes::from(self.shared.settings.cleanup_batch.to_string()),
-        ]
+    fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
     }
 
-    /// The `EVALSHA` that writes `entry` to this tier (encoded and compressed for it).
-    pub(crate) fn write_command(
+    /// The `ZLEXCOUNT` of index members whose entry expired before `now_ms`.
+    fn count_expired(&self, now_ms: u64) -> Command {
+        let mut max = b"(x".to_vec();
+        max.extend_from_slice(&index::hex(now_ms));
+        raw(
+            &[b"ZLEXCOUNT", self.keys.index.as_bytes(), b"[x", &max],
+            &self.keys.index,
+            false,
+            true,
+        )
+    }
+
+    /// The commands that write `entry` (encoded and compressed for this tier), to run in
+    /// one `MULTI`: the entry with its TTL, its four index members, the index's TTL, and
+    /// two reads for the tier's size ([`size_after_write`](Self::size_after_write)).
+    ///
+    /// An entry expires the tier's TTL after its creation, whenever it is written: so
+    /// writing one entry to one tier again (a replay, a retried move) stores the same bytes
+    /// and the same index members, never a second expiry member. The index's TTL is the
+    /// tier's plus a slack of 1/64 of it (at least 1 s), set on every write, so the index
+    /// outlives every entry it lists.
+    pub(crate) fn write_commands(
         &self,
         entry: &MemoryEntry,
         with_counters: bool,
-    ) -> Result<Command> {
+    ) -> Result<Vec<Command>> {
         let s = &self.shared.settings;
-        let (fields, importance) = codec::encode(
+        let ttl_ms = (s.ttl.as_millis() as u64).max(1);
+        let now_ms = self.now_ms();
+        let deadline = entry.metadata.creation_time.saturating_add(ttl_ms);
+        let (stored, fields) = codec::encode(
             entry,
             Encoding {
                 tier: s.tier,
@@ -149,200 +193,430 @@ impl TierHandle {
                 transient: &s.transient,
                 max_value_bytes: s.max_value_bytes,
                 with_counters,
+                deadline,
             },
         )?;
-        let ttl_ms = (s.ttl.as_millis() as u64).max(1);
-        let mut args = self.base_args(self.shared.clock.now_ms());
-        args.push(Bytes::from(ttl_ms.to_string()));
-        args.push(Bytes::from(entry.timestamp.to_string()));
-        args.push(Bytes::from(entry.step_number.to_string()));
-        args.push(Bytes::from(codec::importance_arg(importance)));
-        args.push(Bytes::from(entry.memory_id.to_string()));
-        for (f, v) in fields {
-            args.push(Bytes::from(f));
-            args.push(v);
+        // Past its deadline already (a write replayed long after): gone at once.
+        let left_ms = deadline.saturating_sub(now_ms).max(1);
+        let index_ttl = ttl_ms.saturating_add((ttl_ms / 64).max(1000));
+        let index = &self.keys.index;
+        Ok(vec![
+            Command::Set {
+                key: self.keys.entry(&entry.memory_id.to_string()),
+                value: stored,
+                options: SetOptions {
+                    expire_ms: Some(left_ms),
+                    condition: None,
+                },
+            },
+            Command::Zadd {
+                key: index.clone(),
+                members: fields
+                    .members(&entry.memory_id.to_string())
+                    .into_iter()
+                    .map(|m| (0.0, m))
+                    .collect(),
+                options: ZaddOptions::default(),
+            },
+            Command::Pexpire {
+                key: index.clone(),
+                millis: i64::try_from(index_ttl).unwrap_or(i64::MAX),
+            },
+            Command::Zcard { key: index.clone() },
+            self.count_expired(now_ms),
+        ])
+    }
+
+    /// The tier's size from the replies of [`write_commands`](Self::write_commands): four
+    /// members per entry, some of them of entries already expired.
+    fn size_after_write(replies: Value) -> Option<Size> {
+        let replies = replies.into_array().ok()?;
+        let members = replies.get(3)?.clone().into_int().ok()?.max(0) as u64;
+        let expired = replies.get(4)?.clone().into_int().ok()?.max(0) as u64;
+        Some(Size {
+            live: (members / 4).saturating_sub(expired),
+            expired,
+        })
+    }
+
+    /// Runs a [`cleanup`](Self::cleanup) when a write reported a full batch of expired
+    /// entries still indexed: so expired members stay bounded by about one batch, at the
+    /// cost of one cleanup per batch of expiries.
+    pub(crate) async fn tidy(&self, size: Size) {
+        if size.expired >= self.shared.settings.cleanup_batch as u64
+            && let Err(e) = self.cleanup().await
+        {
+            tracing::debug!(error = %e, "cleanup after a write failed; the next one retries");
         }
-        Ok(self.shared.scripts.write.command(self.keys.indexes(), args))
     }
 
     /// Writes `entry` through the client's prioritized path. Also returns the tier's size
-    /// after the write when it was stored right away (the script's reply), so the caller
-    /// needs no second round trip to check capacity.
+    /// after the write when it was stored right away, so the caller needs no second round
+    /// trip to check capacity.
     pub(crate) async fn submit(
         &self,
         entry: &MemoryEntry,
         priority: Priority,
-    ) -> Result<(StoreOutcome, Option<u64>)> {
-        let cmd = self.write_command(entry, false)?;
-        let submitted = self.client.submit_with_reply(vec![cmd], priority).await;
-        let size = submitted
-            .reply
-            .and_then(|v| v.into_int().ok())
-            .map(|n| n.max(0) as u64);
+    ) -> Result<(StoreOutcome, Option<Size>)> {
+        let cmds = self.write_commands(entry, false)?;
+        let submitted = self.client.submit_with_reply(cmds, priority).await;
+        let size = submitted.reply.and_then(Self::size_after_write);
         Ok((submitted.outcome, size))
     }
 
-    /// Writes `entry` now, once, without queueing; returns the tier's size afterwards.
-    pub(crate) async fn write_now(&self, entry: &MemoryEntry, with_counters: bool) -> Result<u64> {
-        let cmd = self.write_command(entry, with_counters)?;
-        let v = self.client.execute(cmd).await?;
-        Ok(v.into_int()?.max(0) as u64)
+    /// Writes `entries` now, once, without queueing, in one `MULTI`; returns the tier's
+    /// size afterwards.
+    pub(crate) async fn write_now(
+        &self,
+        entries: &[MemoryEntry],
+        with_counters: bool,
+    ) -> Result<Size> {
+        let mut tx = self.client.transaction();
+        for entry in entries {
+            for cmd in self.write_commands(entry, with_counters)? {
+                tx.push(cmd);
+            }
+        }
+        let replies = tx.execute().await?;
+        // The last write's replies carry the size after all of them.
+        let last = replies.len().saturating_sub(WRITE_COMMANDS);
+        Ok(Self::size_after_write(Value::Array(replies[last..].to_vec())).unwrap_or_default())
     }
 
-    async fn run(&self, script: &resilience_core::Script, args: Vec<Bytes>) -> Result<Value> {
-        Ok(self.client.eval(script, self.keys.indexes(), args).await?)
+    /// Decodes a stored entry; `None` when it is no entry or its deadline has passed.
+    fn decode_live(&self, id: Ulid, stored: &[u8], now_ms: u64) -> Result<Option<MemoryEntry>> {
+        let max = self.shared.settings.max_value_bytes;
+        match codec::index_fields(stored)? {
+            Some(fields) if fields.deadline >= now_ms => codec::decode(id, stored, max),
+            _ => Ok(None),
+        }
     }
 
     /// Reads one entry; `bump` counts it as a retrieval (`retrieval_count` + 1, last access
     /// now), atomically and without touching its TTL.
-    pub async fn get(&self, memory_id: Ulid, bump: bool) -> Result<Option<MemoryEntry>> {
-        let mut args = self.base_args(self.shared.clock.now_ms());
-        args.push(Bytes::from(memory_id.to_string()));
-        args.push(Bytes::from_static(if bump { b"1" } else { b"0" }));
-        match self.run(&self.shared.scripts.get, args).await? {
-            Value::Nil => Ok(None),
-            fields => self.decode(memory_id, fields).map(Some),
-        }
-    }
-
-    fn decode(&self, id: Ulid, fields: Value) -> Result<MemoryEntry> {
-        let pairs = fields
-            .into_pairs()
-            .map_err(|e| Error::Corrupt(format!("entry reply: {e}")))?;
-        codec::decode(id, &pairs, self.shared.settings.max_value_bytes)
-    }
-
-    /// Decodes a query's entry: the values of [`QUERY_FIELDS`] in order, nil when absent.
     ///
-    /// [`QUERY_FIELDS`]: crate::scripts::QUERY_FIELDS
-    fn decode_positional(&self, id: Ulid, values: Value) -> Result<MemoryEntry> {
-        let values = values
-            .into_array()
-            .map_err(|e| Error::Corrupt(format!("entry reply: {e}")))?;
-        let mut pairs = Vec::with_capacity(values.len());
-        for (name, value) in crate::scripts::QUERY_FIELDS.iter().zip(values) {
-            if let Some(v) = value
-                .into_opt_bytes()
-                .map_err(|e| Error::Corrupt(format!("entry reply: {e}")))?
-            {
-                pairs.push((*name, v));
+    /// The bump is one `BITFIELD` on the entry's fixed-offset counters, pipelined with the
+    /// `GET` that reads the entry back and a `PEXPIRE … 0 NX`: bumping an id that does not
+    /// exist creates a zero-filled string with no TTL (read as no entry), which that
+    /// `PEXPIRE` deletes at once; it never touches a real entry, which always has a TTL.
+    pub async fn get(&self, memory_id: Ulid, bump: bool) -> Result<Option<MemoryEntry>> {
+        let key = self.keys.entry(&memory_id.to_string());
+        let now_ms = self.now_ms();
+        let stored = if bump {
+            let now = now_ms.to_string();
+            let count_bit = codec::COUNT_BIT.to_string();
+            let access_bit = codec::LAST_ACCESS_BIT.to_string();
+            let mut pipe = self.client.pipeline();
+            pipe.push(raw(
+                &[
+                    b"BITFIELD",
+                    key.as_bytes(),
+                    b"OVERFLOW",
+                    b"SAT",
+                    b"INCRBY",
+                    b"u32",
+                    count_bit.as_bytes(),
+                    b"1",
+                    b"SET",
+                    b"i64",
+                    access_bit.as_bytes(),
+                    now.as_bytes(),
+                ],
+                &key,
+                true,
+                false,
+            ))
+            .push(Command::Get { key: key.clone() })
+            .push(raw(
+                &[b"PEXPIRE", key.as_bytes(), b"0", b"NX"],
+                &key,
+                true,
+                true,
+            ));
+            let replies = pipe
+                .execute_with_retry(self.client.retry_policy())
+                .await
+                .map_err(schema_error)?;
+            match replies.into_iter().nth(1) {
+                Some(v) => v.into_opt_bytes()?,
+                None => return Err(Error::Corrupt("GET reply missing".to_owned())),
             }
+        } else {
+            self.client.get(key).await.map_err(schema_error)?
+        };
+        match stored {
+            None => Ok(None),
+            Some(stored) => self.decode_live(memory_id, &stored, now_ms),
         }
-        codec::decode(id, &pairs, self.shared.settings.max_value_bytes)
+    }
+
+    /// A `ZRANGEBYLEX` (or `ZREVRANGEBYLEX`) page of the index between `lo` and `hi`.
+    fn range_page(
+        &self,
+        lo: &str,
+        hi: &str,
+        descending: bool,
+        offset: usize,
+        count: usize,
+    ) -> Command {
+        let (offset, count) = (offset.to_string(), count.to_string());
+        let index = self.keys.index.as_bytes();
+        let args: [&[u8]; 7] = if descending {
+            [
+                b"ZREVRANGEBYLEX",
+                index,
+                hi.as_bytes(),
+                lo.as_bytes(),
+                b"LIMIT",
+                offset.as_bytes(),
+                count.as_bytes(),
+            ]
+        } else {
+            [
+                b"ZRANGEBYLEX",
+                index,
+                lo.as_bytes(),
+                hi.as_bytes(),
+                b"LIMIT",
+                offset.as_bytes(),
+                count.as_bytes(),
+            ]
+        };
+        raw(&args, &self.keys.index, false, true)
     }
 
     /// Runs a bounded query; entries in index order.
+    ///
+    /// One `ZRANGEBYLEX` names the entries, one `MGET` reads them. Members whose entry has
+    /// expired are skipped (and the next page read, so the limit is still met while live
+    /// entries remain), then removed by a bounded [`cleanup`](Self::cleanup).
     pub(crate) async fn query(&self, q: Query) -> Result<Vec<MemoryEntry>> {
-        if q.limit == 0 {
-            return Ok(Vec::new());
-        }
         let limit = q.limit.min(MAX_QUERY_LIMIT);
-        let now_ms = self.shared.clock.now_ms();
-        if q.scores.is_none() {
-            let rank = RankQuery {
-                index_key: self.keys.index(q.index),
-                expiry_key: &self.keys.expiry,
-                entry_prefix: &self.keys.entry_prefix,
-                descending: q.descending,
-                limit,
-                now_ms,
-            };
-            if let Some(rows) =
-                sort_read::rank_query(&self.client, &self.shared.sort_reads, rank).await?
-            {
-                return rows
-                    .into_iter()
-                    .map(|(id, fields)| self.decode_row(id, Value::Array(fields)))
-                    .collect();
-            }
-        }
-        let mut args = self.base_args(now_ms);
-        let (mode, min, max) = match q.scores {
-            None => ("rank", "0".to_owned(), "0".to_owned()),
-            Some((min, max)) => ("score", score_arg(min), score_arg(max)),
+        let (lo, hi) = match q.scores {
+            None => (0, u64::MAX),
+            Some((min, max)) => match index::value_range(q.index, min, max) {
+                Some(range) => range,
+                None => return Ok(Vec::new()),
+            },
         };
-        args.push(Bytes::from((q.index as u8).to_string()));
-        args.push(Bytes::from_static(mode.as_bytes()));
-        args.push(Bytes::from(min));
-        args.push(Bytes::from(max));
-        args.push(Bytes::from_static(if q.descending { b"1" } else { b"0" }));
-        args.push(Bytes::from_static(b"0"));
-        args.push(Bytes::from(limit.to_string()));
-        let items = self
-            .run(&self.shared.scripts.query, args)
-            .await?
-            .into_array()?;
-        let mut out = Vec::with_capacity(items.len() / 2);
-        let mut it = items.into_iter();
-        while let (Some(id), Some(fields)) = (it.next(), it.next()) {
-            out.push(self.decode_row(id, fields)?);
+        let Some((lo, hi)) = index::lex_range(q.index, lo, hi) else {
+            return Ok(Vec::new());
+        };
+        let now_ms = self.now_ms();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut offset = 0;
+        let mut stale = 0;
+        while out.len() < limit {
+            let want = limit - out.len();
+            let members = self
+                .client
+                .execute(self.range_page(&lo, &hi, q.descending, offset, want))
+                .await?
+                .into_members()?;
+            let page = members.len();
+            if page == 0 {
+                break;
+            }
+            let mut ids = Vec::with_capacity(page);
+            for m in members {
+                ids.push(index::member_id(m.as_bytes())?);
+            }
+            let stored = self
+                .client
+                .mget(ids.iter().map(|id| self.keys.entry(&id.to_string())))
+                .await
+                .map_err(schema_error)?;
+            let mut missing = Vec::new();
+            for (id, stored) in ids.into_iter().zip(stored) {
+                match stored {
+                    Some(stored) => match self.decode_live(id, &stored, now_ms)? {
+                        Some(entry) => out.push(entry),
+                        None => stale += 1,
+                    },
+                    None => missing.push(self.keys.entry(&id.to_string())),
+                }
+            }
+            stale += missing.len();
+            self.refuse_old_layout(missing).await?;
+            if page < want {
+                break;
+            }
+            offset += page;
+        }
+        if stale > 0
+            && let Err(e) = self.cleanup().await
+        {
+            tracing::debug!(error = %e, "cleanup after a query failed; the next one retries");
         }
         Ok(out)
     }
 
-    /// Decodes one entry of a query: its id (an index member) and its positional fields.
-    fn decode_row(&self, id: Value, fields: Value) -> Result<MemoryEntry> {
-        let id = id.into_string()?;
-        let id = Ulid::from_string(&id)
-            .map_err(|_| Error::Corrupt(format!("index member {id:?} is not a ULID")))?;
-        self.decode_positional(id, fields)
+    /// `MGET` answers nil for an expired entry and for a hash alike: when entries a query
+    /// listed were nil, asks their types (one pipeline, only then), and refuses a hash as
+    /// an entry of the layouts before.
+    async fn refuse_old_layout(&self, missing: Vec<String>) -> Result<()> {
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = self.client.pipeline();
+        for key in &missing {
+            pipe.push(raw(&[b"TYPE", key.as_bytes()], key, false, true));
+        }
+        for reply in pipe.execute().await? {
+            if reply.into_string().is_ok_and(|t| t == "hash") {
+                return Err(Error::UnsupportedSchema {
+                    found: codec::HASH_SCHEMA_VERSION,
+                    supported: codec::SCHEMA_VERSION,
+                });
+            }
+        }
+        Ok(())
     }
 
-    /// Live entries: removes index members whose entry expired (up to the cleanup batch per
-    /// call, oldest deadline first), then counts the timeline.
+    /// Live entries: the index's expiry members whose deadline has not passed.
     pub async fn count(&self) -> Result<u64> {
-        let args = self.base_args(self.shared.clock.now_ms());
-        Ok(self
-            .run(&self.shared.scripts.count, args)
+        let mut min = b"[x".to_vec();
+        min.extend_from_slice(&index::hex(self.now_ms()));
+        let index = self.keys.index.as_bytes();
+        let cmd = raw(
+            &[b"ZLEXCOUNT", index, &min, b"(y"],
+            &self.keys.index,
+            false,
+            true,
+        );
+        Ok(self.client.execute(cmd).await?.into_int()?.max(0) as u64)
+    }
+
+    /// Removes, in one `MULTI`, the entries named by `expiry_members` and all four index
+    /// members of each; returns how many members it was given.
+    async fn drop_listed(&self, expiry_members: Vec<String>) -> Result<u64> {
+        let listed = expiry_members.len() as u64;
+        let mut keys = Vec::with_capacity(expiry_members.len());
+        let mut members = Vec::with_capacity(4 * expiry_members.len());
+        for m in expiry_members {
+            match index::parse_expiry_member(m.as_bytes()) {
+                Ok((fields, id)) => {
+                    let id = id.to_string();
+                    keys.push(self.keys.entry(&id));
+                    members.extend(fields.members(&id));
+                }
+                // Not ours to read, but ours to remove: a cleanup must always progress.
+                Err(_) => members.push(m),
+            }
+        }
+        let mut tx = self.client.transaction();
+        if !keys.is_empty() {
+            tx.push(Command::Del { keys });
+        }
+        tx.push(Command::Zrem {
+            key: self.keys.index.clone(),
+            members,
+        });
+        tx.execute().await?;
+        Ok(listed)
+    }
+
+    /// Removes entries whose deadline has passed, and their index members: up to the
+    /// cleanup batch, oldest deadline first. Returns how many it removed.
+    pub(crate) async fn cleanup(&self) -> Result<u64> {
+        let mut hi = b"(x".to_vec();
+        hi.extend_from_slice(&index::hex(self.now_ms()));
+        let hi = String::from_utf8_lossy(&hi).into_owned();
+        let batch = self.shared.settings.cleanup_batch;
+        let due = self
+            .client
+            .execute(self.range_page("[x", &hi, false, 0, batch))
             .await?
-            .into_int()?
-            .max(0) as u64)
+            .into_members()?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        self.drop_listed(due).await
     }
 
     /// Deletes entries and their index members; returns how many existed.
     pub async fn delete(&self, ids: &[Ulid]) -> Result<u64> {
-        if ids.is_empty() {
-            return Ok(0);
+        let mut n = 0;
+        for batch in ids.chunks(DELETE_BATCH) {
+            let ids: Vec<String> = batch.iter().map(Ulid::to_string).collect();
+            let mut keys = Vec::with_capacity(ids.len() + 1);
+            keys.push(self.keys.index.clone());
+            keys.extend(ids.iter().map(|id| self.keys.entry(id)));
+            let args = ids.into_iter().map(Bytes::from).collect();
+            let deleted = self
+                .client
+                .eval(&self.shared.scripts.delete, keys, args)
+                .await
+                .map_err(schema_error)?;
+            n += deleted.into_int()?.max(0) as u64;
         }
-        let mut args = self.base_args(self.shared.clock.now_ms());
-        args.extend(ids.iter().map(|id| Bytes::from(id.to_string())));
-        Ok(self
-            .run(&self.shared.scripts.delete, args)
-            .await?
-            .into_int()?
-            .max(0) as u64)
+        Ok(n)
     }
 
-    /// Deletes every entry of this agent in this tier; returns how many ids were listed.
+    /// Deletes every entry of this agent in this tier, expired or not, with their index
+    /// members; returns how many entries the index listed.
     pub async fn clear(&self) -> Result<u64> {
-        let args = self.base_args(self.shared.clock.now_ms());
-        Ok(self
-            .run(&self.shared.scripts.clear, args)
-            .await?
-            .into_int()?
-            .max(0) as u64)
+        let mut n = 0;
+        loop {
+            let listed = self
+                .client
+                .execute(self.range_page("[x", "(y", false, 0, DELETE_BATCH))
+                .await?
+                .into_members()?;
+            if listed.is_empty() {
+                return Ok(n);
+            }
+            n += self.drop_listed(listed).await?;
+        }
     }
 
     /// Adds `delta` to an entry's importance, clamped to [0, 1]; the new value, or `None`
     /// when the entry is gone.
+    ///
+    /// Reads the entry, computes the new value, and replaces it in the entry and the index
+    /// in one script only if it is still the value read; on a concurrent change, reads
+    /// again (at most 16 times, then [`Error::Contended`]).
     pub async fn adjust_importance(&self, memory_id: Ulid, delta: f64) -> Result<Option<f64>> {
         if !delta.is_finite() {
             return Err(Error::InvalidInput(
                 "importance delta must be finite".to_owned(),
             ));
         }
-        let mut args = self.base_args(self.shared.clock.now_ms());
-        args.push(Bytes::from(memory_id.to_string()));
-        args.push(Bytes::from(format!("{delta}")));
-        let v = self.run(&self.shared.scripts.importance, args).await?;
-        match v.into_opt_bytes()? {
-            None => Ok(None),
-            Some(b) => std::str::from_utf8(&b)
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(|x| Some(x.clamp(0.0, 1.0)))
-                .ok_or_else(|| Error::Corrupt("importance reply is not a number".to_owned())),
+        let id = memory_id.to_string();
+        let key = self.keys.entry(&id);
+        for _ in 0..IMPORTANCE_ATTEMPTS {
+            let Some(stored) = self.client.get(key.clone()).await.map_err(schema_error)? else {
+                return Ok(None);
+            };
+            let Some(fields) = codec::index_fields(&stored)? else {
+                return Ok(None);
+            };
+            let new = (fields.importance + delta).clamp(0.0, 1.0);
+            let (old_key, new_key) = (
+                index::importance_key(fields.importance),
+                index::importance_key(new),
+            );
+            let args = vec![
+                Bytes::from(id.clone()),
+                Bytes::copy_from_slice(&index::hex(old_key)),
+                Bytes::copy_from_slice(&index::hex(new_key)),
+            ];
+            let keys = vec![key.clone(), self.keys.index.clone()];
+            let reply = self
+                .client
+                .eval(&self.shared.scripts.importance, keys, args)
+                .await
+                .map_err(schema_error)?
+                .into_int()?;
+            match reply {
+                1 => return Ok(Some(f64::from_bits(new_key))),
+                -1 => return Ok(None),
+                _ => continue,
+            }
         }
+        Err(Error::Contended(format!(
+            "importance of {id} changed {IMPORTANCE_ATTEMPTS} times while being adjusted"
+        )))
     }
 
     /// The most recent `n` entries, newest first.

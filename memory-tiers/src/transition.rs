@@ -35,6 +35,8 @@ const MOVE_BATCH: usize = 256;
 pub struct MaintainReport {
     /// Entries moved from STM to IM.
     pub moved: u64,
+    /// Expired entries whose index members the pass removed.
+    pub expired_removed: u64,
     /// Live STM entries after the pass.
     pub stm_count: u64,
     /// Live IM entries after the pass.
@@ -88,12 +90,9 @@ impl AgentMemory {
     pub(crate) async fn move_to_im(&self, entries: &[MemoryEntry]) -> Result<u64> {
         let mut moved = 0;
         for batch in entries.chunks(MOVE_BATCH) {
-            let mut pipe = self.im.client().pipeline();
-            for entry in batch {
-                pipe.push(self.im.write_command(entry, true)?);
-            }
             // Any error: nothing of this batch is deleted from STM.
-            pipe.execute().await?;
+            let size = self.im.write_now(batch, true).await?;
+            self.im.tidy(size).await;
             let ids: Vec<Ulid> = batch.iter().map(|e| e.memory_id).collect();
             self.stm.delete(&ids).await?;
             moved += ids.len() as u64;
@@ -101,12 +100,16 @@ impl AgentMemory {
         Ok(moved)
     }
 
-    /// A maintenance pass: moves the lowest-value entries while STM is over capacity, and
-    /// the entries whose STM TTL ends within `near_expiry`; then counts both tiers.
+    /// A maintenance pass: removes a batch of expired entries' index members from each
+    /// tier, moves the lowest-value entries while STM is over capacity, and the entries
+    /// whose STM TTL ends within `near_expiry`; then counts both tiers.
     pub async fn maintain(&self) -> Result<MaintainReport> {
+        let (stm, im) = tokio::join!(self.stm.cleanup(), self.im.cleanup());
+        let expired_removed = stm? + im?;
         let moved = self.transition_excess(0, true).await?;
         let counts = self.count().await?;
         Ok(MaintainReport {
+            expired_removed,
             moved,
             stm_count: counts.stm,
             im_count: counts.im,

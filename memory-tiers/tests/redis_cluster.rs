@@ -1,6 +1,6 @@
 //! The memory-tiers suite against a local Redis Cluster (3 masters, 3 replicas, spawned by
-//! testkit), once per Redis driver compiled in: the Lua scripts run on hash-tagged keys
-//! routed to each agent's shard. Then tiers over per-shard breakers
+//! testkit), once per Redis driver compiled in: every command and script runs on
+//! hash-tagged keys routed to each agent's shard, on the same path as a single server. Then tiers over per-shard breakers
 //! ([`ShardedClient`]) with a killed master: agents on the other shards keep storing, the
 //! dead shard's agent queues at once, and its queued writes land after the promotion.
 //!

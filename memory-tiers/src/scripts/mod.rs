@@ -1,69 +1,43 @@
-//! The tiers' server-side scripts, in Lua.
+//! The tiers' server-side scripts, in Lua: only the rare operations that must read an
+//! entry before changing its index (delete by id, importance). Writes, reads, queries,
+//! counts, clears and cleanup are plain commands (`MULTI`/`EXEC` where they must be
+//! atomic), which cost the server far less than a script's `redis.call`s.
 //!
-//! Every operation that touches an entry and its indexes is one script, so it is atomic on
-//! Redis (a script runs alone) and on the
+//! A script is atomic on Redis (it runs alone) and on the
 //! [`InMemoryBackend`](resilience_core::InMemoryBackend), which runs the same Lua source
 //! inside its lock (resilience-core's feature `lua`): one source per operation, whatever
-//! the store. Scripts are sent by SHA1 (`EVALSHA`); the [`ResilientClient`] they are
-//! registered with reloads them when the server answers `NOSCRIPT`, also when replaying
-//! queued writes.
+//! the store. Scripts are sent by SHA1 (`EVALSHA`); the [`ResilientClient`] reloads them
+//! when the server answers `NOSCRIPT`, also when replaying queued writes.
 //!
 //! [`ResilientClient`]: resilience_core::ResilientClient
 
 use resilience_core::Script;
 
 pub(crate) mod lua;
-pub(crate) use lua::QUERY_FIELDS;
 
 /// The scripts, as [`Script`]s (with their SHA1s).
 #[derive(Clone, Debug)]
 pub(crate) struct ScriptSet {
-    pub(crate) write: Script,
-    pub(crate) get: Script,
-    pub(crate) query: Script,
-    pub(crate) count: Script,
     pub(crate) delete: Script,
-    pub(crate) clear: Script,
     pub(crate) importance: Script,
 }
 
 impl ScriptSet {
     pub(crate) fn new() -> Self {
         ScriptSet {
-            // Same fields, same scores, same TTL: running it twice is running it once.
-            write: Script::new(lua::WRITE).idempotent(true),
-            // Bumps a counter: not idempotent.
-            get: Script::new(lua::GET),
-            query: Script::new(lua::QUERY),
-            count: Script::new(lua::COUNT).idempotent(true),
             delete: Script::new(lua::DELETE).idempotent(true),
-            clear: Script::new(lua::CLEAR).idempotent(true),
+            // A compare-and-set that succeeded answers 0 when sent again, and the caller
+            // would then add its delta twice: never resent after a timeout.
             importance: Script::new(lua::IMPORTANCE),
         }
     }
 
-    pub(crate) fn all(&self) -> [&Script; 7] {
-        [
-            &self.write,
-            &self.get,
-            &self.query,
-            &self.count,
-            &self.delete,
-            &self.clear,
-            &self.importance,
-        ]
+    pub(crate) fn all(&self) -> [&Script; 2] {
+        [&self.delete, &self.importance]
     }
 }
 
 /// The Lua sources with their names, for tooling and for checking them on a real server.
-pub fn lua_sources() -> [(&'static str, &'static str); 7] {
-    [
-        ("write", lua::WRITE),
-        ("get", lua::GET),
-        ("query", lua::QUERY),
-        ("count", lua::COUNT),
-        ("delete", lua::DELETE),
-        ("clear", lua::CLEAR),
-        ("importance", lua::IMPORTANCE),
-    ]
+pub fn lua_sources() -> [(&'static str, &'static str); 2] {
+    [("delete", lua::DELETE), ("importance", lua::IMPORTANCE)]
 }

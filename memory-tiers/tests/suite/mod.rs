@@ -180,11 +180,9 @@ pub async fn every_key_has_a_ttl_and_reads_keep_it(mk: &MakeBackend) {
     }
     // One entry moved to IM: check both tiers' keys.
     for tier in [agent.stm(), agent.im()] {
-        let keys = tier.keys();
-        for key in [&keys.timeline, &keys.steps, &keys.importance, &keys.expiry] {
-            let t = pttl(&c, key).await;
-            assert!(t > 0, "{key} has pttl {t}");
-        }
+        let key = &tier.keys().index;
+        let t = pttl(&c, key).await;
+        assert!(t > 0, "{key} has pttl {t}");
     }
     for id in &ids {
         let tier = if agent.stm().get(*id, false).await.unwrap().is_some() {
@@ -459,39 +457,62 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
     assert_eq!(e.metadata.compression_level, 2);
     assert_eq!(e.metadata.importance_score, 0.1);
     let key = agent.im().keys().entry(&e.memory_id.to_string());
-    let envelope = c.hget(key.clone(), "e").await.unwrap().unwrap();
-    assert_eq!(envelope[0], memory_tiers::SCHEMA_VERSION);
+    let stored = c.get(key.clone()).await.unwrap().unwrap();
+    assert_eq!(stored[0], memory_tiers::SCHEMA_VERSION);
+    let put = |value: bytes::Bytes| {
+        let (c, key) = (c.clone(), key.clone());
+        async move {
+            c.set(
+                key,
+                value,
+                resilience_core::SetOptions::with_ttl(Duration::from_secs(600)),
+            )
+            .await
+            .unwrap();
+        }
+    };
 
-    // Truncated or garbage: corrupt. Another version, or the layout before envelopes:
+    // Truncated or garbage: corrupt. Another version, or a hash of the layouts before:
     // refused by its version. Never a panic, never a misread entry.
     for bad in [
-        envelope.slice(..envelope.len() / 2),
-        bytes::Bytes::from_static(b"\x02\xff\xff\xff"),
+        stored.slice(..stored.len() / 2),
+        bytes::Bytes::from_static(b"\x03\xff\xff\xff"),
     ] {
-        c.hset(key.clone(), "e", bad).await.unwrap();
+        put(bad).await;
         let got = agent.get(e.memory_id).await;
         assert!(matches!(got, Err(Error::Corrupt(_))), "{got:?}");
     }
-    let mut future = envelope.to_vec();
+    let mut future = stored.to_vec();
     future[0] = memory_tiers::SCHEMA_VERSION + 1;
-    c.hset(key.clone(), "e", bytes::Bytes::from(future))
-        .await
-        .unwrap();
+    put(bytes::Bytes::from(future)).await;
     let got = agent.im().get(e.memory_id, false).await;
     assert!(
         matches!(got, Err(Error::UnsupportedSchema { found, .. }) if found == memory_tiers::SCHEMA_VERSION + 1),
         "{got:?}"
     );
-    c.hdel(key.clone(), vec!["e".to_owned()]).await.unwrap();
-    c.hset(key.clone(), "d", "{\"g\":\"agent\"}").await.unwrap();
-    let got = agent.im().get(e.memory_id, false).await;
-    assert!(
-        matches!(got, Err(Error::UnsupportedSchema { found: 1, .. })),
-        "{got:?}"
-    );
     let recent = agent.recent(10).await;
     assert!(
-        matches!(recent, Err(Error::UnsupportedSchema { found: 1, .. })),
+        matches!(recent, Err(Error::UnsupportedSchema { found: 4, .. })),
+        "a query refuses it too: {recent:?}"
+    );
+    c.delete([key.clone()]).await.unwrap();
+    // As the layouts before wrote it: a hash, with a TTL.
+    c.hset(key.clone(), "e", "an entry of schema version 2")
+        .await
+        .unwrap();
+    c.expire(key.clone(), Duration::from_secs(600))
+        .await
+        .unwrap();
+    for bump in [false, true] {
+        let got = agent.im().get(e.memory_id, bump).await;
+        assert!(
+            matches!(got, Err(Error::UnsupportedSchema { found: 2, .. })),
+            "{got:?}"
+        );
+    }
+    let recent = agent.recent(10).await;
+    assert!(
+        matches!(recent, Err(Error::UnsupportedSchema { found: 2, .. })),
         "a query refuses it too: {recent:?}"
     );
 }
@@ -551,13 +572,7 @@ pub async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
         let a = mem.agent(name).unwrap();
         for tier in [a.stm(), a.im()] {
             let k = tier.keys();
-            for key in [
-                &k.timeline,
-                &k.steps,
-                &k.importance,
-                &k.expiry,
-                &k.entry_prefix,
-            ] {
+            for key in [&k.index, &k.entry_prefix] {
                 assert!(seen.insert(key.clone()), "{key} shared");
                 let tag = &key[key.find('{').unwrap() + 1..key.find('}').unwrap()];
                 assert_eq!(tag, name, "hash tag of {key}");
@@ -581,22 +596,17 @@ pub async fn cut_off_writes_are_all_or_nothing(mk: &MakeBackend) {
     let c = client("t", faulty);
     let mem = TieredMemory::builder(c.clone(), c).build().unwrap();
     let agent = mem.agent("cut").unwrap();
-    // How many of the write's five parts exist: its entry, and its id in four indexes.
+    // How many of the write's five parts exist: its entry, and its four index members.
     let parts = |id: memory_tiers::Ulid| {
         let probe = probe.clone();
         let k = agent.stm().keys().clone();
         async move {
-            let mut n = exists(&probe, vec![k.entry(&id.to_string())]).await;
-            for key in [&k.timeline, &k.steps, &k.importance, &k.expiry] {
-                n += i64::from(
-                    probe
-                        .zscore(key.clone(), id.to_string())
-                        .await
-                        .unwrap()
-                        .is_some(),
-                );
-            }
-            n
+            let n = exists(&probe, vec![k.entry(&id.to_string())]).await;
+            let members = probe.zrange(k.index.clone(), 0, -1).await.unwrap();
+            n + members
+                .iter()
+                .filter(|m| m.ends_with(&id.to_string()))
+                .count() as i64
         }
     };
     // One write first, so the script is loaded on the server.

@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn lex_ranges_follow_redis_bounds() {
         let z = set(&[(0.0, "a"), (0.0, "b"), (0.0, "c"), (0.0, "d")]);
-        let bound = |s: &str| LexBound::parse(s).unwrap();
+        let bound = |s: &str| LexBound::parse(s).expect("a valid bound");
         let lex = |min: &str, max: &str, rev: bool| {
             z.by_lex(&bound(min), &bound(max), rev, 0, usize::MAX)
         };
