@@ -12,9 +12,12 @@ included, so `1e6 / µs` bounds the rate of that operation whatever the client d
           +expiry    the same plus ZADD expiry and ZCARD timeline (cleanup and capacity)
           +ttl       that plus PEXPIRE of the four indexes on every write
           lua        one script doing SET, four ZADD, PTTL and ZCARD (what a script costs)
-          lex        MULTI, SET blob PXAT, one ZADD of four lexically encoded members to a
-                     single index, PEXPIRE of that index, ZCARD, EXEC
+          lex        MULTI, SET blob PX, one ZADD of four lexically encoded members to a
+                     single index, PEXPIRE of that index, ZCARD, EXEC: the tiers' write
   get     hget       one HGET (the yardstick of a read by id)
+          get        one GET of the entry (the same yardstick for an entry stored as a string)
+          bitfield   BITFIELD INCRBY u32 8 1 SET i64 40 now, then GET, pipelined: the tiers'
+                     counted read (bf-sat: with OVERFLOW SAT)
           multi-z    MULTI, GET blob, ZADD XX INCR (count), ZADD XX GT (last access), EXEC
           lua        one script: GET, HINCRBY, HSET
   recent  zrevrange  ZREVRANGE timeline 0 19
@@ -148,9 +151,9 @@ def lex(i):
     deadline = NOW + i + TTL
     half = "3fe0000000000000"  # the bits of 0.5: positive doubles order as their bits
     members = ["t%016x%s" % (NOW + i, m), "s%016x%s" % (i, m), "i%s%s" % (half, m),
-               "e%016x%s%016x%016x%s" % (deadline, m, NOW + i, i, half)]
+               "x%016x%016x%016x%s%s" % (deadline, NOW + i, i, half, m)]
     zadd = ["ZADD", K + "x"] + [a for member in members for a in ("0", member)]
-    return (enc("MULTI") + enc("SET", K + "m:" + m, BLOB, "PXAT", deadline) + enc(*zadd)
+    return (enc("MULTI") + enc("SET", K + "m:" + m, BLOB, "PX", TTL) + enc(*zadd)
             + enc("PEXPIRE", K + "x", TTL + 3_600_000) + enc("ZCARD", K + "x")
             + enc("EXEC")), 6
 
@@ -242,6 +245,16 @@ def main():
             enc("EVALSHA", get_sha, 2, K + "m:" + mid(i), K + "c2", mid(i), mid(i) + ":a",
                 NOW), 1), ops)
         measure(conn, "hget", lambda i: (enc("HGET", K + "h:" + mid(i), "r"), 1), ops)
+        measure(conn, "get", lambda i: (enc("GET", K + "m:" + mid(i)), 1), ops)
+        conn.send(b"".join(enc("SET", K + "b:" + mid(i), b"\x03" + bytes(12) + BLOB, "PX", TTL)
+                           for i in range(ops)))
+        for _ in range(ops):
+            conn.reply()
+        for name, sat in [("bitfield", []), ("bf-sat", ["OVERFLOW", "SAT"])]:
+            measure(conn, name, lambda i, sat=sat: (
+                enc("BITFIELD", K + "b:" + mid(i), *sat, "INCRBY", "u32", 8, 1, "SET", "i64",
+                    40, NOW) + enc("GET", K + "b:" + mid(i)), 2), ops)
+        measure(conn, "get", lambda i: (enc("GET", K + "m:" + mid(i)), 1), ops)
 
         ids = [x.decode() for x in conn.cmd("ZREVRANGE", K + "t", 0, 19)]
         print("recent(20): the two commands of the hand-written read")

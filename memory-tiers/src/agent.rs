@@ -17,7 +17,7 @@ use crate::entry::{
 use crate::error::{Error, Result, is_unreachable};
 use crate::keys::Index;
 use crate::shared::Inner;
-use crate::tier::{Query, Size, TierHandle};
+use crate::tier::{Query, TierHandle};
 
 /// What became of a [`store`](AgentMemory::store).
 #[derive(Debug)]
@@ -69,21 +69,19 @@ fn sort_merge(
     order: fn(&MemoryEntry, &MemoryEntry) -> Ordering,
     limit: usize,
 ) -> Vec<Retrieved> {
+    // Each tier's list is already in `order`: the sort merges two runs.
     all.sort_by(|a, b| order(&a.entry, &b.entry));
-    let mut seen = std::collections::HashSet::new();
-    // STM results come first in `all` for equal keys only by chance; keep the STM copy of a
-    // duplicated id explicitly.
-    let stm_ids: std::collections::HashSet<Ulid> = all
+    // An id in both tiers (a move between its write to IM and its delete from STM): keep
+    // the STM copy, which holds the counters as they are now.
+    let mut stm_ids: Vec<Ulid> = all
         .iter()
         .filter(|r| r.source == Source::Stm)
         .map(|r| r.entry.memory_id)
         .collect();
-    all.retain(|r| {
-        if r.source == Source::Im && stm_ids.contains(&r.entry.memory_id) {
-            return false;
-        }
-        seen.insert(r.entry.memory_id)
-    });
+    stm_ids.sort_unstable();
+    all.retain(|r| !(r.source == Source::Im && stm_ids.binary_search(&r.entry.memory_id).is_ok()));
+    // Any other repeat is the same entry twice, adjacent once sorted.
+    all.dedup_by(|a, b| a.entry.memory_id == b.entry.memory_id);
     all.truncate(limit);
     all
 }
@@ -195,10 +193,9 @@ impl AgentMemory {
         let mut in_fallback = false;
         if unconfirmed && let Some(fb) = &self.fallback {
             match fb.write_now(std::slice::from_ref(&entry), false).await {
-                Ok(size) => {
+                Ok(indexed) => {
                     in_fallback = true;
-                    fb.tidy(size).await;
-                    self.trim_fallback(fb, size.live).await;
+                    self.trim_fallback(fb, indexed).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "fallback write failed"),
             }
@@ -214,12 +211,22 @@ impl AgentMemory {
     }
 
     /// Keeps the fallback within STM's capacity: it holds recent writes only, and drops its
-    /// lowest-value copies (their primary writes stay queued).
-    async fn trim_fallback(&self, fb: &TierHandle, size: u64) {
+    /// lowest-value copies (their primary writes stay queued). `indexed` is what the write
+    /// reported; over capacity, expired entries go first, then the live excess.
+    async fn trim_fallback(&self, fb: &TierHandle, indexed: u64) {
         let capacity = self.inner.stm_config.capacity as u64;
-        if size <= capacity {
+        if indexed <= capacity {
             return;
         }
+        fb.tidy(indexed).await;
+        let size = match fb.count().await {
+            Ok(n) if n > capacity => n,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not size the fallback");
+                return;
+            }
+        };
         let q = Query {
             index: Index::Importance,
             scores: None,
@@ -238,16 +245,14 @@ impl AgentMemory {
         }
     }
 
-    /// Moves entries to IM when STM is over capacity after a write, and cleans up expired
-    /// entries when the write reported a batch of them. `size` is STM's size as the write
-    /// reported it; when unknown (a write queued, then replayed) it is counted.
-    async fn after_write(&self, size: Option<Size>) {
+    /// Moves entries to IM when STM is over capacity after a write. `indexed` is how many
+    /// entries STM's index listed after the write (expired ones included); when unknown (a
+    /// write queued, then replayed) the live ones are counted. Over capacity, expired
+    /// entries are cleaned up first, then the live excess moves.
+    async fn after_write(&self, indexed: Option<u64>) {
         let capacity = self.inner.stm_config.capacity as u64;
-        let live = match size {
-            Some(size) => {
-                self.stm.tidy(size).await;
-                size.live
-            }
+        let indexed = match indexed {
+            Some(n) => n,
             None => match self.stm.count().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -256,7 +261,8 @@ impl AgentMemory {
                 }
             },
         };
-        if live > capacity {
+        if indexed > capacity {
+            self.stm.tidy(indexed).await;
             let slack = self.inner.stm_config.transition_slack as u64;
             if let Err(e) = self.transition_excess(slack, false).await {
                 tracing::warn!(agent = %self.agent_id, error = %e, "STM -> IM move failed; the entries stay in STM");

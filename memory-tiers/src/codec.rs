@@ -199,6 +199,11 @@ fn open(stored: &[u8]) -> Result<Option<Parts<'_>>> {
     }))
 }
 
+/// Whether `stored` is the zero-filled string a bump of a missing id leaves, not an entry.
+pub(crate) fn is_leftover(stored: &[u8]) -> bool {
+    stored.first() == Some(&0)
+}
+
 /// The index fields of a stored entry (`None` for a bump's leftover bytes).
 pub(crate) fn index_fields(stored: &[u8]) -> Result<Option<IndexFields>> {
     Ok(open(stored)?.map(|p| p.fields))
@@ -239,14 +244,28 @@ pub(crate) fn stored_around(content: &[u8], lz4: bool) -> Result<Vec<u8>> {
 
 /// Decodes a stored entry; `None` for the zero-filled bytes a bump of a missing id leaves
 /// behind. `max_value_bytes` bounds decompression.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn decode(
     memory_id: Ulid,
     stored: &[u8],
     max_value_bytes: usize,
 ) -> Result<Option<MemoryEntry>> {
+    decode_live(memory_id, stored, max_value_bytes, 0)
+}
+
+/// [`decode`], and `None` also when the entry's deadline is before `now_ms`.
+pub(crate) fn decode_live(
+    memory_id: Ulid,
+    stored: &[u8],
+    max_value_bytes: usize,
+    now_ms: u64,
+) -> Result<Option<MemoryEntry>> {
     let Some(parts) = open(stored)? else {
         return Ok(None);
     };
+    if parts.fields.deadline < now_ms {
+        return Ok(None);
+    }
     let json: std::borrow::Cow<'_, [u8]> = match parts.header.content_encoding {
         ContentEncoding::Json => std::borrow::Cow::Borrowed(parts.content),
         ContentEncoding::Lz4 => {

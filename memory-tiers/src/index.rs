@@ -44,18 +44,58 @@ fn put_hex(out: &mut [u8], v: u64) {
     }
 }
 
+/// The value of each lowercase hex digit; 0xff for every other byte.
+static HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Crockford base-32 digit values (upper case, as ULIDs are written); 0xff for others.
+static CROCKFORD_DIGITS: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let digits = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut i = 0;
+    while i < 32 {
+        table[digits[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 fn parse_hex(digits: &[u8]) -> Option<u64> {
     if digits.len() != WIDTH {
         return None;
     }
-    digits.iter().try_fold(0u64, |acc, &d| {
-        let nibble = match d {
-            b'0'..=b'9' => d - b'0',
-            b'a'..=b'f' => d - b'a' + 10,
-            _ => return None,
-        };
-        Some((acc << 4) | u64::from(nibble))
-    })
+    let mut value = 0u64;
+    let mut invalid = 0u8;
+    for &d in digits {
+        let nibble = HEX_DIGITS[usize::from(d)];
+        invalid |= nibble;
+        value = (value << 4) | u64::from(nibble & 0x0f);
+    }
+    // A valid digit is at most 0x0f; an invalid one sets the high bits.
+    (invalid & 0xf0 == 0).then_some(value)
+}
+
+/// A ULID in its canonical text: 26 upper-case Crockford digits, the first at most `7`.
+fn parse_ulid(text: &[u8]) -> Option<Ulid> {
+    if text.len() != ID_LEN {
+        return None;
+    }
+    let mut value = 0u128;
+    let mut invalid = 0u8;
+    for &c in text {
+        let digit = CROCKFORD_DIGITS[usize::from(c)];
+        invalid |= digit;
+        value = (value << 5) | u128::from(digit & 0x1f);
+    }
+    // 26 digits hold 130 bits: the first may use only 3.
+    (invalid & 0xe0 == 0 && CROCKFORD_DIGITS[usize::from(text[0])] <= 7).then_some(Ulid(value))
 }
 
 /// 16 hex digits of `v`.
@@ -84,18 +124,16 @@ impl IndexFields {
 
     /// Parses [`hex`](Self::hex); a malformed one is [`Error::Corrupt`].
     pub(crate) fn parse(digits: &[u8]) -> Result<IndexFields> {
-        let value = |i: usize| {
-            digits
-                .get(i * WIDTH..(i + 1) * WIDTH)
-                .and_then(parse_hex)
-                .ok_or_else(|| Error::Corrupt("index fields are not 64 hex digits".to_owned()))
-        };
         if digits.len() != FIELDS_HEX_LEN {
             return Err(Error::Corrupt(format!(
                 "index fields are {} bytes, not {FIELDS_HEX_LEN}",
                 digits.len()
             )));
         }
+        let value = |i: usize| {
+            parse_hex(&digits[i * WIDTH..(i + 1) * WIDTH])
+                .ok_or_else(|| Error::Corrupt("index fields are not 64 hex digits".to_owned()))
+        };
         let importance = f64::from_bits(value(3)?);
         if !(0.0..=1.0).contains(&importance) {
             return Err(Error::Corrupt(format!(
@@ -135,6 +173,12 @@ impl IndexFields {
 
 /// The memory id at the end of any index member.
 pub(crate) fn member_id(member: &[u8]) -> Result<Ulid> {
+    member_id_text(member).map(|(id, _)| id)
+}
+
+/// The memory id at the end of any index member, and its text as the member spells it
+/// (the canonical ULID, so the entry's key can be built from it without formatting).
+pub(crate) fn member_id_text(member: &[u8]) -> Result<(Ulid, &str)> {
     let bad = || {
         Error::Corrupt(format!(
             "index member {:?} does not end with a memory id",
@@ -142,10 +186,10 @@ pub(crate) fn member_id(member: &[u8]) -> Result<Ulid> {
         ))
     };
     let start = member.len().checked_sub(ID_LEN).ok_or_else(bad)?;
-    std::str::from_utf8(&member[start..])
-        .ok()
-        .and_then(|id| Ulid::from_string(id).ok())
-        .ok_or_else(bad)
+    // Only the canonical (upper-case) spelling parses, which is also the entry key's.
+    let id = parse_ulid(&member[start..]).ok_or_else(bad)?;
+    let text = std::str::from_utf8(&member[start..]).map_err(|_| bad())?;
+    Ok((id, text))
 }
 
 /// The fields and id an expiry member carries.
@@ -242,6 +286,34 @@ mod tests {
             (f, Ulid::from_string(ID).unwrap())
         );
         assert_eq!(member_id(t.as_bytes()).unwrap().to_string(), ID);
+    }
+
+    #[test]
+    fn ids_parse_only_in_their_canonical_spelling() {
+        for _ in 0..100 {
+            let id = Ulid::generate();
+            assert_eq!(parse_ulid(id.to_string().as_bytes()), Some(id));
+        }
+        assert_eq!(
+            parse_ulid(Ulid(u128::MAX).to_string().as_bytes()),
+            Some(Ulid(u128::MAX))
+        );
+        for bad in [
+            "",
+            "01arz3ndektsv4rrffq69g5fav",
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAU!",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAI",
+        ] {
+            assert_eq!(parse_ulid(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(parse_hex(b"00000000000000ff"), Some(255));
+        assert_eq!(
+            parse_hex(b"00000000000000FF"),
+            None,
+            "upper case is not ours"
+        );
+        assert_eq!(parse_hex(b"0000000000000g00"), None);
     }
 
     #[test]

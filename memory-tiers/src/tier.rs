@@ -31,6 +31,8 @@ pub(crate) struct TierSettings {
     pub(crate) transient: Vec<String>,
     pub(crate) max_value_bytes: usize,
     pub(crate) cleanup_batch: usize,
+    /// Entries per agent above which a write's reported size triggers a cleanup.
+    pub(crate) capacity: usize,
 }
 
 impl TierSettings {
@@ -42,6 +44,7 @@ impl TierSettings {
             transient: Vec::new(),
             max_value_bytes: c.max_value_bytes,
             cleanup_batch: c.cleanup_batch.max(1),
+            capacity: c.capacity,
         }
     }
 
@@ -53,6 +56,7 @@ impl TierSettings {
             transient: c.transient_fields.clone(),
             max_value_bytes: c.max_value_bytes,
             cleanup_batch: c.cleanup_batch.max(1),
+            capacity: c.capacity,
         }
     }
 }
@@ -78,17 +82,8 @@ pub(crate) struct Query {
     pub(crate) limit: usize,
 }
 
-/// A tier's size as a write reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Size {
-    /// Entries not expired.
-    pub(crate) live: u64,
-    /// Entries expired but still indexed.
-    pub(crate) expired: u64,
-}
-
 /// How many commands [`TierHandle::write_commands`] returns.
-const WRITE_COMMANDS: usize = 5;
+const WRITE_COMMANDS: usize = 4;
 /// Entries deleted (or cleared) per command.
 const DELETE_BATCH: usize = 512;
 /// How often `adjust_importance` re-reads an entry that changed under it before giving up.
@@ -155,21 +150,9 @@ impl TierHandle {
         self.shared.clock.now_ms()
     }
 
-    /// The `ZLEXCOUNT` of index members whose entry expired before `now_ms`.
-    fn count_expired(&self, now_ms: u64) -> Command {
-        let mut max = b"(x".to_vec();
-        max.extend_from_slice(&index::hex(now_ms));
-        raw(
-            &[b"ZLEXCOUNT", self.keys.index.as_bytes(), b"[x", &max],
-            &self.keys.index,
-            false,
-            true,
-        )
-    }
-
     /// The commands that write `entry` (encoded and compressed for this tier), to run in
     /// one `MULTI`: the entry with its TTL, its four index members, the index's TTL, and
-    /// two reads for the tier's size ([`size_after_write`](Self::size_after_write)).
+    /// the index's size ([`indexed_after_write`](Self::indexed_after_write)).
     ///
     /// An entry expires the tier's TTL after its creation, whenever it is written: so
     /// writing one entry to one tier again (a replay, a retried move) stores the same bytes
@@ -223,54 +206,50 @@ impl TierHandle {
                 millis: i64::try_from(index_ttl).unwrap_or(i64::MAX),
             },
             Command::Zcard { key: index.clone() },
-            self.count_expired(now_ms),
         ])
     }
 
-    /// The tier's size from the replies of [`write_commands`](Self::write_commands): four
-    /// members per entry, some of them of entries already expired.
-    fn size_after_write(replies: Value) -> Option<Size> {
+    /// How many entries the index lists after a write, from the replies of
+    /// [`write_commands`](Self::write_commands) (four members each): live ones and expired
+    /// ones not yet cleaned up.
+    fn indexed_after_write(replies: Value) -> Option<u64> {
         let replies = replies.into_array().ok()?;
-        let members = replies.get(3)?.clone().into_int().ok()?.max(0) as u64;
-        let expired = replies.get(4)?.clone().into_int().ok()?.max(0) as u64;
-        Some(Size {
-            live: (members / 4).saturating_sub(expired),
-            expired,
-        })
+        let members = replies.get(3)?.clone().into_int().ok()?;
+        Some(members.max(0) as u64 / 4)
     }
 
-    /// Runs a [`cleanup`](Self::cleanup) when a write reported a full batch of expired
-    /// entries still indexed: so expired members stay bounded by about one batch, at the
-    /// cost of one cleanup per batch of expiries.
-    pub(crate) async fn tidy(&self, size: Size) {
-        if size.expired >= self.shared.settings.cleanup_batch as u64
+    /// Runs a [`cleanup`](Self::cleanup) when a write found more entries indexed than the
+    /// tier's capacity: so expired entries' members stay bounded by the capacity, and cost
+    /// nothing while a tier is within it.
+    pub(crate) async fn tidy(&self, indexed: u64) {
+        if indexed > self.shared.settings.capacity as u64
             && let Err(e) = self.cleanup().await
         {
             tracing::debug!(error = %e, "cleanup after a write failed; the next one retries");
         }
     }
 
-    /// Writes `entry` through the client's prioritized path. Also returns the tier's size
-    /// after the write when it was stored right away, so the caller needs no second round
-    /// trip to check capacity.
+    /// Writes `entry` through the client's prioritized path. Also returns how many entries
+    /// the index lists after the write when it was stored right away, so the caller needs
+    /// no second round trip to check capacity.
     pub(crate) async fn submit(
         &self,
         entry: &MemoryEntry,
         priority: Priority,
-    ) -> Result<(StoreOutcome, Option<Size>)> {
+    ) -> Result<(StoreOutcome, Option<u64>)> {
         let cmds = self.write_commands(entry, false)?;
         let submitted = self.client.submit_with_reply(cmds, priority).await;
-        let size = submitted.reply.and_then(Self::size_after_write);
-        Ok((submitted.outcome, size))
+        let indexed = submitted.reply.and_then(Self::indexed_after_write);
+        Ok((submitted.outcome, indexed))
     }
 
-    /// Writes `entries` now, once, without queueing, in one `MULTI`; returns the tier's
-    /// size afterwards.
+    /// Writes `entries` now, once, without queueing, in one `MULTI`; returns how many
+    /// entries the index lists afterwards.
     pub(crate) async fn write_now(
         &self,
         entries: &[MemoryEntry],
         with_counters: bool,
-    ) -> Result<Size> {
+    ) -> Result<u64> {
         let mut tx = self.client.transaction();
         for entry in entries {
             for cmd in self.write_commands(entry, with_counters)? {
@@ -280,25 +259,22 @@ impl TierHandle {
         let replies = tx.execute().await?;
         // The last write's replies carry the size after all of them.
         let last = replies.len().saturating_sub(WRITE_COMMANDS);
-        Ok(Self::size_after_write(Value::Array(replies[last..].to_vec())).unwrap_or_default())
+        Ok(Self::indexed_after_write(Value::Array(replies[last..].to_vec())).unwrap_or(0))
     }
 
     /// Decodes a stored entry; `None` when it is no entry or its deadline has passed.
     fn decode_live(&self, id: Ulid, stored: &[u8], now_ms: u64) -> Result<Option<MemoryEntry>> {
-        let max = self.shared.settings.max_value_bytes;
-        match codec::index_fields(stored)? {
-            Some(fields) if fields.deadline >= now_ms => codec::decode(id, stored, max),
-            _ => Ok(None),
-        }
+        codec::decode_live(id, stored, self.shared.settings.max_value_bytes, now_ms)
     }
 
     /// Reads one entry; `bump` counts it as a retrieval (`retrieval_count` + 1, last access
     /// now), atomically and without touching its TTL.
     ///
     /// The bump is one `BITFIELD` on the entry's fixed-offset counters, pipelined with the
-    /// `GET` that reads the entry back and a `PEXPIRE … 0 NX`: bumping an id that does not
-    /// exist creates a zero-filled string with no TTL (read as no entry), which that
-    /// `PEXPIRE` deletes at once; it never touches a real entry, which always has a TTL.
+    /// `GET` that reads the entry back. Bumping an id that does not exist creates a
+    /// zero-filled string with no TTL, which every read takes for no entry; seeing one,
+    /// `get` deletes it with `PEXPIRE … 0 NX`, which never touches a real entry (those
+    /// always have a TTL). So a hit costs the server two commands, and a miss three.
     pub async fn get(&self, memory_id: Ulid, bump: bool) -> Result<Option<MemoryEntry>> {
         let key = self.keys.entry(&memory_id.to_string());
         let now_ms = self.now_ms();
@@ -326,21 +302,23 @@ impl TierHandle {
                 true,
                 false,
             ))
-            .push(Command::Get { key: key.clone() })
-            .push(raw(
-                &[b"PEXPIRE", key.as_bytes(), b"0", b"NX"],
-                &key,
-                true,
-                true,
-            ));
+            .push(Command::Get { key: key.clone() });
             let replies = pipe
                 .execute_with_retry(self.client.retry_policy())
                 .await
                 .map_err(schema_error)?;
-            match replies.into_iter().nth(1) {
+            let stored = match replies.into_iter().nth(1) {
                 Some(v) => v.into_opt_bytes()?,
                 None => return Err(Error::Corrupt("GET reply missing".to_owned())),
+            };
+            if stored.as_ref().is_some_and(|s| codec::is_leftover(s)) {
+                let unbump = raw(&[b"PEXPIRE", key.as_bytes(), b"0", b"NX"], &key, true, true);
+                if let Err(e) = self.client.execute(unbump).await {
+                    tracing::debug!(error = %e, key, "could not delete a miss's leftover");
+                }
+                return Ok(None);
             }
+            stored
         } else {
             self.client.get(key).await.map_err(schema_error)?
         };
@@ -412,23 +390,28 @@ impl TierHandle {
                 .client
                 .execute(self.range_page(&lo, &hi, q.descending, offset, want))
                 .await?
-                .into_members()?;
+                .into_array()?;
             let page = members.len();
             if page == 0 {
                 break;
             }
             let mut ids = Vec::with_capacity(page);
+            let mut keys = Vec::with_capacity(page);
             for m in members {
-                ids.push(index::member_id(m.as_bytes())?);
+                let m = m.into_opt_bytes()?.unwrap_or_default();
+                let (id, text) = index::member_id_text(&m)?;
+                ids.push(id);
+                keys.push(self.keys.entry(text));
             }
             let stored = self
                 .client
-                .mget(ids.iter().map(|id| self.keys.entry(&id.to_string())))
+                .execute(Command::Mget { keys })
                 .await
-                .map_err(schema_error)?;
+                .map_err(schema_error)?
+                .into_array()?;
             let mut missing = Vec::new();
             for (id, stored) in ids.into_iter().zip(stored) {
-                match stored {
+                match stored.into_opt_bytes()? {
                     Some(stored) => match self.decode_live(id, &stored, now_ms)? {
                         Some(entry) => out.push(entry),
                         None => stale += 1,

@@ -5,8 +5,8 @@
 //!   memory id to a timeline (by timestamp), a step index and an importance index, `EXEC`.
 //! - **recent(n):** `ZREVRANGE timeline 0 n-1`, then `MGET` of those entries, each decoded
 //!   back into a [`MemoryEntry`] (so the client's decoding is counted, as it is for the tiers).
-//! - **a read by id:** one plain `HGET` (of a field of the tiers' own entry): the yardstick
-//!   a read that also counts itself is held to.
+//! - **a read by id:** one plain `GET` of the tiers' own entry: the yardstick a read that
+//!   also counts itself is held to.
 //!
 //! All keys of one agent share the hash tag `{<agent>}`. The baseline keeps no expiry index,
 //! no counters, no schema version and no TTL on its indexes: it is what the tiers are
@@ -90,8 +90,8 @@ pub trait HandRolled: Clone + Send + Sync + 'static {
         n: usize,
     ) -> impl Future<Output = Result<Vec<MemoryEntry>, OpError>> + Send;
 
-    /// One plain `HGET key field`; whether the field was there.
-    fn hget(&self, key: &str, field: &str) -> impl Future<Output = Result<bool, OpError>> + Send;
+    /// One plain `GET key`; whether the key was there.
+    fn get(&self, key: &str) -> impl Future<Output = Result<bool, OpError>> + Send;
 
     /// Deletes the agent's entries and indexes.
     fn clear(&self, keys: &HandKeys) -> impl Future<Output = Result<(), OpError>> + Send;
@@ -175,14 +175,13 @@ mod redis_rs {
             decode_all(blobs)
         }
 
-        async fn hget(&self, key: &str, field: &str) -> Result<bool, OpError> {
+        async fn get(&self, key: &str) -> Result<bool, OpError> {
             let mut conn = self.manager();
-            let value: Option<Vec<u8>> = redis::cmd("HGET")
+            let value: Option<Vec<u8>> = redis::cmd("GET")
                 .arg(key)
-                .arg(field)
                 .query_async(&mut conn)
                 .await
-                .map_err(err("HGET"))?;
+                .map_err(err("GET"))?;
             Ok(value.is_some())
         }
 
@@ -215,7 +214,7 @@ pub use fred_hand::FredHand;
 mod fred_hand {
     use bytes::Bytes;
     use fred::interfaces::TransactionInterface;
-    use fred::prelude::{Client, Expiration, HashesInterface, KeysInterface, SortedSetsInterface};
+    use fred::prelude::{Client, Expiration, KeysInterface, SortedSetsInterface};
     use memory_tiers::MemoryEntry;
 
     use super::{HandKeys, HandRolled, OpError, decode_all, encode};
@@ -274,8 +273,8 @@ mod fred_hand {
             decode_all(blobs)
         }
 
-        async fn hget(&self, key: &str, field: &str) -> Result<bool, OpError> {
-            let value: Option<Bytes> = self.0.hget(key, field).await.map_err(err("HGET"))?;
+        async fn get(&self, key: &str) -> Result<bool, OpError> {
+            let value: Option<Bytes> = self.0.get(key).await.map_err(err("GET"))?;
             Ok(value.is_some())
         }
 

@@ -200,6 +200,15 @@ pub async fn every_key_has_a_ttl_and_reads_keep_it(mk: &MakeBackend) {
             "read changed {key}'s TTL: {before} -> {after}"
         );
     }
+    // A counted read of an id that does not exist leaves no key behind, in any tier.
+    let nowhere = memory_tiers::Ulid::generate();
+    assert!(agent.get(nowhere).await.unwrap().is_none());
+    let keys = [agent.stm(), agent.im()].map(|t| t.keys().entry(&nowhere.to_string()));
+    assert_eq!(
+        exists(&c, keys.to_vec()).await,
+        0,
+        "a missed read left a key"
+    );
 }
 
 /// 50 concurrent readers of one memory: the count ends exactly at 50.
