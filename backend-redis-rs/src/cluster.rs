@@ -22,7 +22,7 @@
 //! resends a request after a connection error (it is how it moves a request to a new
 //! master after a failover). A write whose connection dropped after the server applied it
 //! can therefore be applied twice; keep cluster writes idempotent where that matters (the
-//! memory tiers' scripts are).
+//! memory tiers' writes are).
 
 use std::time::Duration;
 
@@ -114,6 +114,13 @@ pub(crate) fn describe(config: &ConnectionConfig) -> String {
 }
 
 /// Sends one request on the cluster connection under `deadline`.
+///
+/// A single command that meets `MOVED` is followed by the driver, which then refreshes its
+/// slot map. A batch is not: the driver hands the `MOVED` back (nothing of the batch ran;
+/// a `MULTI` is aborted at queue time) and keeps its stale map, so every replay of a
+/// queued batch would meet the same `MOVED`. So after a batch's `MOVED`, one read-only
+/// `PTTL` of its first key goes through the driver's single-command path, which follows
+/// the redirect and refreshes the map, and the batch is sent once more.
 pub(crate) async fn send(
     conn: &ClusterConnection,
     request: crate::Request<'_>,
@@ -125,7 +132,25 @@ pub(crate) async fn send(
     let attempt = async {
         match request {
             crate::Request::One(cmd) => cmd.query_async::<redis::Value>(&mut conn).await,
-            crate::Request::Batch(pipe) => pipe.query_async::<redis::Value>(&mut conn).await,
+            crate::Request::Batch(pipe) => {
+                let first = pipe.query_async::<redis::Value>(&mut conn).await;
+                match first {
+                    Err(e) if e.code() == Some("MOVED") => {
+                        let key = pipe.cmd_iter().find_map(|c| match c.args_iter().nth(1) {
+                            Some(redis::Arg::Simple(key)) => Some(key.to_vec()),
+                            _ => None,
+                        });
+                        if let Some(key) = key {
+                            let _ = redis::cmd("PTTL")
+                                .arg(key)
+                                .query_async::<redis::Value>(&mut conn)
+                                .await;
+                        }
+                        pipe.query_async::<redis::Value>(&mut conn).await
+                    }
+                    other => other,
+                }
+            }
         }
     };
     match tokio::time::timeout_at(deadline, attempt).await {

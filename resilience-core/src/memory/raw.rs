@@ -68,6 +68,7 @@ pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
 }
 
 /// The keys a raw command touches, by its name (none for an unknown one).
+#[cfg(feature = "lua")]
 pub(crate) fn raw_keys(args: &[Bytes]) -> &[Bytes] {
     let Some(name) = args.first() else {
         return &[];

@@ -335,10 +335,22 @@ pub async fn cluster_failover(
         n += 1;
         let value = format!("during-{n}");
         let started = Instant::now();
-        match dead
-            .set(dead_key.as_str(), value.clone(), SetOptions::default())
-            .await
-        {
+        // A transaction, not a single command: a driver may follow `MOVED` for single
+        // commands only, and a batch (a queued write's replay) must reach the new master
+        // too.
+        let written = dead
+            .transaction()
+            .add_command(Command::Set {
+                key: dead_key.clone(),
+                value: Bytes::from(value.clone()),
+                options: SetOptions::default(),
+            })
+            .add_command(Command::Get {
+                key: dead_key.clone(),
+            })
+            .execute()
+            .await;
+        match written {
             Ok(_) => {
                 report.kill_to_first_write = killed_at.elapsed();
                 break;
