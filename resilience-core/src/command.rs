@@ -484,7 +484,7 @@ impl Command {
             | Command::Hincrbyfloat { .. }
             | Command::Eval { .. } => false,
             // Relative expiry re-arms from "now", which a retry a moment later only nudges:
-            // treated as idempotent, as redis-py and the seed do.
+            // treated as idempotent, as redis-py and the original Python client do.
             Command::Zadd { options, .. } => !options.incr,
             Command::Zremrangebyrank { .. } => false,
             Command::Evalsha { idempotent, .. } | Command::Raw { idempotent, .. } => *idempotent,

@@ -27,15 +27,18 @@
 //!   tracking), which may serve stale reads, marked as such, while Redis is down.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
+//! - `tower` (feature `tower`): [`ResilientClient`] as a `tower::Service<Command>`, and any
+//!   such service as a backend, so tower layers fit above or below the resilience layer.
 //!
 //! ## Features
 //!
-//! Both off by default.
+//! All off by default.
 //!
 //! - `durable`: the on-disk journal behind the recovery queue
 //!   (`ResilientClientBuilder::journal`), on `redb`.
 //! - `lua`: `EVAL` and `EVALSHA` on [`InMemoryBackend`] run the script's own Lua source
 //!   (Lua 5.1, as Redis; vendored, so building needs a C compiler).
+//! - `tower`: the `tower` module (tower 0.5).
 
 pub mod backend;
 pub mod command;
@@ -59,6 +62,10 @@ pub mod client;
 // The optional client-side read cache (docs inside).
 pub mod cache;
 pub mod cluster;
+
+// Feature `tower`: tower layers above and below the client (docs inside).
+#[cfg(feature = "tower")]
+pub mod tower;
 
 // Feature `durable`: the crash-safe journal behind the recovery queue (docs inside).
 #[cfg(feature = "durable")]

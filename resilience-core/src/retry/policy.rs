@@ -49,10 +49,12 @@ pub struct RetryPolicy {
     /// NaN and values below 1.0 (including negatives) are treated as 1.0: a backoff never
     /// shrinks. `+inf` is allowed and jumps straight to `max_delay` after the first retry.
     pub backoff_factor: f64,
-    /// The cap on any single delay, jitter included. Default 30 s (the seed had no cap, so its
+    /// The cap on any single delay, jitter included. Default 30 s (the original Python
+    /// client had no cap, so its
     /// delays grew without bound as `max_retries` grew).
     pub max_delay: Duration,
-    /// How delays are randomised. Default [`Jitter::Equal`]: the seed had none, which makes
+    /// How delays are randomised. Default [`Jitter::Equal`]: the original Python client had
+    /// none, which makes
     /// every client that failed together retry together (a retry storm); `Equal` breaks the
     /// lock-step while keeping at least half of the nominal delay.
     pub jitter: Jitter,
