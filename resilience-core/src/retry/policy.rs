@@ -50,13 +50,12 @@ pub struct RetryPolicy {
     /// shrinks. `+inf` is allowed and jumps straight to `max_delay` after the first retry.
     pub backoff_factor: f64,
     /// The cap on any single delay, jitter included. Default 30 s (the original Python
-    /// client had no cap, so its
-    /// delays grew without bound as `max_retries` grew).
+    /// client had no cap, so its delays grew without bound as `max_retries` grew).
     pub max_delay: Duration,
     /// How delays are randomised. Default [`Jitter::Equal`]: the original Python client had
-    /// none, which makes
-    /// every client that failed together retry together (a retry storm); `Equal` breaks the
-    /// lock-step while keeping at least half of the nominal delay.
+    /// none, which makes every client that failed together retry together (a retry
+    /// storm); `Equal` breaks the lock-step while keeping at least half of the nominal
+    /// delay.
     pub jitter: Jitter,
     /// `Some(seed)` makes every [`Backoff`] from this policy draw the same sequence: for tests.
     /// `None` (the default) seeds each `Backoff` from the thread-local RNG.
