@@ -33,8 +33,13 @@ use resilience_core::{BackendError, ErrorKind};
 ///
 /// Server error replies keep their Redis code ([`BackendError::code`]), so `NOSCRIPT`
 /// comes out with [`BackendError::is_noscript`] set. Messages are fred's details, which
-/// never contain the configured password.
+/// never contain the configured password. fred's error is kept as the result's
+/// [`source`](std::error::Error::source).
 pub fn classify_error(e: &FredError) -> BackendError {
+    classify_kind(e).with_source(e.clone())
+}
+
+fn classify_kind(e: &FredError) -> BackendError {
     let details = e.details();
     if matches!(e.kind(), FredKind::Tls) && details.contains("InvalidDnsName") {
         return BackendError::new(
@@ -139,6 +144,15 @@ mod tests {
 
     fn e(kind: FredKind, details: &'static str) -> FredError {
         FredError::new(kind, details)
+    }
+
+    #[test]
+    fn the_drivers_error_is_kept_as_the_source() {
+        let timeout = e(FredKind::Timeout, "Request timed out.");
+        let classified = classify_error(&timeout);
+        let source = std::error::Error::source(&classified).expect("a source");
+        let driver = source.downcast_ref::<FredError>().expect("the fred error");
+        assert_eq!(driver, &timeout);
     }
 
     #[test]

@@ -35,7 +35,13 @@ use resilience_core::{BackendError, ErrorKind};
 /// line as the message, built exactly as every other backend builds them
 /// ([`BackendError::from_reply`]). For a pipeline or transaction that failed on several
 /// commands, the first failing command's error is reported.
+///
+/// The driver's error is kept as the result's [`source`](std::error::Error::source).
 pub fn classify_error(e: &RedisError) -> BackendError {
+    classify_kind(e).with_source(e.clone())
+}
+
+fn classify_kind(e: &RedisError) -> BackendError {
     if let Some(first) = e
         .clone()
         .into_server_errors()
@@ -305,6 +311,17 @@ mod tests {
         // DNS failures surface as I/O errors with a custom message.
         let dns = RedisError::from(io::Error::other("failed to lookup address information"));
         assert_eq!(classify_error(&dns).kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn the_drivers_error_is_kept_as_the_source() {
+        let refused = io_error(io::ErrorKind::ConnectionRefused);
+        let classified = classify_error(&refused);
+        let source = std::error::Error::source(&classified).expect("a source");
+        let driver = source
+            .downcast_ref::<RedisError>()
+            .expect("the redis-rs error");
+        assert_eq!(driver.to_string(), refused.to_string());
     }
 
     #[test]

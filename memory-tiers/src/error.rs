@@ -11,6 +11,7 @@ use resilience_core::ErrorKind;
 
 /// What can go wrong in a memory operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Refused input: a bad agent id or memory id, an oversized value, a non-finite number.
     #[error("invalid input: {0}")]

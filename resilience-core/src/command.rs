@@ -103,6 +103,7 @@ pub struct Limit {
 /// Reply shapes are canonical across backends (RESP2 and RESP3 differences are ironed out
 /// by each backend):
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Command {
     /// `PING` -> `Status("PONG")`.
     Ping,

@@ -23,11 +23,13 @@
 //! never contains a password: backends must not put credentials in messages.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What kind of failure a backend saw. See the module docs for what each kind means to the
 /// breaker and to retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Connection refused, DNS failure, not connected: the command never reached the server.
     Unavailable,
@@ -96,13 +98,40 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A classified failure from a [`KvBackend`](crate::KvBackend).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {message}")]
+///
+/// Two errors are equal when their kind, code and message are: the driver's error kept as
+/// [`source`](std::error::Error::source) is for reading, not comparing.
+#[derive(Clone, Debug)]
 pub struct BackendError {
     kind: ErrorKind,
     code: Option<String>,
     message: String,
+    /// The driver's own error, when there was one.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for BackendError {
+    /// The driver's error itself (downcast it to the driver's type), when kept.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.code == other.code && self.message == other.message
+    }
+}
+
+impl Eq for BackendError {}
 
 impl BackendError {
     /// A new error of `kind`. The message must not contain secrets or values.
@@ -111,7 +140,15 @@ impl BackendError {
             kind,
             code: None,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// Keeps the driver's error as this error's [`source`](std::error::Error::source), so
+    /// error reporters can show the whole chain.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// A server error reply, classified by its first word (see [`ErrorKind::from_reply_code`]).
@@ -122,6 +159,7 @@ impl BackendError {
             kind: ErrorKind::from_reply_code(code),
             code: Some(code.to_owned()),
             message: reply.to_owned(),
+            source: None,
         }
     }
 
@@ -164,6 +202,7 @@ impl BackendError {
 
 /// Why a queued operation was given up.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum DeadLetterReason {
     /// It was tried `max_attempts` times; the last error is attached.
     MaxAttempts {
@@ -205,6 +244,7 @@ impl fmt::Display for DeadLetterReason {
 
 /// Every error a [`ResilientClient`](crate::ResilientClient) call can return.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server could not be reached.
     #[error("redis unavailable: {0}")]

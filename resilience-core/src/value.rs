@@ -10,6 +10,7 @@ use crate::Error;
 
 /// A Redis reply, independent of the driver and the protocol version.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// The null reply (`GET` of a missing key).
     Nil,

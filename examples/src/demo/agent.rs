@@ -138,6 +138,7 @@ fn reason(e: &Error) -> &'static str {
         Error::InvalidInput(_) => "invalid input",
         Error::UnexpectedReply { .. } => "unexpected reply",
         Error::StoreFailed(_) => "store failed",
+        _ => "other",
     }
 }
 

@@ -469,5 +469,7 @@ pub fn state_level(state: CircuitState) -> f64 {
         CircuitState::Closed | CircuitState::Disabled => 0.0,
         CircuitState::HalfOpen => 1.0,
         CircuitState::Open | CircuitState::ForcedOpen => 2.0,
+        // A state added later: plotted as open, the cautious reading.
+        _ => 2.0,
     }
 }

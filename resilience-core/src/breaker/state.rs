@@ -18,6 +18,7 @@ use std::time::Duration;
 ///  (force_open / disable / reset).
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CircuitState {
     /// Calls pass; failures are counted.
     Closed,

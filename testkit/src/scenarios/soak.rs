@@ -530,6 +530,7 @@ fn dead_letter_cause(reason: &DeadLetterReason) -> String {
             format!("non_retryable({head})")
         }
         DeadLetterReason::Shutdown => "shutdown".to_owned(),
+        other => format!("{other}"),
     }
 }
 
