@@ -15,8 +15,9 @@
 //!   is done. A replay can therefore never overwrite a newer write.
 //! - **Limits.** Each operation has `max_attempts` and `max_age`; past either it is
 //!   dead-lettered with its reason, visible to listeners and in metrics.
-//! - **Closing.** [`RecoveryQueue::close`] stops intake; what remains can be dead-lettered
-//!   with [`DeadLetterReason::Shutdown`] so every ticket resolves.
+//! - **Closing.** Shutting the client down
+//!   ([`ResilientClient::shutdown`](crate::ResilientClient::shutdown)) stops intake; what
+//!   remains is dead-lettered with [`DeadLetterReason::Shutdown`] so every ticket resolves.
 //!
 //! The queue is a plain `Mutex`-protected structure: it is only touched when Redis is
 //! failing or recovering. On the healthy path a prioritized write only asks whether
@@ -80,7 +81,7 @@ pub type DeadLetterListener = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
 /// How an operation left the queue, as told to a [`LeaveHook`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Left<'a> {
+pub(crate) enum Left<'a> {
     /// Replayed and applied.
     Completed,
     /// Given up, for this reason.
@@ -89,7 +90,7 @@ pub enum Left<'a> {
 
 /// Told about every operation that leaves the queue for good, with its payload (the
 /// durable journal uses it to delete the operation's record). Runs outside the queue's lock.
-pub type LeaveHook<P> = Arc<dyn Fn(&P, Left<'_>) + Send + Sync>;
+pub(crate) type LeaveHook<P> = Arc<dyn Fn(&P, Left<'_>) + Send + Sync>;
 
 /// A snapshot of the queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,7 +115,7 @@ pub struct QueueStats {
 
 /// Why [`RecoveryQueue::push`] refused an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PushError {
+pub(crate) enum PushError {
     /// Full, and nothing of lower priority to evict.
     Full,
     /// Closed by shutdown.
@@ -125,14 +126,13 @@ pub enum PushError {
 
 /// An operation handed to the replayer. Its payload is shared, not copied.
 #[derive(Debug)]
-pub struct Claimed<P> {
+pub(crate) struct Claimed<P> {
     /// The operation's id.
     pub id: u64,
-    /// Its priority.
-    pub priority: Priority,
     /// Its payload.
     pub payload: Arc<P>,
     /// Replay attempts so far (before this one).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub attempts: u32,
 }
 
@@ -229,7 +229,7 @@ impl<P> Drop for StateGuard<'_, P> {
 }
 
 /// The recovery queue, generic over what an operation carries.
-pub struct RecoveryQueue<P> {
+pub(crate) struct RecoveryQueue<P> {
     client: Arc<str>,
     config: QueueConfig,
     state: Mutex<State<P>>,
@@ -260,7 +260,7 @@ impl<P> std::fmt::Debug for RecoveryQueue<P> {
 
 /// What [`RecoveryQueue::take_batch`] should do with an eligible operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Batching {
+pub(crate) enum Batching {
     /// It may share a round trip with other shareable operations.
     Shareable,
     /// It must be replayed on its own.
@@ -308,11 +308,6 @@ impl<P> RecoveryQueue<P> {
             state: self.state.lock().unwrap_or_else(PoisonError::into_inner),
             queued: &self.queued,
         }
-    }
-
-    /// The limits in force.
-    pub fn config(&self) -> &QueueConfig {
-        &self.config
     }
 
     /// Adds a listener told about every dead letter (after the fact, outside any lock).
@@ -741,7 +736,6 @@ impl<P> RecoveryQueue<P> {
 fn claim<P>(id: u64, entry: &Entry<P>) -> Claimed<P> {
     Claimed {
         id,
-        priority: entry.priority,
         payload: Arc::clone(&entry.payload),
         attempts: entry.attempts,
     }
