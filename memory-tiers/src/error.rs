@@ -17,11 +17,15 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// A stored entry could not be decoded.
-    #[error("corrupt memory entry: {0}")]
+    #[error(
+        "corrupt memory entry: {0} (it was damaged, or written by something other than this crate; delete it)"
+    )]
     Corrupt(String),
     /// A stored entry was written in a layout this build does not read (an older or a
     /// newer version of this crate): it is refused, never misread.
-    #[error("memory entry is in schema version {found}; this build reads version {supported}")]
+    #[error(
+        "memory entry is in schema version {found}; this build reads version {supported}: read it with the build that wrote it, or clear the agent's memories (or let them expire) before switching"
+    )]
     UnsupportedSchema {
         /// The version the entry was written in.
         found: u8,
@@ -31,7 +35,9 @@ pub enum Error {
     /// A read-modify-write lost every attempt to concurrent changes of the same entry
     /// (for example many `adjust_importance` calls on one memory at once); nothing was
     /// changed by this call.
-    #[error("memory entry kept changing under a concurrent update: {0}")]
+    #[error(
+        "memory entry kept changing under a concurrent update: {0}; nothing was changed, retry the call"
+    )]
     Contended(String),
     /// The resilient client failed.
     #[error(transparent)]

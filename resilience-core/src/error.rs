@@ -247,25 +247,39 @@ impl fmt::Display for DeadLetterReason {
 #[non_exhaustive]
 pub enum Error {
     /// The server could not be reached.
-    #[error("redis unavailable: {0}")]
+    #[error(
+        "Redis unreachable ({}): check that the server at the configured address is running and reachable; prioritized writes queue and replay once it answers",
+        .0.message()
+    )]
     Unavailable(BackendError),
     /// The server did not answer in time.
-    #[error("redis timeout: {0}")]
+    #[error(
+        "Redis did not answer in time ({}): the command may have run; if the server is slow rather than down, raise the timeout (socket_timeout, or the layer's that expired)",
+        .0.message()
+    )]
     Timeout(BackendError),
     /// The server is up but busy (LOADING, BUSY, READONLY, …).
-    #[error("redis busy: {0}")]
+    #[error(
+        "Redis is busy ({}): it is loading data, running a long script, failing over or redirecting; retry later",
+        .0.message()
+    )]
     Busy(BackendError),
     /// The server refused the command (WRONGTYPE, syntax, OOM, script error, …).
-    #[error("redis error: {0}")]
+    #[error("Redis refused the command: {}", .0.message())]
     Server(BackendError),
     /// Authentication failed.
-    #[error("redis authentication failed: {0}")]
+    #[error(
+        "Redis authentication failed ({}): check the username and password (in the URL or ConnectionConfig) and the user's ACL rules",
+        .0.message()
+    )]
     Auth(BackendError),
     /// The request is invalid; nothing was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// The circuit breaker is open: the call was not attempted.
-    #[error("circuit open for client {client}; retry after {retry_after:?}")]
+    #[error(
+        "circuit open for client {client}: Redis failed repeatedly, so calls fail fast without reaching it for {retry_after:?} or until a health probe answers; prioritized writes queue meanwhile"
+    )]
     CircuitOpen {
         /// The client's name.
         client: String,
@@ -273,19 +287,25 @@ pub enum Error {
         retry_after: Duration,
     },
     /// The recovery queue is full and nothing of lower priority could be evicted.
-    #[error("recovery queue full for client {client}")]
+    #[error(
+        "recovery queue full for client {client}: this write was not accepted; raise QueueConfig::capacity, or send it at a higher priority (a full queue evicts lower priorities first)"
+    )]
     QueueFull {
         /// The client's name.
         client: String,
     },
     /// The shared retry budget is spent; the last error is attached.
-    #[error("retry budget exhausted; last error: {0}")]
+    #[error(
+        "retry budget exhausted (retries are limited to a share of all calls, see RetryBudget, so an outage does not multiply the load): last error: {0}"
+    )]
     RetryBudgetExhausted(BackendError),
     /// The client is shutting down and takes no new work.
-    #[error("client is shut down")]
+    #[error("client is shut down and takes no new work: build a new client")]
     Shutdown,
     /// The server's reply did not have the shape the command promises.
-    #[error("unexpected reply: expected {expected}, got {got}")]
+    #[error(
+        "unexpected reply: expected {expected}, got {got} (the backend or the server does not speak this command as Redis 7 does)"
+    )]
     UnexpectedReply {
         /// What the command promises.
         expected: &'static str,

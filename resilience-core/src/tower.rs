@@ -160,9 +160,7 @@ pub fn classify(error: BoxError) -> BackendError {
         Err(other) => other,
     };
     if error.is::<::tower::timeout::error::Elapsed>() {
-        return BackendError::timeout(
-            "tower timeout layer: no reply within its limit (raise the layer's timeout, or look for a slow server)",
-        );
+        return BackendError::timeout("tower timeout layer: no reply within its limit");
     }
     if error.is::<::tower::load_shed::error::Overloaded>() {
         return BackendError::new(
