@@ -135,7 +135,9 @@ pub(crate) async fn send(
             crate::Request::Batch(pipe) => {
                 let first = pipe.query_async::<redis::Value>(&mut conn).await;
                 match first {
-                    Err(e) if e.code() == Some("MOVED") => {
+                    // In a transaction the `MOVED` is a queued command's error, under
+                    // `EXECABORT`: the classified error names the first failing command's.
+                    Err(e) if classify_error(&e).code() == Some("MOVED") => {
                         let key = pipe.cmd_iter().find_map(|c| match c.args_iter().nth(1) {
                             Some(redis::Arg::Simple(key)) => Some(key.to_vec()),
                             _ => None,

@@ -1,6 +1,6 @@
 //! Agent-id and namespace validation plus key building on arbitrary input: never panics,
 //! and for every valid (namespace, id) each key's hash tag (between the first `{` and the
-//! next `}`) is exactly the agent id.
+//! next `}`) is exactly the tier and the agent id (`stm:<id>`, `im:<id>`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -33,9 +33,10 @@ fuzz_target!(|data: &[u8]| {
     for tier in ["stm", "im"] {
         let keys = agent_keys(ns, tier, id);
         let entry = keys.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let tag = format!("{tier}:{id}");
         for key in [&keys.index, &entry] {
-            assert_eq!(hash_tag(key), Some(id), "{key}");
-            assert!(key.starts_with(&format!("{ns}:{tier}:{{")));
+            assert_eq!(hash_tag(key), Some(tag.as_str()), "{key}");
+            assert!(key.starts_with(&format!("{ns}:{{{tier}:")));
         }
     }
 });

@@ -1,11 +1,12 @@
 //! The key schema, and the validation that keeps it unambiguous.
 //!
-//! An agent has two keys per tier, and one more per memory. All share the Redis Cluster
-//! hash tag `{<agent_id>}`, so every command and script that touches them runs on one slot:
+//! An agent has one key per tier, and one more per memory. Each agent's keys in one tier
+//! share one Redis Cluster hash tag, `{<tier>:<agent_id>}`, so every command and script of
+//! an operation runs on one slot, while an agent's two tiers may live on different shards:
 //!
 //! ```text
-//! <ns>:<tier>:{<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
-//! <ns>:<tier>:{<agent_id>}:index             sorted set, every score 0: the agent's indexes
+//! <ns>:{<tier>:<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
+//! <ns>:{<tier>:<agent_id>}:index             sorted set, every score 0: the agent's indexes
 //! ```
 //!
 //! The index holds four members per entry, each a one-letter dimension, a fixed-width
@@ -21,9 +22,9 @@
 //! ```
 //!
 //! `<tier>` is `stm` or `im`. Agent ids may not contain `{`, `}` or control characters, so
-//! the agent part is exactly what lies between the first `{` and the next `}`: two distinct
-//! valid agent ids can never produce the same key, and no id can move the hash tag. `:` is
-//! allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
+//! the agent part is exactly what lies between `{<tier>:` and the next `}`: two distinct
+//! valid (tier, agent id) pairs can never produce the same key or hash tag, and no id can
+//! move the hash tag. `:` is allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
 //! characters), which contain no separator either.
 //!
 //! Every key a command touches is one of these, passed as a key (`KEYS[]` or the command's
@@ -113,7 +114,7 @@ impl AgentKeys {
     /// The keys for `agent_id` in `tier` (`"stm"` or `"im"`) under namespace `ns`. The
     /// agent id must already be valid ([`validate_agent_id`]).
     pub(crate) fn new(ns: &str, tier: &str, agent_id: &str) -> Self {
-        let base = format!("{ns}:{tier}:{{{agent_id}}}:");
+        let base = format!("{ns}:{{{tier}:{agent_id}}}:");
         AgentKeys {
             entry_prefix: format!("{base}mem:"),
             index: format!("{base}index"),
@@ -154,12 +155,16 @@ mod tests {
     }
 
     #[test]
-    fn keys_carry_the_agent_as_hash_tag() {
+    fn keys_carry_the_tier_and_agent_as_hash_tag() {
         let k = AgentKeys::new("mem", "stm", "a:b");
-        assert_eq!(k.index, "mem:stm:{a:b}:index");
+        assert_eq!(k.index, "mem:{stm:a:b}:index");
         assert_eq!(
             k.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV"),
-            "mem:stm:{a:b}:mem:01ARZ3NDEKTSV4RRFFQ69G5FAV"
+            "mem:{stm:a:b}:mem:01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
+        assert_eq!(
+            AgentKeys::new("mem", "im", "a:b").index,
+            "mem:{im:a:b}:index"
         );
     }
 
@@ -174,8 +179,8 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     //! Arbitrary agent ids and namespaces never panic validation, and every valid pair
-    //! builds keys whose hash tag is exactly the agent id. The `fuzz/` crate's `agent_keys`
-    //! target checks the same with coverage guidance.
+    //! builds keys whose hash tag is exactly the tier and the agent id. The `fuzz/` crate's
+    //! `agent_keys` target checks the same with coverage guidance.
 
     use super::*;
     use proptest::prelude::*;
@@ -201,9 +206,10 @@ mod proptests {
         for tier in ["stm", "im"] {
             let keys = AgentKeys::new(ns, tier, id);
             let entry = keys.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+            let tag = format!("{tier}:{id}");
             for key in [&keys.index, &entry] {
-                prop_assert_eq!(hash_tag(key), Some(id), "{}", key);
-                let prefix = format!("{ns}:{tier}:{{");
+                prop_assert_eq!(hash_tag(key), Some(tag.as_str()), "{}", key);
+                let prefix = format!("{ns}:{{{tier}:");
                 prop_assert!(key.starts_with(&prefix), "{}", key);
             }
         }
@@ -224,9 +230,11 @@ mod proptests {
         #[test]
         fn distinct_valid_ids_never_share_a_key(a in "[a-z:{}]{1,6}", b in "[a-z:{}]{1,6}") {
             if a != b && validate_agent_id(&a).is_ok() && validate_agent_id(&b).is_ok() {
-                let (ka, kb) = (AgentKeys::new("ns", "stm", &a), AgentKeys::new("ns", "stm", &b));
-                prop_assert_ne!(&ka.index, &kb.index);
-                prop_assert_ne!(ka.entry("X"), kb.entry("X"));
+                for (ta, tb) in [("stm", "stm"), ("stm", "im"), ("im", "stm"), ("im", "im")] {
+                    let (ka, kb) = (AgentKeys::new("ns", ta, &a), AgentKeys::new("ns", tb, &b));
+                    prop_assert_ne!(&ka.index, &kb.index);
+                    prop_assert_ne!(ka.entry("X"), kb.entry("X"));
+                }
             }
         }
     }

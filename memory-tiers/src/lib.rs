@@ -24,7 +24,8 @@
 //!
 //! ## How it is laid out
 //!
-//! - [`keys`]: the key schema (the agent id is a Redis Cluster hash tag) and validation:
+//! - [`keys`]: the key schema (tier and agent id are a Redis Cluster hash tag) and
+//!   validation:
 //!   per agent and tier, one string per memory and one sorted set indexing them by
 //!   timestamp, step, importance and expiry, all four as lexicographic members of the same
 //!   set (the `index` module).

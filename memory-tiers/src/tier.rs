@@ -115,7 +115,7 @@ fn schema_error(e: resilience_core::Error) -> Error {
 pub struct TierHandle {
     pub(crate) shared: Arc<TierShared>,
     pub(crate) keys: AgentKeys,
-    /// The client of this agent's slot (all its keys share one hash tag).
+    /// The client of this agent's slot in this tier (all its keys here share one hash tag).
     client: ResilientClient,
 }
 

@@ -85,7 +85,7 @@ impl KvBackend for KeyChecker {
 
 #[test]
 fn the_checker_catches_a_key_smuggled_past_the_declared_ones() {
-    let key = format!("{NS}:stm:{{a}}:mem:X");
+    let key = format!("{NS}:{{stm:a}}:mem:X");
     let smuggled = Command::Raw {
         args: vec!["GET".into(), Bytes::from(key.clone())],
         keys: Vec::new(),

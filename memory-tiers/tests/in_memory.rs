@@ -267,7 +267,12 @@ async fn routed_tiers_use_the_client_of_the_agents_shard() {
     let on = |low: bool| {
         (0..1000)
             .map(|n| format!("agent-{n}"))
-            .find(|id| (hash_slot(id.as_bytes()) < 8192) == low)
+            .find(|id| {
+                // Both tiers of the agent on the same shard.
+                let stm = hash_slot(format!("stm:{id}").as_bytes()) < 8192;
+                let im = hash_slot(format!("im:{id}").as_bytes()) < 8192;
+                stm == low && im == low
+            })
             .unwrap()
     };
     let (low, high) = (

@@ -104,10 +104,13 @@ async fn sharded_tiers_survive_a_killed_master(driver: Driver) {
         (0..100_000)
             .map(|n| format!("agent-{n}"))
             .find(|id| {
-                let slot = hash_slot(id.as_bytes());
-                ranges
-                    .iter()
-                    .any(|r| r.master == port && (r.start..=r.end).contains(&slot))
+                // Both tiers of the agent on this master (each tier is its own hash tag).
+                ["stm", "im"].iter().all(|tier| {
+                    let slot = hash_slot(format!("{tier}:{id}").as_bytes());
+                    ranges
+                        .iter()
+                        .any(|r| r.master == port && (r.start..=r.end).contains(&slot))
+                })
             })
             .unwrap()
     };
@@ -120,7 +123,7 @@ async fn sharded_tiers_survive_a_killed_master(driver: Driver) {
             .unwrap();
         assert!(r.outcome.is_stored());
     }
-    let dead_slot = hash_slot(ids[0].as_bytes());
+    let dead_slot = hash_slot(format!("stm:{}", ids[0]).as_bytes());
     let killed = cluster.kill_master_owning(dead_slot).await.unwrap();
     // Writes go on until the dead shard's breaker is open; the others keep storing.
     let mut tickets = Vec::new();

@@ -116,8 +116,9 @@ async fn key_on(cluster: &RedisCluster, port: u16, prefix: &str) -> Result<Strin
 }
 
 /// Commands on a cluster: keys on every shard, a write through `ASK` while its slot
-/// migrates and a read through `MOVED` after, an atomic batch on hash-tagged keys (and a
-/// cross-slot one refused), and `EVALSHA` of a loaded script on every shard.
+/// migrates and a read through `MOVED` after, an atomic batch on hash-tagged keys, one on
+/// a slot that moved under the driver (and a cross-slot one refused), and `EVALSHA` of a
+/// loaded script on every shard.
 pub async fn cluster_commands(
     connect: impl Fn(ConnectionConfig) -> BackendFuture,
 ) -> Result<(), String> {
@@ -187,6 +188,27 @@ pub async fn cluster_commands(
         }
         expect_value(backend, get(&b), bulk("2"), "GET after MULTI").await?;
     }
+    // A transaction on a slot that moved since the driver last read the slot map: the
+    // `MOVED` comes back inside the transaction (a queued command's error, under
+    // `EXECABORT`), nothing ran, and the batch must still land on the new owner.
+    let moved_key = key_on(&cluster, masters[0], "txmig").await?;
+    let moved_slot = hash_slot(moved_key.as_bytes());
+    cluster
+        .begin_slot_migration(moved_slot, masters[2])
+        .await
+        .map_err(|e| e.to_string())?;
+    cluster
+        .finish_slot_migration(moved_slot, masters[2])
+        .await
+        .map_err(|e| e.to_string())?;
+    let replies = backend
+        .execute_batch(vec![set(&moved_key, "1"), get(&moved_key)], true)
+        .await
+        .map_err(|e| format!("MULTI through MOVED on {moved_key}: {e}"))?;
+    if replies != vec![Value::Okay, bulk("1")] {
+        return Err(format!("MULTI through MOVED on {moved_key}: {replies:?}"));
+    }
+
     // A transaction over two slots cannot run on a cluster, and writes nothing.
     let (x, y) = ("cross:{a}", "cross:{b}");
     if hash_slot(x.as_bytes()) == hash_slot(y.as_bytes()) {
