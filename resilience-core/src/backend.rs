@@ -3,6 +3,31 @@
 //! A backend only translates [`Command`]s to its driver and classifies the driver's errors
 //! into [`ErrorKind`](crate::ErrorKind)s. Breaker, retry and queueing live above it, once,
 //! in this crate: a backend must not retry on its own in a way that hides an outage.
+//!
+//! # Writing a backend
+//!
+//! Everything a third-party backend needs from this crate, in the order it needs it:
+//!
+//! - **Sending commands.** [`Command::write_args`] spells each command into the
+//!   driver's buffer through an [`ArgSink`](crate::wire::ArgSink); never spell a command
+//!   yourself. [`Command::keys`] says where to route it (Redis Cluster:
+//!   [`hash_slot`](crate::cluster::hash_slot)).
+//! - **Shaping replies.** Convert the driver's reply one to one into a [`Value`], then
+//!   [`ReplyShape::canonicalize`](crate::wire::ReplyShape::canonicalize) gives it the shape
+//!   the command documents (see the [`wire`](crate::wire) module).
+//! - **Classifying errors.** A server error line becomes a [`BackendError`] with
+//!   [`BackendError::from_reply`] (the code decides the kind, by
+//!   [`ErrorKind::from_reply_code`](crate::ErrorKind::from_reply_code)); a driver failure
+//!   becomes [`BackendError::new`] with the kind the rules of [`ErrorKind`](crate::ErrorKind)
+//!   give (not sent: `Unavailable`; maybe sent: `Timeout`), keeping the driver's error with
+//!   [`BackendError::with_source`].
+//! - **Client-side caching (optional).** A backend that supports RESP3 client tracking
+//!   returns an [`InvalidationFeed`] from [`KvBackend::invalidations`] and answers
+//!   [`KvBackend::execute_tracked`] with a [`TrackedReply`]; the
+//!   [`TrackingHub`](crate::cache::tracking::TrackingHub) does the driver-independent half.
+//! - **Proving it.** The `resilient-redis-testkit` crate's `conformance` suite runs every
+//!   command against a backend and checks each reply shape and error classification
+//!   against what real Redis 7 gives.
 
 use std::sync::Arc;
 
