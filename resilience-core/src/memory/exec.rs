@@ -60,7 +60,7 @@ fn parse_float(bytes: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-pub(super) fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendError> {
+fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendError> {
     let invalid = || err(&format!("ERR invalid expire time in '{cmd}' command"));
     if millis == 0 || millis > i64::MAX as u64 {
         return Err(invalid());
@@ -103,9 +103,11 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             let millis = seconds
                 .checked_mul(1000)
                 .ok_or_else(|| err("ERR invalid expire time in 'expire' command"))?;
-            expire(ks, &key, millis, now, "expire")
+            expire(ks, &key, millis, ExpireIf::default(), now, "expire")
         }
-        Command::Pexpire { key, millis } => expire(ks, &key, millis, now, "pexpire"),
+        Command::Pexpire { key, millis } => {
+            expire(ks, &key, millis, ExpireIf::default(), now, "pexpire")
+        }
         Command::Ttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
             Some(Some(ms)) => ms.saturating_add(500) / 1000,
             Some(None) => -1,
@@ -344,10 +346,27 @@ fn set(
     Ok(Value::Okay)
 }
 
-fn expire(
+/// The condition of `EXPIRE`/`PEXPIRE … NX|XX|GT|LT` (all off: unconditional).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ExpireIf {
+    /// `NX`: only when the key has no TTL.
+    pub(super) no_ttl: bool,
+    /// `XX`: only when the key has a TTL.
+    pub(super) has_ttl: bool,
+    /// `GT`: only when the new deadline is later (no TTL counts as infinite).
+    pub(super) later: bool,
+    /// `LT`: only when the new deadline is sooner.
+    pub(super) sooner: bool,
+}
+
+/// `EXPIRE`/`PEXPIRE` with the amount in milliseconds: 1 when the deadline was set (or
+/// the key deleted, for an amount of zero or less), 0 when the key is missing or the
+/// condition refused it.
+pub(super) fn expire(
     ks: &mut Keyspace,
     key: &str,
     millis: i64,
+    condition: ExpireIf,
     now: Instant,
     cmd: &str,
 ) -> Result<Value, BackendError> {
@@ -357,7 +376,20 @@ fn expire(
     } else {
         None
     };
-    if !ks.contains(key, now) {
+    let Some(entry) = ks.get(key, now) else {
+        return Ok(Value::Int(0));
+    };
+    // A deadline in the past counts as now; no TTL counts as infinite.
+    let new = at.unwrap_or(now);
+    let allowed = match entry.expires_at {
+        None => !(condition.has_ttl || condition.later),
+        Some(current) => {
+            !condition.no_ttl
+                && (!condition.later || new > current)
+                && (!condition.sooner || new < current)
+        }
+    };
+    if !allowed {
         return Ok(Value::Int(0));
     }
     match at {

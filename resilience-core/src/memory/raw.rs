@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::bitfield;
 use super::exec::{
-    NOT_INTEGER, apply, deadline, err, get, hash_ref, incrby, parse_strict_i64, wrong_args,
+    ExpireIf, NOT_INTEGER, apply, err, expire, get, hash_ref, incrby, parse_strict_i64, wrong_args,
     zset_ref,
 };
 use super::store::{Data, Entry, Keyspace, wrongtype};
@@ -335,7 +335,8 @@ fn bitfield_command(
     }
 }
 
-/// `EXPIRE`/`PEXPIRE key amount [NX|XX|GT|LT]` with the amount in milliseconds.
+/// `EXPIRE`/`PEXPIRE key amount [NX|XX|GT|LT]` with the amount in milliseconds: the
+/// options parsed and checked as Redis does, then [`expire`].
 fn expire_with(
     ks: &mut Keyspace,
     key: &str,
@@ -344,13 +345,13 @@ fn expire_with(
     now: Instant,
     cmd: &str,
 ) -> Result<Value, BackendError> {
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    let mut condition = ExpireIf::default();
     for option in options {
         match option.to_ascii_uppercase().as_slice() {
-            b"NX" => nx = true,
-            b"XX" => xx = true,
-            b"GT" => gt = true,
-            b"LT" => lt = true,
+            b"NX" => condition.no_ttl = true,
+            b"XX" => condition.has_ttl = true,
+            b"GT" => condition.later = true,
+            b"LT" => condition.sooner = true,
             _ => {
                 return Err(err(&format!(
                     "ERR Unsupported option {}",
@@ -359,41 +360,15 @@ fn expire_with(
             }
         }
     }
-    if nx && (xx || gt || lt) {
+    if condition.no_ttl && (condition.has_ttl || condition.later || condition.sooner) {
         return Err(err(
             "ERR NX and XX, GT or LT options at the same time are not compatible",
         ));
     }
-    if gt && lt {
+    if condition.later && condition.sooner {
         return Err(err(
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
-    let at = if millis > 0 {
-        Some(deadline(now, millis.unsigned_abs(), cmd)?)
-    } else {
-        None
-    };
-    let Some(entry) = ks.get(key, now) else {
-        return Ok(Value::Int(0));
-    };
-    let current = entry.expires_at;
-    // A deadline in the past counts as now; no TTL counts as infinite.
-    let new = at.unwrap_or(now);
-    let allowed = match current {
-        None => !(xx || gt),
-        Some(cur) => !nx && (!gt || new > cur) && (!lt || new < cur),
-    };
-    if !allowed {
-        return Ok(Value::Int(0));
-    }
-    match at {
-        Some(at) => {
-            ks.set_deadline(key, Some(at));
-        }
-        None => {
-            ks.remove(key);
-        }
-    }
-    Ok(Value::Int(1))
+    expire(ks, key, millis, condition, now, cmd)
 }
