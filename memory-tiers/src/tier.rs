@@ -329,15 +329,8 @@ impl TierHandle {
     }
 
     /// A `ZRANGEBYLEX` (or `ZREVRANGEBYLEX`) page of the index between `lo` and `hi`.
-    fn range_page(
-        &self,
-        lo: &str,
-        hi: &str,
-        descending: bool,
-        offset: usize,
-        count: usize,
-    ) -> Command {
-        let (offset, count) = (offset.to_string(), count.to_string());
+    fn range_page(&self, lo: &str, hi: &str, descending: bool, count: usize) -> Command {
+        let count = count.to_string();
         let index = self.keys.index.as_bytes();
         let args: [&[u8]; 7] = if descending {
             [
@@ -346,7 +339,7 @@ impl TierHandle {
                 hi.as_bytes(),
                 lo.as_bytes(),
                 b"LIMIT",
-                offset.as_bytes(),
+                b"0",
                 count.as_bytes(),
             ]
         } else {
@@ -356,7 +349,7 @@ impl TierHandle {
                 lo.as_bytes(),
                 hi.as_bytes(),
                 b"LIMIT",
-                offset.as_bytes(),
+                b"0",
                 count.as_bytes(),
             ]
         };
@@ -366,8 +359,8 @@ impl TierHandle {
     /// Runs a bounded query; entries in index order.
     ///
     /// One `ZRANGEBYLEX` names the entries, one `MGET` reads them. Members whose entry has
-    /// expired are skipped (and the next page read, so the limit is still met while live
-    /// entries remain), then removed by a bounded [`cleanup`](Self::cleanup).
+    /// expired are skipped (and the page after the last member read, so the limit is still
+    /// met while live entries remain), then removed by a bounded [`cleanup`](Self::cleanup).
     pub(crate) async fn query(&self, q: Query) -> Result<Vec<MemoryEntry>> {
         let limit = q.limit.min(MAX_QUERY_LIMIT);
         let (lo, hi) = match q.scores {
@@ -382,13 +375,13 @@ impl TierHandle {
         };
         let now_ms = self.now_ms();
         let mut out = Vec::with_capacity(limit.min(1024));
-        let mut offset = 0;
+        let (mut lo, mut hi) = (lo, hi);
         let mut stale = 0;
         while out.len() < limit {
             let want = limit - out.len();
             let members = self
                 .client
-                .execute(self.range_page(&lo, &hi, q.descending, offset, want))
+                .execute(self.range_page(&lo, &hi, q.descending, want))
                 .await?
                 .into_array()?;
             let page = members.len();
@@ -397,11 +390,13 @@ impl TierHandle {
             }
             let mut ids = Vec::with_capacity(page);
             let mut keys = Vec::with_capacity(page);
+            let mut last = None;
             for m in members {
                 let m = m.into_opt_bytes()?.unwrap_or_default();
                 let (id, text) = index::member_id_text(&m)?;
                 ids.push(id);
                 keys.push(self.keys.entry(text));
+                last = Some(m);
             }
             let stored = self
                 .client
@@ -424,7 +419,16 @@ impl TierHandle {
             if page < want {
                 break;
             }
-            offset += page;
+            // The next page starts after the last member read (not at an offset, which a
+            // concurrent cleanup would shift).
+            if let Some(last) = last {
+                let after = format!("({}", String::from_utf8_lossy(&last));
+                if q.descending {
+                    hi = after;
+                } else {
+                    lo = after;
+                }
+            }
         }
         if stale > 0
             && let Err(e) = self.cleanup().await
@@ -508,7 +512,7 @@ impl TierHandle {
         let batch = self.shared.settings.cleanup_batch;
         let due = self
             .client
-            .execute(self.range_page("[x", &hi, false, 0, batch))
+            .execute(self.range_page("[x", &hi, false, batch))
             .await?
             .into_members()?;
         if due.is_empty() {
@@ -543,7 +547,7 @@ impl TierHandle {
         loop {
             let listed = self
                 .client
-                .execute(self.range_page("[x", "(y", false, 0, DELETE_BATCH))
+                .execute(self.range_page("[x", "(y", false, DELETE_BATCH))
                 .await?
                 .into_members()?;
             if listed.is_empty() {
