@@ -15,6 +15,7 @@ use crate::entry::{
     MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier, clamp_importance,
 };
 use crate::error::{Error, Result, is_unreachable};
+use crate::hooks::MemoryEventKind;
 use crate::keys::Index;
 use crate::shared::Inner;
 use crate::tier::{Query, TierHandle};
@@ -200,6 +201,9 @@ impl AgentMemory {
                 Err(e) => tracing::warn!(error = %e, "fallback write failed"),
             }
         }
+        if matches!(outcome, StoreOutcome::Stored | StoreOutcome::Queued(_)) {
+            self.stm.emit(MemoryEventKind::Stored, &[entry.memory_id]);
+        }
         if outcome.is_stored() {
             self.after_write(stm_size).await;
         }
@@ -236,7 +240,11 @@ impl AgentMemory {
         let trimmed = match fb.query(q).await {
             Ok(victims) => {
                 let ids: Vec<Ulid> = victims.iter().map(|e| e.memory_id).collect();
-                fb.delete(&ids).await.map(|_| ())
+                let deleted = fb.delete(&ids).await.map(|_| ());
+                if deleted.is_ok() {
+                    fb.emit(MemoryEventKind::Evicted, &ids);
+                }
+                deleted
             }
             Err(e) => Err(e),
         };
@@ -428,6 +436,9 @@ impl AgentMemory {
         let mut n = stm? + im?;
         if let Some(fb) = &self.fallback {
             n += fb.delete(&ids).await.unwrap_or(0);
+        }
+        if n > 0 {
+            self.stm.emit(MemoryEventKind::Deleted, &ids);
         }
         Ok(n > 0)
     }

@@ -38,7 +38,9 @@
 //!   `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id and importance
 //!   changes are Lua [`scripts`] (the same source runs on
 //!   [`InMemoryBackend`](resilience_core::InMemoryBackend)).
-//! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves.
+//! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves;
+//!   [`hooks`]: listeners of memory events (stored, moved, expired, evicted, deleted),
+//!   run off the write path.
 //!
 //! ## The rules it keeps
 //!
@@ -77,6 +79,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hooks;
 mod index;
 pub mod keys;
 pub mod memory;
@@ -91,6 +94,7 @@ pub use config::{CompressionLevel, DEFAULT_MAX_VALUE_BYTES, ImConfig, StmConfig}
 pub use connect::{BackendKind, connect, connect_backend, connect_in_memory, connect_with};
 pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};
 pub use error::{Error, Result};
+pub use hooks::{MemoryEvent, MemoryEventKind};
 pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
 pub use scripts::lua_sources;

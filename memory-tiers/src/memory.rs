@@ -1,5 +1,6 @@
 //! [`TieredMemory`]: the tiers for all agents, built once, and the per-agent handles.
 
+use crate::hooks::{Hooks, MemoryEvent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +28,18 @@ pub struct TieredMemoryBuilder {
     im: ImConfig,
     fallback: Option<ResilientClient>,
     namespace: String,
+    hooks: Hooks,
 }
 
 impl TieredMemoryBuilder {
+    /// Adds a listener told of every [`MemoryEvent`] (stored, moved to IM, expired,
+    /// evicted, deleted), on a thread of its own, never on the write path: see the
+    /// [`hooks`](crate::hooks) module for what a slow or panicking listener does.
+    pub fn on_event(mut self, listener: impl Fn(&MemoryEvent) + Send + Sync + 'static) -> Self {
+        self.hooks.add(Arc::new(listener));
+        self
+    }
+
     /// STM settings (default: 24 h, 1000 entries).
     pub fn stm_config(mut self, config: StmConfig) -> Self {
         self.stm = config;
@@ -68,6 +78,7 @@ impl TieredMemoryBuilder {
             ));
         }
         let scripts = Arc::new(ScriptSet::new());
+        let hooks = Arc::new(self.hooks);
         let clock = Clock::new();
         let shared = |router: Arc<dyn ClientRouter>, settings: TierSettings| {
             for client in router.clients() {
@@ -79,6 +90,7 @@ impl TieredMemoryBuilder {
                 router,
                 settings,
                 scripts: scripts.clone(),
+                hooks: hooks.clone(),
                 clock,
                 namespace: self.namespace.clone(),
             })
@@ -120,6 +132,7 @@ impl TieredMemory {
             im: ImConfig::default(),
             fallback: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -139,6 +152,12 @@ impl TieredMemory {
                 .map(|f| TierHandle::new(f.clone(), agent_id)),
             inner: inner.clone(),
         })
+    }
+
+    /// Memory events dropped because the listeners fell behind (see
+    /// [`TieredMemoryBuilder::on_event`]).
+    pub fn events_dropped(&self) -> u64 {
+        self.inner.stm.hooks.dropped()
     }
 
     /// The STM settings.

@@ -15,6 +15,7 @@ use crate::codec::{self, Encoding};
 use crate::config::{CompressionLevel, ImConfig, StmConfig};
 use crate::entry::{MemoryEntry, Tier};
 use crate::error::{Error, Result};
+use crate::hooks::{Hooks, MemoryEventKind};
 use crate::index;
 use crate::keys::{AgentKeys, Index};
 use crate::scripts::ScriptSet;
@@ -68,6 +69,8 @@ pub(crate) struct TierShared {
     pub(crate) router: Arc<dyn ClientRouter>,
     pub(crate) settings: TierSettings,
     pub(crate) scripts: Arc<ScriptSet>,
+    /// The listeners of memory events, shared by every tier of one `TieredMemory`.
+    pub(crate) hooks: Arc<Hooks>,
     pub(crate) clock: Clock,
     pub(crate) namespace: String,
 }
@@ -115,6 +118,8 @@ fn schema_error(e: resilience_core::Error) -> Error {
 pub struct TierHandle {
     pub(crate) shared: Arc<TierShared>,
     pub(crate) keys: AgentKeys,
+    /// The agent, for memory events.
+    agent_id: Arc<str>,
     /// The client of this agent's slot in this tier (all its keys here share one hash tag).
     client: ResilientClient,
 }
@@ -126,6 +131,7 @@ impl TierHandle {
         TierHandle {
             shared,
             keys,
+            agent_id: agent_id.into(),
             client,
         }
     }
@@ -475,14 +481,17 @@ impl TierHandle {
     }
 
     /// Removes, in one `MULTI`, the entries named by `expiry_members` and all four index
-    /// members of each; returns how many members it was given.
-    async fn drop_listed(&self, expiry_members: Vec<String>) -> Result<u64> {
+    /// members of each, and tells the listeners (`kind`); returns how many members it was
+    /// given.
+    async fn drop_listed(&self, expiry_members: Vec<String>, kind: MemoryEventKind) -> Result<u64> {
         let listed = expiry_members.len() as u64;
         let mut keys = Vec::with_capacity(expiry_members.len());
         let mut members = Vec::with_capacity(4 * expiry_members.len());
+        let mut ids = Vec::with_capacity(expiry_members.len());
         for m in expiry_members {
             match index::parse_expiry_member(m.as_bytes()) {
                 Ok((fields, id)) => {
+                    ids.push(id);
                     let id = id.to_string();
                     keys.push(self.keys.entry(&id));
                     members.extend(fields.members(&id));
@@ -500,7 +509,13 @@ impl TierHandle {
             members,
         });
         tx.execute().await?;
+        self.shared.hooks.emit(kind, &self.agent_id, &ids);
         Ok(listed)
+    }
+
+    /// Tells the listeners of memory events that `kind` happened to `ids` of this agent.
+    pub(crate) fn emit(&self, kind: MemoryEventKind, ids: &[Ulid]) {
+        self.shared.hooks.emit(kind, &self.agent_id, ids);
     }
 
     /// Removes entries whose deadline has passed, and their index members: up to the
@@ -518,7 +533,7 @@ impl TierHandle {
         if due.is_empty() {
             return Ok(0);
         }
-        self.drop_listed(due).await
+        self.drop_listed(due, MemoryEventKind::Expired).await
     }
 
     /// Deletes entries and their index members; returns how many existed.
@@ -553,7 +568,7 @@ impl TierHandle {
             if listed.is_empty() {
                 return Ok(n);
             }
-            n += self.drop_listed(listed).await?;
+            n += self.drop_listed(listed, MemoryEventKind::Deleted).await?;
         }
     }
 

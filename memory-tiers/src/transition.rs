@@ -24,6 +24,7 @@ use ulid::Ulid;
 use crate::agent::AgentMemory;
 use crate::entry::MemoryEntry;
 use crate::error::Result;
+use crate::hooks::MemoryEventKind;
 use crate::keys::Index;
 use crate::tier::Query;
 
@@ -95,6 +96,7 @@ impl AgentMemory {
             self.im.tidy(size).await;
             let ids: Vec<Ulid> = batch.iter().map(|e| e.memory_id).collect();
             self.stm.delete(&ids).await?;
+            self.im.emit(MemoryEventKind::MovedToIm, &ids);
             moved += ids.len() as u64;
         }
         Ok(moved)
