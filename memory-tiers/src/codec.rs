@@ -35,8 +35,12 @@ pub(crate) const HASH_SCHEMA_VERSION: u8 = 2;
 
 /// Bit offset of the retrieval count (`u32`), for `BITFIELD`.
 pub(crate) const COUNT_BIT: u32 = 8;
+/// [`COUNT_BIT`] as `BITFIELD` takes it.
+pub(crate) const COUNT_BIT_ARG: &[u8] = b"8";
 /// Bit offset of the last access time (`i64`), for `BITFIELD`.
 pub(crate) const LAST_ACCESS_BIT: u32 = 40;
+/// [`LAST_ACCESS_BIT`] as `BITFIELD` takes it.
+pub(crate) const LAST_ACCESS_BIT_ARG: &[u8] = b"40";
 /// Byte offset of the index fields.
 pub(crate) const FIELDS_AT: usize = 13;
 /// Bytes before the header.
@@ -176,10 +180,12 @@ fn open(stored: &[u8]) -> Result<Option<Parts<'_>>> {
             stored.len()
         )));
     }
+    let count_at = (COUNT_BIT / 8) as usize;
+    let access_at = (LAST_ACCESS_BIT / 8) as usize;
     let mut count = [0u8; 4];
-    count.copy_from_slice(&stored[1..5]);
+    count.copy_from_slice(&stored[count_at..count_at + 4]);
     let mut last_access = [0u8; 8];
-    last_access.copy_from_slice(&stored[5..FIELDS_AT]);
+    last_access.copy_from_slice(&stored[access_at..access_at + 8]);
     let fields = IndexFields::parse(&stored[FIELDS_AT..PREFIX_LEN])?;
     let (header, content) = postcard::take_from_bytes::<Header<'_>>(&stored[PREFIX_LEN..])
         .map_err(|e| Error::Corrupt(format!("entry header does not decode: {e}")))?;
@@ -385,6 +391,12 @@ mod tests {
         assert_eq!(read.metadata.retrieval_count, 5);
         assert_eq!(read.metadata.last_access_time, 1_764_160_000_100);
         assert_eq!(index_fields(&bumped).unwrap(), Some(fields));
+    }
+
+    #[test]
+    fn the_bit_offsets_are_spelled_as_their_numbers() {
+        assert_eq!(COUNT_BIT_ARG, COUNT_BIT.to_string().as_bytes());
+        assert_eq!(LAST_ACCESS_BIT_ARG, LAST_ACCESS_BIT.to_string().as_bytes());
     }
 
     #[test]

@@ -92,13 +92,24 @@ const DELETE_BATCH: usize = 512;
 /// How often `adjust_importance` re-reads an entry that changed under it before giving up.
 const IMPORTANCE_ATTEMPTS: usize = 16;
 
-fn raw(args: &[&[u8]], key: &str, write: bool, idempotent: bool) -> Command {
+/// A command without a [`Command`] variant, on `key`: `args` as sent, name first.
+fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
     Command::Raw {
-        args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
+        args,
         keys: vec![key.to_owned()],
         write,
         idempotent,
     }
+}
+
+/// A fixed argument, not copied.
+fn word(word: &'static [u8]) -> Bytes {
+    Bytes::from_static(word)
+}
+
+/// An argument of the caller's, copied once.
+fn arg(text: &str) -> Bytes {
+    Bytes::copy_from_slice(text.as_bytes())
 }
 
 /// A hash where an entry should be is an entry of the layouts that stored hashes.
@@ -285,24 +296,21 @@ impl TierHandle {
         let key = self.keys.entry(&memory_id.to_string());
         let now_ms = self.now_ms();
         let stored = if bump {
-            let now = now_ms.to_string();
-            let count_bit = codec::COUNT_BIT.to_string();
-            let access_bit = codec::LAST_ACCESS_BIT.to_string();
             let mut pipe = self.client.pipeline();
             pipe.push(raw(
-                &[
-                    b"BITFIELD",
-                    key.as_bytes(),
-                    b"OVERFLOW",
-                    b"SAT",
-                    b"INCRBY",
-                    b"u32",
-                    count_bit.as_bytes(),
-                    b"1",
-                    b"SET",
-                    b"i64",
-                    access_bit.as_bytes(),
-                    now.as_bytes(),
+                vec![
+                    word(b"BITFIELD"),
+                    arg(&key),
+                    word(b"OVERFLOW"),
+                    word(b"SAT"),
+                    word(b"INCRBY"),
+                    word(b"u32"),
+                    word(codec::COUNT_BIT_ARG),
+                    word(b"1"),
+                    word(b"SET"),
+                    word(b"i64"),
+                    word(codec::LAST_ACCESS_BIT_ARG),
+                    Bytes::from(now_ms.to_string()),
                 ],
                 &key,
                 true,
@@ -318,7 +326,12 @@ impl TierHandle {
                 None => return Err(Error::Corrupt("GET reply missing".to_owned())),
             };
             if stored.as_ref().is_some_and(|s| codec::is_leftover(s)) {
-                let unbump = raw(&[b"PEXPIRE", key.as_bytes(), b"0", b"NX"], &key, true, true);
+                let unbump = raw(
+                    vec![word(b"PEXPIRE"), arg(&key), word(b"0"), word(b"NX")],
+                    &key,
+                    true,
+                    true,
+                );
                 if let Err(e) = self.client.execute(unbump).await {
                     tracing::debug!(error = %e, key, "could not delete a miss's leftover");
                 }
@@ -336,30 +349,21 @@ impl TierHandle {
 
     /// A `ZRANGEBYLEX` (or `ZREVRANGEBYLEX`) page of the index between `lo` and `hi`.
     fn range_page(&self, lo: &str, hi: &str, descending: bool, count: usize) -> Command {
-        let count = count.to_string();
-        let index = self.keys.index.as_bytes();
-        let args: [&[u8]; 7] = if descending {
-            [
-                b"ZREVRANGEBYLEX",
-                index,
-                hi.as_bytes(),
-                lo.as_bytes(),
-                b"LIMIT",
-                b"0",
-                count.as_bytes(),
-            ]
+        let (name, first, second) = if descending {
+            (word(b"ZREVRANGEBYLEX"), arg(hi), arg(lo))
         } else {
-            [
-                b"ZRANGEBYLEX",
-                index,
-                lo.as_bytes(),
-                hi.as_bytes(),
-                b"LIMIT",
-                b"0",
-                count.as_bytes(),
-            ]
+            (word(b"ZRANGEBYLEX"), arg(lo), arg(hi))
         };
-        raw(&args, &self.keys.index, false, true)
+        let args = vec![
+            name,
+            arg(&self.keys.index),
+            first,
+            second,
+            word(b"LIMIT"),
+            word(b"0"),
+            Bytes::from(count.to_string()),
+        ];
+        raw(args, &self.keys.index, false, true)
     }
 
     /// Runs a bounded query; entries in index order.
@@ -453,7 +457,7 @@ impl TierHandle {
         }
         let mut pipe = self.client.pipeline();
         for key in &missing {
-            pipe.push(raw(&[b"TYPE", key.as_bytes()], key, false, true));
+            pipe.push(raw(vec![word(b"TYPE"), arg(key)], key, false, true));
         }
         for reply in pipe.execute().await? {
             if reply.into_string().is_ok_and(|t| t == "hash") {
@@ -468,11 +472,16 @@ impl TierHandle {
 
     /// Live entries: the index's expiry members whose deadline has not passed.
     pub async fn count(&self) -> Result<u64> {
-        let mut min = b"[x".to_vec();
-        min.extend_from_slice(&index::hex(self.now_ms()));
-        let index = self.keys.index.as_bytes();
+        let Some((min, max)) = index::lex_range(Index::Expiry, self.now_ms(), u64::MAX) else {
+            return Ok(0);
+        };
         let cmd = raw(
-            &[b"ZLEXCOUNT", index, &min, b"(y"],
+            vec![
+                word(b"ZLEXCOUNT"),
+                arg(&self.keys.index),
+                arg(&min),
+                arg(&max),
+            ],
             &self.keys.index,
             false,
             true,
@@ -521,13 +530,17 @@ impl TierHandle {
     /// Removes entries whose deadline has passed, and their index members: up to the
     /// cleanup batch, oldest deadline first. Returns how many it removed.
     pub(crate) async fn cleanup(&self) -> Result<u64> {
-        let mut hi = b"(x".to_vec();
-        hi.extend_from_slice(&index::hex(self.now_ms()));
-        let hi = String::from_utf8_lossy(&hi).into_owned();
+        // Deadlines before now.
+        let Some(before) = self.now_ms().checked_sub(1) else {
+            return Ok(0);
+        };
+        let Some((lo, hi)) = index::lex_range(Index::Expiry, 0, before) else {
+            return Ok(0);
+        };
         let batch = self.shared.settings.cleanup_batch;
         let due = self
             .client
-            .execute(self.range_page("[x", &hi, false, batch))
+            .execute(self.range_page(&lo, &hi, false, batch))
             .await?
             .into_members()?;
         if due.is_empty() {
@@ -558,11 +571,14 @@ impl TierHandle {
     /// Deletes every entry of this agent in this tier, expired or not, with their index
     /// members; returns how many entries the index listed.
     pub async fn clear(&self) -> Result<u64> {
+        let Some((lo, hi)) = index::lex_range(Index::Expiry, 0, u64::MAX) else {
+            return Ok(0);
+        };
         let mut n = 0;
         loop {
             let listed = self
                 .client
-                .execute(self.range_page("[x", "(y", false, DELETE_BATCH))
+                .execute(self.range_page(&lo, &hi, false, DELETE_BATCH))
                 .await?
                 .into_members()?;
             if listed.is_empty() {
