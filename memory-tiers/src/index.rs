@@ -37,35 +37,34 @@ pub(crate) struct IndexFields {
     pub(crate) importance: f64,
 }
 
+/// The digits of the index's hex values, in value order.
+const HEX_ALPHABET: &[u8; 16] = b"0123456789abcdef";
+
+/// The digits of ULIDs (Crockford base 32, upper case), in value order.
+const CROCKFORD_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
 fn put_hex(out: &mut [u8], v: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, slot) in out.iter_mut().enumerate().take(WIDTH) {
-        *slot = DIGITS[((v >> (4 * (WIDTH - 1 - i))) & 0xf) as usize];
+        *slot = HEX_ALPHABET[((v >> (4 * (WIDTH - 1 - i))) & 0xf) as usize];
     }
 }
 
-/// The value of each lowercase hex digit; 0xff for every other byte.
-static HEX_DIGITS: [u8; 256] = {
+/// For each byte, its value as a digit of `alphabet`; 0xff for every other byte.
+const fn digit_values(alphabet: &[u8]) -> [u8; 256] {
     let mut table = [0xff; 256];
     let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
         i += 1;
     }
     table
-};
+}
 
-/// Crockford base-32 digit values (upper case, as ULIDs are written); 0xff for others.
-static CROCKFORD_DIGITS: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let digits = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut i = 0;
-    while i < 32 {
-        table[digits[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
+/// The value of each lowercase hex digit; 0xff for every other byte.
+static HEX_DIGITS: [u8; 256] = digit_values(HEX_ALPHABET);
+
+/// The value of each ULID digit; 0xff for every other byte.
+static CROCKFORD_DIGITS: [u8; 256] = digit_values(CROCKFORD_ALPHABET);
 
 fn parse_hex(digits: &[u8]) -> Option<u64> {
     if digits.len() != WIDTH {

@@ -1,6 +1,5 @@
 //! [`TieredMemory`]: the tiers for all agents, built once, and the per-agent handles.
 
-use crate::hooks::{Hooks, MemoryEvent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use crate::agent::AgentMemory;
 use crate::clock::Clock;
 use crate::config::{ImConfig, StmConfig};
 use crate::error::Result;
+use crate::hooks::{Hooks, MemoryEvent};
 use crate::keys::{validate_agent_id, validate_namespace};
 use crate::scripts::ScriptSet;
 use crate::shared::Inner;
