@@ -7,7 +7,7 @@
 //! `SETRANGE`, `BITFIELD`, `EXPIRE` and `PEXPIRE` with `NX`/`XX`/`GT`/`LT`, `ZRANGEBYLEX`,
 //! `ZREVRANGEBYLEX` and `ZLEXCOUNT`. Anything else is Redis's `ERR unknown command`.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 use super::bitfield;
@@ -47,6 +47,7 @@ pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
         b"INCRBY" | b"DECRBY" => n == 3,
         b"DEL" | b"EXISTS" | b"BITFIELD" => n >= 2,
         b"HMGET" | b"EXPIRE" | b"PEXPIRE" => n >= 3,
+        b"APPEND" => n == 3,
         b"GETRANGE" | b"SETRANGE" | b"ZLEXCOUNT" => n == 4,
         b"ZRANGEBYLEX" | b"ZREVRANGEBYLEX" => n >= 4,
         _ => {
@@ -164,6 +165,7 @@ pub(super) fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Val
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array)
         }
+        b"APPEND" => append(ks, key()?, &args[2], now),
         b"GETRANGE" => getrange(ks, &key()?, int_arg(2)?, int_arg(3)?, now),
         b"SETRANGE" => setrange(ks, key()?, int_arg(2)?, &args[3], now),
         b"BITFIELD" => bitfield_command(ks, key()?, &args[2..], now),
@@ -289,6 +291,35 @@ fn edit_string<T>(
         None => ks.insert(key, Data::Str(Bytes::from(bytes)), None),
     }
     Ok(Some(out))
+}
+
+/// `APPEND`: extends the string in place when no reader shares its buffer (so a string
+/// grown by many appends costs amortized O(appended bytes), not a copy per call).
+fn append(
+    ks: &mut Keyspace,
+    key: String,
+    value: &Bytes,
+    now: Instant,
+) -> Result<Value, BackendError> {
+    let Some(entry) = ks.get_mut(&key, now) else {
+        let len = value.len() as i64;
+        ks.insert(key, Data::Str(value.clone()), None);
+        return Ok(Value::Int(len));
+    };
+    let Data::Str(s) = &mut entry.data else {
+        return Err(wrongtype());
+    };
+    if s.len() as u64 + value.len() as u64 > MAX_STRING_BYTES {
+        return Err(err(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    let mut grown = std::mem::take(s)
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(shared.as_ref()));
+    grown.extend_from_slice(value);
+    *s = grown.freeze();
+    Ok(Value::Int(s.len() as i64))
 }
 
 fn setrange(

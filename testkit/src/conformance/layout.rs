@@ -52,6 +52,38 @@ pub(super) async fn string_ranges_body(c: &Case<'_>) -> CaseResult {
         Some("ERR"),
     )
     .await?;
+    // APPEND creates a missing string, extends one in place keeping its TTL, and is
+    // WRONGTYPE on anything else.
+    let (appended, hash) = (c.key("appended"), c.key("hash"));
+    c.expect(
+        raw_on(&["APPEND", &appended, "ab"], &appended),
+        Value::Int(2),
+    )
+    .await?;
+    c.expect(raw_on(&["APPEND", &k, "!"], &k), Value::Int(12))
+        .await?;
+    c.expect(get(&k), b("hello there!")).await?;
+    let ttl = c.ok(Command::Pttl { key: k.clone() }).await?;
+    c.check(
+        matches!(ttl, Value::Int(ms) if ms > 0),
+        "PTTL after APPEND",
+        "the TTL kept",
+        &ttl,
+    )?;
+    c.expect(
+        Command::Hset {
+            key: hash.clone(),
+            fields: vec![("f".to_owned(), "v".into())],
+        },
+        Value::Int(1),
+    )
+    .await?;
+    c.expect_err(
+        raw_on(&["APPEND", &hash, "x"], &hash),
+        ErrorKind::Server,
+        Some("WRONGTYPE"),
+    )
+    .await?;
     Ok(())
 }
 
