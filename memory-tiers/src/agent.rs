@@ -15,10 +15,11 @@ use crate::entry::{
     MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier, clamp_importance,
 };
 use crate::error::{Error, Result, is_unreachable};
+use crate::filter::Filter;
 use crate::hooks::MemoryEventKind;
 use crate::keys::Index;
 use crate::shared::Inner;
-use crate::tier::{Query, TierHandle};
+use crate::tier::{Query, TierHandle, WriteReport};
 
 /// What became of a [`store`](AgentMemory::store).
 #[derive(Debug)]
@@ -87,25 +88,25 @@ fn sort_merge(
     all
 }
 
-fn newest_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
+pub(crate) fn newest_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
     b.timestamp
         .cmp(&a.timestamp)
         .then(b.memory_id.cmp(&a.memory_id))
 }
 
-fn oldest_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
+pub(crate) fn oldest_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
     a.timestamp
         .cmp(&b.timestamp)
         .then(a.memory_id.cmp(&b.memory_id))
 }
 
-fn by_step(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
+pub(crate) fn by_step(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
     a.step_number
         .cmp(&b.step_number)
         .then(a.memory_id.cmp(&b.memory_id))
 }
 
-fn most_important_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
+pub(crate) fn most_important_first(a: &MemoryEntry, b: &MemoryEntry) -> Ordering {
     b.metadata
         .importance_score
         .total_cmp(&a.metadata.importance_score)
@@ -146,12 +147,8 @@ impl AgentMemory {
                 "importance must be a finite number".to_owned(),
             ));
         }
-        if let Some(e) = &input.embedding
-            && e.iter().any(|x| !x.is_finite())
-        {
-            return Err(Error::InvalidInput(
-                "embedding values must be finite".to_owned(),
-            ));
+        if let Some(e) = &input.embedding {
+            self.inner.check_embedding(e)?;
         }
         let now = self.inner.clock.now_ms();
         Ok(MemoryEntry {
@@ -185,7 +182,7 @@ impl AgentMemory {
     /// write or [`maintain`](Self::maintain); nothing is lost).
     pub async fn store(&self, input: MemoryInput, priority: Priority) -> Result<StoreReceipt> {
         let entry = self.entry_from(input)?;
-        let (outcome, stm_size) = self.stm.submit(&entry, priority).await?;
+        let (outcome, stm_report) = self.stm.submit(&entry, priority).await?;
         let unconfirmed = match &outcome {
             StoreOutcome::Stored => false,
             StoreOutcome::Queued(_) | StoreOutcome::Dropped => true,
@@ -194,9 +191,9 @@ impl AgentMemory {
         let mut in_fallback = false;
         if unconfirmed && let Some(fb) = &self.fallback {
             match fb.write_now(std::slice::from_ref(&entry), false).await {
-                Ok(indexed) => {
+                Ok(report) => {
                     in_fallback = true;
-                    self.trim_fallback(fb, indexed).await;
+                    self.trim_fallback(fb, report).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "fallback write failed"),
             }
@@ -205,7 +202,7 @@ impl AgentMemory {
             self.stm.emit(MemoryEventKind::Stored, &[entry.memory_id]);
         }
         if outcome.is_stored() {
-            self.after_write(stm_size).await;
+            self.after_write(stm_report).await;
         }
         Ok(StoreReceipt {
             memory_id: entry.memory_id,
@@ -215,14 +212,14 @@ impl AgentMemory {
     }
 
     /// Keeps the fallback within STM's capacity: it holds recent writes only, and drops its
-    /// lowest-value copies (their primary writes stay queued). `indexed` is what the write
+    /// lowest-value copies (their primary writes stay queued). `report` is what the write
     /// reported; over capacity, expired entries go first, then the live excess.
-    async fn trim_fallback(&self, fb: &TierHandle, indexed: u64) {
+    async fn trim_fallback(&self, fb: &TierHandle, report: WriteReport) {
         let capacity = self.inner.stm_config.capacity as u64;
-        if indexed <= capacity {
+        fb.tidy(report).await;
+        if report.indexed <= capacity {
             return;
         }
-        fb.tidy(indexed).await;
         let size = match fb.count().await {
             Ok(n) if n > capacity => n,
             Ok(_) => return,
@@ -253,24 +250,27 @@ impl AgentMemory {
         }
     }
 
-    /// Moves entries to IM when STM is over capacity after a write. `indexed` is how many
-    /// entries STM's index listed after the write (expired ones included); when unknown (a
-    /// write queued, then replayed) the live ones are counted. Over capacity, expired
-    /// entries are cleaned up first, then the live excess moves.
-    async fn after_write(&self, indexed: Option<u64>) {
+    /// Moves entries to IM when STM is over capacity after a write. `report` says how
+    /// many entries STM's index listed after the write (expired ones included); when
+    /// unknown (a write queued, then replayed) the live ones are counted. Over capacity,
+    /// expired entries are cleaned up first, then the live excess moves.
+    async fn after_write(&self, report: Option<WriteReport>) {
         let capacity = self.inner.stm_config.capacity as u64;
-        let indexed = match indexed {
-            Some(n) => n,
+        let report = match report {
+            Some(r) => r,
             None => match self.stm.count().await {
-                Ok(n) => n,
+                Ok(indexed) => WriteReport {
+                    indexed,
+                    vector_records: None,
+                },
                 Err(e) => {
                     tracing::debug!(error = %e, "could not size STM after a write");
                     return;
                 }
             },
         };
-        if indexed > capacity {
-            self.stm.tidy(indexed).await;
+        self.stm.tidy(report).await;
+        if report.indexed > capacity {
             let slack = self.inner.stm_config.transition_slack as u64;
             if let Err(e) = self.transition_excess(slack, false).await {
                 tracing::warn!(agent = %self.agent_id, error = %e, "STM -> IM move failed; the entries stay in STM");
@@ -278,7 +278,7 @@ impl AgentMemory {
         }
     }
 
-    fn fallback_or(&self, e: Error) -> Result<&TierHandle> {
+    pub(crate) fn fallback_or(&self, e: Error) -> Result<&TierHandle> {
         match &self.fallback {
             Some(fb) if e.is_unreachable() => Ok(fb),
             _ => Err(e),
@@ -330,12 +330,16 @@ impl AgentMemory {
 
     /// Runs `q` on both tiers and merges, or on the fallback when the primary is
     /// unreachable.
-    async fn query_all(
+    pub(crate) async fn query_all(
         &self,
         q: Query,
         order: fn(&MemoryEntry, &MemoryEntry) -> Ordering,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Retrieved>> {
-        let (stm, im) = tokio::join!(self.stm.query(q), self.im.query(q));
+        let (stm, im) = tokio::join!(
+            self.stm.query_where(q, filter),
+            self.im.query_where(q, filter)
+        );
         match (stm, im) {
             (Ok(s), Ok(i)) => {
                 let mut all = tag(s, Source::Stm);
@@ -349,7 +353,7 @@ impl AgentMemory {
             (Err(e), _) | (_, Err(e)) => {
                 let fb = self.fallback_or(e)?;
                 Ok(sort_merge(
-                    tag(fb.query(q).await?, Source::Fallback),
+                    tag(fb.query_where(q, filter).await?, Source::Fallback),
                     order,
                     q.limit,
                 ))
@@ -367,6 +371,7 @@ impl AgentMemory {
                 limit: n,
             },
             newest_first,
+            None,
         )
         .await
     }
@@ -386,6 +391,7 @@ impl AgentMemory {
                 limit,
             },
             oldest_first,
+            None,
         )
         .await
     }
@@ -400,6 +406,7 @@ impl AgentMemory {
                 limit,
             },
             by_step,
+            None,
         )
         .await
     }
@@ -419,6 +426,7 @@ impl AgentMemory {
                 limit,
             },
             most_important_first,
+            None,
         )
         .await
     }

@@ -6,7 +6,7 @@
 //! | 1..5 | retrieval count, `u32` big-endian: `get` adds 1 with `BITFIELD … INCRBY u32 8 1` |
 //! | 5..13 | last access, Unix ms, `i64` big-endian: `get` sets it with `BITFIELD … SET i64 40` |
 //! | 13..77 | the index fields: expiry deadline, timestamp, step and importance, 16 hex digits each, exactly as the entry's index members spell them ([`IndexFields`]) |
-//! | 77.. | a [`postcard`] header (agent, memory type, creation time, compression level, tier, how the content is stored, its length, the embedding), then the content: the user's JSON, or that JSON LZ4-packed at compression level 2 |
+//! | 77.. | a [`postcard`] header (agent, memory type, creation time, compression level, tier, how the content is stored, its length, the embedding: `f32`s, or bytes and a scale at compression levels 1 and 2), then the content: the user's JSON, or that JSON LZ4-packed at compression level 2 |
 //!
 //! The counters sit at fixed offsets so a read bumps them in one atomic command without
 //! rewriting the entry, and the index fields so a script given the entry's key can name
@@ -21,13 +21,15 @@ use ulid::Ulid;
 
 use crate::compress;
 use crate::config::CompressionLevel;
+use crate::embedding::StoredEmbedding;
 use crate::entry::{MemoryEntry, MemoryMetadata, Tier};
 use crate::error::{Error, Result};
 use crate::index::{FIELDS_HEX_LEN, IndexFields};
 
 /// The version of the stored layout this build writes and reads. Versions 1 (JSON hash
-/// fields) and 2 (a hash of an envelope and counters) stored each memory as a hash.
-pub const SCHEMA_VERSION: u8 = 3;
+/// fields) and 2 (a hash of an envelope and counters) stored each memory as a hash;
+/// version 3 stored embeddings as `f32`s only, rounded like the content's numbers in IM.
+pub const SCHEMA_VERSION: u8 = 4;
 
 /// The newest layout that stored a hash per memory: what a hash where an entry should
 /// be is.
@@ -68,7 +70,7 @@ struct Header<'a> {
     content_encoding: ContentEncoding,
     /// Bytes of content after the header: a shorter entry was truncated.
     content_len: u64,
-    embedding: Option<Vec<f32>>,
+    embedding: Option<StoredEmbedding>,
 }
 
 /// How to encode an entry for a tier.
@@ -84,9 +86,19 @@ pub(crate) struct Encoding<'a> {
     pub(crate) deadline: u64,
 }
 
-/// Encodes `entry` for `enc.tier`, applying its compression. Returns the stored bytes
-/// and the index fields (importance rounded at levels 1 and 2).
-pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<(Bytes, IndexFields)> {
+/// An entry encoded for a tier.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// The entry's string.
+    pub(crate) bytes: Bytes,
+    /// Its index values (importance rounded at levels 1 and 2).
+    pub(crate) fields: IndexFields,
+    /// Its embedding as the tier keeps it (quantized at levels 1 and 2).
+    pub(crate) embedding: Option<StoredEmbedding>,
+}
+
+/// Encodes `entry` for `enc.tier`, applying its compression.
+pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<Encoded> {
     let content = compress::reduce(&entry.content, enc.level, enc.transient);
     let json = serde_json::to_vec(&content)
         .map_err(|e| Error::InvalidInput(format!("content does not encode: {e}")))?;
@@ -105,10 +117,12 @@ pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<(Bytes, I
         step: entry.step_number,
         importance: round(entry.metadata.importance_score).clamp(0.0, 1.0),
     };
+    // Quantized, not rounded: rounding to 1 or 3 places would erase most of a
+    // unit-length embedding's components.
     let embedding = entry
         .embedding
         .as_ref()
-        .map(|e| e.iter().map(|x| round(f64::from(*x)) as f32).collect());
+        .map(|e| StoredEmbedding::new(e, enc.level != CompressionLevel::None));
     let (body, content_encoding) = if enc.level == CompressionLevel::Heavy {
         (compress::pack(&json), ContentEncoding::Lz4)
     } else {
@@ -122,7 +136,7 @@ pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<(Bytes, I
         current_tier: enc.tier,
         content_encoding,
         content_len: body.len() as u64,
-        embedding,
+        embedding: embedding.clone(),
     };
     let (count, last_access) = if enc.with_counters {
         (
@@ -147,7 +161,11 @@ pub(crate) fn encode(entry: &MemoryEntry, enc: Encoding<'_>) -> Result<(Bytes, I
             enc.max_value_bytes
         )));
     }
-    Ok((Bytes::from(out), fields))
+    Ok(Encoded {
+        bytes: Bytes::from(out),
+        fields,
+        embedding,
+    })
 }
 
 /// The parts of a stored entry, checked: version, counters, index fields, header, content.
@@ -296,7 +314,7 @@ pub(crate) fn decode_live(
             memory_type: header.memory_type.into_owned(),
             current_tier: header.current_tier,
         },
-        embedding: header.embedding,
+        embedding: header.embedding.map(|e| e.to_f32()),
     }))
 }
 
@@ -344,13 +362,26 @@ mod tests {
     fn an_entry_comes_back_as_it_was_stored() {
         let original = entry();
         for level in [CompressionLevel::None, CompressionLevel::Heavy] {
-            let (stored, fields) = encode(&original, encoding(level)).unwrap();
+            let Encoded {
+                bytes: stored,
+                fields,
+                ..
+            } = encode(&original, encoding(level)).unwrap();
             assert_eq!(fields.importance, 0.5);
             assert_eq!(fields.deadline, 1_764_160_086_400_000);
             let back = back(&stored);
             assert_eq!(back.content, original.content, "{level:?}");
             assert_eq!(back.agent_id, original.agent_id);
-            assert_eq!(back.embedding, original.embedding);
+            let (want, got) = (original.embedding.clone().unwrap(), back.embedding.unwrap());
+            for (w, g) in want.iter().zip(&got) {
+                // Exact as written at level 0; within half a quantization step at level 2.
+                let step = if level == CompressionLevel::None {
+                    0.0
+                } else {
+                    0.5 / 127.0
+                };
+                assert!((w - g).abs() <= step, "{level:?}: {w} vs {g}");
+            }
             assert_eq!((back.timestamp, back.step_number), (original.timestamp, 7));
             assert_eq!(back.metadata.compression_level, level.as_u8());
             assert_eq!(back.metadata.retrieval_count, 0, "a new entry has no reads");
@@ -372,7 +403,11 @@ mod tests {
             with_counters: true,
             ..encoding(CompressionLevel::None)
         };
-        let (stored, fields) = encode(&entry(), enc).unwrap();
+        let Encoded {
+            bytes: stored,
+            fields,
+            ..
+        } = encode(&entry(), enc).unwrap();
         assert_eq!(stored[0], SCHEMA_VERSION);
         let bit = |b: u32| (b / 8) as usize;
         assert_eq!(
@@ -401,7 +436,9 @@ mod tests {
 
     #[test]
     fn an_entry_is_compact() {
-        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
+        let stored = encode(&entry(), encoding(CompressionLevel::None))
+            .unwrap()
+            .bytes;
         let json = serde_json::to_vec(&entry()).unwrap();
         assert!(
             stored.len() < json.len(),
@@ -413,7 +450,9 @@ mod tests {
 
     #[test]
     fn another_schema_version_is_refused_by_number() {
-        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
+        let stored = encode(&entry(), encoding(CompressionLevel::None))
+            .unwrap()
+            .bytes;
         let mut future = stored.to_vec();
         future[0] = SCHEMA_VERSION + 1;
         let err = decode(Ulid::nil(), &future, 1 << 20).unwrap_err();
@@ -421,8 +460,8 @@ mod tests {
             matches!(
                 err,
                 Error::UnsupportedSchema {
-                    found: 4,
-                    supported: 3
+                    found: 5,
+                    supported: 4
                 }
             ),
             "{err}"
@@ -438,7 +477,9 @@ mod tests {
 
     #[test]
     fn a_truncated_entry_is_corrupt() {
-        let (stored, _) = encode(&entry(), encoding(CompressionLevel::None)).unwrap();
+        let stored = encode(&entry(), encoding(CompressionLevel::None))
+            .unwrap()
+            .bytes;
         for cut in [
             0,
             1,
@@ -512,7 +553,7 @@ mod proptests {
             max in 0usize..1024,
         ) {
             let level = if heavy { CompressionLevel::Heavy } else { CompressionLevel::None };
-            let (stored, _) = encode(&entry(), encoding(level)).unwrap();
+            let stored = encode(&entry(), encoding(level)).unwrap().bytes;
             let mut stored = stored.to_vec();
             for (at, byte) in flips {
                 let at = at.index(stored.len());

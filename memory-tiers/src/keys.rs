@@ -1,12 +1,13 @@
 //! The key schema, and the validation that keeps it unambiguous.
 //!
-//! An agent has one key per tier, and one more per memory. Each agent's keys in one tier
+//! An agent has two keys per tier, and one more per memory. Each agent's keys in one tier
 //! share one Redis Cluster hash tag, `{<tier>:<agent_id>}`, so every command and script of
 //! an operation runs on one slot, while an agent's two tiers may live on different shards:
 //!
 //! ```text
 //! <ns>:{<tier>:<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
 //! <ns>:{<tier>:<agent_id>}:index             sorted set, every score 0: the agent's indexes
+//! <ns>:{<tier>:<agent_id>}:vectors           string: the embeddings, packed for search
 //! ```
 //!
 //! The index holds four members per entry, each a one-letter dimension, a fixed-width
@@ -108,6 +109,8 @@ pub struct AgentKeys {
     pub entry_prefix: String,
     /// The sorted set of index members (timeline, steps, importance and expiry).
     pub index: String,
+    /// The string of packed embeddings that similarity searches read.
+    pub vectors: String,
 }
 
 impl AgentKeys {
@@ -118,6 +121,7 @@ impl AgentKeys {
         AgentKeys {
             entry_prefix: format!("{base}mem:"),
             index: format!("{base}index"),
+            vectors: format!("{base}vectors"),
         }
     }
 
@@ -131,7 +135,7 @@ impl AgentKeys {
 
     /// Every key this agent can have, with `ids`' entries: for tests and tooling.
     pub fn all_with(&self, ids: &[String]) -> Vec<String> {
-        let mut keys = vec![self.index.clone()];
+        let mut keys = vec![self.index.clone(), self.vectors.clone()];
         keys.extend(ids.iter().map(|id| self.entry(id)));
         keys
     }
@@ -158,6 +162,7 @@ mod tests {
     fn keys_carry_the_tier_and_agent_as_hash_tag() {
         let k = AgentKeys::new("mem", "stm", "a:b");
         assert_eq!(k.index, "mem:{stm:a:b}:index");
+        assert_eq!(k.vectors, "mem:{stm:a:b}:vectors");
         assert_eq!(
             k.entry("01ARZ3NDEKTSV4RRFFQ69G5FAV"),
             "mem:{stm:a:b}:mem:01ARZ3NDEKTSV4RRFFQ69G5FAV"

@@ -74,8 +74,10 @@ mod codec;
 mod compress;
 pub mod config;
 pub mod connect;
+mod embedding;
 pub mod entry;
 pub mod error;
+pub mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -83,20 +85,25 @@ pub mod hooks;
 mod index;
 pub mod keys;
 pub mod memory;
+pub mod recall;
 pub mod scripts;
 mod shared;
 pub mod tier;
 pub mod transition;
+mod vectors;
 
 pub use agent::{AgentMemory, StoreReceipt, TierCounts, parse_memory_id};
 pub use codec::SCHEMA_VERSION;
 pub use config::{CompressionLevel, DEFAULT_MAX_VALUE_BYTES, ImConfig, StmConfig};
 pub use connect::{BackendKind, connect, connect_backend, connect_in_memory, connect_with};
+pub use embedding::MAX_DIMENSION;
 pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use hooks::{MemoryEvent, MemoryEventKind};
 pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
+pub use recall::Scored;
 pub use scripts::lua_sources;
 pub use tier::{MAX_QUERY_LIMIT, TierHandle};
 pub use transition::MaintainReport;

@@ -29,6 +29,7 @@ pub struct TieredMemoryBuilder {
     fallback: Option<ResilientClient>,
     namespace: String,
     hooks: Hooks,
+    embedding_dimension: Option<usize>,
 }
 
 impl TieredMemoryBuilder {
@@ -61,6 +62,16 @@ impl TieredMemoryBuilder {
         self
     }
 
+    /// Fixes the embedding dimension (1..=[`MAX_DIMENSION`](crate::MAX_DIMENSION)): an
+    /// embedding or query of another is [`Error::InvalidInput`](crate::Error). Unset, the
+    /// first embedding this `TieredMemory` stores fixes it. Every process writing one
+    /// namespace must use the same dimension: a search that meets a stored embedding of
+    /// another one says so.
+    pub fn embedding_dimension(mut self, dimension: usize) -> Self {
+        self.embedding_dimension = Some(dimension);
+        self
+    }
+
     /// The key namespace (default [`DEFAULT_NAMESPACE`]): 1..=64 bytes of `[A-Za-z0-9_.:-]`.
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
         self.namespace = ns.into();
@@ -72,6 +83,15 @@ impl TieredMemoryBuilder {
     /// An invalid namespace or a zero capacity is [`Error::InvalidInput`](crate::Error).
     pub fn build(self) -> Result<TieredMemory> {
         validate_namespace(&self.namespace)?;
+        if self
+            .embedding_dimension
+            .is_some_and(|d| d == 0 || d > crate::MAX_DIMENSION)
+        {
+            return Err(crate::Error::InvalidInput(format!(
+                "embedding dimension must be 1..={}",
+                crate::MAX_DIMENSION
+            )));
+        }
         if self.stm.capacity == 0 || self.im.capacity == 0 {
             return Err(crate::Error::InvalidInput(
                 "tier capacities must be at least 1".to_owned(),
@@ -101,7 +121,15 @@ impl TieredMemoryBuilder {
             .fallback
             .map(|c| shared(Arc::new(c), TierSettings::stm(&self.stm)));
         Ok(TieredMemory {
-            inner: Arc::new(Inner::new(stm, im, fallback, self.stm, self.im, clock)),
+            inner: Arc::new(Inner::new(
+                stm,
+                im,
+                fallback,
+                self.stm,
+                self.im,
+                clock,
+                self.embedding_dimension,
+            )),
         })
     }
 }
@@ -133,6 +161,7 @@ impl TieredMemory {
             fallback: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             hooks: Hooks::default(),
+            embedding_dimension: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! their settings, the memory-id generator and the agents the maintenance task visits.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
 use ulid::{Generator, Ulid};
@@ -22,6 +22,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     ids: Mutex<Generator>,
     agents: Mutex<BTreeSet<String>>,
+    /// The embedding dimension: configured, or fixed by the first embedding stored.
+    dimension: OnceLock<usize>,
 }
 
 impl Inner {
@@ -32,7 +34,12 @@ impl Inner {
         stm_config: StmConfig,
         im_config: ImConfig,
         clock: Clock,
+        dimension: Option<usize>,
     ) -> Self {
+        let fixed = OnceLock::new();
+        if let Some(d) = dimension {
+            let _ = fixed.set(d);
+        }
         Inner {
             stm,
             im,
@@ -42,7 +49,21 @@ impl Inner {
             clock,
             ids: Mutex::new(Generator::new()),
             agents: Mutex::new(BTreeSet::new()),
+            dimension: fixed,
         }
+    }
+
+    /// The embedding dimension, once known.
+    pub(crate) fn embedding_dimension(&self) -> Option<usize> {
+        self.dimension.get().copied()
+    }
+
+    /// Checks an embedding to store: valid, and of the dimension (which the first one
+    /// fixes when none was configured).
+    pub(crate) fn check_embedding(&self, v: &[f32]) -> crate::Result<()> {
+        crate::embedding::check_stored(v, None)?;
+        let fixed = *self.dimension.get_or_init(|| v.len());
+        crate::embedding::check_dimension(v.len(), Some(fixed))
     }
 
     /// A new ULID for time `now_ms`, strictly greater than every earlier one.

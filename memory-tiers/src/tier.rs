@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resilience_core::{
-    ClientRouter, Command, Priority, ResilientClient, SetOptions, StoreOutcome, Value, ZaddOptions,
+    ClientRouter, Command, Priority, ResilientClient, SetCondition, SetOptions, StoreOutcome,
+    Value, ZaddOptions,
 };
 use ulid::Ulid;
 
@@ -15,13 +16,19 @@ use crate::codec::{self, Encoding};
 use crate::config::{CompressionLevel, ImConfig, StmConfig};
 use crate::entry::{MemoryEntry, Tier};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::hooks::{Hooks, MemoryEventKind};
 use crate::index;
 use crate::keys::{AgentKeys, Index};
 use crate::scripts::ScriptSet;
+use crate::vectors;
 
-/// The most entries one query returns from one tier; larger limits are lowered to it.
+/// The most entries one query returns from one tier; larger limits are lowered to it. A
+/// filtered query also reads at most this many index members per tier.
 pub const MAX_QUERY_LIMIT: usize = 100_000;
+
+/// The fewest index members a filtered query reads per round trip.
+const FILTERED_PAGE: usize = 256;
 
 /// Settings of a tier, whichever it is.
 #[derive(Clone, Debug)]
@@ -85,15 +92,45 @@ pub(crate) struct Query {
     pub(crate) limit: usize,
 }
 
-/// How many commands [`TierHandle::write_commands`] returns.
-const WRITE_COMMANDS: usize = 4;
+/// The commands of one entry's write, and the size of its vector record (if any).
+#[derive(Debug)]
+pub(crate) struct WritePlan {
+    pub(crate) commands: Vec<Command>,
+    record_len: Option<usize>,
+}
+
+/// What a write's replies tell about its tier afterwards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WriteReport {
+    /// Entries the index lists: live ones and expired ones not yet cleaned up.
+    pub(crate) indexed: u64,
+    /// Records in the vector block, when the write appended one.
+    pub(crate) vector_records: Option<u64>,
+}
+
+impl WriteReport {
+    /// Reads the replies of one [`WritePlan`]: `ZCARD` (four members per entry) and, with
+    /// an embedding, `APPEND` (the block's length).
+    fn from_replies(replies: &[Value], record_len: Option<usize>) -> Option<WriteReport> {
+        let int = |i: usize| replies.get(i).cloned()?.into_int().ok();
+        let indexed = int(3)?.max(0) as u64 / 4;
+        let vector_records = record_len.and_then(|len| {
+            let bytes = usize::try_from(int(5)?).ok()?;
+            Some((bytes.saturating_sub(vectors::HEADER_LEN) / len.max(1)) as u64)
+        });
+        Some(WriteReport {
+            indexed,
+            vector_records,
+        })
+    }
+}
 /// Entries deleted (or cleared) per command.
 const DELETE_BATCH: usize = 512;
 /// How often `adjust_importance` re-reads an entry that changed under it before giving up.
 const IMPORTANCE_ATTEMPTS: usize = 16;
 
 /// A command without a [`Command`] variant, on `key`: `args` as sent, name first.
-fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
+pub(crate) fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
     Command::Raw {
         args,
         keys: vec![key.to_owned()],
@@ -103,17 +140,17 @@ fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
 }
 
 /// A fixed argument, not copied.
-fn word(word: &'static [u8]) -> Bytes {
+pub(crate) fn word(word: &'static [u8]) -> Bytes {
     Bytes::from_static(word)
 }
 
 /// An argument of the caller's, copied once.
-fn arg(text: &str) -> Bytes {
+pub(crate) fn arg(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
 
 /// A hash where an entry should be is an entry of the layouts that stored hashes.
-fn schema_error(e: resilience_core::Error) -> Error {
+pub(crate) fn schema_error(e: resilience_core::Error) -> Error {
     if e.backend_error().and_then(|b| b.code()) == Some("WRONGTYPE") {
         Error::UnsupportedSchema {
             found: codec::HASH_SCHEMA_VERSION,
@@ -132,7 +169,7 @@ pub struct TierHandle {
     /// The agent, for memory events.
     agent_id: Arc<str>,
     /// The client of this agent's slot in this tier (all its keys here share one hash tag).
-    client: ResilientClient,
+    pub(crate) client: ResilientClient,
 }
 
 impl TierHandle {
@@ -163,29 +200,36 @@ impl TierHandle {
         &self.client
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.shared.clock.now_ms()
+    }
+
+    /// The index's TTL: the tier's plus a slack of 1/64 of it (at least 1 s), set on every
+    /// write, so the index (and the vector block) outlives every entry it lists.
+    pub(crate) fn index_ttl_ms(&self) -> u64 {
+        let ttl_ms = (self.shared.settings.ttl.as_millis() as u64).max(1);
+        ttl_ms.saturating_add((ttl_ms / 64).max(1000))
     }
 
     /// The commands that write `entry` (encoded and compressed for this tier), to run in
     /// one `MULTI`: the entry with its TTL, its four index members, the index's TTL, and
-    /// the index's size ([`indexed_after_write`](Self::indexed_after_write)).
+    /// the index's size; with an embedding, also the vector block's header (if it has none
+    /// yet), the entry's record appended to it, and the block's TTL.
     ///
     /// An entry expires the tier's TTL after its creation, whenever it is written: so
     /// writing one entry to one tier again (a replay, a retried move) stores the same bytes
-    /// and the same index members, never a second expiry member. The index's TTL is the
-    /// tier's plus a slack of 1/64 of it (at least 1 s), set on every write, so the index
-    /// outlives every entry it lists.
+    /// and the same index members, never a second expiry member (a second vector record
+    /// is possible; searches keep one).
     pub(crate) fn write_commands(
         &self,
         entry: &MemoryEntry,
         with_counters: bool,
-    ) -> Result<Vec<Command>> {
+    ) -> Result<WritePlan> {
         let s = &self.shared.settings;
         let ttl_ms = (s.ttl.as_millis() as u64).max(1);
         let now_ms = self.now_ms();
         let deadline = entry.metadata.creation_time.saturating_add(ttl_ms);
-        let (stored, fields) = codec::encode(
+        let encoded = codec::encode(
             entry,
             Encoding {
                 tier: s.tier,
@@ -198,12 +242,13 @@ impl TierHandle {
         )?;
         // Past its deadline already (a write replayed long after): gone at once.
         let left_ms = deadline.saturating_sub(now_ms).max(1);
-        let index_ttl = ttl_ms.saturating_add((ttl_ms / 64).max(1000));
+        let index_ttl = i64::try_from(self.index_ttl_ms()).unwrap_or(i64::MAX);
         let index = &self.keys.index;
-        Ok(vec![
+        let id = entry.memory_id.to_string();
+        let mut commands = vec![
             Command::Set {
-                key: self.keys.entry(&entry.memory_id.to_string()),
-                value: stored,
+                key: self.keys.entry(&id),
+                value: encoded.bytes,
                 options: SetOptions {
                     expire_ms: Some(left_ms),
                     condition: None,
@@ -211,8 +256,9 @@ impl TierHandle {
             },
             Command::Zadd {
                 key: index.clone(),
-                members: fields
-                    .members(&entry.memory_id.to_string())
+                members: encoded
+                    .fields
+                    .members(&id)
                     .into_iter()
                     .map(|m| (0.0, m))
                     .collect(),
@@ -220,67 +266,114 @@ impl TierHandle {
             },
             Command::Pexpire {
                 key: index.clone(),
-                millis: i64::try_from(index_ttl).unwrap_or(i64::MAX),
+                millis: index_ttl,
             },
             Command::Zcard { key: index.clone() },
-        ])
-    }
-
-    /// How many entries the index lists after a write, from the replies of
-    /// [`write_commands`](Self::write_commands) (four members each): live ones and expired
-    /// ones not yet cleaned up.
-    fn indexed_after_write(replies: Value) -> Option<u64> {
-        let replies = replies.into_array().ok()?;
-        let members = replies.get(3)?.clone().into_int().ok()?;
-        Some(members.max(0) as u64 / 4)
+        ];
+        let mut record_len = None;
+        if let Some(embedding) = &encoded.embedding {
+            let vectors = &self.keys.vectors;
+            let record = vectors::record(entry.memory_id, embedding);
+            record_len = Some(record.len());
+            commands.extend([
+                Command::Set {
+                    key: vectors.clone(),
+                    value: Bytes::copy_from_slice(&vectors::header(0)),
+                    options: SetOptions {
+                        expire_ms: None,
+                        condition: Some(SetCondition::IfNotExists),
+                    },
+                },
+                // Sent again, it appends the record twice; searches and compaction keep
+                // one per id, so it is as safe to resend as the rest of the write.
+                raw(
+                    vec![word(b"APPEND"), arg(vectors), Bytes::from(record)],
+                    vectors,
+                    true,
+                    true,
+                ),
+                Command::Pexpire {
+                    key: vectors.clone(),
+                    millis: index_ttl,
+                },
+            ]);
+        }
+        Ok(WritePlan {
+            commands,
+            record_len,
+        })
     }
 
     /// Runs a [`cleanup`](Self::cleanup) when a write found more entries indexed than the
-    /// tier's capacity: so expired entries' members stay bounded by the capacity, and cost
-    /// nothing while a tier is within it.
-    pub(crate) async fn tidy(&self, indexed: u64) {
-        if indexed > self.shared.settings.capacity as u64
+    /// tier's capacity (so expired entries' members stay bounded by the capacity, and
+    /// cost nothing while a tier is within it), and compacts the vector block when its
+    /// records outnumber the indexed entries by half.
+    pub(crate) async fn tidy(&self, report: WriteReport) {
+        if report.indexed > self.shared.settings.capacity as u64
             && let Err(e) = self.cleanup().await
         {
             tracing::debug!(error = %e, "cleanup after a write failed; the next one retries");
         }
+        if report
+            .vector_records
+            .is_some_and(|records| vectors::bloated(records, report.indexed))
+            && let Err(e) = self.compact_vectors().await
+        {
+            tracing::debug!(error = %e, "vector compaction failed; a later write retries");
+        }
     }
 
-    /// Writes `entry` through the client's prioritized path. Also returns how many entries
-    /// the index lists after the write when it was stored right away, so the caller needs
-    /// no second round trip to check capacity.
+    /// Writes `entry` through the client's prioritized path. Also returns what the write
+    /// found when it was stored right away (the index's size, the vector block's), so the
+    /// caller needs no second round trip to check capacity.
     pub(crate) async fn submit(
         &self,
         entry: &MemoryEntry,
         priority: Priority,
-    ) -> Result<(StoreOutcome, Option<u64>)> {
-        let cmds = self.write_commands(entry, false)?;
-        let submitted = self.client.submit_with_reply(cmds, priority).await;
-        let indexed = submitted.reply.and_then(Self::indexed_after_write);
-        Ok((submitted.outcome, indexed))
+    ) -> Result<(StoreOutcome, Option<WriteReport>)> {
+        let plan = self.write_commands(entry, false)?;
+        let record_len = plan.record_len;
+        let submitted = self.client.submit_with_reply(plan.commands, priority).await;
+        let report = submitted
+            .reply
+            .and_then(|r| r.into_array().ok())
+            .and_then(|replies| WriteReport::from_replies(&replies, record_len));
+        Ok((submitted.outcome, report))
     }
 
-    /// Writes `entries` now, once, without queueing, in one `MULTI`; returns how many
-    /// entries the index lists afterwards.
+    /// Writes `entries` now, once, without queueing, in one `MULTI`; reports the tier as
+    /// the last write left it.
     pub(crate) async fn write_now(
         &self,
         entries: &[MemoryEntry],
         with_counters: bool,
-    ) -> Result<u64> {
+    ) -> Result<WriteReport> {
         let mut tx = self.client.transaction();
+        let mut last = (0, None);
+        let mut pushed = 0;
         for entry in entries {
-            for cmd in self.write_commands(entry, with_counters)? {
+            let plan = self.write_commands(entry, with_counters)?;
+            last = (pushed, plan.record_len);
+            pushed += plan.commands.len();
+            for cmd in plan.commands {
                 tx.push(cmd);
             }
         }
         let replies = tx.execute().await?;
-        // The last write's replies carry the size after all of them.
-        let last = replies.len().saturating_sub(WRITE_COMMANDS);
-        Ok(Self::indexed_after_write(Value::Array(replies[last..].to_vec())).unwrap_or(0))
+        let (at, record_len) = last;
+        Ok(replies
+            .get(at..)
+            .and_then(|r| WriteReport::from_replies(r, record_len))
+            .unwrap_or_default())
     }
 
     /// Decodes a stored entry; `None` when it is no entry or its deadline has passed.
-    fn decode_live(&self, id: Ulid, stored: &[u8], now_ms: u64) -> Result<Option<MemoryEntry>> {
+    pub(crate) fn decode_live(
+        &self,
+        id: Ulid,
+        stored: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<MemoryEntry>> {
         codec::decode_live(id, stored, self.shared.settings.max_value_bytes, now_ms)
     }
 
@@ -348,7 +441,7 @@ impl TierHandle {
     }
 
     /// A `ZRANGEBYLEX` (or `ZREVRANGEBYLEX`) page of the index between `lo` and `hi`.
-    fn range_page(&self, lo: &str, hi: &str, descending: bool, count: usize) -> Command {
+    pub(crate) fn range_page(&self, lo: &str, hi: &str, descending: bool, count: usize) -> Command {
         let (name, first, second) = if descending {
             (word(b"ZREVRANGEBYLEX"), arg(hi), arg(lo))
         } else {
@@ -372,6 +465,17 @@ impl TierHandle {
     /// expired are skipped (and the page after the last member read, so the limit is still
     /// met while live entries remain), then removed by a bounded [`cleanup`](Self::cleanup).
     pub(crate) async fn query(&self, q: Query) -> Result<Vec<MemoryEntry>> {
+        self.query_where(q, None).await
+    }
+
+    /// [`query`](Self::query), keeping only entries `filter` matches: pages of at least
+    /// [`FILTERED_PAGE`] members, until `q.limit` entries matched or
+    /// [`MAX_QUERY_LIMIT`] members were read.
+    pub(crate) async fn query_where(
+        &self,
+        q: Query,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<MemoryEntry>> {
         let limit = q.limit.min(MAX_QUERY_LIMIT);
         let (lo, hi) = match q.scores {
             None => (0, u64::MAX),
@@ -387,8 +491,12 @@ impl TierHandle {
         let mut out = Vec::with_capacity(limit.min(1024));
         let (mut lo, mut hi) = (lo, hi);
         let mut stale = 0;
-        while out.len() < limit {
-            let want = limit - out.len();
+        let mut scanned = 0;
+        while out.len() < limit && scanned < MAX_QUERY_LIMIT {
+            let want = match filter {
+                None => limit - out.len(),
+                Some(_) => (limit - out.len()).max(FILTERED_PAGE),
+            };
             let members = self
                 .client
                 .execute(self.range_page(&lo, &hi, q.descending, want))
@@ -398,6 +506,7 @@ impl TierHandle {
             if page == 0 {
                 break;
             }
+            scanned += page;
             let mut ids = Vec::with_capacity(page);
             let mut keys = Vec::with_capacity(page);
             let mut last = None;
@@ -418,7 +527,11 @@ impl TierHandle {
             for (id, stored) in ids.into_iter().zip(stored) {
                 match stored.into_opt_bytes()? {
                     Some(stored) => match self.decode_live(id, &stored, now_ms)? {
-                        Some(entry) => out.push(entry),
+                        Some(entry) => {
+                            if out.len() < limit && filter.is_none_or(|f| f.matches(&entry)) {
+                                out.push(entry);
+                            }
+                        }
                         None => stale += 1,
                     },
                     None => missing.push(self.keys.entry(&id.to_string())),

@@ -70,6 +70,31 @@ async fn outage_queues_writes_and_fallback_serves_reads() {
     suite::outage_queues_writes_and_fallback_serves_reads(&in_memory()).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn similar_ranks_across_tiers_exactly() {
+    suite::similar_ranks_across_tiers_exactly(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn similar_finds_quantized_memories() {
+    suite::similar_finds_quantized_memories(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn filters_and_content_search() {
+    suite::filters_and_content_search(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn vector_blocks_compact_and_stay_searchable() {
+    suite::vector_blocks_compact_and_stay_searchable(&in_memory()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn searches_answer_from_the_fallback_during_an_outage() {
+    suite::searches_answer_from_the_fallback_during_an_outage(&in_memory()).await;
+}
+
 /// Expired entries disappear from every query and from `count`, and a read never slides
 /// an entry's expiry.
 #[tokio::test(start_paused = true)]

@@ -93,6 +93,11 @@ macro_rules! suite_on {
             invalid_input_and_key_isolation,
             cut_off_writes_are_all_or_nothing,
             outage_queues_writes_and_fallback_serves_reads,
+            similar_ranks_across_tiers_exactly,
+            similar_finds_quantized_memories,
+            filters_and_content_search,
+            vector_blocks_compact_and_stay_searchable,
+            searches_answer_from_the_fallback_during_an_outage,
         );
     };
 }

@@ -36,3 +36,16 @@ redis.call('ZREM', KEYS[2], 'i' .. ARGV[2] .. id, 'x' .. f .. id)
 redis.call('ZADD', KEYS[2], 0, 'i' .. ARGV[3] .. id, 0, 'x' .. moved .. id)
 return 1
 "#;
+
+/// Replaces an agent's vector block with its compacted copy if no other compaction ran
+/// since the caller read it (its header, which carries a generation, is unchanged),
+/// keeping whatever writes appended after the bytes the caller read. `KEYS[1]` the
+/// block; `ARGV[1]` the header as read, `[2]` the length read, `[3]` the compacted block
+/// (with the next generation), `[4]` its TTL in ms. Returns 1 when replaced, 0 when not.
+pub(crate) const COMPACT_VECTORS: &str = r#"
+local head = redis.call('GETRANGE', KEYS[1], 0, #ARGV[1] - 1)
+if head ~= ARGV[1] then return 0 end
+local tail = redis.call('GETRANGE', KEYS[1], ARGV[2], -1)
+redis.call('SET', KEYS[1], ARGV[3] .. tail, 'PX', ARGV[4])
+return 1
+"#;

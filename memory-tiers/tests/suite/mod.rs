@@ -18,6 +18,9 @@ use resilience_core::{
 use serde_json::json;
 use testkit::FaultyBackend;
 
+mod recall;
+pub use recall::*;
+
 /// Makes a fresh, empty backend (with the tiers' natives registered, for in-memory).
 pub type MakeBackend = Arc<dyn Fn() -> Arc<dyn KvBackend> + Send + Sync>;
 
@@ -454,7 +457,13 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
         "counters move with the entry"
     );
     assert_eq!(e.step_number, 7);
-    assert_eq!(e.embedding, Some(vec![0.25, 0.123]));
+    // The embedding is quantized to one byte per value, scaled by the largest (exact).
+    let embedding = e.embedding.clone().unwrap();
+    assert_eq!(embedding[0], 0.25);
+    assert!(
+        (embedding[1] - 0.123456).abs() <= 0.5 * 0.25 / 127.0,
+        "{embedding:?}"
+    );
 
     let (e, c, agent) = moved_entry(CompressionLevel::Heavy, mk).await;
     assert_eq!(
@@ -484,7 +493,7 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
     // refused by its version. Never a panic, never a misread entry.
     for bad in [
         stored.slice(..stored.len() / 2),
-        bytes::Bytes::from_static(b"\x03\xff\xff\xff"),
+        bytes::Bytes::from_static(b"\x04\xff\xff\xff"),
     ] {
         put(bad).await;
         let got = agent.get(e.memory_id).await;
@@ -500,7 +509,7 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
     );
     let recent = agent.recent(10).await;
     assert!(
-        matches!(recent, Err(Error::UnsupportedSchema { found: 4, .. })),
+        matches!(recent, Err(Error::UnsupportedSchema { found, .. }) if found == memory_tiers::SCHEMA_VERSION + 1),
         "a query refuses it too: {recent:?}"
     );
     c.delete([key.clone()]).await.unwrap();

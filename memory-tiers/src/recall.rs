@@ -1,0 +1,353 @@
+//! Searches: by embedding ([`AgentMemory::similar`]), by conditions
+//! ([`AgentMemory::find`]) and by text ([`AgentMemory::search_content`]).
+//!
+//! A similarity search reads each tier's vector block with one `GET` (see the `vectors`
+//! module), scores every live record against the query in Rust, exactly (cosine; IM's
+//! byte-quantized vectors are scored as stored), then reads the best candidates' entries
+//! with `MGET`, a batch at a time, keeping those the filter matches, until it has `k`. A
+//! filter's server-side range (time, else step, else importance) is read from the index in
+//! the same round trip as the block, and only ids in it are scored.
+//!
+//! Results of both tiers are merged by score (then memory id); a memory in both tiers (a
+//! move in progress) is reported once, from STM. While the primary store is unreachable,
+//! searches answer from the local fallback's recent entries, marked
+//! [`Source::Fallback`].
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+
+use resilience_core::Command;
+use ulid::Ulid;
+
+use crate::agent::AgentMemory;
+use crate::embedding::unit_query;
+use crate::entry::{MemoryEntry, Retrieved, Source};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::index;
+use crate::keys::Index;
+use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, schema_error};
+use crate::vectors::{self, Block, Scorer};
+
+/// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// Cosine similarity, in [-1, 1] (IM's quantized vectors score within about 0.01 of
+    /// their exact value).
+    pub score: f32,
+    /// The memory and where it was found.
+    pub memory: Retrieved,
+}
+
+/// A scored record, best first in a [`BinaryHeap`]: higher score, then lower id.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    score: f32,
+    id: Ulid,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.id.cmp(&self.id))
+    }
+}
+
+/// Candidates read per `MGET`, for `missing` more results: twice as many, at least 16, so
+/// entries the filter refuses or that are gone rarely cost another round trip.
+fn batch_for(missing: usize) -> usize {
+    (missing * 2).max(16)
+}
+
+impl TierHandle {
+    /// The index range a filter runs on the server, as lexicographic bounds; `None` when no
+    /// value can be in it.
+    fn filter_range(filter: &Filter) -> Option<Option<(String, String)>> {
+        match filter.narrowing() {
+            None => Some(None),
+            Some((index, min, max)) => {
+                let (lo, hi) = index::value_range(index, min, max)?;
+                Some(Some(index::lex_range(index, lo, hi)?))
+            }
+        }
+    }
+
+    /// The `k` entries of this tier most similar to `query` (unit length) that `filter`
+    /// matches, best first, with their scores.
+    pub(crate) async fn similar(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<(f32, MemoryEntry)>> {
+        let Some(range) = Self::filter_range(filter) else {
+            return Ok(Vec::new());
+        };
+        let mut pipe = self.client.pipeline();
+        pipe.push(Command::Get {
+            key: self.keys.vectors.clone(),
+        });
+        if let Some((lo, hi)) = &range {
+            pipe.push(self.range_page(lo, hi, false, MAX_QUERY_LIMIT));
+        }
+        let mut replies = pipe
+            .execute_with_retry(self.client.retry_policy())
+            .await?
+            .into_iter();
+        let block = match replies.next() {
+            Some(v) => v.into_opt_bytes()?,
+            None => return Err(Error::Corrupt("GET reply missing".to_owned())),
+        };
+        let Some(block) = block else {
+            return Ok(Vec::new());
+        };
+        let allowed = match (range, replies.next()) {
+            (None, _) => None,
+            (Some(_), Some(members)) => Some(
+                members
+                    .into_members()?
+                    .iter()
+                    .map(|m| index::member_id(m.as_bytes()))
+                    .collect::<Result<HashSet<Ulid>>>()?,
+            ),
+            (Some(_), None) => return Err(Error::Corrupt("range reply missing".to_owned())),
+        };
+        let now_ms = self.now_ms();
+        let ttl_ms = self.shared.settings.ttl.as_millis() as u64;
+        let block = Block::parse(&block)?;
+        let mut scorer = Scorer::new(query);
+        let mut candidates = Vec::new();
+        for record in block.records() {
+            let record = record?;
+            // Entries expire the tier's TTL after creation, which is their id's time.
+            let expired = record.id.timestamp_ms().saturating_add(ttl_ms) < now_ms;
+            if expired || allowed.as_ref().is_some_and(|a| !a.contains(&record.id)) {
+                continue;
+            }
+            candidates.push(Candidate {
+                score: scorer.score(&record)?,
+                id: record.id,
+            });
+        }
+        let mut candidates = BinaryHeap::from(candidates);
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k && !candidates.is_empty() {
+            let want = batch_for(k - out.len());
+            let mut batch = Vec::with_capacity(want);
+            while batch.len() < want
+                && let Some(c) = candidates.pop()
+            {
+                if seen.insert(c.id) {
+                    batch.push(c);
+                }
+            }
+            let keys = batch
+                .iter()
+                .map(|c| self.keys.entry(&c.id.to_string()))
+                .collect();
+            let stored = self
+                .client
+                .execute(Command::Mget { keys })
+                .await
+                .map_err(schema_error)?
+                .into_array()?;
+            for (c, stored) in batch.into_iter().zip(stored) {
+                let Some(stored) = stored.into_opt_bytes()? else {
+                    continue;
+                };
+                if let Some(entry) = self.decode_live(c.id, &stored, now_ms)?
+                    && out.len() < k
+                    && filter.matches(&entry)
+                {
+                    out.push((c.score, entry));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the vector block with one record per live entry: reads the block and the
+    /// index's live expiry members in one round trip, then swaps in the compacted copy
+    /// with a script that keeps anything appended since and gives up if another compaction
+    /// ran first. Returns whether it replaced the block.
+    pub(crate) async fn compact_vectors(&self) -> Result<bool> {
+        let Some((lo, hi)) = index::lex_range(Index::Expiry, self.now_ms(), u64::MAX) else {
+            return Ok(false);
+        };
+        let mut pipe = self.client.pipeline();
+        pipe.push(Command::Get {
+            key: self.keys.vectors.clone(),
+        })
+        .push(self.range_page(&lo, &hi, false, MAX_QUERY_LIMIT));
+        let mut replies = pipe.execute().await?.into_iter();
+        let (Some(block), Some(members)) = (replies.next(), replies.next()) else {
+            return Err(Error::Corrupt("compaction replies missing".to_owned()));
+        };
+        let Some(block) = block.into_opt_bytes()? else {
+            return Ok(false);
+        };
+        let live = members
+            .into_members()?
+            .iter()
+            .map(|m| index::parse_expiry_member(m.as_bytes()).map(|(_, id)| id))
+            .collect::<Result<HashSet<Ulid>>>()?;
+        let parsed = Block::parse(&block)?;
+        let Some(compacted) = vectors::compacted(&parsed, &live)? else {
+            return Ok(false);
+        };
+        let args = vec![
+            bytes::Bytes::copy_from_slice(parsed.header),
+            bytes::Bytes::from(block.len().to_string()),
+            bytes::Bytes::from(compacted),
+            bytes::Bytes::from(self.index_ttl_ms().to_string()),
+        ];
+        let replaced = self
+            .client
+            .eval(
+                &self.shared.scripts.compact_vectors,
+                vec![self.keys.vectors.clone()],
+                args,
+            )
+            .await?
+            .into_int()?;
+        Ok(replaced == 1)
+    }
+}
+
+/// Merges both tiers' results: best score first, then lower memory id; an id found in
+/// both tiers is kept once, from STM.
+fn merge_scored(mut all: Vec<Scored>, k: usize) -> Vec<Scored> {
+    let rank = |s: &Scored| u8::from(s.memory.source != Source::Stm);
+    all.sort_by(|a, b| {
+        a.memory
+            .entry
+            .memory_id
+            .cmp(&b.memory.entry.memory_id)
+            .then(rank(a).cmp(&rank(b)))
+    });
+    all.dedup_by(|later, kept| later.memory.entry.memory_id == kept.memory.entry.memory_id);
+    all.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.memory.entry.memory_id.cmp(&b.memory.entry.memory_id))
+    });
+    all.truncate(k);
+    all
+}
+
+fn scored(found: Vec<(f32, MemoryEntry)>, source: Source) -> impl Iterator<Item = Scored> {
+    found.into_iter().map(move |(score, entry)| Scored {
+        score,
+        memory: Retrieved { entry, source },
+    })
+}
+
+impl AgentMemory {
+    /// The `k` memories most similar to `query` across STM and IM that `filter` matches,
+    /// best first, with their cosine similarity: exact over every stored embedding (IM's
+    /// quantized as stored), ties broken by memory id, a memory in both tiers once.
+    ///
+    /// `query` must have the namespace's embedding dimension, be finite and not all zeros;
+    /// otherwise [`Error::InvalidInput`], before anything is sent. While the primary store
+    /// is unreachable, the answer comes from the local fallback's recent entries, marked
+    /// [`Source::Fallback`]; without a fallback it is the primary's error.
+    pub async fn similar(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Scored>> {
+        filter.check()?;
+        let query = unit_query(query, self.inner.embedding_dimension())?;
+        let k = k.min(MAX_QUERY_LIMIT);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let (stm, im) = tokio::join!(
+            self.stm.similar(&query, k, filter),
+            self.im.similar(&query, k, filter)
+        );
+        match (stm, im) {
+            (Ok(s), Ok(i)) => {
+                let all = scored(s, Source::Stm)
+                    .chain(scored(i, Source::Im))
+                    .collect();
+                Ok(merge_scored(all, k))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                let fb = self.fallback_or(e)?;
+                let found = fb.similar(&query, k, filter).await?;
+                Ok(merge_scored(scored(found, Source::Fallback).collect(), k))
+            }
+        }
+    }
+
+    /// Up to `limit` memories across STM and IM that `filter` matches. The filter's
+    /// time range (or else step range, or else importance range) runs on the server; the
+    /// rest is checked on each entry read, and each tier reads at most
+    /// [`MAX_QUERY_LIMIT`] index members.
+    ///
+    /// The order follows the range that ran on the server: newest first with a time range
+    /// or none, by step (lowest first) with a step range, most important first with only
+    /// an importance range; ties by memory id. While the primary store is unreachable, the
+    /// answer comes from the local fallback, marked [`Source::Fallback`].
+    pub async fn find(&self, filter: &Filter, limit: usize) -> Result<Vec<Retrieved>> {
+        filter.check()?;
+        let (index, scores) = match filter.narrowing() {
+            None => (Index::Timeline, None),
+            Some((index, min, max)) => (index, Some((min, max))),
+        };
+        let q = Query {
+            index,
+            scores,
+            descending: index != Index::Steps,
+            limit,
+        };
+        let order = match index {
+            Index::Steps => crate::agent::by_step,
+            Index::Importance => crate::agent::most_important_first,
+            _ => crate::agent::newest_first,
+        };
+        let filter = (!filter.is_range_only()).then_some(filter);
+        self.query_all(q, order, filter).await
+    }
+
+    /// Up to `limit` memories whose content holds `text` in one of its strings, ignoring
+    /// case, newest first: [`find`](Self::find) with
+    /// [`Filter::content_contains`]. An empty `text` is [`Error::InvalidInput`].
+    pub async fn search_content(&self, text: &str, limit: usize) -> Result<Vec<Retrieved>> {
+        self.find(&Filter::new().content_contains(text), limit)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_pop_best_score_then_lowest_id() {
+        let c = |score, id: u128| Candidate {
+            score,
+            id: Ulid::from(id),
+        };
+        let mut heap = BinaryHeap::from(vec![c(0.5, 3), c(0.9, 9), c(0.5, 1), c(-1.0, 0)]);
+        let order: Vec<u128> = std::iter::from_fn(|| heap.pop())
+            .map(|c| c.id.into())
+            .collect();
+        assert_eq!(order, [9, 1, 3, 0]);
+        assert_eq!(batch_for(1), 16);
+        assert_eq!(batch_for(50), 100);
+    }
+}

@@ -1,0 +1,342 @@
+//! Searches: `similar`, `find`, `search_content`, vector-block compaction, and answers
+//! from the fallback during an outage.
+
+use std::collections::HashMap;
+
+use memory_tiers::{
+    CompressionLevel, Error, Filter, ImConfig, MemoryInput, Source, TieredMemory, Ulid,
+    connect_in_memory,
+};
+use resilience_core::{Command, Priority};
+use serde_json::json;
+use testkit::FaultyBackend;
+
+use super::{MakeBackend, client, small_stm};
+
+const DIM: usize = 16;
+
+/// A deterministic pseudo-random unit vector for `seed`.
+pub fn vector(seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v: Vec<f32> = (0..DIM)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    v.into_iter().map(|a| a / norm).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+fn memory(step: u64) -> MemoryInput {
+    let kind = if step.is_multiple_of(3) {
+        "action"
+    } else {
+        "observation"
+    };
+    MemoryInput::new(
+        step,
+        json!({"step": step, "room": format!("room-{}", step % 4), "text": format!("Saw door number {step}")}),
+    )
+    .memory_type(kind)
+    .embedding(vector(step))
+}
+
+/// Exact over both tiers (IM kept as `f32` here): the same ids and scores as brute force,
+/// best first, ties by id; deleted memories and bad queries are handled.
+pub async fn similar_ranks_across_tiers_exactly(mk: &MakeBackend) {
+    let c = client("t", mk());
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(small_stm(8, 0))
+        .im_config(ImConfig {
+            compression: CompressionLevel::None,
+            ..ImConfig::default()
+        })
+        .build()
+        .unwrap();
+    let agent = mem.agent("recaller").unwrap();
+    let mut stored: HashMap<Ulid, u64> = HashMap::new();
+    for step in 0..30 {
+        let r = agent.store(memory(step), Priority::Normal).await.unwrap();
+        assert!(r.outcome.is_stored());
+        stored.insert(r.memory_id, step);
+    }
+    let counts = agent.count().await.unwrap();
+    assert!(counts.im > 0 && counts.stm > 0, "{counts:?}");
+    for probe in [3u64, 17, 1000] {
+        let query = vector(probe);
+        let found = agent.similar(&query, 5, &Filter::new()).await.unwrap();
+        let mut expected: Vec<(f32, Ulid)> = stored
+            .iter()
+            .map(|(id, step)| (cosine(&query, &vector(*step)), *id))
+            .collect();
+        expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let got: Vec<Ulid> = found.iter().map(|s| s.memory.entry.memory_id).collect();
+        let want: Vec<Ulid> = expected.iter().take(5).map(|e| e.1).collect();
+        assert_eq!(got, want, "probe {probe}");
+        for (s, (score, _)) in found.iter().zip(&expected) {
+            assert!((s.score - score).abs() < 1e-5, "{} vs {score}", s.score);
+            let source = s.memory.source;
+            assert!(matches!(source, Source::Stm | Source::Im));
+            let tier = s.memory.entry.metadata.current_tier;
+            assert_eq!(source == Source::Stm, tier == memory_tiers::Tier::Stm);
+        }
+    }
+    // A stored memory is its own best match; once deleted, it is gone from searches.
+    let own = agent.similar(&vector(3), 1, &Filter::new()).await.unwrap();
+    assert!(own[0].score > 0.9999);
+    let id = own[0].memory.entry.memory_id;
+    assert_eq!(
+        own[0].memory.entry.embedding.as_deref(),
+        Some(&vector(3)[..])
+    );
+    assert!(agent.delete(id).await.unwrap());
+    let after = agent.similar(&vector(3), 30, &Filter::new()).await.unwrap();
+    assert_eq!(after.len(), 29);
+    assert!(after.iter().all(|s| s.memory.entry.memory_id != id));
+    assert!(
+        agent
+            .similar(&vector(3), 0, &Filter::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Bad queries and embeddings: typed errors, nothing sent.
+    for bad in [
+        vec![],
+        vec![0.5; DIM - 1],
+        vec![f32::NAN; DIM],
+        vec![0.0; DIM],
+    ] {
+        let e = agent.similar(&bad, 3, &Filter::new()).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{bad:?}: {e}");
+    }
+    let e = agent
+        .store(
+            MemoryInput::new(1, json!(1)).embedding(vec![1.0; DIM + 1]),
+            Priority::Normal,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("dimension"), "{e}");
+    // Another agent's memories are not searched.
+    let other = mem.agent("someone-else").unwrap();
+    assert!(
+        other
+            .similar(&vector(3), 3, &Filter::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// IM quantized (the default compression): every memory still finds itself first.
+pub async fn similar_finds_quantized_memories(mk: &MakeBackend) {
+    let c = client("t", mk());
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(small_stm(4, 0))
+        .build()
+        .unwrap();
+    let agent = mem.agent("quantized").unwrap();
+    let mut ids = Vec::new();
+    for step in 0..20 {
+        ids.push(
+            agent
+                .store(memory(step), Priority::Normal)
+                .await
+                .unwrap()
+                .memory_id,
+        );
+    }
+    assert!(agent.count().await.unwrap().im >= 16);
+    for (step, id) in ids.iter().enumerate() {
+        let best = agent
+            .similar(&vector(step as u64), 2, &Filter::new())
+            .await
+            .unwrap();
+        assert_eq!(best[0].memory.entry.memory_id, *id, "step {step}");
+        assert!(best[0].score > 0.99, "{}", best[0].score);
+        assert!(best[0].score >= best[1].score);
+    }
+}
+
+/// Filters combine with `similar` and work alone in `find`; content search ignores case.
+pub async fn filters_and_content_search(mk: &MakeBackend) {
+    let c = client("t", mk());
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(small_stm(6, 0))
+        .build()
+        .unwrap();
+    let agent = mem.agent("finder").unwrap();
+    for step in 0..24 {
+        agent
+            .store(
+                memory(step).importance(step as f64 / 24.0),
+                Priority::Normal,
+            )
+            .await
+            .unwrap();
+    }
+    let actions = Filter::new().memory_type("action");
+    let found = agent.similar(&vector(5), 20, &actions).await.unwrap();
+    assert_eq!(found.len(), 8);
+    assert!(
+        found
+            .iter()
+            .all(|s| s.memory.entry.metadata.memory_type == "action")
+    );
+    assert!(found.windows(2).all(|w| w[0].score >= w[1].score));
+
+    let steps = Filter::new().step_range(10, 13);
+    let found = agent.similar(&vector(12), 3, &steps).await.unwrap();
+    assert_eq!(found[0].memory.entry.step_number, 12);
+    assert!(
+        found
+            .iter()
+            .all(|s| (10..=13).contains(&s.memory.entry.step_number))
+    );
+
+    // find: the range on the server decides the order.
+    let by_step = agent.find(&steps, 10).await.unwrap();
+    let got: Vec<u64> = by_step.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(got, [10, 11, 12, 13]);
+    let newest = agent.find(&actions, 3).await.unwrap();
+    let got: Vec<u64> = newest.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(got, [21, 18, 15]);
+    let important = agent
+        .find(
+            &Filter::new()
+                .importance_range(0.5, 1.0)
+                .memory_type("action"),
+            2,
+        )
+        .await
+        .unwrap();
+    let got: Vec<u64> = important.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(got, [21, 18]);
+    let room = agent
+        .find(
+            &Filter::new()
+                .attribute("room", json!("room-1"))
+                .step_range(0, 9),
+            10,
+        )
+        .await
+        .unwrap();
+    let got: Vec<u64> = room.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(got, [1, 5, 9]);
+    let pointer = agent
+        .find(&Filter::new().attribute("/step", json!(7)), 10)
+        .await
+        .unwrap();
+    assert_eq!(pointer.len(), 1);
+    assert_eq!(pointer[0].entry.step_number, 7);
+
+    let text = agent.search_content("DOOR NUMBER 2", 10).await.unwrap();
+    let got: Vec<u64> = text.iter().map(|r| r.entry.step_number).collect();
+    assert_eq!(got, [23, 22, 21, 20, 2], "newest first, across both tiers");
+    assert!(agent.search_content("window", 10).await.unwrap().is_empty());
+    let e = agent.search_content("", 10).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+    let nan = Filter::new().importance_range(f64::NAN, 1.0);
+    assert!(matches!(
+        agent.find(&nan, 1).await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+/// Moves and deletes leave records behind; writes compact the block, which stays
+/// searchable and bounded.
+pub async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) {
+    let c = client("t", mk());
+    let mem = TieredMemory::builder(c.clone(), c.clone())
+        .stm_config(small_stm(8, 0))
+        .build()
+        .unwrap();
+    let agent = mem.agent("compactor").unwrap();
+    let mut ids = Vec::new();
+    for step in 0..300 {
+        ids.push(
+            agent
+                .store(memory(step), Priority::Normal)
+                .await
+                .unwrap()
+                .memory_id,
+        );
+    }
+    let block_len = |key: String| {
+        let c = c.clone();
+        async move {
+            let v = c.execute(Command::Get { key }).await.unwrap();
+            v.into_opt_bytes().unwrap().map_or(0, |b| b.len())
+        }
+    };
+    // An STM record at dimension 16 is 16 + 3 + 64 bytes; STM holds 8 entries, and its
+    // block at most 8 * 1.5 + 64 records before a write compacts it.
+    let stm_len = block_len(agent.stm().keys().vectors.clone()).await;
+    assert!(
+        stm_len <= 10 + (8 + 4 + 64 + 1) * 83,
+        "STM block is {stm_len} bytes"
+    );
+    assert!(stm_len > 10, "the block holds the live entries");
+    for (step, id) in ids.iter().enumerate().step_by(37) {
+        let best = agent
+            .similar(&vector(step as u64), 1, &Filter::new())
+            .await
+            .unwrap();
+        assert_eq!(best[0].memory.entry.memory_id, *id, "step {step}");
+    }
+    let counts = agent.count().await.unwrap();
+    assert_eq!(counts.total(), 300);
+    let all = agent
+        .similar(&vector(0), 1000, &Filter::new())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 300, "every memory once");
+}
+
+/// During an outage, searches answer from the fallback's recent entries.
+pub async fn searches_answer_from_the_fallback_during_an_outage(mk: &MakeBackend) {
+    let (faulty, faults) = FaultyBackend::new(mk());
+    let c = client("t", faulty);
+    let (fb, _fb_backend) = connect_in_memory("fallback");
+    let mem = TieredMemory::builder(c.clone(), c)
+        .fallback(fb)
+        .build()
+        .unwrap();
+    let agent = mem.agent("outage-search").unwrap();
+    agent.store(memory(0), Priority::Normal).await.unwrap();
+    faults.set_outage(true);
+    let mut during = Vec::new();
+    for step in 1..=4 {
+        let r = agent.store(memory(step), Priority::Normal).await.unwrap();
+        assert!(r.in_fallback);
+        during.push(r.memory_id);
+    }
+    let best = agent.similar(&vector(2), 2, &Filter::new()).await.unwrap();
+    assert_eq!(best[0].memory.entry.memory_id, during[1]);
+    assert!(best.iter().all(|s| s.memory.source == Source::Fallback));
+    let found = agent
+        .find(&Filter::new().memory_type("action"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "step 3 only: step 0 was written before the outage"
+    );
+    assert_eq!(found[0].source, Source::Fallback);
+    let text = agent.search_content("number 4", 10).await.unwrap();
+    assert_eq!(text[0].entry.memory_id, during[3]);
+    faults.set_outage(false);
+}
