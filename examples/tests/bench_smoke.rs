@@ -171,6 +171,59 @@ async fn tiers_and_open_scenarios_run() {
 
 #[cfg(any(feature = "redis-rs", feature = "fred"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recall_scenario_runs() {
+    let config = BenchConfig {
+        recall_memories: 300,
+        recall_queries: 20,
+        recall_dimension: 32,
+        ..tiny(vec![Scenario::Recall])
+    };
+    let report = bench::run(&config).await.expect("bench runs");
+    for backend in BackendChoice::all_built() {
+        let similar = find(&report.measurements, backend.name(), "similar10");
+        assert_eq!(
+            (similar.scenario, similar.ops, similar.unit),
+            ("recall", 20, "ms")
+        );
+        assert!(
+            similar.p99_us.unwrap() >= similar.p50_us.unwrap(),
+            "{similar:?}"
+        );
+        assert!(similar.cpu_us_per_op.is_some() && similar.server_us_per_op.is_some());
+        assert!(
+            similar
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("30 STM, 270 IM"),
+            "{similar:?}"
+        );
+        let recall = find(&report.measurements, backend.name(), "recall10");
+        assert!((0.0..=1.0).contains(&recall.value) && recall.pass.is_some());
+        let brute = find(&report.measurements, backend.name(), "brute10");
+        assert_eq!((brute.mode, brute.ops), (Some("brute-force"), 2));
+        let speedup = find(&report.measurements, backend.name(), "similar10_speedup");
+        let expected = brute.value / similar.value;
+        assert!((speedup.value - expected).abs() < 1e-9, "{speedup:?}");
+        let bytes = find(&report.measurements, backend.name(), "im_embedding_bytes");
+        assert_eq!(
+            bytes.value, 36.0,
+            "32 bytes and a 4-byte length per IM embedding"
+        );
+        assert_eq!(bytes.ops, 270);
+        find(&report.measurements, backend.name(), "similar10_per_core");
+        for m in report
+            .measurements
+            .iter()
+            .filter(|m| m.backend == backend.name())
+        {
+            check_json(m, "recall");
+        }
+    }
+}
+
+#[cfg(any(feature = "redis-rs", feature = "fred"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_and_drain_scenarios_run() {
     let config = tiny(vec![Scenario::Drain, Scenario::Recovery]);
     let report = bench::run(&config).await.expect("bench runs");

@@ -16,7 +16,8 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
-use resilience_core::Command;
+use bytes::Bytes;
+use resilience_core::{Command, Value};
 use ulid::Ulid;
 
 use crate::agent::AgentMemory;
@@ -26,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index;
 use crate::keys::Index;
-use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, schema_error};
+use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, arg, raw, schema_error, word};
 use crate::vectors::{self, Block, Scorer};
 
 /// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
@@ -182,6 +183,51 @@ impl TierHandle {
         Ok(out)
     }
 
+    /// Compacts the vector block if its records outnumber the indexed entries by half
+    /// (after moves and deletes, which leave records behind): one round trip to size the
+    /// block and the index, a compaction only when it pays. Returns whether it compacted.
+    pub(crate) async fn tidy_vectors(&self) -> Result<bool> {
+        let vectors = &self.keys.vectors;
+        let mut pipe = self.client.pipeline();
+        pipe.push(raw(
+            vec![
+                word(b"GETRANGE"),
+                arg(vectors),
+                word(b"0"),
+                Bytes::from((vectors::PREFIX_LEN - 1).to_string()),
+            ],
+            vectors,
+            false,
+            true,
+        ))
+        .push(raw(
+            vec![word(b"STRLEN"), arg(vectors)],
+            vectors,
+            false,
+            true,
+        ))
+        .push(Command::Zcard {
+            key: self.keys.index.clone(),
+        });
+        let replies = pipe.execute().await?;
+        let [prefix, len, members] = <[Value; 3]>::try_from(replies)
+            .map_err(|_| Error::Corrupt("sizing replies missing".to_owned()))?;
+        let Some(record_len) = prefix
+            .into_opt_bytes()?
+            .and_then(|p| vectors::first_record_len(&p))
+        else {
+            return Ok(false);
+        };
+        let len = usize::try_from(len.into_int()?).unwrap_or(0);
+        let records = (len.saturating_sub(vectors::HEADER_LEN) / record_len) as u64;
+        let indexed = members.into_int()?.max(0) as u64 / 4;
+        if vectors::bloated(records, indexed) {
+            self.compact_vectors().await
+        } else {
+            Ok(false)
+        }
+    }
+
     /// Rewrites the vector block with one record per live entry: reads the block and the
     /// index's live expiry members in one round trip, then swaps in the compacted copy
     /// with a script that keeps anything appended since and gives up if another compaction
@@ -212,10 +258,10 @@ impl TierHandle {
             return Ok(false);
         };
         let args = vec![
-            bytes::Bytes::copy_from_slice(parsed.header),
-            bytes::Bytes::from(block.len().to_string()),
-            bytes::Bytes::from(compacted),
-            bytes::Bytes::from(self.index_ttl_ms().to_string()),
+            Bytes::copy_from_slice(parsed.header),
+            Bytes::from(block.len().to_string()),
+            Bytes::from(compacted),
+            Bytes::from(self.index_ttl_ms().to_string()),
         ];
         let replaced = self
             .client

@@ -104,11 +104,18 @@ impl AgentMemory {
 
     /// A maintenance pass: removes a batch of expired entries' index members from each
     /// tier, moves the lowest-value entries while STM is over capacity, and the entries
-    /// whose STM TTL ends within `near_expiry`; then counts both tiers.
+    /// whose STM TTL ends within `near_expiry`, compacts vector blocks that moves, deletes
+    /// and expiry left mostly dead; then counts both tiers.
     pub async fn maintain(&self) -> Result<MaintainReport> {
         let (stm, im) = tokio::join!(self.stm.cleanup(), self.im.cleanup());
         let expired_removed = stm? + im?;
         let moved = self.transition_excess(0, true).await?;
+        // Moves and expiry leave vector records behind: compact where they pile up.
+        for tier in [&self.stm, &self.im] {
+            if let Err(e) = tier.tidy_vectors().await {
+                tracing::debug!(error = %e, "vector compaction failed; the next pass retries");
+            }
+        }
         let counts = self.count().await?;
         Ok(MaintainReport {
             expired_removed,

@@ -7,7 +7,8 @@
 //!
 //! header   b'V', version 1, generation (u64 BE)                      10 bytes
 //! record   memory id (16 bytes, the ULID's bits), kind (1: f32, 2: i8),
-//!          dimension (u16 BE), then dimension f32 LE, or an f32 LE scale and dimension bytes
+//!          dimension (u16 BE), then dimension f32 LE, or the bytes' 1/length (f32 LE)
+//!          and dimension signed bytes
 //! ```
 //!
 //! A write appends its entry's record (`SET … NX` creates the header first, in the same
@@ -24,7 +25,7 @@ use std::collections::HashSet;
 
 use ulid::Ulid;
 
-use crate::embedding::{StoredEmbedding, cosine_f32, cosine_i8};
+use crate::embedding::{StoredEmbedding, WideQuery, cosine_f32, inv_norm_i8};
 use crate::error::{Error, Result};
 
 /// Bytes of the block header.
@@ -60,8 +61,8 @@ pub(crate) fn record(id: Ulid, embedding: &StoredEmbedding) -> Vec<u8> {
         StoredEmbedding::F32(v) => v
             .iter()
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        StoredEmbedding::I8 { scale, values } => {
-            out.extend_from_slice(&scale.to_le_bytes());
+        StoredEmbedding::I8 { values, .. } => {
+            out.extend_from_slice(&inv_norm_i8(values).to_le_bytes());
             out.extend(values.iter().map(|&b| b as u8));
         }
     }
@@ -162,6 +163,7 @@ fn next_record(rest: &[u8]) -> Result<(Record<'_>, &[u8])> {
 #[derive(Debug)]
 pub(crate) struct Scorer<'q> {
     query: &'q [f32],
+    wide: WideQuery,
     floats: Vec<f32>,
 }
 
@@ -169,6 +171,7 @@ impl<'q> Scorer<'q> {
     pub(crate) fn new(query: &'q [f32]) -> Self {
         Scorer {
             query,
+            wide: WideQuery::new(query),
             floats: Vec::with_capacity(query.len()),
         }
     }
@@ -194,8 +197,30 @@ impl<'q> Scorer<'q> {
                 );
                 cosine_f32(self.query, &self.floats)
             }
-            _ => cosine_i8(self.query, &r.payload[4..]),
+            _ => {
+                let p = r.payload;
+                let inv_norm = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                if !(inv_norm.is_finite() && inv_norm >= 0.0) {
+                    return Err(corrupt(&format!("record of {} has no length", r.id)));
+                }
+                self.wide.cosine_i8(&p[4..], inv_norm)
+            }
         })
+    }
+}
+
+/// Bytes of a block's header and its first record's head: what [`record_len`] reads.
+pub(crate) const PREFIX_LEN: usize = HEADER_LEN + RECORD_HEAD;
+
+/// The length of the first record of a block, from its first [`PREFIX_LEN`] bytes; `None`
+/// when the block holds no (whole) record head.
+pub(crate) fn first_record_len(prefix: &[u8]) -> Option<usize> {
+    let head = prefix.get(HEADER_LEN..PREFIX_LEN)?;
+    let dimension = usize::from(u16::from_be_bytes([head[17], head[18]]));
+    match head[16] {
+        KIND_F32 => Some(RECORD_HEAD + 4 * dimension),
+        KIND_I8 => Some(RECORD_HEAD + 4 + dimension),
+        _ => None,
     }
 }
 
@@ -258,6 +283,14 @@ mod tests {
         // An IM record at dimension 384 is 407 bytes.
         let im = record(a, &StoredEmbedding::new(&[0.5; 384], true));
         assert_eq!(im.len(), 407);
+        assert_eq!(
+            first_record_len(&bytes[..PREFIX_LEN]),
+            Some(RECORD_HEAD + 12)
+        );
+        let mut im_block = header(0).to_vec();
+        im_block.extend(&im);
+        assert_eq!(first_record_len(&im_block), Some(407));
+        assert_eq!(first_record_len(&header(0)), None);
     }
 
     #[test]

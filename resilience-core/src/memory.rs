@@ -54,7 +54,7 @@
 //!   huge one.
 //! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
 //!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`, `HMGET`,
-//!   `APPEND`, `GETRANGE`, `SETRANGE`, `BITFIELD`, `EXPIRE`/`PEXPIRE` with `NX`, `XX`, `GT` or `LT`,
+//!   `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `BITFIELD`, `EXPIRE`/`PEXPIRE` with `NX`, `XX`, `GT` or `LT`,
 //!   `ZRANGEBYLEX`, `ZREVRANGEBYLEX` and `ZLEXCOUNT`; anything else is Redis's
 //!   `ERR unknown command` error.
 //! - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results

@@ -176,7 +176,7 @@ cases! {
     /// Batches: atomic and not, results in order, queue-time errors abort a transaction,
     /// runtime errors fail the call but the other commands still apply (as in Redis).
     batches => batches::batches_body;
-    /// `GETRANGE`, `SETRANGE` (zero padding, TTL kept) and `APPEND`.
+    /// `GETRANGE`, `SETRANGE` (zero padding, TTL kept), `APPEND` and `STRLEN`.
     string_ranges => layout::string_ranges_body;
     /// `BITFIELD` `GET`/`SET`/`INCRBY` at bit and `#` offsets, `OVERFLOW` `WRAP`/`SAT`/`FAIL`,
     /// a missing key created zero-filled without a TTL, an existing one keeping its TTL.

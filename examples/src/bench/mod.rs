@@ -46,7 +46,7 @@
 //! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5,"cpu_us_per_op":3.05}
 //! ```
 //!
-//! The other scenarios ([`tiers`], [`recovery`], [`drain`], [`open`], and the
+//! The other scenarios ([`tiers`], [`recall`], [`recovery`], [`drain`], [`open`], and the
 //! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
 //! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
@@ -83,6 +83,7 @@ pub mod hand_rolled;
 pub mod load;
 pub mod measurement;
 pub mod open;
+pub mod recall;
 pub mod recovery;
 pub mod server_cpu;
 pub mod targets;
@@ -158,6 +159,8 @@ pub enum Scenario {
     SetGet,
     /// memory-tiers: `store`, `recent(20)`, STM -> IM transitions ([`tiers`]).
     Tiers,
+    /// memory-tiers: `similar(k=10)` against brute force, recall@10 ([`recall`]).
+    Recall,
     /// Server killed and restarted: time to the first success and to Closed ([`recovery`]).
     Recovery,
     /// 100,000 writes queued during an outage, then the rate they land at ([`drain`]).
@@ -168,9 +171,10 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order a full run takes them.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::SetGet,
         Scenario::Tiers,
+        Scenario::Recall,
         Scenario::Recovery,
         Scenario::Drain,
         Scenario::Open,
@@ -181,6 +185,7 @@ impl Scenario {
         match self {
             Scenario::SetGet => SCENARIO_SETGET,
             Scenario::Tiers => tiers::SCENARIO,
+            Scenario::Recall => recall::SCENARIO,
             Scenario::Recovery => recovery::SCENARIO,
             Scenario::Drain => drain::SCENARIO,
             Scenario::Open => open::SCENARIO,
@@ -200,7 +205,7 @@ impl Scenario {
                 Some(s) => wanted.push(s),
                 None => {
                     return Err(BenchError::InvalidConfig(format!(
-                        "unknown scenario {name:?}: expected setget, tiers, recovery, drain, open or all"
+                        "unknown scenario {name:?}: expected setget, tiers, recall, recovery, drain, open or all"
                     )));
                 }
             }
@@ -273,6 +278,12 @@ pub struct BenchConfig {
     pub tier_agents: usize,
     /// `tiers`: memories stored in all (and `recent(20)` queries made). Default 64,000.
     pub tier_ops: u64,
+    /// `recall`: memories of the one agent searched. Default 10,000.
+    pub recall_memories: u64,
+    /// `recall`: `similar` queries measured (brute force runs a tenth as many). Default 200.
+    pub recall_queries: usize,
+    /// `recall`: embedding dimension. Default 384.
+    pub recall_dimension: usize,
     /// `recovery`: how long the server stays down. Default 1 s.
     pub outage: Duration,
     /// `recovery`: tasks of the light load (one GET per millisecond each). Default 4.
@@ -308,6 +319,9 @@ impl Default for BenchConfig {
             scenarios: Scenario::ALL.to_vec(),
             tier_agents: 64,
             tier_ops: 64_000,
+            recall_memories: 10_000,
+            recall_queries: 200,
+            recall_dimension: 384,
             outage: Duration::from_secs(1),
             recovery_tasks: 4,
             drain_writes: 100_000,
@@ -702,6 +716,12 @@ fn validate(config: &BenchConfig) -> Result<(), BenchError> {
             "tier agents and tier ops must be above 0".into(),
         ));
     }
+    if config.recall_dimension == 0 || config.recall_dimension > memory_tiers::MAX_DIMENSION {
+        return Err(BenchError::InvalidConfig(format!(
+            "recall dimension must be 1..={}",
+            memory_tiers::MAX_DIMENSION
+        )));
+    }
     if config.drain_writes == 0 || config.drain_batch_size == 0 {
         return Err(BenchError::InvalidConfig(
             "drain writes and drain batch size must be above 0".into(),
@@ -740,10 +760,12 @@ pub async fn connect_client(
 /// own private server (they kill it).
 pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     validate(config)?;
-    let shared = config
-        .scenarios
-        .iter()
-        .any(|s| matches!(s, Scenario::SetGet | Scenario::Tiers | Scenario::Open));
+    let shared = config.scenarios.iter().any(|s| {
+        matches!(
+            s,
+            Scenario::SetGet | Scenario::Tiers | Scenario::Recall | Scenario::Open
+        )
+    });
     let (server, connection) = match (&config.url, shared) {
         (Some(url), _) => (None, ConnectionConfig::from_url(url)?),
         (None, true) => {
@@ -792,6 +814,14 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
                 for &backend in &config.backends {
                     let namespace = format!("bench-{}-{run_id}", backend.name());
                     let ms = tiers::run(config, backend, &connection, &namespace).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+            Scenario::Recall => {
+                for &backend in &config.backends {
+                    let namespace = format!("bench-recall-{}-{run_id}", backend.name());
+                    let ms = recall::run(config, backend, &connection, &namespace).await?;
                     progress(config, &ms);
                     report.measurements.extend(ms);
                 }

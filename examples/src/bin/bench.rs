@@ -1,6 +1,7 @@
 //! `bench`: the benchmark suite. The raw driver against `ResilientClient` over it (SET/GET
 //! under load, with `redis-benchmark` alongside), the memory tiers, recovery after a server
-//! kill, the drain of a queued backlog, and the cost of a call the open breaker rejects.
+//! kill, the drain of a queued backlog, and the cost of a call the open breaker rejects;
+//! and similarity search over an agent's memories against brute force.
 //!
 //! ```text
 //! cargo run --release -p examples --all-features --bin bench -- --chart target/bench.svg
@@ -8,7 +9,8 @@
 //! cargo run --release -p examples --all-features --bin bench -- --scenario tiers,drain --json
 //! ```
 //!
-//! `--scenario` picks the parts (`setget,tiers,recovery,drain,open` or `all`, the default);
+//! `--scenario` picks the parts (`setget,tiers,recall,recovery,drain,open` or `all`, the
+//! default);
 //! `--json` lines carry a `scenario` field; `--scale 0.1` shrinks every operation count.
 //!
 //! For each backend (`redis-rs`, `fred`; `--backend all`, the default, takes those built in)
@@ -89,11 +91,12 @@ struct Args {
     /// No per-run progress lines on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Scenarios to run, comma separated: setget, tiers, recovery, drain, open, or all.
+    /// Scenarios to run, comma separated: setget, tiers, recall, recovery, drain, open, or
+    /// all.
     #[arg(long, default_value = "all")]
     scenario: String,
-    /// Multiplies every operation count (--ops, --tier-ops, --drain-writes, --open-ops,
-    /// --redis-benchmark-requests): 0.1 for a quick look.
+    /// Multiplies every operation count (--ops, --tier-ops, --recall-memories,
+    /// --drain-writes, --open-ops, --redis-benchmark-requests): 0.1 for a quick look.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// tiers: agents (one task each).
@@ -102,6 +105,15 @@ struct Args {
     /// tiers: memories stored in all (and recent(20) queries made).
     #[arg(long, default_value_t = 64_000)]
     tier_ops: u64,
+    /// recall: memories of the one agent searched (a tenth stay in STM).
+    #[arg(long, default_value_t = 10_000)]
+    recall_memories: u64,
+    /// recall: similar(k=10) queries measured.
+    #[arg(long, default_value_t = 200)]
+    recall_queries: usize,
+    /// recall: embedding dimension.
+    #[arg(long, default_value_t = 384)]
+    recall_dimension: usize,
     /// recovery: how long the server stays down, in milliseconds.
     #[arg(long, default_value_t = 1_000)]
     outage_ms: u64,
@@ -226,6 +238,9 @@ fn main() -> ExitCode {
         scenarios,
         tier_agents: args.tier_agents,
         tier_ops: scaled(args.tier_ops, scale),
+        recall_memories: scaled(args.recall_memories, scale),
+        recall_queries: args.recall_queries,
+        recall_dimension: args.recall_dimension,
         outage: Duration::from_millis(args.outage_ms),
         recovery_tasks: args.recovery_tasks,
         drain_writes: scaled(args.drain_writes, scale),

@@ -41,7 +41,7 @@ pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
     let n = args.len();
     let ok = match upper.as_slice() {
         b"PING" => (1..=2).contains(&n),
-        b"ECHO" | b"TYPE" | b"INCR" | b"DECR" | b"GET" | b"PERSIST" | b"HLEN" => n == 2,
+        b"ECHO" | b"TYPE" | b"INCR" | b"DECR" | b"GET" | b"PERSIST" | b"HLEN" | b"STRLEN" => n == 2,
         b"FLUSHDB" | b"FLUSHALL" => (1..=2).contains(&n),
         b"DBSIZE" => n == 1,
         b"INCRBY" | b"DECRBY" => n == 3,
@@ -166,6 +166,9 @@ pub(super) fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Val
                 .map(Value::Array)
         }
         b"APPEND" => append(ks, key()?, &args[2], now),
+        b"STRLEN" => Ok(Value::Int(
+            string_ref(ks, &key()?, now)?.map_or(0, |s| s.len() as i64),
+        )),
         b"GETRANGE" => getrange(ks, &key()?, int_arg(2)?, int_arg(3)?, now),
         b"SETRANGE" => setrange(ks, key()?, int_arg(2)?, &args[3], now),
         b"BITFIELD" => bitfield_command(ks, key()?, &args[2..], now),

@@ -63,6 +63,13 @@ pub(super) async fn string_ranges_body(c: &Case<'_>) -> CaseResult {
     c.expect(raw_on(&["APPEND", &k, "!"], &k), Value::Int(12))
         .await?;
     c.expect(get(&k), b("hello there!")).await?;
+    c.expect(raw_on(&["STRLEN", &k], &k), Value::Int(12))
+        .await?;
+    c.expect(raw_on(&["STRLEN", &missing], &missing), Value::Int(3))
+        .await?;
+    let nothing = c.key("nothing");
+    c.expect(raw_on(&["STRLEN", &nothing], &nothing), Value::Int(0))
+        .await?;
     let ttl = c.ok(Command::Pttl { key: k.clone() }).await?;
     c.check(
         matches!(ttl, Value::Int(ms) if ms > 0),
@@ -80,6 +87,12 @@ pub(super) async fn string_ranges_body(c: &Case<'_>) -> CaseResult {
     .await?;
     c.expect_err(
         raw_on(&["APPEND", &hash, "x"], &hash),
+        ErrorKind::Server,
+        Some("WRONGTYPE"),
+    )
+    .await?;
+    c.expect_err(
+        raw_on(&["STRLEN", &hash], &hash),
         ErrorKind::Server,
         Some("WRONGTYPE"),
     )

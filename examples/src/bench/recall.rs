@@ -1,0 +1,451 @@
+//! Scenario `recall`: `AgentMemory::similar` on a real Redis server, per backend, against
+//! the brute-force way (read every memory, decode it, score it) in the same run.
+//!
+//! One agent holds `recall_memories` memories (default 10,000) with embeddings of
+//! dimension `recall_dimension` (default 384): a tenth in STM (f32), the rest in IM
+//! (quantized, compression level 1). The vectors are clustered, as an agent's memories
+//! are: 64 topics, each memory its topic's direction plus as much noise again, and each
+//! query a fresh draw of a topic, so the best ten of a query are close calls among the
+//! ~150 memories of its topic.
+//!
+//! Lines (mode `tiers` unless said):
+//!
+//! - **similar10**: `similar(query, 10, no filter)`, `recall_queries` queries one after
+//!   another; p50 and p99 latency, client and server CPU per query. Held to p50 ≤ 5 ms.
+//! - **similar10_per_core**: `1e6 / client CPU µs per query`: queries per second one client
+//!   core sustains. Held to ≥ 200.
+//! - **recall10**: recall@10 of `similar` against exact `f32` scoring of the original
+//!   vectors (the fraction of the exact top ten it returned), averaged over the queries.
+//!   Held to ≥ 0.95.
+//! - **brute10** (mode `brute-force`): read all memories (`recent(n)`: one `MGET` per
+//!   tier), decode each, score each embedding, keep the best ten; a tenth as many queries.
+//! - **similar10_speedup** (mode `brute-force/tiers`): brute force's p50 over similar's.
+//!   Held to ≥ 10.
+//! - **im_embedding_bytes**: bytes an IM embedding takes in the vector block (its record
+//!   less the 16-byte id and 3 bytes of framing), read from the block's length. Held to
+//!   ≤ 400. Its note gives the server's `MEMORY USAGE` of the block per IM memory.
+//!
+//! The agent's memories are cleared at the end (also after a failure).
+
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use memory_tiers::{AgentMemory, Filter, ImConfig, MemoryInput, StmConfig, TieredMemory, Ulid};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use resilience_core::{Command, ConnectionConfig, Priority, ResilientClient};
+
+use super::load::process_cpu_time;
+use super::measurement::{Goal, Measurement};
+use super::server_cpu::{per_op, server_cpu_time};
+use super::{BackendChoice, BenchConfig, BenchError, connect_client};
+
+/// The `scenario` field of this scenario.
+pub const SCENARIO: &str = "recall";
+
+/// Target of similar(k=10)'s median latency, in milliseconds.
+pub const P50_TARGET_MS: f64 = 5.0;
+/// Target of similar(k=10) queries per second per client core.
+pub const PER_CORE_TARGET: f64 = 200.0;
+/// Target of recall@10 against exact f32 scoring.
+pub const RECALL_TARGET: f64 = 0.95;
+/// Target of bytes per IM embedding.
+pub const IM_BYTES_TARGET: f64 = 400.0;
+/// Target of similar's speedup over brute force (p50 over p50).
+pub const SPEEDUP_TARGET: f64 = 10.0;
+
+const TIERS: &str = "tiers";
+const BRUTE: &str = "brute-force";
+/// Topics of the generated memories.
+const TOPICS: usize = 64;
+/// Bytes of a vector record besides the embedding: its id and framing.
+const RECORD_OVERHEAD: f64 = 19.0;
+
+fn load_error(backend: BackendChoice, what: &'static str, error: impl ToString) -> BenchError {
+    BenchError::Load {
+        backend: backend.name(),
+        mode: what,
+        concurrency: 1,
+        error: error.to_string(),
+    }
+}
+
+/// Clustered unit vectors: a topic's direction plus noise of the same size.
+struct Vectors {
+    rng: SmallRng,
+    topics: Vec<Vec<f32>>,
+    dimension: usize,
+}
+
+impl Vectors {
+    fn new(dimension: usize) -> Self {
+        let mut rng = SmallRng::seed_from_u64(0x5eed);
+        let topics = (0..TOPICS).map(|_| gaussian(&mut rng, dimension)).collect();
+        Vectors {
+            rng,
+            topics,
+            dimension,
+        }
+    }
+
+    fn draw(&mut self) -> Vec<f32> {
+        let topic = self.rng.random_range(0..TOPICS);
+        let noise = gaussian(&mut self.rng, self.dimension);
+        let v: Vec<f32> = self.topics[topic]
+            .iter()
+            .zip(noise)
+            .map(|(t, n)| t + n)
+            .collect();
+        unit(v)
+    }
+}
+
+/// A vector of standard normal draws (Box-Muller), scaled to length 1.
+fn gaussian(rng: &mut SmallRng, dimension: usize) -> Vec<f32> {
+    let v = (0..dimension)
+        .map(|_| {
+            let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect();
+    unit(v)
+}
+
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The ids of the `k` best of `scored`, best first, ties by id.
+fn top_k(mut scored: Vec<(f32, Ulid)>, k: usize) -> Vec<Ulid> {
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, id)| id).collect()
+}
+
+/// Runs the scenario for `backend` on `connection`; keys live under namespace `namespace`.
+pub async fn run(
+    config: &BenchConfig,
+    backend: BackendChoice,
+    connection: &ConnectionConfig,
+    namespace: &str,
+) -> Result<Vec<Measurement>, BenchError> {
+    let client = connect_client(connection, backend, |b| b).await?;
+    let memories = config.recall_memories.max(20);
+    let stm_capacity = (memories / 10).max(1) as usize;
+    let loader = TieredMemory::builder(client.clone(), client.clone())
+        .namespace(namespace)
+        .embedding_dimension(config.recall_dimension)
+        .stm_config(StmConfig {
+            capacity: memories as usize + 1,
+            ..StmConfig::default()
+        })
+        .build()
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let agent = loader
+        .agent("recaller")
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let measured = measure(config, backend, &client, namespace, &agent, stm_capacity).await;
+    if let Err(e) = agent.clear().await {
+        tracing::warn!(error = %e, "could not clear the recall agent");
+    }
+    measured
+}
+
+async fn measure(
+    config: &BenchConfig,
+    backend: BackendChoice,
+    client: &ResilientClient,
+    namespace: &str,
+    loader: &AgentMemory,
+    stm_capacity: usize,
+) -> Result<Vec<Measurement>, BenchError> {
+    let memories = config.recall_memories.max(20);
+    let dimension = config.recall_dimension;
+    let mut vectors = Vectors::new(dimension);
+    let mut originals: Vec<(Ulid, Vec<f32>)> = Vec::with_capacity(memories as usize);
+    for step in 0..memories {
+        let v = vectors.draw();
+        let input = MemoryInput::new(
+            step,
+            serde_json::json!({"step": step, "note": "recall bench"}),
+        )
+        .embedding(v.clone());
+        let receipt = loader
+            .store(input, Priority::High)
+            .await
+            .map_err(|e| load_error(backend, "store", e))?;
+        if !receipt.outcome.is_stored() {
+            return Err(load_error(
+                backend,
+                "store",
+                format!("{:?}", receipt.outcome),
+            ));
+        }
+        originals.push((receipt.memory_id, v));
+    }
+    // The same agent through tiers whose STM holds a tenth: one pass moves the rest to IM.
+    let tiers = TieredMemory::builder(client.clone(), client.clone())
+        .namespace(namespace)
+        .embedding_dimension(dimension)
+        .stm_config(StmConfig {
+            capacity: stm_capacity,
+            transition_slack: 0,
+            ..StmConfig::default()
+        })
+        .im_config(ImConfig::default())
+        .build()
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let agent = tiers
+        .agent(loader.agent_id())
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let report = agent
+        .maintain()
+        .await
+        .map_err(|e| load_error(backend, "maintain", e))?;
+    let layout = format!(
+        "{} memories: {} STM, {} IM, dimension {dimension}",
+        memories, report.stm_count, report.im_count
+    );
+
+    let queries = config.recall_queries.max(1);
+    let probes: Vec<Vec<f32>> = (0..queries).map(|_| vectors.draw()).collect();
+    let none = Filter::new();
+    // One query first: connections warm, scripts loaded.
+    agent
+        .similar(&probes[0], 10, &none)
+        .await
+        .map_err(|e| load_error(backend, "similar", e))?;
+
+    // The exact answers, computed before the clock starts.
+    let exact: Vec<Vec<Ulid>> = probes
+        .iter()
+        .map(|probe| {
+            top_k(
+                originals
+                    .iter()
+                    .map(|(id, v)| (dot(probe, v), *id))
+                    .collect(),
+                10,
+            )
+        })
+        .collect();
+    let mut latencies =
+        Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
+    let mut answers = Vec::with_capacity(queries);
+    let server_before = server_cpu_time(client).await;
+    let cpu_before = process_cpu_time();
+    for probe in &probes {
+        let started = Instant::now();
+        let found = agent
+            .similar(probe, 10, &none)
+            .await
+            .map_err(|e| load_error(backend, "similar", e))?;
+        let _ = latencies.record(started.elapsed().as_nanos() as u64);
+        answers.push(found);
+    }
+    let cpu_us = match (cpu_before, process_cpu_time()) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / queries as f64),
+        _ => None,
+    };
+    let server_after = server_cpu_time(client).await;
+    let recall_sum: f64 = answers
+        .iter()
+        .zip(&exact)
+        .map(|(found, exact)| {
+            let hits = found
+                .iter()
+                .filter(|s| exact.contains(&s.memory.entry.memory_id))
+                .count();
+            hits as f64 / exact.len().max(1) as f64
+        })
+        .sum();
+    let us = |q: f64| latencies.value_at_quantile(q) as f64 / 1e3;
+    let similar_p50_ms = us(0.5) / 1e3;
+    let mut out = vec![
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10",
+            1,
+            queries as u64,
+            similar_p50_ms,
+            "ms",
+        )
+        .mode(TIERS)
+        .latencies(us(0.5), us(0.99))
+        .cpu(cpu_us)
+        .server_cpu(per_op(server_before, server_after, queries as u64))
+        .goal(Goal::AtMost(P50_TARGET_MS))
+        .detail(layout.clone()),
+    ];
+    if let Some(cpu) = cpu_us {
+        out.push(
+            Measurement::new(
+                SCENARIO,
+                backend.name(),
+                "similar10_per_core",
+                1,
+                queries as u64,
+                1e6 / cpu,
+                "ops/s",
+            )
+            .mode(TIERS)
+            .cpu(Some(cpu))
+            .goal(Goal::AtLeast(PER_CORE_TARGET))
+            .detail("1e6 / client CPU µs per query"),
+        );
+    }
+    out.push(
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "recall10",
+            1,
+            queries as u64,
+            recall_sum / queries as f64,
+            "x",
+        )
+        .mode(TIERS)
+        .goal(Goal::AtLeast(RECALL_TARGET))
+        .detail("against exact f32 scoring of the original vectors; IM quantized"),
+    );
+
+    // Brute force, as AgentMemory's STM search works: every memory read and decoded.
+    let brute_queries = (queries / 10).max(1);
+    let mut brute = Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
+    let cpu_before = process_cpu_time();
+    for probe in probes.iter().take(brute_queries) {
+        let started = Instant::now();
+        let all = agent
+            .recent(memories as usize)
+            .await
+            .map_err(|e| load_error(backend, "recent", e))?;
+        let scored = all
+            .iter()
+            .filter_map(|r| {
+                let e = r.entry.embedding.as_ref()?;
+                Some((dot(probe, e) / dot(e, e).sqrt(), r.entry.memory_id))
+            })
+            .collect();
+        std::hint::black_box(top_k(scored, 10));
+        let _ = brute.record(started.elapsed().as_nanos() as u64);
+    }
+    let brute_cpu = match (cpu_before, process_cpu_time()) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / brute_queries as f64),
+        _ => None,
+    };
+    let brute_p50_ms = brute.value_at_quantile(0.5) as f64 / 1e6;
+    out.push(
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "brute10",
+            1,
+            brute_queries as u64,
+            brute_p50_ms,
+            "ms",
+        )
+        .mode(BRUTE)
+        .latencies(
+            brute.value_at_quantile(0.5) as f64 / 1e3,
+            brute.value_at_quantile(0.99) as f64 / 1e3,
+        )
+        .cpu(brute_cpu)
+        .detail("recent(all) + decode + score every embedding"),
+    );
+    out.push(
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10_speedup",
+            1,
+            brute_queries as u64,
+            brute_p50_ms / similar_p50_ms.max(f64::MIN_POSITIVE),
+            "x",
+        )
+        .mode("brute-force/tiers")
+        .goal(Goal::AtLeast(SPEEDUP_TARGET))
+        .detail("p50 over p50"),
+    );
+
+    // What an IM embedding costs in its tier's vector block.
+    let block = agent.im().keys().vectors.clone();
+    let len = client
+        .execute(Command::Raw {
+            args: vec!["STRLEN".into(), block.clone().into()],
+            keys: vec![block.clone()],
+            write: false,
+            idempotent: true,
+        })
+        .await
+        .and_then(|v| v.into_int())
+        .map_err(|e| load_error(backend, "STRLEN", e))?;
+    let usage = client
+        .execute(Command::Raw {
+            args: vec!["MEMORY".into(), "USAGE".into(), block.clone().into()],
+            keys: vec![block],
+            write: false,
+            idempotent: true,
+        })
+        .await
+        .and_then(|v| v.into_int())
+        .ok();
+    let im = report.im_count.max(1) as f64;
+    let per_record = (len.max(0) as f64 - 10.0) / im;
+    let note = match usage {
+        Some(bytes) => format!(
+            "record {per_record:.0} bytes with id and framing; server MEMORY USAGE {:.0} bytes per IM memory",
+            bytes as f64 / im
+        ),
+        None => format!("record {per_record:.0} bytes with id and framing"),
+    };
+    out.push(
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "im_embedding_bytes",
+            1,
+            report.im_count,
+            per_record - RECORD_OVERHEAD,
+            "bytes",
+        )
+        .mode(TIERS)
+        .goal(Goal::AtMost(IM_BYTES_TARGET))
+        .detail(note),
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_are_unit_length_and_clustered() {
+        let mut v = Vectors::new(64);
+        let a = v.draw();
+        assert!((dot(&a, &a) - 1.0).abs() < 1e-4);
+        // Same topic: about 0.5; different topics: about 0.
+        let topic = unit(v.topics[0].clone());
+        let near = unit(
+            v.topics[0]
+                .iter()
+                .zip(gaussian(&mut v.rng, 64))
+                .map(|(t, n)| t + n)
+                .collect(),
+        );
+        assert!(dot(&topic, &near) > 0.5, "{}", dot(&topic, &near));
+        assert!(dot(&v.topics[0], &v.topics[1]).abs() < 0.5);
+    }
+
+    #[test]
+    fn top_k_breaks_ties_by_id() {
+        let (a, b, c) = (Ulid::from(1u128), Ulid::from(2u128), Ulid::from(3u128));
+        assert_eq!(top_k(vec![(0.5, c), (0.5, a), (0.9, b)], 2), [b, a]);
+    }
+}
