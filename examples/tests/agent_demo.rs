@@ -64,6 +64,11 @@ fn assert_recovered(report: &DemoReport) {
         report.stored_directly + report.completed + report.critical_restored,
         "{report}"
     );
+    // Agents searched by similarity during the run, and remember what they saw.
+    assert!(report.searches > 0 && report.search_errors == 0, "{report}");
+    assert_eq!(report.recall_queries, 6, "{report}");
+    assert!(report.recall_matched >= 5, "{report}");
+    assert_eq!(report.recall_examples.len(), 6, "{report}");
     let chart = report.chart_path.as_ref().expect("a chart path");
     let svg = std::fs::read_to_string(chart).unwrap();
     assert!(svg.starts_with("<svg"), "not an SVG: {chart:?}");

@@ -19,6 +19,13 @@
 //! let found = agent.get(receipt.memory_id).await?.expect("just stored");
 //! assert_eq!(found.entry.metadata.retrieval_count, 1);
 //! assert_eq!(agent.recent(20).await?.len(), 1);
+//!
+//! // Memories with embeddings can be searched by similarity.
+//! agent
+//!     .store(MemoryInput::new(2, serde_json::json!("a red door")).embedding(vec![1.0, 0.0, 0.2]), Priority::Normal)
+//!     .await?;
+//! let best = agent.similar(&[0.9, 0.1, 0.2], 1, &memory_tiers::Filter::new()).await?;
+//! assert_eq!(best[0].memory.entry.content, "a red door");
 //! # Ok(()) }
 //! ```
 //!
@@ -26,9 +33,10 @@
 //!
 //! - [`keys`]: the key schema (tier and agent id are a Redis Cluster hash tag) and
 //!   validation:
-//!   per agent and tier, one string per memory and one sorted set indexing them by
+//!   per agent and tier, one string per memory, one sorted set indexing them by
 //!   timestamp, step, importance and expiry, all four as lexicographic members of the same
-//!   set (the `index` module).
+//!   set (the `index` module), and one string packing the embeddings for search (the
+//!   `vectors` module).
 //! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read; the
 //!   `codec` module stores one as a schema version, fixed-offset counters and index
 //!   fields, a compact binary header and the user's JSON.
@@ -38,6 +46,10 @@
 //!   `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id and importance
 //!   changes are Lua [`scripts`] (the same source runs on
 //!   [`InMemoryBackend`](resilience_core::InMemoryBackend)).
+//! - [`recall`]: searches. [`AgentMemory::similar`] scores every embedding of both tiers
+//!   (read with one `GET` per tier) in Rust, exactly; [`AgentMemory::find`] takes a
+//!   [`Filter`] (type, time, step and importance ranges, content attributes, text) and
+//!   runs its range on the server; [`AgentMemory::search_content`] matches text.
 //! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves;
 //!   [`hooks`]: listeners of memory events (stored, moved, expired, evicted, deleted),
 //!   run off the write path.
@@ -51,6 +63,9 @@
 //! - Reads by id bump `retrieval_count` and `last_access_time` in one `BITFIELD`: atomic
 //!   and exact. Range queries (`recent`, `by_*`) list entries without counting a retrieval.
 //! - Importance is clamped to [0, 1] on write and on [`AgentMemory::adjust_importance`].
+//! - Embeddings have one dimension per [`TieredMemory`] (configured, or fixed by the first
+//!   one stored); STM keeps them as written, IM at compression levels 1 and 2 as one byte
+//!   per dimension and a scale.
 //! - An expired entry is never returned or counted. Its index members leave lazily: a
 //!   query that meets one, a write that finds the tier over capacity, and
 //!   [`AgentMemory::maintain`] remove expired members, a bounded batch at a time.

@@ -187,7 +187,7 @@ impl<'q> Scorer<'q> {
                 r.dimension
             )));
         }
-        Ok(match r.kind {
+        let score = match r.kind {
             KIND_F32 => {
                 self.floats.clear();
                 self.floats.extend(
@@ -205,7 +205,12 @@ impl<'q> Scorer<'q> {
                 }
                 self.wide.cosine_i8(&p[4..], inv_norm)
             }
-        })
+        };
+        if score.is_finite() {
+            Ok(score)
+        } else {
+            Err(corrupt(&format!("record of {} does not score", r.id)))
+        }
     }
 }
 
@@ -323,6 +328,43 @@ mod tests {
         kind[HEADER_LEN + 16] = 7;
         let b = Block::parse(&kind).unwrap();
         assert!(b.records().next().unwrap().is_err());
+    }
+
+    proptest::proptest! {
+        /// Damaged blocks: records of any kind and dimension with random payloads (NaNs,
+        /// infinities, wrong lengths), then garbage. Every score is finite or an error,
+        /// and nothing panics.
+        #[test]
+        fn damaged_blocks_score_finite_or_refuse(
+            query in proptest::collection::vec(-1.0f32..1.0, 1..8),
+            records in proptest::collection::vec(
+                (0u8..4, proptest::prelude::any::<bool>(), proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)),
+                0..6,
+            ),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..30),
+        ) {
+            let mut bytes = header(1).to_vec();
+            for (n, (kind, fits, payload)) in records.iter().enumerate() {
+                bytes.extend_from_slice(&(n as u128).to_be_bytes());
+                bytes.push(*kind);
+                let dim = if *fits { query.len() } else { payload.len() % 5 };
+                bytes.extend_from_slice(&(dim as u16).to_be_bytes());
+                let want = if *kind == KIND_F32 { 4 * dim } else { 4 + dim };
+                bytes.extend(payload.iter().copied().cycle().take(want));
+            }
+            bytes.extend(garbage);
+            let block = Block::parse(&bytes).unwrap();
+            let mut scorer = Scorer::new(&query);
+            let mut live = HashSet::new();
+            for r in block.records() {
+                let Ok(r) = r else { break };
+                live.insert(r.id);
+                if let Ok(score) = scorer.score(&r) {
+                    proptest::prop_assert!(score.is_finite(), "{score}");
+                }
+            }
+            let _ = compacted(&block, &live);
+        }
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! storage) in Rust, on the embedded in-memory backend, so it runs with no server.
 //!
 //! Then one scripted outage shows the priorities at work: a `Critical` write retried
-//! inline, a `Normal` write queued and stored after recovery, a `Low` write dropped.
+//! inline, a `Normal` write queued and stored after recovery, a `Low` write dropped. Last,
+//! an agent's memory (memory-tiers) recalls what it saw by similarity.
 //!
 //! Run: `cargo run -p examples --bin quickstart`
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use examples::embedder::{DIMENSION, embed};
+use memory_tiers::{Filter, MemoryInput, TieredMemory};
 use resilience_core::{
     Error, InMemoryBackend, Jitter, Priority, ResilientClient, RetryPolicy, SetOptions,
     StoreOutcome, TicketOutcome,
@@ -144,6 +147,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let low_present = client.exists(["agent:agent789:state"]).await?;
     println!("agent789 (low, dropped) present -> {}", low_present == 1);
+    println!("\n== agent memory: recall by similarity");
+    let memory = TieredMemory::builder(client.clone(), client.clone()).build()?;
+    let agent = memory.agent("agent123")?;
+    for (step, seen) in ["saw a red door", "found a rusty key", "heard an enemy"]
+        .into_iter()
+        .enumerate()
+    {
+        let input = MemoryInput::new(step as u64, serde_json::json!({ "observation": seen }))
+            .embedding(embed(seen, DIMENSION));
+        agent.store(input, Priority::Normal).await?;
+    }
+    let best = agent
+        .similar(&embed("where was the key?", DIMENSION), 1, &Filter::new())
+        .await?;
+    for found in &best {
+        println!(
+            "similar(\"where was the key?\") -> {} (score {:.2})",
+            found.memory.entry.content["observation"], found.score
+        );
+    }
+
     let stats = client.stats();
     println!(
         "\nstats: breaker {:?}, calls {}, rejected {}, retries {}, stored {}, queued {}, dropped {}, replayed {}",
@@ -156,6 +180,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.dropped,
         stats.queue.completed
     );
+
     let report = client.shutdown(Duration::from_secs(1)).await;
     println!(
         "shutdown: drained {}, abandoned {}",

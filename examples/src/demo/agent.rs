@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use memory_tiers::{AgentMemory, MemoryInput, Source, TieredMemory, Ulid};
+use memory_tiers::{AgentMemory, Filter, MemoryInput, Source, TieredMemory, Ulid};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use resilience_core::{
@@ -16,6 +16,7 @@ use resilience_core::{
 use tokio::time::Instant;
 
 use super::report::PriorityCounts;
+use crate::embedder::{DIMENSION, embed};
 
 /// Counters shared by the agents, the sampler and the outage driver.
 pub(super) struct Shared {
@@ -67,6 +68,10 @@ pub(super) struct AgentOutcome {
     pub reads_fallback: u64,
     pub reads_empty: u64,
     pub read_errors: u64,
+    /// `similar` searches answered, those answered by the fallback, and those that failed.
+    pub searches: u64,
+    pub searches_fallback: u64,
+    pub search_errors: u64,
     /// Memories that must be in STM or IM at the end.
     pub must_exist: Vec<Ulid>,
     /// Things that should not happen in a demo (invalid input, corrupt entries).
@@ -101,20 +106,35 @@ fn importance(priority: Priority, rng: &mut SmallRng) -> f64 {
     base + rng.random_range(0.0..0.1)
 }
 
+/// What agents see.
+pub(super) const THINGS: [&str; 6] = ["door", "key", "enemy", "ally", "chest", "trap"];
+
+/// A memory of `thing`, and what an agent asks `similar` to recall one.
+pub(super) fn sighting(thing: &str) -> String {
+    let article = if thing.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("saw {article} {thing}")
+}
+
 fn memory_input(agent: &str, step: usize, priority: Priority, rng: &mut SmallRng) -> MemoryInput {
-    const THINGS: [&str; 6] = ["door", "key", "enemy", "ally", "chest", "trap"];
     let x: i32 = rng.random_range(-100..100);
     let y: i32 = rng.random_range(-100..100);
     let thing = THINGS[rng.random_range(0..THINGS.len())];
+    let observation = format!("{} at ({x}, {y})", sighting(thing));
+    let embedding = embed(&observation, DIMENSION);
     let content = serde_json::json!({
         "agent": agent,
         "step": step,
-        "observation": format!("saw a {thing} at ({x}, {y})"),
+        "observation": observation,
         "position": [x, y],
         "reward": rng.random_range(-1.0..1.0f64),
         "priority": priority.as_str(),
     });
     MemoryInput::new(step as u64, content)
+        .embedding(embedding)
         .importance(importance(priority, rng))
         .memory_type(if priority == Priority::Critical {
             "decision"
@@ -170,6 +190,18 @@ impl AgentOutcome {
                 }
                 Ok(None) => self.reads_empty += 1,
                 Err(_) => self.read_errors += 1,
+            }
+        }
+        if step.is_multiple_of(7) {
+            let query = embed(&sighting(THINGS[step % THINGS.len()]), DIMENSION);
+            match memory.similar(&query, 3, &Filter::new()).await {
+                Ok(found) => {
+                    self.searches += 1;
+                    if found.iter().any(|s| s.memory.source == Source::Fallback) {
+                        self.searches_fallback += 1;
+                    }
+                }
+                Err(_) => self.search_errors += 1,
             }
         }
         if step.is_multiple_of(5) {
@@ -308,6 +340,60 @@ async fn restore_critical(
             out.agent_id
         )),
     }
+}
+
+/// What `similar` recalled once the run was over.
+#[derive(Default)]
+pub(super) struct Recalled {
+    /// Queries made: one per thing, for the first agent.
+    pub queries: u64,
+    /// Queries whose best match is a sighting of the thing asked for.
+    pub matched: u64,
+    /// One line per query: what was asked, the best match, its score and tier.
+    pub examples: Vec<String>,
+    /// Queries that failed.
+    pub errors: Vec<String>,
+}
+
+/// Asks the first agent's memory, for each thing, which memory is most like seeing it.
+pub(super) async fn recall(tiers: &TieredMemory, outcomes: &[AgentOutcome]) -> Recalled {
+    let mut out = Recalled::default();
+    let Some(first) = outcomes.iter().map(|o| &o.agent_id).min() else {
+        return out;
+    };
+    let Ok(memory) = tiers.agent(first) else {
+        return out;
+    };
+    for thing in THINGS {
+        let asked = sighting(thing);
+        out.queries += 1;
+        match memory
+            .similar(&embed(&asked, DIMENSION), 3, &Filter::new())
+            .await
+        {
+            Ok(found) => {
+                let Some(best) = found.first() else {
+                    out.examples.push(format!("{first}: {asked:?} -> nothing"));
+                    continue;
+                };
+                let seen = best.memory.entry.content["observation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if seen.starts_with(&asked) {
+                    out.matched += 1;
+                }
+                out.examples.push(format!(
+                    "{first}: {asked:?} -> {seen:?} ({:.2}, {:?})",
+                    best.score, best.memory.source
+                ));
+            }
+            Err(e) => out
+                .errors
+                .push(format!("{first}: similar({asked:?}) failed: {e}")),
+        }
+    }
+    out
 }
 
 /// Reads back every memory that must exist, from STM or IM (a copy only in the fallback

@@ -425,6 +425,8 @@ pub async fn run(args: &DemoArgs) -> Result<DemoReport, DemoError> {
 
     // Read back every memory that should exist, from the primary tiers.
     let verify = agent::verify_all(&tiers, &outcomes).await;
+    // And ask what the agents remember, by similarity.
+    let recalled = agent::recall(&tiers, &outcomes).await;
     let elapsed = start.elapsed();
 
     let transitions = lock(&transitions).clone();
@@ -439,6 +441,10 @@ pub async fn run(args: &DemoArgs) -> Result<DemoReport, DemoError> {
         elapsed,
     );
     report.unexpected.extend(unexpected);
+    report.unexpected.extend(recalled.errors);
+    report.recall_queries = recalled.queries;
+    report.recall_matched = recalled.matched;
+    report.recall_examples = recalled.examples;
     if !shutdown.drained || shutdown.abandoned > 0 {
         report.unexpected.push(format!(
             "shutdown: drained {}, abandoned {}",

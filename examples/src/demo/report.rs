@@ -98,6 +98,18 @@ pub struct DemoReport {
     pub reads_empty: u64,
     /// Reads that failed.
     pub read_errors: u64,
+    /// `similar` searches during the run that answered.
+    pub searches: u64,
+    /// Of those, searches answered (at least partly) by the fallback.
+    pub searches_fallback: u64,
+    /// Searches during the run that failed.
+    pub search_errors: u64,
+    /// After the run: one `similar` query per thing the agents see, on the first agent.
+    pub recall_queries: u64,
+    /// Of those, queries whose best match is a sighting of that thing.
+    pub recall_matched: u64,
+    /// What each of those queries found.
+    pub recall_examples: Vec<String>,
     /// Memories that should exist at the end (stored, completed, stored again).
     pub expected_present: u64,
     /// Of those, memories not found in STM or IM: must be 0.
@@ -196,6 +208,12 @@ impl DemoReport {
             reads_fallback: sum(|o| o.reads_fallback),
             reads_empty: sum(|o| o.reads_empty),
             read_errors: sum(|o| o.read_errors),
+            searches: sum(|o| o.searches),
+            searches_fallback: sum(|o| o.searches_fallback),
+            search_errors: sum(|o| o.search_errors),
+            recall_queries: 0,
+            recall_matched: 0,
+            recall_examples: Vec::new(),
             expected_present: verified.expected,
             lost: verified.lost,
             lost_examples: verified.lost_examples,
@@ -316,6 +334,20 @@ impl fmt::Display for DemoReport {
             "reads: {} answered ({} from the fallback during the outage), {} empty, {} failed",
             self.reads, self.reads_fallback, self.reads_empty, self.read_errors
         )?;
+        writeln!(
+            f,
+            "searches (similar): {} answered ({} from the fallback during the outage), {} failed",
+            self.searches, self.searches_fallback, self.search_errors
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "recall: best match is the thing asked for in {} of {} queries",
+            self.recall_matched, self.recall_queries
+        )?;
+        for line in &self.recall_examples {
+            writeln!(f, "  {line}")?;
+        }
         writeln!(f)?;
         writeln!(f, "breaker")?;
         if let Some((began, ended)) = self.outage_window {
