@@ -109,11 +109,10 @@ impl FredCluster {
         // Client tracking is not wired into cluster mode (each node would need its own
         // invalidation feed): the nodes never track, so a client cache over this backend
         // stays off instead of missing other nodes' invalidations.
-        let node_config = ConnectionConfig {
-            cluster_nodes: Vec::new(),
-            client_tracking: false,
-            ..cfg.clone()
-        };
+        let node_config = cfg
+            .clone()
+            .with_cluster_nodes(Vec::new())
+            .with_client_tracking(false);
         let mut last_error = invalid("no cluster seed node given");
         let mut seed = None;
         for (host, port) in &cfg.cluster_nodes {
@@ -436,11 +435,7 @@ impl FredCluster {
 }
 
 fn with_addr(base: &ConnectionConfig, host: &str, port: u16) -> ConnectionConfig {
-    ConnectionConfig {
-        host: host.to_owned(),
-        port,
-        ..base.clone()
-    }
+    base.clone().with_host(host.to_owned()).with_port(port)
 }
 
 fn split_addr(addr: &str) -> Result<(&str, u16), BackendError> {

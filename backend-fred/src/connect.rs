@@ -229,28 +229,23 @@ mod tests {
     use resilience_core::{SentinelConfig, TlsConfig};
 
     fn base() -> ConnectionConfig {
-        ConnectionConfig {
-            host: "127.0.0.1".to_owned(),
-            port: 1,
-            ..ConnectionConfig::default()
-        }
+        ConnectionConfig::default()
+            .with_host("127.0.0.1")
+            .with_port(1)
     }
 
     #[test]
     fn unsupported_configurations_are_invalid_input() {
         let mut tls = base();
-        tls.tls = Some(TlsConfig {
-            ca_file: Some("/nonexistent/ca.pem".into()),
-            ..TlsConfig::default()
-        });
+        tls.tls = Some(TlsConfig::default().with_ca_file("/nonexistent/ca.pem"));
         let mut cluster = base();
         cluster.cluster_nodes = vec![("127.0.0.1".to_owned(), 7000)];
         let mut sentinel = base();
-        sentinel.sentinel = Some(SentinelConfig {
-            master_name: "m".to_owned(),
-            nodes: vec![],
-            ..SentinelConfig::default()
-        });
+        sentinel.sentinel = Some(
+            SentinelConfig::default()
+                .with_master_name("m")
+                .with_nodes(vec![]),
+        );
         let mut db = base();
         db.db = 256;
         let mut negative_db = base();

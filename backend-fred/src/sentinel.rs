@@ -58,12 +58,11 @@ mod tests {
 
     #[test]
     fn sentinel_config_maps_to_fred_with_sentinel_credentials() {
-        let config = SentinelConfig {
-            master_name: "mymaster".into(),
-            nodes: vec![("s1".into(), 26379), ("s2".into(), 26380)],
-            username: Some("watcher".into()),
-            password: Some("sentinel-pw".into()),
-        };
+        let config = SentinelConfig::default()
+            .with_master_name("mymaster")
+            .with_nodes(vec![("s1".into(), 26379), ("s2".into(), 26380)])
+            .with_username("watcher")
+            .with_password("sentinel-pw");
         match server_config(&config).unwrap() {
             ServerConfig::Sentinel {
                 hosts,

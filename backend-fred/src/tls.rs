@@ -206,24 +206,12 @@ mod tests {
         let missing = dir.join("missing-ca.pem");
         let cases = [
             (
-                TlsConfig {
-                    ca_file: Some(missing.clone()),
-                    ..TlsConfig::default()
-                },
+                TlsConfig::default().with_ca_file(missing.clone()),
                 "missing-ca.pem",
             ),
+            (TlsConfig::default().with_ca_file(junk.clone()), "junk.pem"),
             (
-                TlsConfig {
-                    ca_file: Some(junk.clone()),
-                    ..TlsConfig::default()
-                },
-                "junk.pem",
-            ),
-            (
-                TlsConfig {
-                    client_key_file: Some(junk.clone()),
-                    ..TlsConfig::default()
-                },
+                TlsConfig::default().with_client_key_file(junk.clone()),
                 "together",
             ),
         ];
@@ -237,10 +225,7 @@ mod tests {
 
     #[test]
     fn insecure_needs_no_files() {
-        let tls = TlsConfig {
-            insecure: true,
-            ..TlsConfig::default()
-        };
+        let tls = TlsConfig::default().with_insecure(true);
         assert!(client_config(&tls).is_ok());
     }
 }

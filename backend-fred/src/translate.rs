@@ -130,10 +130,7 @@ mod tests {
         let set = Command::Set {
             key: "k".into(),
             value: Bytes::from_static(b"\x00\xff"),
-            options: SetOptions {
-                expire_ms: Some(1500),
-                condition: None,
-            },
+            options: SetOptions::default().with_expire_ms(1500),
         };
         let w = translate(&set).unwrap();
         assert_eq!(w.cmd.cmd.to_string(), "SET");

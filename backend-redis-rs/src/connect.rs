@@ -344,40 +344,23 @@ mod tests {
         std::fs::write(&empty, b"not a certificate").unwrap();
         let missing = dir.join("missing.pem");
         let cases = [
-            TlsConfig {
-                ca_file: Some(missing.clone()),
-                ..TlsConfig::default()
-            },
-            TlsConfig {
-                ca_file: Some(empty.clone()),
-                ..TlsConfig::default()
-            },
-            TlsConfig {
-                client_cert_file: Some(empty.clone()),
-                ..TlsConfig::default()
-            },
-            TlsConfig {
-                client_cert_file: Some(empty.clone()),
-                client_key_file: Some(empty.clone()),
-                ..TlsConfig::default()
-            },
+            TlsConfig::default().with_ca_file(missing.clone()),
+            TlsConfig::default().with_ca_file(empty.clone()),
+            TlsConfig::default().with_client_cert_file(empty.clone()),
+            TlsConfig::default()
+                .with_client_cert_file(empty.clone())
+                .with_client_key_file(empty.clone()),
         ];
         for tls in cases {
-            let config = ConnectionConfig {
-                tls: Some(tls.clone()),
-                ..ConnectionConfig::default()
-            };
+            let config = ConnectionConfig::default().with_tls(tls.clone());
             let err = client_for(&config).err().unwrap();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{tls:?}: {err}");
             assert!(err.to_string().contains("TLS"), "{err}");
         }
-        let err = client_for(&ConnectionConfig {
-            tls: Some(TlsConfig {
-                ca_file: Some(missing.clone()),
-                ..TlsConfig::default()
-            }),
-            ..ConnectionConfig::default()
-        })
+        let err = client_for(
+            &ConnectionConfig::default()
+                .with_tls(TlsConfig::default().with_ca_file(missing.clone())),
+        )
         .err()
         .unwrap();
         assert!(err.to_string().contains("missing.pem"), "{err}");
@@ -386,10 +369,7 @@ mod tests {
 
     #[test]
     fn unsupported_modes_are_invalid_input() {
-        let cluster = ConnectionConfig {
-            cluster_nodes: vec![("a".into(), 1)],
-            ..ConnectionConfig::default()
-        };
+        let cluster = ConnectionConfig::default().with_cluster_nodes(vec![("a".into(), 1)]);
         assert_eq!(
             client_for(&cluster).err().unwrap().kind(),
             ErrorKind::InvalidInput
@@ -455,11 +435,9 @@ mod tests {
 
     #[test]
     fn manager_never_retries_and_uses_our_timeouts() {
-        let config = ConnectionConfig {
-            socket_timeout: Duration::from_millis(300),
-            socket_connect_timeout: Duration::from_millis(200),
-            ..ConnectionConfig::default()
-        };
+        let config = ConnectionConfig::default()
+            .with_socket_timeout(Duration::from_millis(300))
+            .with_socket_connect_timeout(Duration::from_millis(200));
         let m = manager_config(&config);
         assert_eq!(m.number_of_retries(), 0);
         // The backend's own deadline (socket_timeout) replaces the driver's.

@@ -63,14 +63,15 @@ impl Sentinels {
             .nodes
             .iter()
             .map(|(host, port)| {
-                let node = ConnectionConfig {
-                    host: host.clone(),
-                    port: *port,
-                    db: 0,
-                    username: sentinel.username.clone(),
-                    password: sentinel.password.clone(),
-                    sentinel: None,
-                    ..config.clone()
+                let node = {
+                    let mut c = config.clone();
+                    c.host = host.clone();
+                    c.port = *port;
+                    c.db = 0;
+                    c.username = sentinel.username.clone();
+                    c.password = sentinel.password.clone();
+                    c.sentinel = None;
+                    c
                 };
                 Ok((node.address(), client_for(&node)?))
             })
@@ -139,11 +140,12 @@ pub(crate) fn master_client(
     config: &ConnectionConfig,
     (host, port): &(String, u16),
 ) -> Result<Client, BackendError> {
-    client_for(&ConnectionConfig {
-        host: host.clone(),
-        port: *port,
-        sentinel: None,
-        ..config.clone()
+    client_for(&{
+        let mut c = config.clone();
+        c.host = host.clone();
+        c.port = *port;
+        c.sentinel = None;
+        c
     })
 }
 
@@ -312,18 +314,14 @@ mod tests {
 
     #[test]
     fn sentinels_get_sentinel_credentials_and_db_zero() {
-        let config = ConnectionConfig {
-            db: 3,
-            username: Some("app".into()),
-            password: Some("data-pw".into()),
-            ..ConnectionConfig::default()
-        };
-        let sentinel = SentinelConfig {
-            master_name: "m".into(),
-            nodes: vec![("s1".into(), 26379), ("s2".into(), 26380)],
-            username: None,
-            password: Some("sentinel-pw".into()),
-        };
+        let config = ConnectionConfig::default()
+            .with_db(3)
+            .with_username("app")
+            .with_password("data-pw");
+        let sentinel = SentinelConfig::default()
+            .with_master_name("m")
+            .with_nodes(vec![("s1".into(), 26379), ("s2".into(), 26380)])
+            .with_password("sentinel-pw");
         let sentinels = Sentinels::new(&config, &sentinel).unwrap();
         assert_eq!(sentinels.nodes.len(), 2);
         let info = sentinels.nodes[1].1.get_connection_info();
@@ -345,15 +343,10 @@ mod tests {
     fn a_sentinel_config_without_name_or_nodes_is_invalid_input() {
         let config = ConnectionConfig::default();
         for sentinel in [
-            SentinelConfig {
-                master_name: String::new(),
-                nodes: vec![("s".into(), 1)],
-                ..SentinelConfig::default()
-            },
-            SentinelConfig {
-                master_name: "m".into(),
-                ..SentinelConfig::default()
-            },
+            SentinelConfig::default()
+                .with_master_name(String::new())
+                .with_nodes(vec![("s".into(), 1)]),
+            SentinelConfig::default().with_master_name("m"),
         ] {
             let err = Sentinels::new(&config, &sentinel).err().unwrap();
             assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -362,15 +355,11 @@ mod tests {
 
     #[tokio::test]
     async fn no_reachable_sentinel_is_unavailable() {
-        let config = ConnectionConfig {
-            socket_connect_timeout: Duration::from_millis(200),
-            ..ConnectionConfig::default()
-        };
-        let sentinel = SentinelConfig {
-            master_name: "m".into(),
-            nodes: vec![("127.0.0.1".into(), 1)],
-            ..SentinelConfig::default()
-        };
+        let config =
+            ConnectionConfig::default().with_socket_connect_timeout(Duration::from_millis(200));
+        let sentinel = SentinelConfig::default()
+            .with_master_name("m")
+            .with_nodes(vec![("127.0.0.1".into(), 1)]);
         let err = Sentinels::new(&config, &sentinel)
             .unwrap()
             .master()

@@ -68,10 +68,7 @@ mod tests {
         let set = Command::Set {
             key: "k".into(),
             value: Bytes::from_static(b"\x00\xff"),
-            options: SetOptions {
-                expire_ms: Some(1500),
-                condition: None,
-            },
+            options: SetOptions::default().with_expire_ms(1500),
         };
         let (cmd, _) = translate(&set).unwrap();
         let args: Vec<Vec<u8>> = cmd

@@ -93,14 +93,12 @@ async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
 
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let proxied = ConnectionConfig {
-        host: "127.0.0.1".into(),
-        port: proxy.addr().port(),
-        socket_timeout: Duration::from_millis(200),
-        socket_connect_timeout: Duration::from_millis(200),
-        client_tracking: true,
-        ..ConnectionConfig::default()
-    };
+    let proxied = ConnectionConfig::default()
+        .with_host("127.0.0.1")
+        .with_port(proxy.addr().port())
+        .with_socket_timeout(Duration::from_millis(200))
+        .with_socket_connect_timeout(Duration::from_millis(200))
+        .with_client_tracking(true);
     let a = ResilientClient::builder("a", RedisRsBackend::connect(&proxied).await.unwrap())
         .circuit_threshold(100)
         .client_cache(CacheConfig::default())

@@ -20,10 +20,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn memory(capacity: usize) -> TieredMemory {
     let (c, _) = connect_in_memory("bench");
     TieredMemory::builder(c.clone(), c)
-        .stm_config(StmConfig {
-            capacity,
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_capacity(capacity))
         .build()
         .expect("tiers")
 }
@@ -107,10 +104,7 @@ fn transition(c: &mut Criterion) {
                 // second handle: maintain() moves 1000.
                 let (client, _) = connect_in_memory("bench");
                 let big = TieredMemory::builder(client.clone(), client.clone())
-                    .stm_config(StmConfig {
-                        capacity: 2000,
-                        ..StmConfig::default()
-                    })
+                    .stm_config(StmConfig::default().with_capacity(2000))
                     .build()
                     .unwrap();
                 let a = big.agent("mover").unwrap();
@@ -120,11 +114,11 @@ fn transition(c: &mut Criterion) {
                         .unwrap();
                 }
                 let small = TieredMemory::builder(client.clone(), client)
-                    .stm_config(StmConfig {
-                        capacity: 1000,
-                        near_expiry: Duration::ZERO,
-                        ..StmConfig::default()
-                    })
+                    .stm_config(
+                        StmConfig::default()
+                            .with_capacity(1000)
+                            .with_near_expiry(Duration::ZERO),
+                    )
                     .build()
                     .unwrap();
                 let a = small.agent("mover").unwrap();

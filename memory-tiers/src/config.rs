@@ -7,7 +7,12 @@ use std::time::Duration;
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 /// Short-term memory settings.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`StmConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct StmConfig {
     /// How long an entry lives (its hash's TTL). Default 24 h.
     pub ttl: Duration,
@@ -62,7 +67,12 @@ impl CompressionLevel {
 }
 
 /// Intermediate memory settings.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`ImConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ImConfig {
     /// How long an entry lives. Default 7 days.
     pub ttl: Duration,

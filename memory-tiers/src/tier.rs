@@ -249,10 +249,7 @@ impl TierHandle {
             Command::Set {
                 key: self.keys.entry(&id),
                 value: encoded.bytes,
-                options: SetOptions {
-                    expire_ms: Some(left_ms),
-                    condition: None,
-                },
+                options: SetOptions::default().with_expire_ms(left_ms),
             },
             Command::Zadd {
                 key: index.clone(),
@@ -279,10 +276,7 @@ impl TierHandle {
                 Command::Set {
                     key: vectors.clone(),
                     value: Bytes::copy_from_slice(&vectors::header(0)),
-                    options: SetOptions {
-                        expire_ms: None,
-                        condition: Some(SetCondition::IfNotExists),
-                    },
+                    options: SetOptions::default().with_condition(SetCondition::IfNotExists),
                 },
                 // Sent again, it appends the record twice; searches and compaction keep
                 // one per id, so it is as safe to resend as the rest of the write.

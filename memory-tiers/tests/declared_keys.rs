@@ -118,11 +118,11 @@ async fn every_operation_declares_every_key_it_touches() {
     let fallback = ResilientClient::builder("fallback", KeyChecker::default()).build();
     let mem = TieredMemory::builder(client.clone(), client)
         .namespace(NS)
-        .stm_config(StmConfig {
-            capacity: 4,
-            transition_slack: 1,
-            ..StmConfig::default()
-        })
+        .stm_config(
+            StmConfig::default()
+                .with_capacity(4)
+                .with_transition_slack(1),
+        )
         .fallback(fallback)
         .build()
         .unwrap();

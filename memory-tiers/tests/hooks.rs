@@ -44,11 +44,11 @@ async fn every_kind_of_event_reaches_the_listeners() {
     let (client, _backend) = connect_in_memory("hooks");
     let seen: Seen = Arc::default();
     let mem = TieredMemory::builder(client.clone(), client)
-        .stm_config(StmConfig {
-            capacity: 2,
-            transition_slack: 0,
-            ..StmConfig::default()
-        })
+        .stm_config(
+            StmConfig::default()
+                .with_capacity(2)
+                .with_transition_slack(0),
+        )
         .on_event(recorder(&seen))
         .build()
         .unwrap();
@@ -106,10 +106,7 @@ async fn expiry_seen_by_a_cleanup_is_an_event() {
     let (client, _backend) = connect_in_memory("hooks");
     let seen: Seen = Arc::default();
     let mem = TieredMemory::builder(client.clone(), client)
-        .stm_config(StmConfig {
-            ttl: Duration::from_secs(5),
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_ttl(Duration::from_secs(5)))
         .on_event(recorder(&seen))
         .build()
         .unwrap();

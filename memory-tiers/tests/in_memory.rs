@@ -102,10 +102,7 @@ async fn expired_entries_disappear_everywhere() {
     let b = InMemoryBackend::new();
     let c = suite::client("t", b.clone());
     let mem = TieredMemory::builder(c.clone(), c.clone())
-        .stm_config(StmConfig {
-            ttl: Duration::from_secs(10),
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_ttl(Duration::from_secs(10)))
         .build()
         .unwrap();
     let agent = mem.agent("forgetful").unwrap();
@@ -159,11 +156,11 @@ async fn expired_entries_disappear_everywhere() {
 async fn maintain_moves_entries_near_expiry() {
     let (c, _b) = memory_tiers::connect_in_memory("t");
     let mem = TieredMemory::builder(c.clone(), c)
-        .stm_config(StmConfig {
-            ttl: Duration::from_secs(3600),
-            near_expiry: Duration::from_secs(600),
-            ..StmConfig::default()
-        })
+        .stm_config(
+            StmConfig::default()
+                .with_ttl(Duration::from_secs(3600))
+                .with_near_expiry(Duration::from_secs(600)),
+        )
         .build()
         .unwrap();
     let agent = mem.agent("aging").unwrap();

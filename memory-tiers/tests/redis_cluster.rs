@@ -31,11 +31,10 @@ enum Driver {
 }
 
 async fn backend(cluster: &RedisCluster, driver: Driver) -> Arc<dyn KvBackend> {
-    let config = ConnectionConfig {
-        socket_timeout: Duration::from_secs(1),
-        socket_connect_timeout: Duration::from_secs(1),
-        ..ConnectionConfig::from_url(&cluster.url()).unwrap()
-    };
+    let config = ConnectionConfig::from_url(&cluster.url())
+        .unwrap()
+        .with_socket_timeout(Duration::from_secs(1))
+        .with_socket_connect_timeout(Duration::from_secs(1));
     match driver {
         #[cfg(feature = "redis-rs")]
         Driver::RedisRs => Arc::new(

@@ -25,14 +25,11 @@ fn closed_fast_path(c: &mut Criterion) {
     });
     let breaker = CircuitBreaker::new(
         "bench-count",
-        CircuitBreakerConfig {
-            policy: FailurePolicy::FailureRate {
-                window: RateWindow::Count(100),
-                min_calls: 10,
-                failure_rate: 0.5,
-            },
-            ..CircuitBreakerConfig::default()
-        },
+        CircuitBreakerConfig::default().with_policy(FailurePolicy::FailureRate {
+            window: RateWindow::Count(100),
+            min_calls: 10,
+            failure_rate: 0.5,
+        }),
     );
     c.bench_function("closed_fast_path_count_window", |b| {
         b.iter(|| {
@@ -46,10 +43,7 @@ fn closed_fast_path(c: &mut Criterion) {
 fn open_rejection(c: &mut Criterion) {
     let breaker = CircuitBreaker::new(
         "bench-open",
-        CircuitBreakerConfig {
-            reset_timeout: Duration::from_secs(3600),
-            ..CircuitBreakerConfig::default()
-        },
+        CircuitBreakerConfig::default().with_reset_timeout(Duration::from_secs(3600)),
     );
     breaker.force_open();
     breaker.reset();

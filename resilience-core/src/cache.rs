@@ -69,7 +69,12 @@ use crate::Value;
 pub(crate) use store::{Entry, ReadCache};
 
 /// Size and age limits of the client-side cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`CacheConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct CacheConfig {
     /// Most keys kept (least recently used evicted first). Default 10,000. Zero is taken
     /// as 1.

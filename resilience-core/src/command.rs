@@ -12,11 +12,20 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Options of `SET`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`SetOptions::default().with_…(…)`), or assign fields of a default value.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters,
+)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct SetOptions {
     /// Expire after this many milliseconds (`PX`). `None` keeps no TTL.
+    #[setters(strip_option)]
     pub expire_ms: Option<u64>,
     /// Only set when the key does not exist (`NX`) or only when it does (`XX`).
+    #[setters(strip_option)]
     pub condition: Option<SetCondition>,
 }
 
@@ -40,11 +49,20 @@ pub enum SetCondition {
 }
 
 /// Options of `ZADD`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`ZaddOptions::default().with_…(…)`), or assign fields of a default value.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters,
+)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ZaddOptions {
     /// `NX` / `XX` on members.
+    #[setters(strip_option)]
     pub condition: Option<SetCondition>,
     /// `GT` (`Some(true)`) or `LT` (`Some(false)`): only update when the new score is greater / less.
+    #[setters(strip_option)]
     pub greater_than: Option<bool>,
     /// `CH`: reply counts changed members, not only added ones.
     pub changed: bool,

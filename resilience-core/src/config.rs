@@ -27,13 +27,21 @@ use std::time::Duration;
 use crate::Error;
 
 /// TLS settings (`rediss://`).
-#[derive(Clone, Default, PartialEq, Eq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`TlsConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Default, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// PEM file of the certificate authorities to trust; `None` uses the system roots.
+    #[setters(strip_option, into)]
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate, for mutual TLS.
+    #[setters(strip_option, into)]
     pub client_cert_file: Option<PathBuf>,
     /// PEM private key of the client certificate.
+    #[setters(strip_option, into)]
     pub client_key_file: Option<PathBuf>,
     /// Skip certificate verification. Only for tests.
     pub insecure: bool,
@@ -62,16 +70,24 @@ mod sentinel_url;
 /// there with the config's `username`, `password`, `db` and `tls`, and asks again when the
 /// master stops answering or turns read-only (a failover), without recreating the client.
 /// The config's `host` and `port` are not used to connect in this mode.
-#[derive(Clone, Default, PartialEq, Eq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`SentinelConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Default, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct SentinelConfig {
     /// The master's name as the sentinels know it.
+    #[setters(into)]
     pub master_name: String,
     /// Sentinel addresses.
     pub nodes: Vec<(String, u16)>,
     /// ACL user name for the sentinels themselves (not the data nodes).
+    #[setters(strip_option, into)]
     pub username: Option<String>,
     /// Password for the sentinels themselves (`None`: the sentinels need none). Never
     /// printed by `Debug`.
+    #[setters(strip_option, into)]
     pub password: Option<String>,
 }
 
@@ -87,27 +103,37 @@ impl fmt::Debug for SentinelConfig {
 }
 
 /// Connection settings shared by all backends.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`ConnectionConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct ConnectionConfig {
     /// Host name or address. Default `"localhost"`.
+    #[setters(into)]
     pub host: String,
     /// Port. Default 6379.
     pub port: u16,
     /// Database number. Default 0.
     pub db: i64,
     /// ACL user name.
+    #[setters(strip_option, into)]
     pub username: Option<String>,
     /// Password. Never printed by `Debug`.
+    #[setters(strip_option, into)]
     pub password: Option<String>,
     /// Timeout for each command's reply. Default 2 s.
     pub socket_timeout: Duration,
     /// Timeout for each connect and reconnect. Default 2 s.
     pub socket_connect_timeout: Duration,
     /// TLS, when connecting with `rediss://`.
+    #[setters(strip_option)]
     pub tls: Option<TlsConfig>,
     /// Cluster seed nodes; non-empty means cluster mode.
     pub cluster_nodes: Vec<(String, u16)>,
     /// Sentinel mode.
+    #[setters(strip_option)]
     pub sentinel: Option<SentinelConfig>,
     /// Connect with RESP3 and `CLIENT TRACKING` on, so a `ResilientClient` with a client
     /// cache ([`crate::cache`]) gets the server's invalidations. Default `false` (RESP2,

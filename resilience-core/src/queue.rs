@@ -37,7 +37,12 @@ use crate::observe;
 use crate::priority::{Priority, Ticket, TicketOutcome};
 
 /// Limits of the recovery queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`QueueConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Most operations held at once (`recovery_queue_capacity`). Default 10,000.
     pub capacity: usize,

@@ -22,7 +22,7 @@
 //! use resilience_core::retry::{Jitter, RetryPolicy};
 //!
 //! // The default schedule, without jitter: 1 s, 2 s, 4 s.
-//! let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
+//! let policy = RetryPolicy::default().with_jitter(Jitter::None);
 //! let delays: Vec<Duration> = policy.backoff().collect();
 //! assert_eq!(delays, [1, 2, 4].map(Duration::from_secs));
 //!

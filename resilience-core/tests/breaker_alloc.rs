@@ -72,23 +72,18 @@ fn the_counter_sees_allocations() {
 fn closed_fast_path_does_not_allocate() {
     for config in [
         CircuitBreakerConfig::default(),
-        CircuitBreakerConfig {
-            policy: FailurePolicy::FailureRate {
-                window: RateWindow::Count(100),
-                min_calls: 10,
-                failure_rate: 0.5,
-            },
-            ..CircuitBreakerConfig::default()
-        },
-        CircuitBreakerConfig {
-            policy: FailurePolicy::FailureRate {
+        CircuitBreakerConfig::default().with_policy(FailurePolicy::FailureRate {
+            window: RateWindow::Count(100),
+            min_calls: 10,
+            failure_rate: 0.5,
+        }),
+        CircuitBreakerConfig::default()
+            .with_policy(FailurePolicy::FailureRate {
                 window: RateWindow::Time(Duration::from_secs(10)),
                 min_calls: 10,
                 failure_rate: 0.5,
-            },
-            slow_call_threshold: Some(Duration::from_secs(5)),
-            ..CircuitBreakerConfig::default()
-        },
+            })
+            .with_slow_call_threshold(Duration::from_secs(5)),
     ] {
         let breaker = CircuitBreaker::new("alloc", config);
         // Warm up anything lazily initialised (thread-locals, the clock).

@@ -383,13 +383,7 @@ async fn stale_while_the_breaker_is_open_and_plain_reads_fail() {
 #[tokio::test(start_paused = true)]
 async fn the_cache_is_bounded() {
     let backend = TrackingMemory::new();
-    let a = client(
-        &backend,
-        CacheConfig {
-            max_entries: 10,
-            ..CacheConfig::default()
-        },
-    );
+    let a = client(&backend, CacheConfig::default().with_max_entries(10));
     for i in 0..200 {
         a.get(format!("k{i}")).await.unwrap();
     }
@@ -428,10 +422,7 @@ async fn entries_expire_after_the_ttl() {
     let backend = TrackingMemory::new();
     let a = client(
         &backend,
-        CacheConfig {
-            ttl: Duration::from_millis(50),
-            ..CacheConfig::default()
-        },
+        CacheConfig::default().with_ttl(Duration::from_millis(50)),
     );
     a.get("k").await.unwrap();
     assert!(a.is_cached("k"));

@@ -74,10 +74,7 @@ async fn execute_with_retry_makes_exactly_one_plus_max_retries_attempts() {
     let client = ResilientClient::builder("mock", mock)
         .circuit_threshold(10)
         .build();
-    let policy = RetryPolicy {
-        max_retries: 2,
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::default().with_max_retries(2);
     let result = client
         .execute_with_retry(Command::Get { key: "k".into() }, &policy)
         .await;

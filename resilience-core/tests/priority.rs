@@ -261,10 +261,8 @@ async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1000).queue_config(QueueConfig {
-            max_attempts: 3,
-            ..QueueConfig::default()
-        })
+        b.circuit_threshold(1000)
+            .queue_config(QueueConfig::default().with_max_attempts(3))
     });
     let letters = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = letters.clone();
@@ -287,10 +285,8 @@ async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_age_even_while_the_breaker_is_open() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1).queue_config(QueueConfig {
-            max_age: Duration::from_secs(60),
-            ..QueueConfig::default()
-        })
+        b.circuit_threshold(1)
+            .queue_config(QueueConfig::default().with_max_age(Duration::from_secs(60)))
     });
     rig.faults.set_outage(true);
     let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::Normal).await

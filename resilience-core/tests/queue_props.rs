@@ -92,7 +92,7 @@ proptest! {
     #[test]
     fn capacity_and_eviction_hold(priorities in proptest::collection::vec(prop_oneof![Just(Priority::High), Just(Priority::Normal)], 1..80), capacity in 1usize..10) {
         runtime().block_on(async {
-            let (rig, client) = Rig::client(|b| b.circuit_threshold(1).queue_config(QueueConfig { capacity, ..QueueConfig::default() }));
+            let (rig, client) = Rig::client(|b| b.circuit_threshold(1).queue_config(QueueConfig::default().with_capacity(capacity)));
             rig.faults.set_outage(true);
             let mut tickets = Vec::new();
             let mut refused = 0;

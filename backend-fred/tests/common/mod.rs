@@ -10,13 +10,11 @@ use testkit::RedisServer;
 
 /// A config pointing at `port` with the given socket timeout.
 pub fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {
-    ConnectionConfig {
-        host: "127.0.0.1".to_owned(),
-        port,
-        socket_timeout,
-        socket_connect_timeout: socket_timeout,
-        ..ConnectionConfig::default()
-    }
+    ConnectionConfig::default()
+        .with_host("127.0.0.1")
+        .with_port(port)
+        .with_socket_timeout(socket_timeout)
+        .with_socket_connect_timeout(socket_timeout)
 }
 
 /// A fresh server and a backend connected to it.

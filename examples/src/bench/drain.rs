@@ -58,11 +58,9 @@ pub async fn run(
     let writes = config.drain_writes;
     let batch_size = config.drain_batch_size.max(1);
     let mut server = config.spawn_server().await?;
-    let queue = QueueConfig {
-        capacity: (writes as usize).max(100_000),
-        batch_size,
-        ..QueueConfig::default()
-    };
+    let queue = QueueConfig::default()
+        .with_capacity((writes as usize).max(100_000))
+        .with_batch_size(batch_size);
     let client = connect_client(&server.connection_config(), backend, |b| {
         b.queue_config(queue)
     })

@@ -139,10 +139,7 @@ pub async fn run(
     let loader = TieredMemory::builder(client.clone(), client.clone())
         .namespace(namespace)
         .embedding_dimension(config.recall_dimension)
-        .stm_config(StmConfig {
-            capacity: memories as usize + 1,
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_capacity(memories as usize + 1))
         .build()
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
     let agent = loader
@@ -191,11 +188,11 @@ async fn measure(
     let tiers = TieredMemory::builder(client.clone(), client.clone())
         .namespace(namespace)
         .embedding_dimension(dimension)
-        .stm_config(StmConfig {
-            capacity: stm_capacity,
-            transition_slack: 0,
-            ..StmConfig::default()
-        })
+        .stm_config(
+            StmConfig::default()
+                .with_capacity(stm_capacity)
+                .with_transition_slack(0),
+        )
         .im_config(ImConfig::default())
         .build()
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;

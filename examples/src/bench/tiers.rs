@@ -114,10 +114,7 @@ async fn run_with<H: HandRolled>(
     let agents = config.tier_agents.max(1);
     let per_agent = (config.tier_ops / agents as u64).max(20);
     let total = per_agent * agents as u64;
-    let stm = StmConfig {
-        capacity: per_agent as usize + 1_000,
-        ..StmConfig::default()
-    };
+    let stm = StmConfig::default().with_capacity(per_agent as usize + 1_000);
     let ttl_ms = stm.ttl.as_millis() as u64;
     let tiers = TieredMemory::builder(client.clone(), client.clone())
         .namespace(namespace)
@@ -536,10 +533,7 @@ async fn transition(
     let (backend, client, agents) = (setup.backend, setup.client, setup.agents);
     let small = TieredMemory::builder(client.clone(), client.clone())
         .namespace(namespace)
-        .stm_config(StmConfig {
-            capacity: 1,
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_capacity(1))
         .build()
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
     let overfull: Vec<AgentMemory> = handles

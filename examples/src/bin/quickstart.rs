@@ -44,11 +44,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .circuit_threshold(3)
         .circuit_reset_timeout(Duration::from_secs(300))
         // Short delays so the demo is quick; the defaults are 1 s doubling.
-        .retry_policy(RetryPolicy {
-            base_delay: Duration::from_millis(100),
-            jitter: Jitter::None,
-            ..RetryPolicy::default()
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .with_base_delay(Duration::from_millis(100))
+                .with_jitter(Jitter::None),
+        )
         .build();
 
     println!("== 7.1 basic operations");

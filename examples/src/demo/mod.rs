@@ -256,14 +256,15 @@ fn primary_client(
         // The health probe closes the breaker; this is only the backstop.
         .circuit_reset_timeout(Duration::from_secs(30))
         .health_check_interval(Duration::from_millis(args.health_check_ms.max(10)))
-        .retry_policy(RetryPolicy {
-            max_retries: 3,
-            base_delay: Duration::from_millis(50),
-            backoff_factor: 2.0,
-            max_delay: Duration::from_millis(500),
-            jitter: Jitter::Equal,
-            seed: Some(args.seed),
-        })
+        .retry_policy(
+            RetryPolicy::default()
+                .with_max_retries(3)
+                .with_base_delay(Duration::from_millis(50))
+                .with_backoff_factor(2.0)
+                .with_max_delay(Duration::from_millis(500))
+                .with_jitter(Jitter::Equal)
+                .with_seed(args.seed),
+        )
         .recovery_queue_capacity(capacity)
         .build()
 }

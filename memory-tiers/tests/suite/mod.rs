@@ -31,11 +31,9 @@ pub fn client(name: &str, backend: impl KvBackend) -> ResilientClient {
 }
 
 pub fn small_stm(capacity: usize, slack: usize) -> StmConfig {
-    StmConfig {
-        capacity,
-        transition_slack: slack,
-        ..StmConfig::default()
-    }
+    StmConfig::default()
+        .with_capacity(capacity)
+        .with_transition_slack(slack)
 }
 
 fn input(step: u64) -> MemoryInput {
@@ -406,10 +404,7 @@ async fn moved_entry(
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c.clone())
         .stm_config(small_stm(1, 0))
-        .im_config(ImConfig {
-            compression: level,
-            ..ImConfig::default()
-        })
+        .im_config(ImConfig::default().with_compression(level))
         .build()
         .unwrap();
     let agent = mem.agent("squeeze").unwrap();
@@ -539,10 +534,7 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
 pub async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c.clone())
-        .stm_config(StmConfig {
-            max_value_bytes: 1000,
-            ..StmConfig::default()
-        })
+        .stm_config(StmConfig::default().with_max_value_bytes(1000))
         .build()
         .unwrap();
     for bad in ["", "a{b}", "}", "x\ny", "\u{7f}", &"a".repeat(257)] {

@@ -57,10 +57,7 @@ pub async fn similar_ranks_across_tiers_exactly(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c)
         .stm_config(small_stm(8, 0))
-        .im_config(ImConfig {
-            compression: CompressionLevel::None,
-            ..ImConfig::default()
-        })
+        .im_config(ImConfig::default().with_compression(CompressionLevel::None))
         .build()
         .unwrap();
     let agent = mem.agent("recaller").unwrap();

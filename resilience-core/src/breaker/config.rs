@@ -10,7 +10,12 @@ use std::time::Duration;
 /// `half_open_max_calls` above [`MAX_HALF_OPEN_CALLS`](super::MAX_HALF_OPEN_CALLS) becomes
 /// that, a `failure_rate` outside `0.0..=1.0` (or NaN) is clamped into it (NaN becomes 1.0),
 /// a time window below 1 ms becomes 1 ms, and a zero `health_check_interval` becomes 1 ms.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`CircuitBreakerConfig::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct CircuitBreakerConfig {
     /// When Closed turns into Open. Default
     /// `ConsecutiveFailures { threshold: 3 }` (`circuit_threshold`).
@@ -22,6 +27,7 @@ pub struct CircuitBreakerConfig {
     pub half_open_max_calls: u32,
     /// `Some(d)`: a call that succeeded but took longer than `d` counts as a failure.
     /// Default `None`.
+    #[setters(strip_option)]
     pub slow_call_threshold: Option<Duration>,
     /// How often the health probe (if spawned) pings while Open. Default 1 s.
     pub health_check_interval: Duration,

@@ -38,7 +38,12 @@ pub enum Jitter {
 ///
 /// Every combination of field values is accepted; none panics. Odd values are interpreted as
 /// documented on [`RetryPolicy::nominal_delay`].
-#[derive(Clone, Debug, PartialEq)]
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`RetryPolicy::default().with_…(…)`), or assign fields of a default value.
+#[derive(Clone, Debug, PartialEq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// How many retries after the original attempt (so at most `1 + max_retries` attempts).
     /// Default 3.
@@ -59,6 +64,7 @@ pub struct RetryPolicy {
     pub jitter: Jitter,
     /// `Some(seed)` makes every [`Backoff`] from this policy draw the same sequence: for tests.
     /// `None` (the default) seeds each `Backoff` from the thread-local RNG.
+    #[setters(strip_option)]
     pub seed: Option<u64>,
 }
 
@@ -82,27 +88,6 @@ impl RetryPolicy {
             max_retries: 0,
             ..Self::default()
         }
-    }
-
-    /// This policy with `max_retries` replaced.
-    #[must_use]
-    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
-        self.max_retries = max_retries;
-        self
-    }
-
-    /// This policy with `jitter` replaced.
-    #[must_use]
-    pub fn with_jitter(mut self, jitter: Jitter) -> Self {
-        self.jitter = jitter;
-        self
-    }
-
-    /// This policy with a fixed RNG seed, so its backoffs are deterministic.
-    #[must_use]
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
     }
 
     /// The un-jittered delay before retry `retry` (counting from 0 for the first retry):

@@ -80,11 +80,9 @@ impl RetryError<BackendError> {
 /// use resilience_core::retry::{retry_with, Jitter, RetryError, RetryPolicy};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let policy = RetryPolicy {
-///     base_delay: Duration::from_millis(1),
-///     jitter: Jitter::None,
-///     ..RetryPolicy::default()
-/// };
+/// let policy = RetryPolicy::default()
+///     .with_base_delay(Duration::from_millis(1))
+///     .with_jitter(Jitter::None);
 /// let result = retry_with(&policy, None, |_e: &&str| true, |attempt| async move {
 ///     if attempt < 2 { Err("flaky") } else { Ok(attempt) }
 /// })

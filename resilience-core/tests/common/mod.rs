@@ -48,10 +48,7 @@ impl<B: KvBackend> KvBackend for Recorder<B> {
 
 /// Retries without jitter, so waits are exact on the paused clock.
 pub fn exact_policy() -> RetryPolicy {
-    RetryPolicy {
-        jitter: Jitter::None,
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default().with_jitter(Jitter::None)
 }
 
 /// A store on `memory` behind scripted faults; `memory` stays readable directly.

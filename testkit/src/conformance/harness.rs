@@ -193,9 +193,11 @@ pub(super) fn set_with(
     Command::Set {
         key: key.to_owned(),
         value: Bytes::from_static(value.as_bytes()),
-        options: SetOptions {
-            expire_ms,
-            condition,
+        options: {
+            let mut c = SetOptions::default();
+            c.expire_ms = expire_ms;
+            c.condition = condition;
+            c
         },
     }
 }

@@ -163,11 +163,13 @@ pub(super) async fn sorted_sets_body(c: &Case<'_>) -> CaseResult {
 
 pub(super) async fn zadd_options_body(c: &Case<'_>) -> CaseResult {
     let (z, missing) = (c.key("z"), c.key("missing"));
-    let opts = |condition, greater_than, changed, incr| ZaddOptions {
-        condition,
-        greater_than,
-        changed,
-        incr,
+    let opts = |condition, greater_than, changed, incr| {
+        let mut c = ZaddOptions::default();
+        c.condition = condition;
+        c.greater_than = greater_than;
+        c.changed = changed;
+        c.incr = incr;
+        c
     };
     let nx = Some(SetCondition::IfNotExists);
     let xx = Some(SetCondition::IfExists);

@@ -228,12 +228,13 @@ where
         checks: Vec::new(),
         texts: Vec::new(),
     };
-    let config = |username: &str, password: &str| ConnectionConfig {
-        username: Some(username.to_owned()),
-        password: Some(password.to_owned()),
-        socket_timeout: options.socket_timeout,
-        socket_connect_timeout: options.socket_timeout,
-        ..server.connection_config()
+    let config = |username: &str, password: &str| {
+        server
+            .connection_config()
+            .with_username(username.to_owned())
+            .with_password(password.to_owned())
+            .with_socket_timeout(options.socket_timeout)
+            .with_socket_connect_timeout(options.socket_timeout)
     };
     let right = config(ACL_USER, ACL_PASSWORD);
     c.debug("ConnectionConfig", &right);

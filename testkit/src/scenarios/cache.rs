@@ -260,17 +260,13 @@ pub async fn cache_invalidation_with(
         .appendfsync_always(true)
         .spawn()
         .await?;
-    let base = ConnectionConfig {
-        socket_timeout: options.socket_timeout,
-        socket_connect_timeout: options.socket_timeout,
-        ..server.connection_config()
-    };
-    let backend_a = connect(ConnectionConfig {
-        client_tracking: true,
-        ..base.clone()
-    })
-    .await
-    .map_err(ScenarioFailure::Connect)?;
+    let base = server
+        .connection_config()
+        .with_socket_timeout(options.socket_timeout)
+        .with_socket_connect_timeout(options.socket_timeout);
+    let backend_a = connect(base.clone().with_client_tracking(true))
+        .await
+        .map_err(ScenarioFailure::Connect)?;
     let backend_b = connect(base).await.map_err(ScenarioFailure::Connect)?;
     let a = ResilientClient::builder_arc("cache-a", backend_a)
         .health_check_interval(options.health_check_interval)
@@ -472,12 +468,11 @@ pub async fn cache_invalidation_with(
 
 /// A config for `server` with 2 s timeouts, tracking on or off.
 pub fn tracking_config(server: &RedisServer, client_tracking: bool) -> ConnectionConfig {
-    ConnectionConfig {
-        socket_timeout: Duration::from_secs(2),
-        socket_connect_timeout: Duration::from_secs(2),
-        client_tracking,
-        ..server.connection_config()
-    }
+    server
+        .connection_config()
+        .with_socket_timeout(Duration::from_secs(2))
+        .with_socket_connect_timeout(Duration::from_secs(2))
+        .with_client_tracking(client_tracking)
 }
 
 /// The whole conformance suite passes over a connection with `client_tracking` (RESP3,

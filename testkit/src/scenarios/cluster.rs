@@ -64,11 +64,10 @@ fn spawn_failed(e: ClusterError) -> String {
 
 /// The cluster's connection settings with short timeouts.
 fn config(cluster: &RedisCluster) -> ConnectionConfig {
-    ConnectionConfig {
-        socket_timeout: Duration::from_millis(1000),
-        socket_connect_timeout: Duration::from_millis(1000),
-        ..cluster.connection_config()
-    }
+    cluster
+        .connection_config()
+        .with_socket_timeout(Duration::from_millis(1000))
+        .with_socket_connect_timeout(Duration::from_millis(1000))
 }
 
 fn set(key: &str, value: &str) -> Command {

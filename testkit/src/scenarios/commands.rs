@@ -99,10 +99,9 @@ where
     let nx = Command::Set {
         key: "k".into(),
         value: b("other"),
-        options: SetOptions {
-            expire_ms: Some(60_000),
-            condition: Some(SetCondition::IfNotExists),
-        },
+        options: SetOptions::default()
+            .with_expire_ms(60_000)
+            .with_condition(SetCondition::IfNotExists),
     };
     assert_eq!(r.execute(nx).await.unwrap(), Value::Nil, "unmet NX is Nil");
     let binary = Command::Set {
@@ -277,20 +276,15 @@ where
     let incr = Command::Zadd {
         key: "z".into(),
         members: vec![(0.5, "a".into())],
-        options: ZaddOptions {
-            incr: true,
-            ..ZaddOptions::default()
-        },
+        options: ZaddOptions::default().with_incr(true),
     };
     assert_eq!(r.execute(incr).await.unwrap(), Value::Double(1.5));
     let blocked = Command::Zadd {
         key: "z".into(),
         members: vec![(9.0, "a".into())],
-        options: ZaddOptions {
-            incr: true,
-            condition: Some(SetCondition::IfNotExists),
-            ..ZaddOptions::default()
-        },
+        options: ZaddOptions::default()
+            .with_incr(true)
+            .with_condition(SetCondition::IfNotExists),
     };
     assert_eq!(r.execute(blocked).await.unwrap(), Value::Nil);
     assert_eq!(
@@ -638,9 +632,10 @@ where
 
     // No password: `Auth` (NOAUTH), either from the connect (a driver that probes the
     // connection) or from the first command (one whose handshake sends nothing).
-    let anonymous = ConnectionConfig {
-        password: None,
-        ..config(&server)
+    let anonymous = {
+        let mut c = config(&server);
+        c.password = None;
+        c
     };
     let err = match connect(anonymous).await {
         Ok(r) => r.execute(get("k")).await.unwrap_err(),

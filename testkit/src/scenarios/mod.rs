@@ -727,11 +727,10 @@ where
         .appendfsync_always(true)
         .spawn()
         .await?;
-    let config = ConnectionConfig {
-        socket_timeout: options.socket_timeout,
-        socket_connect_timeout: options.socket_timeout,
-        ..server.connection_config()
-    };
+    let config = server
+        .connection_config()
+        .with_socket_timeout(options.socket_timeout)
+        .with_socket_connect_timeout(options.socket_timeout);
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let (failed_pings_tx, mut failed_pings) = tokio::sync::watch::channel(0u64);

@@ -221,11 +221,10 @@ where
 {
     let started = Instant::now();
     let mut deployment = SentinelDeployment::spawn().await?;
-    let config = ConnectionConfig {
-        socket_timeout: options.socket_timeout,
-        socket_connect_timeout: options.socket_timeout,
-        ..deployment.connection_config()
-    };
+    let config = deployment
+        .connection_config()
+        .with_socket_timeout(options.socket_timeout)
+        .with_socket_connect_timeout(options.socket_timeout);
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let client = ResilientClient::builder("sentinel_failover", backend).build();
@@ -459,18 +458,16 @@ where
     let sentinel = FakeSentinel::start(SENTINEL_MASTER_NAME, x.addr())
         .await
         .map_err(|e| ScenarioFailure::Setup(format!("fake sentinel: {e}")))?;
-    let config = ConnectionConfig {
-        host: "127.0.0.1".to_owned(),
-        port: sentinel.addr().port(),
-        socket_timeout: Duration::from_millis(300),
-        socket_connect_timeout: Duration::from_millis(300),
-        sentinel: Some(resilience_core::SentinelConfig {
-            master_name: SENTINEL_MASTER_NAME.to_owned(),
-            nodes: vec![("127.0.0.1".to_owned(), sentinel.addr().port())],
-            ..resilience_core::SentinelConfig::default()
-        }),
-        ..ConnectionConfig::default()
-    };
+    let config = ConnectionConfig::default()
+        .with_host("127.0.0.1")
+        .with_port(sentinel.addr().port())
+        .with_socket_timeout(Duration::from_millis(300))
+        .with_socket_connect_timeout(Duration::from_millis(300))
+        .with_sentinel(
+            resilience_core::SentinelConfig::default()
+                .with_master_name(SENTINEL_MASTER_NAME.to_owned())
+                .with_nodes(vec![("127.0.0.1".to_owned(), sentinel.addr().port())]),
+        );
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let client = ResilientClient::builder("demotion", backend).build();

@@ -737,11 +737,10 @@ where
     let proxy = FaultProxy::start(server.addr())
         .await
         .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
-    let mut config = ConnectionConfig {
-        socket_timeout: options.socket_timeout,
-        socket_connect_timeout: options.socket_timeout,
-        ..server.connection_config()
-    };
+    let mut config = server
+        .connection_config()
+        .with_socket_timeout(options.socket_timeout)
+        .with_socket_connect_timeout(options.socket_timeout);
     config.host = proxy.addr().ip().to_string();
     config.port = proxy.addr().port();
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;

@@ -26,22 +26,19 @@ pub async fn spawn_server() -> RedisServer {
 
 /// A config for `host:port` with [`SOCKET_TIMEOUT`] for both timeouts.
 pub fn config_for(host: &str, port: u16) -> ConnectionConfig {
-    ConnectionConfig {
-        host: host.to_owned(),
-        port,
-        socket_timeout: SOCKET_TIMEOUT,
-        socket_connect_timeout: SOCKET_TIMEOUT,
-        ..ConnectionConfig::default()
-    }
+    ConnectionConfig::default()
+        .with_host(host.to_owned())
+        .with_port(port)
+        .with_socket_timeout(SOCKET_TIMEOUT)
+        .with_socket_connect_timeout(SOCKET_TIMEOUT)
 }
 
 /// `server`'s config (credentials and TLS files included) with [`SOCKET_TIMEOUT`].
 pub fn config(server: &RedisServer) -> ConnectionConfig {
-    ConnectionConfig {
-        socket_timeout: SOCKET_TIMEOUT,
-        socket_connect_timeout: SOCKET_TIMEOUT,
-        ..server.connection_config()
-    }
+    server
+        .connection_config()
+        .with_socket_timeout(SOCKET_TIMEOUT)
+        .with_socket_connect_timeout(SOCKET_TIMEOUT)
 }
 
 /// A backend connected to `server` through `connect`; panics when it cannot connect.

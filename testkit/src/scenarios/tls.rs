@@ -93,9 +93,10 @@ where
     let server = tls_server(TlsClientAuth::No).await;
     let mut cfg = config(&server);
     // Only the CA: no client certificate needed with tls-auth-clients no.
-    cfg.tls = Some(TlsConfig {
-        ca_file: server.ca_cert_path().map(Into::into),
-        ..TlsConfig::default()
+    cfg.tls = Some({
+        let mut c = TlsConfig::default();
+        c.ca_file = server.ca_cert_path().map(Into::into);
+        c
     });
     let backend = connect(cfg.clone()).await.unwrap();
     set_get_works(&*backend).await;
@@ -110,10 +111,7 @@ where
     let other = tempfile::tempdir().unwrap();
     let wrong = TlsFiles::generate(other.path()).unwrap();
     let mut cfg = config(&server);
-    cfg.tls = Some(TlsConfig {
-        ca_file: Some(wrong.ca_cert.clone()),
-        ..TlsConfig::default()
-    });
+    cfg.tls = Some(TlsConfig::default().with_ca_file(wrong.ca_cert.clone()));
     let (res, took) = timed(connect(cfg.clone())).await;
     let err = res.err().expect("the connect must fail");
     assert_tls_failure(&err);
@@ -208,10 +206,7 @@ where
     let server = tls_server(TlsClientAuth::No).await;
     let mut cfg = config(&server);
     let missing = server.dir().join("no-such-ca.crt");
-    cfg.tls = Some(TlsConfig {
-        ca_file: Some(missing),
-        ..TlsConfig::default()
-    });
+    cfg.tls = Some(TlsConfig::default().with_ca_file(missing));
     let err = connect(cfg.clone())
         .await
         .err()

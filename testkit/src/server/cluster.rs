@@ -248,12 +248,10 @@ impl RedisCluster {
 
     /// Connection settings with every node as a seed (the rest default).
     pub fn connection_config(&self) -> ConnectionConfig {
-        ConnectionConfig {
-            host: "127.0.0.1".to_owned(),
-            port: self.ports()[0],
-            cluster_nodes: self.seed_nodes(),
-            ..ConnectionConfig::default()
-        }
+        ConnectionConfig::default()
+            .with_host("127.0.0.1")
+            .with_port(self.ports()[0])
+            .with_cluster_nodes(self.seed_nodes())
     }
 
     /// The slot map as a live node sees it (`CLUSTER SLOTS`).

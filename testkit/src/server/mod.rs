@@ -330,18 +330,17 @@ impl RedisServer {
     /// For a TLS server, `tls` trusts exactly the server's CA and carries the client
     /// certificate when there is one (so it also passes `tls-auth-clients yes`).
     pub fn connection_config(&self) -> ConnectionConfig {
-        ConnectionConfig {
-            host: "127.0.0.1".to_owned(),
-            port: self.port,
-            password: self.config.password.clone(),
-            tls: self.tls_files.as_ref().map(|files| TlsConfig {
-                ca_file: Some(files.ca_cert.clone()),
-                client_cert_file: files.client_cert.clone(),
-                client_key_file: files.client_key.clone(),
-                insecure: false,
-            }),
-            ..ConnectionConfig::default()
-        }
+        let mut config = ConnectionConfig::default()
+            .with_host("127.0.0.1")
+            .with_port(self.port);
+        config.password = self.config.password.clone();
+        config.tls = self.tls_files.as_ref().map(|files| {
+            let mut tls = TlsConfig::default().with_ca_file(files.ca_cert.clone());
+            tls.client_cert_file = files.client_cert.clone();
+            tls.client_key_file = files.client_key.clone();
+            tls
+        });
+        config
     }
 
     /// The server's working directory (where its AOF and log live).

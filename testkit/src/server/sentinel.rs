@@ -139,16 +139,14 @@ impl SentinelDeployment {
             .iter()
             .map(|s| ("127.0.0.1".to_owned(), s.port))
             .collect();
-        ConnectionConfig {
-            host: "127.0.0.1".to_owned(),
-            port: nodes.first().map(|n| n.1).unwrap_or_default(),
-            sentinel: Some(SentinelConfig {
-                master_name: MASTER_NAME.to_owned(),
-                nodes,
-                ..SentinelConfig::default()
-            }),
-            ..ConnectionConfig::default()
-        }
+        ConnectionConfig::default()
+            .with_host("127.0.0.1")
+            .with_port(nodes.first().map(|n| n.1).unwrap_or_default())
+            .with_sentinel(
+                SentinelConfig::default()
+                    .with_master_name(MASTER_NAME.to_owned())
+                    .with_nodes(nodes),
+            )
     }
 
     /// `redis+sentinel://` URL of this deployment (no credentials).
