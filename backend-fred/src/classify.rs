@@ -44,7 +44,9 @@ fn classify_kind(e: &FredError) -> BackendError {
     if matches!(e.kind(), FredKind::Tls) && details.contains("InvalidDnsName") {
         return BackendError::new(
             ErrorKind::InvalidInput,
-            format!("fred: TLS: the host is not a valid TLS server name: {details}"),
+            format!(
+                "fred: TLS: the host is not a valid TLS server name ({details}): connect by the DNS name in the server's certificate"
+            ),
         );
     }
     if matches!(e.kind(), FredKind::Tls) || (matches!(e.kind(), FredKind::IO) && is_tls(details)) {

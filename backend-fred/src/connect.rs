@@ -48,7 +48,9 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
         db => Some(u8::try_from(db).map_err(|_| {
             BackendError::new(
                 ErrorKind::InvalidInput,
-                format!("database index {db} is out of range 0..=255"),
+                format!(
+                    "database index {db} is out of range 0..=255: use a database the server has (`databases` in redis.conf, 16 by default)"
+                ),
             )
         })?),
     };

@@ -26,7 +26,7 @@ pub(crate) fn server_config(sentinel: &SentinelConfig) -> Result<ServerConfig, B
     if sentinel.master_name.is_empty() || sentinel.nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "sentinel mode needs a master name and at least one sentinel address",
+            "sentinel mode needs a master name and at least one sentinel address: set the SentinelConfig's master_name (the name the sentinels monitor) and nodes (each sentinel's host and port)",
         ));
     }
     Ok(ServerConfig::Sentinel {

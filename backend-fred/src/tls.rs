@@ -51,16 +51,18 @@ pub(crate) fn client_config(tls: &TlsConfig) -> Result<ClientConfig, BackendErro
             let key_pem = read(key, "client key")?;
             let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
                 invalid(format!(
-                    "TLS: the file {} holds no PEM private key",
+                    "TLS: the file {} holds no PEM private key; point client_key_file at the key of the client certificate",
                     key.display()
                 ))
             })?;
             builder
                 .with_client_auth_cert(chain, key_der)
-                .map_err(|e| invalid(format!("TLS: unusable client certificate or key: {e}")))
+                .map_err(|e| invalid(format!(
+                    "TLS: unusable client certificate or key ({e}); check that client_key_file holds the key of client_cert_file"
+                )))
         }
         _ => Err(invalid(
-            "TLS: client_cert_file and client_key_file must be set together",
+            "TLS: client_cert_file and client_key_file must be set together: set both (a server with tls-auth-clients yes needs them) or neither",
         )),
     }
 }
@@ -73,7 +75,7 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, BackendError> {
             for cert in certificates(path, "CA certificate")? {
                 store.add(cert).map_err(|e| {
                     invalid(format!(
-                        "TLS: the CA file {} holds an unusable certificate: {e}",
+                        "TLS: the CA file {} holds an unusable certificate ({e}); point ca_file at the CA that signed the server's certificate",
                         path.display()
                     ))
                 })?;
@@ -90,7 +92,8 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, BackendError> {
                     .unwrap_or_else(|| "the store is empty".to_owned());
                 return Err(invalid(format!(
                     "TLS: no ca_file given and the platform's root certificates could not be \
-                     loaded: {why}"
+                     loaded ({why}): set ca_file to the CA that signed the server's certificate, \
+                     or install the platform's CA bundle (apt-get install ca-certificates)"
                 )));
             }
         }
@@ -105,13 +108,13 @@ fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>,
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             invalid(format!(
-                "TLS: the {what} file {} is not valid PEM: {e}",
+                "TLS: the {what} file {} is not valid PEM ({e}); it must be PEM text (-----BEGIN ...-----): convert a DER file with `openssl x509 -inform der -in <file> -out <file>.pem`",
                 path.display()
             ))
         })?;
     if certs.is_empty() {
         return Err(invalid(format!(
-            "TLS: the file {} holds no PEM {what}",
+            "TLS: the file {} holds no PEM {what}; point the TLS settings at the file that holds it",
             path.display()
         )));
     }
@@ -121,7 +124,7 @@ fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>,
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, BackendError> {
     std::fs::read(path).map_err(|e| {
         invalid(format!(
-            "TLS: cannot read the {what} file {}: {e}",
+            "TLS: cannot read the {what} file {}: {e}; check the path in the TLS settings (TlsConfig or the URL) and that this process may read it",
             path.display()
         ))
     })

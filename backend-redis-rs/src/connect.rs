@@ -125,7 +125,7 @@ pub(crate) fn tls_certificates(tls: &TlsConfig) -> Result<Option<TlsCertificates
         _ => {
             return Err(BackendError::new(
                 ErrorKind::InvalidInput,
-                "TLS: client_cert_file and client_key_file must be set together",
+                "TLS: client_cert_file and client_key_file must be set together: set both (a server with tls-auth-clients yes needs them) or neither",
             ));
         }
     };
@@ -142,7 +142,10 @@ fn read_tls_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, BackendE
     std::fs::read(path).map_err(|e| {
         BackendError::new(
             ErrorKind::InvalidInput,
-            format!("TLS: cannot read the {what} file {}: {e}", path.display()),
+            format!(
+                "TLS: cannot read the {what} file {}: {e}; check the path in the TLS settings (TlsConfig or the URL) and that this process may read it",
+                path.display()
+            ),
         )
     })
 }
@@ -151,7 +154,7 @@ fn bad_pem(path: &std::path::Path, what: &str, e: &rustls::pki_types::pem::Error
     BackendError::new(
         ErrorKind::InvalidInput,
         format!(
-            "TLS: the {what} file {} is not valid PEM: {e}",
+            "TLS: the {what} file {} is not valid PEM ({e}); it must be PEM text (-----BEGIN ...-----): convert a DER file with `openssl x509 -inform der -in <file> -out <file>.pem`",
             path.display()
         ),
     )
@@ -160,7 +163,10 @@ fn bad_pem(path: &std::path::Path, what: &str, e: &rustls::pki_types::pem::Error
 fn no_pem(path: &std::path::Path, what: &str) -> BackendError {
     BackendError::new(
         ErrorKind::InvalidInput,
-        format!("TLS: the file {} holds no PEM {what}", path.display()),
+        format!(
+            "TLS: the file {} holds no PEM {what}; point the TLS settings at the file that holds it",
+            path.display()
+        ),
     )
 }
 

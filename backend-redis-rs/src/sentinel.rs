@@ -56,7 +56,7 @@ impl Sentinels {
         if sentinel.master_name.is_empty() || sentinel.nodes.is_empty() {
             return Err(BackendError::new(
                 ErrorKind::InvalidInput,
-                "sentinel mode needs a master name and at least one sentinel address",
+                "sentinel mode needs a master name and at least one sentinel address: set the SentinelConfig's master_name (the name the sentinels monitor) and nodes (each sentinel's host and port)",
             ));
         }
         let nodes = sentinel
@@ -109,7 +109,7 @@ impl Sentinels {
             return Err(BackendError::new(ErrorKind::Auth, refused));
         }
         Err(BackendError::unavailable(format!(
-            "redis-rs: no sentinel gave the address of master {:?} ({})",
+            "redis-rs: no sentinel gave the address of master {:?} ({}); check that the sentinels are reachable and monitor a master of that name",
             self.master_name,
             last.unwrap_or_default()
         )))
