@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use resilience_core::cluster::{SLOT_COUNT, hash_slot};
 use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
+use resilience_core::{SLOT_COUNT, hash_slot};
 use tokio::time::Instant;
 
 use crate::FredBackend;

@@ -141,7 +141,7 @@ use resilience_core::{
 
 pub use classify::classify_error;
 
-use resilience_core::wire::ReplyShape;
+use resilience_core::backend::ReplyShape;
 
 struct Inner {
     client: Client,
@@ -368,7 +368,7 @@ impl KvBackend for FredBackend {
         // `custom_raw`, fred splits and copies the command's name, allocates per argument
         // and flushes more often, which callgrind counted at 11 % more instructions per
         // operation (scripts/overhead.sh, fred backend, c=16: 17,278 against 15,535).
-        // Every other command is sent as the core's `wire` module writes it.
+        // Every other command is sent as `Command::write_args` spells it.
         let cmd = match cmd {
             Command::Get { key } => {
                 return Box::pin(
@@ -451,14 +451,14 @@ impl KvBackend for FredBackend {
         "fred"
     }
 
-    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+    fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         tracking::invalidations(self)
     }
 
     async fn execute_tracked(
         &self,
         cmd: Command,
-    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+    ) -> Result<resilience_core::backend::TrackedReply, BackendError> {
         tracking::execute_tracked(self, cmd).await
     }
 }

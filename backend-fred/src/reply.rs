@@ -9,7 +9,7 @@
 //!
 //! The canonical shape of each command's reply (`HGETALL` as a `Map`, scores as `Double`,
 //! `SET`'s `OK` as `Okay`, …) is the core's job:
-//! [`ReplyShape`](resilience_core::wire::ReplyShape).
+//! [`ReplyShape`](resilience_core::backend::ReplyShape).
 
 use fred::types::{Resp3Frame, Value as FredValue};
 use resilience_core::{BackendError, Value};

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use fred::interfaces::{EventInterface, TrackingInterface};
 use fred::prelude::Client;
-use resilience_core::cache::tracking::TrackingHub;
-use resilience_core::cache::{InvalidationFeed, TrackedReply};
+use resilience_core::backend::TrackingHub;
+use resilience_core::backend::{InvalidationFeed, TrackedReply};
 use resilience_core::{BackendError, Command};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use fred::types::{ClusterHash, CustomCommand, Value as FredValue};
-use resilience_core::wire::ArgSink;
+use resilience_core::backend::ArgSink;
 use resilience_core::{BackendError, Command, ErrorKind};
 
 /// A command ready for fred: its name (one word) and its arguments.

@@ -23,7 +23,7 @@
 //!   reaches the core as `Unavailable` or `Timeout` within `socket_timeout`, with no driver
 //!   retry that could apply a write twice (see below for the exact settings and why).
 //! - `translate` (private): each [`Command`] to one `redis::Cmd`, as the core's
-//!   [`wire`](resilience_core::wire) module spells it.
+//!   [`backend`](resilience_core::backend) module spells it.
 //! - `reply` (private): driver replies to the core's [`Value`], one to one; the core's
 //!   [`ReplyShape`] then gives them their canonical shape.
 //! - [`classify_error`]: driver errors to the core's `ErrorKind`, as a table.
@@ -153,7 +153,7 @@ use tokio::time::Instant;
 pub use classify::classify_error;
 
 use connect::Connector;
-use resilience_core::wire::ReplyShape;
+use resilience_core::backend::ReplyShape;
 use translate::translate;
 
 /// A [`KvBackend`] on redis-rs, for one Redis server.
@@ -237,7 +237,7 @@ impl RedisRsBackend {
                     address: cluster::describe(config),
                     follower: None,
                     // Client tracking is not wired into cluster mode: a cache over this
-                    // backend stays off (see `resilience_core::cache`).
+                    // backend stays off (see `resilience_core::CacheConfig`).
                     tracking: None,
                 }),
             });
@@ -292,7 +292,7 @@ impl RedisRsBackend {
                 weak.clone(),
             )),
             // Client tracking is not wired through sentinel failovers: a cache over this
-            // backend stays off (see `resilience_core::cache`).
+            // backend stays off (see `resilience_core::CacheConfig`).
             tracking: None,
         });
         Ok(RedisRsBackend { inner })
@@ -475,14 +475,14 @@ impl KvBackend for RedisRsBackend {
         "redis-rs"
     }
 
-    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+    fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         tracking::invalidations(self)
     }
 
     async fn execute_tracked(
         &self,
         cmd: Command,
-    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+    ) -> Result<resilience_core::backend::TrackedReply, BackendError> {
         tracking::execute_tracked(self, cmd).await
     }
 }

@@ -8,7 +8,7 @@
 //! silent partial success.
 //!
 //! The canonical shape of each command's reply (`HGETALL` as a `Map`, scores as `Double`,
-//! …) is the core's job: [`ReplyShape`](resilience_core::wire::ReplyShape).
+//! …) is the core's job: [`ReplyShape`](resilience_core::backend::ReplyShape).
 
 use bytes::Bytes;
 use resilience_core::{BackendError, ErrorKind, Value};

@@ -21,8 +21,8 @@ use std::convert::Infallible;
 use std::sync::{Arc, OnceLock, Weak};
 
 use redis::{PushInfo, PushKind};
-use resilience_core::cache::tracking::TrackingHub;
-use resilience_core::cache::{InvalidationFeed, TrackedReply};
+use resilience_core::backend::TrackingHub;
+use resilience_core::backend::{InvalidationFeed, TrackedReply};
 use resilience_core::{BackendError, Command};
 use tokio::task::JoinHandle;
 

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use redis::Cmd;
-use resilience_core::wire::{ArgSink, ReplyShape};
+use resilience_core::backend::{ArgSink, ReplyShape};
 use resilience_core::{BackendError, Command};
 
 /// redis-rs's command buffer, written by the core.

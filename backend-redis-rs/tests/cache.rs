@@ -38,7 +38,7 @@ async fn without_client_tracking_nothing_is_tracked() {
 #[tokio::test]
 async fn flushdb_by_another_client_empties_the_cache() {
     use bytes::Bytes;
-    use resilience_core::cache::CacheConfig;
+    use resilience_core::CacheConfig;
     use resilience_core::{Command, ResilientClient, SetOptions};
 
     let server = RedisServer::spawn().await.expect("spawn redis-server");
@@ -87,7 +87,7 @@ async fn flushdb_by_another_client_empties_the_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
     use bytes::Bytes;
-    use resilience_core::cache::{CacheConfig, Freshness};
+    use resilience_core::{CacheConfig, Freshness};
     use resilience_core::{ResilientClient, SetOptions};
     use testkit::{FaultProxy, ProxyMode};
 

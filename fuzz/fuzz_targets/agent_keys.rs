@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use memory_tiers::fuzzing::agent_keys;
-use memory_tiers::keys::validate_namespace;
+use memory_tiers::validate_namespace;
 use memory_tiers::{MAX_AGENT_ID_BYTES, validate_agent_id};
 
 fn hash_tag(key: &str) -> Option<&str> {

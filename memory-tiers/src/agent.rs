@@ -1,9 +1,6 @@
 //! [`AgentMemory`]: one agent's memory across STM, IM and the local fallback.
 //!
-//! Reads look in STM, then IM. Range queries run on both tiers (each on the server, with
-//! the limit) and are merged; an entry present in both (an interrupted move) is reported
-//! once, from STM. While the primary store is unreachable, reads are answered from the
-//! local fallback, if configured, marked [`Source::Fallback`].
+//! Its guide is in the docs of its main type.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -51,6 +48,11 @@ impl TierCounts {
 }
 
 /// One agent's memory. Get it from [`TieredMemory::agent`](crate::TieredMemory::agent).
+///
+/// Reads look in STM, then IM. Range queries run on both tiers (each on the server, with
+/// the limit) and are merged; an entry present in both (an interrupted move) is reported
+/// once, from STM. While the primary store is unreachable, reads are answered from the
+/// local fallback, if configured, marked [`Source::Fallback`].
 #[derive(Clone, Debug)]
 pub struct AgentMemory {
     pub(crate) agent_id: Arc<str>,

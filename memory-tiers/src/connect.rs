@@ -1,10 +1,6 @@
 //! Choosing a backend at run time: [`BackendKind`] and [`connect`].
 //!
-//! The Redis drivers are compiled in by cargo features: `redis-rs` (default) and `fred`.
-//! Asking for a driver that was not compiled in is a clear [`Error::InvalidInput`], not a
-//! build error in the caller, so one binary can offer every backend it was built with.
-//! [`BackendKind::InMemory`] needs no server and no feature: its backend runs the tiers'
-//! Lua scripts itself, like [`connect_in_memory`]'s.
+//! Its guide is in the docs of its main type.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +20,12 @@ pub fn connect_in_memory(name: &str) -> (ResilientClient, InMemoryBackend) {
 }
 
 /// Which backend a client runs on.
+///
+/// The Redis drivers are compiled in by cargo features: `redis-rs` (default) and `fred`.
+/// Asking for a driver that was not compiled in is a clear [`Error::InvalidInput`], not a
+/// build error in the caller, so one binary can offer every backend it was built with.
+/// [`BackendKind::InMemory`] needs no server and no feature: its backend runs the tiers'
+/// Lua scripts itself, like [`connect_in_memory`]'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// The `redis` crate (feature `redis-rs`, on by default).

@@ -1,15 +1,17 @@
 //! The errors memory operations return.
 //!
-//! Failures of the resilient client (Redis unreachable, circuit open, a server error) are
-//! carried as [`Error::Redis`]; input the tiers refuse is [`Error::InvalidInput`] before
-//! anything is sent; a stored entry that cannot be decoded (a truncated or corrupt payload,
-//! a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic;
-//! one written in another schema version is [`Error::UnsupportedSchema`]; an update that
-//! kept losing to concurrent updates of the same entry is [`Error::Contended`].
+//! Its guide is in the docs of its main type.
 
 use resilience_core::ErrorKind;
 
 /// What can go wrong in a memory operation.
+///
+/// Failures of the resilient client (Redis unreachable, circuit open, a server error) are
+/// carried as [`Error::Redis`]; input the tiers refuse is [`Error::InvalidInput`] before
+/// anything is sent; a stored entry that cannot be decoded (a truncated or corrupt payload,
+/// a decompressed size over the configured maximum) is [`Error::Corrupt`], never a panic;
+/// one written in another schema version is [`Error::UnsupportedSchema`]; an update that
+/// kept losing to concurrent updates of the same entry is [`Error::Contended`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

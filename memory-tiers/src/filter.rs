@@ -2,10 +2,7 @@
 //! [`AgentMemory::find`](crate::AgentMemory::find) and
 //! [`AgentMemory::similar`](crate::AgentMemory::similar).
 //!
-//! One range of a filter runs on the server, as a range of the agent's index: the time
-//! range if there is one, else the step range, else the importance range. Everything else
-//! (the other ranges, the memory type, attributes, content) is checked on each entry the
-//! server returns, page by page, until the limit is met.
+//! Its guide is in the docs of its main type.
 
 use serde_json::Value;
 
@@ -26,6 +23,11 @@ use crate::keys::Index;
 ///     .content_contains("door");
 /// # let _ = filter;
 /// ```
+///
+/// One range of a filter runs on the server, as a range of the agent's index: the time
+/// range if there is one, else the step range, else the importance range. Everything else
+/// (the other ranges, the memory type, attributes, content) is checked on each entry the
+/// server returns, page by page, until the limit is met.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[must_use]
 pub struct Filter {

@@ -1,14 +1,7 @@
 //! Listeners told what happened to memories: stored, moved to IM, seen expired, evicted
 //! from the fallback, deleted.
 //!
-//! A listener never runs on the write path. Events go through a bounded channel to one
-//! thread of their own, which calls the listeners in order; a listener that panics is
-//! logged and the next event still reaches every listener, and a slow one holds back only
-//! the events after it, never a write. When the channel is full (4,096 events waiting), a
-//! new event is dropped and counted ([`TieredMemory::events_dropped`]) rather than making a
-//! write wait.
-//!
-//! [`TieredMemory::events_dropped`]: crate::TieredMemory::events_dropped
+//! Its guide is in the docs of its main type.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +30,15 @@ pub enum MemoryEventKind {
 }
 
 /// One event: what happened, to which agent's memory.
+///
+/// A listener never runs on the write path. Events go through a bounded channel to one
+/// thread of their own, which calls the listeners in order; a listener that panics is
+/// logged and the next event still reaches every listener, and a slow one holds back only
+/// the events after it, never a write. When the channel is full (4,096 events waiting), a
+/// new event is dropped and counted ([`TieredMemory::events_dropped`]) rather than making a
+/// write wait.
+///
+/// [`TieredMemory::events_dropped`]: crate::TieredMemory::events_dropped
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemoryEvent {

@@ -1,36 +1,6 @@
 //! The key schema, and the validation that keeps it unambiguous.
 //!
-//! An agent has two keys per tier, and one more per memory. Each agent's keys in one tier
-//! share one Redis Cluster hash tag, `{<tier>:<agent_id>}`, so every command and script of
-//! an operation runs on one slot, while an agent's two tiers may live on different shards:
-//!
-//! ```text
-//! <ns>:{<tier>:<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
-//! <ns>:{<tier>:<agent_id>}:index             sorted set, every score 0: the agent's indexes
-//! <ns>:{<tier>:<agent_id>}:vectors           string: the embeddings, packed for search
-//! ```
-//!
-//! The index holds four members per entry, each a one-letter dimension, a fixed-width
-//! lowercase hex value and the memory id, so that byte order is value order and one
-//! `ZRANGEBYLEX` answers a range query on any dimension:
-//!
-//! ```text
-//! t<timestamp><id>                             by timestamp (Unix ms)
-//! s<step><id>                                  by step number
-//! i<importance><id>                            by importance (the f64's bits: order-preserving in [0, 1])
-//! x<deadline><timestamp><step><importance><id> by expiry deadline (Unix ms), carrying
-//!                                              the other three so cleanup needs no entry
-//! ```
-//!
-//! `<tier>` is `stm` or `im`. Agent ids may not contain `{`, `}` or control characters, so
-//! the agent part is exactly what lies between `{<tier>:` and the next `}`: two distinct
-//! valid (tier, agent id) pairs can never produce the same key or hash tag, and no id can
-//! move the hash tag. `:` is allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
-//! characters), which contain no separator either.
-//!
-//! Every key a command touches is one of these, passed as a key (`KEYS[]` or the command's
-//! key position), never built inside a script: so Cluster, ACL key patterns and proxies
-//! see every key.
+//! Its guide is in the docs of its main type.
 
 use crate::error::{Error, Result};
 
@@ -103,6 +73,38 @@ impl Index {
 }
 
 /// The keys of one agent in one tier.
+///
+/// An agent has two keys per tier, and one more per memory. Each agent's keys in one tier
+/// share one Redis Cluster hash tag, `{<tier>:<agent_id>}`, so every command and script of
+/// an operation runs on one slot, while an agent's two tiers may live on different shards:
+///
+/// ```text
+/// <ns>:{<tier>:<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
+/// <ns>:{<tier>:<agent_id>}:index             sorted set, every score 0: the agent's indexes
+/// <ns>:{<tier>:<agent_id>}:vectors           string: the embeddings, packed for search
+/// ```
+///
+/// The index holds four members per entry, each a one-letter dimension, a fixed-width
+/// lowercase hex value and the memory id, so that byte order is value order and one
+/// `ZRANGEBYLEX` answers a range query on any dimension:
+///
+/// ```text
+/// t<timestamp><id>                             by timestamp (Unix ms)
+/// s<step><id>                                  by step number
+/// i<importance><id>                            by importance (the f64's bits: order-preserving in [0, 1])
+/// x<deadline><timestamp><step><importance><id> by expiry deadline (Unix ms), carrying
+///                                              the other three so cleanup needs no entry
+/// ```
+///
+/// `<tier>` is `stm` or `im`. Agent ids may not contain `{`, `}` or control characters, so
+/// the agent part is exactly what lies between `{<tier>:` and the next `}`: two distinct
+/// valid (tier, agent id) pairs can never produce the same key or hash tag, and no id can
+/// move the hash tag. `:` is allowed in agent ids for that reason. Memory ids are ULIDs (26 Crockford base-32
+/// characters), which contain no separator either.
+///
+/// Every key a command touches is one of these, passed as a key (`KEYS[]` or the command's
+/// key position), never built inside a script: so Cluster, ACL key patterns and proxies
+/// see every key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentKeys {
     /// Prefix of entry keys; an entry's key is this followed by its memory id.

@@ -31,28 +31,26 @@
 //!
 //! ## How it is laid out
 //!
-//! - [`keys`]: the key schema (tier and agent id are a Redis Cluster hash tag) and
-//!   validation:
-//!   per agent and tier, one string per memory, one sorted set indexing them by
-//!   timestamp, step, importance and expiry, all four as lexicographic members of the same
-//!   set (the `index` module), and one string packing the embeddings for search (the
-//!   `vectors` module).
-//! - [`entry`]: [`MemoryEntry`] (ULID ids, serde) and what agents write and read; the
-//!   `codec` module stores one as a schema version, fixed-offset counters and index
-//!   fields, a compact binary header and the user's JSON.
-//! - [`config`]: [`StmConfig`] (24 h, 1000 per agent) and [`ImConfig`] (7 days, 10000).
-//! - [`tier`]: each operation's commands. A write is one `MULTI` (the entry with its TTL,
-//!   its four index members, the index's TTL); a range query is one `ZRANGEBYLEX` and one
-//!   `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id and importance
-//!   changes are Lua [`scripts`] (the same source runs on
-//!   [`InMemoryBackend`](resilience_core::InMemoryBackend)).
-//! - [`recall`]: searches. [`AgentMemory::similar`] scores every embedding of both tiers
+//! - [`AgentKeys`]: the key schema (tier and agent id are a Redis Cluster hash tag) and
+//!   validation: per agent and tier, one string per memory, one sorted set indexing them
+//!   by timestamp, step, importance and expiry, all four as lexicographic members of the
+//!   same set, and one string packing the embeddings for search.
+//! - [`MemoryEntry`] (ULID ids, serde) and what agents write and read: stored as a schema
+//!   version, fixed-offset counters and index fields, a compact binary header and the
+//!   user's JSON.
+//! - [`StmConfig`] (24 h, 1000 per agent) and [`ImConfig`] (7 days, 10000).
+//! - [`TierHandle`]: each operation's commands. A write is one `MULTI` (the entry with its
+//!   TTL, its four index members, the index's TTL); a range query is one `ZRANGEBYLEX` and
+//!   one `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id,
+//!   importance changes and vector compaction are Lua scripts ([`lua_sources`]; the same
+//!   source runs on [`InMemoryBackend`](resilience_core::InMemoryBackend)).
+//! - Searches ([`Scored`]): [`AgentMemory::similar`] scores every embedding of both tiers
 //!   (read with one `GET` per tier) in Rust, exactly; [`AgentMemory::find`] takes a
 //!   [`Filter`] (type, time, step and importance ranges, content attributes, text) and
 //!   runs its range on the server; [`AgentMemory::search_content`] matches text.
-//! - [`TieredMemory`] / [`AgentMemory`]: the API; [`transition`]: STM -> IM moves;
-//!   [`hooks`]: listeners of memory events (stored, moved, expired, evicted, deleted),
-//!   run off the write path.
+//! - [`TieredMemory`] / [`AgentMemory`]: the API; [`MaintainReport`]: STM -> IM moves;
+//!   [`MemoryEvent`]: listeners of memory events (stored, moved, expired, evicted,
+//!   deleted), run off the write path.
 //!
 //! ## The rules it keeps
 //!
@@ -83,28 +81,28 @@
 //!
 //! [`BackendKind::InMemory`] needs neither.
 
-pub mod agent;
+mod agent;
 mod clock;
 mod codec;
 mod compress;
-pub mod config;
-pub mod connect;
+mod config;
+mod connect;
 mod embedding;
-pub mod entry;
-pub mod error;
-pub mod filter;
+mod entry;
+mod error;
+mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod hooks;
+mod hooks;
 mod index;
-pub mod keys;
-pub mod memory;
-pub mod recall;
-pub mod scripts;
+mod keys;
+mod memory;
+mod recall;
+mod scripts;
 mod shared;
-pub mod tier;
-pub mod transition;
+mod tier;
+mod transition;
 mod vectors;
 
 pub use agent::{AgentMemory, StoreReceipt, TierCounts, parse_memory_id};
@@ -116,7 +114,7 @@ pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tie
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use hooks::{MemoryEvent, MemoryEventKind};
-pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id};
+pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id, validate_namespace};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};
 pub use recall::Scored;
 pub use scripts::lua_sources;

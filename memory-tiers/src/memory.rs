@@ -35,7 +35,7 @@ pub struct TieredMemoryBuilder {
 impl TieredMemoryBuilder {
     /// Adds a listener told of every [`MemoryEvent`] (stored, moved to IM, expired,
     /// evicted, deleted), on a thread of its own, never on the write path: see the
-    /// [`hooks`](crate::hooks) module for what a slow or panicking listener does.
+    /// [`MemoryEvent`] docs for what a slow or panicking listener does.
     pub fn on_event(mut self, listener: impl Fn(&MemoryEvent) + Send + Sync + 'static) -> Self {
         self.hooks.add(Arc::new(listener));
         self

@@ -1,17 +1,7 @@
 //! Searches: by embedding ([`AgentMemory::similar`]), by conditions
 //! ([`AgentMemory::find`]) and by text ([`AgentMemory::search_content`]).
 //!
-//! A similarity search reads each tier's vector block with one `GET` (see the `vectors`
-//! module), scores every live record against the query in Rust, exactly (cosine; IM's
-//! byte-quantized vectors are scored as stored), then reads the best candidates' entries
-//! with `MGET`, a batch at a time, keeping those the filter matches, until it has `k`. A
-//! filter's server-side range (time, else step, else importance) is read from the index in
-//! the same round trip as the block, and only ids in it are scored.
-//!
-//! Results of both tiers are merged by score (then memory id); a memory in both tiers (a
-//! move in progress) is reported once, from STM. While the primary store is unreachable,
-//! searches answer from the local fallback's recent entries, marked
-//! [`Source::Fallback`].
+//! Its guide is in the docs of its main type.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
@@ -31,6 +21,18 @@ use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, arg, raw, schema_error, wo
 use crate::vectors::{self, Block, Scorer};
 
 /// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
+///
+/// A similarity search reads each tier's vector block with one `GET` (see the `vectors`
+/// module), scores every live record against the query in Rust, exactly (cosine; IM's
+/// byte-quantized vectors are scored as stored), then reads the best candidates' entries
+/// with `MGET`, a batch at a time, keeping those the filter matches, until it has `k`. A
+/// filter's server-side range (time, else step, else importance) is read from the index in
+/// the same round trip as the block, and only ids in it are scored.
+///
+/// Results of both tiers are merged by score (then memory id); a memory in both tiers (a
+/// move in progress) is reported once, from STM. While the primary store is unreachable,
+/// searches answer from the local fallback's recent entries, marked
+/// [`Source::Fallback`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
     /// Cosine similarity, in [-1, 1] (IM's quantized vectors score within about 0.01 of

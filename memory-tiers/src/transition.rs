@@ -1,21 +1,6 @@
 //! STM -> IM transitions.
 //!
-//! A move is: read the chosen STM entries (without counting a retrieval), write them to IM
-//! (encoded and compressed for IM, keeping their counters), and only when IM confirmed
-//! every write of a batch, delete them from STM. Both steps are idempotent by memory id:
-//! writing an entry to IM again sets the same fields and scores, deleting it from STM again
-//! deletes nothing. So:
-//!
-//! - a failed IM write leaves the STM copies (nothing lost); the next pass moves them;
-//! - an interrupted move (IM written, STM delete failed) leaves the same id in both tiers;
-//!   reads report it once (from STM), and the next pass that chooses it again finishes the
-//!   move without a duplicate.
-//!
-//! Lowest value first: entries with the lowest importance, the oldest first among equals
-//! (ULIDs order by time), taken from the importance index on the server. A maintenance
-//! pass also moves entries whose TTL ends within [`StmConfig::near_expiry`].
-//!
-//! [`StmConfig::near_expiry`]: crate::StmConfig::near_expiry
+//! Its guide is in the docs of its main type.
 
 use std::collections::HashSet;
 
@@ -32,6 +17,23 @@ use crate::tier::Query;
 const MOVE_BATCH: usize = 256;
 
 /// What a maintenance pass did.
+///
+/// A move is: read the chosen STM entries (without counting a retrieval), write them to IM
+/// (encoded and compressed for IM, keeping their counters), and only when IM confirmed
+/// every write of a batch, delete them from STM. Both steps are idempotent by memory id:
+/// writing an entry to IM again sets the same fields and scores, deleting it from STM again
+/// deletes nothing. So:
+///
+/// - a failed IM write leaves the STM copies (nothing lost); the next pass moves them;
+/// - an interrupted move (IM written, STM delete failed) leaves the same id in both tiers;
+///   reads report it once (from STM), and the next pass that chooses it again finishes the
+///   move without a duplicate.
+///
+/// Lowest value first: entries with the lowest importance, the oldest first among equals
+/// (ULIDs order by time), taken from the importance index on the server. A maintenance
+/// pass also moves entries whose TTL ends within [`StmConfig::near_expiry`].
+///
+/// [`StmConfig::near_expiry`]: crate::StmConfig::near_expiry
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaintainReport {
     /// Entries moved from STM to IM.

@@ -277,7 +277,7 @@ async fn fallback_is_bounded() {
 /// open breaker on one shard queues that agent's writes and leaves the other's alone.
 #[tokio::test(start_paused = true)]
 async fn routed_tiers_use_the_client_of_the_agents_shard() {
-    use resilience_core::cluster::hash_slot;
+    use resilience_core::hash_slot;
     use resilience_core::{ShardedClient, StoreOutcome};
     let backend = in_memory()();
     let sharded = ShardedClient::builder_arc("stm", backend)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use memory_tiers::{MemoryInput, TieredMemory};
-use resilience_core::cluster::hash_slot;
+use resilience_core::hash_slot;
 use resilience_core::{
     ConnectionConfig, KvBackend, Priority, ShardedClient, StoreOutcome, TicketOutcome,
 };

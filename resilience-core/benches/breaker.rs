@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use resilience_core::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy, RateWindow};
+use resilience_core::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy, RateWindow};
 
 fn closed_fast_path(c: &mut Criterion) {
     let breaker = CircuitBreaker::new("bench", CircuitBreakerConfig::default());

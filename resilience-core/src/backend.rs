@@ -1,6 +1,7 @@
-//! The backend seam: the one trait a Redis driver (or the in-memory store) implements.
+//! Writing a backend: what a Redis driver (or any store) needs to implement
+//! [`KvBackend`](crate::KvBackend), the one trait the resilience layer calls.
 //!
-//! A backend only translates [`Command`]s to its driver and classifies the driver's errors
+//! A backend only translates [`Command`](crate::Command)s to its driver and classifies the driver's errors
 //! into [`ErrorKind`](crate::ErrorKind)s. Breaker, retry and queueing live above it, once,
 //! in this crate: a backend must not retry on its own in a way that hides an outage.
 //!
@@ -8,101 +9,72 @@
 //!
 //! Everything a third-party backend needs from this crate, in the order it needs it:
 //!
-//! - **Sending commands.** [`Command::write_args`] spells each command into the
-//!   driver's buffer through an [`ArgSink`](crate::wire::ArgSink); never spell a command
-//!   yourself. [`Command::keys`] says where to route it (Redis Cluster:
-//!   [`hash_slot`](crate::cluster::hash_slot)).
-//! - **Shaping replies.** Convert the driver's reply one to one into a [`Value`], then
-//!   [`ReplyShape::canonicalize`](crate::wire::ReplyShape::canonicalize) gives it the shape
-//!   the command documents (see the [`wire`](crate::wire) module).
-//! - **Classifying errors.** A server error line becomes a [`BackendError`] with
-//!   [`BackendError::from_reply`] (the code decides the kind, by
+//! - **Sending commands.** [`Command::write_args`](crate::Command::write_args) spells each command into the
+//!   driver's buffer through an [`ArgSink`]; never spell a command
+//!   yourself. [`Command::keys`](crate::Command::keys) says where to route it (Redis Cluster:
+//!   [`hash_slot`](crate::hash_slot)).
+//! - **Shaping replies.** Convert the driver's reply one to one into a [`Value`](crate::Value), then
+//!   [`ReplyShape::canonicalize`] gives it the shape the command documents.
+//! - **Classifying errors.** A server error line becomes a [`BackendError`](crate::BackendError) with
+//!   [`BackendError::from_reply`](crate::BackendError::from_reply) (the code decides the kind, by
 //!   [`ErrorKind::from_reply_code`](crate::ErrorKind::from_reply_code)); a driver failure
-//!   becomes [`BackendError::new`] with the kind the rules of [`ErrorKind`](crate::ErrorKind)
+//!   becomes [`BackendError::new`](crate::BackendError::new) with the kind the rules of [`ErrorKind`](crate::ErrorKind)
 //!   give (not sent: `Unavailable`; maybe sent: `Timeout`), keeping the driver's error with
-//!   [`BackendError::with_source`].
+//!   [`BackendError::with_source`](crate::BackendError::with_source).
 //! - **Client-side caching (optional).** A backend that supports RESP3 client tracking
-//!   returns an [`InvalidationFeed`] from [`KvBackend::invalidations`] and answers
-//!   [`KvBackend::execute_tracked`] with a [`TrackedReply`]; the
-//!   [`TrackingHub`](crate::cache::tracking::TrackingHub) does the driver-independent half.
+//!   returns an [`InvalidationFeed`] from [`KvBackend::invalidations`](crate::KvBackend::invalidations) and answers
+//!   [`KvBackend::execute_tracked`](crate::KvBackend::execute_tracked) with a [`TrackedReply`]; the
+//!   [`TrackingHub`] does the driver-independent half.
 //! - **Proving it.** The `resilient-redis-testkit` crate's `conformance` suite runs every
 //!   command against a backend and checks each reply shape and error classification
 //!   against what real Redis 7 gives.
+//!
+//! # The wire
+//!
+//! The wire: a [`Command`](crate::Command) as the argument list Redis receives, and a reply as the canonical
+//! [`Value`](crate::Value) its command promises.
+//!
+//! This is the one place where commands are spelled and replies are shaped. A Redis
+//! backend does three things with it:
+//!
+//! 1. [`Command::write_args`](crate::Command::write_args) writes the command, name first,
+//!    into the backend's own [`ArgSink`] (a driver's command buffer): no backend spells
+//!    a command itself, so two drivers can never send different bytes for one command.
+//! 2. It sends that argument list and converts the driver's reply one to one into a
+//!    [`Value`](crate::Value) (status stays status, bulk stays bytes, arrays nest as they
+//!    arrived), with server errors classified.
+//! 3. [`ReplyShape::canonicalize`] brings that value into the shape the command documents,
+//!    ironing out RESP2 and RESP3 differences and the driver's: a flat `HGETALL` array
+//!    becomes a `Map`, `WITHSCORES` pairs get `Double` scores, a `SCAN` cursor becomes an
+//!    `Int`. A reply of the wrong shape is a [`ErrorKind::Server`](crate::ErrorKind) error
+//!    naming the command, never a panic and never a guess.
+//!
+//! ```
+//! use resilience_core::backend::ArgSink;
+//! use resilience_core::{Command, SetOptions};
+//!
+//! /// Collects the arguments as text, as a test or a logging backend would.
+//! #[derive(Default)]
+//! struct Words(Vec<String>);
+//!
+//! impl ArgSink for Words {
+//!     fn word(&mut self, word: &'static str) { self.0.push(word.to_owned()) }
+//!     fn text(&mut self, text: &str) { self.0.push(text.to_owned()) }
+//!     fn bytes(&mut self, bytes: &bytes::Bytes) { self.0.push(String::from_utf8_lossy(bytes).into_owned()) }
+//!     fn int(&mut self, n: i64) { self.0.push(n.to_string()) }
+//! }
+//!
+//! let set = Command::Set {
+//!     key: "k".into(),
+//!     value: "v".into(),
+//!     options: SetOptions::with_ttl(std::time::Duration::from_secs(2)),
+//! };
+//! let mut words = Words::default();
+//! set.write_args(&mut words)?;
+//! assert_eq!(words.0, ["SET", "k", "v", "PX", "2000"]);
+//! # Ok::<(), resilience_core::BackendError>(())
+//! ```
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-
-use crate::cache::{InvalidationFeed, TrackedReply};
-use crate::{BackendError, Command, Value};
-
-/// A key-value store that speaks Redis commands.
-///
-/// Implementations promise:
-/// - every [`Command`] is supported and returns its documented canonical reply shape;
-/// - every call finishes within the configured socket timeout, with `Timeout` if the server
-///   does not answer, and `Unavailable` if it cannot be reached;
-/// - errors are classified with [`BackendError`]'s kinds, and their text holds no secrets.
-#[async_trait]
-pub trait KvBackend: Send + Sync + 'static {
-    /// Runs one command.
-    async fn execute(&self, cmd: Command) -> Result<Value, BackendError>;
-
-    /// Runs `cmds` in one round trip. With `atomic`, as one `MULTI`/`EXEC` transaction: all
-    /// apply or none do. Results are in command order. An error reply to one command of a
-    /// non-atomic batch fails the whole call (callers never see a silent partial success).
-    async fn execute_batch(
-        &self,
-        cmds: Vec<Command>,
-        atomic: bool,
-    ) -> Result<Vec<Value>, BackendError>;
-
-    /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
-    fn name(&self) -> &'static str;
-
-    /// Client-side caching ([`crate::cache`]): a subscription to the server's
-    /// invalidations for the keys this backend's tracked reads touched, or `None` (the
-    /// default) when the backend does not track. A client cache over a backend that
-    /// answers `None` stays off.
-    fn invalidations(&self) -> Option<InvalidationFeed> {
-        None
-    }
-
-    /// Client-side caching: runs a read (`GET`, `HGETALL`) so that the server tracks its
-    /// key for this backend's connection, and says whether it did
-    /// ([`TrackedReply::tracked`]). Only tracked replies are cached. The default runs
-    /// [`execute`](Self::execute) and reports `tracked: false`.
-    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
-        Ok(TrackedReply {
-            value: self.execute(cmd).await?,
-            tracked: false,
-        })
-    }
-}
-
-#[async_trait]
-impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
-    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
-        (**self).execute(cmd).await
-    }
-
-    async fn execute_batch(
-        &self,
-        cmds: Vec<Command>,
-        atomic: bool,
-    ) -> Result<Vec<Value>, BackendError> {
-        (**self).execute_batch(cmds, atomic).await
-    }
-
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-
-    fn invalidations(&self) -> Option<InvalidationFeed> {
-        (**self).invalidations()
-    }
-
-    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
-        (**self).execute_tracked(cmd).await
-    }
-}
+pub use crate::cache::tracking::{CHANNEL_CAPACITY, TrackingHub, is_not_tracking};
+pub use crate::cache::{InvalidationFeed, TrackedReply};
+pub use crate::wire::{ArgSink, ReplyShape};

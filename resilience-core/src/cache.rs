@@ -1,61 +1,6 @@
 //! The optional client-side read cache, kept honest by Redis's own invalidation messages.
 //!
-//! Off by default. A client built with
-//! [`ResilientClientBuilder::client_cache`](crate::ResilientClientBuilder::client_cache)
-//! keeps `GET` and `HGETALL` replies in a bounded in-process cache ([moka]) and drops an
-//! entry as soon as the server says its key changed (RESP3 `CLIENT TRACKING`, see
-//! [`tracking`]). While Redis is down, [`get_cached`](crate::ResilientClient::get_cached)
-//! and [`hgetall_cached`](crate::ResilientClient::hgetall_cached) may answer from the cache,
-//! and say so ([`Freshness::Stale`]).
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), resilience_core::Error> {
-//! # let backend = resilience_core::InMemoryBackend::new();
-//! use resilience_core::{ResilientClient, cache::{CacheConfig, Freshness}};
-//! // `backend` must track (e.g. a redis-rs or fred backend connected with
-//! // `?client_tracking=true`); otherwise the cache stays off.
-//! let client = ResilientClient::builder("agent_stm", backend)
-//!     .client_cache(CacheConfig::default())
-//!     .build();
-//! let read = client.get_cached("agent:1:name").await?;
-//! if read.freshness == Freshness::Stale {
-//!     // Redis is unreachable: this is the last value this client saw.
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! # Promises
-//!
-//! - **Off unless asked.** Without `client_cache`, or over a backend whose
-//!   [`invalidations`](crate::KvBackend::invalidations) is `None` (a warning is logged
-//!   then), every read goes to the server exactly as before.
-//! - **Bounded.** At most [`CacheConfig::max_entries`] keys, least recently used evicted
-//!   first, and no entry older than [`CacheConfig::ttl`] (a safety net against a missed
-//!   invalidation, e.g. a `FLUSHALL` that the fred backend cannot see).
-//! - **Invalidated by the server.** A write by any client to a cached key removes the
-//!   entry when the server's invalidation message arrives (well under 100 ms on a local
-//!   network; the integration tests measure it). A write through *this* client removes it
-//!   locally too, before the write is sent and again when it ends (whatever its outcome,
-//!   queued replays included). A write whose keys are unknown (a `Raw` or script command
-//!   that declares none) empties the whole cache.
-//! - **No stale fill.** A read that started before an invalidation of its key (or before
-//!   the cache was emptied, or before tracking was lost) never lands in the cache
-//!   afterwards: the invalidation wins.
-//! - **Only tracked reads are kept.** A value enters the cache only if the server is
-//!   tracking its key for this connection (`OPTIN` mode: the read is sent right after
-//!   `CLIENT CACHING YES`, and fails over to a plain, uncached read if the connection is
-//!   not tracking).
-//! - **Connection changes empty it.** When the backend's connection drops or is replaced,
-//!   the invalidations of the old one are lost: entries stop being served as
-//!   [`Freshness::Cached`] at once (they are kept only for stale reads), and the cache is
-//!   emptied when tracking is on again.
-//! - **Plain reads never return stale data.** [`get`](crate::ResilientClient::get) and
-//!   [`hgetall`](crate::ResilientClient::hgetall) answer from the cache only while it is
-//!   trusted (tracking on, breaker not open); otherwise they go to the server and fail as
-//!   they always did. Only the `*_cached` methods serve stale values, marked
-//!   [`Freshness::Stale`].
-//!
-//! [moka]: https://docs.rs/moka
+//! Its guide is in the docs of its main type.
 
 mod store;
 pub mod tracking;
@@ -72,6 +17,63 @@ pub(crate) use store::{Entry, ReadCache};
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
 /// (`CacheConfig::default().with_…(…)`), or assign fields of a default value.
+///
+/// Off by default. A client built with
+/// [`ResilientClientBuilder::client_cache`](crate::ResilientClientBuilder::client_cache)
+/// keeps `GET` and `HGETALL` replies in a bounded in-process cache ([moka]) and drops an
+/// entry as soon as the server says its key changed (RESP3 `CLIENT TRACKING`, see
+/// [`TrackingHub`](crate::backend::TrackingHub)). While Redis is down, [`get_cached`](crate::ResilientClient::get_cached)
+/// and [`hgetall_cached`](crate::ResilientClient::hgetall_cached) may answer from the cache,
+/// and say so ([`Freshness::Stale`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), resilience_core::Error> {
+/// # let backend = resilience_core::InMemoryBackend::new();
+/// use resilience_core::{CacheConfig, Freshness, ResilientClient};
+/// // `backend` must track (e.g. a redis-rs or fred backend connected with
+/// // `?client_tracking=true`); otherwise the cache stays off.
+/// let client = ResilientClient::builder("agent_stm", backend)
+///     .client_cache(CacheConfig::default())
+///     .build();
+/// let read = client.get_cached("agent:1:name").await?;
+/// if read.freshness == Freshness::Stale {
+///     // Redis is unreachable: this is the last value this client saw.
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Promises
+///
+/// - **Off unless asked.** Without `client_cache`, or over a backend whose
+///   [`invalidations`](crate::KvBackend::invalidations) is `None` (a warning is logged
+///   then), every read goes to the server exactly as before.
+/// - **Bounded.** At most [`CacheConfig::max_entries`] keys, least recently used evicted
+///   first, and no entry older than [`CacheConfig::ttl`] (a safety net against a missed
+///   invalidation, e.g. a `FLUSHALL` that the fred backend cannot see).
+/// - **Invalidated by the server.** A write by any client to a cached key removes the
+///   entry when the server's invalidation message arrives (well under 100 ms on a local
+///   network; the integration tests measure it). A write through *this* client removes it
+///   locally too, before the write is sent and again when it ends (whatever its outcome,
+///   queued replays included). A write whose keys are unknown (a `Raw` or script command
+///   that declares none) empties the whole cache.
+/// - **No stale fill.** A read that started before an invalidation of its key (or before
+///   the cache was emptied, or before tracking was lost) never lands in the cache
+///   afterwards: the invalidation wins.
+/// - **Only tracked reads are kept.** A value enters the cache only if the server is
+///   tracking its key for this connection (`OPTIN` mode: the read is sent right after
+///   `CLIENT CACHING YES`, and fails over to a plain, uncached read if the connection is
+///   not tracking).
+/// - **Connection changes empty it.** When the backend's connection drops or is replaced,
+///   the invalidations of the old one are lost: entries stop being served as
+///   [`Freshness::Cached`] at once (they are kept only for stale reads), and the cache is
+///   emptied when tracking is on again.
+/// - **Plain reads never return stale data.** [`get`](crate::ResilientClient::get) and
+///   [`hgetall`](crate::ResilientClient::hgetall) answer from the cache only while it is
+///   trusted (tracking on, breaker not open); otherwise they go to the server and fail as
+///   they always did. Only the `*_cached` methods serve stale values, marked
+///   [`Freshness::Stale`].
+///
+/// [moka]: https://docs.rs/moka
 #[derive(Clone, Debug, PartialEq, Eq, derive_setters::Setters)]
 #[setters(prefix = "with_")]
 #[non_exhaustive]

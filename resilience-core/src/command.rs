@@ -1,12 +1,6 @@
 //! Commands as data.
 //!
-//! A [`Command`] is a plain enum, not a closure: it knows its Redis name, the keys it
-//! touches, whether it writes and whether applying it twice is the same as applying it
-//! once. Because it is data it can be logged, counted, ordered per key, serialized into a
-//! durable queue and replayed later by any [`KvBackend`](crate::KvBackend).
-//!
-//! Every backend must return the canonical reply shape documented on each variant, so
-//! callers see the same [`Value`](crate::Value) whatever the driver.
+//! Its guide is in the docs of its main type.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -120,6 +114,14 @@ pub struct Limit {
 ///
 /// Reply shapes are canonical across backends (RESP2 and RESP3 differences are ironed out
 /// by each backend):
+///
+/// A [`Command`] is a plain enum, not a closure: it knows its Redis name, the keys it
+/// touches, whether it writes and whether applying it twice is the same as applying it
+/// once. Because it is data it can be logged, counted, ordered per key, serialized into a
+/// durable queue and replayed later by any [`KvBackend`](crate::KvBackend).
+///
+/// Every backend must return the canonical reply shape documented on each variant, so
+/// callers see the same [`Value`](crate::Value) whatever the driver.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Command {

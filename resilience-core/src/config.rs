@@ -1,24 +1,6 @@
 //! Where and how to connect: one [`ConnectionConfig`] shared by every backend.
 //!
-//! It parses from `redis://` and `rediss://` URLs
-//! (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`;
-//! `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`;
-//! both take `client_tracking=true` for the client-side cache)
-//! and its `Debug` output never shows the password.
-//!
-//! Sentinel deployments parse from `redis+sentinel://` URLs (see [`SentinelConfig`]):
-//! `redis+sentinel://[[username]:password@]s1[:port][,s2[:port]...]/master_name[/db][?params]`.
-//! The sentinels are listed in the host part (default port 26379), the master's name is the
-//! first path segment, and the credentials and `db` are the master's (the data nodes').
-//! Besides the `redis://` parameters it takes `sentinel_username` and `sentinel_password`,
-//! the credentials of the sentinels themselves (none by default).
-//!
-//! ## Redis Cluster
-//!
-//! `cluster=` names more seed nodes and switches to cluster mode:
-//! `redis://h1:p1?cluster=h2:p2,h3:p3` gives `cluster_nodes = [(h1, p1), (h2, p2), (h3, p3)]`
-//! (the URL's own host first). `cluster=true` (or `1`) is cluster mode with the URL's host
-//! as the only seed. IPv6 seeds are written `[::1]:7000`. A cluster has no databases but 0.
+//! Its guide is in the docs of its main type.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -106,6 +88,26 @@ impl fmt::Debug for SentinelConfig {
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
 /// (`ConnectionConfig::default().with_…(…)`), or assign fields of a default value.
+///
+/// It parses from `redis://` and `rediss://` URLs
+/// (`redis://[[username]:password@]host[:port][/db][?socket_timeout=2.0&socket_connect_timeout=2.0]`;
+/// `rediss://` also takes `ca_file=PATH`, `cert_file=PATH`, `key_file=PATH` and `insecure=true`;
+/// both take `client_tracking=true` for the client-side cache)
+/// and its `Debug` output never shows the password.
+///
+/// Sentinel deployments parse from `redis+sentinel://` URLs (see [`SentinelConfig`]):
+/// `redis+sentinel://[[username]:password@]s1[:port][,s2[:port]...]/master_name[/db][?params]`.
+/// The sentinels are listed in the host part (default port 26379), the master's name is the
+/// first path segment, and the credentials and `db` are the master's (the data nodes').
+/// Besides the `redis://` parameters it takes `sentinel_username` and `sentinel_password`,
+/// the credentials of the sentinels themselves (none by default).
+///
+/// ## Redis Cluster
+///
+/// `cluster=` names more seed nodes and switches to cluster mode:
+/// `redis://h1:p1?cluster=h2:p2,h3:p3` gives `cluster_nodes = [(h1, p1), (h2, p2), (h3, p3)]`
+/// (the URL's own host first). `cluster=true` (or `1`) is cluster mode with the URL's host
+/// as the only seed. IPv6 seeds are written `[::1]:7000`. A cluster has no databases but 0.
 #[derive(Clone, PartialEq, Eq, derive_setters::Setters)]
 #[setters(prefix = "with_")]
 #[non_exhaustive]
@@ -136,7 +138,7 @@ pub struct ConnectionConfig {
     #[setters(strip_option)]
     pub sentinel: Option<SentinelConfig>,
     /// Connect with RESP3 and `CLIENT TRACKING` on, so a `ResilientClient` with a client
-    /// cache ([`crate::cache`]) gets the server's invalidations. Default `false` (RESP2,
+    /// cache ([`CacheConfig`](crate::CacheConfig)) gets the server's invalidations. Default `false` (RESP2,
     /// no tracking). URL: `client_tracking=true` (or `client_cache=true`).
     pub client_tracking: bool,
 }

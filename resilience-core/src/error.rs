@@ -1,26 +1,6 @@
 //! Errors, and the one classification every backend maps its driver's errors onto.
 //!
-//! A backend turns each driver error into a [`BackendError`] with an [`ErrorKind`]. The
-//! kind alone decides what the core does with it, whatever the driver:
-//!
-//! | kind | breaker | retry |
-//! |---|---|---|
-//! | `Unavailable` | counts | yes: the command never reached the server |
-//! | `Timeout` | counts | only if the command is idempotent: it may have run |
-//! | `Busy` | counts | yes, after backoff |
-//! | `Server` | does not count: the server is up | no |
-//! | `Auth` | does not count | no |
-//! | `InvalidInput` | does not count | no |
-//!
-//! A connection that breaks *while a command is in flight* (reset, broken pipe, EOF) is a
-//! `Timeout`, not `Unavailable`: the server may have applied the command before the
-//! connection broke, so retrying a non-idempotent one could apply it twice. (The original
-//! design filed resets under "unavailable"; a test with a reset after an `INCR` was sent
-//! showed the increment applied twice under retry.) `Unavailable` is kept for failures that
-//! prove nothing was sent: refused connections, DNS failures, a client not yet connected.
-//!
-//! [`Error`] is what callers of [`ResilientClient`](crate::ResilientClient) see. Error text
-//! never contains a password: backends must not put credentials in messages.
+//! Its guide is in the docs of its main type.
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +8,28 @@ use std::time::Duration;
 
 /// What kind of failure a backend saw. See the module docs for what each kind means to the
 /// breaker and to retries.
+///
+/// A backend turns each driver error into a [`BackendError`] with an [`ErrorKind`]. The
+/// kind alone decides what the core does with it, whatever the driver:
+///
+/// | kind | breaker | retry |
+/// |---|---|---|
+/// | `Unavailable` | counts | yes: the command never reached the server |
+/// | `Timeout` | counts | only if the command is idempotent: it may have run |
+/// | `Busy` | counts | yes, after backoff |
+/// | `Server` | does not count: the server is up | no |
+/// | `Auth` | does not count | no |
+/// | `InvalidInput` | does not count | no |
+///
+/// A connection that breaks *while a command is in flight* (reset, broken pipe, EOF) is a
+/// `Timeout`, not `Unavailable`: the server may have applied the command before the
+/// connection broke, so retrying a non-idempotent one could apply it twice. (The original
+/// design filed resets under "unavailable"; a test with a reset after an `INCR` was sent
+/// showed the increment applied twice under retry.) `Unavailable` is kept for failures that
+/// prove nothing was sent: refused connections, DNS failures, a client not yet connected.
+///
+/// [`Error`] is what callers of [`ResilientClient`](crate::ResilientClient) see. Error text
+/// never contains a password: backends must not put credentials in messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {

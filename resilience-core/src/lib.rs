@@ -4,27 +4,29 @@
 //! Redis driver underneath.
 //!
 //! Data flows one way: your code -> [`ResilientClient`] -> [`KvBackend`] -> driver -> Redis.
-//! The pieces, one concept per module:
+//! Every item has one path: the crate root, except what only backend authors need
+//! ([`backend`]), the metric names ([`observe`]) and the optional `tower` and `journal`
+//! modules. The pieces:
 //!
-//! - [`command`] and [`value`]: commands and replies as data, so they can be logged,
+//! - [`Command`] and [`Value`]: commands and replies as data, so they can be logged,
 //!   ordered per key, queued, persisted and replayed.
-//! - [`error`]: one classification of failures ([`ErrorKind`]) that every backend maps onto,
-//!   and the [`Error`] callers see.
-//! - [`backend`]: the [`KvBackend`] trait, the seam where drivers plug in.
-//! - [`wire`]: commands as the argument lists Redis receives and replies in their canonical
-//!   shape, written once for every Redis backend.
-//! - [`breaker`]: the circuit breaker (consecutive-failure and failure-rate policies,
-//!   half-open probes, an active health probe while open).
-//! - [`retry`]: backoff with jitter and a shared retry budget.
-//! - [`priority`] and [`queue`]: what happens to a write when Redis is down, by priority,
-//!   and the recovery queue that replays it.
-//! - [`client`]: [`ResilientClient`], the handle applications hold.
-//! - [`memory`]: [`InMemoryBackend`], Redis semantics with no server.
-//! - [`config`]: [`ConnectionConfig`], shared by every backend.
-//! - [`cluster`]: Redis Cluster hash slots and [`ShardedClient`] (one breaker per shard).
+//! - [`ErrorKind`]: one classification of failures that every backend maps onto, and the
+//!   [`Error`] callers see.
+//! - [`KvBackend`]: the seam where drivers plug in; [`backend`] holds what writing one
+//!   takes (commands as argument lists, replies in their canonical shape, client-tracking
+//!   support), written once for every Redis backend.
+//! - [`CircuitBreaker`]: consecutive-failure and failure-rate policies, half-open probes,
+//!   an active health probe while open.
+//! - [`RetryPolicy`] and [`RetryBudget`]: backoff with jitter and a shared retry budget.
+//! - [`Priority`] and [`QueueConfig`]: what happens to a write when Redis is down, by
+//!   priority, and the recovery queue that replays it.
+//! - [`ResilientClient`]: the handle applications hold.
+//! - [`InMemoryBackend`]: Redis semantics with no server.
+//! - [`ConnectionConfig`]: shared by every backend.
+//! - [`ShardedClient`]: Redis Cluster hash slots, one breaker per shard.
 //! - [`observe`]: the metric names this crate emits.
-//! - [`cache`]: the optional client-side read cache, invalidated by Redis (RESP3 client
-//!   tracking), which may serve stale reads, marked as such, while Redis is down.
+//! - [`CacheConfig`]: the optional client-side read cache, invalidated by Redis (RESP3
+//!   client tracking), which may serve stale reads, marked as such, while Redis is down.
 //! - `journal` (feature `durable`): the crash-safe journal that makes the recovery queue
 //!   survive a restart.
 //! - `tower` (feature `tower`): [`ResilientClient`] as a `tower::Service<Command>`, and any
@@ -41,27 +43,28 @@
 //! - `tower`: the `tower` module (tower 0.5).
 
 pub mod backend;
-pub mod command;
-pub mod config;
-pub mod error;
-pub mod value;
-pub mod wire;
+mod command;
+mod config;
+mod error;
+mod seam;
+mod value;
+mod wire;
 
-pub mod breaker;
+mod breaker;
 
-pub mod retry;
+mod retry;
 
-pub mod memory;
+mod memory;
 
 pub mod observe;
-pub mod priority;
-pub mod queue;
+mod priority;
+mod queue;
 
-pub mod client;
+mod client;
 
 // The optional client-side read cache (docs inside).
-pub mod cache;
-pub mod cluster;
+mod cache;
+mod cluster;
 
 // Feature `tower`: tower layers above and below the client (docs inside).
 #[cfg(feature = "tower")]
@@ -71,20 +74,20 @@ pub mod tower;
 #[cfg(feature = "durable")]
 pub mod journal;
 
-pub use backend::KvBackend;
 pub use command::{Command, Limit, ScoreBound, SetCondition, SetOptions, ZaddOptions};
 pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};
+pub use seam::KvBackend;
 pub use value::Value;
 
 pub use breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, Permit, RateWindow,
-    Rejected, Transition,
+    CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, MAX_HALF_OPEN_CALLS, Permit,
+    RateWindow, Rejected, TIME_BUCKETS, Transition,
 };
 //
 pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
 //
-pub use memory::{InMemoryBackend, NativeScript, ScriptContext};
+pub use memory::{InMemoryBackend, NativeScript, ScriptContext, script_sha1};
 //
 pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
 #[cfg(feature = "durable")]
@@ -93,6 +96,9 @@ pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
     StoreFuture, Submitted,
 };
-pub use cluster::{ClientRouter, ShardedClient, hash_slot};
+pub use cluster::{
+    ClientRouter, SLOT_COUNT, ShardStats, ShardedClient, ShardedClientBuilder, hash_slot,
+    key_for_slot,
+};
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
-pub use queue::{DeadLetter, QueueConfig, QueueStats};
+pub use queue::{DeadLetter, DeadLetterListener, QueueConfig, QueueStats};

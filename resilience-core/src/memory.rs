@@ -1,67 +1,6 @@
 //! [`InMemoryBackend`]: Redis semantics with no server.
 //!
-//! A real [`KvBackend`] that keeps strings, hashes and sorted sets in process memory and
-//! answers every [`Command`] with the same canonical reply, and the same error line, that
-//! real Redis 7 gives. It is the embedded default the examples run on, the local fallback
-//! tier, and it passes the same conformance suite (`testkit::conformance`) as the Redis
-//! backends.
-//!
-//! ```
-//! use resilience_core::{Command, KvBackend, SetOptions, Value};
-//! use resilience_core::memory::InMemoryBackend;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), resilience_core::BackendError> {
-//! let backend = InMemoryBackend::new();
-//! backend
-//!     .execute(Command::Set { key: "k".into(), value: "v".into(), options: SetOptions::default() })
-//!     .await?;
-//! let got = backend.execute(Command::Get { key: "k".into() }).await?;
-//! assert_eq!(got, Value::Bytes("v".into()));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # How it behaves
-//!
-//! - **Types.** Each key holds a string, a hash or a sorted set. A command against a key of
-//!   another type fails with `WRONGTYPE` exactly where Redis does (`MGET` returns `Nil` for
-//!   such a key, `SET` replaces any type). A hash or sorted set that becomes empty is deleted.
-//! - **Sorted sets** order by score, then by the member's bytes; `-0` equals `0`.
-//! - **Expiry** runs on [`tokio::time::Instant`], so tests can drive it with a paused
-//!   clock. An expired key disappears the moment anything looks at it; writes also remove a
-//!   few already-expired keys each, so memory does not grow with keys nobody reads again.
-//!   No background task is needed. A key is gone from the instant its deadline is reached
-//!   (Redis keeps it for that one millisecond more; no caller can tell the difference).
-//!   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
-//! - **Scripts.** With feature `lua`, `EVAL` runs the script's own source in Lua 5.1, as
-//!   Redis does, with `redis.call` over this backend's data, atomically (see `memory/lua.rs`
-//!   for what a script sees): one source for Redis and for tests without a server.
-//!   `EVALSHA` runs a script once it was loaded (`SCRIPT LOAD` or `EVAL`), and fails with
-//!   `NOSCRIPT` before, as Redis does. A native twin registered with
-//!   [`InMemoryBackend::register_script`] (see [`scripts`]) runs instead of the source;
-//!   without feature `lua`, a script with no twin is a `Server` error.
-//! - **Batches.** [`KvBackend::execute_batch`] runs all commands under one lock
-//!   acquisition, so nothing interleaves. With `atomic`, it first checks what Redis checks
-//!   when queueing inside `MULTI` (unknown raw command, wrong number of arguments); any such
-//!   error discards the whole batch with `EXECABORT` and applies nothing. Otherwise every
-//!   command is applied, in order, even after one fails (a runtime error inside `EXEC` or a
-//!   pipeline does not undo or skip the others in Redis either), and the call returns the
-//!   first error, or all replies.
-//! - **SCAN** walks keys in the order of a fixed hash; the cursor is the next hash to look
-//!   at. A full iteration returns every key that existed throughout it (at least once).
-//!   Each call looks at every key once (O(keys)), which suits an embedded store, not a
-//!   huge one.
-//! - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
-//!   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`, `HMGET`,
-//!   `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `BITFIELD`, `EXPIRE`/`PEXPIRE` with `NX`, `XX`, `GT` or `LT`,
-//!   `ZRANGEBYLEX`, `ZREVRANGEBYLEX` and `ZLEXCOUNT`; anything else is Redis's
-//!   `ERR unknown command` error.
-//! - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results
-//!   stay exact (as there) and the rest use `f64`, so a fractional sum beyond 2^53 can be
-//!   stored with different trailing digits than Redis would store.
-//! - **Concurrency.** One mutex guards the whole keyspace and is never held across an
-//!   `.await`; the backend is cheap to clone and clones share the store.
+//! Its guide is in the docs of its main type.
 
 mod bitfield;
 mod exec;
@@ -116,9 +55,72 @@ impl State {
     }
 }
 
-/// An in-process store with Redis semantics; see the [module docs](self).
+/// An in-process store with Redis semantics.
 ///
 /// Cloning is cheap and clones share the same data.
+///
+/// A real [`KvBackend`] that keeps strings, hashes and sorted sets in process memory and
+/// answers every [`Command`] with the same canonical reply, and the same error line, that
+/// real Redis 7 gives. It is the embedded default the examples run on, the local fallback
+/// tier, and it passes the same conformance suite (`testkit::conformance`) as the Redis
+/// backends.
+///
+/// ```
+/// use resilience_core::{Command, KvBackend, SetOptions, Value};
+/// use resilience_core::InMemoryBackend;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), resilience_core::BackendError> {
+/// let backend = InMemoryBackend::new();
+/// backend
+///     .execute(Command::Set { key: "k".into(), value: "v".into(), options: SetOptions::default() })
+///     .await?;
+/// let got = backend.execute(Command::Get { key: "k".into() }).await?;
+/// assert_eq!(got, Value::Bytes("v".into()));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # How it behaves
+///
+/// - **Types.** Each key holds a string, a hash or a sorted set. A command against a key of
+///   another type fails with `WRONGTYPE` exactly where Redis does (`MGET` returns `Nil` for
+///   such a key, `SET` replaces any type). A hash or sorted set that becomes empty is deleted.
+/// - **Sorted sets** order by score, then by the member's bytes; `-0` equals `0`.
+/// - **Expiry** runs on [`tokio::time::Instant`], so tests can drive it with a paused
+///   clock. An expired key disappears the moment anything looks at it; writes also remove a
+///   few already-expired keys each, so memory does not grow with keys nobody reads again.
+///   No background task is needed. A key is gone from the instant its deadline is reached
+///   (Redis keeps it for that one millisecond more; no caller can tell the difference).
+///   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
+/// - **Scripts.** With feature `lua`, `EVAL` runs the script's own source in Lua 5.1, as
+///   Redis does, with `redis.call` over this backend's data, atomically (see `memory/lua.rs`
+///   for what a script sees): one source for Redis and for tests without a server.
+///   `EVALSHA` runs a script once it was loaded (`SCRIPT LOAD` or `EVAL`), and fails with
+///   `NOSCRIPT` before, as Redis does. A native twin registered with
+///   [`InMemoryBackend::register_script`] runs instead of the source;
+///   without feature `lua`, a script with no twin is a `Server` error.
+/// - **Batches.** [`KvBackend::execute_batch`] runs all commands under one lock
+///   acquisition, so nothing interleaves. With `atomic`, it first checks what Redis checks
+///   when queueing inside `MULTI` (unknown raw command, wrong number of arguments); any such
+///   error discards the whole batch with `EXECABORT` and applies nothing. Otherwise every
+///   command is applied, in order, even after one fails (a runtime error inside `EXEC` or a
+///   pipeline does not undo or skip the others in Redis either), and the call returns the
+///   first error, or all replies.
+/// - **SCAN** walks keys in the order of a fixed hash; the cursor is the next hash to look
+///   at. A full iteration returns every key that existed throughout it (at least once).
+///   Each call looks at every key once (O(keys)), which suits an embedded store, not a
+///   huge one.
+/// - **Raw commands**: `PING`, `ECHO`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `TYPE`, `INCR`,
+///   `DECR`, `INCRBY`, `DECRBY`, `GET`, `DEL`, `EXISTS`, `PERSIST`, `HLEN`, `HMGET`,
+///   `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `BITFIELD`, `EXPIRE`/`PEXPIRE` with `NX`, `XX`, `GT` or `LT`,
+///   `ZRANGEBYLEX`, `ZREVRANGEBYLEX` and `ZLEXCOUNT`; anything else is Redis's
+///   `ERR unknown command` error.
+/// - **Floats.** Redis adds `HINCRBYFLOAT` in `long double`; here whole-number results
+///   stay exact (as there) and the rest use `f64`, so a fractional sum beyond 2^53 can be
+///   stored with different trailing digits than Redis would store.
+/// - **Concurrency.** One mutex guards the whole keyspace and is never held across an
+///   `.await`; the backend is cheap to clone and clones share the store.
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryBackend {
     state: Arc<Mutex<State>>,

@@ -1,13 +1,6 @@
 //! What happens to a write when Redis fails, by priority.
 //!
-//! | priority | on a retryable failure |
-//! |---|---|
-//! | `Critical` | retried inline with the retry policy; if every attempt fails, the caller gets the error |
-//! | `High`, `Normal` | queued for background replay; `High` is always replayed before `Normal` |
-//! | `Low` | logged, counted and dropped |
-//!
-//! An error that retrying cannot fix (WRONGTYPE, NOAUTH, bad input) is
-//! [`StoreOutcome::Failed`] at once, whatever the priority: it is never queued.
+//! Its guide is in the docs of its main type.
 
 use std::fmt;
 
@@ -16,6 +9,15 @@ use tokio::sync::oneshot;
 use crate::{DeadLetterReason, Error};
 
 /// How much a write matters when Redis is failing.
+///
+/// | priority | on a retryable failure |
+/// |---|---|
+/// | `Critical` | retried inline with the retry policy; if every attempt fails, the caller gets the error |
+/// | `High`, `Normal` | queued for background replay; `High` is always replayed before `Normal` |
+/// | `Low` | logged, counted and dropped |
+///
+/// An error that retrying cannot fix (WRONGTYPE, NOAUTH, bad input) is
+/// [`StoreOutcome::Failed`] at once, whatever the priority: it is never queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Priority {
     /// Must land now or the caller must know: retried inline.

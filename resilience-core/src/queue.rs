@@ -1,28 +1,6 @@
 //! The recovery queue: writes that failed while Redis was unhealthy, waiting to be replayed.
 //!
-//! This module is the data structure and its promises; the task that replays it lives in
-//! [`client`](crate::client). The promises:
-//!
-//! - **Bounded.** At most [`QueueConfig::capacity`] operations. When full, a new operation
-//!   evicts the *newest* queued operation of *lower* priority (whose ticket resolves
-//!   [`DeadLetterReason::Evicted`]); when there is none, the caller gets
-//!   [`Error::QueueFull`](crate::Error::QueueFull). Nothing accepted vanishes without its
-//!   ticket resolving and a metric saying so.
-//! - **Order.** Priority first (`Critical`, then `High`, then `Normal`; `Low` is never
-//!   queued), FIFO within a priority, and, whatever the priorities, operations that share an
-//!   ordering key (an agent id, or a command's keys) are replayed in the order they were
-//!   issued: an operation is only eligible once every earlier operation on each of its keys
-//!   is done. A replay can therefore never overwrite a newer write.
-//! - **Limits.** Each operation has `max_attempts` and `max_age`; past either it is
-//!   dead-lettered with its reason, visible to listeners and in metrics.
-//! - **Closing.** Shutting the client down
-//!   ([`ResilientClient::shutdown`](crate::ResilientClient::shutdown)) stops intake; what
-//!   remains is dead-lettered with [`DeadLetterReason::Shutdown`] so every ticket resolves.
-//!
-//! The queue is a plain `Mutex`-protected structure: it is only touched when Redis is
-//! failing or recovering. On the healthy path a prioritized write only asks whether
-//! anything is queued for its keys, and while the queue is empty that is one atomic load
-//! (the count of queued operations, kept beside the lock), not the lock.
+//! Its guide is in the docs of its main type.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -40,6 +18,29 @@ use crate::priority::{Priority, Ticket, TicketOutcome};
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
 /// (`QueueConfig::default().with_…(…)`), or assign fields of a default value.
+///
+/// The queue lives inside each [`ResilientClient`](crate::ResilientClient), which replays it. The promises:
+///
+/// - **Bounded.** At most [`QueueConfig::capacity`] operations. When full, a new operation
+///   evicts the *newest* queued operation of *lower* priority (whose ticket resolves
+///   [`DeadLetterReason::Evicted`]); when there is none, the caller gets
+///   [`Error::QueueFull`](crate::Error::QueueFull). Nothing accepted vanishes without its
+///   ticket resolving and a metric saying so.
+/// - **Order.** Priority first (`Critical`, then `High`, then `Normal`; `Low` is never
+///   queued), FIFO within a priority, and, whatever the priorities, operations that share an
+///   ordering key (an agent id, or a command's keys) are replayed in the order they were
+///   issued: an operation is only eligible once every earlier operation on each of its keys
+///   is done. A replay can therefore never overwrite a newer write.
+/// - **Limits.** Each operation has `max_attempts` and `max_age`; past either it is
+///   dead-lettered with its reason, visible to listeners and in metrics.
+/// - **Closing.** Shutting the client down
+///   ([`ResilientClient::shutdown`](crate::ResilientClient::shutdown)) stops intake; what
+///   remains is dead-lettered with [`DeadLetterReason::Shutdown`] so every ticket resolves.
+///
+/// The queue is a plain `Mutex`-protected structure: it is only touched when Redis is
+/// failing or recovering. On the healthy path a prioritized write only asks whether
+/// anything is queued for its keys, and while the queue is empty that is one atomic load
+/// (the count of queued operations, kept beside the lock), not the lock.
 #[derive(Clone, Debug, PartialEq, Eq, derive_setters::Setters)]
 #[setters(prefix = "with_")]
 #[non_exhaustive]

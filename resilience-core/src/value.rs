@@ -1,14 +1,16 @@
 //! Replies as data.
 //!
-//! [`Value`] mirrors RESP. Each [`Command`](crate::Command) documents the canonical shape a
-//! backend must return; the typed accessors here turn a reply of the wrong shape into
-//! [`Error::UnexpectedReply`] instead of a panic.
+//! Its guide is in the docs of its main type.
 
 use bytes::Bytes;
 
 use crate::Error;
 
 /// A Redis reply, independent of the driver and the protocol version.
+///
+/// [`Value`] mirrors RESP. Each [`Command`](crate::Command) documents the canonical shape a
+/// backend must return; the typed accessors here turn a reply of the wrong shape into
+/// [`Error::UnexpectedReply`] instead of a panic.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Value {

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use resilience_core::ErrorKind;
-use resilience_core::breaker::{
+use resilience_core::{
     CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, RateWindow,
 };
 

@@ -1,4 +1,4 @@
-//! The client-side cache (`resilience_core::cache`) over a tracking test backend: an
+//! The client-side cache (`resilience_core::CacheConfig`) over a tracking test backend: an
 //! `InMemoryBackend` that, like a Redis server with `CLIENT TRACKING`, tells every
 //! subscriber which keys a write changed. Time-dependent parts run on tokio's paused clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use resilience_core::cache::{CacheConfig, Freshness, InvalidationFeed, TrackedReply};
+use resilience_core::backend::{InvalidationFeed, TrackedReply};
 use resilience_core::{
     BackendError, CircuitState, Command, Error, InMemoryBackend, Invalidation, KvBackend,
     ResilientClient, SetOptions, Value,
 };
+use resilience_core::{CacheConfig, Freshness};
 use tokio::sync::{Mutex, Notify, broadcast};
 
 /// An in-memory "server" that tracks: writes are announced on the feed.

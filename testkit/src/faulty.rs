@@ -250,7 +250,7 @@ impl<B: KvBackend> KvBackend for FaultyBackend<B> {
         self.inner.name()
     }
 
-    fn invalidations(&self) -> Option<resilience_core::cache::InvalidationFeed> {
+    fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         self.inner.invalidations()
     }
 
@@ -258,7 +258,7 @@ impl<B: KvBackend> KvBackend for FaultyBackend<B> {
     async fn execute_tracked(
         &self,
         cmd: Command,
-    ) -> Result<resilience_core::cache::TrackedReply, BackendError> {
+    ) -> Result<resilience_core::backend::TrackedReply, BackendError> {
         let plan = self.plan(std::slice::from_ref(&cmd));
         self.run(plan, || self.inner.execute_tracked(cmd)).await
     }

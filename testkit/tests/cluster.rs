@@ -1,7 +1,7 @@
 //! The local Redis Cluster spawner: it forms, and it agrees with our hash slots.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use resilience_core::cluster::hash_slot;
+use resilience_core::hash_slot;
 use testkit::server::{RedisCluster, RespConnection, RespReply};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

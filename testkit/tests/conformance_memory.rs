@@ -2,8 +2,8 @@
 //! its own so a failure names its area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use resilience_core::InMemoryBackend;
 use resilience_core::KvBackend;
-use resilience_core::memory::InMemoryBackend;
 use testkit::conformance;
 
 /// The in-memory backend runs the scripting case's own Lua source (feature `lua`).

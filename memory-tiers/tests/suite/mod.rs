@@ -319,7 +319,7 @@ pub async fn failed_and_interrupted_moves(mk: &MakeBackend) {
     assert!(agent.stm().get(ids[0], false).await.unwrap().is_none());
 
     // Interrupted: IM written, STM delete fails.
-    let delete_sha = resilience_core::memory::script_sha1(
+    let delete_sha = resilience_core::script_sha1(
         memory_tiers::lua_sources()
             .iter()
             .find(|(n, _)| *n == "delete")

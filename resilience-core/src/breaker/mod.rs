@@ -1,83 +1,7 @@
 //! The circuit breaker: stop calling a backend that is down, find out quickly when it is
 //! back.
 //!
-//! A [`CircuitBreaker`] sits in front of every call a
-//! [`ResilientClient`](crate::ResilientClient) makes. Before the call, ask it for a
-//! [`Permit`]; after the call, tell the permit how it went:
-//!
-//! ```
-//! use resilience_core::ErrorKind;
-//! use resilience_core::breaker::{CircuitBreaker, CircuitBreakerConfig};
-//!
-//! let breaker = CircuitBreaker::new("stm", CircuitBreakerConfig::default());
-//! match breaker.try_acquire() {
-//!     Ok(permit) => {
-//!         // ... make the call, then report what happened:
-//!         let outcome: Result<(), ErrorKind> = Err(ErrorKind::Server); // e.g. WRONGTYPE
-//!         match outcome {
-//!             Ok(()) => permit.record_success(),
-//!             // A WRONGTYPE means the server answered: it is up, so this counts as a success.
-//!             Err(kind) => permit.record_error(kind),
-//!         }
-//!     }
-//!     Err(rejected) => {
-//!         // Not attempted: fail fast, queue, or fall back.
-//!         println!("circuit {} for another {:?}", rejected.state, rejected.retry_after);
-//!     }
-//! }
-//! assert_eq!(breaker.state(), resilience_core::breaker::CircuitState::Closed);
-//! ```
-//!
-//! # States
-//!
-//! - **Closed**: calls pass. Counted failures ([`ErrorKind::counts_for_breaker`]: unavailable,
-//!   timeout, busy; and, if configured, successes slower than `slow_call_threshold`) feed the
-//!   [`FailurePolicy`]: `threshold` failures in a row (default 3), or a failure
-//!   rate over a count or time window. When the policy trips, the breaker opens.
-//! - **Open**: every call is [`Rejected`] at once, with the time left until `reset_timeout`
-//!   (default 300 s) has passed since it opened. The first call after that moves it to
-//!   HalfOpen and is admitted as the probe.
-//! - **HalfOpen**: at most `half_open_max_calls` (default 1) probe permits are outstanding;
-//!   they are reserved with a compare-exchange, so with a limit of 1 exactly one of any
-//!   number of concurrent callers gets one. The rest are rejected at once. A probe's success
-//!   closes the breaker (counters cleared), its failure re-opens it for another
-//!   `reset_timeout`.
-//! - **ForcedOpen** ([`force_open`](CircuitBreaker::force_open)) rejects everything until
-//!   [`reset`](CircuitBreaker::reset); **Disabled** ([`disable`](CircuitBreaker::disable))
-//!   admits everything and records nothing.
-//!
-//! # Health probe
-//!
-//! 300 s is a long time to reject calls after Redis came back in two. With
-//! [`spawn_health_probe`](CircuitBreaker::spawn_health_probe) a background task pings the
-//! backend every `health_check_interval` (default 1 s) while the breaker is Open, and closes
-//! it as soon as a ping answers. It waits on the state's
-//! [`watch`] channel while not Open, so a healthy breaker costs nothing.
-//!
-//! # Generations
-//!
-//! Every transition adds one to the breaker's [`generation`](CircuitBreaker::generation). A
-//! permit remembers the generation it was issued in and its result is ignored once the
-//! generation has moved on: a slow call that began while Closed and ends after the breaker
-//! opened and half-opened must not close it.
-//!
-//! # Costs
-//!
-//! State, half-open reservations and generation live in one `AtomicU64`. With the default
-//! policy, admitting a call and recording its success is two atomic loads (plus a store
-//! when a failure streak ends): no lock, no allocation, no clock read. Rejecting while Open
-//! is two loads and a read of Tokio's clock. A count window adds a `fetch_add` and a `swap`
-//! per call; a time window and slow-call counting add clock reads, and a time window sums
-//! its [`TIME_BUCKETS`] buckets on each record. Only transitions take a lock.
-//!
-//! # Observing transitions
-//!
-//! Every transition is a `tracing` event (warn when opening, info otherwise), increments
-//! the counter [`METRIC_TRANSITIONS`] (labels `breaker`, `from`, `to`), sets the gauge
-//! [`METRIC_STATE`] (label `breaker`; see [`CircuitState::code`]), updates the channel
-//! returned by [`subscribe`](CircuitBreaker::subscribe), and calls the listeners registered
-//! with [`on_transition`](CircuitBreaker::on_transition), in transition order and with no
-//! lock held, so a listener may call back into the breaker.
+//! Its guide is in the docs of its main type.
 
 mod config;
 mod notify;
@@ -118,7 +42,85 @@ pub const METRIC_STATE: &str = "resilience_breaker_state";
 
 type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 
-/// A circuit breaker. `Send + Sync`; share it in an `Arc`. See the [module docs](self).
+/// A circuit breaker. `Send + Sync`; share it in an `Arc`.
+///
+/// A [`CircuitBreaker`] sits in front of every call a
+/// [`ResilientClient`](crate::ResilientClient) makes. Before the call, ask it for a
+/// [`Permit`]; after the call, tell the permit how it went:
+///
+/// ```
+/// use resilience_core::ErrorKind;
+/// use resilience_core::{CircuitBreaker, CircuitBreakerConfig};
+///
+/// let breaker = CircuitBreaker::new("stm", CircuitBreakerConfig::default());
+/// match breaker.try_acquire() {
+///     Ok(permit) => {
+///         // ... make the call, then report what happened:
+///         let outcome: Result<(), ErrorKind> = Err(ErrorKind::Server); // e.g. WRONGTYPE
+///         match outcome {
+///             Ok(()) => permit.record_success(),
+///             // A WRONGTYPE means the server answered: it is up, so this counts as a success.
+///             Err(kind) => permit.record_error(kind),
+///         }
+///     }
+///     Err(rejected) => {
+///         // Not attempted: fail fast, queue, or fall back.
+///         println!("circuit {} for another {:?}", rejected.state, rejected.retry_after);
+///     }
+/// }
+/// assert_eq!(breaker.state(), resilience_core::CircuitState::Closed);
+/// ```
+///
+/// # States
+///
+/// - **Closed**: calls pass. Counted failures ([`ErrorKind::counts_for_breaker`]: unavailable,
+///   timeout, busy; and, if configured, successes slower than `slow_call_threshold`) feed the
+///   [`FailurePolicy`]: `threshold` failures in a row (default 3), or a failure
+///   rate over a count or time window. When the policy trips, the breaker opens.
+/// - **Open**: every call is [`Rejected`] at once, with the time left until `reset_timeout`
+///   (default 300 s) has passed since it opened. The first call after that moves it to
+///   HalfOpen and is admitted as the probe.
+/// - **HalfOpen**: at most `half_open_max_calls` (default 1) probe permits are outstanding;
+///   they are reserved with a compare-exchange, so with a limit of 1 exactly one of any
+///   number of concurrent callers gets one. The rest are rejected at once. A probe's success
+///   closes the breaker (counters cleared), its failure re-opens it for another
+///   `reset_timeout`.
+/// - **ForcedOpen** ([`force_open`](CircuitBreaker::force_open)) rejects everything until
+///   [`reset`](CircuitBreaker::reset); **Disabled** ([`disable`](CircuitBreaker::disable))
+///   admits everything and records nothing.
+///
+/// # Health probe
+///
+/// 300 s is a long time to reject calls after Redis came back in two. With
+/// [`spawn_health_probe`](CircuitBreaker::spawn_health_probe) a background task pings the
+/// backend every `health_check_interval` (default 1 s) while the breaker is Open, and closes
+/// it as soon as a ping answers. It waits on the state's
+/// [`watch`] channel while not Open, so a healthy breaker costs nothing.
+///
+/// # Generations
+///
+/// Every transition adds one to the breaker's [`generation`](CircuitBreaker::generation). A
+/// permit remembers the generation it was issued in and its result is ignored once the
+/// generation has moved on: a slow call that began while Closed and ends after the breaker
+/// opened and half-opened must not close it.
+///
+/// # Costs
+///
+/// State, half-open reservations and generation live in one `AtomicU64`. With the default
+/// policy, admitting a call and recording its success is two atomic loads (plus a store
+/// when a failure streak ends): no lock, no allocation, no clock read. Rejecting while Open
+/// is two loads and a read of Tokio's clock. A count window adds a `fetch_add` and a `swap`
+/// per call; a time window and slow-call counting add clock reads, and a time window sums
+/// its [`TIME_BUCKETS`] buckets on each record. Only transitions take a lock.
+///
+/// # Observing transitions
+///
+/// Every transition is a `tracing` event (warn when opening, info otherwise), increments
+/// the counter [`BREAKER_TRANSITIONS`](crate::observe::BREAKER_TRANSITIONS) (labels `breaker`, `from`, `to`), sets the gauge
+/// [`BREAKER_STATE`](crate::observe::BREAKER_STATE) (label `breaker`; see [`CircuitState::code`]), updates the channel
+/// returned by [`subscribe`](CircuitBreaker::subscribe), and calls the listeners registered
+/// with [`on_transition`](CircuitBreaker::on_transition), in transition order and with no
+/// lock held, so a listener may call back into the breaker.
 pub struct CircuitBreaker {
     name: Arc<str>,
     config: CircuitBreakerConfig,

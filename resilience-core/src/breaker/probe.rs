@@ -26,7 +26,7 @@ impl CircuitBreaker {
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use resilience_core::breaker::{CircuitBreaker, CircuitBreakerConfig};
+    /// use resilience_core::{CircuitBreaker, CircuitBreakerConfig};
     /// use resilience_core::{Command, KvBackend};
     ///
     /// fn watch_health(backend: Arc<dyn KvBackend>) -> Arc<CircuitBreaker> {

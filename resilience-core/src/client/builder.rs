@@ -113,7 +113,7 @@ impl ResilientClientBuilder {
     }
 
     /// Turns on the client-side read cache for `GET` and `HGETALL` (off by default; see
-    /// [`crate::cache`] for what it promises). It needs a backend that tracks
+    /// [`CacheConfig`](crate::CacheConfig) for what it promises). It needs a backend that tracks
     /// ([`KvBackend::invalidations`] is `Some`, e.g. a Redis backend connected with
     /// `client_tracking`); over any other backend the cache stays off and a warning is
     /// logged when the client is built.

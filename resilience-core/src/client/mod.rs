@@ -1,34 +1,6 @@
 //! [`ResilientClient`]: the one handle applications hold.
 //!
-//! Every call goes through the circuit breaker: while Redis is failing, calls fail fast with
-//! [`Error::CircuitOpen`] instead of piling up behind timeouts, and a background health probe
-//! closes the breaker about a second after Redis answers again, not after the full
-//! `circuit_reset_timeout`.
-//!
-//! What happens on failure depends on how you call:
-//!
-//! - Plain command methods ([`get`](ResilientClient::get), [`set`](ResilientClient::set), …)
-//!   try once and return the error (the default).
-//! - [`execute_with_retry`](ResilientClient::execute_with_retry) retries with a
-//!   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
-//!   is never retried: it may have been applied), within the shared [`RetryBudget`].
-//! - [`store_with_retry`](ResilientClient::store_with_retry) and
-//!   [`submit`](ResilientClient::submit) follow the write's [`Priority`](crate::Priority): `Critical` retries
-//!   inline, `High` and `Normal` go to the recovery queue and are replayed when Redis is
-//!   back, `Low` is dropped. The [`StoreOutcome`](crate::StoreOutcome) always says which.
-//!
-//! The client is cheap to clone (an `Arc` inside) and not generic: it holds an
-//! `Arc<dyn KvBackend>`, so the backend is chosen at run time.
-//!
-//! ```
-//! # use resilience_core::{ResilientClient, InMemoryBackend, SetOptions};
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), resilience_core::Error> {
-//! let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build();
-//! client.set("agent:123:name", "Agent Smith", SetOptions::default()).await?;
-//! assert_eq!(client.get("agent:123:name").await?.as_deref(), Some(&b"Agent Smith"[..]));
-//! # Ok(()) }
-//! ```
+//! Its guide is in the docs of its main type.
 
 mod builder;
 mod cached;
@@ -66,6 +38,36 @@ use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
 pub(crate) use replay::QueuedWork;
 
 /// A resilient Redis client: breaker, retries, priority queue, over any [`KvBackend`].
+///
+/// Every call goes through the circuit breaker: while Redis is failing, calls fail fast with
+/// [`Error::CircuitOpen`] instead of piling up behind timeouts, and a background health probe
+/// closes the breaker about a second after Redis answers again, not after the full
+/// `circuit_reset_timeout`.
+///
+/// What happens on failure depends on how you call:
+///
+/// - Plain command methods ([`get`](ResilientClient::get), [`set`](ResilientClient::set), …)
+///   try once and return the error (the default).
+/// - [`execute_with_retry`](ResilientClient::execute_with_retry) retries with a
+///   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
+///   is never retried: it may have been applied), within the shared [`RetryBudget`].
+/// - [`store_with_retry`](ResilientClient::store_with_retry) and
+///   [`submit`](ResilientClient::submit) follow the write's [`Priority`](crate::Priority): `Critical` retries
+///   inline, `High` and `Normal` go to the recovery queue and are replayed when Redis is
+///   back, `Low` is dropped. The [`StoreOutcome`](crate::StoreOutcome) always says which.
+///
+/// The client is cheap to clone (an `Arc` inside) and not generic: it holds an
+/// `Arc<dyn KvBackend>`, so the backend is chosen at run time.
+///
+/// ```
+/// # use resilience_core::{ResilientClient, InMemoryBackend, SetOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), resilience_core::Error> {
+/// let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build();
+/// client.set("agent:123:name", "Agent Smith", SetOptions::default()).await?;
+/// assert_eq!(client.get("agent:123:name").await?.as_deref(), Some(&b"Agent Smith"[..]));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ResilientClient {
     inner: Arc<ClientInner>,

@@ -10,7 +10,7 @@ pub const SLOT_COUNT: u16 = 16384;
 /// Otherwise the whole key is hashed (`foo{}bar` hashes all of it).
 ///
 /// ```
-/// use resilience_core::cluster::hash_slot;
+/// use resilience_core::hash_slot;
 /// assert_eq!(hash_slot(b"foo"), 12182);
 /// assert_eq!(hash_slot(b"{user1000}.following"), hash_slot(b"user1000"));
 /// ```

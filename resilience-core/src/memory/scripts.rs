@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use resilience_core::{Command, Value};
-//! use resilience_core::memory::{InMemoryBackend, NativeScript, ScriptContext};
+//! use resilience_core::{InMemoryBackend, NativeScript, ScriptContext};
 //!
 //! const LUA: &str = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
 //! let backend = InMemoryBackend::new();
@@ -18,7 +18,7 @@
 //!     ctx.call(Command::Incrby { key: keys[0].clone(), delta })
 //! });
 //! let sha = backend.register_script(LUA, twin);
-//! assert_eq!(sha, resilience_core::memory::script_sha1(LUA));
+//! assert_eq!(sha, resilience_core::script_sha1(LUA));
 //! ```
 
 use std::collections::HashMap;

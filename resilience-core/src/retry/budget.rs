@@ -1,49 +1,6 @@
 //! [`RetryBudget`]: a shared cap on retries, so an outage cannot become a retry storm.
 //!
-//! Per-call retry limits are not enough: with `max_retries = 3`, a fleet whose Redis is down
-//! sends four times its normal load at it. A budget shared by every call of a client says
-//! instead "retries may be at most a fraction of recent calls, plus a small floor", which
-//! keeps the extra load bounded however many calls fail.
-//!
-//! Over any sliding window of `ttl`, a budget allows
-//! `min_retries_per_sec * ttl_secs + retry_ratio * (calls deposited in that window)`
-//! retries. Each original call [`deposit`](RetryBudget::deposit)s once; each retry must first
-//! [`try_withdraw`](RetryBudget::try_withdraw), and is skipped when that returns `false`.
-//! Deposits and withdrawals both expire after `ttl`, so the budget refills on its own once
-//! the burst of retries is older than `ttl`.
-//!
-//! ```
-//! use std::time::Duration;
-//! use resilience_core::retry::RetryBudget;
-//!
-//! // No floor, 10 % of calls may be retried.
-//! let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.1);
-//! for _ in 0..100 {
-//!     budget.deposit();
-//! }
-//! let allowed = (0..20).filter(|_| budget.try_withdraw()).count();
-//! assert_eq!(allowed, 10);
-//! ```
-//!
-//! # Implementation, and why not tower's `TpsBudget`
-//!
-//! tower 0.5's `tower::retry::budget::TpsBudget` has the same model (and the same defaults)
-//! and reads `tokio::time::Instant`, so it would work under tokio's paused clock. It is not
-//! used because:
-//! - it takes a `std::sync::Mutex` on every `deposit` and `withdraw`, which runs once per call
-//!   on the client's hot path, where the design allows no lock;
-//! - it panics (`assert!`) on a `ttl` outside 1..=60 s or a ratio outside 0..=1000, and on a
-//!   poisoned lock, where this crate never panics on bad input;
-//! - it turns the ratio into an integer withdrawal cost `(1 / ratio) as isize`, so ratios
-//!   that are not `1/n` are rounded (0.3 behaves as 1/3, 0.15 as 1/6).
-//!
-//! This budget is a ring of [`SLOTS`] atomic slots, each covering `ttl / SLOTS` of time and
-//! holding that window's balance in milli-retries, tagged with the window's number in the
-//! same 64-bit word. Deposits and withdrawals are one compare-and-swap on the current slot;
-//! the balance is the sum of the slots still within `ttl`. There is no lock, no allocation
-//! after construction, and the clock read is `tokio::time::Instant::now()`, so tests can drive
-//! it with a paused clock. Expiry therefore has a granularity of `ttl / SLOTS`: a deposit
-//! counts for between `0.9 * ttl` and `ttl`.
+//! Its guide is in the docs of its main type.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,8 +25,53 @@ const MAX_RATIO: f32 = 1000.0;
 /// A retry budget shared by every call of a client.
 ///
 /// All methods take `&self`, are lock-free and allocation-free, and the type is
-/// `Send + Sync`: share it with an `Arc` or a reference across tasks. See the
-/// [module docs](self) for the model.
+/// `Send + Sync`: share it with an `Arc` or a reference across tasks. The model
+/// follows.
+///
+/// Per-call retry limits are not enough: with `max_retries = 3`, a fleet whose Redis is down
+/// sends four times its normal load at it. A budget shared by every call of a client says
+/// instead "retries may be at most a fraction of recent calls, plus a small floor", which
+/// keeps the extra load bounded however many calls fail.
+///
+/// Over any sliding window of `ttl`, a budget allows
+/// `min_retries_per_sec * ttl_secs + retry_ratio * (calls deposited in that window)`
+/// retries. Each original call [`deposit`](RetryBudget::deposit)s once; each retry must first
+/// [`try_withdraw`](RetryBudget::try_withdraw), and is skipped when that returns `false`.
+/// Deposits and withdrawals both expire after `ttl`, so the budget refills on its own once
+/// the burst of retries is older than `ttl`.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_core::RetryBudget;
+///
+/// // No floor, 10 % of calls may be retried.
+/// let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.1);
+/// for _ in 0..100 {
+///     budget.deposit();
+/// }
+/// let allowed = (0..20).filter(|_| budget.try_withdraw()).count();
+/// assert_eq!(allowed, 10);
+/// ```
+///
+/// # Implementation, and why not tower's `TpsBudget`
+///
+/// tower 0.5's `tower::retry::budget::TpsBudget` has the same model (and the same defaults)
+/// and reads `tokio::time::Instant`, so it would work under tokio's paused clock. It is not
+/// used because:
+/// - it takes a `std::sync::Mutex` on every `deposit` and `withdraw`, which runs once per call
+///   on the client's hot path, where the design allows no lock;
+/// - it panics (`assert!`) on a `ttl` outside 1..=60 s or a ratio outside 0..=1000, and on a
+///   poisoned lock, where this crate never panics on bad input;
+/// - it turns the ratio into an integer withdrawal cost `(1 / ratio) as isize`, so ratios
+///   that are not `1/n` are rounded (0.3 behaves as 1/3, 0.15 as 1/6).
+///
+/// This budget is a ring of 10 atomic slots, each covering a tenth of `ttl` and
+/// holding that window's balance in milli-retries, tagged with the window's number in the
+/// same 64-bit word. Deposits and withdrawals are one compare-and-swap on the current slot;
+/// the balance is the sum of the slots still within `ttl`. There is no lock, no allocation
+/// after construction, and the clock read is `tokio::time::Instant::now()`, so tests can drive
+/// it with a paused clock. Expiry therefore has a granularity of `ttl / SLOTS`: a deposit
+/// counts for between `0.9 * ttl` and `ttl`.
 pub struct RetryBudget {
     /// `None` for [`RetryBudget::unlimited`].
     bucket: Option<Bucket>,

@@ -77,7 +77,7 @@ impl RetryError<BackendError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use resilience_core::retry::{retry_with, Jitter, RetryError, RetryPolicy};
+/// use resilience_core::{retry_with, Jitter, RetryError, RetryPolicy};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let policy = RetryPolicy::default()

@@ -8,7 +8,7 @@ use super::harness::*;
 
 pub(super) async fn scripts_body(c: &Case<'_>) -> CaseResult {
     let (k1, k2) = (c.key("value"), c.key("counter"));
-    let sha = resilience_core::memory::script_sha1(SET_AND_INCR_LUA);
+    let sha = resilience_core::script_sha1(SET_AND_INCR_LUA);
     c.expect(
         Command::ScriptLoad {
             script: SET_AND_INCR_LUA.to_owned(),
@@ -17,7 +17,7 @@ pub(super) async fn scripts_body(c: &Case<'_>) -> CaseResult {
     )
     .await?;
     // A script nobody loaded: NOSCRIPT, a Server error.
-    let unknown = resilience_core::memory::script_sha1(&format!("return '{}'", c.prefix));
+    let unknown = resilience_core::script_sha1(&format!("return '{}'", c.prefix));
     let e = c
         .expect_err(
             Command::Evalsha {

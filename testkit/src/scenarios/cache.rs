@@ -34,7 +34,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resilience_core::cache::{CacheConfig, Freshness};
+use resilience_core::{CacheConfig, Freshness};
 use resilience_core::{CircuitState, Command, ConnectionConfig, ResilientClient, SetOptions};
 use tokio::time::Instant;
 

@@ -11,10 +11,10 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use resilience_core::cluster::{ShardedClient, hash_slot};
 use resilience_core::{
     CircuitState, Command, ConnectionConfig, Error, KvBackend, SetOptions, Value,
 };
+use resilience_core::{ShardedClient, hash_slot};
 use tokio::time::Instant;
 
 use super::BackendFuture;

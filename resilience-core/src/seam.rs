@@ -1,0 +1,80 @@
+//! [`KvBackend`], the trait a Redis driver (or the in-memory store) implements; what
+//! writing one takes is in the public `backend` module's docs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::{InvalidationFeed, TrackedReply};
+use crate::{BackendError, Command, Value};
+
+/// A key-value store that speaks Redis commands.
+///
+/// Implementations promise:
+/// - every [`Command`] is supported and returns its documented canonical reply shape;
+/// - every call finishes within the configured socket timeout, with `Timeout` if the server
+///   does not answer, and `Unavailable` if it cannot be reached;
+/// - errors are classified with [`BackendError`]'s kinds, and their text holds no secrets.
+#[async_trait]
+pub trait KvBackend: Send + Sync + 'static {
+    /// Runs one command.
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError>;
+
+    /// Runs `cmds` in one round trip. With `atomic`, as one `MULTI`/`EXEC` transaction: all
+    /// apply or none do. Results are in command order. An error reply to one command of a
+    /// non-atomic batch fails the whole call (callers never see a silent partial success).
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError>;
+
+    /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
+    fn name(&self) -> &'static str;
+
+    /// Client-side caching ([`CacheConfig`](crate::CacheConfig)): a subscription to the server's
+    /// invalidations for the keys this backend's tracked reads touched, or `None` (the
+    /// default) when the backend does not track. A client cache over a backend that
+    /// answers `None` stays off.
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        None
+    }
+
+    /// Client-side caching: runs a read (`GET`, `HGETALL`) so that the server tracks its
+    /// key for this backend's connection, and says whether it did
+    /// ([`TrackedReply::tracked`]). Only tracked replies are cached. The default runs
+    /// [`execute`](Self::execute) and reports `tracked: false`.
+    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
+        Ok(TrackedReply {
+            value: self.execute(cmd).await?,
+            tracked: false,
+        })
+    }
+}
+
+#[async_trait]
+impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        (**self).execute(cmd).await
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        (**self).execute_batch(cmds, atomic).await
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        (**self).invalidations()
+    }
+
+    async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
+        (**self).execute_tracked(cmd).await
+    }
+}
