@@ -20,6 +20,7 @@ use crate::tier::{Query, TierHandle, WriteReport};
 
 /// What became of a [`store`](AgentMemory::store).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StoreReceipt {
     /// The new memory's id.
     pub memory_id: Ulid,
@@ -33,6 +34,7 @@ pub struct StoreReceipt {
 
 /// Live entries per tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TierCounts {
     /// Live STM entries.
     pub stm: u64,

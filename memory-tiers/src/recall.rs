@@ -34,6 +34,7 @@ use crate::vectors::{self, Block, Scorer};
 /// searches answer from the local fallback's recent entries, marked
 /// [`Source::Fallback`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Scored {
     /// Cosine similarity, in [-1, 1] (IM's quantized vectors score within about 0.01 of
     /// their exact value).

@@ -35,6 +35,7 @@ const MOVE_BATCH: usize = 256;
 ///
 /// [`StmConfig::near_expiry`]: crate::StmConfig::near_expiry
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MaintainReport {
     /// Entries moved from STM to IM.
     pub moved: u64,

@@ -120,6 +120,7 @@ pub struct Cached<T> {
 
 /// A snapshot of a client's cache counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Reads answered from the trusted cache.
     pub hits: u64,

@@ -69,6 +69,7 @@ impl Default for QueueConfig {
 
 /// A dead-lettered operation, as told to listeners.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeadLetter {
     /// The operation's id (its ticket's id).
     pub id: u64,
@@ -100,6 +101,7 @@ pub(crate) type LeaveHook<P> = Arc<dyn Fn(&P, Left<'_>) + Send + Sync>;
 
 /// A snapshot of the queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueStats {
     /// Operations waiting, by priority: `[critical, high, normal]`.
     pub depth_by_priority: [usize; 3],

@@ -112,6 +112,7 @@ impl std::error::Error for Rejected {}
 /// One change of state, as given to listeners registered with
 /// [`on_transition`](super::CircuitBreaker::on_transition).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Transition {
     /// The breaker's name.
     pub breaker: Arc<str>,

@@ -139,6 +139,7 @@ impl Drop for ClientInner {
 
 /// A snapshot of a client's state and counters.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// The client's name.
     pub name: String,
@@ -168,6 +169,7 @@ pub struct ClientStats {
 
 /// What [`ResilientClient::shutdown`] managed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Whether the recovery queue was empty before the deadline.
     pub drained: bool,

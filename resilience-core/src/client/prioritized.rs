@@ -26,6 +26,7 @@ use super::{ResilientClient, is_retryable};
 /// reply when the write was applied right away.
 #[derive(Debug)]
 #[must_use = "the outcome says whether the write was stored"]
+#[non_exhaustive]
 pub struct Submitted {
     /// What happened to the write, as [`ResilientClient::submit`] reports it.
     pub outcome: StoreOutcome,

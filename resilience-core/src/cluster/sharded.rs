@@ -86,6 +86,7 @@ impl std::fmt::Debug for ShardedClient {
 
 /// One shard's slot ranges and client counters.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ShardStats {
     /// The slot ranges the shard owns (inclusive).
     pub ranges: Vec<(u16, u16)>,
