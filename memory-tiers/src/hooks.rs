@@ -41,7 +41,6 @@ pub enum MemoryEventKind {
 /// [`TieredMemory::events_dropped`]: crate::TieredMemory::events_dropped
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-#[non_exhaustive]
 pub struct MemoryEvent {
     /// What happened.
     pub kind: MemoryEventKind,
