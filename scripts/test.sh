@@ -30,7 +30,7 @@ if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
 
 say "the docs stand alone: no citation of documents outside the repository"
-if git grep -n -I -E 'seed §|DESIGN §|DESIGN\.md|[Ii]ssue [0-9]+|\.\./shared/' -- . ':!scripts/test.sh' ':!*.lock'; then
+if git grep -n -I -E "seed §|DESIGN §|DESIGN\.md|[Ii]ssue [0-9]+|[Ii]ssue:|the issue's|\.\./shared/" -- . ':!scripts/test.sh' ':!*.lock'; then
   echo "cite no outside document: explain the point where it is made" >&2
   exit 1
 fi

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index;
 use crate::keys::Index;
-use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, arg, raw, schema_error, word};
+use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, arg, raw, word};
 use crate::vectors::{self, Block, Scorer};
 
 /// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
@@ -165,12 +165,7 @@ impl TierHandle {
                 .iter()
                 .map(|c| self.keys.entry(&c.id.to_string()))
                 .collect();
-            let stored = self
-                .client
-                .execute(Command::Mget { keys })
-                .await
-                .map_err(schema_error)?
-                .into_array()?;
+            let stored = self.read_stored(keys).await?;
             for (c, stored) in batch.into_iter().zip(stored) {
                 let Some(stored) = stored.into_opt_bytes()? else {
                     continue;

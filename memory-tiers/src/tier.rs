@@ -511,12 +511,7 @@ impl TierHandle {
                 keys.push(self.keys.entry(text));
                 last = Some(m);
             }
-            let stored = self
-                .client
-                .execute(Command::Mget { keys })
-                .await
-                .map_err(schema_error)?
-                .into_array()?;
+            let stored = self.read_stored(keys).await?;
             let mut missing = Vec::new();
             for (id, stored) in ids.into_iter().zip(stored) {
                 match stored.into_opt_bytes()? {
@@ -553,6 +548,18 @@ impl TierHandle {
             tracing::debug!(error = %e, "cleanup after a query failed; the next one retries");
         }
         Ok(out)
+    }
+
+    /// The stored bytes of the entries at `keys`, in order, with one `MGET`: nil where
+    /// there is none, and where a key holds another type (see
+    /// [`refuse_old_layout`](Self::refuse_old_layout)).
+    pub(crate) async fn read_stored(&self, keys: Vec<String>) -> Result<Vec<Value>> {
+        Ok(self
+            .client
+            .execute(Command::Mget { keys })
+            .await
+            .map_err(schema_error)?
+            .into_array()?)
     }
 
     /// `MGET` answers nil for an expired entry and for a hash alike: when entries a query

@@ -1,8 +1,8 @@
 //! ACL users and passwords over a real server, written once and run for every backend.
 //!
-//! Issue: "ACL: username and password; a wrong password is `Auth`, does not count toward
-//! the breaker, and the password appears in no error, log line or Debug output (tested by
-//! capturing tracing output)."
+//! The promise: with ACL users, a wrong password is `Auth`, does not count toward the
+//! breaker, and the password appears in no error, log line or Debug output (checked by
+//! capturing the tracing output).
 //!
 //! The server's default user needs an admin password the client never gets, and user
 //! [`ACL_USER`] is created with `ACL SETUSER alice on >S3cretPassw0rd ~* &* +@all`. Then:

@@ -18,7 +18,7 @@
 //! 2. [`CacheOptions::rounds`] times: B sets a key, A reads it twice (`Fresh`, then
 //!    `Cached`), B sets it again; the time from B's `SET` being sent until A's entry is
 //!    gone is one latency sample, and must stay under [`CacheOptions::max_latency`]
-//!    (the 100 ms). A's next read is `Fresh` with B's value. Once with `HGETALL`
+//!    (100 ms, the promise). A's next read is `Fresh` with B's value. Once with `HGETALL`
 //!    and `HSET` too.
 //! 3. Reconnect: A caches a key; B runs `CLIENT KILL TYPE normal SKIPME yes` (A's
 //!    connection drops, the server stays up) and overwrites the key while A may still be

@@ -123,7 +123,7 @@ pub enum ScenarioFailure {
     Setup(String),
 }
 
-/// Knobs of [`kill_and_restart_with`]. The defaults are the promises and a load
+/// Knobs of [`kill_and_restart_with`]. The defaults are the promises checked and a load
 /// that a 2-core machine sustains.
 #[derive(Clone, Debug)]
 pub struct KillOptions {

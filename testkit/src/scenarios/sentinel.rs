@@ -1,9 +1,9 @@
 //! Sentinel failover under a steady stream of writes, written once and run for every
 //! backend.
 //!
-//! Issue: "connect through sentinels to a named master; after a failover (kill the master;
-//! 1 master, 1 replica, 3 sentinels spawned locally) writes resume on the new master
-//! within 10 s, without restarting the client."
+//! The promise: connected through sentinels to a named master, after a failover (the
+//! master killed; 1 master, 1 replica, 3 sentinels spawned locally) writes resume on the
+//! new master within 10 s, without restarting the client.
 //!
 //! The run, every wait bounded by a deadline:
 //!
