@@ -214,7 +214,7 @@ impl<'q> Scorer<'q> {
     }
 }
 
-/// Bytes of a block's header and its first record's head: what [`record_len`] reads.
+/// Bytes of a block's header and its first record's head: what [`first_record_len`] reads.
 pub(crate) const PREFIX_LEN: usize = HEADER_LEN + RECORD_HEAD;
 
 /// The length of the first record of a block, from its first [`PREFIX_LEN`] bytes; `None`
