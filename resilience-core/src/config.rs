@@ -180,7 +180,8 @@ impl fmt::Debug for ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// Parses a `redis://`, `rediss://` or `redis+sentinel://` URL (see the module docs).
+    /// Parses a `redis://`, `rediss://` or `redis+sentinel://` URL (the forms are in the
+    /// type's docs).
     ///
     /// Errors are [`Error::InvalidInput`] and never echo the password.
     pub fn from_url(input: &str) -> Result<Self, Error> {

@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What kind of failure a backend saw. See the module docs for what each kind means to the
-/// breaker and to retries.
+/// What kind of failure a backend saw, and (below) what each kind means to the breaker and
+/// to retries.
 ///
 /// A backend turns each driver error into a [`BackendError`] with an [`ErrorKind`]. The
 /// kind alone decides what the core does with it, whatever the driver:

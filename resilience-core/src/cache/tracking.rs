@@ -1,24 +1,6 @@
 //! For backend authors: the driver-independent half of RESP3 client tracking.
 //!
-//! A tracking backend owns one [`TrackingHub`] and does three driver-specific things:
-//!
-//! 1. connects with RESP3 (the server sends invalidations on the same connection);
-//! 2. forwards the server's invalidation pushes to [`TrackingHub::keys_changed`] /
-//!    [`TrackingHub::all_changed`], and calls [`TrackingHub::connection_lost`] whenever its
-//!    connection drops or is replaced (the new one is not tracking yet);
-//! 3. after connecting, calls [`TrackingHub::enable`] once, then
-//!    [`TrackingHub::spawn_enabler`] so tracking is switched on again after every loss.
-//!
-//! The hub does the rest: it keeps the on/off state, turns tracking on with
-//! `CLIENT TRACKING ON OPTIN` (so the server tracks only the keys the cache reads, not every
-//! read of the connection), and runs cache fills as `CLIENT CACHING YES` + the read in one
-//! pipeline ([`TrackingHub::tracked_read`]). A pipeline goes out on one connection in one
-//! write, so nothing can come between the two; and if that connection is not tracking
-//! (it was just replaced), `CLIENT CACHING` fails, so an untracked read is never cached.
-//!
-//! Losing tracking and turning it on again are ordered with a generation counter: a
-//! `CLIENT TRACKING ON` that succeeded while another loss happened does not mark tracking
-//! on; the enabler tries again.
+//! Its guide is in the docs of [`TrackingHub`].
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,7 +28,27 @@ struct State {
     generation: u64,
 }
 
-/// The invalidation channel and tracking state of one tracking backend. See the module docs.
+/// The invalidation channel and tracking state of one tracking backend.
+///
+/// A tracking backend owns one [`TrackingHub`] and does three driver-specific things:
+///
+/// 1. connects with RESP3 (the server sends invalidations on the same connection);
+/// 2. forwards the server's invalidation pushes to [`TrackingHub::keys_changed`] /
+///    [`TrackingHub::all_changed`], and calls [`TrackingHub::connection_lost`] whenever its
+///    connection drops or is replaced (the new one is not tracking yet);
+/// 3. after connecting, calls [`TrackingHub::enable`] once, then
+///    [`TrackingHub::spawn_enabler`] so tracking is switched on again after every loss.
+///
+/// The hub does the rest: it keeps the on/off state, turns tracking on with
+/// `CLIENT TRACKING ON OPTIN` (so the server tracks only the keys the cache reads, not every
+/// read of the connection), and runs cache fills as `CLIENT CACHING YES` + the read in one
+/// pipeline ([`TrackingHub::tracked_read`]). A pipeline goes out on one connection in one
+/// write, so nothing can come between the two; and if that connection is not tracking
+/// (it was just replaced), `CLIENT CACHING` fails, so an untracked read is never cached.
+///
+/// Losing tracking and turning it on again are ordered with a generation counter: a
+/// `CLIENT TRACKING ON` that succeeded while another loss happened does not mark tracking
+/// on; the enabler tries again.
 #[derive(Debug)]
 pub struct TrackingHub {
     sender: broadcast::Sender<Invalidation>,
@@ -154,7 +156,7 @@ impl TrackingHub {
         }
     }
 
-    /// Runs a read so that the server tracks its key for this connection (see the module
+    /// Runs a read so that the server tracks its key for this connection (see the type's
     /// docs). If the connection is not tracking, the loss is recorded and the read is sent
     /// again on its own, untracked: its reply is returned with `tracked: false`.
     pub async fn tracked_read(
