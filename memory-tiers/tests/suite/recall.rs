@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use memory_tiers::{
-    CompressionLevel, Error, Filter, ImConfig, MemoryInput, Source, TieredMemory, Ulid,
-    connect_in_memory,
+    AgentMemory, CompressionLevel, Error, Filter, ImConfig, MemoryInput, Source, TieredMemory,
+    Ulid, connect_in_memory,
 };
 use resilience_core::{Command, Priority};
 use serde_json::json;
@@ -49,6 +49,18 @@ fn memory(step: u64) -> MemoryInput {
     )
     .memory_type(kind)
     .embedding(vector(step))
+}
+
+/// Stores the [`memory`] of each step (each must be stored at once); their ids, in step
+/// order.
+async fn store_steps(agent: &AgentMemory, steps: std::ops::Range<u64>) -> Vec<Ulid> {
+    let mut ids = Vec::new();
+    for step in steps {
+        let r = agent.store(memory(step), Priority::Normal).await.unwrap();
+        assert!(r.outcome.is_stored(), "step {step}: {:?}", r.outcome);
+        ids.push(r.memory_id);
+    }
+    ids
 }
 
 /// Exact over both tiers (IM kept as `f32` here): the same ids and scores as brute force,
@@ -145,16 +157,7 @@ pub async fn similar_finds_quantized_memories(mk: &MakeBackend) {
         .build()
         .unwrap();
     let agent = mem.agent("quantized").unwrap();
-    let mut ids = Vec::new();
-    for step in 0..20 {
-        ids.push(
-            agent
-                .store(memory(step), Priority::Normal)
-                .await
-                .unwrap()
-                .memory_id,
-        );
-    }
+    let ids = store_steps(&agent, 0..20).await;
     assert!(agent.count().await.unwrap().im >= 16);
     for (step, id) in ids.iter().enumerate() {
         let best = agent
@@ -261,16 +264,7 @@ pub async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) {
         .build()
         .unwrap();
     let agent = mem.agent("compactor").unwrap();
-    let mut ids = Vec::new();
-    for step in 0..300 {
-        ids.push(
-            agent
-                .store(memory(step), Priority::Normal)
-                .await
-                .unwrap()
-                .memory_id,
-        );
-    }
+    let ids = store_steps(&agent, 0..300).await;
     let block_len = |key: String| {
         let c = c.clone();
         async move {
