@@ -37,13 +37,8 @@ const SUBMITTERS: usize = 8;
 /// Longest wait for the breaker to open or close.
 const STEP_DEADLINE: Duration = Duration::from_secs(15);
 
-fn failed(backend: BackendChoice, error: impl Into<String>) -> BenchError {
-    BenchError::Load {
-        backend: backend.name(),
-        mode: "drain",
-        concurrency: SUBMITTERS,
-        error: error.into(),
-    }
+fn failed(backend: BackendChoice, error: impl ToString) -> BenchError {
+    BenchError::load(backend, "drain", SUBMITTERS, error)
 }
 
 fn key(task: usize, i: u64) -> String {

@@ -689,6 +689,24 @@ pub enum BenchError {
     },
 }
 
+impl BenchError {
+    /// An operation of `backend` failed during a run: what ran (`mode`), at which
+    /// concurrency, and the error.
+    pub fn load(
+        backend: BackendChoice,
+        mode: &'static str,
+        concurrency: usize,
+        error: impl ToString,
+    ) -> Self {
+        BenchError::Load {
+            backend: backend.name(),
+            mode,
+            concurrency,
+            error: error.to_string(),
+        }
+    }
+}
+
 fn validate(config: &BenchConfig) -> Result<(), BenchError> {
     if config.backends.is_empty() {
         return Err(BenchError::InvalidConfig(

@@ -61,13 +61,9 @@ const TOPICS: usize = 64;
 /// Bytes of a vector record besides the embedding: its id and framing.
 const RECORD_OVERHEAD: f64 = 19.0;
 
+/// A failed step of the (one-client) run.
 fn load_error(backend: BackendChoice, what: &'static str, error: impl ToString) -> BenchError {
-    BenchError::Load {
-        backend: backend.name(),
-        mode: what,
-        concurrency: 1,
-        error: error.to_string(),
-    }
+    BenchError::load(backend, what, 1, error)
 }
 
 /// Clustered unit vectors: a topic's direction plus noise of the same size.

@@ -29,13 +29,8 @@ pub const CLOSED_TARGET_MS: f64 = 1_500.0;
 /// Longest wait for any one step (breaker opening, closing).
 const STEP_DEADLINE: Duration = Duration::from_secs(15);
 
-fn failed(backend: BackendChoice, error: impl Into<String>) -> BenchError {
-    BenchError::Load {
-        backend: backend.name(),
-        mode: "recovery",
-        concurrency: 0,
-        error: error.into(),
-    }
+fn failed(backend: BackendChoice, error: impl ToString) -> BenchError {
+    BenchError::load(backend, "recovery", 0, error)
 }
 
 /// Waits until the client's breaker is in `state`, or `STEP_DEADLINE`.

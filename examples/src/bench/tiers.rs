@@ -144,12 +144,12 @@ async fn run_with<H: HandRolled>(
     let mut cleaned = Ok(());
     for agent in &handles {
         if let Err(e) = agent.clear().await {
-            cleaned = Err(load_error(backend, "clear", agents, e.to_string()));
+            cleaned = Err(BenchError::load(backend, "clear", agents, e.to_string()));
         }
     }
     for agent in &by_hand {
         if let Err(e) = agent.driver.clear(&agent.keys).await {
-            cleaned = Err(load_error(backend, "clear", agents, e.0));
+            cleaned = Err(BenchError::load(backend, "clear", agents, e.0));
         }
     }
     let _ = client.shutdown(Duration::ZERO).await;
@@ -172,20 +172,6 @@ struct HandAgent<H> {
     agent: String,
     keys: HandKeys,
     ttl_ms: u64,
-}
-
-fn load_error(
-    backend: BackendChoice,
-    what: &'static str,
-    concurrency: usize,
-    error: String,
-) -> BenchError {
-    BenchError::Load {
-        backend: backend.name(),
-        mode: what,
-        concurrency,
-        error,
-    }
 }
 
 /// The content every measured memory carries, tiers and baseline alike.
@@ -270,7 +256,7 @@ where
     let before = server_cpu_time(setup.client).await;
     let load = run_tasks(states, setup.total, op)
         .await
-        .map_err(|OpError(e)| load_error(setup.backend, what, setup.agents, e))?;
+        .map_err(|OpError(e)| BenchError::load(setup.backend, what, setup.agents, e))?;
     let after = server_cpu_time(setup.client).await;
     let server_us = per_op(before, after, load.ops);
     Ok(Phase { load, server_us })
@@ -448,7 +434,7 @@ async fn measure<H: HandRolled>(
         let ids: Vec<Ulid> = agent
             .recent(20)
             .await
-            .map_err(|e| load_error(setup.backend, "get", agents, e.to_string()))?
+            .map_err(|e| BenchError::load(setup.backend, "get", agents, e.to_string()))?
             .into_iter()
             .map(|r| r.entry.memory_id)
             .collect();
@@ -552,8 +538,8 @@ async fn transition(
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(n)) => moved += n,
-            Ok(Err(e)) => return Err(load_error(backend, "maintain", agents, e.to_string())),
-            Err(e) => return Err(load_error(backend, "maintain", agents, e.to_string())),
+            Ok(Err(e)) => return Err(BenchError::load(backend, "maintain", agents, e.to_string())),
+            Err(e) => return Err(BenchError::load(backend, "maintain", agents, e.to_string())),
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -566,7 +552,7 @@ async fn transition(
     };
     let expected = setup.total - agents as u64;
     if moved != expected {
-        return Err(load_error(
+        return Err(BenchError::load(
             backend,
             "maintain",
             agents,
