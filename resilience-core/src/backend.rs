@@ -77,4 +77,5 @@
 
 pub use crate::cache::tracking::{CHANNEL_CAPACITY, TrackingHub, is_not_tracking};
 pub use crate::cache::{InvalidationFeed, TrackedReply};
+pub use crate::cluster::ConnectNode;
 pub use crate::wire::{ArgSink, ReplyShape};

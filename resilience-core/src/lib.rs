@@ -97,8 +97,8 @@ pub use client::{
     StoreFuture, Submitted,
 };
 pub use cluster::{
-    ClientRouter, SLOT_COUNT, ShardStats, ShardedClient, ShardedClientBuilder, hash_slot,
-    key_for_slot,
+    CLUSTER_REFRESH_PERIOD, CLUSTER_REFRESH_THROTTLE, ClientRouter, ClusterBackend, SLOT_COUNT,
+    ShardStats, ShardedClient, ShardedClientBuilder, hash_slot, key_for_slot,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use queue::{DeadLetter, DeadLetterListener, QueueConfig, QueueStats};

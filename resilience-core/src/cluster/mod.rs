@@ -1,11 +1,18 @@
-//! Redis Cluster: hash slots, and per-shard circuit breakers.
+//! Redis Cluster: hash slots, slot routing over per-node connections, and per-shard
+//! circuit breakers.
 //!
-//! Its guide is in the docs of its main type.
+//! Its guide is in the docs of its main types, [`ClusterBackend`] and [`ShardedClient`].
 
+mod backend;
+mod node;
+mod redirect;
 mod router;
 mod sharded;
 mod slot;
+mod slot_map;
 
+pub use backend::{CLUSTER_REFRESH_PERIOD, CLUSTER_REFRESH_THROTTLE, ClusterBackend};
+pub use node::ConnectNode;
 pub use router::ClientRouter;
 pub use sharded::{ShardStats, ShardedClient, ShardedClientBuilder};
 pub use slot::{SLOT_COUNT, hash_slot, key_for_slot};

@@ -4,18 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::ClientStats;
-use crate::{
-    Command, Error, KvBackend, ResilientClient, ResilientClientBuilder, ShutdownReport, Value,
-};
+use crate::{Command, Error, KvBackend, ResilientClient, ResilientClientBuilder, ShutdownReport};
 
 use super::router::ClientRouter;
 use super::slot::{SLOT_COUNT, hash_slot};
+use super::slot_map::{SlotMap, cluster_slots};
 
 /// Per-shard settings applied to every shard's builder.
 type Configure = Arc<dyn Fn(ResilientClientBuilder) -> ResilientClientBuilder + Send + Sync>;
-
-/// Inclusive slot ranges.
-type Ranges = Vec<(u16, u16)>;
 
 /// One shard: the slots it owns and its client.
 #[derive(Debug)]
@@ -210,21 +206,14 @@ impl ShardedClientBuilder {
     /// Reads the shards from the cluster (`CLUSTER SLOTS` through the backend: the slot
     /// ranges of each master) and builds one client per shard.
     ///
-    /// Fails with the backend's error when the cluster cannot be asked, and with
-    /// [`Error::InvalidInput`] when the reply is not a full slot map (a backend that is not a
-    /// cluster answers an error, and a cluster with uncovered slots is refused).
+    /// Fails with the backend's error when the cluster cannot be asked (a backend that is
+    /// not a cluster answers an error), and with [`Error::InvalidInput`] when the reply is
+    /// not a slot map. Slots no master serves at that moment (a shard that lost its master
+    /// for good) belong to the first shard.
     pub async fn build(self) -> Result<ShardedClient, Error> {
-        let reply = self
-            .backend
-            .execute(Command::Raw {
-                args: vec!["CLUSTER".into(), "SLOTS".into()],
-                keys: Vec::new(),
-                write: false,
-                idempotent: true,
-            })
-            .await?;
-        let shards = parse_cluster_slots(reply)?;
-        self.build_with_ranges(shards)
+        let reply = self.backend.execute(cluster_slots()).await?;
+        let map = SlotMap::parse(reply).map_err(|e| Error::InvalidInput(e.message().to_owned()))?;
+        self.build_with_ranges(map.ranges_by_master())
     }
 
     /// Builds one client per shard from explicit slot ranges (each inner `Vec` is one
@@ -318,118 +307,35 @@ fn slot_map(shards: &[Vec<(u16, u16)>]) -> Result<Box<[u16]>, Error> {
     Ok(map)
 }
 
-/// The shards of a `CLUSTER SLOTS` reply: the ranges grouped by master (its node id, or
-/// its address when the reply has no id).
-fn parse_cluster_slots(reply: Value) -> Result<Vec<Vec<(u16, u16)>>, Error> {
-    let bad = |what: &str| Error::InvalidInput(format!("unexpected CLUSTER SLOTS reply: {what}"));
-    // (master identity, its ranges), in the order first seen.
-    let mut masters: Vec<(Vec<u8>, Ranges)> = Vec::new();
-    let Value::Array(entries) = reply else {
-        return Err(bad("not an array"));
-    };
-    for entry in entries {
-        let Value::Array(fields) = entry else {
-            return Err(bad("an entry is not an array"));
-        };
-        let mut fields = fields.into_iter();
-        let lo = fields
-            .next()
-            .and_then(as_slot)
-            .ok_or_else(|| bad("start slot"))?;
-        let hi = fields
-            .next()
-            .and_then(as_slot)
-            .ok_or_else(|| bad("end slot"))?;
-        let Some(Value::Array(master)) = fields.next() else {
-            return Err(bad("no master"));
-        };
-        let identity = match (master.first(), master.get(1), master.get(2)) {
-            (_, _, Some(id)) if as_bytes(id).is_some_and(|b| !b.is_empty()) => {
-                as_bytes(id).unwrap_or_default()
-            }
-            (Some(host), Some(port), _) => {
-                let mut addr = as_bytes(host).unwrap_or_default();
-                addr.extend_from_slice(format!(":{}", as_int(port).unwrap_or(0)).as_bytes());
-                addr
-            }
-            _ => return Err(bad("master without address")),
-        };
-        match masters.iter_mut().find(|(id, _)| *id == identity) {
-            Some((_, ranges)) => ranges.push((lo, hi)),
-            None => masters.push((identity, vec![(lo, hi)])),
-        }
-    }
-    Ok(masters.into_iter().map(|(_, ranges)| ranges).collect())
-}
-
-fn as_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(i) => Some(*i),
-        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-        Value::Status(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_slot(v: Value) -> Option<u16> {
-    as_int(&v)
-        .and_then(|i| u16::try_from(i).ok())
-        .filter(|s| *s < SLOT_COUNT)
-}
-
-fn as_bytes(v: &Value) -> Option<Vec<u8>> {
-    match v {
-        Value::Bytes(b) => Some(b.to_vec()),
-        Value::Status(s) => Some(s.as_bytes().to_vec()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::{CircuitState, InMemoryBackend};
-    use bytes::Bytes;
 
-    fn b(s: &str) -> Value {
-        Value::Bytes(Bytes::copy_from_slice(s.as_bytes()))
-    }
-
-    fn node(port: i64, id: &str) -> Value {
-        Value::Array(vec![b("127.0.0.1"), Value::Int(port), b(id)])
-    }
-
-    #[test]
-    fn cluster_slots_group_by_master() {
-        let reply = Value::Array(vec![
-            Value::Array(vec![
-                Value::Int(0),
-                Value::Int(5460),
-                node(7000, "a"),
-                node(7003, "d"),
-            ]),
-            Value::Array(vec![Value::Int(10923), Value::Int(16383), node(7002, "c")]),
-            Value::Array(vec![Value::Int(5461), Value::Int(10000), node(7001, "b")]),
-            Value::Array(vec![Value::Int(10001), Value::Int(10922), node(7000, "a")]),
+    #[tokio::test]
+    async fn shards_are_the_masters_of_a_slot_map() {
+        // A backend whose `CLUSTER SLOTS` is answered from a fixed reply.
+        let backend = crate::InMemoryBackend::new();
+        let reply = super::super::slot_map::tests::reply(&[
+            (0, 5460, 7000),
+            (10923, 16383, 7002),
+            (5461, 10000, 7001),
+            (10001, 10922, 7000),
         ]);
-        let shards = parse_cluster_slots(reply).unwrap();
+        let map = SlotMap::parse(reply).unwrap();
+        let sharded = ShardedClient::builder("s", backend)
+            .build_with_ranges(map.ranges_by_master())
+            .unwrap();
+        let ranges: Vec<Vec<(u16, u16)>> = sharded.shards().map(|(r, _)| r.to_vec()).collect();
         assert_eq!(
-            shards,
+            ranges,
             vec![
                 vec![(0, 5460), (10001, 10922)],
-                vec![(10923, 16383)],
-                vec![(5461, 10000)]
+                vec![(5461, 10000)],
+                vec![(10923, 16383)]
             ]
         );
-        assert!(matches!(
-            parse_cluster_slots(Value::Okay),
-            Err(Error::InvalidInput(_))
-        ));
-        assert!(matches!(
-            parse_cluster_slots(Value::Array(vec![Value::Array(vec![Value::Int(0)])])),
-            Err(Error::InvalidInput(_))
-        ));
     }
 
     #[test]
