@@ -108,10 +108,11 @@
 //! ## Redis Cluster
 //!
 //! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
-//! it), the backend keeps one client as above per master and routes each command by the
-//! slot of its first key, following `MOVED` and `ASK` itself; a dead master only fails the
-//! commands for its own slots. See the `cluster` module for why fred's own clustered
-//! client is not used.
+//! it), the backend keeps one client as above per master, and the core's
+//! [`ClusterBackend`] routes between them: by slot, following `MOVED`, `ASK` and
+//! `TRYAGAIN`, never resending after a failure; a dead master only fails the commands for
+//! its own slots. See the private `cluster` module for why fred's own clustered client is
+//! not used.
 
 mod auth_state;
 mod classify;
@@ -136,7 +137,8 @@ use fred::types::config::Options;
 use fred::types::{Expiration, SetOptions};
 use futures::FutureExt;
 use resilience_core::{
-    BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, SetCondition, Value,
+    BackendError, ClusterBackend, Command, ConnectionConfig, ErrorKind, KvBackend, SetCondition,
+    Value,
 };
 
 pub use classify::classify_error;
@@ -175,7 +177,7 @@ pub struct FredBackend {
     inner: Arc<Inner>,
     /// Cluster mode: the router over one client per master (`inner` is then the seed
     /// node's client, for [`FredBackend::client`]).
-    cluster: Option<Arc<cluster::FredCluster>>,
+    cluster: Option<ClusterBackend>,
 }
 
 impl std::fmt::Debug for FredBackend {
@@ -201,7 +203,7 @@ impl FredBackend {
     /// cluster's slot map and connects to every master (see the crate docs).
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         if config.is_cluster() {
-            let (cluster, seed) = cluster::FredCluster::connect(config).await?;
+            let (cluster, seed) = cluster::connect(config).await?;
             return Ok(FredBackend {
                 inner: seed.inner,
                 cluster: Some(cluster),
@@ -358,7 +360,7 @@ impl KvBackend for FredBackend {
         Self: 'async_trait,
     {
         if let Some(cluster) = &self.cluster {
-            let cluster = Arc::clone(cluster);
+            let cluster = cluster.clone();
             return Box::pin(async move { cluster.execute(cmd).await });
         }
         let shape = ReplyShape::of(&cmd);

@@ -132,6 +132,15 @@
 //! and the client is never recreated. With the core's breaker (health probe every
 //! second) writes resume about one probe interval after the sentinels finished the
 //! failover.
+//!
+//! ## Redis Cluster
+//!
+//! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
+//! it), the backend opens one single-server connection as above per master, and the
+//! core's [`ClusterBackend`] routes between them: by slot, following `MOVED`, `ASK` and
+//! `TRYAGAIN`, never resending after a failure. redis-rs's own cluster connection is not
+//! used, because it resends a request after a connection error, which could apply a
+//! write twice.
 
 mod classify;
 mod cluster;
@@ -147,7 +156,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{Cmd, Pipeline};
-use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
+use resilience_core::{
+    BackendError, ClusterBackend, Command, ConnectionConfig, ErrorKind, KvBackend, Value,
+};
 use tokio::time::Instant;
 
 pub use classify::classify_error;
@@ -192,13 +203,11 @@ impl std::fmt::Debug for RedisRsBackend {
     }
 }
 
-/// One server (a swappable connection manager) or a Redis Cluster.
-// One value per backend, inside its `Arc`: boxing the large variant would only add a
-// pointer chase to every single-server call.
-#[allow(clippy::large_enum_variant)]
+/// One server (a swappable connection manager) or a Redis Cluster (the core's router over
+/// one single-server backend per node).
 enum Conn {
     Single(Connector),
-    Cluster(redis::cluster_async::ClusterConnection),
+    Cluster(ClusterBackend),
 }
 
 pub(crate) enum Request<'a> {
@@ -223,16 +232,10 @@ impl RedisRsBackend {
     /// follows the master through failovers (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         if config.is_cluster() {
-            if config.sentinel.is_some() {
-                return Err(BackendError::new(
-                    ErrorKind::InvalidInput,
-                    "cluster and sentinel cannot be combined",
-                ));
-            }
-            let conn = cluster::connect(config).await?;
+            let cluster = cluster::connect(config).await?;
             return Ok(RedisRsBackend {
                 inner: Arc::new(Inner {
-                    conn: Conn::Cluster(conn),
+                    conn: Conn::Cluster(cluster),
                     socket_timeout: config.socket_timeout,
                     address: cluster::describe(config),
                     follower: None,
@@ -242,6 +245,11 @@ impl RedisRsBackend {
                 }),
             });
         }
+        Self::connect_single(config).await
+    }
+
+    /// Connects to one server or a sentinel-managed master (never cluster mode).
+    pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         if let Some(sentinel) = &config.sentinel {
             return Self::connect_sentinel(config, sentinel).await;
         }
@@ -335,19 +343,12 @@ impl RedisRsBackend {
     /// reconnect, which the driver's would not.
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
-        let connector = match &self.inner.conn {
-            Conn::Single(connector) => connector,
-            Conn::Cluster(conn) => {
-                let inner = &self.inner;
-                return cluster::send(
-                    conn,
-                    request,
-                    deadline,
-                    inner.socket_timeout,
-                    &inner.address,
-                )
-                .await;
-            }
+        let Conn::Single(connector) = &self.inner.conn else {
+            // Cluster calls never get here: `execute` hands them to the router.
+            return Err(BackendError::new(
+                ErrorKind::Server,
+                "redis-rs: a cluster call reached the single-server path",
+            ));
         };
         let mut may_retry_refusal = true;
         loop {
@@ -409,6 +410,9 @@ impl RedisRsBackend {
 #[async_trait]
 impl KvBackend for RedisRsBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        if let Conn::Cluster(cluster) = &self.inner.conn {
+            return cluster.execute(cmd).await;
+        }
         let (redis_cmd, shape) = translate(&cmd)?;
         let raw = self.send(Request::One(&redis_cmd)).await?;
         shape.canonicalize(reply::convert(raw)?)
@@ -419,6 +423,9 @@ impl KvBackend for RedisRsBackend {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
+        if let Conn::Cluster(cluster) = &self.inner.conn {
+            return cluster.execute_batch(cmds, atomic).await;
+        }
         if cmds.is_empty() {
             return Ok(Vec::new());
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resilience_core::{
-    CircuitState, Command, ConnectionConfig, Error, KvBackend, SetOptions, Value,
+    CircuitState, Command, ConnectionConfig, Error, ErrorKind, KvBackend, SetOptions, Value,
 };
 use resilience_core::{ShardedClient, hash_slot};
 use tokio::time::Instant;
@@ -213,12 +213,24 @@ pub async fn cluster_commands(
     if hash_slot(x.as_bytes()) == hash_slot(y.as_bytes()) {
         return Err("test keys share a slot".to_owned());
     }
-    if let Ok(v) = backend
+    match backend
         .execute_batch(vec![set(x, "1"), set(y, "1")], true)
         .await
     {
-        return Err(format!("a cross-slot MULTI succeeded: {v:?}"));
+        Err(e) if e.kind() == ErrorKind::InvalidInput => {}
+        other => {
+            return Err(format!(
+                "a cross-slot MULTI was not refused as bad input: {other:?}"
+            ));
+        }
     }
+    expect_value(
+        backend,
+        get(x),
+        Value::Nil,
+        "GET after a refused cross-slot MULTI",
+    )
+    .await?;
 
     // EVALSHA, routed by its first key, on every shard.
     let source =
