@@ -205,6 +205,9 @@ impl std::fmt::Debug for RedisRsBackend {
 
 /// One server (a swappable connection manager) or a Redis Cluster (the core's router over
 /// one single-server backend per node).
+// One value per backend, inside its `Arc`: boxing the large variant would only add a
+// pointer chase to every single-server call.
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     Single(Connector),
     Cluster(ClusterBackend),
