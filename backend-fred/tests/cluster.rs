@@ -5,7 +5,7 @@
 
 mod common;
 
-use testkit::scenarios::cluster;
+use testkit::scenarios::{cluster, cluster_chaos};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_ask_and_moved_and_run_multi_and_evalsha() {
@@ -20,4 +20,21 @@ async fn a_killed_master_stops_only_its_shard() {
         .await
         .expect("failover scenario");
     println!("{report}");
+}
+
+/// Masters killed and brought back as replicas under concurrent `INCR`s and
+/// high-priority writes: no increment applied twice, no acknowledged write lost.
+/// `CLUSTER_CHAOS_SECS` runs it longer than the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_chaos() {
+    let report = cluster_chaos::cluster_chaos(common::factory, cluster_chaos::chaos_duration())
+        .await
+        .expect("chaos scenario");
+    println!("{report}");
+    assert_eq!(report.violations, 0, "{report}");
+    assert_eq!(report.lost, 0, "{report}");
+    assert!(
+        report.kills >= 2 && report.ok > 0 && report.acknowledged > 0,
+        "{report}"
+    );
 }

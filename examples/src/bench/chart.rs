@@ -207,6 +207,7 @@ pub fn report_from_json_lines(text: &str) -> Result<Report, BenchError> {
                 && s.concurrency == raw.concurrency
         }) {
             report.comparisons.push(Comparison {
+                scenario: SCENARIO_SETGET,
                 backend: raw.backend,
                 concurrency: raw.concurrency,
                 resilient: resilient.clone(),

@@ -77,6 +77,7 @@
 #![cfg_attr(not(any(feature = "redis-rs", feature = "fred")), allow(dead_code))]
 
 pub mod chart;
+pub mod cluster;
 pub mod compare;
 pub mod drain;
 pub mod hand_rolled;
@@ -167,17 +168,21 @@ pub enum Scenario {
     Drain,
     /// Latency of a call the open breaker rejects ([`open`]).
     Open,
+    /// SET/GET through the cluster router against each driver's own cluster client, on
+    /// a private Redis Cluster ([`cluster`]).
+    Cluster,
 }
 
 impl Scenario {
     /// Every scenario, in the order a full run takes them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::SetGet,
         Scenario::Tiers,
         Scenario::Recall,
         Scenario::Recovery,
         Scenario::Drain,
         Scenario::Open,
+        Scenario::Cluster,
     ];
 
     /// The name on the command line and in the `scenario` field.
@@ -189,6 +194,7 @@ impl Scenario {
             Scenario::Recovery => recovery::SCENARIO,
             Scenario::Drain => drain::SCENARIO,
             Scenario::Open => open::SCENARIO,
+            Scenario::Cluster => cluster::SCENARIO,
         }
     }
 
@@ -381,9 +387,15 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn from_load(backend: BackendChoice, mode: Mode, concurrency: usize, r: &LoadResult) -> Self {
+    fn from_load(
+        scenario: &'static str,
+        backend: BackendChoice,
+        mode: Mode,
+        concurrency: usize,
+        r: &LoadResult,
+    ) -> Self {
         Sample {
-            scenario: SCENARIO_SETGET,
+            scenario,
             backend: backend.name(),
             mode,
             concurrency,
@@ -404,6 +416,9 @@ impl Sample {
 /// Resilient against raw for one backend and concurrency (the picked samples).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// The scenario (`"setget"`, or `"cluster"`: against a Redis Cluster, raw being the
+    /// driver's own cluster client).
+    pub scenario: &'static str,
     /// The backend.
     pub backend: &'static str,
     /// Concurrent tasks.
@@ -513,7 +528,7 @@ impl Comparison {
                 continue;
             };
             let line = serde_json::json!({
-                "scenario": SCENARIO_SETGET,
+                "scenario": self.scenario,
                 "backend": self.backend,
                 "mode": format!("{}/raw", mode.name()),
                 "concurrency": self.concurrency,
@@ -599,8 +614,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs: ops/s (cpu µs/op)",
-            "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs", "cpu µs/op"
+            "{:<8} {:<9} {:>5}  {:<9} {:>11} {:>9} {:>9} {:>11}   runs: ops/s (cpu µs/op)",
+            "scenario", "backend", "conc", "mode", "ops/s", "p50 µs", "p99 µs", "cpu µs/op"
         );
         for c in &self.comparisons {
             for s in [Some(&c.raw), c.backend_only.as_ref(), Some(&c.resilient)]
@@ -621,7 +636,8 @@ impl Report {
                     .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
                 let _ = writeln!(
                     out,
-                    "{:<9} {:>5}  {:<9} {:>11.0} {:>9.1} {:>9.1} {:>11}   {}",
+                    "{:<8} {:<9} {:>5}  {:<9} {:>11.0} {:>9.1} {:>9.1} {:>11}   {}",
+                    c.scenario,
                     s.backend,
                     s.concurrency,
                     s.mode.name(),
@@ -641,7 +657,8 @@ impl Report {
                     .map_or_else(|| "-".to_owned(), |r| r.to_string());
                 let _ = writeln!(
                     out,
-                    "{:<9} {:>5}  {}/raw: ops/s {ops}, cpu µs/op {cpu}",
+                    "{:<8} {:<9} {:>5}  {}/raw: ops/s {ops}, cpu µs/op {cpu}",
+                    c.scenario,
                     c.backend,
                     c.concurrency,
                     mode.name(),
@@ -664,6 +681,9 @@ pub enum BenchError {
     /// The private redis-server did not start.
     #[error("could not start redis-server: {0}")]
     Server(#[from] testkit::SpawnError),
+    /// The private Redis Cluster did not start.
+    #[error("could not start the Redis Cluster: {0}")]
+    Cluster(#[from] testkit::server::ClusterError),
     /// The URL was not understood, or a cleanup call failed.
     #[error(transparent)]
     Client(#[from] resilience_core::Error),
@@ -865,6 +885,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
                     report.measurements.extend(ms);
                 }
             }
+            Scenario::Cluster => cluster::run(config, &run_id, &mut report).await?,
         }
     }
     drop(server);
@@ -902,6 +923,7 @@ async fn run_setget(
     let value = Bytes::from(vec![b'x'; config.value_size]);
     for &backend in &config.backends {
         let bench = Bench {
+            scenario: SCENARIO_SETGET,
             config,
             backend,
             keys: Arc::clone(&keys),
@@ -975,6 +997,8 @@ async fn fred(
 
 /// One backend's part of the run.
 struct Bench<'a> {
+    /// The scenario the samples are reported under.
+    scenario: &'static str,
     config: &'a BenchConfig,
     backend: BackendChoice,
     keys: Arc<Vec<Vec<String>>>,
@@ -1005,10 +1029,20 @@ impl Bench<'_> {
         result.and(cleaned)
     }
 
+    /// Deletes the keys, in one `DEL` per hash slot and 1,000 keys (a cluster refuses
+    /// keys of several slots in one command).
     async fn clean(&self, client: &ResilientClient) -> Result<(), BenchError> {
-        let all: Vec<&String> = self.keys.iter().flatten().collect();
-        for chunk in all.chunks(1_000) {
-            client.delete(chunk.iter().map(|k| k.as_str())).await?;
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+        for key in self.keys.iter().flatten() {
+            by_slot
+                .entry(resilience_core::hash_slot(key.as_bytes()))
+                .or_default()
+                .push(key);
+        }
+        for keys in by_slot.values() {
+            for chunk in keys.chunks(1_000) {
+                client.delete(chunk.iter().copied()).await?;
+            }
         }
         Ok(())
     }
@@ -1077,7 +1111,8 @@ impl Bench<'_> {
                     Mode::Resilient => self.once(resilient, mode, &spec).await?,
                     Mode::Backend => self.once(backend_only, mode, &spec).await?,
                 };
-                let sample = Sample::from_load(self.backend, mode, concurrency, &result);
+                let sample =
+                    Sample::from_load(self.scenario, self.backend, mode, concurrency, &result);
                 if self.config.progress {
                     eprintln!(
                         "  {} c={} {} run {}/{}: {:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, cpu {:.2} µs/op",
@@ -1117,6 +1152,7 @@ impl Bench<'_> {
             .cloned()
             .collect();
         report.comparisons.push(Comparison {
+            scenario: self.scenario,
             backend: self.backend.name(),
             concurrency,
             raw,
@@ -1194,6 +1230,7 @@ mod tests {
             ..sample(mode, ops)
         };
         let c = Comparison {
+            scenario: SCENARIO_SETGET,
             backend: "redis-rs",
             concurrency: 16,
             raw: sample(Mode::Raw, 100.0),
@@ -1240,6 +1277,7 @@ mod tests {
     #[test]
     fn ratio_is_resilient_over_raw() {
         let c = Comparison {
+            scenario: SCENARIO_SETGET,
             backend: "fred",
             concurrency: 1,
             raw: sample(Mode::Raw, 200.0),

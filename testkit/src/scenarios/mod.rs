@@ -94,6 +94,7 @@ use crate::server::{RedisServer, SpawnError};
 pub mod acl;
 pub mod cache;
 pub mod cluster;
+pub mod cluster_chaos;
 pub mod commands;
 pub mod sentinel;
 pub mod soak;

@@ -25,6 +25,13 @@
 //!    (through the same client, so reads work on the new master too); the breaker ends
 //!    Closed.
 //!
+//! Meanwhile [`INCR_TASKS`] tasks `INCR` one counter from start to end, through the kill,
+//! so some are in flight when the master dies. No command is resent after a failover:
+//! an `INCR` whose connection died may have run and must come back as `Timeout`, and
+//! every other error means it did not run. So at the end the counter is at most the
+//! acknowledged increments plus the timed-out ones; a resend, or an increment reported
+//! as not run that ran, pushes it past that bound.
+//!
 //! [`follow_demoted_master`] checks the other way a master change shows: the master is
 //! demoted to a replica while the client's connection to it stays open, so writes get
 //! `READONLY` replies; the client must ask the sentinels again and move to the new master.
@@ -112,7 +119,25 @@ pub struct FailoverReport {
     pub final_state: CircuitState,
     /// The whole run.
     pub elapsed: Duration,
+    /// `INCR`s of the counter, by outcome.
+    pub incr: IncrTally,
+    /// The counter's value at the end (`None`: it could not be read).
+    pub counter: Option<u64>,
 }
+
+/// How the `INCR`s of a run ended.
+#[derive(Clone, Debug, Default)]
+pub struct IncrTally {
+    /// Acknowledged.
+    pub ok: u64,
+    /// Timed out: they may or may not have run.
+    pub timeout: u64,
+    /// Any other error: they did not run.
+    pub refused: u64,
+}
+
+/// Tasks incrementing the counter in [`sentinel_failover_with`].
+pub const INCR_TASKS: usize = 4;
 
 impl FailoverReport {
     /// Prints the report and panics, like `assert!`, with every broken promise (see
@@ -157,6 +182,17 @@ impl FailoverReport {
         if self.final_state != CircuitState::Closed {
             v.push(format!("breaker ended {:?}", self.final_state));
         }
+        match self.counter {
+            None => v.push("the counter could not be read back".to_owned()),
+            Some(value) if value > self.incr.ok + self.incr.timeout => v.push(format!(
+                "an INCR was applied twice: the counter is {value}, above {} acknowledged + {} timed out",
+                self.incr.ok, self.incr.timeout
+            )),
+            Some(_) => {}
+        }
+        if self.incr.ok == 0 {
+            v.push("no INCR succeeded: the run proves nothing".to_owned());
+        }
         v
     }
 }
@@ -184,6 +220,11 @@ impl fmt::Display for FailoverReport {
             self.failed,
             self.lost.len(),
             self.lost_unconfirmed
+        )?;
+        writeln!(
+            f,
+            "  INCR ok {} timeout {} refused {}; counter {:?}",
+            self.incr.ok, self.incr.timeout, self.incr.refused, self.counter
         )?;
         write!(
             f,
@@ -241,6 +282,9 @@ where
         Arc::clone(&confirming),
         options.pace,
     ));
+    let counters: Vec<_> = (0..INCR_TASKS)
+        .map(|_| tokio::spawn(incr_loop(client.clone(), Arc::clone(&stop), options.pace)))
+        .collect();
     let confirmed_count =
         |records: &Mutex<Vec<WriteRecord>>| lock(records).iter().filter(|r| r.confirmed).count();
 
@@ -287,6 +331,17 @@ where
     }
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let mut incr = IncrTally::default();
+    for task in counters {
+        if let Ok(Ok(tally)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+            incr.ok += tally.ok;
+            incr.timeout += tally.timeout;
+            incr.refused += tally.refused;
+        }
+    }
+    let counter = read_with_deadline(&client, COUNTER)
+        .await
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
 
     let records = lock(&records).clone();
     let mut lost = Vec::new();
@@ -324,7 +379,26 @@ where
         lost_unconfirmed,
         final_state: client.circuit_state(),
         elapsed: started.elapsed(),
+        incr,
+        counter,
     })
+}
+
+/// The key the `INCR` tasks increment.
+const COUNTER: &str = "sentinel:counter";
+
+/// `INCR`s [`COUNTER`] until `stop`, every `pace`, and tallies the outcomes.
+async fn incr_loop(client: ResilientClient, stop: Arc<AtomicBool>, pace: Duration) -> IncrTally {
+    let mut tally = IncrTally::default();
+    while !stop.load(Ordering::Relaxed) {
+        match client.incrby(COUNTER, 1).await {
+            Ok(_) => tally.ok += 1,
+            Err(resilience_core::Error::Timeout(_)) => tally.timeout += 1,
+            Err(_) => tally.refused += 1,
+        }
+        tokio::time::sleep(pace).await;
+    }
+    tally
 }
 
 fn key(index: u64) -> String {

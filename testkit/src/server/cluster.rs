@@ -90,7 +90,13 @@ impl RedisCluster {
     /// Starts 3 masters and 3 replicas and waits until the cluster serves every slot and
     /// every replica is in sync (bounded by [`CLUSTER_READY_TIMEOUT`]).
     pub async fn spawn() -> Result<RedisCluster, ClusterError> {
-        let starting = (0..6).map(|_| Self::spawn_node());
+        Self::spawn_on(None).await
+    }
+
+    /// [`spawn`](Self::spawn), with every node pinned to `cpus` when given (benchmarks
+    /// keep the servers off the client's CPU).
+    pub async fn spawn_on(cpus: Option<Vec<usize>>) -> Result<RedisCluster, ClusterError> {
+        let starting = (0..6).map(|_| Self::spawn_node(cpus.clone()));
         let nodes = futures::future::try_join_all(starting).await?;
         let cluster = RedisCluster { nodes };
         cluster.create().await?;
@@ -101,12 +107,16 @@ impl RedisCluster {
     /// Starts one cluster node. Its bus port is picked before the server starts, so a
     /// server another test spawns meanwhile can take it: then every attempt of that spawn
     /// fails on the bus port, and the node is tried again with a fresh one.
-    async fn spawn_node() -> Result<RedisServer, SpawnError> {
+    async fn spawn_node(cpus: Option<Vec<usize>>) -> Result<RedisServer, SpawnError> {
         const BUS_ATTEMPTS: u32 = 5;
         let mut last = SpawnError::PortsTaken { attempts: 0 };
         for _ in 0..BUS_ATTEMPTS {
             let bus = free_port().map_err(SpawnError::Io)?;
-            let spawned = RedisServer::builder()
+            let mut builder = RedisServer::builder();
+            if let Some(cpus) = &cpus {
+                builder = builder.cpus(cpus.clone());
+            }
+            let spawned = builder
                 .arg("cluster-enabled", "yes")
                 .arg("cluster-config-file", "nodes.conf")
                 .arg("cluster-node-timeout", "1000")
@@ -148,8 +158,9 @@ impl RedisCluster {
     }
 
     /// Waits until every live node says `cluster_state:ok` with all slots ok, every slot
-    /// has a live master, and every other live node is a replica whose link to its master
-    /// is up.
+    /// has a live master, every other live node is a replica whose link to its master is
+    /// up and that has caught up with the master's replication offset (so a master
+    /// killed now loses no write it acknowledged before), and gossip has converged.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
         let started = Instant::now();
         loop {
@@ -190,6 +201,24 @@ impl RedisCluster {
             let repl = text_reply(port, &["INFO", "replication"]).await?;
             if !repl.contains("role:slave") || !repl.contains("master_link_status:up") {
                 return Err(format!("node {port} is not yet a replica in sync"));
+            }
+        }
+        // Every replica has the writes its master had a moment ago. `master_link_status:up`
+        // is not enough: after a diskless full sync the master streams nothing until the
+        // replica's first `REPLCONF ACK` (up to a second later), and a master killed in
+        // that window takes every write since the snapshot with it.
+        for range in ranges.iter().filter(|r| live.contains(&r.master)) {
+            let master = text_reply(range.master, &["INFO", "replication"]).await?;
+            let target = info_field(&master, "master_repl_offset").unwrap_or(0);
+            for &replica in range.replicas.iter().filter(|p| live.contains(p)) {
+                let repl = text_reply(replica, &["INFO", "replication"]).await?;
+                let offset = info_field(&repl, "slave_repl_offset").unwrap_or(0);
+                if offset < target {
+                    return Err(format!(
+                        "replica {replica} is at offset {offset}, its master {} was at {target}",
+                        range.master
+                    ));
+                }
             }
         }
         // Gossip has converged: every live node's slot map lists every live node.
@@ -405,6 +434,13 @@ async fn text_reply(port: u16, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The number after `name:` in an `INFO` reply.
+fn info_field(info: &str, name: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 fn first_lines(text: &str) -> String {
     text.lines().take(3).collect::<Vec<_>>().join(" ")
 }
@@ -444,4 +480,19 @@ fn parse_slots(entries: Vec<RespReply>) -> Result<Vec<SlotRange>, ClusterError> 
     }
     out.sort_by_key(|r| r.start);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_are_read_by_name() {
+        let info =
+            "# Replication\r\nrole:slave\r\nslave_repl_offset:631623\r\nmaster_repl_offset:7\r\n";
+        assert_eq!(info_field(info, "slave_repl_offset"), Some(631_623));
+        assert_eq!(info_field(info, "master_repl_offset"), Some(7));
+        assert_eq!(info_field(info, "role"), None);
+        assert_eq!(info_field(info, "repl_offset"), None);
+    }
 }

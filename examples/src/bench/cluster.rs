@@ -1,0 +1,224 @@
+//! `cluster`: `SET`/`GET` through the core's cluster router (a [`ResilientClient`] over a
+//! backend in cluster mode) against each driver's own cluster client, on a private Redis
+//! Cluster of 3 masters and 3 replicas (every node on the server CPU when pinned).
+//!
+//! The raw side is what a user would otherwise pick: redis-rs's
+//! `cluster_async::ClusterConnection` and fred's clustered `Client`, each with the same
+//! timeouts as the backends. The keys are the `setget` ones, spread over every slot.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use resilience_core::{ConnectionConfig, ResilientClient};
+use testkit::server::RedisCluster;
+
+use super::load::key_rings;
+use super::{BackendChoice, Bench, BenchConfig, BenchError, KEYS_PER_TASK, Report};
+
+/// The scenario's name.
+pub const SCENARIO: &str = "cluster";
+
+/// Measures every backend of `config` against its driver's cluster client.
+pub async fn run(
+    config: &BenchConfig,
+    run_id: &str,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let cluster = RedisCluster::spawn_on(config.pinning.as_ref().map(|s| vec![s.server])).await?;
+    let connection = cluster
+        .connection_config()
+        .with_socket_timeout(std::time::Duration::from_secs(2));
+    let prefix = format!("bench:{run_id}:");
+    let tasks = config.concurrency.iter().copied().max().unwrap_or(1);
+    let keys = Arc::new(key_rings(&prefix, tasks, KEYS_PER_TASK));
+    let value = Bytes::from(vec![b'x'; config.value_size]);
+    for &backend in &config.backends {
+        let bench = Bench {
+            scenario: SCENARIO,
+            config,
+            backend,
+            keys: Arc::clone(&keys),
+            value: value.clone(),
+        };
+        match backend {
+            BackendChoice::RedisRs => redis_rs(&bench, &connection, report).await?,
+            BackendChoice::Fred => fred(&bench, &connection, report).await?,
+        }
+    }
+    drop(cluster);
+    Ok(())
+}
+
+fn connect_error(backend: &'static str) -> impl Fn(String) -> BenchError {
+    move |message| BenchError::Connect { backend, message }
+}
+
+#[cfg(feature = "redis-rs")]
+async fn redis_rs(
+    bench: &Bench<'_>,
+    connection: &ConnectionConfig,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let error = connect_error("redis-rs");
+    let raw = raw::RawRedisRsCluster::connect(connection)
+        .await
+        .map_err(|e| error(e.0))?;
+    let backend = backend_redis_rs::RedisRsBackend::connect(connection)
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    let client = ResilientClient::builder("bench", backend).build();
+    bench.measure_and_clean(raw, client, report).await
+}
+
+#[cfg(not(feature = "redis-rs"))]
+async fn redis_rs(
+    _bench: &Bench<'_>,
+    _connection: &ConnectionConfig,
+    _report: &mut Report,
+) -> Result<(), BenchError> {
+    Err(BenchError::NotBuilt("redis-rs"))
+}
+
+#[cfg(feature = "fred")]
+async fn fred(
+    bench: &Bench<'_>,
+    connection: &ConnectionConfig,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let error = connect_error("fred");
+    let raw = raw::RawFredCluster::connect(connection)
+        .await
+        .map_err(|e| error(e.0))?;
+    let backend = backend_fred::FredBackend::connect(connection)
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    let client = ResilientClient::builder("bench", backend).build();
+    bench.measure_and_clean(raw, client, report).await
+}
+
+#[cfg(not(feature = "fred"))]
+async fn fred(
+    _bench: &Bench<'_>,
+    _connection: &ConnectionConfig,
+    _report: &mut Report,
+) -> Result<(), BenchError> {
+    Err(BenchError::NotBuilt("fred"))
+}
+
+/// The drivers' own cluster clients.
+mod raw {
+    #[cfg(feature = "fred")]
+    pub use fred_cluster::RawFredCluster;
+    #[cfg(feature = "redis-rs")]
+    pub use redis_rs_cluster::RawRedisRsCluster;
+
+    #[cfg(feature = "redis-rs")]
+    mod redis_rs_cluster {
+        use bytes::Bytes;
+        use redis::cluster::ClusterClient;
+        use redis::cluster_async::ClusterConnection;
+        use resilience_core::ConnectionConfig;
+
+        use crate::bench::load::{OpError, Target};
+
+        /// redis-rs's cluster connection, with the socket timeouts of the backend.
+        #[derive(Clone)]
+        pub struct RawRedisRsCluster(ClusterConnection);
+
+        impl RawRedisRsCluster {
+            /// Connects to the cluster of `config.cluster_nodes`.
+            pub async fn connect(config: &ConnectionConfig) -> Result<Self, OpError> {
+                let err = |e: redis::RedisError| OpError(format!("redis-rs cluster connect: {e}"));
+                let nodes: Vec<String> = config
+                    .cluster_nodes
+                    .iter()
+                    .map(|(host, port)| format!("redis://{host}:{port}"))
+                    .collect();
+                let client = ClusterClient::builder(nodes)
+                    .connection_timeout(config.socket_connect_timeout)
+                    .response_timeout(config.socket_timeout)
+                    .build()
+                    .map_err(err)?;
+                Ok(RawRedisRsCluster(
+                    client.get_async_connection().await.map_err(err)?,
+                ))
+            }
+        }
+
+        impl Target for RawRedisRsCluster {
+            async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
+                let mut conn = self.0.clone();
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(value.as_ref());
+                match cmd.query_async::<redis::Value>(&mut conn).await {
+                    Ok(redis::Value::Okay) => Ok(()),
+                    Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
+                    Err(e) => Err(OpError(e.to_string())),
+                }
+            }
+
+            async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
+                let mut conn = self.0.clone();
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(key);
+                match cmd.query_async::<redis::Value>(&mut conn).await {
+                    Ok(redis::Value::BulkString(v)) if v.len() == expected_len => Ok(()),
+                    Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
+                    Err(e) => Err(OpError(e.to_string())),
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "fred")]
+    mod fred_cluster {
+        use bytes::Bytes;
+        use fred::prelude::{Client, ClientLike, KeysInterface};
+        use fred::types::Builder;
+        use fred::types::config::{Config, ServerConfig};
+        use resilience_core::ConnectionConfig;
+
+        use crate::bench::load::{OpError, Target};
+
+        /// fred's clustered client, with the command timeout of the backend.
+        #[derive(Clone)]
+        pub struct RawFredCluster(Client);
+
+        impl RawFredCluster {
+            /// Connects to the cluster of `config.cluster_nodes`.
+            pub async fn connect(config: &ConnectionConfig) -> Result<Self, OpError> {
+                let err = |e: fred::error::Error| OpError(format!("fred cluster connect: {e}"));
+                let hosts: Vec<(String, u16)> = config.cluster_nodes.clone();
+                let fred_config = Config {
+                    server: ServerConfig::new_clustered(hosts),
+                    ..Config::default()
+                };
+                let client = Builder::from_config(fred_config)
+                    .with_performance_config(|perf| {
+                        perf.default_command_timeout = config.socket_timeout;
+                    })
+                    .build()
+                    .map_err(err)?;
+                client.init().await.map_err(err)?;
+                Ok(RawFredCluster(client))
+            }
+        }
+
+        impl Target for RawFredCluster {
+            async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
+                self.0
+                    .set::<(), _, _>(key, value.clone(), None, None, false)
+                    .await
+                    .map_err(|e| OpError(e.to_string()))
+            }
+
+            async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
+                match self.0.get::<Option<Bytes>, _>(key).await {
+                    Ok(Some(v)) if v.len() == expected_len => Ok(()),
+                    Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
+                    Err(e) => Err(OpError(e.to_string())),
+                }
+            }
+        }
+    }
+}

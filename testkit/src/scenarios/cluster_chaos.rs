@@ -1,0 +1,450 @@
+//! Chaos on a Redis Cluster ([`cluster_chaos`]): masters are killed, their replicas
+//! promoted and the old masters brought back as replicas, again and again, while
+//! counters are incremented on every shard and high-priority writes are submitted.
+//!
+//! What it proves, for the backend under test:
+//!
+//! - **No write is applied twice.** Every `INCR` ends as ok, timeout (it may have run)
+//!   or unavailable (it did not run: refused, breaker open, not connected). For each
+//!   counter, at the end, `ok ≤ value ≤ ok + timeouts`. A resend after a connection
+//!   error would push a value past the upper bound; an acknowledged increment that was
+//!   lost would put it under the lower one. Either is a violation.
+//! - **No acknowledged write is lost.** Every high-priority `submit` that was stored (at
+//!   once, or later from the recovery queue) is read back at the end.
+//!
+//! It prints one line, `cluster-chaos backend=… secs=… kills=… ops=… ok=… ambiguous=…
+//! violations=… lost=…`, and one with the time from each kill to the first successful
+//! write on the killed master's slots.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use resilience_core::{
+    Command, ConnectionConfig, Error, Priority, SetOptions, ShardedClient, StoreOutcome,
+    TicketOutcome, hash_slot,
+};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::BackendFuture;
+use crate::server::{ClusterError, RedisCluster};
+
+/// How long the load runs when `CLUSTER_CHAOS_SECS` is not set.
+pub const DEFAULT_CHAOS_SECS: u64 = 20;
+
+/// Concurrent `INCR` loops.
+const INCR_WORKERS: usize = 16;
+
+/// Concurrent `submit` loops.
+const SUBMITTERS: usize = 2;
+
+/// Counters per master.
+const KEYS_PER_MASTER: usize = 8;
+
+/// How long a failover, a rejoin or the final drain may take before the run fails.
+const STEP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long the load runs: `CLUSTER_CHAOS_SECS` seconds, else [`DEFAULT_CHAOS_SECS`].
+pub fn chaos_duration() -> Duration {
+    let secs = std::env::var("CLUSTER_CHAOS_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_CHAOS_SECS);
+    Duration::from_secs(secs.max(1))
+}
+
+/// What [`cluster_chaos`] counted.
+#[derive(Clone, Debug, Default)]
+pub struct ChaosReport {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// How long the load ran.
+    pub secs: u64,
+    /// Masters killed.
+    pub kills: u64,
+    /// `INCR`s sent (every outcome).
+    pub ops: u64,
+    /// `INCR`s acknowledged.
+    pub ok: u64,
+    /// `INCR`s that timed out: they may or may not have run.
+    pub ambiguous: u64,
+    /// `INCR`s that certainly did not run (refused, breaker open, not connected).
+    pub unavailable: u64,
+    /// Counters outside `ok ..= ok + ambiguous`.
+    pub violations: u64,
+    /// High-priority writes acknowledged as stored.
+    pub acknowledged: u64,
+    /// Acknowledged writes missing at the end.
+    pub lost: u64,
+    /// For each kill, the time until a write to the killed master's slots succeeded.
+    pub kill_to_first_write: Vec<Duration>,
+    /// The first broken promises, described.
+    pub problems: Vec<String>,
+}
+
+impl ChaosReport {
+    fn problem(&mut self, text: String) {
+        if self.problems.len() < 10 {
+            self.problems.push(text);
+        }
+    }
+}
+
+impl fmt::Display for ChaosReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "cluster-chaos backend={} secs={} kills={} ops={} ok={} ambiguous={} violations={} lost={}",
+            self.backend,
+            self.secs,
+            self.kills,
+            self.ops,
+            self.ok,
+            self.ambiguous,
+            self.violations,
+            self.lost
+        )?;
+        let ms: Vec<String> = self
+            .kill_to_first_write
+            .iter()
+            .map(|d| d.as_millis().to_string())
+            .collect();
+        write!(
+            f,
+            "cluster-chaos-failover backend={} unavailable={} acknowledged={} kill_to_first_write_ms=[{}]",
+            self.backend,
+            self.unavailable,
+            self.acknowledged,
+            ms.join(",")
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One counter's outcomes.
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    ambiguous: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+fn spawn_failed(e: ClusterError) -> String {
+    format!("could not start the cluster: {e}")
+}
+
+/// Runs the chaos for `duration` (see the module docs) and returns the counts; `Err`
+/// when the cluster could not be set up or did not recover within 30 s. The caller checks
+/// `violations` and `lost` (both must be 0).
+pub async fn cluster_chaos(
+    connect: impl Fn(ConnectionConfig) -> BackendFuture,
+    duration: Duration,
+) -> Result<ChaosReport, String> {
+    let mut cluster = RedisCluster::spawn().await.map_err(spawn_failed)?;
+    let config = cluster
+        .connection_config()
+        .with_socket_timeout(Duration::from_millis(500))
+        .with_socket_connect_timeout(Duration::from_millis(500));
+    let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
+    let name = backend.name();
+    let sharded = ShardedClient::builder_arc("chaos", backend)
+        .configure(|b| {
+            b.circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(60))
+                .health_check_interval(Duration::from_millis(100))
+        })
+        .build()
+        .await
+        .map_err(|e| format!("ShardedClient: {e}"))?;
+    let keys = counter_keys(&cluster).await?;
+    let tallies: Arc<Vec<Tally>> = Arc::new(keys.iter().map(|_| Tally::default()).collect());
+    let keys = Arc::new(keys);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut load = JoinSet::new();
+    for worker in 0..INCR_WORKERS {
+        let (sharded, keys, tallies, stop) = (
+            sharded.clone(),
+            Arc::clone(&keys),
+            Arc::clone(&tallies),
+            Arc::clone(&stop),
+        );
+        load.spawn(async move {
+            let mut n = worker;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let index = n % keys.len();
+                let key = &keys[index];
+                let tally = &tallies[index];
+                match sharded
+                    .client_for_key(key.as_bytes())
+                    .incrby(key.as_str(), 1)
+                    .await
+                {
+                    Ok(_) => {
+                        tally.ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        if matches!(e, Error::Timeout(_)) {
+                            tally.ambiguous.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            tally.unavailable.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Do not spin on an open breaker.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+            Vec::new()
+        });
+    }
+    for submitter in 0..SUBMITTERS {
+        let (sharded, stop) = (sharded.clone(), Arc::clone(&stop));
+        load.spawn(async move { submit_loop(sharded, submitter, stop).await });
+    }
+
+    let started = Instant::now();
+    let mut report = ChaosReport {
+        backend: name,
+        ..ChaosReport::default()
+    };
+    let chaos = kill_loop(
+        &mut cluster,
+        &sharded,
+        &keys,
+        started,
+        duration,
+        &mut report,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let mut submitted: Vec<Submission> = Vec::new();
+    while let Some(joined) = load.join_next().await {
+        submitted.extend(joined.map_err(|e| format!("a load task failed: {e}"))?);
+    }
+    report.secs = started.elapsed().as_secs();
+    chaos?;
+    cluster
+        .wait_ready(STEP_DEADLINE)
+        .await
+        .map_err(|e| format!("the cluster did not settle: {e}"))?;
+
+    // Every queued write reaches its fate; then each acknowledged one is read back.
+    let drained = Instant::now() + STEP_DEADLINE;
+    for submission in submitted {
+        let immediate = matches!(submission.outcome, Acked::Stored);
+        let acknowledged = match submission.outcome {
+            Acked::Stored => true,
+            Acked::Queued(ticket) => {
+                let remaining = drained.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(remaining, ticket.wait()).await {
+                    Ok(TicketOutcome::Completed) => true,
+                    Ok(TicketOutcome::DeadLettered { .. }) => false,
+                    Err(_) => {
+                        return Err(format!(
+                            "a queued write was not settled in {STEP_DEADLINE:?}"
+                        ));
+                    }
+                }
+            }
+        };
+        if acknowledged {
+            report.acknowledged += 1;
+            let read = read_back(&sharded, &submission.key).await?;
+            if read.as_deref() != Some(submission.value.as_bytes()) {
+                report.problem(format!(
+                    "{} (submitted after {} ms, stored {}) reads back {read:?}",
+                    submission.key,
+                    submission.at_ms,
+                    if immediate {
+                        "at once"
+                    } else {
+                        "from the queue"
+                    },
+                ));
+                report.lost += 1;
+            }
+        }
+    }
+    for (key, tally) in keys.iter().zip(tallies.iter()) {
+        let ok = tally.ok.load(Ordering::Relaxed);
+        let ambiguous = tally.ambiguous.load(Ordering::Relaxed);
+        let unavailable = tally.unavailable.load(Ordering::Relaxed);
+        report.ok += ok;
+        report.ambiguous += ambiguous;
+        report.unavailable += unavailable;
+        report.ops += ok + ambiguous + unavailable;
+        let value = match read_back(&sharded, key).await? {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| format!("counter {key} is not a number"))?,
+        };
+        if value < ok || value > ok + ambiguous {
+            report.problem(format!(
+                "counter {key} holds {value}: {ok} increments acknowledged, {ambiguous} timed out"
+            ));
+            report.violations += 1;
+        }
+    }
+    sharded.shutdown(Duration::from_secs(5)).await;
+    Ok(report)
+}
+
+/// [`KEYS_PER_MASTER`] counter keys on each master.
+async fn counter_keys(cluster: &RedisCluster) -> Result<Vec<String>, String> {
+    let ranges = cluster.slots().await.map_err(|e| e.to_string())?;
+    let mut keys = Vec::new();
+    for range in &ranges {
+        let mine = (0u32..)
+            .map(|n| format!("chaos:counter:{n}"))
+            .filter(|k| {
+                let slot = hash_slot(k.as_bytes());
+                ranges
+                    .iter()
+                    .any(|r| r.master == range.master && (r.start..=r.end).contains(&slot))
+            })
+            .take(KEYS_PER_MASTER);
+        keys.extend(mine);
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Kills a master, waits for its replica to take over and for a write on its slots to
+/// succeed, restarts it (it rejoins as a replica), lets the cluster settle, and again
+/// with the next master, until `duration` is over.
+async fn kill_loop(
+    cluster: &mut RedisCluster,
+    sharded: &ShardedClient,
+    keys: &[String],
+    started: Instant,
+    duration: Duration,
+    report: &mut ChaosReport,
+) -> Result<(), String> {
+    // A little steady load before the first kill.
+    tokio::time::sleep(Duration::from_millis(500).min(duration)).await;
+    let mut round = 0usize;
+    while started.elapsed() < duration {
+        // One key per round, walking the keys so every master is killed in turn.
+        let key = &keys[(round * KEYS_PER_MASTER) % keys.len()];
+        round += 1;
+        let slot = hash_slot(key.as_bytes());
+        let killed_at = Instant::now();
+        let killed = cluster
+            .kill_master_owning(slot)
+            .await
+            .map_err(|e| format!("kill: {e}"))?;
+        report.kills += 1;
+        let probe = format!("chaos:probe:{{{key}}}");
+        let client = sharded.client_for_key(probe.as_bytes());
+        loop {
+            let written = client
+                .set(
+                    probe.as_str(),
+                    report.kills.to_string(),
+                    SetOptions::default(),
+                )
+                .await;
+            if written.is_ok() {
+                report.kill_to_first_write.push(killed_at.elapsed());
+                break;
+            }
+            if killed_at.elapsed() > STEP_DEADLINE {
+                return Err(format!(
+                    "no write to the slots of killed master {killed} within {STEP_DEADLINE:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let node = cluster
+            .node_mut(killed)
+            .ok_or_else(|| format!("no node {killed}"))?;
+        node.restart()
+            .await
+            .map_err(|e| format!("restart {killed}: {e}"))?;
+        cluster
+            .wait_ready(STEP_DEADLINE)
+            .await
+            .map_err(|e| format!("node {killed} did not rejoin: {e}"))?;
+        // Some load on the healed cluster before the next kill.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+/// Where a submitted write stands.
+enum Acked {
+    Stored,
+    Queued(resilience_core::Ticket),
+}
+
+/// A submitted write that was stored or queued (dropped or failed ones are not
+/// acknowledged and need no check).
+struct Submission {
+    key: String,
+    value: String,
+    outcome: Acked,
+    /// When it was submitted, from the start of its loop.
+    at_ms: u128,
+}
+
+/// Submits unique `SET`s at high priority until `stop`, every 2 ms.
+async fn submit_loop(
+    sharded: ShardedClient,
+    submitter: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<Submission> {
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let key = format!("chaos:ack:{submitter}:{n}");
+        let value = format!("{submitter}-{n}");
+        let set = Command::Set {
+            key: key.clone(),
+            value: Bytes::from(value.clone()),
+            options: SetOptions::default(),
+        };
+        let outcome = sharded
+            .client_for_key(key.as_bytes())
+            .submit(vec![set], Priority::High)
+            .await;
+        let outcome = match outcome {
+            StoreOutcome::Stored => Acked::Stored,
+            StoreOutcome::Queued(ticket) => Acked::Queued(ticket),
+            StoreOutcome::Dropped | StoreOutcome::Failed(_) => continue,
+        };
+        out.push(Submission {
+            key,
+            value,
+            outcome,
+            at_ms: t0.elapsed().as_millis(),
+        });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    out
+}
+
+/// `GET key`, retried until it answers (the cluster may still be settling).
+async fn read_back(sharded: &ShardedClient, key: &str) -> Result<Option<Bytes>, String> {
+    let deadline = Instant::now() + STEP_DEADLINE;
+    loop {
+        match sharded.client_for_key(key.as_bytes()).get(key).await {
+            Ok(value) => return Ok(value),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("could not read {key} back: {e}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
