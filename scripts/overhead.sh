@@ -7,6 +7,8 @@
 #   scripts/overhead.sh                      # both backends, concurrency 1 and 16
 #   BACKENDS=fred CONCURRENCY=16 scripts/overhead.sh
 #   ANNOTATE=1 scripts/overhead.sh           # also the top functions by inclusive cost
+#   CLUSTER=1 scripts/overhead.sh            # against a 3-master Redis Cluster: raw is
+#                                            # then the driver's own cluster client
 #
 # Each (backend, mode, concurrency) runs twice, with OPS_SMALL and OPS_LARGE measured
 # operations after the same warm-up; instructions per operation are the difference of the
@@ -37,15 +39,39 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   server_pin=(taskset -c 1) client_pin=(taskset -c 0)
 fi
 
-port=6390
-while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+# A private server on the first free port from $1 (its port in $started_port).
+start_server() { # first-port dir [extra redis-server arguments]
+  local port=$1 dir=$2
+  shift 2
+  while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  mkdir -p "$dir"
+  "${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$dir" --daemonize no --logfile "$dir/redis.log" "$@" >/dev/null 2>&1 &
+  servers+=($!)
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  started_port=$port
+}
+servers=()
 dir=$(mktemp -d)
-"${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$dir" --daemonize no --logfile "$dir/redis.log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-url="redis://127.0.0.1:$port"
+trap 'kill "${servers[@]}" 2>/dev/null; wait "${servers[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+if [ "${CLUSTER:-0}" = 1 ]; then
+  ports=()
+  next=6390
+  for i in 1 2 3; do
+    start_server "$next" "$dir/$i" --cluster-enabled yes --cluster-config-file nodes.conf
+    ports+=("$started_port")
+    next=$((started_port + 1))
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-yes >/dev/null
+  for _ in $(seq 100); do
+    redis-cli -p "${ports[0]}" cluster info | grep -q cluster_state:ok && break
+    sleep 0.1
+  done
+  url="redis://127.0.0.1:${ports[0]}?cluster=127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
+else
+  start_server 6390 "$dir/single"
+  url="redis://127.0.0.1:$started_port"
+fi
 
 # Total instructions (Ir) of one callgrind run.
 count() { # backend mode concurrency ops file

@@ -105,8 +105,8 @@ async fn fred(
     Err(BenchError::NotBuilt("fred"))
 }
 
-/// The drivers' own cluster clients.
-mod raw {
+/// The drivers' own cluster clients, as [`Target`](super::load::Target)s.
+pub mod raw {
     #[cfg(feature = "fred")]
     pub use fred_cluster::RawFredCluster;
     #[cfg(feature = "redis-rs")]

@@ -95,6 +95,13 @@ fn main() -> ExitCode {
 async fn run(args: &Args) -> Result<(), String> {
     let config = ConnectionConfig::from_url(&args.url).map_err(|e| e.to_string())?;
     match (args.backend, args.mode) {
+        // A cluster URL (`?cluster=`): raw is the driver's own cluster client.
+        (BackendArg::RedisRs, ModeArg::Raw) if config.is_cluster() => {
+            load(args, raw_redis_rs_cluster(&config).await?).await
+        }
+        (BackendArg::Fred, ModeArg::Raw) if config.is_cluster() => {
+            load(args, raw_fred_cluster(&config).await?).await
+        }
         (BackendArg::RedisRs, ModeArg::Raw) => load(args, raw_redis_rs(&config).await?).await,
         (BackendArg::Fred, ModeArg::Raw) => {
             // The backend owns fred's connection task: it stays alive for the whole load.
@@ -134,6 +141,30 @@ async fn raw_redis_rs(config: &ConnectionConfig) -> Result<impl Target, String> 
 #[cfg(not(feature = "redis-rs"))]
 async fn raw_redis_rs(_config: &ConnectionConfig) -> Result<Resilient, String> {
     Err("redis-rs is not built in; rebuild with `--features redis-rs`".to_owned())
+}
+
+#[cfg(feature = "redis-rs")]
+async fn raw_redis_rs_cluster(config: &ConnectionConfig) -> Result<impl Target, String> {
+    examples::bench::cluster::raw::RawRedisRsCluster::connect(config)
+        .await
+        .map_err(|e| e.0)
+}
+
+#[cfg(not(feature = "redis-rs"))]
+async fn raw_redis_rs_cluster(_config: &ConnectionConfig) -> Result<Resilient, String> {
+    Err("redis-rs is not built in; rebuild with `--features redis-rs`".to_owned())
+}
+
+#[cfg(feature = "fred")]
+async fn raw_fred_cluster(config: &ConnectionConfig) -> Result<impl Target, String> {
+    examples::bench::cluster::raw::RawFredCluster::connect(config)
+        .await
+        .map_err(|e| e.0)
+}
+
+#[cfg(not(feature = "fred"))]
+async fn raw_fred_cluster(_config: &ConnectionConfig) -> Result<Resilient, String> {
+    Err("fred is not built in; rebuild with `--features fred`".to_owned())
 }
 
 /// The raw fred client the backend uses, and the backend that keeps it connected.
