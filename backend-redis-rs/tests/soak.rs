@@ -24,3 +24,13 @@ async fn chaos_soak_loses_nothing_acknowledged_and_applies_nothing_twice() {
         .expect("the soak must be able to run (is redis-server installed?)")
         .print_and_assert();
 }
+
+/// The same soak against a Redis Cluster (3 masters, 3 replicas), a fault proxy in front
+/// of every node: a kill hits one master, the network faults every node at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_soak_on_a_cluster_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    soak::chaos_soak_cluster(common::factory)
+        .await
+        .expect("the soak must be able to run (are redis-server and redis-cli installed?)")
+        .print_and_assert();
+}

@@ -134,6 +134,12 @@ pub struct ConnectionConfig {
     pub tls: Option<TlsConfig>,
     /// Cluster seed nodes; non-empty means cluster mode.
     pub cluster_nodes: Vec<(String, u16)>,
+    /// Cluster mode: where to dial a node the cluster names, for deployments where the
+    /// addresses the nodes announce are not reachable as such (NAT, port forwarding, a
+    /// proxy per node). Each pair maps an announced `host:port` (as `CLUSTER SLOTS` and
+    /// `MOVED` name it) to the `host:port` to connect to; seeds are looked up too. An
+    /// address not in the map is dialed as announced. Default empty.
+    pub cluster_address_map: Vec<(String, String)>,
     /// Sentinel mode.
     #[setters(strip_option)]
     pub sentinel: Option<SentinelConfig>,
@@ -155,6 +161,7 @@ impl Default for ConnectionConfig {
             socket_connect_timeout: Duration::from_secs(2),
             tls: None,
             cluster_nodes: Vec::new(),
+            cluster_address_map: Vec::new(),
             sentinel: None,
             client_tracking: false,
         }
@@ -173,6 +180,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("socket_connect_timeout", &self.socket_connect_timeout)
             .field("tls", &self.tls)
             .field("cluster_nodes", &self.cluster_nodes)
+            .field("cluster_address_map", &self.cluster_address_map)
             .field("sentinel", &self.sentinel)
             .field("client_tracking", &self.client_tracking)
             .finish()

@@ -24,7 +24,11 @@ pub async fn run(
     run_id: &str,
     report: &mut Report,
 ) -> Result<(), BenchError> {
-    let cluster = RedisCluster::spawn_on(config.pinning.as_ref().map(|s| vec![s.server])).await?;
+    let mut builder = RedisCluster::builder();
+    if let Some(split) = &config.pinning {
+        builder = builder.cpus(vec![split.server]);
+    }
+    let cluster = builder.spawn().await?;
     let connection = cluster
         .connection_config()
         .with_socket_timeout(std::time::Duration::from_secs(2));

@@ -48,6 +48,9 @@ const TRYAGAIN_WAIT: Duration = Duration::from_millis(10);
 /// - A keyless command (`PING`, `SCAN`, a raw command without keys) goes to the first
 ///   master; `SCRIPT LOAD` goes to every master, so a later `EVALSHA` finds the script
 ///   wherever its keys live.
+/// - Nodes are dialed at the address the cluster announces, or where
+///   [`ConnectionConfig::cluster_address_map`] points it (NAT, port forwarding, a proxy
+///   per node).
 ///
 /// # Redirects and failures
 ///

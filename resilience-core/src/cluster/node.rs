@@ -139,11 +139,17 @@ impl Node {
     }
 }
 
-/// `base` pointed at `addr` (`host:port`, IPv6 hosts in brackets or not).
+/// `base` pointed at `addr` (`host:port`, IPv6 hosts in brackets or not), or at what
+/// `base.cluster_address_map` maps it to.
 pub(crate) fn node_config(
     base: &ConnectionConfig,
-    addr: &str,
+    announced: &str,
 ) -> Result<ConnectionConfig, BackendError> {
+    let addr = base
+        .cluster_address_map
+        .iter()
+        .find(|(from, _)| from == announced)
+        .map_or(announced, |(_, to)| to.as_str());
     let bad = || {
         BackendError::new(
             ErrorKind::InvalidInput,
@@ -174,6 +180,13 @@ mod tests {
         assert_eq!(config.password.as_deref(), Some("pw"));
         let v6 = node_config(&base, "[::1]:7000").unwrap();
         assert_eq!(v6.host, "::1");
+        let mapped = base
+            .clone()
+            .with_cluster_address_map(vec![("10.0.0.1:7001".into(), "127.0.0.1:17001".into())]);
+        let config = node_config(&mapped, "10.0.0.1:7001").unwrap();
+        assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 17001));
+        let config = node_config(&mapped, "10.0.0.1:7002").unwrap();
+        assert_eq!((config.host.as_str(), config.port), ("10.0.0.1", 7002));
         for bad in ["nohost", ":7000", "h:port", "h:70000"] {
             assert_eq!(
                 node_config(&base, bad).unwrap_err().kind(),

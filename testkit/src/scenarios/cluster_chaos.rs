@@ -1,6 +1,18 @@
-//! Chaos on a Redis Cluster ([`cluster_chaos`]): masters are killed, their replicas
-//! promoted and the old masters brought back as replicas, again and again, while
-//! counters are incremented on every shard and high-priority writes are submitted.
+//! Chaos on a Redis Cluster ([`cluster_chaos`]): the soak's faults, on one master at a
+//! time, while counters are incremented on every shard and high-priority writes are
+//! submitted. In turn, on the master of the next shard:
+//!
+//! - **kill**: SIGKILL; its replica is promoted; once a write to its slots succeeds, the
+//!   old master is restarted and rejoins as a replica, and the run waits until every
+//!   replica has caught up;
+//! - **blackhole**: the client's connections to it forward nothing for 1.5 s (longer
+//!   than the 500 ms socket timeout), then pass again;
+//! - **reset**: every connection of the client to it is reset, and every new one for
+//!   300 ms.
+//!
+//! The client reaches every node through a [`FaultProxy`] of its own (its
+//! `cluster_address_map` points the announced addresses at the proxies), so the
+//! network faults hit the client's connections only, never replication or gossip.
 //!
 //! What it proves, for the backend under test:
 //!
@@ -13,10 +25,12 @@
 //!   once, or later from the recovery queue) is read back at the end.
 //!
 //! It prints one line, `cluster-chaos backend=… secs=… kills=… ops=… ok=… ambiguous=…
-//! violations=… lost=…`, and one with the time from each kill to the first successful
-//! write on the killed master's slots.
+//! violations=… lost=…`, and one with the other faults and the time from each kill to
+//! the first successful write on the killed master's slots.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +44,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::BackendFuture;
+use crate::proxy::{FaultProxy, ProxyMode};
 use crate::server::{ClusterError, RedisCluster};
 
 /// How long the load runs when `CLUSTER_CHAOS_SECS` is not set.
@@ -65,6 +80,10 @@ pub struct ChaosReport {
     pub secs: u64,
     /// Masters killed.
     pub kills: u64,
+    /// Masters cut off from the client for a while (blackholed proxy).
+    pub blackholes: u64,
+    /// Times the client's connections to a master were reset.
+    pub resets: u64,
     /// `INCR`s sent (every outcome).
     pub ops: u64,
     /// `INCR`s acknowledged.
@@ -114,8 +133,10 @@ impl fmt::Display for ChaosReport {
             .collect();
         write!(
             f,
-            "cluster-chaos-failover backend={} unavailable={} acknowledged={} kill_to_first_write_ms=[{}]",
+            "cluster-chaos-faults backend={} blackholes={} resets={} unavailable={} acknowledged={} kill_to_first_write_ms=[{}]",
             self.backend,
+            self.blackholes,
+            self.resets,
             self.unavailable,
             self.acknowledged,
             ms.join(",")
@@ -147,8 +168,22 @@ pub async fn cluster_chaos(
     duration: Duration,
 ) -> Result<ChaosReport, String> {
     let mut cluster = RedisCluster::spawn().await.map_err(spawn_failed)?;
+    // A fault proxy in front of every node, for the client only: the nodes announce their
+    // own ports, and the client dials the proxies through its address map, so the
+    // cluster's replication and gossip never cross a proxy.
+    let mut proxies = HashMap::new();
+    let mut address_map = Vec::new();
+    for port in cluster.ports() {
+        let node = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let proxy = FaultProxy::start(node)
+            .await
+            .map_err(|e| format!("fault proxy for {port}: {e}"))?;
+        address_map.push((format!("127.0.0.1:{port}"), proxy.addr().to_string()));
+        proxies.insert(port, proxy);
+    }
     let config = cluster
         .connection_config()
+        .with_cluster_address_map(address_map)
         .with_socket_timeout(Duration::from_millis(500))
         .with_socket_connect_timeout(Duration::from_millis(500));
     let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
@@ -214,8 +249,9 @@ pub async fn cluster_chaos(
         backend: name,
         ..ChaosReport::default()
     };
-    let chaos = kill_loop(
+    let chaos = fault_loop(
         &mut cluster,
+        &proxies,
         &sharded,
         &keys,
         started,
@@ -319,66 +355,117 @@ async fn counter_keys(cluster: &RedisCluster) -> Result<Vec<String>, String> {
     Ok(keys)
 }
 
-/// Kills a master, waits for its replica to take over and for a write on its slots to
-/// succeed, restarts it (it rejoins as a replica), lets the cluster settle, and again
-/// with the next master, until `duration` is over.
-async fn kill_loop(
+/// The faults of [`fault_loop`], taken in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL a master; its replica takes over; it comes back as a replica.
+    Kill,
+    /// The master's proxy forwards nothing for [`BLACKHOLE_FOR`], then passes again.
+    Blackhole,
+    /// The master's proxy resets every open connection, and every new one for
+    /// [`RESET_FOR`].
+    Reset,
+}
+
+/// How long a blackhole lasts (longer than the socket timeout, so calls time out).
+const BLACKHOLE_FOR: Duration = Duration::from_millis(1500);
+
+/// How long new connections are reset after the open ones were.
+const RESET_FOR: Duration = Duration::from_millis(300);
+
+/// Until `duration` is over (and at least once each), one fault after another, each on the master of the next
+/// shard (walking the counter keys so every master gets each kind of fault): kill,
+/// blackhole, reset. After each, waits until a write to that master's slots succeeds (the
+/// time is recorded for kills), and after a kill until the old master rejoined as a
+/// replica and caught up.
+async fn fault_loop(
     cluster: &mut RedisCluster,
+    proxies: &HashMap<u16, FaultProxy>,
     sharded: &ShardedClient,
     keys: &[String],
     started: Instant,
     duration: Duration,
     report: &mut ChaosReport,
 ) -> Result<(), String> {
-    // A little steady load before the first kill.
+    const FAULTS: [Fault; 3] = [Fault::Kill, Fault::Blackhole, Fault::Reset];
+    // A little steady load before the first fault.
     tokio::time::sleep(Duration::from_millis(500).min(duration)).await;
     let mut round = 0usize;
-    while started.elapsed() < duration {
-        // One key per round, walking the keys so every master is killed in turn.
+    // Every kind of fault at least once, however short `duration` is.
+    while started.elapsed() < duration || round < FAULTS.len() {
         let key = &keys[(round * KEYS_PER_MASTER) % keys.len()];
+        let fault = FAULTS[round % FAULTS.len()];
         round += 1;
         let slot = hash_slot(key.as_bytes());
-        let killed_at = Instant::now();
-        let killed = cluster
-            .kill_master_owning(slot)
+        let master = cluster
+            .master_of(slot)
             .await
-            .map_err(|e| format!("kill: {e}"))?;
-        report.kills += 1;
-        let probe = format!("chaos:probe:{{{key}}}");
-        let client = sharded.client_for_key(probe.as_bytes());
-        loop {
-            let written = client
-                .set(
-                    probe.as_str(),
-                    report.kills.to_string(),
-                    SetOptions::default(),
-                )
-                .await;
-            if written.is_ok() {
-                report.kill_to_first_write.push(killed_at.elapsed());
-                break;
+            .map_err(|e| format!("master of slot {slot}: {e}"))?;
+        let proxy = proxies
+            .get(&master)
+            .ok_or_else(|| format!("no proxy in front of node {master}"))?;
+        let began = Instant::now();
+        match fault {
+            Fault::Kill => {
+                cluster
+                    .kill_master_owning(slot)
+                    .await
+                    .map_err(|e| format!("kill: {e}"))?;
+                report.kills += 1;
             }
-            if killed_at.elapsed() > STEP_DEADLINE {
-                return Err(format!(
-                    "no write to the slots of killed master {killed} within {STEP_DEADLINE:?}"
-                ));
+            Fault::Blackhole => {
+                proxy.set_mode(ProxyMode::Blackhole);
+                tokio::time::sleep(BLACKHOLE_FOR).await;
+                proxy.set_mode(ProxyMode::Pass);
+                report.blackholes += 1;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            Fault::Reset => {
+                proxy.set_mode(ProxyMode::Reset);
+                proxy.reset_all();
+                tokio::time::sleep(RESET_FOR).await;
+                proxy.set_mode(ProxyMode::Pass);
+                report.resets += 1;
+            }
         }
-        let node = cluster
-            .node_mut(killed)
-            .ok_or_else(|| format!("no node {killed}"))?;
-        node.restart()
-            .await
-            .map_err(|e| format!("restart {killed}: {e}"))?;
-        cluster
-            .wait_ready(STEP_DEADLINE)
-            .await
-            .map_err(|e| format!("node {killed} did not rejoin: {e}"))?;
-        // Some load on the healed cluster before the next kill.
+        first_write(sharded, key, round).await?;
+        if fault == Fault::Kill {
+            report.kill_to_first_write.push(began.elapsed());
+            let node = cluster
+                .node_mut(master)
+                .ok_or_else(|| format!("no node {master}"))?;
+            node.restart()
+                .await
+                .map_err(|e| format!("restart {master}: {e}"))?;
+            cluster
+                .wait_ready(STEP_DEADLINE)
+                .await
+                .map_err(|e| format!("node {master} did not rejoin: {e}"))?;
+        }
+        // Some load on the healed cluster before the next fault.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     Ok(())
+}
+
+/// Writes to `key`'s slots until a write succeeds. `Err` after [`STEP_DEADLINE`].
+async fn first_write(sharded: &ShardedClient, key: &str, round: usize) -> Result<(), String> {
+    let began = Instant::now();
+    let probe = format!("chaos:probe:{{{key}}}");
+    let client = sharded.client_for_key(probe.as_bytes());
+    loop {
+        let written = client
+            .set(probe.as_str(), round.to_string(), SetOptions::default())
+            .await;
+        if written.is_ok() {
+            return Ok(());
+        }
+        if began.elapsed() > STEP_DEADLINE {
+            return Err(format!(
+                "no write to the slots of {key} within {STEP_DEADLINE:?} of a fault"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Where a submitted write stands.

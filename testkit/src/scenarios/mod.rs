@@ -103,7 +103,10 @@ pub mod tls;
 
 pub use acl::{AclOptions, AclReport, acl_checks, acl_checks_with};
 pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
-pub use soak::{FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_with};
+pub use soak::{
+    FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_cluster,
+    chaos_soak_cluster_with, chaos_soak_with,
+};
 
 /// What a backend factory returns: a connected backend, or why it could not connect.
 pub type BackendFuture =

@@ -82,6 +82,19 @@
 //! 6 s (about 300 a second, one fsync each; 190 ms without `appendfsync always`). [`SoakReport::timeline`] samples breaker, queue and progress
 //! every 50 ms for reading a run that broke a promise.
 //!
+//! # On a cluster
+//!
+//! [`chaos_soak_cluster`] runs the same load, faults and checks against a Redis Cluster
+//! (3 masters and 3 replicas, every node with `appendfsync always`) with a fault proxy in
+//! front of every node, for the client only (its `cluster_address_map` points the
+//! announced addresses at the proxies, so replication and gossip never cross a proxy). A
+//! kill hits the master of a random slot and restarts it on its AOF; the node timeout
+//! (5 s) outlasts the longest kill, so the master comes back as itself and no replica
+//! takes over (a failover may drop what a master acknowledged last: Redis replicates
+//! asynchronously; the cluster chaos scenario covers failovers). The network faults hit
+//! every proxy at once. A writer's keys share a hash tag, so its transactions stay in one
+//! slot, and the data is read back from each key's master.
+//!
 //! # Duration
 //!
 //! [`SoakOptions::from_env`] reads `SOAK_SECS` (default [`SoakOptions::DEFAULT_SECS`], so
@@ -112,19 +125,25 @@ use super::{
     BackendFuture, COUNTER_KEY, Fate, IncrCounts, Progress, ScenarioFailure, WriterLog, counter,
     incr_once, wait_until,
 };
-use crate::proxy::{FaultProxy, ProxyMode};
-use crate::server::{RedisServer, RespConnection, RespReply};
+use crate::proxy::ProxyMode;
+use crate::server::RespReply;
+
+mod deployment;
+
+use deployment::{Deployment, Reader};
+
+// A writer's keys share one hash tag, so its transactions stay in one slot of a cluster.
 
 fn string_key(writer: usize, slot: usize) -> String {
-    format!("soak:w{writer}:k{slot}")
+    format!("soak:{{w{writer}}}:k{slot}")
 }
 
 fn seen_key(writer: usize) -> String {
-    format!("soak:w{writer}:seen")
+    format!("soak:{{w{writer}}}:seen")
 }
 
 fn applied_key(writer: usize) -> String {
-    format!("soak:w{writer}:applied")
+    format!("soak:{{w{writer}}}:applied")
 }
 
 /// Knobs of [`chaos_soak`]. The defaults are a load a 2-core machine sustains while
@@ -294,6 +313,8 @@ impl FaultCounts {
 pub struct SoakReport {
     /// The backend's name.
     pub backend: &'static str,
+    /// What ran under the soak: `"server"` or `"cluster"`.
+    pub deployment: &'static str,
     /// The fault loop's seed.
     pub seed: u64,
     /// How long load and faults ran.
@@ -441,11 +462,12 @@ impl fmt::Display for SoakReport {
         let i = &self.incr;
         write!(
             f,
-            "soak backend={} seed={} duration={:.1}s faults={} (kill={} blackhole={} reset={} latency={}) \
+            "soak backend={} deployment={} seed={} duration={:.1}s faults={} (kill={} blackhole={} reset={} latency={}) \
              issued={} acknowledged={} (stored={} completed={}; queued high={} normal={}) lost={} duplicated={} \
              phantom={} failed={} dead_lettered={} dropped={} unresolved={} checked={} \
              incrby=(ok={} timeout={} counter={}) retries={} queue_max={} queue_at_end={} drained_in={:.1}s total={:.1}s",
             self.backend,
+            self.deployment,
             self.seed,
             self.duration.as_secs_f64(),
             fc.total(),
@@ -633,10 +655,10 @@ async fn sleep_within(rng: &mut SmallRng, range: (Duration, Duration), end: Opti
     tokio::time::sleep_until(end.map_or(until, |e| until.min(e))).await;
 }
 
-/// Injects faults until `end` (at most `max_faults`, then waits for `end`). Leaves the proxy passing and the server up.
+/// Injects faults until `end` (at most `max_faults`, then waits for `end`). Leaves the
+/// proxies passing and the servers up.
 async fn fault_loop(
-    server: &mut RedisServer,
-    proxy: &FaultProxy,
+    deployment: &mut Deployment,
     options: &SoakOptions,
     end: Instant,
     last_fault: &std::sync::Mutex<&'static str>,
@@ -664,22 +686,28 @@ async fn fault_loop(
         note(kind.as_str());
         match kind {
             FaultKind::Kill => {
-                server.stop().await?;
-                sleep_within(&mut rng, options.fault_length, None).await;
-                server.restart().await?;
+                let (lo, hi) = options.fault_length;
+                let down = if hi > lo {
+                    rng.random_range(lo..=hi)
+                } else {
+                    lo
+                };
+                // In a cluster, the master of a random slot.
+                let slot = rng.random_range(0..resilience_core::SLOT_COUNT);
+                deployment.kill(slot, down).await?;
             }
             FaultKind::Blackhole => {
-                proxy.set_mode(ProxyMode::Blackhole);
+                deployment.set_mode(ProxyMode::Blackhole);
                 sleep_within(&mut rng, options.fault_length, None).await;
-                proxy.set_mode(ProxyMode::Pass);
+                deployment.set_mode(ProxyMode::Pass);
             }
             FaultKind::Reset => {
-                proxy.reset_all();
+                deployment.reset_all();
                 if rng.random_bool(0.5) {
-                    proxy.set_mode(ProxyMode::Reset);
+                    deployment.set_mode(ProxyMode::Reset);
                     let (lo, hi) = options.fault_length;
                     sleep_within(&mut rng, (lo / 2, hi / 2), None).await;
-                    proxy.set_mode(ProxyMode::Pass);
+                    deployment.set_mode(ProxyMode::Pass);
                 }
             }
             FaultKind::Latency => {
@@ -688,22 +716,19 @@ async fn fault_loop(
                     Duration::from_millis(5)
                         ..=options.socket_timeout.max(Duration::from_millis(10)),
                 );
-                proxy.set_mode(ProxyMode::Latency(per_chunk));
+                deployment.set_mode(ProxyMode::Latency(per_chunk));
                 sleep_within(&mut rng, options.fault_length, None).await;
-                proxy.set_mode(ProxyMode::Pass);
+                deployment.set_mode(ProxyMode::Pass);
             }
         }
         note("healed");
     }
     // After the last fault allowed, the load runs on a healthy server until the end.
     tokio::time::sleep_until(end).await;
-    proxy.set_mode(ProxyMode::Pass);
     *last_fault
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = "ended";
-    if !server.is_running() {
-        server.restart().await?;
-    }
+    deployment.heal().await?;
     Ok(counts)
 }
 
@@ -730,19 +755,49 @@ where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
     let began = Instant::now();
-    let mut server = RedisServer::builder()
-        .appendfsync_always(true)
-        .spawn()
-        .await?;
-    let proxy = FaultProxy::start(server.addr())
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
-    let mut config = server
+    let deployment = Deployment::single().await?;
+    soak(options, deployment, began, connect).await
+}
+
+/// [`chaos_soak_cluster_with`] with [`SoakOptions::from_env`].
+pub async fn chaos_soak_cluster<F>(connect: F) -> Result<SoakReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    chaos_soak_cluster_with(SoakOptions::from_env()?, connect).await
+}
+
+/// The chaos soak against a Redis Cluster (3 masters, 3 replicas, `appendfsync always`, a
+/// 5 s node timeout so a killed master comes back as the same master), with a fault proxy
+/// in front of every node for the client: a kill hits the master of a random slot, the
+/// network faults hit every proxy at once, and the data is read back from each key's
+/// master. Otherwise as [`chaos_soak_with`].
+pub async fn chaos_soak_cluster_with<F>(
+    options: SoakOptions,
+    connect: F,
+) -> Result<SoakReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let began = Instant::now();
+    let deployment = Deployment::cluster().await?;
+    soak(options, deployment, began, connect).await
+}
+
+/// The run itself, on either deployment.
+async fn soak<F>(
+    options: SoakOptions,
+    mut deployment: Deployment,
+    began: Instant,
+    connect: F,
+) -> Result<SoakReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let config = deployment
         .connection_config()
         .with_socket_timeout(options.socket_timeout)
         .with_socket_connect_timeout(options.socket_timeout);
-    config.host = proxy.addr().ip().to_string();
-    config.port = proxy.addr().port();
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let client = ResilientClient::builder_arc("soak", backend)
@@ -821,8 +876,7 @@ where
     };
     let load_began = Instant::now();
     let faults = match fault_loop(
-        &mut server,
-        &proxy,
+        &mut deployment,
         &options,
         load_began + options.duration,
         &last_fault,
@@ -915,12 +969,11 @@ where
     let queue_max = queue_max.max(queue_at_end);
     let stats = client.stats();
 
-    // Read back straight from the server.
-    let mut reader = RespConnection::connect(server.addr())
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("read-back connection: {e}")))?;
+    // Read back straight from the servers.
+    let mut reader = deployment.reader().await?;
     let mut report = SoakReport {
         backend: backend_name,
+        deployment: deployment.name(),
         seed: options.seed,
         duration,
         faults,
@@ -938,18 +991,12 @@ where
     Ok(report)
 }
 
-async fn command(reader: &mut RespConnection, args: &[&str]) -> Result<RespReply, ScenarioFailure> {
-    reader
-        .command(args)
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("read back {args:?}: {e}")))
+async fn command(reader: &mut Reader, args: &[&str]) -> Result<RespReply, ScenarioFailure> {
+    reader.command(args).await
 }
 
 /// A hash read back as field -> value.
-async fn hash(
-    reader: &mut RespConnection,
-    key: &str,
-) -> Result<HashMap<String, Vec<u8>>, ScenarioFailure> {
+async fn hash(reader: &mut Reader, key: &str) -> Result<HashMap<String, Vec<u8>>, ScenarioFailure> {
     let mut map = HashMap::new();
     match command(reader, &["HGETALL", key]).await? {
         RespReply::Array(Some(items)) => {
@@ -971,7 +1018,7 @@ async fn hash(
 
 /// Counts the run's writes and checks what the server holds against them.
 async fn check(
-    reader: &mut RespConnection,
+    reader: &mut Reader,
     writes: &[SoakWrite],
     writers: usize,
     report: &mut SoakReport,

@@ -67,6 +67,59 @@ pub enum ClusterError {
     NoOwner(u16),
 }
 
+/// Settings of a [`RedisCluster`]: [`RedisCluster::spawn`] uses the defaults.
+#[derive(Clone, Debug)]
+pub struct RedisClusterBuilder {
+    cpus: Option<Vec<usize>>,
+    appendfsync_always: bool,
+    node_timeout: Duration,
+}
+
+impl Default for RedisClusterBuilder {
+    fn default() -> Self {
+        RedisClusterBuilder {
+            cpus: None,
+            appendfsync_always: false,
+            node_timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
+impl RedisClusterBuilder {
+    /// Pins every node to `cpus` (benchmarks keep the servers off the client's CPU).
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+
+    /// Every node with an AOF and `appendfsync always`, so what a master acknowledged
+    /// survives its SIGKILL and restart (see [`RedisServerBuilder::appendfsync_always`](super::RedisServerBuilder::appendfsync_always)).
+    pub fn appendfsync_always(mut self, on: bool) -> Self {
+        self.appendfsync_always = on;
+        self
+    }
+
+    /// `cluster-node-timeout` (default 1 s): how long a master may be unreachable before
+    /// its replica takes over. A longer one lets a test kill and restart a master without
+    /// a failover.
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.node_timeout = timeout;
+        self
+    }
+
+    /// Starts 3 masters and 3 replicas with these settings and waits until the cluster
+    /// serves every slot and every replica is in sync (bounded by
+    /// [`CLUSTER_READY_TIMEOUT`]).
+    pub async fn spawn(self) -> Result<RedisCluster, ClusterError> {
+        let starting = (0..6).map(|_| RedisCluster::spawn_node(&self));
+        let nodes = futures::future::try_join_all(starting).await?;
+        let cluster = RedisCluster { nodes };
+        cluster.create().await?;
+        cluster.wait_ready(CLUSTER_READY_TIMEOUT).await?;
+        Ok(cluster)
+    }
+}
+
 /// One slot range and the ports of its master and replicas, from `CLUSTER SLOTS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotRange {
@@ -90,36 +143,34 @@ impl RedisCluster {
     /// Starts 3 masters and 3 replicas and waits until the cluster serves every slot and
     /// every replica is in sync (bounded by [`CLUSTER_READY_TIMEOUT`]).
     pub async fn spawn() -> Result<RedisCluster, ClusterError> {
-        Self::spawn_on(None).await
+        Self::builder().spawn().await
     }
 
-    /// [`spawn`](Self::spawn), with every node pinned to `cpus` when given (benchmarks
-    /// keep the servers off the client's CPU).
-    pub async fn spawn_on(cpus: Option<Vec<usize>>) -> Result<RedisCluster, ClusterError> {
-        let starting = (0..6).map(|_| Self::spawn_node(cpus.clone()));
-        let nodes = futures::future::try_join_all(starting).await?;
-        let cluster = RedisCluster { nodes };
-        cluster.create().await?;
-        cluster.wait_ready(CLUSTER_READY_TIMEOUT).await?;
-        Ok(cluster)
+    /// Settings for a cluster other than [`spawn`](Self::spawn)'s.
+    pub fn builder() -> RedisClusterBuilder {
+        RedisClusterBuilder::default()
     }
 
     /// Starts one cluster node. Its bus port is picked before the server starts, so a
     /// server another test spawns meanwhile can take it: then every attempt of that spawn
     /// fails on the bus port, and the node is tried again with a fresh one.
-    async fn spawn_node(cpus: Option<Vec<usize>>) -> Result<RedisServer, SpawnError> {
+    async fn spawn_node(settings: &RedisClusterBuilder) -> Result<RedisServer, SpawnError> {
         const BUS_ATTEMPTS: u32 = 5;
         let mut last = SpawnError::PortsTaken { attempts: 0 };
         for _ in 0..BUS_ATTEMPTS {
             let bus = free_port().map_err(SpawnError::Io)?;
-            let mut builder = RedisServer::builder();
-            if let Some(cpus) = &cpus {
+            let mut builder =
+                RedisServer::builder().appendfsync_always(settings.appendfsync_always);
+            if let Some(cpus) = &settings.cpus {
                 builder = builder.cpus(cpus.clone());
             }
             let spawned = builder
                 .arg("cluster-enabled", "yes")
                 .arg("cluster-config-file", "nodes.conf")
-                .arg("cluster-node-timeout", "1000")
+                .arg(
+                    "cluster-node-timeout",
+                    settings.node_timeout.as_millis().to_string(),
+                )
                 .arg("cluster-replica-validity-factor", "0")
                 .arg("cluster-require-full-coverage", "no")
                 .arg("cluster-port", bus.to_string())

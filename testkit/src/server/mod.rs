@@ -57,7 +57,9 @@ mod resp;
 mod sentinel;
 mod tls;
 
-pub use cluster::{CLUSTER_READY_TIMEOUT, ClusterError, RedisCluster, SlotRange};
+pub use cluster::{
+    CLUSTER_READY_TIMEOUT, ClusterError, RedisCluster, RedisClusterBuilder, SlotRange,
+};
 pub use fake_sentinel::FakeSentinel;
 pub use resp::{RespConnection, RespReply, encode_command};
 pub use sentinel::{MASTER_NAME as SENTINEL_MASTER_NAME, SentinelDeployment};
