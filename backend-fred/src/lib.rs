@@ -361,7 +361,7 @@ impl KvBackend for FredBackend {
     {
         if let Some(cluster) = &self.cluster {
             let cluster = cluster.clone();
-            return Box::pin(async move { cluster.execute(cmd).await });
+            return Box::pin(async move { cluster.route(cmd).await });
         }
         let shape = ReplyShape::of(&cmd);
         let inner: &Inner = &self.inner;
@@ -425,7 +425,7 @@ impl KvBackend for FredBackend {
             return Ok(Vec::new());
         }
         if let Some(cluster) = &self.cluster {
-            return cluster.execute_batch(cmds, atomic).await;
+            return cluster.route_batch(cmds, atomic).await;
         }
         let shapes: Vec<ReplyShape> = cmds.iter().map(ReplyShape::of).collect();
         let wires = cmds

@@ -414,7 +414,7 @@ impl RedisRsBackend {
 impl KvBackend for RedisRsBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
         if let Conn::Cluster(cluster) = &self.inner.conn {
-            return cluster.execute(cmd).await;
+            return cluster.route(cmd).await;
         }
         let (redis_cmd, shape) = translate(&cmd)?;
         let raw = self.send(Request::One(&redis_cmd)).await?;
@@ -427,7 +427,7 @@ impl KvBackend for RedisRsBackend {
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
         if let Conn::Cluster(cluster) = &self.inner.conn {
-            return cluster.execute_batch(cmds, atomic).await;
+            return cluster.route_batch(cmds, atomic).await;
         }
         if cmds.is_empty() {
             return Ok(Vec::new());

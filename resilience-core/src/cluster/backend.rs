@@ -535,9 +535,10 @@ fn spawn_periodic_refresh(shared: Weak<Shared>) {
     });
 }
 
-#[async_trait]
-impl KvBackend for ClusterBackend {
-    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+impl ClusterBackend {
+    /// [`KvBackend::execute`], without the box the trait's future needs: for a backend
+    /// whose own `execute` hands cluster calls here.
+    pub async fn route(&self, cmd: Command) -> Result<Value, BackendError> {
         match self.call(Request::One(cmd)).await? {
             Reply::One(value) => Ok(value),
             Reply::Batch(_) => Err(BackendError::new(
@@ -547,7 +548,8 @@ impl KvBackend for ClusterBackend {
         }
     }
 
-    async fn execute_batch(
+    /// [`KvBackend::execute_batch`], without the trait's box (see [`route`](Self::route)).
+    pub async fn route_batch(
         &self,
         cmds: Vec<Command>,
         atomic: bool,
@@ -562,6 +564,21 @@ impl KvBackend for ClusterBackend {
                 "unexpected single reply",
             )),
         }
+    }
+}
+
+#[async_trait]
+impl KvBackend for ClusterBackend {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        self.route(cmd).await
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        self.route_batch(cmds, atomic).await
     }
 
     /// The nodes' backends' name.

@@ -6,7 +6,7 @@
 //! The run, every wait bounded by a deadline:
 //!
 //! 1. A server with `appendfsync always` (what Redis acknowledged survives a SIGKILL) and a
-//!    [`FaultProxy`] in front of it. The backend connects *through the proxy*, so
+//!    [`FaultProxy`](crate::proxy::FaultProxy) in front of it. The backend connects *through the proxy*, so
 //!    blackholes and resets hit the client's connections; the server is killed and
 //!    restarted behind the proxy, which opens a new upstream connection per client
 //!    connection. The client keeps the default breaker (3 failures, only the health probe
