@@ -124,6 +124,7 @@ pub mod raw {
         use resilience_core::ConnectionConfig;
 
         use crate::bench::load::{OpError, Target};
+        use crate::bench::targets::{get_on, set_on};
 
         /// redis-rs's cluster connection, with the socket timeouts of the backend.
         #[derive(Clone)]
@@ -151,25 +152,11 @@ pub mod raw {
 
         impl Target for RawRedisRsCluster {
             async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
-                let mut conn = self.0.clone();
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(key).arg(value.as_ref());
-                match cmd.query_async::<redis::Value>(&mut conn).await {
-                    Ok(redis::Value::Okay) => Ok(()),
-                    Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
-                    Err(e) => Err(OpError(e.to_string())),
-                }
+                set_on(&mut self.0.clone(), key, value).await
             }
 
             async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
-                let mut conn = self.0.clone();
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(key);
-                match cmd.query_async::<redis::Value>(&mut conn).await {
-                    Ok(redis::Value::BulkString(v)) if v.len() == expected_len => Ok(()),
-                    Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
-                    Err(e) => Err(OpError(e.to_string())),
-                }
+                get_on(&mut self.0.clone(), key, expected_len).await
             }
         }
     }
@@ -177,12 +164,13 @@ pub mod raw {
     #[cfg(feature = "fred")]
     mod fred_cluster {
         use bytes::Bytes;
-        use fred::prelude::{Client, ClientLike, KeysInterface};
+        use fred::prelude::{Client, ClientLike};
         use fred::types::Builder;
         use fred::types::config::{Config, ServerConfig};
         use resilience_core::ConnectionConfig;
 
         use crate::bench::load::{OpError, Target};
+        use crate::bench::targets::{fred_get, fred_set};
 
         /// fred's clustered client, with the command timeout of the backend.
         #[derive(Clone)]
@@ -210,18 +198,11 @@ pub mod raw {
 
         impl Target for RawFredCluster {
             async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
-                self.0
-                    .set::<(), _, _>(key, value.clone(), None, None, false)
-                    .await
-                    .map_err(|e| OpError(e.to_string()))
+                fred_set(&self.0, key, value).await
             }
 
             async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
-                match self.0.get::<Option<Bytes>, _>(key).await {
-                    Ok(Some(v)) if v.len() == expected_len => Ok(()),
-                    Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
-                    Err(e) => Err(OpError(e.to_string())),
-                }
+                fred_get(&self.0, key, expected_len).await
             }
         }
     }

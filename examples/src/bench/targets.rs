@@ -75,7 +75,7 @@ impl Target for BackendOnly {
 }
 
 #[cfg(feature = "redis-rs")]
-pub use redis_rs::RawRedisRs;
+pub use redis_rs::{RawRedisRs, get_on, set_on};
 
 #[cfg(feature = "redis-rs")]
 mod redis_rs {
@@ -127,31 +127,48 @@ mod redis_rs {
 
     impl Target for RawRedisRs {
         async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
-            let mut conn = self.0.clone();
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(key).arg(value.as_ref());
-            match cmd.query_async::<redis::Value>(&mut conn).await {
-                Ok(redis::Value::Okay) => Ok(()),
-                Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
-                Err(e) => Err(OpError(e.to_string())),
-            }
+            set_on(&mut self.0.clone(), key, value).await
         }
 
         async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
-            let mut conn = self.0.clone();
-            let mut cmd = redis::cmd("GET");
-            cmd.arg(key);
-            match cmd.query_async::<redis::Value>(&mut conn).await {
-                Ok(redis::Value::BulkString(v)) if v.len() == expected_len => Ok(()),
-                Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
-                Err(e) => Err(OpError(e.to_string())),
-            }
+            get_on(&mut self.0.clone(), key, expected_len).await
+        }
+    }
+
+    /// `SET key value` on any redis-rs connection (one server or a cluster), checking the
+    /// reply.
+    pub async fn set_on(
+        conn: &mut impl redis::aio::ConnectionLike,
+        key: &str,
+        value: &Bytes,
+    ) -> Result<(), OpError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value.as_ref());
+        match cmd.query_async::<redis::Value>(conn).await {
+            Ok(redis::Value::Okay) => Ok(()),
+            Ok(other) => Err(OpError(format!("SET: unexpected reply {other:?}"))),
+            Err(e) => Err(OpError(e.to_string())),
+        }
+    }
+
+    /// `GET key` on any redis-rs connection, checking the value's length.
+    pub async fn get_on(
+        conn: &mut impl redis::aio::ConnectionLike,
+        key: &str,
+        expected_len: usize,
+    ) -> Result<(), OpError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        match cmd.query_async::<redis::Value>(conn).await {
+            Ok(redis::Value::BulkString(v)) if v.len() == expected_len => Ok(()),
+            Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
+            Err(e) => Err(OpError(e.to_string())),
         }
     }
 }
 
 #[cfg(feature = "fred")]
-pub use fred_raw::RawFred;
+pub use fred_raw::{RawFred, fred_get, fred_set};
 
 #[cfg(feature = "fred")]
 mod fred_raw {
@@ -169,18 +186,36 @@ mod fred_raw {
 
     impl Target for RawFred {
         async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
-            self.0
-                .set::<(), _, _>(key, value.clone(), None, None, false)
-                .await
-                .map_err(|e| OpError(e.to_string()))
+            fred_set(&self.0, key, value).await
         }
 
         async fn get(&self, key: &str, expected_len: usize) -> Result<(), OpError> {
-            match self.0.get::<Option<Bytes>, _>(key).await {
-                Ok(Some(v)) if v.len() == expected_len => Ok(()),
-                Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
-                Err(e) => Err(OpError(e.to_string())),
-            }
+            fred_get(&self.0, key, expected_len).await
+        }
+    }
+
+    /// `SET key value` through any fred client (one server or a cluster).
+    pub async fn fred_set(
+        client: &(impl KeysInterface + Sync),
+        key: &str,
+        value: &Bytes,
+    ) -> Result<(), OpError> {
+        client
+            .set::<(), _, _>(key, value.clone(), None, None, false)
+            .await
+            .map_err(|e| OpError(e.to_string()))
+    }
+
+    /// `GET key` through any fred client, checking the value's length.
+    pub async fn fred_get(
+        client: &(impl KeysInterface + Sync),
+        key: &str,
+        expected_len: usize,
+    ) -> Result<(), OpError> {
+        match client.get::<Option<Bytes>, _>(key).await {
+            Ok(Some(v)) if v.len() == expected_len => Ok(()),
+            Ok(other) => Err(OpError(format!("GET {key}: unexpected reply {other:?}"))),
+            Err(e) => Err(OpError(e.to_string())),
         }
     }
 }
