@@ -10,7 +10,7 @@
 //! - **reset**: every connection of the client to it is reset, and every new one for
 //!   300 ms.
 //!
-//! The client reaches every node through a [`FaultProxy`] of its own (its
+//! The client reaches every node through a fault proxy of its own ([`ClusterProxies`]: its
 //! `cluster_address_map` points the announced addresses at the proxies), so the
 //! network faults hit the client's connections only, never replication or gossip.
 //!
@@ -28,9 +28,7 @@
 //! violations=… lost=…`, and one with the other faults and the time from each kill to
 //! the first successful write on the killed master's slots.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,8 +42,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::BackendFuture;
-use crate::proxy::{FaultProxy, ProxyMode};
-use crate::server::{ClusterError, RedisCluster};
+use crate::proxy::ProxyMode;
+use crate::server::{ClusterError, ClusterProxies, RedisCluster};
 
 /// How long the load runs when `CLUSTER_CHAOS_SECS` is not set.
 pub const DEFAULT_CHAOS_SECS: u64 = 20;
@@ -168,22 +166,13 @@ pub async fn cluster_chaos(
     duration: Duration,
 ) -> Result<ChaosReport, String> {
     let mut cluster = RedisCluster::spawn().await.map_err(spawn_failed)?;
-    // A fault proxy in front of every node, for the client only: the nodes announce their
-    // own ports, and the client dials the proxies through its address map, so the
-    // cluster's replication and gossip never cross a proxy.
-    let mut proxies = HashMap::new();
-    let mut address_map = Vec::new();
-    for port in cluster.ports() {
-        let node = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let proxy = FaultProxy::start(node)
-            .await
-            .map_err(|e| format!("fault proxy for {port}: {e}"))?;
-        address_map.push((format!("127.0.0.1:{port}"), proxy.addr().to_string()));
-        proxies.insert(port, proxy);
-    }
+    // A fault proxy in front of every node, for the client only.
+    let proxies = ClusterProxies::start(&cluster)
+        .await
+        .map_err(|e| format!("fault proxies: {e}"))?;
     let config = cluster
         .connection_config()
-        .with_cluster_address_map(address_map)
+        .with_cluster_address_map(proxies.address_map())
         .with_socket_timeout(Duration::from_millis(500))
         .with_socket_connect_timeout(Duration::from_millis(500));
     let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
@@ -380,7 +369,7 @@ const RESET_FOR: Duration = Duration::from_millis(300);
 /// replica and caught up.
 async fn fault_loop(
     cluster: &mut RedisCluster,
-    proxies: &HashMap<u16, FaultProxy>,
+    proxies: &ClusterProxies,
     sharded: &ShardedClient,
     keys: &[String],
     started: Instant,
@@ -402,7 +391,7 @@ async fn fault_loop(
             .await
             .map_err(|e| format!("master of slot {slot}: {e}"))?;
         let proxy = proxies
-            .get(&master)
+            .of_node(master)
             .ok_or_else(|| format!("no proxy in front of node {master}"))?;
         let began = Instant::now();
         match fault {

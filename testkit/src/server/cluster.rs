@@ -29,6 +29,7 @@
 //!
 //! `redis-cli` must be installed next to `redis-server`.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::Stdio;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 use super::{RedisServer, RespConnection, RespReply, SpawnError, free_port};
+use crate::proxy::{FaultProxy, ProxyMode};
 
 /// How long the cluster may take to form (create, agree, sync replicas).
 pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,6 +119,57 @@ impl RedisClusterBuilder {
         cluster.create().await?;
         cluster.wait_ready(CLUSTER_READY_TIMEOUT).await?;
         Ok(cluster)
+    }
+}
+
+/// A [`FaultProxy`] in front of every node of a [`RedisCluster`], for a client only.
+///
+/// The nodes keep announcing their own ports, so replication and gossip never cross a
+/// proxy; a client configured with [`address_map`](Self::address_map) as its
+/// `ConnectionConfig::cluster_address_map` dials every node through its proxy, so
+/// blackholes, resets and latency hit the client's connections alone.
+#[derive(Debug)]
+pub struct ClusterProxies {
+    by_node: HashMap<u16, FaultProxy>,
+}
+
+impl ClusterProxies {
+    /// Starts one proxy per node of `cluster` (started or killed).
+    pub async fn start(cluster: &RedisCluster) -> std::io::Result<ClusterProxies> {
+        let mut by_node = HashMap::new();
+        for port in cluster.ports() {
+            let node = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+            by_node.insert(port, FaultProxy::start(node).await?);
+        }
+        Ok(ClusterProxies { by_node })
+    }
+
+    /// Each node's announced address (`127.0.0.1:port`) and its proxy's address, for
+    /// `ConnectionConfig::with_cluster_address_map`.
+    pub fn address_map(&self) -> Vec<(String, String)> {
+        self.by_node
+            .iter()
+            .map(|(port, proxy)| (format!("127.0.0.1:{port}"), proxy.addr().to_string()))
+            .collect()
+    }
+
+    /// The proxy in front of the node on `port`.
+    pub fn of_node(&self, port: u16) -> Option<&FaultProxy> {
+        self.by_node.get(&port)
+    }
+
+    /// Sets every proxy's mode.
+    pub fn set_mode(&self, mode: ProxyMode) {
+        for proxy in self.by_node.values() {
+            proxy.set_mode(mode);
+        }
+    }
+
+    /// Resets every connection every proxy holds now.
+    pub fn reset_all(&self) {
+        for proxy in self.by_node.values() {
+            proxy.reset_all();
+        }
     }
 }
 

@@ -58,7 +58,8 @@ mod sentinel;
 mod tls;
 
 pub use cluster::{
-    CLUSTER_READY_TIMEOUT, ClusterError, RedisCluster, RedisClusterBuilder, SlotRange,
+    CLUSTER_READY_TIMEOUT, ClusterError, ClusterProxies, RedisCluster, RedisClusterBuilder,
+    SlotRange,
 };
 pub use fake_sentinel::FakeSentinel;
 pub use resp::{RespConnection, RespReply, encode_command};

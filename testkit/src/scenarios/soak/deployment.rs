@@ -10,7 +10,9 @@ use resilience_core::{ConnectionConfig, hash_slot};
 
 use super::super::ScenarioFailure;
 use crate::proxy::{FaultProxy, ProxyMode};
-use crate::server::{RedisCluster, RedisServer, RespConnection, RespReply, SlotRange};
+use crate::server::{
+    ClusterProxies, RedisCluster, RedisServer, RespConnection, RespReply, SlotRange,
+};
 
 /// The cluster's node timeout in the soak: longer than any kill's down time, so a killed
 /// master comes back from its AOF as the same master and no replica takes over (a
@@ -29,7 +31,7 @@ pub(super) enum Deployment {
     /// replication and gossip never cross a proxy).
     Cluster {
         cluster: RedisCluster,
-        proxies: Vec<FaultProxy>,
+        proxies: ClusterProxies,
     },
 }
 
@@ -57,15 +59,9 @@ impl Deployment {
             .spawn()
             .await
             .map_err(|e| ScenarioFailure::Setup(format!("could not start the cluster: {e}")))?;
-        let mut proxies = Vec::new();
-        for port in cluster.ports() {
-            let node = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            proxies.push(
-                FaultProxy::start(node)
-                    .await
-                    .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?,
-            );
-        }
+        let proxies = ClusterProxies::start(&cluster)
+            .await
+            .map_err(|e| ScenarioFailure::Setup(format!("fault proxies: {e}")))?;
         Ok(Deployment::Cluster { cluster, proxies })
     }
 
@@ -84,39 +80,25 @@ impl Deployment {
                 .connection_config()
                 .with_host(proxy.addr().ip().to_string())
                 .with_port(proxy.addr().port()),
-            Deployment::Cluster { cluster, proxies } => {
-                let map = proxies
-                    .iter()
-                    .map(|p| {
-                        (
-                            format!("127.0.0.1:{}", p.upstream().port()),
-                            p.addr().to_string(),
-                        )
-                    })
-                    .collect();
-                cluster.connection_config().with_cluster_address_map(map)
-            }
-        }
-    }
-
-    fn proxies(&self) -> Vec<&FaultProxy> {
-        match self {
-            Deployment::Single { proxy, .. } => vec![proxy],
-            Deployment::Cluster { proxies, .. } => proxies.iter().collect(),
+            Deployment::Cluster { cluster, proxies } => cluster
+                .connection_config()
+                .with_cluster_address_map(proxies.address_map()),
         }
     }
 
     /// Sets every proxy's mode.
     pub(super) fn set_mode(&self, mode: ProxyMode) {
-        for proxy in self.proxies() {
-            proxy.set_mode(mode);
+        match self {
+            Deployment::Single { proxy, .. } => proxy.set_mode(mode),
+            Deployment::Cluster { proxies, .. } => proxies.set_mode(mode),
         }
     }
 
     /// Resets every connection every proxy holds now.
     pub(super) fn reset_all(&self) {
-        for proxy in self.proxies() {
-            proxy.reset_all();
+        match self {
+            Deployment::Single { proxy, .. } => proxy.reset_all(),
+            Deployment::Cluster { proxies, .. } => proxies.reset_all(),
         }
     }
 
