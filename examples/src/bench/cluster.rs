@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use resilience_core::{ConnectionConfig, ResilientClient};
 use testkit::server::RedisCluster;
 
 use super::load::key_rings;
@@ -45,68 +44,12 @@ pub async fn run(
             value: value.clone(),
         };
         match backend {
-            BackendChoice::RedisRs => redis_rs(&bench, &connection, report).await?,
-            BackendChoice::Fred => fred(&bench, &connection, report).await?,
+            BackendChoice::RedisRs => super::redis_rs(&bench, &connection, report).await?,
+            BackendChoice::Fred => super::fred(&bench, &connection, report).await?,
         }
     }
     drop(cluster);
     Ok(())
-}
-
-fn connect_error(backend: &'static str) -> impl Fn(String) -> BenchError {
-    move |message| BenchError::Connect { backend, message }
-}
-
-#[cfg(feature = "redis-rs")]
-async fn redis_rs(
-    bench: &Bench<'_>,
-    connection: &ConnectionConfig,
-    report: &mut Report,
-) -> Result<(), BenchError> {
-    let error = connect_error("redis-rs");
-    let raw = raw::RawRedisRsCluster::connect(connection)
-        .await
-        .map_err(|e| error(e.0))?;
-    let backend = backend_redis_rs::RedisRsBackend::connect(connection)
-        .await
-        .map_err(|e| error(e.to_string()))?;
-    let client = ResilientClient::builder("bench", backend).build();
-    bench.measure_and_clean(raw, client, report).await
-}
-
-#[cfg(not(feature = "redis-rs"))]
-async fn redis_rs(
-    _bench: &Bench<'_>,
-    _connection: &ConnectionConfig,
-    _report: &mut Report,
-) -> Result<(), BenchError> {
-    Err(BenchError::NotBuilt("redis-rs"))
-}
-
-#[cfg(feature = "fred")]
-async fn fred(
-    bench: &Bench<'_>,
-    connection: &ConnectionConfig,
-    report: &mut Report,
-) -> Result<(), BenchError> {
-    let error = connect_error("fred");
-    let raw = raw::RawFredCluster::connect(connection)
-        .await
-        .map_err(|e| error(e.0))?;
-    let backend = backend_fred::FredBackend::connect(connection)
-        .await
-        .map_err(|e| error(e.to_string()))?;
-    let client = ResilientClient::builder("bench", backend).build();
-    bench.measure_and_clean(raw, client, report).await
-}
-
-#[cfg(not(feature = "fred"))]
-async fn fred(
-    _bench: &Bench<'_>,
-    _connection: &ConnectionConfig,
-    _report: &mut Report,
-) -> Result<(), BenchError> {
-    Err(BenchError::NotBuilt("fred"))
 }
 
 /// The drivers' own cluster clients, as [`Target`](super::load::Target)s.

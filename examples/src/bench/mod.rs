@@ -937,6 +937,8 @@ async fn run_setget(
     Ok(())
 }
 
+/// Measures redis-rs: the raw side is a `ConnectionManager` on one server, or redis-rs's
+/// own cluster connection when `connection` names a cluster.
 #[cfg(feature = "redis-rs")]
 async fn redis_rs(
     bench: &Bench<'_>,
@@ -947,13 +949,19 @@ async fn redis_rs(
         backend: "redis-rs",
         message,
     };
-    let raw = targets::RawRedisRs::connect(connection)
-        .await
-        .map_err(|e| connect(e.0))?;
     let backend = backend_redis_rs::RedisRsBackend::connect(connection)
         .await
         .map_err(|e| connect(e.to_string()))?;
     let client = ResilientClient::builder("bench", backend).build();
+    if connection.is_cluster() {
+        let raw = cluster::raw::RawRedisRsCluster::connect(connection)
+            .await
+            .map_err(|e| connect(e.0))?;
+        return bench.measure_and_clean(raw, client, report).await;
+    }
+    let raw = targets::RawRedisRs::connect(connection)
+        .await
+        .map_err(|e| connect(e.0))?;
     bench.measure_and_clean(raw, client, report).await
 }
 
@@ -966,18 +974,28 @@ async fn redis_rs(
     Err(BenchError::NotBuilt("redis-rs"))
 }
 
+/// Measures fred: the raw side is the backend's own fred client on one server, or fred's
+/// clustered client when `connection` names a cluster.
 #[cfg(feature = "fred")]
 async fn fred(
     bench: &Bench<'_>,
     connection: &ConnectionConfig,
     report: &mut Report,
 ) -> Result<(), BenchError> {
+    let connect = |message: String| BenchError::Connect {
+        backend: "fred",
+        message,
+    };
     let backend = backend_fred::FredBackend::connect(connection)
         .await
-        .map_err(|e| BenchError::Connect {
-            backend: "fred",
-            message: e.to_string(),
-        })?;
+        .map_err(|e| connect(e.to_string()))?;
+    if connection.is_cluster() {
+        let raw = cluster::raw::RawFredCluster::connect(connection)
+            .await
+            .map_err(|e| connect(e.0))?;
+        let client = ResilientClient::builder("bench", backend).build();
+        return bench.measure_and_clean(raw, client, report).await;
+    }
     let raw = targets::RawFred(fred::interfaces::ClientLike::with_options(
         backend.client(),
         backend.command_options(),

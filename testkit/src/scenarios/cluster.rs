@@ -62,6 +62,24 @@ fn spawn_failed(e: ClusterError) -> String {
     format!("could not start the cluster: {e}")
 }
 
+/// A [`ShardedClient`] named `name` over `backend`, as the cluster scenarios use it: a
+/// breaker per shard that opens after 3 failures and closes only by its health probe,
+/// every 100 ms.
+pub(super) async fn sharded_client(
+    name: &str,
+    backend: std::sync::Arc<dyn KvBackend>,
+) -> Result<ShardedClient, String> {
+    ShardedClient::builder_arc(name, backend)
+        .configure(|b| {
+            b.circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(60))
+                .health_check_interval(Duration::from_millis(100))
+        })
+        .build()
+        .await
+        .map_err(|e| format!("ShardedClient: {e}"))
+}
+
 /// The cluster's connection settings with short timeouts.
 fn config(cluster: &RedisCluster) -> ConnectionConfig {
     cluster
@@ -299,15 +317,7 @@ pub async fn cluster_failover(
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let name = backend.name();
-    let sharded = ShardedClient::builder_arc("cluster", backend)
-        .configure(|b| {
-            b.circuit_threshold(3)
-                .circuit_reset_timeout(Duration::from_secs(60))
-                .health_check_interval(Duration::from_millis(100))
-        })
-        .build()
-        .await
-        .map_err(|e| format!("ShardedClient: {e}"))?;
+    let sharded = sharded_client("cluster", backend).await?;
     if sharded.shard_count() != 3 {
         return Err(format!("expected 3 shards, got {}", sharded.shard_count()));
     }

@@ -177,15 +177,7 @@ pub async fn cluster_chaos(
         .with_socket_connect_timeout(Duration::from_millis(500));
     let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
     let name = backend.name();
-    let sharded = ShardedClient::builder_arc("chaos", backend)
-        .configure(|b| {
-            b.circuit_threshold(3)
-                .circuit_reset_timeout(Duration::from_secs(60))
-                .health_check_interval(Duration::from_millis(100))
-        })
-        .build()
-        .await
-        .map_err(|e| format!("ShardedClient: {e}"))?;
+    let sharded = super::cluster::sharded_client("chaos", backend).await?;
     let keys = counter_keys(&cluster).await?;
     let tallies: Arc<Vec<Tally>> = Arc::new(keys.iter().map(|_| Tally::default()).collect());
     let keys = Arc::new(keys);
