@@ -1,4 +1,4 @@
-//! `cluster`: `SET`/`GET` through the core's cluster router (a [`ResilientClient`] over a
+//! `cluster`: `SET`/`GET` through the core's cluster router (a [`ResilientClient`](resilience_core::ResilientClient) over a
 //! backend in cluster mode) against each driver's own cluster client, on a private Redis
 //! Cluster of 3 masters and 3 replicas (every node on the server CPU when pinned).
 //!
