@@ -12,8 +12,10 @@
 #
 # Each (backend, mode, concurrency) runs twice, with OPS_SMALL and OPS_LARGE measured
 # operations after the same warm-up; instructions per operation are the difference of the
-# two totals over the difference of the operation counts, so start-up, connecting and the
-# warm-up cancel out. The server is private (a free port, no persistence), pinned to one
+# two totals over the difference of the operation counts. Counting starts when the measured
+# load does (callgrind's --zero-before on the binary's `measured_load_starts`), so start-up,
+# connecting, the warm-up and one-time work bounded by wall time (the latency clock's
+# calibration) are not counted, and the process's end cancels out. The server is private (a free port, no persistence), pinned to one
 # CPU and the client to another when the machine has two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +78,7 @@ fi
 # Total instructions (Ir) of one callgrind run.
 count() { # backend mode concurrency ops file
   if ! "${client_pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$5" \
+    --zero-before='overhead::measured_load_starts' \
     "$bin" --url "$url" --backend "$1" --mode "$2" --concurrency "$3" --ops "$4" >/dev/null 2>"$5.log"; then
     echo "overhead $1 $2 c=$3 failed:" >&2
     tail -5 "$5.log" >&2

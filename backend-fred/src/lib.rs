@@ -340,6 +340,19 @@ fn batch_results(shapes: &[ReplyShape], value: FredValue) -> Result<Vec<Value>, 
         .collect()
 }
 
+/// Boxes the future `build` returns, allocating the box first.
+#[inline(always)]
+fn built_in_box<'a, F>(
+    build: impl FnOnce() -> F,
+) -> Pin<Box<dyn Future<Output = Result<Value, BackendError>> + Send + 'a>>
+where
+    F: Future<Output = Result<Value, BackendError>> + Send + 'a,
+{
+    let slot = Box::<F>::new_uninit();
+    let boxed: Box<F> = Box::write(slot, build());
+    Box::into_pin(boxed)
+}
+
 #[async_trait]
 impl KvBackend for FredBackend {
     // Written out instead of `async fn` so that the one box `async_trait` needs holds the
@@ -373,12 +386,12 @@ impl KvBackend for FredBackend {
         // Every other command is sent as `Command::write_args` spells it.
         let cmd = match cmd {
             Command::Get { key } => {
-                return Box::pin(
+                return built_in_box(|| {
                     self.inner
                         .commands
                         .get::<FredValue, _>(key)
-                        .map(move |reply| typed_reply(inner, shape, reply)),
-                );
+                        .map(move |reply| typed_reply(inner, shape, reply))
+                });
             }
             Command::Set {
                 key,
@@ -392,12 +405,12 @@ impl KvBackend for FredBackend {
                     SetCondition::IfNotExists => SetOptions::NX,
                     SetCondition::IfExists => SetOptions::XX,
                 });
-                return Box::pin(
+                return built_in_box(|| {
                     self.inner
                         .commands
                         .set::<FredValue, _, _>(key, value, expire, condition, false)
-                        .map(move |reply| typed_reply(inner, shape, reply)),
-                );
+                        .map(move |reply| typed_reply(inner, shape, reply))
+                });
             }
             other => other,
         };

@@ -121,7 +121,7 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
         };
-        let started = std::time::Instant::now();
+        let started = self.metrics.start();
         let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, tracked = true, outcome = tracing::field::Empty);
         let result = (*self.backend)
             .execute_tracked(cmd)

@@ -30,7 +30,7 @@ pub use prioritized::{StoreFuture, Submitted};
 pub use script::Script;
 
 use crate::breaker::{CircuitBreaker, CircuitState, Rejected};
-use crate::observe::CallMetrics;
+use crate::observe::{CallMetrics, CallStart};
 use crate::queue::{QueueStats, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy, retry_with};
 use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
@@ -353,11 +353,11 @@ impl ClientInner {
         permit: crate::breaker::Permit<'_>,
         cmd_ordinal: usize,
         cmd_name: &'static str,
-        started: std::time::Instant,
+        started: CallStart,
         error: Option<&BackendError>,
     ) {
         self.counters.calls.increment();
-        self.metrics.record_duration(started.elapsed());
+        self.metrics.record_duration(started);
         match error {
             None => {
                 permit.record_success();
@@ -431,9 +431,9 @@ impl ClientInner {
             }
         };
         let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, outcome = tracing::field::Empty);
-        // The wall clock, not Tokio's: this only feeds the latency histogram, and Tokio's
+        // The latency clock, not Tokio's: this only feeds the latency histogram, and Tokio's
         // `Instant::now` first asks whether a test has paused its clock.
-        let started = std::time::Instant::now();
+        let started = self.metrics.start();
         // `(*self.backend)`: method lookup on an `Arc<dyn KvBackend>` finds the forwarding
         // `impl KvBackend for Arc<B>` first, which boxes one more future per call (an
         // allocation, a copy of the future and an extra poll layer): call the backend directly.
@@ -466,7 +466,7 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(BATCH_ORDINAL, "BATCH", rejected)),
         };
-        let started = std::time::Instant::now();
+        let started = self.metrics.start();
         let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len(), outcome = tracing::field::Empty);
         let result = (*self.backend)
             .execute_batch(cmds, atomic)
