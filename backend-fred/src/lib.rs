@@ -341,6 +341,12 @@ fn batch_results(shapes: &[ReplyShape], value: FredValue) -> Result<Vec<Value>, 
 }
 
 /// Boxes the future `build` returns, allocating the box first.
+///
+/// fred's command futures are large (a `get` or `set` is about 6.8 KB). `Box::pin(fut)`
+/// builds the future on the stack and then copies all of it into the box; with the box
+/// allocated first and the future written into it, the compiler builds the future in place
+/// (callgrind, fred backend alone at c=16: 15,513 → 14,854 instructions per operation, the
+/// one `memcpy` per call gone). Both are safe code; only the order differs.
 #[inline(always)]
 fn built_in_box<'a, F>(
     build: impl FnOnce() -> F,
@@ -418,15 +424,15 @@ impl KvBackend for FredBackend {
             Ok(wire) => wire,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        Box::pin(
+        built_in_box(|| {
             self.inner
                 .commands
                 .custom_raw::<FredValue>(wire.cmd, wire.args)
                 .map(move |reply| match reply {
                     Ok(frame) => shape.canonicalize(reply::frame_to_value(frame)?),
                     Err(e) => Err(inner.auth.explain(classify_error(&e))),
-                }),
-        )
+                })
+        })
     }
 
     async fn execute_batch(
