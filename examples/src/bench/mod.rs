@@ -63,9 +63,9 @@
 //!   JSON lines (`cpu_us_per_op`). It moves much less than throughput when other processes
 //!   compete for the cores.
 //! - Each ratio (`resilient/raw`, and `backend/raw` with the backend mode) is reported from
-//!   throughput and from CPU per operation: the ratio of the medians, with the lowest and
-//!   highest ratio of the repeats taken pairwise ([`Ratio`]); one JSON line each, with
-//!   `"mode":"resilient/raw"`.
+//!   throughput and from CPU per operation: the ratio of the medians, the median of the
+//!   ratios of the repeats taken pairwise (each pair ran back to back), and the lowest and
+//!   highest pairwise ratio ([`Ratio`]); one JSON line each, with `"mode":"resilient/raw"`.
 //! - With [`BenchConfig::backend_mode`] (`--with-backend-mode`), a third mode, `backend`,
 //!   runs the load on the backend alone (`KvBackend::execute`, no `ResilientClient`), which
 //!   splits the overhead into the backend crate's part (translation, reply shaping, its own
@@ -441,6 +441,10 @@ pub struct Comparison {
 pub struct Ratio {
     /// Median of one mode over median of the other.
     pub median: f64,
+    /// The median of the pairwise ratios. Each pair ran back to back, so a pair's two runs
+    /// saw the same machine; on a VM whose speed drifts from one run to the next this is the
+    /// steadier figure.
+    pub paired: f64,
     /// The lowest pairwise ratio.
     pub min: f64,
     /// The highest pairwise ratio.
@@ -464,6 +468,7 @@ impl Ratio {
         let median = median(&a) / median(&b);
         median.is_finite().then(|| Ratio {
             median,
+            paired: self::median(&pairs),
             min: pairs.iter().copied().fold(f64::INFINITY, f64::min),
             max: pairs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
@@ -472,7 +477,11 @@ impl Ratio {
 
 impl std::fmt::Display for Ratio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.3} [{:.3}..{:.3}]", self.median, self.min, self.max)
+        write!(
+            f,
+            "{:.3} (paired {:.3}) [{:.3}..{:.3}]",
+            self.median, self.paired, self.min, self.max
+        )
     }
 }
 
@@ -534,9 +543,11 @@ impl Comparison {
                 "concurrency": self.concurrency,
                 "repeats": self.runs_of(mode).len(),
                 "ops_ratio": ops.median,
+                "ops_ratio_paired": ops.paired,
                 "ops_ratio_min": ops.min,
                 "ops_ratio_max": ops.max,
                 "cpu_ratio": cpu.map(|r| r.median),
+                "cpu_ratio_paired": cpu.map(|r| r.paired),
                 "cpu_ratio_min": cpu.map(|r| r.min),
                 "cpu_ratio_max": cpu.map(|r| r.max),
             });
@@ -1266,9 +1277,13 @@ mod tests {
         let ops = c.throughput_ratio(Mode::Resilient).unwrap();
         assert!((ops.median - 0.8).abs() < 1e-9, "{ops}");
         assert!((ops.min - 0.8).abs() < 1e-9 && (ops.max - 1.0).abs() < 1e-9);
+        // Pairs 0.9, 0.8, 1.0: their median.
+        assert!((ops.paired - 0.9).abs() < 1e-9, "{ops}");
         let cpu = c.cpu_ratio(Mode::Resilient).unwrap();
         assert!((cpu.median - 1.2).abs() < 1e-9, "{cpu}");
         assert!((cpu.min - 1.0).abs() < 1e-9 && (cpu.max - 1.2).abs() < 1e-9);
+        // Pairs 1.1, 1.2, 1.0.
+        assert!((cpu.paired - 1.1).abs() < 1e-9, "{cpu}");
         assert!(c.throughput_ratio(Mode::Backend).is_none());
         let lines = c.json_lines().unwrap();
         assert_eq!(lines.len(), 1);
