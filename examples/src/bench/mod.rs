@@ -445,6 +445,10 @@ pub struct Ratio {
     /// saw the same machine; on a VM whose speed drifts from one run to the next this is the
     /// steadier figure.
     pub paired: f64,
+    /// A 95 % confidence interval of [`paired`](Self::paired), free of any assumption about
+    /// how the runs spread ([`median_interval`]); `None` under 6 repeats. When it still
+    /// straddles a target, more repeats are needed, not a different reading.
+    pub paired_interval: Option<(f64, f64)>,
     /// The lowest pairwise ratio.
     pub min: f64,
     /// The highest pairwise ratio.
@@ -469,6 +473,7 @@ impl Ratio {
         median.is_finite().then(|| Ratio {
             median,
             paired: self::median(&pairs),
+            paired_interval: median_interval(&pairs),
             min: pairs.iter().copied().fold(f64::INFINITY, f64::min),
             max: pairs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
@@ -477,12 +482,39 @@ impl Ratio {
 
 impl std::fmt::Display for Ratio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:.3} (paired {:.3}) [{:.3}..{:.3}]",
-            self.median, self.paired, self.min, self.max
-        )
+        write!(f, "{:.3} (paired {:.3}", self.median, self.paired)?;
+        if let Some((low, high)) = self.paired_interval {
+            write!(f, ", 95% {low:.3}..{high:.3}")?;
+        }
+        write!(f, ") [{:.3}..{:.3}]", self.min, self.max)
     }
+}
+
+/// A 95 % confidence interval of the median of `values`, from their order statistics: the
+/// `k`-th lowest and `k`-th highest value, with `k` the largest rank such that a fair coin
+/// tossed once per value comes up heads at most `k - 1` times with probability at most
+/// 2.5 %. It assumes nothing about the distribution (the runs of a noisy VM are far from
+/// normal). `None` under 6 values, where no such `k` exists.
+pub fn median_interval(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    // P(X <= j) for X ~ Binomial(n, 1/2), accumulated term by term in logarithms.
+    let mut log_term = n as f64 * 0.5f64.ln();
+    let mut below = 0.0;
+    let mut k = 0;
+    for j in 0..n {
+        below += log_term.exp();
+        if below > 0.025 {
+            break;
+        }
+        k = j + 1;
+        log_term += ((n - j) as f64).ln() - ((j + 1) as f64).ln();
+    }
+    if k == 0 {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    Some((v[k - 1], v[n - k]))
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count).
@@ -544,10 +576,12 @@ impl Comparison {
                 "repeats": self.runs_of(mode).len(),
                 "ops_ratio": ops.median,
                 "ops_ratio_paired": ops.paired,
+                "ops_ratio_paired_95": ops.paired_interval.map(|(l, h)| [l, h]),
                 "ops_ratio_min": ops.min,
                 "ops_ratio_max": ops.max,
                 "cpu_ratio": cpu.map(|r| r.median),
                 "cpu_ratio_paired": cpu.map(|r| r.paired),
+                "cpu_ratio_paired_95": cpu.and_then(|r| r.paired_interval).map(|(l, h)| [l, h]),
                 "cpu_ratio_min": cpu.map(|r| r.min),
                 "cpu_ratio_max": cpu.map(|r| r.max),
             });
@@ -1211,6 +1245,20 @@ fn pick(mut runs: Vec<Sample>, how: Pick) -> Result<Sample, BenchError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_interval_takes_the_binomial_order_statistics() {
+        // Too few values for any 95 % interval: 5 coins all tails is 1/32 > 2.5 %.
+        assert_eq!(median_interval(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        // Six values: only min..max (1/64 per side).
+        assert_eq!(
+            median_interval(&[6.0, 1.0, 5.0, 2.0, 4.0, 3.0]),
+            Some((1.0, 6.0))
+        );
+        // 41 values: the 14th lowest and 14th highest (P(X <= 13) = 1.4 %, P(X <= 14) = 3.0 %).
+        let values: Vec<f64> = (1..=41).rev().map(f64::from).collect();
+        assert_eq!(median_interval(&values), Some((14.0, 28.0)));
+    }
 
     fn sample(mode: Mode, ops_per_sec: f64) -> Sample {
         Sample {
