@@ -15,8 +15,9 @@
 # two totals over the difference of the operation counts. Counting starts when the measured
 # load does (callgrind's --zero-before on the binary's `measured_load_starts`), so start-up,
 # connecting, the warm-up and one-time work bounded by wall time (the latency clock's
-# calibration) are not counted, and the process's end cancels out. The server is private (a free port, no persistence), pinned to one
-# CPU and the client to another when the machine has two.
+# calibration) are not counted, and the process's end cancels out. The server is private
+# (a free port, no persistence), pinned to one CPU and the client to another when the
+# machine has two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

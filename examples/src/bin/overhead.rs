@@ -3,9 +3,8 @@
 //! `scripts/overhead.sh` runs this under `valgrind --tool=callgrind`, twice per mode with
 //! two operation counts, and divides the difference in instructions by the difference in
 //! operations: the counts are zeroed when the measured load starts, the process's end
-//! cancels out, and
-//! what is left is the client's instructions per operation, the same on every run whatever
-//! the machine's load.
+//! cancels out, and what is left is the client's instructions per operation, the same on
+//! every run whatever the machine's load.
 //!
 //! ```text
 //! overhead --url redis://127.0.0.1:6390 --backend redis-rs --mode resilient --ops 10000
