@@ -277,13 +277,18 @@ async fn queue(
 }
 
 /// The canonical value of a typed fred reply (a decoded [`FredValue`], not a frame).
+///
+/// `ok_is_status`: the command's only string reply is the status `OK` (a `SET`, which
+/// `Command::Set` never sends with `GET`), so fred's `"OK"` string is taken as that status
+/// instead of bytes.
 fn typed_reply(
     inner: &Inner,
     shape: ReplyShape,
     reply: Result<FredValue, fred::error::Error>,
+    ok_is_status: bool,
 ) -> Result<Value, BackendError> {
     match reply {
-        Ok(v) => shape.canonicalize(reply::fred_to_value(v, false)),
+        Ok(v) => shape.canonicalize(reply::fred_to_value(v, ok_is_status)),
         Err(e) => Err(inner.auth.explain(classify_error(&e))),
     }
 }
@@ -396,7 +401,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .get::<FredValue, _>(key)
-                        .map(move |reply| typed_reply(inner, shape, reply))
+                        .map(move |reply| typed_reply(inner, shape, reply, false))
                 });
             }
             Command::Set {
@@ -415,7 +420,7 @@ impl KvBackend for FredBackend {
                     self.inner
                         .commands
                         .set::<FredValue, _, _>(key, value, expire, condition, false)
-                        .map(move |reply| typed_reply(inner, shape, reply))
+                        .map(move |reply| typed_reply(inner, shape, reply, true))
                 });
             }
             other => other,

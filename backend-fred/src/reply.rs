@@ -3,9 +3,11 @@
 //! - a single command is sent with `custom_raw`, so its reply arrives as the protocol frame
 //!   ([`Resp3Frame`]; fred upgrades RESP2 frames to their RESP3 form) and
 //!   [`frame_to_value`] keeps every distinction RESP makes (status vs bulk string);
-//! - a pipeline or transaction only hands back fred's [`FredValue`], which merges status
-//!   and bulk strings into one `String`; [`fred_to_value`] maps those to `Bytes`, and `"OK"`
-//!   to [`Value::Okay`] only for a `Raw` command (documented in the crate docs).
+//! - a pipeline or transaction, and the typed `GET` and `SET`, hand back fred's
+//!   [`FredValue`], which merges status and bulk strings into one `String`;
+//!   [`fred_to_value`] maps those to `Bytes`, and `"OK"` to [`Value::Okay`] only for a
+//!   `Raw` command (documented in the crate docs) and a single `SET`, whose only string
+//!   reply is that status.
 //!
 //! The canonical shape of each command's reply (`HGETALL` as a `Map`, scores as `Double`,
 //! `SET`'s `OK` as `Okay`, …) is the core's job:
@@ -61,16 +63,18 @@ pub(crate) fn frame_to_value(frame: Resp3Frame) -> Result<Value, BackendError> {
     })
 }
 
-/// Converts fred's decoded value (pipelines and transactions). `raw` says whether the
-/// command was `Raw`, whose `"OK"` string is taken as the status `OK`.
-pub(crate) fn fred_to_value(v: FredValue, raw: bool) -> Value {
+/// Converts fred's decoded value (pipelines, transactions, the typed `GET` and `SET`).
+/// fred merges status and bulk strings; `ok_is_status` takes an `"OK"` string as the
+/// status `OK`: for a `Raw` command, and for a `SET`, whose only string reply is that
+/// status.
+pub(crate) fn fred_to_value(v: FredValue, ok_is_status: bool) -> Value {
     match v {
         FredValue::Null => Value::Nil,
         FredValue::Boolean(b) => Value::Int(i64::from(b)),
         FredValue::Integer(i) => Value::Int(i),
         FredValue::Double(d) => Value::Double(d),
         FredValue::String(s) => {
-            if raw && &s[..] == "OK" {
+            if ok_is_status && &s[..] == "OK" {
                 Value::Okay
             } else {
                 Value::Bytes(s.into_inner())
@@ -81,12 +85,15 @@ pub(crate) fn fred_to_value(v: FredValue, raw: bool) -> Value {
         FredValue::Map(m) => Value::Map(
             m.inner()
                 .into_iter()
-                .map(|(k, v)| (Value::Bytes(k.into_bytes()), fred_to_value(v, raw)))
+                .map(|(k, v)| (Value::Bytes(k.into_bytes()), fred_to_value(v, ok_is_status)))
                 .collect(),
         ),
-        FredValue::Array(items) => {
-            Value::Array(items.into_iter().map(|v| fred_to_value(v, raw)).collect())
-        }
+        FredValue::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| fred_to_value(v, ok_is_status))
+                .collect(),
+        ),
     }
 }
 

@@ -50,6 +50,7 @@ enum Kind {
 
 impl ReplyShape {
     /// The shape `cmd`'s reply must have.
+    #[inline]
     pub fn of(cmd: &Command) -> ReplyShape {
         let kind = match cmd {
             Command::Ping => Kind::Pong,
@@ -109,7 +110,24 @@ impl ReplyShape {
     /// beyond `i64::MAX` keeps its bits: cast it back with `as u64`), a status where bytes
     /// are promised becomes bytes and a bulk `OK` where `SET` promises `Okay` becomes
     /// `Okay`. Any other mismatch is a [`ErrorKind::Server`] error naming the command.
+    #[inline]
     pub fn canonicalize(self, reply: Value) -> Result<Value, BackendError> {
+        // The replies of the hot commands (`GET`, `SET`, the counters) usually arrive in
+        // their canonical shape already: pass them through without the full match below,
+        // which returns them unchanged too (test `fast_path_agrees_with_the_full_match`).
+        if matches!(
+            (self.kind, &reply),
+            (Kind::BulkOrNil, Value::Bytes(_) | Value::Nil)
+                | (Kind::SetReply, Value::Okay | Value::Nil)
+                | (Kind::Int, Value::Int(_))
+        ) {
+            return Ok(reply);
+        }
+        self.reshape(reply)
+    }
+
+    /// [`canonicalize`](Self::canonicalize) for every reply not already canonical.
+    fn reshape(self, reply: Value) -> Result<Value, BackendError> {
         let cmd = self.command;
         match self.kind {
             Kind::Pong => match reply {
@@ -271,6 +289,49 @@ mod tests {
 
     fn shape(cmd: &Command, v: Value) -> Result<Value, BackendError> {
         ReplyShape::of(cmd).canonicalize(v)
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_match() {
+        let get = Command::Get { key: "k".into() };
+        let set = Command::Set {
+            key: "k".into(),
+            value: "v".into(),
+            options: SetOptions::default(),
+        };
+        let incr = Command::Incrby {
+            key: "k".into(),
+            delta: 1,
+        };
+        let replies = [
+            Value::Nil,
+            Value::Okay,
+            Value::Int(7),
+            bs("OK"),
+            bs("12"),
+            Value::Status("OK".into()),
+            Value::Double(1.5),
+            Value::Array(vec![]),
+        ];
+        for cmd in [&get, &set, &incr] {
+            let s = ReplyShape::of(cmd);
+            for reply in &replies {
+                let fast = s.canonicalize(reply.clone());
+                let full = s.reshape(reply.clone());
+                assert_eq!(
+                    fast.as_ref().ok(),
+                    full.as_ref().ok(),
+                    "{} with {reply:?}",
+                    cmd.name()
+                );
+                assert_eq!(
+                    fast.is_err(),
+                    full.is_err(),
+                    "{} with {reply:?}",
+                    cmd.name()
+                );
+            }
+        }
     }
 
     #[test]
