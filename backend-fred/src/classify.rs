@@ -67,7 +67,7 @@ fn classify_kind(e: &FredError) -> BackendError {
             } else {
                 // Reset, broken pipe, EOF, "Connection Closed": the connection broke with
                 // the command possibly written, so it may have run.
-                BackendError::timeout(format!(
+                BackendError::lost_in_flight(format!(
                     "fred io: connection lost with the command in flight, it may have run: {details}"
                 ))
             };

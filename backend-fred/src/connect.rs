@@ -133,7 +133,7 @@ pub(crate) async fn init(
     let budget = nonzero(cfg.socket_connect_timeout) + nonzero(cfg.socket_timeout);
     let handle = match tokio::time::timeout(budget, client.init()).await {
         Ok(Ok(handle)) => handle,
-        Ok(Err(e)) => return Err(crate::classify_error(&e)),
+        Ok(Err(e)) => return Err(crate::classify_error(&e).at_connect()),
         Err(_) => {
             stop(client).await;
             return Err(BackendError::timeout(format!(
@@ -155,7 +155,7 @@ pub(crate) async fn init(
     .await;
     let result = match probe {
         Ok(Ok(frame)) => crate::reply::frame_to_value(frame).map(|_| ()),
-        Ok(Err(e)) => Err(crate::classify_error(&e)),
+        Ok(Err(e)) => Err(crate::classify_error(&e).at_connect()),
         Err(_) => Err(BackendError::timeout("PING after connect timed out")),
     };
     match result {
@@ -174,12 +174,14 @@ pub(crate) async fn init(
 /// replaced by one from a CA the client does not trust) is logged at `warn` with the
 /// classified message (`TLS handshake failed …`), once per distinct message in a row;
 /// other connection errors at `debug`. Every error and every reconnect also goes to
-/// `auth`, so that commands failing while the credentials are refused say `Auth` (see
-/// `auth_state`). The task ends when the client is dropped (its channels close) or when
-/// the backend aborts it.
+/// `link`, which from an error until the next reconnect refuses calls as not sent, and
+/// makes those failing while the credentials are refused say `Auth` (see `link_state`).
+/// Errors are taken before reconnects when both are waiting, so a reconnect is never
+/// applied before the error that preceded it. The task ends when the client is dropped
+/// (its channels close) or when the backend aborts it.
 pub(crate) fn spawn_error_log(
     client: &fred::prelude::Client,
-    auth: std::sync::Arc<crate::auth_state::AuthState>,
+    link: std::sync::Arc<crate::link_state::LinkState>,
 ) -> tokio::task::JoinHandle<()> {
     use fred::interfaces::EventInterface;
     use tokio::sync::broadcast::error::RecvError;
@@ -189,6 +191,7 @@ pub(crate) fn spawn_error_log(
         let mut last_warned: Option<String> = None;
         loop {
             let (error, server) = tokio::select! {
+                biased;
                 error = errors.recv() => match error {
                     Ok(error) => error,
                     Err(RecvError::Lagged(_)) => continue,
@@ -196,14 +199,14 @@ pub(crate) fn spawn_error_log(
                 },
                 reconnected = reconnects.recv() => match reconnected {
                     Ok(_) | Err(RecvError::Lagged(_)) => {
-                        auth.connected();
+                        link.connected();
                         continue;
                     }
                     Err(RecvError::Closed) => break,
                 },
             };
             let classified = crate::classify_error(&error);
-            auth.connection_error(&classified);
+            link.connection_error(&classified);
             let server = server.map(|s| s.to_string()).unwrap_or_default();
             let message = classified.to_string();
             if message.contains("TLS") {

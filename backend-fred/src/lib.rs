@@ -42,9 +42,14 @@
 //!   which fred bounds by its `default_command_timeout`, set to `socket_timeout`), with
 //!   `Timeout` when the server does not answer, including one that accepted the
 //!   connection and went silent. That is the only timer of a call: the backend adds none;
-//! - a call made while the connection is down fails at once with `Unavailable` (fred's
-//!   per-command `fail_fast`), instead of waiting in fred's reconnect buffer; one made in
-//!   the instant before fred notices the drop fails with `Timeout` after `socket_timeout`;
+//! - a call made after the connection was seen closed, or while fred reconnects, fails at
+//!   once with `Unavailable` and is never handed to fred: the backend keeps its own account
+//!   of the connection from fred's error and reconnect events (private module
+//!   `link_state`), because fred's own state still says "connected" until its first
+//!   reconnect attempt, and a command handed to fred then would wait out `socket_timeout`
+//!   and end as a `Timeout` although it was never written. fred's per-command `fail_fast`
+//!   covers the rest of the reconnect. Commands written before the connection was lost
+//!   fail with `Timeout` (they may have run) as soon as fred sees it closed;
 //! - fred sends each command at most once (`max_command_attempts = 1`), so a non-idempotent
 //!   write is never applied twice by the driver: the core alone decides what to retry;
 //! - a connection whose replies stop for `socket_timeout` is closed and rebuilt
@@ -101,7 +106,7 @@
 //! When the server starts refusing the client's credentials (a password changed on the
 //! server), fred keeps reconnecting and every command fails fast as "not connected". Those
 //! failures are reported as `Auth`, not `Unavailable`, while the last reconnect was refused
-//! for its credentials (private module `auth_state`), so the breaker, which does not count
+//! for its credentials (private module `link_state`), so the breaker, which does not count
 //! `Auth`, stays closed in front of a server that is up. The first call or two after the
 //! connection is lost, before the refusal is known, fail as a lost connection.
 //!
@@ -114,10 +119,10 @@
 //! its own slots. See the private `cluster` module for why fred's own clustered client is
 //! not used.
 
-mod auth_state;
 mod classify;
 mod cluster;
 mod connect;
+mod link_state;
 mod reply;
 mod sentinel;
 mod tls;
@@ -154,8 +159,11 @@ struct Inner {
     socket_timeout: Duration,
     task: fred::types::ConnectHandle,
     error_log: tokio::task::JoinHandle<()>,
-    /// Whether the credentials are being refused (see `auth_state`).
-    auth: Arc<auth_state::AuthState>,
+    /// Whether the connection is down, and whether the credentials are being refused
+    /// (see `link_state`).
+    link: Arc<link_state::LinkState>,
+    /// `host:port` of the server, for errors.
+    address: String,
     /// RESP3 client tracking, with `ConnectionConfig::client_tracking` (see `tracking`).
     tracking: Option<tracking::Tracking>,
 }
@@ -216,8 +224,8 @@ impl FredBackend {
     pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
-        let auth = Arc::new(auth_state::AuthState::default());
-        let error_log = connect::spawn_error_log(&client, Arc::clone(&auth));
+        let link = Arc::new(link_state::LinkState::default());
+        let error_log = connect::spawn_error_log(&client, Arc::clone(&link));
         let options = connect::command_options(config);
         let backend = FredBackend {
             inner: Arc::new(Inner {
@@ -227,7 +235,11 @@ impl FredBackend {
                 socket_timeout: config.socket_timeout.max(Duration::from_millis(1)),
                 task,
                 error_log,
-                auth,
+                link,
+                address: match &config.sentinel {
+                    Some(sentinel) => format!("the master of {:?}", sentinel.master_name),
+                    None => config.address(),
+                },
                 tracking: config.client_tracking.then(tracking::Tracking::new),
             }),
             cluster: None,
@@ -261,7 +273,7 @@ impl FredBackend {
         fut: impl std::future::Future<Output = Result<T, fred::error::Error>>,
     ) -> Result<T, BackendError> {
         fut.await
-            .map_err(|e| self.inner.auth.explain(classify_error(&e)))
+            .map_err(|e| self.inner.link.explain(classify_error(&e)))
     }
 }
 
@@ -289,7 +301,7 @@ fn typed_reply(
 ) -> Result<Value, BackendError> {
     match reply {
         Ok(v) => shape.canonicalize(reply::fred_to_value(v, ok_is_status)),
-        Err(e) => Err(inner.auth.explain(classify_error(&e))),
+        Err(e) => Err(inner.link.explain(classify_error(&e))),
     }
 }
 
@@ -387,8 +399,11 @@ impl KvBackend for FredBackend {
             let cluster = cluster.clone();
             return Box::pin(async move { cluster.route(cmd).await });
         }
-        let shape = ReplyShape::of(&cmd);
         let inner: &Inner = &self.inner;
+        if let Some(refused) = inner.link.refuse_while_down(&inner.address) {
+            return Box::pin(std::future::ready(Err(refused)));
+        }
+        let shape = ReplyShape::of(&cmd);
         // GET and SET, the hot commands, go through fred's typed interface, which sends the
         // same command (the conformance suite checks both paths alike): through
         // `custom_raw`, fred splits and copies the command's name, allocates per argument
@@ -435,7 +450,7 @@ impl KvBackend for FredBackend {
                 .custom_raw::<FredValue>(wire.cmd, wire.args)
                 .map(move |reply| match reply {
                     Ok(frame) => shape.canonicalize(reply::frame_to_value(frame)?),
-                    Err(e) => Err(inner.auth.explain(classify_error(&e))),
+                    Err(e) => Err(inner.link.explain(classify_error(&e))),
                 })
         })
     }
@@ -450,6 +465,9 @@ impl KvBackend for FredBackend {
         }
         if let Some(cluster) = &self.cluster {
             return cluster.route_batch(cmds, atomic).await;
+        }
+        if let Some(refused) = self.inner.link.refuse_while_down(&self.inner.address) {
+            return Err(refused);
         }
         let shapes: Vec<ReplyShape> = cmds.iter().map(ReplyShape::of).collect();
         let wires = cmds

@@ -16,7 +16,7 @@ use resilience_core::{BackendError, ErrorKind};
 /// | `ErrorKind::AuthenticationFailed` (handshake `AUTH` refused) | `Auth` |
 /// | a TLS handshake failure (certificate not trusted, name mismatch, client certificate required or refused, TLS alert) | `Unavailable`, with a message starting `TLS handshake failed` (see below) |
 /// | refused, DNS and any other I/O error that means no connection was made | `Unavailable` |
-/// | reset, aborted, broken pipe, EOF, not connected, the connection task ending: the command may have run | `Timeout` |
+/// | reset, aborted, broken pipe, EOF, not connected, the connection task ending: the command may have run | `Timeout` (the backend itself reports a command that was never handed to a live connection as `Unavailable`: see the crate docs, "A dead server") |
 /// | a garbled reply (`ErrorKind::Parse`) | `Timeout`: the command may have run, so only idempotent commands may be retried |
 /// | `InvalidClientConfig`, `Client` | `InvalidInput`: nothing useful was sent |
 /// | anything else (sentinel, cluster routing, an unexpected reply type) | `UnexpectedReturnType`, `RESP3NotSupported` → `Server`; sentinel, cluster and future kinds → `Unavailable` |
@@ -127,7 +127,7 @@ fn is_tls_failure(e: &RedisError) -> bool {
 /// the server may have applied it, so only an idempotent command may be tried again.
 fn classify_io(e: &RedisError) -> BackendError {
     if !e.is_connection_refusal() && e.is_connection_dropped() {
-        BackendError::timeout(format!(
+        BackendError::lost_in_flight(format!(
             "redis-rs: connection lost with the command in flight, it may have run: {e}"
         ))
     } else {

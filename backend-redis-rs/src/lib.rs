@@ -58,8 +58,8 @@
 //!   The driver's own response timeout would only cover the wait for the reply, so it
 //!   would be a second timer per command that adds no guarantee.
 //! - **The manager never resends a command.** A command in flight when the connection
-//!   dies fails with `Unavailable`; only the *connection* is re-established. So no driver
-//!   retry can apply a non-idempotent write twice.
+//!   dies fails with `Timeout` (it may have run); only the *connection* is re-established.
+//!   So no driver retry can apply a non-idempotent write twice.
 //!
 //! Two gaps of the manager are closed here, in the private `connect` module:
 //!
@@ -74,15 +74,28 @@
 //! - A connect that failed is cached until the next call notices it, so the first call
 //!   after the server comes back would fail with that stale error. A failure to *connect*
 //!   (refused) means the command was never sent, so [`RedisRsBackend`]
-//!   retries it exactly once, on the fresh attempt that the failure started. No other
-//!   error is ever retried here.
+//!   retries it exactly once, on the fresh attempt that the failure started. The same
+//!   holds for a command handed to a connection that had already closed (next section).
+//!   No other error is ever retried here.
 //!
-//! One failure remains visible by design: with RESP2 the manager learns that its socket
-//! died only when a call uses it. If no call runs while the server is down, the first call
-//! after it returns fails with `Unavailable` (the command was handed to a dead connection,
-//! so whether it ran cannot be known to the driver) and starts the reconnect; the next call
-//! succeeds. The core's retry policy treats `Unavailable` as retryable, so a caller with
-//! retries sees no failure at all.
+//! ## A dead server: what was sent, and what was not
+//!
+//! With RESP2 the manager learns that its socket died only when a call uses it, and
+//! redis-rs reports the same error (`broken pipe`) whether the command was in flight on
+//! the dead connection (it may have run) or was handed to a connection whose task had
+//! already ended (it was never written). The backend tells the two apart by how the call
+//! went (the private `HandedOver` future): handing a command to an ended connection task
+//! fails on the call's first poll, while a command the task accepted waits for its reply
+//! first. So:
+//!
+//! - a call made after the connection closed (the server died while the client was idle)
+//!   was not sent: it is tried once more on the reconnect its failure started, and fails
+//!   with `Unavailable` in well under a millisecond when the server is down (or succeeds,
+//!   when only the connection had been cut);
+//! - a call made while the manager reconnects fails with `Unavailable` as soon as the
+//!   connect is refused;
+//! - a command written and then left without a reply by a dying connection is `Timeout`:
+//!   it may have run, and it is never resent.
 //!
 //! RESP2 is used (the default), and `CLIENT SETINFO` is sent as redis-rs does by default
 //! (its reply is ignored). With `ConnectionConfig::client_tracking` the connection speaks
@@ -319,7 +332,7 @@ impl RedisRsBackend {
         let connecting = ConnectionManager::new_with_config(client.clone(), manager_config.clone());
         match tokio::time::timeout(config.socket_connect_timeout, connecting).await {
             Ok(Ok(manager)) => Ok(manager),
-            Ok(Err(e)) => Err(classify_error(&e)),
+            Ok(Err(e)) => Err(classify_error(&e).at_connect()),
             Err(_) => Err(BackendError::timeout(format!(
                 "redis-rs: no connection to {address} within {:?}",
                 config.socket_connect_timeout
@@ -353,12 +366,12 @@ impl RedisRsBackend {
                 "redis-rs: a cluster call reached the single-server path",
             ));
         };
-        let mut may_retry_refusal = true;
+        let mut may_retry_unsent = true;
         loop {
             let lease = connector.current();
             let generation = lease.generation;
             let mut conn = lease.manager;
-            let attempt = async {
+            let attempt = std::pin::pin!(async {
                 match request {
                     // Straight to the manager: `Cmd::query_async` would box the future.
                     Request::One(cmd) => conn
@@ -367,19 +380,26 @@ impl RedisRsBackend {
                         .and_then(redis::Value::extract_error),
                     Request::Batch(pipe) => pipe.query_async::<redis::Value>(&mut conn).await,
                 }
-            };
-            match tokio::time::timeout_at(deadline, attempt).await {
+            });
+            let mut handed = HandedOver::new(attempt);
+            let outcome = tokio::time::timeout_at(deadline, &mut handed).await;
+            let waited = handed.waited();
+            match outcome {
                 Ok(Ok(value)) => {
                     connector.mark_answered(generation);
                     self.report(Ok(()));
                     return Ok(value);
                 }
                 Ok(Err(e)) => {
-                    // Refused means the connect failed: the command was never sent, so one
-                    // more try, on the reconnect this failure just started, cannot apply
-                    // it twice. It avoids failing on a stale cached connect error.
-                    if may_retry_refusal && e.is_connection_refusal() {
-                        may_retry_refusal = false;
+                    let unsent = !waited && e.is_connection_dropped() && !e.is_connection_refusal();
+                    // Refused means the connect failed, and a lost connection reported
+                    // before the call ever waited means the connection's task had already
+                    // ended (see `HandedOver`): either way the command was never sent, so
+                    // one more try, on the reconnect this failure just started, cannot
+                    // apply it twice. It avoids failing on a stale cached connect error,
+                    // and on a connection that died while idle when the server is back.
+                    if may_retry_unsent && (e.is_connection_refusal() || unsent) {
+                        may_retry_unsent = false;
                         continue;
                     }
                     if classify::is_server_reply(&e) {
@@ -390,7 +410,15 @@ impl RedisRsBackend {
                     } else if classify::needs_fresh_connection(&e) {
                         connector.renew(generation);
                     }
-                    let error = classify_error(&e);
+                    let error = if unsent {
+                        BackendError::unavailable(format!(
+                            "redis-rs: not sent: the connection to {} had closed before the command was handed to it ({e})",
+                            self.inner.address
+                        ))
+                        .with_source(e)
+                    } else {
+                        classify_error(&e)
+                    };
                     self.report(Err(&error));
                     return Err(error);
                 }
@@ -407,6 +435,52 @@ impl RedisRsBackend {
                 }
             }
         }
+    }
+}
+
+/// A call's future that remembers whether it ever waited (returned `Pending`).
+///
+/// redis-rs reports a connection that is gone with the same error (`broken pipe`) whether
+/// the command was in flight on it (it may have run) or was handed to a connection whose
+/// task had already ended (it was never written). The two differ in one observable way:
+/// handing a command to an ended connection task fails at once, on the call's first poll,
+/// since the task's channel is closed; a command accepted by a live task waits for its
+/// reply, so its call returns `Pending` at least once before any failure. So a
+/// lost-connection error from a call that never waited means "not sent". The one case
+/// read conservatively the other way: a call that waited for a reconnect and was then
+/// handed to a connection that had died in between is reported as `Timeout`.
+struct HandedOver<F> {
+    inner: F,
+    waited: bool,
+}
+
+impl<F> HandedOver<F> {
+    fn new(inner: F) -> Self {
+        HandedOver {
+            inner,
+            waited: false,
+        }
+    }
+
+    /// Whether the future returned `Pending` at least once.
+    fn waited(&self) -> bool {
+        self.waited
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for HandedOver<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll(cx);
+        if poll.is_pending() {
+            self.waited = true;
+        }
+        poll
     }
 }
 

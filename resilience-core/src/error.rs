@@ -108,6 +108,9 @@ pub struct BackendError {
     kind: ErrorKind,
     code: Option<String>,
     message: String,
+    /// A `Timeout` because the connection was lost with the command in flight, not because
+    /// a timer expired (see [`BackendError::lost_in_flight`]).
+    lost_in_flight: bool,
     /// The driver's own error, when there was one.
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -142,6 +145,7 @@ impl BackendError {
             kind,
             code: None,
             message: message.into(),
+            lost_in_flight: false,
             source: None,
         }
     }
@@ -161,6 +165,7 @@ impl BackendError {
             kind: ErrorKind::from_reply_code(code),
             code: Some(code.to_owned()),
             message: reply.to_owned(),
+            lost_in_flight: false,
             source: None,
         }
     }
@@ -196,9 +201,46 @@ impl BackendError {
         Self::new(ErrorKind::Unavailable, message)
     }
 
-    /// Shorthand for a `Timeout` error.
+    /// Shorthand for a `Timeout` error: no answer within the time allowed.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// A `Timeout` of another cause: the command was written and the connection was lost
+    /// (closed, reset) before its reply came. It may have run, exactly like a timeout, and
+    /// is treated the same everywhere; only the advice given to people differs, since the
+    /// server or the network failed and a longer timeout would not help.
+    pub fn lost_in_flight(message: impl Into<String>) -> Self {
+        BackendError {
+            lost_in_flight: true,
+            ..Self::new(ErrorKind::Timeout, message)
+        }
+    }
+
+    /// This error as the failure of a connect: nothing of the caller's was sent yet, so a
+    /// connection lost during the handshake is `Unavailable` (the server could not be
+    /// reached), not a `Timeout` that "may have run". Other errors are returned as they
+    /// are.
+    pub fn at_connect(self) -> Self {
+        if !self.lost_in_flight {
+            return self;
+        }
+        // The driver's own words, when kept: the backend's message says "may have run".
+        let cause = match &self.source {
+            Some(source) => source.to_string(),
+            None => self.message.clone(),
+        };
+        BackendError {
+            kind: ErrorKind::Unavailable,
+            lost_in_flight: false,
+            message: format!("the connection closed during the handshake: {cause}"),
+            ..self
+        }
+    }
+
+    /// Whether this is a [`lost_in_flight`](Self::lost_in_flight) `Timeout`.
+    pub fn is_lost_in_flight(&self) -> bool {
+        self.lost_in_flight
     }
 }
 
@@ -244,6 +286,21 @@ impl fmt::Display for DeadLetterReason {
     }
 }
 
+/// The text of [`Error::Timeout`]: the advice depends on why there was no answer.
+fn timeout_text(e: &BackendError) -> String {
+    if e.is_lost_in_flight() {
+        format!(
+            "Redis connection lost before the reply ({}): the command may have run and is not resent; the server or the network failed (not a slow server), so check that the server at the configured address is running and reachable",
+            e.message()
+        )
+    } else {
+        format!(
+            "Redis did not answer in time ({}): the command may have run; if the server is slow rather than down, raise the timeout (socket_timeout, or the layer's that expired)",
+            e.message()
+        )
+    }
+}
+
 /// Every error a [`ResilientClient`](crate::ResilientClient) call can return.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -254,11 +311,9 @@ pub enum Error {
         .0.message()
     )]
     Unavailable(BackendError),
-    /// The server did not answer in time.
-    #[error(
-        "Redis did not answer in time ({}): the command may have run; if the server is slow rather than down, raise the timeout (socket_timeout, or the layer's that expired)",
-        .0.message()
-    )]
+    /// The server did not answer in time, or the connection was lost before it answered
+    /// ([`BackendError::is_lost_in_flight`]): the command may have run.
+    #[error("{}", timeout_text(.0))]
     Timeout(BackendError),
     /// The server is up but busy (LOADING, BUSY, READONLY, …).
     #[error(
@@ -426,5 +481,27 @@ mod tests {
         assert!(e.is_transient());
         let e: Error = BackendError::from_reply("WRONGTYPE x").into();
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn a_connection_lost_in_flight_is_a_timeout_with_its_own_advice() {
+        let lost: Error = BackendError::lost_in_flight("connection reset").into();
+        assert!(matches!(lost, Error::Timeout(_)));
+        assert_eq!(lost.kind(), Some(ErrorKind::Timeout));
+        let text = lost.to_string();
+        assert!(text.contains("connection lost"), "{text}");
+        assert!(text.contains("may have run"), "{text}");
+        assert!(!text.contains("raise the timeout"), "{text}");
+        let slow = Error::from(BackendError::timeout("no reply within 2s")).to_string();
+        assert!(slow.contains("raise the timeout"), "{slow}");
+        assert!(!BackendError::timeout("x").is_lost_in_flight());
+        // At connect, nothing of the caller's ran.
+        let at_connect = BackendError::lost_in_flight("reset").at_connect();
+        assert_eq!(at_connect.kind(), ErrorKind::Unavailable);
+        assert!(at_connect.message().contains("handshake"), "{at_connect}");
+        assert_eq!(
+            BackendError::timeout("slow").at_connect().kind(),
+            ErrorKind::Timeout
+        );
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Put a [`FaultProxy`] between a client and a server to test what the client does when the
 //! network misbehaves: a slow link ([`ProxyMode::Latency`]), a partition or a hung server
-//! ([`ProxyMode::Blackhole`]: connections are accepted but nothing is ever answered), or a
-//! server that drops every connection ([`ProxyMode::Reset`]).
+//! ([`ProxyMode::Blackhole`]: connections are accepted but nothing is ever answered), a
+//! server that drops every connection ([`ProxyMode::Reset`]), or replies lost in flight
+//! ([`ProxyMode::HoldReplies`]: the server applies the command, its answer is held).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -53,6 +54,27 @@ pub enum ProxyMode {
     Blackhole,
     /// Reset (TCP RST) every open connection, and each new one as soon as it is accepted.
     Reset,
+    /// Forward requests to the server, but hold its replies: the server applies each
+    /// command and the client hears nothing. Held replies are delivered when the mode
+    /// changes back; if the server closes the connection first (it died), they are lost
+    /// and the client sees its connection closed: a reply lost in flight.
+    HoldReplies,
+}
+
+/// Which way a [`pump`] carries bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// Client to server.
+    Requests,
+    /// Server to client.
+    Replies,
+}
+
+impl Direction {
+    /// Whether bytes read this way are held (not forwarded) in `mode`.
+    fn holds(self, mode: ProxyMode) -> bool {
+        self == Direction::Replies && mode == ProxyMode::HoldReplies
+    }
 }
 
 /// A running fault-injecting TCP proxy on `127.0.0.1`. See the [module docs](self).
@@ -311,7 +333,7 @@ async fn connection(
                     },
                 }
             }
-            ProxyMode::Pass | ProxyMode::Latency(_) => {
+            ProxyMode::Pass | ProxyMode::Latency(_) | ProxyMode::HoldReplies => {
                 tokio::select! {
                     connected = TcpStream::connect(upstream) => match connected {
                         Ok(stream) => break stream,
@@ -340,14 +362,14 @@ async fn connection(
                     upstream_write,
                     to_upstream,
                     stats,
-                    &stats.requests
+                    Direction::Requests
                 ),
                 pump(
                     upstream_read,
                     client_write,
                     to_client,
                     stats,
-                    &stats.replies
+                    Direction::Replies
                 ),
             )
         };
@@ -375,22 +397,35 @@ async fn passable(mode: &mut watch::Receiver<ProxyMode>) -> ProxyMode {
     }
 }
 
-/// Copies `from` to `to` chunk by chunk, following the mode, counting into `flow`; on EOF,
-/// half-closes `to`.
+/// Copies `from` to `to` chunk by chunk, following the mode, counting into the direction's
+/// flow; on EOF, half-closes `to`. Bytes the mode holds ([`ProxyMode::HoldReplies`]) are
+/// kept until the mode lets them through, and dropped if `from` closes first.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     mut mode: watch::Receiver<ProxyMode>,
     stats: &Stats,
-    flow: &Flow,
+    direction: Direction,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let flow = match direction {
+        Direction::Requests => &stats.requests,
+        Direction::Replies => &stats.replies,
+    };
     let mut buf = vec![0u8; 16 * 1024];
+    let mut held: Vec<u8> = Vec::new();
     loop {
-        passable(&mut mode).await;
+        let now = passable(&mut mode).await;
+        if !held.is_empty() && !direction.holds(now) {
+            to.write_all(&held).await?;
+            flow.forwarded
+                .fetch_add(held.len() as u64, Ordering::SeqCst);
+            held.clear();
+            stats.moved.notify_waiters();
+        }
         let n = tokio::select! {
             changed = mode.changed() => {
                 if changed.is_err() {
@@ -402,13 +437,20 @@ where
             read = from.read(&mut buf) => read?,
         };
         if n == 0 {
+            // Held bytes are lost: the sending side closed before they were delivered.
+            held.clear();
             to.shutdown().await?;
             return Ok(());
         }
         flow.read.fetch_add(n as u64, Ordering::SeqCst);
         stats.moved.notify_waiters();
         // The mode at forwarding time decides: held while blackholed, then delayed.
-        if let ProxyMode::Latency(delay) = passable(&mut mode).await {
+        let now = passable(&mut mode).await;
+        if direction.holds(now) {
+            held.extend_from_slice(&buf[..n]);
+            continue;
+        }
+        if let ProxyMode::Latency(delay) = now {
             tokio::time::sleep(delay).await;
         }
         to.write_all(&buf[..n]).await?;

@@ -36,6 +36,11 @@
 //! - [`sentinel::sentinel_failover`]: a master, a replica and three sentinels; the master
 //!   is SIGKILLed under writes, which must resume on the new master within 10 s without
 //!   a new client, losing no confirmed write.
+//! - [`dead_server::dead_server`]: kills, idle and under load, repeated: the first call
+//!   after a kill fails fast as `Unavailable` (not sent), a `High` non-idempotent write
+//!   made then is queued and applied exactly once, the breaker opens within 100 ms of a
+//!   kill under load and closes within 1.5 s of the restart; and a write whose reply is
+//!   lost in flight is `Timeout` and applied at most once.
 //! - [`acl::acl_checks`]: ACL users over a real server: right and wrong passwords, `Auth`
 //!   never opening the breaker, and the password in no error, `Debug` or log line.
 //!
@@ -96,12 +101,17 @@ pub mod cache;
 pub mod cluster;
 pub mod cluster_chaos;
 pub mod commands;
+pub mod dead_server;
 pub mod sentinel;
 pub mod soak;
 pub mod support;
 pub mod tls;
 
 pub use acl::{AclOptions, AclReport, acl_checks, acl_checks_with};
+pub use dead_server::{
+    DeadServerOptions, DeadServerReport, InFlightReport, dead_server, dead_server_with,
+    in_flight_then_death,
+};
 pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
 pub use soak::{
     FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_cluster,
