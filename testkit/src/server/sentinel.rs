@@ -352,7 +352,7 @@ async fn spawn_sentinel(dir: &Path, master_port: u16) -> Result<Sentinel, SpawnE
         std::fs::write(dir.join(LOG_FILE), b"")?;
         let stderr = std::fs::File::create(dir.join(STDERR_FILE))?;
         let stdout = stderr.try_clone()?;
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(super::server_binary());
         cmd.arg(&conf)
             .arg("--sentinel")
             .stdin(Stdio::null())
