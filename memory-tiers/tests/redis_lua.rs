@@ -2,6 +2,10 @@
 //! testkit, never 6379): the same commands and Lua sources the in-memory tests run, on a
 //! real server.
 //!
+//! Every test connects as a least-privilege ACL user, as a managed service hands out: no
+//! `@admin`, no `@dangerous`, keys under the tiers' namespace only
+//! (`testkit::scenarios::least_privilege`).
+//!
 //! Every test runs once per Redis driver compiled in (features `redis-rs` and `fred`).
 //!
 //! Needs `redis-server` on the PATH (`apt-get install redis-server`).
@@ -12,11 +16,12 @@ mod suite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memory_tiers::{MemoryInput, TieredMemory, connect_in_memory};
+use memory_tiers::{DEFAULT_NAMESPACE, MemoryInput, TieredMemory, connect_in_memory};
 use resilience_core::{KvBackend, Priority, StoreOutcome, TicketOutcome};
 use serde_json::json;
 use suite::MakeBackend;
 use testkit::RedisServer;
+use testkit::scenarios::least_privilege;
 
 /// Which driver a test runs on.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +34,7 @@ enum Driver {
 
 /// A backend factory over one connected driver backend (clones share its connection).
 async fn on(server: &RedisServer, driver: Driver) -> MakeBackend {
-    let config = server.connection_config();
+    let config = least_privilege::as_user(server.connection_config());
     let backend: Arc<dyn KvBackend> = match driver {
         #[cfg(feature = "redis-rs")]
         Driver::RedisRs => Arc::new(
@@ -48,7 +53,9 @@ async fn on(server: &RedisServer, driver: Driver) -> MakeBackend {
 }
 
 async fn server() -> RedisServer {
-    RedisServer::spawn()
+    RedisServer::builder()
+        .acl_user(least_privilege::user(DEFAULT_NAMESPACE))
+        .spawn()
         .await
         .expect("redis-server must be installed (apt-get install redis-server)")
 }

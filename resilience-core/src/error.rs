@@ -238,6 +238,19 @@ impl BackendError {
         }
     }
 
+    /// A permission refusal (`NOPERM`: an ACL user without the command, the key or the
+    /// channel) with the refused command's name in front, since the server's text does not
+    /// always say which command it refused; any other error is returned as it is.
+    pub(crate) fn naming_command(self, command: &str) -> Self {
+        if self.code.as_deref() != Some("NOPERM") {
+            return self;
+        }
+        BackendError {
+            message: format!("{command} refused by the server's ACL: {}", self.message),
+            ..self
+        }
+    }
+
     /// Whether this is a [`lost_in_flight`](Self::lost_in_flight) `Timeout`.
     pub fn is_lost_in_flight(&self) -> bool {
         self.lost_in_flight
@@ -495,6 +508,13 @@ mod tests {
         let slow = Error::from(BackendError::timeout("no reply within 2s")).to_string();
         assert!(slow.contains("raise the timeout"), "{slow}");
         assert!(!BackendError::timeout("x").is_lost_in_flight());
+        // A permission refusal says which command it refused.
+        let refused =
+            BackendError::from_reply("NOPERM no permissions to access a key").naming_command("GET");
+        assert!(refused.message().starts_with("GET refused"), "{refused}");
+        assert_eq!(refused.code(), Some("NOPERM"));
+        let other = BackendError::from_reply("WRONGTYPE x").naming_command("GET");
+        assert_eq!(other.message(), "WRONGTYPE x");
         // At connect, nothing of the caller's ran.
         let at_connect = BackendError::lost_in_flight("reset").at_connect();
         assert_eq!(at_connect.kind(), ErrorKind::Unavailable);

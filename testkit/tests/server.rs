@@ -202,7 +202,7 @@ async fn a_missing_binary_says_how_to_install_redis() {
     assert!(matches!(err, SpawnError::NotFound));
     assert_eq!(
         err.to_string(),
-        "redis-server not found: install it with `apt-get install -y redis-server`"
+        "redis-server not found: install it with `apt-get install -y redis-server`, or point TESTKIT_REDIS_SERVER at a redis-server or valkey-server binary"
     );
 }
 

@@ -129,7 +129,7 @@ impl ClientInner {
             .await;
         record_outcome(&span, result.as_ref().err());
         self.finish(permit, ordinal, name, started, result.as_ref().err());
-        result.map_err(Error::from)
+        result.map_err(|e| Error::from(e.naming_command(name)))
     }
 
     /// One cached read: a trusted hit, else the server (filling the cache when the read

@@ -59,7 +59,7 @@ impl Future for Call<'_> {
                 result.as_ref().err(),
             );
         }
-        Poll::Ready(result.map_err(Error::from))
+        Poll::Ready(result.map_err(|e| Error::from(e.naming_command(this.name))))
     }
 }
 

@@ -41,6 +41,9 @@
 //!   made then is queued and applied exactly once, the breaker opens within 100 ms of a
 //!   kill under load and closes within 1.5 s of the restart; and a write whose reply is
 //!   lost in flight is `Timeout` and applied at most once.
+//! - [`least_privilege::least_privilege`] (and `least_privilege_cluster`): a user
+//!   without `@admin` or `@dangerous`, limited to one key namespace, as managed services
+//!   hand out; the client, its cache and the cluster router work as that user.
 //! - [`acl::acl_checks`]: ACL users over a real server: right and wrong passwords, `Auth`
 //!   never opening the breaker, and the password in no error, `Debug` or log line.
 //!
@@ -102,6 +105,7 @@ pub mod cluster;
 pub mod cluster_chaos;
 pub mod commands;
 pub mod dead_server;
+pub mod least_privilege;
 pub mod sentinel;
 pub mod soak;
 pub mod support;

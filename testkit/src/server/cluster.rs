@@ -75,6 +75,7 @@ pub struct RedisClusterBuilder {
     cpus: Option<Vec<usize>>,
     appendfsync_always: bool,
     node_timeout: Duration,
+    acl_users: Vec<super::AclUser>,
 }
 
 impl Default for RedisClusterBuilder {
@@ -83,11 +84,18 @@ impl Default for RedisClusterBuilder {
             cpus: None,
             appendfsync_always: false,
             node_timeout: Duration::from_millis(1000),
+            acl_users: Vec::new(),
         }
     }
 }
 
 impl RedisClusterBuilder {
+    /// Gives every node this ACL user (see [`RedisServerBuilder::acl_user`](super::RedisServerBuilder::acl_user)).
+    pub fn acl_user(mut self, user: super::AclUser) -> Self {
+        self.acl_users.push(user);
+        self
+    }
+
     /// Pins every node to `cpus` (benchmarks keep the servers off the client's CPU).
     pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = Some(cpus);
@@ -216,6 +224,9 @@ impl RedisCluster {
                 RedisServer::builder().appendfsync_always(settings.appendfsync_always);
             if let Some(cpus) = &settings.cpus {
                 builder = builder.cpus(cpus.clone());
+            }
+            for user in &settings.acl_users {
+                builder = builder.acl_user(user.clone());
             }
             let spawned = builder
                 .arg("cluster-enabled", "yes")

@@ -148,6 +148,27 @@ pub struct RedisServerBuilder {
     tls: Option<tls::TlsSource>,
     tls_auth_clients: TlsClientAuth,
     cpus: Vec<usize>,
+    acl_users: Vec<AclUser>,
+}
+
+/// An ACL user a spawned server has from its start (and after every restart): its name,
+/// its password, and its ACL rules as `ACL SETUSER` takes them (`~app:* -@all +@read`).
+/// See [`RedisServerBuilder::acl_user`].
+#[derive(Clone, Debug)]
+pub struct AclUser {
+    /// The user name.
+    pub name: String,
+    /// Its password.
+    pub password: String,
+    /// Its rules, space-separated.
+    pub rules: String,
+}
+
+impl AclUser {
+    /// The ACL file line for this user: enabled, with its password and rules.
+    fn acl_line(&self) -> String {
+        format!("user {} on >{} {}", self.name, self.password, self.rules)
+    }
 }
 
 /// The environment variable naming the server executable every spawner of this module
@@ -173,6 +194,7 @@ impl Default for RedisServerBuilder {
             tls: None,
             tls_auth_clients: TlsClientAuth::No,
             cpus: Vec::new(),
+            acl_users: Vec::new(),
         }
     }
 }
@@ -240,6 +262,15 @@ impl RedisServerBuilder {
     /// core; spawning fails if the CPUs cannot be set.
     pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = cpus;
+        self
+    }
+
+    /// Adds an ACL user. The server then loads its users from an ACL file in its directory
+    /// (`aclfile`), so they exist from its start and after every
+    /// [`restart`](RedisServer::restart); the default user keeps every right (and the
+    /// [`password`](Self::password), if one is set), so the spawner's own checks still work.
+    pub fn acl_user(mut self, user: AclUser) -> Self {
+        self.acl_users.push(user);
         self
     }
 
@@ -437,6 +468,7 @@ impl RedisServer {
 }
 
 const LOG_FILE: &str = "redis.log";
+const ACL_FILE: &str = "users.acl";
 const STDERR_FILE: &str = "output.log";
 
 enum Failure {
@@ -516,8 +548,25 @@ async fn start(
     } else {
         cmd.args(["--appendonly", "no"]);
     }
-    if let Some(password) = &config.password {
-        cmd.arg("--requirepass").arg(password);
+    if config.acl_users.is_empty() {
+        if let Some(password) = &config.password {
+            cmd.arg("--requirepass").arg(password);
+        }
+    } else {
+        // With an ACL file the default user is one of its lines, password included.
+        let default_user = match &config.password {
+            Some(password) => format!("user default on >{password} ~* &* +@all"),
+            None => "user default on nopass ~* &* +@all".to_owned(),
+        };
+        let mut acl = default_user;
+        for user in &config.acl_users {
+            acl.push('\n');
+            acl.push_str(&user.acl_line());
+        }
+        acl.push('\n');
+        let path = dir.join(ACL_FILE);
+        std::fs::write(&path, acl)?;
+        cmd.arg("--aclfile").arg(path);
     }
     for (name, value) in &config.args {
         cmd.arg(format!("--{name}")).arg(value);
