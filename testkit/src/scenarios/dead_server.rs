@@ -55,7 +55,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{BackendFuture, Latency, ScenarioFailure, print_and_assert};
-use crate::proxy::{FaultProxy, ProxyMode};
+use crate::proxy::ProxyMode;
 use crate::server::RedisServer;
 
 /// Knobs of [`dead_server_with`]. The defaults are the promises checked.
@@ -586,13 +586,7 @@ where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
     const KEY: &str = "dead:in-flight";
-    let mut server = RedisServer::builder()
-        .appendfsync_always(true)
-        .spawn()
-        .await?;
-    let proxy = FaultProxy::start(server.addr())
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
+    let (mut server, proxy) = super::soak::deployment::durable_server_behind_proxy().await?;
     let config = server
         .connection_config()
         .with_host("127.0.0.1")

@@ -128,7 +128,7 @@ use super::{
 use crate::proxy::ProxyMode;
 use crate::server::RespReply;
 
-mod deployment;
+pub(super) mod deployment;
 
 use deployment::{Deployment, Reader};
 

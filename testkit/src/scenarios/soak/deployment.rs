@@ -35,16 +35,24 @@ pub(super) enum Deployment {
     },
 }
 
+/// A server that keeps every acknowledged write through a SIGKILL (`appendfsync always`),
+/// and a fault proxy in front of it.
+pub(in crate::scenarios) async fn durable_server_behind_proxy()
+-> Result<(RedisServer, FaultProxy), ScenarioFailure> {
+    let server = RedisServer::builder()
+        .appendfsync_always(true)
+        .spawn()
+        .await?;
+    let proxy = FaultProxy::start(server.addr())
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
+    Ok((server, proxy))
+}
+
 impl Deployment {
     /// One server and its proxy.
     pub(super) async fn single() -> Result<Deployment, ScenarioFailure> {
-        let server = RedisServer::builder()
-            .appendfsync_always(true)
-            .spawn()
-            .await?;
-        let proxy = FaultProxy::start(server.addr())
-            .await
-            .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
+        let (server, proxy) = durable_server_behind_proxy().await?;
         Ok(Deployment::Single {
             server: Box::new(server),
             proxy,
