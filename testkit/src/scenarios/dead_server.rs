@@ -10,7 +10,7 @@
 //! - a command the driver could not write: `Unavailable`.
 //!
 //! Since `Unavailable` means "not sent", a non-idempotent write made during the outage at
-//! `High` priority is queued and applied exactly once after the restart, instead of being
+//! `High` or `Normal` priority is queued and applied exactly once after the restart, instead of being
 //! refused as ambiguous.
 //!
 //! [`dead_server`] runs [`DeadServerOptions::kills`] kill cycles with the client's
@@ -21,7 +21,7 @@
 //! 1. **Idle, then kill.** No call runs for [`DeadServerOptions::idle`]; the server is
 //!    SIGKILLed; a moment later ([`DeadServerOptions::call_after`]: 10 ms and 100 ms in
 //!    turn) one `GET` is made and timed, and
-//!    one `INCRBY` is submitted at `High` priority. The `GET` must fail as `Unavailable`
+//!    one `INCRBY` is submitted, at `High` and `Normal` priority in turn. The `GET` must fail as `Unavailable`
 //!    within [`DeadServerOptions::first_call_within`]; the `INCRBY` must be queued. The
 //!    server is restarted.
 //! 2. **Kill under load.** [`DeadServerOptions::load_tasks`] tasks make `GET`s back to
@@ -136,7 +136,7 @@ pub struct DeadServerReport {
     /// Per idle kill: how long after the kill the first call was made, its latency, and
     /// how it ended.
     pub first_calls: Vec<(Duration, Duration, CallEnd)>,
-    /// The idle kills whose `High` `INCRBY`, submitted right after the kill, was not
+    /// The idle kills whose `INCRBY` (`High` or `Normal`), submitted right after the kill, was not
     /// queued, and how it ended instead.
     pub submits_not_queued: Vec<String>,
     /// `INCRBY`s submitted (one per idle kill) and stored or queued.
@@ -325,13 +325,18 @@ where
         report
             .first_calls
             .push((call_after, started.elapsed(), CallEnd::of(&first)));
+        let priority = if cycle % 2 == 0 {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
         let submit = client
             .submit(
                 vec![Command::Incrby {
                     key: EXACT_KEY.to_owned(),
                     delta: 1,
                 }],
-                Priority::High,
+                priority,
             )
             .await;
         match submit {
@@ -342,11 +347,11 @@ where
             StoreOutcome::Stored => {
                 report.submitted += 1;
                 report.submits_not_queued.push(format!(
-                    "idle kill {cycle}: the High INCRBY after the kill was stored at once, so the server was not dead"
+                    "idle kill {cycle}: the {priority:?} INCRBY after the kill was stored at once, so the server was not dead"
                 ));
             }
             other => report.submits_not_queued.push(format!(
-                "idle kill {cycle}: the High INCRBY after the kill was not queued: {other:?}"
+                "idle kill {cycle}: the {priority:?} INCRBY after the kill was not queued: {other:?}"
             )),
         }
         server.restart().await?;

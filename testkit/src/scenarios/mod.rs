@@ -37,7 +37,7 @@
 //!   is SIGKILLed under writes, which must resume on the new master within 10 s without
 //!   a new client, losing no confirmed write.
 //! - [`dead_server::dead_server`]: kills, idle and under load, repeated: the first call
-//!   after a kill fails fast as `Unavailable` (not sent), a `High` non-idempotent write
+//!   after a kill fails fast as `Unavailable` (not sent), a `High` or `Normal` non-idempotent write
 //!   made then is queued and applied exactly once, the breaker opens within 100 ms of a
 //!   kill under load and closes within 1.5 s of the restart; and a write whose reply is
 //!   lost in flight is `Timeout` and applied at most once.
