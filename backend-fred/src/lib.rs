@@ -376,6 +376,19 @@ where
     Box::into_pin(boxed)
 }
 
+/// `SET`'s TTL option as fred's typed `set` takes it: `Some(None)` for none, `None` for a
+/// combination Redis refuses (sent as written, so the server says why).
+fn fred_expiration(options: &resilience_core::SetOptions) -> Option<Option<Expiration>> {
+    let clamp = |ms: u64| ms.min(i64::MAX as u64) as i64;
+    match (options.expire_ms, options.expire_at_ms, options.keep_ttl) {
+        (None, None, false) => Some(None),
+        (Some(ms), None, false) => Some(Some(Expiration::PX(clamp(ms)))),
+        (None, Some(at), false) => Some(Some(Expiration::PXAT(clamp(at)))),
+        (None, None, true) => Some(Some(Expiration::KEEPTTL)),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl KvBackend for FredBackend {
     // Written out instead of `async fn` so that the one box `async_trait` needs holds the
@@ -423,10 +436,8 @@ impl KvBackend for FredBackend {
                 key,
                 value,
                 options,
-            } => {
-                let expire = options
-                    .expire_ms
-                    .map(|ms| Expiration::PX(ms.min(i64::MAX as u64) as i64));
+            } if fred_expiration(&options).is_some() => {
+                let expire = fred_expiration(&options).flatten();
                 let condition = options.condition.map(|c| match c {
                     SetCondition::IfNotExists => SetOptions::NX,
                     SetCondition::IfExists => SetOptions::XX,
@@ -434,8 +445,8 @@ impl KvBackend for FredBackend {
                 return built_in_box(|| {
                     self.inner
                         .commands
-                        .set::<FredValue, _, _>(key, value, expire, condition, false)
-                        .map(move |reply| typed_reply(inner, shape, reply, true))
+                        .set::<FredValue, _, _>(key, value, expire, condition, options.get)
+                        .map(move |reply| typed_reply(inner, shape, reply, !options.get))
                 });
             }
             other => other,

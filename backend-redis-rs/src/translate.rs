@@ -92,6 +92,7 @@ mod tests {
             cursor: u64::MAX,
             pattern: None,
             count: None,
+            type_name: None,
         };
         assert_eq!(words(&scan), ["SCAN", "18446744073709551615"]);
     }

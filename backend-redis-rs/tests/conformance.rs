@@ -22,6 +22,7 @@ async fn run_all_passes_and_cleans_up() {
             cursor: 0,
             pattern: Some(format!("{{{ns}}}*")),
             count: Some(10_000),
+            type_name: None,
         })
         .await
         .unwrap();

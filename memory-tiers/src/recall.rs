@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index;
 use crate::keys::Index;
-use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle, arg, raw, word};
+use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle};
 use crate::vectors::{self, Block, Scorer};
 
 /// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
@@ -187,23 +187,14 @@ impl TierHandle {
     pub(crate) async fn tidy_vectors(&self) -> Result<bool> {
         let vectors = &self.keys.vectors;
         let mut pipe = self.client.pipeline();
-        pipe.push(raw(
-            vec![
-                word(b"GETRANGE"),
-                arg(vectors),
-                word(b"0"),
-                Bytes::from((vectors::PREFIX_LEN - 1).to_string()),
-            ],
-            vectors,
-            false,
-            true,
-        ))
-        .push(raw(
-            vec![word(b"STRLEN"), arg(vectors)],
-            vectors,
-            false,
-            true,
-        ))
+        pipe.push(Command::Getrange {
+            key: vectors.clone(),
+            start: 0,
+            end: vectors::PREFIX_LEN as i64 - 1,
+        })
+        .push(Command::Strlen {
+            key: vectors.clone(),
+        })
         .push(Command::Zcard {
             key: self.keys.index.clone(),
         });

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resilience_core::{
-    ClientRouter, Command, Priority, ResilientClient, SetCondition, SetOptions, StoreOutcome,
-    Value, ZaddOptions,
+    ClientRouter, Command, ExpireCondition, LexBound, Limit, Priority, ResilientClient,
+    SetCondition, SetOptions, StoreOutcome, Value, ZaddOptions,
 };
 use ulid::Ulid;
 
@@ -130,7 +130,7 @@ const DELETE_BATCH: usize = 512;
 const IMPORTANCE_ATTEMPTS: usize = 16;
 
 /// A command without a [`Command`] variant, on `key`: `args` as sent, name first.
-pub(crate) fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
+fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
     Command::Raw {
         args,
         keys: vec![key.to_owned()],
@@ -139,13 +139,18 @@ pub(crate) fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) ->
     }
 }
 
+/// An index bound as [`index`] spells it (always `[…`, `(…`, `-` or `+`).
+fn lex_bound(bound: &str) -> LexBound {
+    LexBound::from_redis_arg(bound).unwrap_or_else(|| LexBound::Inclusive(bound.to_owned()))
+}
+
 /// A fixed argument, not copied.
-pub(crate) fn word(word: &'static [u8]) -> Bytes {
+fn word(word: &'static [u8]) -> Bytes {
     Bytes::from_static(word)
 }
 
 /// An argument of the caller's, copied once.
-pub(crate) fn arg(text: &str) -> Bytes {
+fn arg(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
 
@@ -264,6 +269,7 @@ impl TierHandle {
             Command::Pexpire {
                 key: index.clone(),
                 millis: index_ttl,
+                condition: None,
             },
             Command::Zcard { key: index.clone() },
         ];
@@ -279,7 +285,9 @@ impl TierHandle {
                     options: SetOptions::default().with_condition(SetCondition::IfNotExists),
                 },
                 // Sent again, it appends the record twice; searches and compaction keep
-                // one per id, so it is as safe to resend as the rest of the write.
+                // one per id, so it is as safe to resend as the rest of the write. `APPEND`
+                // in general is not (the typed `Command::Append` says so), hence a raw
+                // command that declares what this layout makes true.
                 raw(
                     vec![word(b"APPEND"), arg(vectors), Bytes::from(record)],
                     vectors,
@@ -289,6 +297,7 @@ impl TierHandle {
                 Command::Pexpire {
                     key: vectors.clone(),
                     millis: index_ttl,
+                    condition: None,
                 },
             ]);
         }
@@ -384,10 +393,9 @@ impl TierHandle {
         let now_ms = self.now_ms();
         let stored = if bump {
             let mut pipe = self.client.pipeline();
-            pipe.push(raw(
-                vec![
-                    word(b"BITFIELD"),
-                    arg(&key),
+            pipe.push(Command::Bitfield {
+                key: key.clone(),
+                args: vec![
                     word(b"OVERFLOW"),
                     word(b"SAT"),
                     word(b"INCRBY"),
@@ -399,10 +407,7 @@ impl TierHandle {
                     word(codec::LAST_ACCESS_BIT_ARG),
                     Bytes::from(now_ms.to_string()),
                 ],
-                &key,
-                true,
-                false,
-            ))
+            })
             .push(Command::Get { key: key.clone() });
             let replies = pipe
                 .execute_with_retry(self.client.retry_policy())
@@ -413,12 +418,11 @@ impl TierHandle {
                 None => return Err(Error::Corrupt("GET reply missing".to_owned())),
             };
             if stored.as_ref().is_some_and(|s| codec::is_leftover(s)) {
-                let unbump = raw(
-                    vec![word(b"PEXPIRE"), arg(&key), word(b"0"), word(b"NX")],
-                    &key,
-                    true,
-                    true,
-                );
+                let unbump = Command::Pexpire {
+                    key: key.clone(),
+                    millis: 0,
+                    condition: Some(ExpireCondition::NoTtl),
+                };
                 if let Err(e) = self.client.execute(unbump).await {
                     tracing::debug!(error = %e, key, "could not delete a miss's leftover");
                 }
@@ -436,21 +440,16 @@ impl TierHandle {
 
     /// A `ZRANGEBYLEX` (or `ZREVRANGEBYLEX`) page of the index between `lo` and `hi`.
     pub(crate) fn range_page(&self, lo: &str, hi: &str, descending: bool, count: usize) -> Command {
-        let (name, first, second) = if descending {
-            (word(b"ZREVRANGEBYLEX"), arg(hi), arg(lo))
-        } else {
-            (word(b"ZRANGEBYLEX"), arg(lo), arg(hi))
-        };
-        let args = vec![
-            name,
-            arg(&self.keys.index),
-            first,
-            second,
-            word(b"LIMIT"),
-            word(b"0"),
-            Bytes::from(count.to_string()),
-        ];
-        raw(args, &self.keys.index, false, true)
+        Command::Zrangebylex {
+            key: self.keys.index.clone(),
+            min: lex_bound(lo),
+            max: lex_bound(hi),
+            rev: descending,
+            limit: Some(Limit {
+                offset: 0,
+                count: count as u64,
+            }),
+        }
     }
 
     /// Runs a bounded query; entries in index order.
@@ -571,7 +570,7 @@ impl TierHandle {
         }
         let mut pipe = self.client.pipeline();
         for key in &missing {
-            pipe.push(raw(vec![word(b"TYPE"), arg(key)], key, false, true));
+            pipe.push(Command::Type { key: key.clone() });
         }
         for reply in pipe.execute().await? {
             if reply.into_string().is_ok_and(|t| t == "hash") {
@@ -589,17 +588,11 @@ impl TierHandle {
         let Some((min, max)) = index::lex_range(Index::Expiry, self.now_ms(), u64::MAX) else {
             return Ok(0);
         };
-        let cmd = raw(
-            vec![
-                word(b"ZLEXCOUNT"),
-                arg(&self.keys.index),
-                arg(&min),
-                arg(&max),
-            ],
-            &self.keys.index,
-            false,
-            true,
-        );
+        let cmd = Command::Zlexcount {
+            key: self.keys.index.clone(),
+            min: lex_bound(&min),
+            max: lex_bound(&max),
+        };
         Ok(self.client.execute(cmd).await?.into_int()?.max(0) as u64)
     }
 

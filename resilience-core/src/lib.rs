@@ -74,11 +74,15 @@ pub mod tower;
 #[cfg(feature = "durable")]
 pub mod journal;
 
-pub use command::{Command, Limit, ScoreBound, SetCondition, SetOptions, ZaddOptions};
+pub use command::{
+    ArgReader, ByteRange, Command, CommandSpec, ExpireCondition, GetExpiry, IntoField, LexBound,
+    Limit, ListEnd, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions, WireArg,
+    ZaddOptions,
+};
 pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};
 pub use seam::KvBackend;
-pub use value::Value;
+pub use value::{FromReply, Value};
 
 pub use breaker::{
     CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, MAX_HALF_OPEN_CALLS, Permit,

@@ -4,14 +4,16 @@
 
 mod bitfield;
 mod exec;
-#[cfg(feature = "lua")]
 pub(crate) use exec::parse_strict_i64;
 mod glob;
+mod lists;
 #[cfg(feature = "lua")]
 mod lua;
 mod raw;
 pub mod scripts;
+mod sets;
 mod store;
+mod strings;
 mod zset;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -230,6 +232,7 @@ mod tests {
             options: SetOptions {
                 expire_ms,
                 condition: None,
+                ..SetOptions::default()
             },
         }
     }
@@ -295,7 +298,8 @@ mod tests {
         assert_eq!(
             b.execute(Command::Expire {
                 key: "k".into(),
-                seconds: 10
+                seconds: 10,
+                condition: None,
             })
             .await
             .unwrap(),
@@ -310,7 +314,8 @@ mod tests {
         assert_eq!(
             b.execute(Command::Pexpire {
                 key: "k".into(),
-                millis: -5
+                millis: -5,
+                condition: None,
             })
             .await
             .unwrap(),
@@ -345,6 +350,7 @@ mod tests {
             options: SetOptions {
                 expire_ms: Some(50_000),
                 condition: Some(SetCondition::IfNotExists),
+                ..SetOptions::default()
             },
         };
         assert_eq!(b.execute(nx.clone()).await.unwrap(), Value::Okay);
@@ -355,6 +361,7 @@ mod tests {
             .execute(Command::Expire {
                 key: "k".into(),
                 seconds: i64::MAX,
+                condition: None,
             })
             .await
             .unwrap_err();
@@ -401,9 +408,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.message(), "ERR value is not a valid float");
-        let e = b.execute(raw(&["LPUSH", "l", "x"])).await.unwrap_err();
+        let e = b.execute(raw(&["NOSUCH", "l", "x"])).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Server);
-        assert!(e.message().starts_with("ERR unknown command 'LPUSH'"));
+        assert!(e.message().starts_with("ERR unknown command 'NOSUCH'"));
         let e = b.execute(Command::Del { keys: vec![] }).await.unwrap_err();
         assert_eq!(
             e.message(),
@@ -662,6 +669,7 @@ mod tests {
                     cursor,
                     pattern: Some("k*".into()),
                     count: Some(7),
+                    type_name: None,
                 })
                 .await
                 .unwrap();

@@ -195,6 +195,172 @@ impl Value {
     }
 }
 
+/// A typed reply: what a [`Value`] of a command's canonical shape converts into. The typed
+/// [`ResilientClient`](crate::ResilientClient) methods return these; a reply of another
+/// shape is [`Error::UnexpectedReply`], never a panic.
+pub trait FromReply: Sized {
+    /// Converts the canonical reply.
+    fn from_reply(value: Value) -> Result<Self, Error>;
+}
+
+impl FromReply for Value {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        Ok(value)
+    }
+}
+
+/// `Okay` (or any status).
+impl FromReply for () {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Okay | Value::Status(_) => Ok(()),
+            other => Err(other.unexpected("OK")),
+        }
+    }
+}
+
+impl FromReply for i64 {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_int()
+    }
+}
+
+/// An integer flag (`1`/`0`), or `Okay`/`Nil`.
+impl FromReply for bool {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Int(n) => Ok(n > 0),
+            Value::Okay => Ok(true),
+            Value::Nil => Ok(false),
+            other => Err(other.unexpected("integer")),
+        }
+    }
+}
+
+impl FromReply for f64 {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_double()
+    }
+}
+
+impl FromReply for Option<f64> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_opt_double()
+    }
+}
+
+impl FromReply for Option<i64> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Nil => Ok(None),
+            other => other.into_int().map(Some),
+        }
+    }
+}
+
+impl FromReply for Option<Bytes> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_opt_bytes()
+    }
+}
+
+/// A bulk string; `Nil` as empty.
+impl FromReply for Bytes {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        Ok(value.into_opt_bytes()?.unwrap_or_default())
+    }
+}
+
+/// Text (a status or UTF-8 bulk string).
+impl FromReply for String {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_string()
+    }
+}
+
+/// An array of bulk strings; `Nil` as none, and one bulk string (a pop without a count)
+/// as one.
+impl FromReply for Vec<Bytes> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Bytes(b) => Ok(vec![b]),
+            other => other
+                .into_array()?
+                .into_iter()
+                .map(|v| Ok(v.into_opt_bytes()?.unwrap_or_default()))
+                .collect(),
+        }
+    }
+}
+
+impl FromReply for Vec<String> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_members()
+    }
+}
+
+impl FromReply for Vec<Option<Bytes>> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value
+            .into_array()?
+            .into_iter()
+            .map(Value::into_opt_bytes)
+            .collect()
+    }
+}
+
+impl FromReply for Vec<Option<f64>> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value
+            .into_array()?
+            .into_iter()
+            .map(Value::into_opt_double)
+            .collect()
+    }
+}
+
+impl FromReply for Vec<Option<i64>> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value
+            .into_array()?
+            .into_iter()
+            .map(<Option<i64>>::from_reply)
+            .collect()
+    }
+}
+
+impl FromReply for Vec<bool> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value
+            .into_array()?
+            .into_iter()
+            .map(bool::from_reply)
+            .collect()
+    }
+}
+
+impl FromReply for Vec<(String, f64)> {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        value.into_scored_members()
+    }
+}
+
+/// A scan page: the next cursor (0 when done) and the page's entries, flat.
+impl FromReply for (u64, Vec<Bytes>) {
+    fn from_reply(value: Value) -> Result<Self, Error> {
+        let mut items = value.into_array()?.into_iter();
+        match (items.next(), items.next(), items.next()) {
+            (Some(cursor), Some(page), None) => {
+                Ok((cursor.into_int()? as u64, Vec::<Bytes>::from_reply(page)?))
+            }
+            _ => Err(Error::UnexpectedReply {
+                expected: "a cursor and a page",
+                got: "another array",
+            }),
+        }
+    }
+}
+
 /// Parses a score as Redis prints it (`inf`, `+inf`, `-inf`, decimals, exponents).
 pub fn parse_redis_double(s: &str) -> Option<f64> {
     match s {

@@ -93,6 +93,7 @@ async fn pipelines_return_replies_in_order_and_transactions_apply_together() {
         .add_command(Command::Expire {
             key: "h".into(),
             seconds: 60,
+            condition: None,
         })
         .execute()
         .await

@@ -37,10 +37,14 @@ mod batches;
 mod harness;
 mod hashes;
 mod keys;
+mod keyspace;
 mod layout;
+mod lists;
 mod scan;
 mod scripting;
+mod sets;
 mod sorted_sets;
+mod strings;
 
 use std::fmt;
 use std::future::Future;
@@ -185,4 +189,19 @@ cases! {
     expire_conditions => layout::expire_conditions_body;
     /// `ZRANGEBYLEX`, `ZREVRANGEBYLEX` (with `LIMIT`) and `ZLEXCOUNT` over equal scores.
     lex_ranges => layout::lex_ranges_body;
+    /// `SET` with `GET`/`KEEPTTL`/`PXAT`, `GETEX`, `GETDEL`, `MSET`, `MSETNX`, `INCR`,
+    /// `DECR`, `DECRBY`, `INCRBYFLOAT`, `SETBIT`, `GETBIT`, `BITCOUNT`.
+    string_commands => strings::string_commands_body;
+    /// `UNLINK`, `PERSIST`, `EXPIREAT` with conditions, `TYPE` of every type, `COPY`,
+    /// `SCAN … TYPE`, and `PUBLISH` without subscribers.
+    keyspace => keyspace::keyspace_body;
+    /// `HSETNX`, `HMGET`, `HEXISTS`, `HLEN`, `HKEYS`, `HVALS`, `HSCAN`.
+    hash_reads => hashes::hash_reads_body;
+    /// Lists: pushes, pops with counts, ranges, `LINDEX`, `LSET`, `LREM`, `LTRIM`, `LMOVE`.
+    lists => lists::lists_body;
+    /// Sets: `SADD`, `SREM`, membership, cardinality, `SPOP`, `SRANDMEMBER`, `SSCAN`,
+    /// `SINTER`/`SUNION`/`SDIFF`.
+    sets => sets::sets_body;
+    /// `ZINCRBY`, `ZCOUNT`, `ZRANK`, `ZMSCORE`, `ZPOPMIN`/`ZPOPMAX`, `ZSCAN`.
+    sorted_set_more => sorted_sets::sorted_set_more_body;
 }

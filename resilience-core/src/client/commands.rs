@@ -102,11 +102,13 @@ impl ResilientClient {
             Command::Expire {
                 key,
                 seconds: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+                condition: None,
             }
         } else {
             Command::Pexpire {
                 key,
                 millis: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+                condition: None,
             }
         };
         Ok(self.execute(cmd).await?.into_int()? == 1)
@@ -432,6 +434,7 @@ impl ResilientClient {
                 cursor,
                 pattern: pattern.map(str::to_owned),
                 count,
+                type_name: None,
             })
             .await?
             .into_array()?;

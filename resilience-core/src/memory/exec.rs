@@ -11,8 +11,10 @@ use tokio::time::Instant;
 use super::glob::glob_match;
 use super::store::{Data, Entry, Hash, Keyspace, wrongtype};
 use super::zset::{SortedSet, rank_range};
+use super::{lists, sets, strings};
 use crate::{
-    BackendError, Command, Limit, ScoreBound, SetCondition, SetOptions, Value, ZaddOptions,
+    BackendError, Command, ExpireCondition, Limit, ListEnd, ScoreBound, SetCondition, SetOptions,
+    Value, ZaddOptions,
 };
 
 pub(super) fn err(line: &str) -> BackendError {
@@ -99,14 +101,34 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             let n = keys.iter().filter(|k| ks.contains(k, now)).count();
             Ok(Value::Int(n as i64))
         }
-        Command::Expire { key, seconds } => {
+        Command::Expire {
+            key,
+            seconds,
+            condition,
+        } => {
             let millis = seconds
                 .checked_mul(1000)
                 .ok_or_else(|| err("ERR invalid expire time in 'expire' command"))?;
-            expire(ks, &key, millis, ExpireIf::default(), now, "expire")
+            expire(ks, &key, millis, ExpireIf::from(condition), now, "expire")
         }
-        Command::Pexpire { key, millis } => {
-            expire(ks, &key, millis, ExpireIf::default(), now, "pexpire")
+        Command::Pexpire {
+            key,
+            millis,
+            condition,
+        } => expire(ks, &key, millis, ExpireIf::from(condition), now, "pexpire"),
+        Command::Expireat {
+            key,
+            unix_seconds,
+            condition,
+        } => {
+            let unix_ms = unix_seconds
+                .checked_mul(1000)
+                .ok_or_else(|| err("ERR invalid expire time in 'expireat' command"))?;
+            let millis = match strings::instant_of_unix_ms(unix_ms.max(0) as u64, now) {
+                Some(at) => i64::try_from(at.duration_since(now).as_millis()).unwrap_or(i64::MAX),
+                None => 0,
+            };
+            expire(ks, &key, millis, ExpireIf::from(condition), now, "expireat")
         }
         Command::Ttl { key } => Ok(Value::Int(match remaining_ms(ks, &key, now) {
             Some(Some(ms)) => ms.saturating_add(500) / 1000,
@@ -286,12 +308,273 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             cursor,
             pattern,
             count,
-        } => scan(ks, cursor, pattern.as_deref(), count, now),
+            type_name,
+        } => scan(
+            ks,
+            cursor,
+            pattern.as_deref(),
+            count,
+            type_name.as_deref(),
+            now,
+        ),
         Command::Raw { args, .. } => super::raw::raw(ks, &args, now),
+        // Strings.
+        Command::Getex { key, expiry } => strings::getex(ks, &key, expiry, now),
+        Command::Getdel { key } => strings::getdel(ks, &key, now),
+        Command::Mset { keys, values } => strings::mset(ks, keys, values, false, now),
+        Command::Msetnx { keys, values } => strings::mset(ks, keys, values, true, now),
+        Command::Incr { key } => incrby(ks, key, 1, now),
+        Command::Decr { key } => incrby(ks, key, -1, now),
+        Command::Decrby { key, delta } => {
+            let delta = delta
+                .checked_neg()
+                .ok_or_else(|| err("ERR decrement would overflow"))?;
+            incrby(ks, key, delta, now)
+        }
+        Command::Incrbyfloat { key, delta } => strings::incrbyfloat(ks, key, delta, now),
+        Command::Append { key, value } => strings::append(ks, key, &value, now),
+        Command::Strlen { key } => Ok(Value::Int(
+            strings::string_ref(ks, &key, now)?.map_or(0, |s| s.len() as i64),
+        )),
+        Command::Getrange { key, start, end } => strings::getrange(ks, &key, start, end, now),
+        Command::Setrange { key, offset, value } => strings::setrange(ks, key, offset, &value, now),
+        Command::Setbit { key, offset, bit } => strings::setbit(ks, key, offset, bit, now),
+        Command::Getbit { key, offset } => strings::getbit(ks, &key, offset, now),
+        Command::Bitcount { key, range } => strings::bitcount(ks, &key, range, now),
+        Command::Bitfield { key, args } => strings::bitfield_command(ks, key, &args, now),
+        // Keys.
+        Command::Unlink { keys } => apply(ks, Command::Del { keys }, now),
+        Command::Persist { key } => {
+            let had_ttl = ks.get(&key, now).is_some_and(|e| e.expires_at.is_some());
+            if had_ttl {
+                ks.set_deadline(&key, None);
+            }
+            Ok(Value::Int(i64::from(had_ttl)))
+        }
+        Command::Type { key } => Ok(Value::Status(
+            ks.get(&key, now)
+                .map_or("none", |e| e.data.type_name())
+                .to_owned(),
+        )),
+        Command::Copy { keys, replace } => {
+            let [source, destination] = keys;
+            let Some(entry) = ks.get(&source, now) else {
+                return Ok(Value::Int(0));
+            };
+            let (data, expires_at) = (entry.data.clone(), entry.expires_at);
+            if !replace.0 && ks.contains(&destination, now) {
+                return Ok(Value::Int(0));
+            }
+            ks.insert(destination, data, expires_at);
+            Ok(Value::Int(1))
+        }
+        // Hashes.
+        Command::Hsetnx { key, field, value } => {
+            if hash_ref(ks, &key, now)?.is_some_and(|h| h.get(&field).is_some()) {
+                return Ok(Value::Int(0));
+            }
+            hash_for_write(ks, key, now)?.set(field, value);
+            Ok(Value::Int(1))
+        }
+        Command::Hmget { key, fields } => {
+            let hash = hash_ref(ks, &key, now)?;
+            Ok(Value::Array(
+                fields
+                    .iter()
+                    .map(|f| {
+                        hash.and_then(|h| h.get(f))
+                            .map_or(Value::Nil, |v| Value::Bytes(v.clone()))
+                    })
+                    .collect(),
+            ))
+        }
+        Command::Hexists { key, field } => Ok(Value::Int(i64::from(
+            hash_ref(ks, &key, now)?.is_some_and(|h| h.get(&field).is_some()),
+        ))),
+        Command::Hlen { key } => Ok(Value::Int(
+            hash_ref(ks, &key, now)?.map_or(0, |h| h.len() as i64),
+        )),
+        Command::Hkeys { key } => Ok(Value::Array(
+            hash_ref(ks, &key, now)?
+                .map(|h| h.pairs())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(f, _)| Value::Bytes(Bytes::copy_from_slice(f.as_bytes())))
+                .collect(),
+        )),
+        Command::Hvals { key } => Ok(Value::Array(
+            hash_ref(ks, &key, now)?
+                .map(|h| h.pairs())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, v)| Value::Bytes(v.clone()))
+                .collect(),
+        )),
+        Command::Hscan { key, options, .. } => {
+            let pattern = options.pattern.as_deref();
+            let page = hash_ref(ks, &key, now)?
+                .map(|h| h.pairs())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(f, _)| pattern.is_none_or(|p| glob_match(p.as_bytes(), f.as_bytes())))
+                .flat_map(|(f, v)| {
+                    [
+                        Value::Bytes(Bytes::copy_from_slice(f.as_bytes())),
+                        Value::Bytes(v.clone()),
+                    ]
+                })
+                .collect();
+            Ok(Value::Array(vec![Value::Int(0), Value::Array(page)]))
+        }
+        // Lists.
+        Command::Lpush { key, elements } => lists::push(ks, key, elements, ListEnd::Left, now),
+        Command::Rpush { key, elements } => lists::push(ks, key, elements, ListEnd::Right, now),
+        Command::Lpop { key, count } => lists::pop(ks, &key, count, ListEnd::Left, now),
+        Command::Rpop { key, count } => lists::pop(ks, &key, count, ListEnd::Right, now),
+        Command::Lrange { key, start, stop } => lists::range(ks, &key, start, stop, now),
+        Command::Llen { key } => lists::len(ks, &key, now),
+        Command::Ltrim { key, start, stop } => lists::trim(ks, &key, start, stop, now),
+        Command::Lindex { key, index } => lists::index(ks, &key, index, now),
+        Command::Lset {
+            key,
+            index,
+            element,
+        } => lists::set(ks, &key, index, element, now),
+        Command::Lrem {
+            key,
+            count,
+            element,
+        } => lists::remove(ks, &key, count, &element, now),
+        Command::Lmove { keys, from, to } => lists::lmove(ks, keys, from, to, now),
+        // Sets.
+        Command::Sadd { key, members } => sets::add(ks, key, members, now),
+        Command::Srem { key, members } => sets::remove(ks, &key, &members, now),
+        Command::Smembers { key } => sets::all(ks, &key, now),
+        Command::Sismember { key, member } => {
+            sets::is_member(ks, &key, std::slice::from_ref(&member), false, now)
+        }
+        Command::Smismember { key, members } => sets::is_member(ks, &key, &members, true, now),
+        Command::Scard { key } => sets::card(ks, &key, now),
+        Command::Spop { key, count } => sets::pop(ks, &key, count, now),
+        Command::Srandmember { key, count } => sets::random(ks, &key, count, now),
+        Command::Sscan { key, options, .. } => sets::scan(ks, &key, &options, now),
+        Command::Sinter { keys } => sets::combine(ks, &keys, sets::Combine::Inter, now),
+        Command::Sunion { keys } => sets::combine(ks, &keys, sets::Combine::Union, now),
+        Command::Sdiff { keys } => sets::combine(ks, &keys, sets::Combine::Diff, now),
+        // Sorted sets.
+        Command::Zincrby {
+            key,
+            increment,
+            member,
+        } => zadd(
+            ks,
+            key,
+            vec![(increment, member)],
+            ZaddOptions::default().with_incr(true),
+            now,
+        ),
+        Command::Zcount { key, min, max } => {
+            Ok(Value::Int(zset_ref(ks, &key, now)?.map_or(0, |z| {
+                z.by_score(min, max, false, 0, usize::MAX).len() as i64
+            })))
+        }
+        Command::Zrank { key, member } => Ok(zset_ref(ks, &key, now)?
+            .and_then(|z| z.rank(&member))
+            .map_or(Value::Nil, |r| Value::Int(r as i64))),
+        Command::Zmscore { key, members } => {
+            let z = zset_ref(ks, &key, now)?;
+            Ok(Value::Array(
+                members
+                    .iter()
+                    .map(|m| z.and_then(|z| z.score(m)).map_or(Value::Nil, Value::Double))
+                    .collect(),
+            ))
+        }
+        Command::Zpopmin { key, count } => zpop(ks, &key, count, false, now),
+        Command::Zpopmax { key, count } => zpop(ks, &key, count, true, now),
+        Command::Zrangebylex {
+            key,
+            min,
+            max,
+            rev,
+            limit,
+        } => {
+            let (offset, count) = match limit {
+                Some(Limit { offset, count }) => (
+                    usize::try_from(offset).unwrap_or(usize::MAX),
+                    usize::try_from(count).unwrap_or(usize::MAX),
+                ),
+                None => (0, usize::MAX),
+            };
+            Ok(Value::Array(zset_ref(ks, &key, now)?.map_or_else(
+                Vec::new,
+                |z| {
+                    z.by_lex(&min, &max, rev, offset, count)
+                        .into_iter()
+                        .map(|m| Value::Bytes(Bytes::copy_from_slice(m.as_bytes())))
+                        .collect()
+                },
+            )))
+        }
+        Command::Zlexcount { key, min, max } => {
+            Ok(Value::Int(zset_ref(ks, &key, now)?.map_or(0, |z| {
+                z.by_lex(&min, &max, false, 0, usize::MAX).len() as i64
+            })))
+        }
+        Command::Zscan { key, options, .. } => {
+            let pattern = options.pattern.as_deref();
+            let page = zset_ref(ks, &key, now)?
+                .map(|z| z.by_rank(0, usize::MAX - 1, false))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(m, _)| pattern.is_none_or(|p| glob_match(p.as_bytes(), m.as_bytes())))
+                .flat_map(|(m, s)| {
+                    [
+                        Value::Bytes(Bytes::copy_from_slice(m.as_bytes())),
+                        Value::Bytes(Bytes::from(crate::command::format_score(s))),
+                    ]
+                })
+                .collect();
+            Ok(Value::Array(vec![Value::Int(0), Value::Array(page)]))
+        }
+        // Pub/Sub: nobody subscribes to the in-memory backend.
+        Command::Publish { .. } => Ok(Value::Int(0)),
         Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => {
             Err(err("ERR This Redis command is not allowed from script"))
         }
     }
+}
+
+/// `ZPOPMIN`/`ZPOPMAX`: members with scores, removed.
+fn zpop(
+    ks: &mut Keyspace,
+    key: &str,
+    count: Option<u64>,
+    highest: bool,
+    now: Instant,
+) -> Result<Value, BackendError> {
+    let Some(z) = zset_mut(ks, key, now)? else {
+        return Ok(Value::Array(Vec::new()));
+    };
+    let take = count.map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    if take == 0 {
+        return Ok(Value::Array(Vec::new()));
+    }
+    let popped: Vec<(String, f64)> = z
+        .by_rank(0, take - 1, highest)
+        .into_iter()
+        .map(|(m, s)| (m.to_owned(), s))
+        .collect();
+    for (m, _) in &popped {
+        z.remove(m);
+    }
+    ks.remove_if_empty(key);
+    Ok(Value::Array(
+        popped
+            .into_iter()
+            .map(|(m, s)| Value::Array(vec![Value::Bytes(Bytes::from(m)), Value::Double(s)]))
+            .collect(),
+    ))
 }
 
 fn bound_is_nan(b: ScoreBound) -> bool {
@@ -331,19 +614,43 @@ fn set(
     options: SetOptions,
     now: Instant,
 ) -> Result<Value, BackendError> {
-    let expires_at = options
+    let mut expires_at = options
         .expire_ms
         .map(|ms| deadline(now, ms, "set"))
         .transpose()?;
-    let exists = ks.contains(&key, now);
-    match options.condition {
-        Some(SetCondition::IfNotExists) if exists => return Ok(Value::Nil),
-        Some(SetCondition::IfExists) if !exists => return Ok(Value::Nil),
-        _ => {}
+    let mut already_past = false;
+    if let Some(unix_ms) = options.expire_at_ms {
+        match strings::instant_of_unix_ms(unix_ms, now) {
+            Some(at) => expires_at = Some(at),
+            None => already_past = true,
+        }
     }
-    // SET replaces any type and clears an existing TTL unless a new one is given.
-    ks.insert(key, Data::Str(value), expires_at);
-    Ok(Value::Okay)
+    let old = if options.get {
+        get(ks, &key, now)?
+    } else {
+        Value::Nil
+    };
+    let current = ks.get(&key, now).map(|e| e.expires_at);
+    let exists = current.is_some();
+    let refused = match options.condition {
+        Some(SetCondition::IfNotExists) => exists,
+        Some(SetCondition::IfExists) => !exists,
+        None => false,
+    };
+    if refused {
+        return Ok(if options.get { old } else { Value::Nil });
+    }
+    if options.keep_ttl {
+        expires_at = current.flatten();
+    }
+    // SET replaces any type and clears an existing TTL unless a new one is given; a
+    // deadline already past stores nothing (the key is gone at once).
+    if already_past {
+        ks.remove(&key);
+    } else {
+        ks.insert(key, Data::Str(value), expires_at);
+    }
+    Ok(if options.get { old } else { Value::Okay })
 }
 
 /// The condition of `EXPIRE`/`PEXPIRE … NX|XX|GT|LT` (all off: unconditional).
@@ -357,6 +664,20 @@ pub(super) struct ExpireIf {
     pub(super) later: bool,
     /// `LT`: only when the new deadline is sooner.
     pub(super) sooner: bool,
+}
+
+impl From<Option<ExpireCondition>> for ExpireIf {
+    fn from(condition: Option<ExpireCondition>) -> Self {
+        let mut out = ExpireIf::default();
+        match condition {
+            Some(ExpireCondition::NoTtl) => out.no_ttl = true,
+            Some(ExpireCondition::HasTtl) => out.has_ttl = true,
+            Some(ExpireCondition::Later) => out.later = true,
+            Some(ExpireCondition::Sooner) => out.sooner = true,
+            None => {}
+        }
+        out
+    }
 }
 
 /// `EXPIRE`/`PEXPIRE` with the amount in milliseconds: 1 when the deadline was set (or
@@ -611,6 +932,7 @@ fn scan(
     cursor: u64,
     pattern: Option<&str>,
     count: Option<u64>,
+    type_name: Option<&str>,
     now: Instant,
 ) -> Result<Value, BackendError> {
     let count = match count {
@@ -620,17 +942,17 @@ fn scan(
     };
     // Like Redis, `MATCH *` is no filter at all (it even matches the empty key).
     let pattern = pattern.filter(|p| *p != "*");
-    let mut candidates: Vec<(u64, &String)> = ks
+    let mut candidates: Vec<(u64, &String, &'static str)> = ks
         .iter()
         .filter(|(_, e)| Keyspace::entry_is_live(e, now))
-        .map(|(k, _)| (scan_hash(k), k))
-        .filter(|(h, _)| *h >= cursor)
+        .map(|(k, e)| (scan_hash(k), k, e.data.type_name()))
+        .filter(|(h, _, _)| *h >= cursor)
         .collect();
     let next = if candidates.len() > count {
         candidates.select_nth_unstable(count - 1);
         let boundary = candidates[count - 1].0;
         // Include every key with the boundary hash, so a hash group is never split.
-        candidates.retain(|(h, _)| *h <= boundary);
+        candidates.retain(|(h, _, _)| *h <= boundary);
         if boundary >= i64::MAX as u64 {
             0
         } else {
@@ -641,8 +963,9 @@ fn scan(
     };
     let keys = candidates
         .into_iter()
-        .filter(|(_, k)| pattern.is_none_or(|p| glob_match(p.as_bytes(), k.as_bytes())))
-        .map(|(_, k)| Value::Bytes(Bytes::copy_from_slice(k.as_bytes())))
+        .filter(|(_, k, _)| pattern.is_none_or(|p| glob_match(p.as_bytes(), k.as_bytes())))
+        .filter(|(_, _, kind)| type_name.is_none_or(|t| kind.eq_ignore_ascii_case(t)))
+        .map(|(_, k, _)| Value::Bytes(Bytes::copy_from_slice(k.as_bytes())))
         .collect();
     Ok(Value::Array(vec![
         Value::Int(next as i64),
@@ -651,18 +974,41 @@ fn scan(
 }
 
 /// The error Redis would give when queueing `cmd` inside `MULTI` (unknown command or wrong
-/// number of arguments), which makes `EXEC` discard the whole transaction.
+/// number of arguments), which makes `EXEC` discard the whole transaction. The arity is
+/// the command table's.
 pub(crate) fn queue_time_error(cmd: &Command) -> Option<BackendError> {
-    let empty = match cmd {
-        Command::Del { keys } | Command::Exists { keys } | Command::Mget { keys } => {
-            keys.is_empty().then_some(cmd.name())
-        }
-        Command::Hset { fields, .. } => fields.is_empty().then_some("hset"),
-        Command::Hdel { fields, .. } => fields.is_empty().then_some("hdel"),
-        Command::Zadd { members, .. } => members.is_empty().then_some("zadd"),
-        Command::Zrem { members, .. } => members.is_empty().then_some("zrem"),
-        Command::Raw { args, .. } => return super::raw::check_raw(args).err(),
-        _ => None,
-    };
-    empty.map(wrong_args)
+    if let Command::Raw { args, .. } = cmd {
+        return super::raw::check_raw(args).err();
+    }
+    let mut counted = ArgCount(0);
+    if let Err(e) = cmd.write_args(&mut counted) {
+        return Some(e);
+    }
+    let (n, arity) = (counted.0, cmd.arity());
+    let fits = if arity >= 0 { n == arity } else { n >= -arity };
+    (!fits).then(|| wrong_args(&cmd.name().to_ascii_lowercase().replace(' ', "|")))
+}
+
+/// Counts the arguments a command writes.
+struct ArgCount(i32);
+
+impl crate::wire::ArgSink for ArgCount {
+    fn word(&mut self, _: &'static str) {
+        self.0 += 1;
+    }
+    fn text(&mut self, _: &str) {
+        self.0 += 1;
+    }
+    fn bytes(&mut self, _: &Bytes) {
+        self.0 += 1;
+    }
+    fn int(&mut self, _: i64) {
+        self.0 += 1;
+    }
+    fn uint(&mut self, _: u64) {
+        self.0 += 1;
+    }
+    fn score(&mut self, _: f64) {
+        self.0 += 1;
+    }
 }

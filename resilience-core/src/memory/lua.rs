@@ -184,11 +184,11 @@ fn call(
             "Please specify at least one argument for this redis lib call".to_owned(),
         ));
     }
-    let command = match crate::wire::parse::parse(&words) {
+    let command = match crate::Command::from_args(&words) {
         Ok(command) => command,
         Err(e) => return Ok(Err(e)),
     };
-    if let Some(key) = undeclared_key(&command, &words, declared) {
+    if let Some(key) = undeclared_key(&command, declared) {
         return Ok(Err(BackendError::from_reply(&format!(
             "ERR Script attempted to access key '{}', which is not in KEYS",
             String::from_utf8_lossy(&key)
@@ -203,7 +203,8 @@ fn call(
         } | crate::Command::Zrangebyscore {
             with_scores: true,
             ..
-        }
+        } | crate::Command::Zpopmin { .. }
+            | crate::Command::Zpopmax { .. }
     );
     let reply = ctx.borrow_mut().call(command);
     Ok(reply.map(|v| match v {
@@ -220,20 +221,13 @@ fn call(
     }))
 }
 
-/// The first key `command` (spelled `words`) touches that is not among `declared`.
-fn undeclared_key(command: &crate::Command, words: &[Bytes], declared: &[String]) -> Option<Bytes> {
-    let is_declared = |key: &[u8]| declared.iter().any(|d| d.as_bytes() == key);
-    match command {
-        crate::Command::Raw { .. } => super::raw::raw_keys(words)
-            .iter()
-            .find(|k| !is_declared(k))
-            .cloned(),
-        typed => typed
-            .keys()
-            .iter()
-            .find(|k| !is_declared(k.as_bytes()))
-            .map(|k| Bytes::copy_from_slice(k.as_bytes())),
-    }
+/// The first key `command` touches that is not among `declared`.
+fn undeclared_key(command: &crate::Command, declared: &[String]) -> Option<Bytes> {
+    command
+        .keys()
+        .iter()
+        .find(|k| !declared.iter().any(|d| d == *k))
+        .map(|k| Bytes::copy_from_slice(k.as_bytes()))
 }
 
 /// A number as Lua 5.1 turns it into a string (`%.14g`).

@@ -5,7 +5,7 @@
 //! as Redis does), and writers call [`Keyspace::sweep`] to drop a few already-expired keys
 //! from the front of a deadline index, so keys nobody reads again do not pile up forever.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -24,7 +24,7 @@ pub(crate) fn wrongtype() -> BackendError {
 
 /// A hash: fields remember when they were first inserted so `HGETALL` replies in
 /// insertion order, as a small Redis hash (listpack) does.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Hash {
     fields: HashMap<String, (u64, Bytes)>,
     next_seq: u64,
@@ -75,7 +75,7 @@ impl Hash {
 }
 
 /// A typed Redis value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Data {
     /// A string (binary).
     Str(Bytes),
@@ -83,6 +83,10 @@ pub(crate) enum Data {
     Hash(Hash),
     /// A sorted set.
     ZSet(SortedSet),
+    /// A list.
+    List(VecDeque<Bytes>),
+    /// A set (kept sorted, so replies are deterministic).
+    Set(BTreeSet<Bytes>),
 }
 
 impl Data {
@@ -92,6 +96,8 @@ impl Data {
             Data::Str(_) => "string",
             Data::Hash(_) => "hash",
             Data::ZSet(_) => "zset",
+            Data::List(_) => "list",
+            Data::Set(_) => "set",
         }
     }
 
@@ -100,6 +106,8 @@ impl Data {
             Data::Str(_) => false,
             Data::Hash(h) => h.len() == 0,
             Data::ZSet(z) => z.len() == 0,
+            Data::List(l) => l.is_empty(),
+            Data::Set(s) => s.is_empty(),
         }
     }
 }

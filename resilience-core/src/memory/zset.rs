@@ -42,7 +42,7 @@ impl Ord for Ranked {
 }
 
 /// A sorted set: a member index plus an ordered set of `(score, member)`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SortedSet {
     scores: HashMap<String, f64>,
     order: BTreeSet<Ranked>,
@@ -96,30 +96,15 @@ fn below_max(score: f64, max: ScoreBound) -> bool {
 }
 
 /// One end of a lexicographic range (`ZRANGEBYLEX`): `-`, `+`, `[member` or `(member`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum LexBound {
-    /// `-`: below every member.
-    Min,
-    /// `+`: above every member.
-    Max,
-    /// `[member`: the member itself included.
-    Inclusive(String),
-    /// `(member`: the member itself excluded.
-    Exclusive(String),
+pub(crate) use crate::command::LexBound;
+
+/// Where members fall relative to a bound.
+trait LexRange {
+    fn admits_from_below(&self, member: &str) -> bool;
+    fn admits_from_above(&self, member: &str) -> bool;
 }
 
-impl LexBound {
-    /// Parses a bound as Redis spells it; `None` for anything else.
-    pub(crate) fn parse(arg: &str) -> Option<LexBound> {
-        match arg.as_bytes().first()? {
-            b'-' if arg.len() == 1 => Some(LexBound::Min),
-            b'+' if arg.len() == 1 => Some(LexBound::Max),
-            b'[' => Some(LexBound::Inclusive(arg[1..].to_owned())),
-            b'(' => Some(LexBound::Exclusive(arg[1..].to_owned())),
-            _ => None,
-        }
-    }
-
+impl LexRange for LexBound {
     /// Whether `member` lies at or above this bound taken as a range's lower end.
     fn admits_from_below(&self, member: &str) -> bool {
         match self {
@@ -183,6 +168,16 @@ impl SortedSet {
                 true
             }
         }
+    }
+
+    /// The rank of `member` (0 for the lowest score).
+    pub(crate) fn rank(&self, member: &str) -> Option<usize> {
+        let score = self.score(member)?;
+        let probe = Ranked {
+            score,
+            member: member.to_owned(),
+        };
+        Some(self.order.range(..probe).count())
     }
 
     /// Removes `member`; returns whether it was there.
@@ -301,6 +296,7 @@ impl SortedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WireArg;
 
     fn set(pairs: &[(f64, &str)]) -> SortedSet {
         let mut z = SortedSet::default();
@@ -317,7 +313,11 @@ mod tests {
     #[test]
     fn lex_ranges_follow_redis_bounds() {
         let z = set(&[(0.0, "a"), (0.0, "b"), (0.0, "c"), (0.0, "d")]);
-        let bound = |s: &str| LexBound::parse(s).expect("a valid bound");
+        let parse = |s: &str| {
+            let args = [bytes::Bytes::copy_from_slice(s.as_bytes())];
+            LexBound::read(&mut crate::command::ArgReader::new("zrangebylex", &args))
+        };
+        let bound = |s: &str| parse(s).expect("a valid bound");
         let lex = |min: &str, max: &str, rev: bool| {
             z.by_lex(&bound(min), &bound(max), rev, 0, usize::MAX)
         };
@@ -327,8 +327,8 @@ mod tests {
         assert_eq!(lex("[b", "+", true), ["d", "c", "b"]);
         assert!(lex("+", "-", false).is_empty());
         assert_eq!(z.by_lex(&bound("-"), &bound("+"), true, 1, 2), ["c", "b"]);
-        assert_eq!(LexBound::parse("x"), None);
-        assert_eq!(LexBound::parse("--"), None);
+        assert!(parse("x").is_err());
+        assert!(parse("--").is_err());
     }
 
     #[test]

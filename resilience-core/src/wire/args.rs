@@ -1,9 +1,9 @@
-//! Commands as argument lists: [`Command::write_args`] and the [`ArgSink`] it writes to.
+//! Commands as argument lists: the [`ArgSink`] that
+//! [`Command::write_args`](crate::Command::write_args) writes to.
 
 use bytes::Bytes;
 
 use crate::command::format_score;
-use crate::{BackendError, Command, ErrorKind, ScoreBound, SetCondition};
 
 /// Where a command's arguments go: a driver's command buffer.
 ///
@@ -13,7 +13,7 @@ use crate::{BackendError, Command, ErrorKind, ScoreBound, SetCondition};
 /// protocol words and integers as the static strings and numbers they are.
 pub trait ArgSink {
     /// A word the protocol defines: the command name (always the first argument written,
-    /// except for [`Command::Raw`], whose name comes as [`bytes`](Self::bytes)) or an
+    /// except for [`Command::Raw`](crate::Command::Raw), whose name comes as [`bytes`](Self::bytes)) or an
     /// option such as `PX`, `WITHSCORES`, `LIMIT`.
     fn word(&mut self, word: &'static str);
     /// Text the caller gave: a key, field, member, pattern, script or formatted number.
@@ -35,237 +35,11 @@ pub trait ArgSink {
     }
 }
 
-impl Command {
-    /// Writes the command to `sink` as Redis receives it: the name, then every argument in
-    /// order. This is the only place commands are spelled; every Redis backend sends what
-    /// this writes.
-    ///
-    /// Fails with [`ErrorKind::InvalidInput`] only for a [`Command::Raw`] without
-    /// arguments (it has no name). Every other variant is always representable.
-    pub fn write_args(&self, sink: &mut impl ArgSink) -> Result<(), BackendError> {
-        match self {
-            Command::Ping => sink.word("PING"),
-            Command::Get { key } => key_command(sink, "GET", key),
-            Command::Set {
-                key,
-                value,
-                options,
-            } => {
-                sink.word("SET");
-                sink.text(key);
-                sink.bytes(value);
-                if let Some(ms) = options.expire_ms {
-                    sink.word("PX");
-                    sink.uint(ms);
-                }
-                condition(sink, options.condition);
-            }
-            Command::Del { keys } => key_list(sink, "DEL", keys),
-            Command::Exists { keys } => key_list(sink, "EXISTS", keys),
-            Command::Expire { key, seconds } => {
-                key_command(sink, "EXPIRE", key);
-                sink.int(*seconds);
-            }
-            Command::Pexpire { key, millis } => {
-                key_command(sink, "PEXPIRE", key);
-                sink.int(*millis);
-            }
-            Command::Ttl { key } => key_command(sink, "TTL", key),
-            Command::Pttl { key } => key_command(sink, "PTTL", key),
-            Command::Incrby { key, delta } => {
-                key_command(sink, "INCRBY", key);
-                sink.int(*delta);
-            }
-            Command::Mget { keys } => key_list(sink, "MGET", keys),
-            Command::Hset { key, fields } => {
-                key_command(sink, "HSET", key);
-                for (field, value) in fields {
-                    sink.text(field);
-                    sink.bytes(value);
-                }
-            }
-            Command::Hget { key, field } => {
-                key_command(sink, "HGET", key);
-                sink.text(field);
-            }
-            Command::Hgetall { key } => key_command(sink, "HGETALL", key),
-            Command::Hdel { key, fields } => {
-                key_command(sink, "HDEL", key);
-                fields.iter().for_each(|f| sink.text(f));
-            }
-            Command::Hincrby { key, field, delta } => {
-                key_command(sink, "HINCRBY", key);
-                sink.text(field);
-                sink.int(*delta);
-            }
-            Command::Hincrbyfloat { key, field, delta } => {
-                key_command(sink, "HINCRBYFLOAT", key);
-                sink.text(field);
-                sink.score(*delta);
-            }
-            Command::Zadd {
-                key,
-                members,
-                options,
-            } => {
-                key_command(sink, "ZADD", key);
-                condition(sink, options.condition);
-                match options.greater_than {
-                    Some(true) => sink.word("GT"),
-                    Some(false) => sink.word("LT"),
-                    None => {}
-                }
-                if options.changed {
-                    sink.word("CH");
-                }
-                if options.incr {
-                    sink.word("INCR");
-                }
-                for (score, member) in members {
-                    sink.score(*score);
-                    sink.text(member);
-                }
-            }
-            Command::Zrange {
-                key,
-                start,
-                stop,
-                rev,
-                with_scores,
-            } => {
-                // `ZREVRANGE` rather than `ZRANGE ... REV`: every server since Redis 5 takes it.
-                key_command(sink, if *rev { "ZREVRANGE" } else { "ZRANGE" }, key);
-                sink.int(*start);
-                sink.int(*stop);
-                if *with_scores {
-                    sink.word("WITHSCORES");
-                }
-            }
-            Command::Zrangebyscore {
-                key,
-                min,
-                max,
-                rev,
-                with_scores,
-                limit,
-            } => {
-                // The reverse command takes the upper bound first.
-                let (name, first, second) = if *rev {
-                    ("ZREVRANGEBYSCORE", max, min)
-                } else {
-                    ("ZRANGEBYSCORE", min, max)
-                };
-                key_command(sink, name, key);
-                bound(sink, *first);
-                bound(sink, *second);
-                if *with_scores {
-                    sink.word("WITHSCORES");
-                }
-                if let Some(limit) = limit {
-                    sink.word("LIMIT");
-                    sink.uint(limit.offset);
-                    sink.uint(limit.count);
-                }
-            }
-            Command::Zrem { key, members } => {
-                key_command(sink, "ZREM", key);
-                members.iter().for_each(|m| sink.text(m));
-            }
-            Command::Zcard { key } => key_command(sink, "ZCARD", key),
-            Command::Zscore { key, member } => {
-                key_command(sink, "ZSCORE", key);
-                sink.text(member);
-            }
-            Command::Zremrangebyrank { key, start, stop } => {
-                key_command(sink, "ZREMRANGEBYRANK", key);
-                sink.int(*start);
-                sink.int(*stop);
-            }
-            Command::Eval { script, keys, args } => {
-                sink.word("EVAL");
-                sink.text(script);
-                keys_then_args(sink, keys, args);
-            }
-            Command::Evalsha {
-                sha1, keys, args, ..
-            } => {
-                sink.word("EVALSHA");
-                sink.text(sha1);
-                keys_then_args(sink, keys, args);
-            }
-            Command::ScriptLoad { script } => {
-                sink.word("SCRIPT");
-                sink.word("LOAD");
-                sink.text(script);
-            }
-            Command::Scan {
-                cursor,
-                pattern,
-                count,
-            } => {
-                sink.word("SCAN");
-                sink.uint(*cursor);
-                if let Some(pattern) = pattern {
-                    sink.word("MATCH");
-                    sink.text(pattern);
-                }
-                if let Some(count) = count {
-                    sink.word("COUNT");
-                    sink.uint(*count);
-                }
-            }
-            Command::Raw { args, .. } => {
-                if args.is_empty() {
-                    return Err(BackendError::new(
-                        ErrorKind::InvalidInput,
-                        "a raw command needs at least its name: Command::Raw with empty args",
-                    ));
-                }
-                args.iter().for_each(|a| sink.bytes(a));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn key_command(sink: &mut impl ArgSink, name: &'static str, key: &str) {
-    sink.word(name);
-    sink.text(key);
-}
-
-fn key_list(sink: &mut impl ArgSink, name: &'static str, keys: &[String]) {
-    sink.word(name);
-    keys.iter().for_each(|k| sink.text(k));
-}
-
-fn keys_then_args(sink: &mut impl ArgSink, keys: &[String], args: &[Bytes]) {
-    sink.uint(keys.len() as u64);
-    keys.iter().for_each(|k| sink.text(k));
-    args.iter().for_each(|a| sink.bytes(a));
-}
-
-fn condition(sink: &mut impl ArgSink, condition: Option<SetCondition>) {
-    match condition {
-        Some(SetCondition::IfNotExists) => sink.word("NX"),
-        Some(SetCondition::IfExists) => sink.word("XX"),
-        None => {}
-    }
-}
-
-fn bound(sink: &mut impl ArgSink, bound: ScoreBound) {
-    match bound {
-        ScoreBound::NegInf => sink.word("-inf"),
-        ScoreBound::PosInf => sink.word("+inf"),
-        ScoreBound::Inclusive(v) => sink.score(v),
-        ScoreBound::Exclusive(_) => sink.text(&bound.to_redis_arg()),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{Limit, SetOptions, ZaddOptions};
+    use crate::{Command, ErrorKind, Limit, ScoreBound, SetCondition, SetOptions, ZaddOptions};
 
     /// The arguments as text, for readable assertions.
     #[derive(Default)]
@@ -300,6 +74,7 @@ mod tests {
             options: SetOptions {
                 expire_ms: Some(1500),
                 condition: Some(SetCondition::IfNotExists),
+                ..SetOptions::default()
             },
         });
         assert_eq!(w, ["SET", "k", "v", "PX", "1500", "NX"]);
@@ -309,6 +84,7 @@ mod tests {
             options: SetOptions {
                 expire_ms: None,
                 condition: Some(SetCondition::IfExists),
+                ..SetOptions::default()
             },
         });
         assert_eq!(w, ["SET", "k", "v", "XX"]);
@@ -431,12 +207,14 @@ mod tests {
             cursor: 17,
             pattern: Some("ns:*".into()),
             count: Some(100),
+            type_name: None,
         });
         assert_eq!(w, ["SCAN", "17", "MATCH", "ns:*", "COUNT", "100"]);
         let w = words(&Command::Scan {
             cursor: u64::MAX,
             pattern: None,
             count: None,
+            type_name: None,
         });
         assert_eq!(w, ["SCAN", "18446744073709551615"]);
     }

@@ -4,9 +4,8 @@
 //! Its guide is in the docs of the public `backend` module.
 
 mod args;
-#[cfg(feature = "lua")]
-pub(crate) mod parse;
 mod reply;
 
 pub use args::ArgSink;
+pub(crate) use reply::Reply;
 pub use reply::ReplyShape;

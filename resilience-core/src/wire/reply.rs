@@ -11,23 +11,32 @@ use crate::{BackendError, Command, ErrorKind, Value};
 /// needs no copy of it), then applied to the reply with [`canonicalize`](Self::canonicalize).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyShape {
-    kind: Kind,
+    kind: Reply,
     /// The command's name, for error messages.
     command: &'static str,
 }
 
+/// The reply shapes of the command table: each entry names one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Reply {
     /// `PING`: `Status("PONG")`.
     Pong,
     /// `SET`: `Okay` or `Nil`.
-    SetReply,
+    SetOk,
     /// `GET`, `HGET`: `Bytes` or `Nil`.
     BulkOrNil,
     /// Integer replies.
     Int,
-    /// `MGET`: an array as it is.
+    /// `MGET`, `HMGET`, `SMISMEMBER`, `BITFIELD`: an array as it is.
     Array,
+    /// `LSET`, `LTRIM`, `MSET`: `Okay`.
+    Okay,
+    /// `TYPE`: a `Status`.
+    Status,
+    /// `ZRANK`: `Int` or `Nil`.
+    OptInt,
+    /// `ZMSCORE`: an array of `Double` or `Nil`.
+    OptDoubles,
     /// `HGETALL`: `Map`.
     Map,
     /// `HINCRBYFLOAT`: `Double`.
@@ -52,48 +61,8 @@ impl ReplyShape {
     /// The shape `cmd`'s reply must have.
     #[inline]
     pub fn of(cmd: &Command) -> ReplyShape {
-        let kind = match cmd {
-            Command::Ping => Kind::Pong,
-            Command::Set { .. } => Kind::SetReply,
-            Command::Get { .. } | Command::Hget { .. } => Kind::BulkOrNil,
-            Command::Del { .. }
-            | Command::Exists { .. }
-            | Command::Expire { .. }
-            | Command::Pexpire { .. }
-            | Command::Ttl { .. }
-            | Command::Pttl { .. }
-            | Command::Incrby { .. }
-            | Command::Hset { .. }
-            | Command::Hdel { .. }
-            | Command::Hincrby { .. }
-            | Command::Zrem { .. }
-            | Command::Zcard { .. }
-            | Command::Zremrangebyrank { .. } => Kind::Int,
-            Command::Mget { .. } => Kind::Array,
-            Command::Hgetall { .. } => Kind::Map,
-            Command::Hincrbyfloat { .. } => Kind::Double,
-            Command::Zadd { options, .. } => {
-                if options.incr {
-                    Kind::OptDouble
-                } else {
-                    Kind::Int
-                }
-            }
-            Command::Zrange { with_scores, .. } | Command::Zrangebyscore { with_scores, .. } => {
-                if *with_scores {
-                    Kind::ScoredMembers
-                } else {
-                    Kind::Members
-                }
-            }
-            Command::Zscore { .. } => Kind::OptDouble,
-            Command::ScriptLoad { .. } => Kind::Sha,
-            Command::Scan { .. } => Kind::Scan,
-            Command::Eval { .. } | Command::Evalsha { .. } => Kind::Passthrough,
-            Command::Raw { .. } => Kind::Raw,
-        };
         ReplyShape {
-            kind,
+            kind: cmd.reply_kind(),
             command: cmd.name(),
         }
     }
@@ -101,7 +70,7 @@ impl ReplyShape {
     /// Whether the command was [`Command::Raw`], whose reply is passed through as the
     /// driver decoded it.
     pub fn is_raw(self) -> bool {
-        self.kind == Kind::Raw
+        self.kind == Reply::Raw
     }
 
     /// Gives `reply` (the driver's reply converted one to one) the canonical shape: RESP2's
@@ -117,9 +86,9 @@ impl ReplyShape {
         // which returns them unchanged too (test `fast_path_agrees_with_the_full_match`).
         if matches!(
             (self.kind, &reply),
-            (Kind::BulkOrNil, Value::Bytes(_) | Value::Nil)
-                | (Kind::SetReply, Value::Okay | Value::Nil)
-                | (Kind::Int, Value::Int(_))
+            (Reply::BulkOrNil, Value::Bytes(_) | Value::Nil)
+                | (Reply::SetOk, Value::Okay | Value::Nil)
+                | (Reply::Int, Value::Int(_))
         ) {
             return Ok(reply);
         }
@@ -130,39 +99,66 @@ impl ReplyShape {
     fn reshape(self, reply: Value) -> Result<Value, BackendError> {
         let cmd = self.command;
         match self.kind {
-            Kind::Pong => match reply {
+            Reply::Pong => match reply {
                 ref t if is_text(t, "PONG") => Ok(Value::Status("PONG".to_owned())),
                 other => Ok(other),
             },
-            Kind::SetReply => match reply {
+            Reply::SetOk => match reply {
                 Value::Nil => Ok(Value::Nil),
                 ref t if matches!(t, Value::Okay) || is_text(t, "OK") => Ok(Value::Okay),
                 other => Err(mismatch(cmd, other.kind_name())),
             },
-            Kind::BulkOrNil | Kind::Sha => match reply {
-                Value::Nil if self.kind == Kind::BulkOrNil => Ok(Value::Nil),
+            Reply::BulkOrNil | Reply::Sha => match reply {
+                Value::Nil if self.kind == Reply::BulkOrNil => Ok(Value::Nil),
                 Value::Bytes(_) => Ok(reply),
                 Value::Status(s) => Ok(Value::Bytes(Bytes::from(s))),
                 other => Err(mismatch(cmd, other.kind_name())),
             },
-            Kind::Int => to_int(cmd, reply),
-            Kind::Array => match reply {
+            Reply::Int => to_int(cmd, reply),
+            Reply::Array => match reply {
                 Value::Array(_) => Ok(reply),
                 other => Err(mismatch(cmd, other.kind_name())),
             },
-            Kind::Map => Ok(Value::Map(flat_to_pairs(cmd, reply)?)),
-            Kind::Double => to_double(cmd, reply),
-            Kind::OptDouble => match reply {
+            Reply::Okay => match reply {
+                ref t if matches!(t, Value::Okay) || is_text(t, "OK") => Ok(Value::Okay),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Reply::Status => match reply {
+                Value::Status(_) => Ok(reply),
+                Value::Okay => Ok(Value::Status("OK".to_owned())),
+                Value::Bytes(b) => String::from_utf8(b.to_vec())
+                    .map(Value::Status)
+                    .map_err(|_| mismatch(cmd, "a status that is not UTF-8")),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Reply::OptInt => match reply {
+                Value::Nil => Ok(Value::Nil),
+                other => to_int(cmd, other),
+            },
+            Reply::OptDoubles => match reply {
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Nil => Ok(Value::Nil),
+                        other => to_double(cmd, other),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
+            Reply::Map => Ok(Value::Map(flat_to_pairs(cmd, reply)?)),
+            Reply::Double => to_double(cmd, reply),
+            Reply::OptDouble => match reply {
                 Value::Nil => Ok(Value::Nil),
                 other => to_double(cmd, other),
             },
-            Kind::ScoredMembers => scored(cmd, reply),
-            Kind::Members => match reply {
+            Reply::ScoredMembers => scored(cmd, reply),
+            Reply::Members => match reply {
                 Value::Array(_) => Ok(reply),
                 Value::Nil => Ok(Value::Array(Vec::new())),
                 other => Err(mismatch(cmd, other.kind_name())),
             },
-            Kind::Scan => match reply {
+            Reply::Scan => match reply {
                 Value::Array(items) if items.len() == 2 => {
                     let mut it = items.into_iter();
                     match (it.next(), it.next()) {
@@ -174,7 +170,7 @@ impl ReplyShape {
                 }
                 other => Err(mismatch(cmd, other.kind_name())),
             },
-            Kind::Passthrough | Kind::Raw => Ok(reply),
+            Reply::Passthrough | Reply::Raw => Ok(reply),
         }
     }
 }
@@ -394,6 +390,7 @@ mod tests {
             cursor: 0,
             pattern: None,
             count: None,
+            type_name: None,
         };
         let v = Value::Array(vec![bs("17"), Value::Array(vec![bs("k")])]);
         assert_eq!(

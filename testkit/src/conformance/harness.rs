@@ -119,6 +119,61 @@ impl<'a> Case<'a> {
         }
     }
 
+    /// A command line with `{name}` standing for this case's key `name`, read by the command
+    /// table into its typed command (a line the table does not know is a failure: these
+    /// lines test typed commands).
+    pub(super) fn line(&self, line: &str) -> Result<Command, ConformanceFailure> {
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(
+                |word| match word.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    Some(name) => Bytes::from(self.key(name)),
+                    None => Bytes::copy_from_slice(word.as_bytes()),
+                },
+            )
+            .collect();
+        match Command::from_args(&args) {
+            Ok(Command::Raw { .. }) => Err(self.fail(
+                line.to_owned(),
+                "a command of the table".into(),
+                "a raw command".into(),
+            )),
+            Ok(cmd) => Ok(cmd),
+            Err(e) => Err(self.fail(line.to_owned(), "a command".into(), format!("{e}"))),
+        }
+    }
+
+    /// Runs a [`line`](Self::line) and checks the reply equals `expected`.
+    pub(super) async fn run(&self, line: &str, expected: Value) -> CaseResult {
+        self.expect(self.line(line)?, expected).await
+    }
+
+    /// Runs a [`line`](Self::line) whose reply is an array in no particular order, and
+    /// checks it holds `expected` in any order.
+    pub(super) async fn run_unordered(&self, line: &str, expected: &[&str]) -> CaseResult {
+        let reply = self.ok(self.line(line)?).await?;
+        let mut got: Vec<Value> = match reply {
+            Value::Array(items) => items,
+            other => return Err(self.fail(line.into(), "an array".into(), format!("{other:?}"))),
+        };
+        let mut want: Vec<Value> = expected.iter().map(|s| b(s)).collect();
+        let order = |v: &Value| format!("{v:?}");
+        got.sort_by_key(order);
+        want.sort_by_key(order);
+        self.check(got == want, line, &format!("{want:?} in any order"), got)
+    }
+
+    /// Runs a [`line`](Self::line) and checks it fails with a server error whose line
+    /// starts with `prefix`.
+    pub(super) async fn run_err(&self, line: &str, prefix: &str) -> CaseResult {
+        let cmd = self.line(line)?;
+        match self.backend.execute(cmd).await {
+            Err(e) if e.kind() == ErrorKind::Server && e.message().starts_with(prefix) => Ok(()),
+            Err(e) => Err(self.fail(line.into(), format!("an error {prefix}…"), format!("{e}"))),
+            Ok(v) => Err(self.fail(line.into(), format!("an error {prefix}…"), format!("{v:?}"))),
+        }
+    }
+
     /// Fails unless `cond`.
     pub(super) fn check(
         &self,

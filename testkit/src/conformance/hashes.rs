@@ -171,3 +171,38 @@ pub(super) async fn hashes_body(c: &Case<'_>) -> CaseResult {
         .await?;
     Ok(())
 }
+
+pub(super) async fn hash_reads_body(c: &Case<'_>) -> CaseResult {
+    c.run("HSETNX {h} f v", Value::Int(1)).await?;
+    c.run("HSETNX {h} f w", Value::Int(0)).await?;
+    c.run("HGET {h} f", b("v")).await?;
+    c.run("HSET {h} g 2", Value::Int(1)).await?;
+    c.run(
+        "HMGET {h} f g x",
+        Value::Array(vec![b("v"), b("2"), Value::Nil]),
+    )
+    .await?;
+    c.run("HMGET {missing} f", Value::Array(vec![Value::Nil]))
+        .await?;
+    c.run("HEXISTS {h} f", Value::Int(1)).await?;
+    c.run("HEXISTS {h} x", Value::Int(0)).await?;
+    c.run("HLEN {h}", Value::Int(2)).await?;
+    c.run("HLEN {missing}", Value::Int(0)).await?;
+    c.run_unordered("HKEYS {h}", &["f", "g"]).await?;
+    c.run_unordered("HVALS {h}", &["v", "2"]).await?;
+    c.run_unordered("HKEYS {missing}", &[]).await?;
+    // A small hash is scanned in one step, in insertion order.
+    c.run(
+        "HSCAN {h} 0",
+        Value::Array(vec![Value::Int(0), members(&["f", "v", "g", "2"])]),
+    )
+    .await?;
+    c.run(
+        "HSCAN {h} 0 MATCH g*",
+        Value::Array(vec![Value::Int(0), members(&["g", "2"])]),
+    )
+    .await?;
+    c.run("SET {str} v", Value::Okay).await?;
+    c.run_err("HSETNX {str} f v", "WRONGTYPE").await?;
+    Ok(())
+}

@@ -222,6 +222,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Expire {
             key: missing.clone(),
             seconds: 10,
+            condition: None,
         },
         Value::Int(0),
     )
@@ -230,6 +231,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Pexpire {
             key: missing.clone(),
             millis: 10,
+            condition: None,
         },
         Value::Int(0),
     )
@@ -243,6 +245,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Expire {
             key: k.clone(),
             seconds: 100,
+            condition: None,
         },
         Value::Int(1),
     )
@@ -292,6 +295,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Pexpire {
             key: n.clone(),
             millis: 0,
+            condition: None,
         },
         Value::Int(1),
     )
@@ -301,6 +305,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Expire {
             key: k.clone(),
             seconds: -1,
+            condition: None,
         },
         Value::Int(1),
     )
@@ -321,6 +326,7 @@ pub(super) async fn ttl_body(c: &Case<'_>) -> CaseResult {
         Command::Pexpire {
             key: h.clone(),
             millis: 100_000,
+            condition: None,
         },
         Value::Int(1),
     )
@@ -456,6 +462,7 @@ pub(super) async fn wrong_type_body(c: &Case<'_>) -> CaseResult {
         Command::Expire {
             key: z.clone(),
             seconds: 100,
+            condition: None,
         },
         Value::Int(1),
     )

@@ -71,6 +71,7 @@ async fn scan_all(
             cursor,
             pattern: Some(pattern.to_owned()),
             count,
+            type_name: None,
         };
         let reply = c.ok(cmd.clone()).await?;
         let shape_error = || {

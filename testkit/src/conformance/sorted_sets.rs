@@ -427,3 +427,34 @@ pub(super) async fn zrangebyscore_body(c: &Case<'_>) -> CaseResult {
     .await?;
     Ok(())
 }
+
+pub(super) async fn sorted_set_more_body(c: &Case<'_>) -> CaseResult {
+    c.run("ZADD {z} 1 a 2 b 3 c", Value::Int(3)).await?;
+    c.run("ZINCRBY {z} 2.5 a", Value::Double(3.5)).await?;
+    c.run("ZINCRBY {new} 1 m", Value::Double(1.0)).await?;
+    c.run("ZCOUNT {z} (2 +inf", Value::Int(2)).await?;
+    c.run("ZCOUNT {z} -inf +inf", Value::Int(3)).await?;
+    c.run("ZCOUNT {missing} -inf +inf", Value::Int(0)).await?;
+    c.run("ZRANK {z} b", Value::Int(0)).await?;
+    c.run("ZRANK {z} a", Value::Int(2)).await?;
+    c.run("ZRANK {z} x", Value::Nil).await?;
+    c.run(
+        "ZMSCORE {z} a x",
+        Value::Array(vec![Value::Double(3.5), Value::Nil]),
+    )
+    .await?;
+    c.run("ZPOPMIN {z}", scored(&[("b", 2.0)])).await?;
+    c.run("ZPOPMAX {z} 5", scored(&[("a", 3.5), ("c", 3.0)]))
+        .await?;
+    c.run("EXISTS {z}", Value::Int(0)).await?;
+    c.run("ZPOPMIN {missing}", scored(&[])).await?;
+    c.run("ZADD {z2} 1 m 2 n", Value::Int(2)).await?;
+    c.run(
+        "ZSCAN {z2} 0",
+        Value::Array(vec![Value::Int(0), members(&["m", "1", "n", "2"])]),
+    )
+    .await?;
+    c.run("SET {str} v", Value::Okay).await?;
+    c.run_err("ZINCRBY {str} 1 m", "WRONGTYPE").await?;
+    Ok(())
+}

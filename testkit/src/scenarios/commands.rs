@@ -153,7 +153,8 @@ where
     assert_eq!(
         r.execute(Command::Expire {
             key: "n".into(),
-            seconds: 50
+            seconds: 50,
+            condition: None,
         })
         .await
         .unwrap(),
@@ -162,7 +163,8 @@ where
     assert_eq!(
         r.execute(Command::Pexpire {
             key: "nope".into(),
-            millis: 50
+            millis: 50,
+            condition: None,
         })
         .await
         .unwrap(),
@@ -393,6 +395,7 @@ where
                 cursor,
                 pattern: Some("scan:*".into()),
                 count: Some(7),
+                type_name: None,
             })
             .await
             .unwrap();

@@ -106,6 +106,7 @@ pub mod cluster_chaos;
 pub mod commands;
 pub mod dead_server;
 pub mod least_privilege;
+pub mod lost_reply;
 pub mod sentinel;
 pub mod soak;
 pub mod support;

@@ -1,0 +1,69 @@
+//! Commands as data: the [`Command`] enum, generated from the command table.
+//!
+//! Everything the library knows about a Redis command (its name, arity, keys, whether it
+//! writes, whether a retry is safe, how it is spelled on the wire, how it is read back,
+//! the shape of its reply and its typed client method) is stated once, in one entry of
+//! `table.rs`, and derived by the macro in `define.rs`. Adding a command is one entry,
+//! its in-memory implementation and a conformance case.
+
+mod arg;
+#[macro_use]
+mod define;
+mod irregular;
+mod options;
+mod table;
+
+use bytes::Bytes;
+
+pub use arg::{ArgReader, IntoField, WireArg};
+pub(crate) use options::format_score;
+pub use options::{
+    ByteRange, ExpireCondition, GetExpiry, LexBound, Limit, ListEnd, Replace, ScanOptions,
+    ScoreBound, SetCondition, SetOptions, ZaddOptions,
+};
+pub use table::Command;
+
+/// One entry of the command table, as data: what [`Command::SPECS`] lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandSpec {
+    /// The name, upper case (`"SCRIPT LOAD"` for a subcommand).
+    pub name: &'static str,
+    /// Redis's arity: the argument count including the name when positive, the least
+    /// count when negative.
+    pub arity: i32,
+    /// An example call, space-separated, that [`Command::from_args`] reads.
+    pub example: &'static str,
+}
+
+impl CommandSpec {
+    /// The example as an argument list.
+    pub fn example_args(&self) -> Vec<Bytes> {
+        self.example
+            .split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+}
+
+impl Command {
+    /// Approximate payload size in bytes (keys and values), for metrics and limits.
+    pub fn payload_len(&self) -> usize {
+        let keys: usize = self.keys().iter().map(String::len).sum();
+        let values: usize = match self {
+            Command::Set { value, .. } => value.len(),
+            Command::Hset { fields, .. } => fields.iter().map(|(f, v)| f.len() + v.len()).sum(),
+            Command::Eval { script, args, .. } => {
+                script.len() + args.iter().map(Bytes::len).sum::<usize>()
+            }
+            Command::Evalsha { args, .. } => args.iter().map(Bytes::len).sum(),
+            Command::Raw { args, .. } => args.iter().map(Bytes::len).sum(),
+            Command::Zadd { members, .. } => members.iter().map(|(_, m)| m.len() + 8).sum(),
+            _ => 0,
+        };
+        keys + values
+    }
+}
+
+#[cfg(test)]
+mod tests;

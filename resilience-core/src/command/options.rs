@@ -1,0 +1,577 @@
+//! The option types commands carry: each knows how Redis spells it on the wire and how to
+//! read it back ([`WireArg`]), so the command table can use it as a field.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::arg::{ArgReader, WireArg};
+use crate::BackendError;
+use crate::wire::ArgSink;
+
+/// Options of `SET`.
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`SetOptions::default().with_…(…)`), or assign fields of a default value.
+/// `EX`/`EXAT` are read as their millisecond forms `PX`/`PXAT`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters,
+)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
+pub struct SetOptions {
+    /// Expire after this many milliseconds (`PX`). `None` keeps no TTL.
+    #[setters(strip_option)]
+    pub expire_ms: Option<u64>,
+    /// Only set when the key does not exist (`NX`) or only when it does (`XX`).
+    #[setters(strip_option)]
+    pub condition: Option<SetCondition>,
+    /// Expire at this Unix time in milliseconds (`PXAT`).
+    #[setters(strip_option)]
+    #[serde(default)]
+    pub expire_at_ms: Option<u64>,
+    /// Keep the key's current TTL (`KEEPTTL`) instead of clearing it.
+    #[serde(default)]
+    pub keep_ttl: bool,
+    /// Reply with the old value (`GET`): `Bytes` or `Nil` instead of `Okay`.
+    #[serde(default)]
+    pub get: bool,
+}
+
+impl SetOptions {
+    /// Options that set a TTL of `ttl` (rounded down to whole milliseconds, at least 1 ms).
+    pub fn with_ttl(ttl: std::time::Duration) -> Self {
+        SetOptions {
+            expire_ms: Some((ttl.as_millis() as u64).max(1)),
+            ..SetOptions::default()
+        }
+    }
+}
+
+impl WireArg for SetOptions {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if let Some(ms) = self.expire_ms {
+            sink.word("PX");
+            sink.uint(ms);
+        }
+        if let Some(at) = self.expire_at_ms {
+            sink.word("PXAT");
+            sink.uint(at);
+        }
+        if self.keep_ttl {
+            sink.word("KEEPTTL");
+        }
+        self.condition.write(sink);
+        if self.get {
+            sink.word("GET");
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let mut out = SetOptions::default();
+        let mut expiries = 0;
+        while let Some(word) = r.peek_word() {
+            match word.as_str() {
+                "NX" | "XX" if out.condition.is_none() => {
+                    out.condition = SetCondition::read_word(&word);
+                }
+                "GET" if !out.get => out.get = true,
+                "KEEPTTL" if !out.keep_ttl => out.keep_ttl = true,
+                "EX" | "PX" | "EXAT" | "PXAT" => {
+                    r.skip();
+                    let amount = r.int()?;
+                    let ms = match word.as_str() {
+                        "EX" | "EXAT" => amount.checked_mul(1000),
+                        _ => Some(amount),
+                    }
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| r.error("ERR invalid expire time in 'set' command"))?;
+                    if word.ends_with("AT") {
+                        out.expire_at_ms = Some(ms as u64);
+                    } else {
+                        out.expire_ms = Some(ms as u64);
+                    }
+                    expiries += 1;
+                    continue;
+                }
+                _ => return Err(r.syntax()),
+            }
+            r.skip();
+        }
+        if expiries > 1 || (expiries == 1 && out.keep_ttl) {
+            return Err(r.syntax());
+        }
+        Ok(out)
+    }
+}
+
+/// Existence condition of `SET` and `ZADD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    /// `NX`: only when the key (or member) does not exist.
+    IfNotExists,
+    /// `XX`: only when the key (or member) exists.
+    IfExists,
+}
+
+impl SetCondition {
+    fn read_word(word: &str) -> Option<SetCondition> {
+        match word {
+            "NX" => Some(SetCondition::IfNotExists),
+            "XX" => Some(SetCondition::IfExists),
+            _ => None,
+        }
+    }
+}
+
+impl WireArg for Option<SetCondition> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        match self {
+            Some(SetCondition::IfNotExists) => sink.word("NX"),
+            Some(SetCondition::IfExists) => sink.word("XX"),
+            None => {}
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let found = r.peek_word().and_then(|w| SetCondition::read_word(&w));
+        if found.is_some() {
+            r.skip();
+        }
+        Ok(found)
+    }
+}
+
+/// Options of `ZADD`.
+///
+/// New fields may be added: build one from [`Default`] and the `with_*` setters
+/// (`ZaddOptions::default().with_…(…)`), or assign fields of a default value.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters,
+)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
+pub struct ZaddOptions {
+    /// `NX` / `XX` on members.
+    #[setters(strip_option)]
+    pub condition: Option<SetCondition>,
+    /// `GT` (`Some(true)`) or `LT` (`Some(false)`): only update when the new score is greater / less.
+    #[setters(strip_option)]
+    pub greater_than: Option<bool>,
+    /// `CH`: reply counts changed members, not only added ones.
+    pub changed: bool,
+    /// `INCR`: add the score to the member's score (one member only). Not idempotent.
+    pub incr: bool,
+}
+
+impl WireArg for ZaddOptions {
+    fn write(&self, sink: &mut impl ArgSink) {
+        self.condition.write(sink);
+        match self.greater_than {
+            Some(true) => sink.word("GT"),
+            Some(false) => sink.word("LT"),
+            None => {}
+        }
+        if self.changed {
+            sink.word("CH");
+        }
+        if self.incr {
+            sink.word("INCR");
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        // Options come in any order, before the first score.
+        let mut options = ZaddOptions::default();
+        while let Some(word) = r.peek_word() {
+            match word.as_str() {
+                "NX" | "XX" => options.condition = SetCondition::read_word(&word),
+                "GT" => options.greater_than = Some(true),
+                "LT" => options.greater_than = Some(false),
+                "CH" => options.changed = true,
+                "INCR" => options.incr = true,
+                _ => break,
+            }
+            r.skip();
+        }
+        Ok(options)
+    }
+}
+
+/// One end of a sorted-set score range (`ZRANGEBYSCORE`, `ZCOUNT`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ScoreBound {
+    /// `-inf`
+    NegInf,
+    /// `+inf`
+    PosInf,
+    /// A closed bound: the score itself is included.
+    Inclusive(f64),
+    /// An open bound (`(score`): the score itself is excluded.
+    Exclusive(f64),
+}
+
+impl ScoreBound {
+    /// The bound as Redis spells it: `-inf`, `+inf`, `1.5` or `(1.5`.
+    pub fn to_redis_arg(&self) -> String {
+        match self {
+            ScoreBound::NegInf => "-inf".to_owned(),
+            ScoreBound::PosInf => "+inf".to_owned(),
+            ScoreBound::Inclusive(v) => format_score(*v),
+            ScoreBound::Exclusive(v) => format!("({}", format_score(*v)),
+        }
+    }
+}
+
+impl WireArg for ScoreBound {
+    fn write(&self, sink: &mut impl ArgSink) {
+        match self {
+            ScoreBound::NegInf => sink.word("-inf"),
+            ScoreBound::PosInf => sink.word("+inf"),
+            ScoreBound::Inclusive(v) => sink.score(*v),
+            ScoreBound::Exclusive(_) => sink.text(&self.to_redis_arg()),
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let arg = r.arg()?;
+        let bad = || r.error("ERR min or max is not a float");
+        let s = std::str::from_utf8(arg).map_err(|_| bad())?;
+        let number = |s: &str| {
+            crate::value::parse_redis_double(s)
+                .filter(|v| !v.is_nan())
+                .ok_or_else(bad)
+        };
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "-inf" => ScoreBound::NegInf,
+            "+inf" | "inf" => ScoreBound::PosInf,
+            _ => match s.strip_prefix('(') {
+                Some(rest) => ScoreBound::Exclusive(number(rest)?),
+                None => ScoreBound::Inclusive(number(s)?),
+            },
+        })
+    }
+}
+
+/// Formats a score the way Redis accepts it (`inf`, `-inf`, or the shortest exact decimal).
+pub(crate) fn format_score(v: f64) -> String {
+    if v == f64::INFINITY {
+        "+inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-inf".to_owned()
+    } else {
+        // `{}` on f64 prints the shortest representation that round-trips.
+        format!("{v}")
+    }
+}
+
+/// One end of a sorted-set range by member (`ZRANGEBYLEX`, `ZLEXCOUNT`): members sharing
+/// one score, ordered bytewise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LexBound {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    /// `[member`: the member itself included.
+    Inclusive(String),
+    /// `(member`: the member itself excluded.
+    Exclusive(String),
+}
+
+impl LexBound {
+    /// Reads a bound as Redis spells it (`-`, `+`, `[member`, `(member`); `None` for
+    /// anything else.
+    pub fn from_redis_arg(arg: &str) -> Option<LexBound> {
+        match arg.as_bytes().first()? {
+            b'-' if arg.len() == 1 => Some(LexBound::Min),
+            b'+' if arg.len() == 1 => Some(LexBound::Max),
+            b'[' => Some(LexBound::Inclusive(arg[1..].to_owned())),
+            b'(' => Some(LexBound::Exclusive(arg[1..].to_owned())),
+            _ => None,
+        }
+    }
+}
+
+impl WireArg for LexBound {
+    fn write(&self, sink: &mut impl ArgSink) {
+        match self {
+            LexBound::Min => sink.word("-"),
+            LexBound::Max => sink.word("+"),
+            LexBound::Inclusive(m) => sink.text(&format!("[{m}")),
+            LexBound::Exclusive(m) => sink.text(&format!("({m}")),
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let arg = r.text()?;
+        LexBound::from_redis_arg(&arg)
+            .ok_or_else(|| r.error("ERR min or max not valid string range item"))
+    }
+}
+
+/// `LIMIT offset count` of the range commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// Members to skip.
+    pub offset: u64,
+    /// Members to return at most.
+    pub count: u64,
+}
+
+impl WireArg for Option<Limit> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if let Some(limit) = self {
+            sink.word("LIMIT");
+            sink.uint(limit.offset);
+            sink.uint(limit.count);
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        if r.peek_word().as_deref() != Some("LIMIT") {
+            return Ok(None);
+        }
+        r.skip();
+        let (offset, count) = (r.int()?, r.int()?);
+        // Redis: a negative offset returns nothing, a negative count everything.
+        Ok(Some(Limit {
+            offset: u64::try_from(offset).unwrap_or(u64::MAX),
+            count: u64::try_from(count).unwrap_or(u64::MAX),
+        }))
+    }
+}
+
+/// The condition of `EXPIRE`, `PEXPIRE` and `EXPIREAT` (Redis 7): set the deadline only
+/// when it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireCondition {
+    /// `NX`: only when the key has no TTL.
+    NoTtl,
+    /// `XX`: only when the key has a TTL.
+    HasTtl,
+    /// `GT`: only when the new deadline is later (no TTL counts as infinite).
+    Later,
+    /// `LT`: only when the new deadline is sooner.
+    Sooner,
+}
+
+impl WireArg for Option<ExpireCondition> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        match self {
+            Some(ExpireCondition::NoTtl) => sink.word("NX"),
+            Some(ExpireCondition::HasTtl) => sink.word("XX"),
+            Some(ExpireCondition::Later) => sink.word("GT"),
+            Some(ExpireCondition::Sooner) => sink.word("LT"),
+            None => {}
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let Some(word) = r.peek_word() else {
+            return Ok(None);
+        };
+        let condition = match word.as_str() {
+            "NX" => ExpireCondition::NoTtl,
+            "XX" => ExpireCondition::HasTtl,
+            "GT" => ExpireCondition::Later,
+            "LT" => ExpireCondition::Sooner,
+            _ => return Err(r.error(&format!("ERR Unsupported option {word}"))),
+        };
+        r.skip();
+        Ok(Some(condition))
+    }
+}
+
+/// What `GETEX` does to the key's TTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GetExpiry {
+    /// `PX ms`: expire this many milliseconds from now.
+    AfterMs(u64),
+    /// `PXAT ms`: expire at this Unix time in milliseconds.
+    AtUnixMs(u64),
+    /// `PERSIST`: remove the TTL.
+    Persist,
+}
+
+impl WireArg for Option<GetExpiry> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        match self {
+            Some(GetExpiry::AfterMs(ms)) => {
+                sink.word("PX");
+                sink.uint(*ms);
+            }
+            Some(GetExpiry::AtUnixMs(ms)) => {
+                sink.word("PXAT");
+                sink.uint(*ms);
+            }
+            Some(GetExpiry::Persist) => sink.word("PERSIST"),
+            None => {}
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let Some(word) = r.peek_word() else {
+            return Ok(None);
+        };
+        r.skip();
+        if word == "PERSIST" {
+            return Ok(Some(GetExpiry::Persist));
+        }
+        let scale = match word.as_str() {
+            "EX" | "EXAT" => 1000,
+            "PX" | "PXAT" => 1,
+            _ => return Err(r.syntax()),
+        };
+        let ms = r
+            .int()?
+            .checked_mul(scale)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| r.error("ERR invalid expire time in 'getex' command"))?;
+        Ok(Some(if word.ends_with("AT") {
+            GetExpiry::AtUnixMs(ms as u64)
+        } else {
+            GetExpiry::AfterMs(ms as u64)
+        }))
+    }
+}
+
+/// `MATCH pattern` and `COUNT n` of the `SCAN` family.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters)]
+#[setters(prefix = "with_", strip_option)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    /// Glob pattern the returned names must match.
+    pub pattern: Option<String>,
+    /// Hint for how many entries to look at per call.
+    pub count: Option<u64>,
+}
+
+impl WireArg for ScanOptions {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if let Some(pattern) = &self.pattern {
+            sink.word("MATCH");
+            sink.text(pattern);
+        }
+        if let Some(count) = self.count {
+            sink.word("COUNT");
+            sink.uint(count);
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        match ScanOptions::read_with_type(r)? {
+            (options, None) => Ok(options),
+            (_, Some(_)) => Err(r.syntax()),
+        }
+    }
+}
+
+impl ScanOptions {
+    /// `MATCH`, `COUNT` and (for `SCAN`) `TYPE`, in any order.
+    pub(crate) fn read_with_type(
+        r: &mut ArgReader<'_>,
+    ) -> Result<(ScanOptions, Option<String>), BackendError> {
+        let mut out = ScanOptions::default();
+        let mut type_name = None;
+        while let Some(word) = r.peek_word() {
+            r.skip();
+            match word.as_str() {
+                "MATCH" => out.pattern = Some(r.text()?),
+                "COUNT" => {
+                    let n = r.int()?;
+                    if n < 1 {
+                        return Err(r.syntax());
+                    }
+                    out.count = Some(n as u64);
+                }
+                "TYPE" => type_name = Some(r.text()?),
+                _ => return Err(r.syntax()),
+            }
+        }
+        Ok((out, type_name))
+    }
+}
+
+/// Which end of a list (`LMOVE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListEnd {
+    /// `LEFT`: the head.
+    Left,
+    /// `RIGHT`: the tail.
+    Right,
+}
+
+impl WireArg for ListEnd {
+    fn write(&self, sink: &mut impl ArgSink) {
+        sink.word(match self {
+            ListEnd::Left => "LEFT",
+            ListEnd::Right => "RIGHT",
+        });
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        match r.word()?.as_str() {
+            "LEFT" => Ok(ListEnd::Left),
+            "RIGHT" => Ok(ListEnd::Right),
+            _ => Err(r.syntax()),
+        }
+    }
+}
+
+/// `REPLACE` of `COPY`: overwrite an existing destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replace(pub bool);
+
+impl WireArg for Replace {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if self.0 {
+            sink.word("REPLACE");
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        match r.peek_word().as_deref() {
+            Some("REPLACE") => {
+                r.skip();
+                Ok(Replace(true))
+            }
+            Some(_) => Err(r.syntax()),
+            None => Ok(Replace(false)),
+        }
+    }
+}
+
+/// `start end` of `BITCOUNT`, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteRange {
+    /// First byte (negative counts from the end).
+    pub start: i64,
+    /// Last byte, inclusive (negative counts from the end).
+    pub end: i64,
+}
+
+impl WireArg for Option<ByteRange> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if let Some(range) = self {
+            sink.int(range.start);
+            sink.int(range.end);
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        if r.remaining() == 0 {
+            return Ok(None);
+        }
+        let (start, end) = (r.int()?, r.int()?);
+        if r.remaining() > 0 {
+            return Err(r.syntax());
+        }
+        Ok(Some(ByteRange { start, end }))
+    }
+}
+
+/// Whether a `BITFIELD` argument list increments (`INCRBY`), which makes it unsafe to
+/// apply twice.
+pub(crate) fn bitfield_increments(args: &[Bytes]) -> bool {
+    args.iter().any(|a| a.eq_ignore_ascii_case(b"INCRBY"))
+}
