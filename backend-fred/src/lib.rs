@@ -164,6 +164,8 @@ struct Inner {
     link: Arc<link_state::LinkState>,
     /// `host:port` of the server, for errors.
     address: String,
+    /// The configuration connected with: blocking commands open their own connection.
+    config: ConnectionConfig,
     /// RESP3 client tracking, with `ConnectionConfig::client_tracking` (see `tracking`).
     tracking: Option<tracking::Tracking>,
 }
@@ -236,6 +238,7 @@ impl FredBackend {
                 task,
                 error_log,
                 link,
+                config: config.clone(),
                 address: match &config.sentinel {
                     Some(sentinel) => format!("the master of {:?}", sentinel.master_name),
                     None => config.address(),
@@ -249,6 +252,49 @@ impl FredBackend {
             return Err(e);
         }
         Ok(backend)
+    }
+
+    /// A blocking command (`BLPOP`, `XREAD BLOCK`) on a client of its own, connected for
+    /// it and closed after: the server holds its reply, and on the shared connection every
+    /// other call would wait behind it. Its deadline is the block time plus
+    /// `socket_timeout` (a block of 0, forever, has none to speak of). Not on a cluster.
+    async fn execute_blocking(&self, cmd: Command, block: Duration) -> Result<Value, BackendError> {
+        /// What "no deadline" becomes: fred takes no unbounded timeout.
+        const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+        if self.cluster.is_some() {
+            return Err(BackendError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} on a Redis Cluster is not supported by this backend yet: \
+                     blocking commands run on a single server",
+                    cmd.name()
+                ),
+            ));
+        }
+        let shape = ReplyShape::of(&cmd);
+        let wire = translate::translate(&cmd)?;
+        let patience = if block.is_zero() {
+            FOREVER
+        } else {
+            block + self.inner.socket_timeout
+        };
+        let config = self.inner.config.clone().with_socket_timeout(patience);
+        let client = connect::build_client(&config)?;
+        let task = connect::init(&client, &config).await?;
+        let options = Options {
+            timeout: Some(patience),
+            ..connect::command_options(&config)
+        };
+        let reply = client
+            .with_options(&options)
+            .custom_raw::<FredValue>(wire.cmd, wire.args)
+            .await;
+        connect::stop(&client).await;
+        task.abort();
+        match reply {
+            Ok(frame) => shape.canonicalize(reply::frame_to_value(frame)?),
+            Err(e) => Err(classify_error(&e)),
+        }
     }
 
     /// The underlying fred client, for commands outside [`Command`] (use with care: it is
@@ -408,6 +454,9 @@ impl KvBackend for FredBackend {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        if let Some(block) = cmd.blocks_for() {
+            return Box::pin(self.execute_blocking(cmd, block));
+        }
         if let Some(cluster) = &self.cluster {
             let cluster = cluster.clone();
             return Box::pin(async move { cluster.route(cmd).await });
@@ -471,6 +520,7 @@ impl KvBackend for FredBackend {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
+        resilience_core::backend::check_batch(&cmds, atomic)?;
         if cmds.is_empty() {
             return Ok(Vec::new());
         }

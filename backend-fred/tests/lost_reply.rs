@@ -1,5 +1,5 @@
 //! A lost reply to each non-idempotent family (`INCR`, `LPUSH`, `ZINCRBY`, `APPEND`,
-//! `SPOP`): applied exactly once, the caller told `Timeout`. The scenario lives in
+//! `SPOP`, `XADD *`): applied exactly once, the caller told `Timeout`. The scenario lives in
 //! `testkit::scenarios::lost_reply` (written once, run for every backend).
 
 mod common;

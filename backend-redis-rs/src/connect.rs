@@ -279,6 +279,14 @@ impl Connector {
         self.install(&client, generation);
     }
 
+    /// The client connections are made from (the current master's, in sentinel mode).
+    pub(crate) fn client(&self) -> Client {
+        self.renewing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Points every later call at another server (a new master reported by the sentinels):
     /// `client` replaces the current one, and a fresh manager made from it replaces the
     /// current manager, whatever its generation. Calls running on the old one finish there.

@@ -191,6 +191,7 @@ pub struct RedisRsBackend {
 struct Inner {
     conn: Conn,
     socket_timeout: Duration,
+    socket_connect_timeout: Duration,
     address: String,
     /// Sentinel mode: follows the master through failovers.
     follower: Option<sentinel::Follower>,
@@ -253,6 +254,7 @@ impl RedisRsBackend {
                 inner: Arc::new(Inner {
                     conn: Conn::Cluster(cluster),
                     socket_timeout: config.socket_timeout,
+                    socket_connect_timeout: config.socket_connect_timeout,
                     address: cluster::describe(config),
                     follower: None,
                     // Client tracking is not wired into cluster mode: a cache over this
@@ -285,6 +287,7 @@ impl RedisRsBackend {
             inner: Arc::new(Inner {
                 conn: Conn::Single(connector),
                 socket_timeout: config.socket_timeout,
+                socket_connect_timeout: config.socket_connect_timeout,
                 address: config.address(),
                 follower: None,
                 tracking,
@@ -308,6 +311,7 @@ impl RedisRsBackend {
         let inner = Arc::new_cyclic(|weak| Inner {
             conn: Conn::Single(Connector::new(client, manager_config, manager)),
             socket_timeout: config.socket_timeout,
+            socket_connect_timeout: config.socket_connect_timeout,
             address: format!("the master of {:?}", sentinel.master_name),
             follower: Some(sentinel::Follower::spawn(
                 sentinels,
@@ -357,6 +361,71 @@ impl RedisRsBackend {
     /// The deadline is the only timer of a call: the driver has no response timeout of
     /// its own (see `connect::manager_config`), since this one also covers waiting for a
     /// reconnect, which the driver's would not.
+    /// A blocking command (`BLPOP`, `XREAD BLOCK`) on a connection of its own, opened for
+    /// it and closed after: the server holds its reply, and on the shared multiplexed
+    /// connection every other call would wait behind it. Its deadline is the block time
+    /// plus `socket_timeout` (a block of 0, forever, has no deadline). Not on a cluster.
+    async fn execute_blocking(
+        &self,
+        cmd: &Command,
+        block: Duration,
+    ) -> Result<Value, BackendError> {
+        let Conn::Single(connector) = &self.inner.conn else {
+            return Err(BackendError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} on a Redis Cluster is not supported by this backend yet: \
+                     blocking commands run on a single server",
+                    cmd.name()
+                ),
+            ));
+        };
+        let (redis_cmd, shape) = translate(cmd)?;
+        let client = connector.client();
+        // No driver response timeout (its default would cut the block short): the
+        // deadline below is the only one.
+        let own = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.inner.socket_connect_timeout))
+            .set_response_timeout(None);
+        let connect = client.get_multiplexed_async_connection_with_config(&own);
+        let mut conn = match tokio::time::timeout(self.inner.socket_connect_timeout, connect).await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(classify_error(&e).at_connect()),
+            Err(_) => {
+                return Err(BackendError::unavailable(format!(
+                    "redis-rs: no connection to {} for {} within {:?}",
+                    self.inner.address,
+                    cmd.name(),
+                    self.inner.socket_connect_timeout
+                )));
+            }
+        };
+        let call = async {
+            conn.send_packed_command(&redis_cmd)
+                .await
+                .and_then(redis::Value::extract_error)
+        };
+        let reply = if block.is_zero() {
+            call.await
+        } else {
+            match tokio::time::timeout(block + self.inner.socket_timeout, call).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return Err(BackendError::timeout(format!(
+                        "redis-rs: no reply to {} within its block time {block:?} plus {:?}",
+                        cmd.name(),
+                        self.inner.socket_timeout
+                    )));
+                }
+            }
+        };
+        match reply {
+            Ok(raw) => shape.canonicalize(reply::convert(raw)?),
+            Err(e) => Err(classify_error(&e)),
+        }
+    }
+
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
         let Conn::Single(connector) = &self.inner.conn else {
@@ -487,6 +556,9 @@ impl<F: std::future::Future + Unpin> std::future::Future for HandedOver<F> {
 #[async_trait]
 impl KvBackend for RedisRsBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        if let Some(block) = cmd.blocks_for() {
+            return self.execute_blocking(&cmd, block).await;
+        }
         if let Conn::Cluster(cluster) = &self.inner.conn {
             return cluster.route(cmd).await;
         }
@@ -500,6 +572,7 @@ impl KvBackend for RedisRsBackend {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
+        resilience_core::backend::check_batch(&cmds, atomic)?;
         if let Conn::Cluster(cluster) = &self.inner.conn {
             return cluster.route_batch(cmds, atomic).await;
         }

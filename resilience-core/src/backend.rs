@@ -79,3 +79,21 @@ pub use crate::cache::tracking::{CHANNEL_CAPACITY, TrackingHub, is_not_tracking}
 pub use crate::cache::{InvalidationFeed, TrackedReply};
 pub use crate::cluster::ConnectNode;
 pub use crate::wire::{ArgSink, ReplyShape};
+
+/// Refuses a pipeline (`atomic` false) that holds a blocking command (see
+/// [`Command::blocks_for`](crate::Command::blocks_for)): on a pipeline the server would
+/// hold every later reply, and the connection, until it unblocked. Inside `MULTI` a
+/// blocking command does not block, so a transaction may hold one. Every backend calls
+/// this first in `execute_batch`.
+pub fn check_batch(cmds: &[crate::Command], atomic: bool) -> Result<(), crate::BackendError> {
+    match cmds.iter().find(|c| c.blocks_for().is_some()) {
+        Some(cmd) if !atomic => Err(crate::BackendError::new(
+            crate::ErrorKind::InvalidInput,
+            format!(
+                "{} blocks: send it on its own (execute), not in a pipeline",
+                cmd.name()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -75,9 +75,9 @@ pub mod tower;
 pub mod journal;
 
 pub use command::{
-    ArgReader, ByteRange, Command, CommandSpec, ExpireCondition, GetExpiry, IntoField, LexBound,
-    Limit, ListEnd, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions, WireArg,
-    ZaddOptions,
+    ArgReader, ByteRange, Command, CommandSpec, Count, ExpireCondition, GetExpiry, IntoField,
+    LexBound, Limit, ListEnd, MkStream, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions,
+    StreamTrim, TrimTo, WireArg, XaddOptions, ZaddOptions,
 };
 pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};

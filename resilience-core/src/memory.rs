@@ -13,6 +13,7 @@ mod raw;
 pub mod scripts;
 mod sets;
 mod store;
+mod streams;
 mod strings;
 mod zset;
 
@@ -186,6 +187,7 @@ impl KvBackend for InMemoryBackend {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
+        crate::backend::check_batch(&cmds, atomic)?;
         let now = Instant::now();
         let mut state = self.lock();
         if atomic && cmds.iter().any(|c| exec::queue_time_error(c).is_some()) {
@@ -416,6 +418,26 @@ mod tests {
             e.message(),
             "ERR wrong number of arguments for 'del' command"
         );
+    }
+
+    #[tokio::test]
+    async fn blocking_and_consumer_group_commands_are_refused_by_name() {
+        let b = InMemoryBackend::new();
+        for (line, name) in [
+            ("BLPOP l 1", "BLPOP"),
+            ("BLMOVE a b LEFT LEFT 1", "BLMOVE"),
+            ("XREAD BLOCK 10 STREAMS s $", "XREAD"),
+            ("XGROUP CREATE s g $ MKSTREAM", "XGROUP CREATE"),
+            ("XREADGROUP GROUP g c STREAMS s >", "XREADGROUP"),
+            ("XACK s g 1-1", "XACK"),
+        ] {
+            let args: Vec<Bytes> = line.split(' ').map(|w| Bytes::from(w.to_owned())).collect();
+            let cmd = Command::from_args(&args).unwrap();
+            let e = b.execute(cmd).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{line}");
+            assert!(e.message().starts_with(name), "{line}: {e}");
+        }
+        assert_eq!(b.execute(raw(&["DBSIZE"])).await.unwrap(), Value::Int(0));
     }
 
     #[tokio::test]

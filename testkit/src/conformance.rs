@@ -44,6 +44,7 @@ mod scan;
 mod scripting;
 mod sets;
 mod sorted_sets;
+mod streams;
 mod strings;
 
 use std::fmt;
@@ -204,4 +205,8 @@ cases! {
     sets => sets::sets_body;
     /// `ZINCRBY`, `ZCOUNT`, `ZRANK`, `ZMSCORE`, `ZPOPMIN`/`ZPOPMAX`, `ZSCAN`.
     sorted_set_more => sorted_sets::sorted_set_more_body;
+    /// Streams without consumer groups: `XADD` (explicit, `ms-*` and auto ids, `MINID`,
+    /// `NOMKSTREAM`), `XRANGE`, `XREVRANGE`, `XLEN`, `XREAD`, `XDEL`, `XTRIM`; and
+    /// `PFADD`/`PFCOUNT`.
+    streams => streams::streams_body;
 }

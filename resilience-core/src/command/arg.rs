@@ -387,5 +387,9 @@ into_field_as_is!(
     Option<super::options::ByteRange>,
     super::options::ScanOptions,
     super::options::ListEnd,
-    super::options::Replace
+    super::options::Replace,
+    Option<super::options::Count>,
+    super::options::StreamTrim,
+    super::options::XaddOptions,
+    super::options::MkStream
 );

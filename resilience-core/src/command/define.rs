@@ -47,6 +47,16 @@ macro_rules! alias_bit {
     };
 }
 
+/// An entry's `blocking` expression, or `None` for an entry without one.
+macro_rules! block_time {
+    ([]) => {
+        None
+    };
+    ([$blocking:expr]) => {
+        $blocking
+    };
+}
+
 /// The name (and subcommand) as written first on the wire.
 macro_rules! write_name {
     ($sink:ident, $name:literal) => {
@@ -147,6 +157,7 @@ macro_rules! command_table {
                 reply: $reply:expr,
                 example: $example:literal,
                 $(aliases: [$($alias:literal),*],)?
+                $(blocking: $blocking:expr,)?
                 $(display: $display:expr,)?
                 $(custom: ($writer:ident, $read_fn:ident),)?
                 $(method: $method:ident -> $ret:ty,)?
@@ -254,6 +265,19 @@ macro_rules! command_table {
             pub fn is_idempotent(&self) -> bool {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => $idempotent,)*
+                }
+            }
+
+            /// How long the server may hold this command's reply on purpose (`BLPOP …
+            /// timeout`, `XREAD BLOCK ms`): `None` for a command that answers at once.
+            /// `Some(Duration::ZERO)` blocks without limit. A backend must give a blocking
+            /// command this much time beyond its usual reply timeout, and a connection that
+            /// no other call is waiting on.
+            pub fn blocks_for(&self) -> Option<std::time::Duration> {
+                match self {
+                    $(Command::$variant { $($($field,)*)? .. } => {
+                        block_time!([$($blocking)?])
+                    })*
                 }
             }
 

@@ -9,6 +9,8 @@
 //! - `SCAN`: its options are separate fields.
 //! - `RAW`: the arguments are the command.
 //! - `PING`: with a message it is not the variant.
+//! - `XREAD`, `XREADGROUP`: options, then `STREAMS`, the keys, and one id per key.
+//! - `BLPOP`, `BRPOP`: the keys come before the timeout.
 
 use bytes::Bytes;
 
@@ -385,4 +387,193 @@ pub(super) fn read_raw(r: &mut ArgReader<'_>, upper: &str) -> Result<Command, Ba
     Err(r.error(&format!(
         "ERR unknown command '{upper}', with args beginning with: "
     )))
+}
+
+/// `[COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...`, the tail of both stream reads.
+struct StreamRead {
+    count: Option<super::options::Count>,
+    block_ms: Option<u64>,
+    no_ack: bool,
+    keys: Vec<String>,
+    ids: Vec<String>,
+}
+
+fn write_stream_read(
+    sink: &mut impl ArgSink,
+    count: &Option<super::options::Count>,
+    block_ms: &Option<u64>,
+    no_ack: bool,
+    keys: &[String],
+    ids: &[String],
+) -> Result<(), BackendError> {
+    if keys.len() != ids.len() || keys.is_empty() {
+        return Err(BackendError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "a stream read needs one id per stream: {} streams, {} ids",
+                keys.len(),
+                ids.len()
+            ),
+        ));
+    }
+    count.write(sink);
+    if let Some(ms) = block_ms {
+        sink.word("BLOCK");
+        sink.uint(*ms);
+    }
+    if no_ack {
+        sink.word("NOACK");
+    }
+    sink.word("STREAMS");
+    keys.iter().for_each(|k| sink.text(k));
+    ids.iter().for_each(|id| sink.text(id));
+    Ok(())
+}
+
+fn read_stream_read(r: &mut ArgReader<'_>, group: bool) -> Result<StreamRead, BackendError> {
+    let (mut count, mut block_ms, mut no_ack) = (None, None, false);
+    loop {
+        match r.peek_word().as_deref() {
+            Some("COUNT") => count = Option::<super::options::Count>::read(r)?,
+            Some("BLOCK") => {
+                r.skip();
+                let ms = r.int()?;
+                block_ms = Some(u64::try_from(ms).map_err(|_| r.error("ERR timeout is negative"))?);
+            }
+            Some("NOACK") if group => {
+                r.skip();
+                no_ack = true;
+            }
+            Some("STREAMS") => {
+                r.skip();
+                break;
+            }
+            _ => return Err(r.syntax()),
+        }
+    }
+    let rest = r.rest();
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return Err(r.error(
+            "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
+        ));
+    }
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let (keys, ids) = rest.split_at(rest.len() / 2);
+    Ok(StreamRead {
+        count,
+        block_ms,
+        no_ack,
+        keys: keys.iter().map(text).collect(),
+        ids: ids.iter().map(text).collect(),
+    })
+}
+
+pub(super) fn write_xread(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Xread {
+        count,
+        block_ms,
+        keys,
+        ids,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_xread"));
+    };
+    sink.word("XREAD");
+    write_stream_read(sink, count, block_ms, false, keys, ids)
+}
+
+pub(super) fn read_xread(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let read = read_stream_read(r, false)?;
+    Ok(Command::Xread {
+        count: read.count,
+        block_ms: read.block_ms,
+        keys: read.keys,
+        ids: read.ids,
+    })
+}
+
+pub(super) fn write_xreadgroup(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Xreadgroup {
+        group,
+        consumer,
+        count,
+        block_ms,
+        no_ack,
+        keys,
+        ids,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_xreadgroup"));
+    };
+    sink.word("XREADGROUP");
+    sink.word("GROUP");
+    sink.text(group);
+    sink.text(consumer);
+    write_stream_read(sink, count, block_ms, *no_ack, keys, ids)
+}
+
+pub(super) fn read_xreadgroup(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    if r.word()? != "GROUP" {
+        return Err(r.syntax());
+    }
+    let (group, consumer) = (r.text()?, r.text()?);
+    let read = read_stream_read(r, true)?;
+    Ok(Command::Xreadgroup {
+        group,
+        consumer,
+        count: read.count,
+        block_ms: read.block_ms,
+        no_ack: read.no_ack,
+        keys: read.keys,
+        ids: read.ids,
+    })
+}
+
+/// `key... timeout`.
+fn write_blocking_pop(
+    sink: &mut impl ArgSink,
+    name: &'static str,
+    keys: &[String],
+    timeout_secs: f64,
+) -> Result<(), BackendError> {
+    sink.word(name);
+    keys.iter().for_each(|k| sink.text(k));
+    timeout_secs.write(sink);
+    Ok(())
+}
+
+fn read_blocking_pop(r: &mut ArgReader<'_>) -> Result<(Vec<String>, f64), BackendError> {
+    let n = r.remaining().saturating_sub(1);
+    let keys = (0..n).map(|_| r.text()).collect::<Result<_, _>>()?;
+    let timeout = r
+        .float()
+        .map_err(|_| r.error("ERR timeout is not a float or out of range"))?;
+    if timeout < 0.0 {
+        return Err(r.error("ERR timeout is negative"));
+    }
+    Ok((keys, timeout))
+}
+
+pub(super) fn write_blpop(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Blpop { keys, timeout_secs } = cmd else {
+        return Err(not_mine(cmd, "write_blpop"));
+    };
+    write_blocking_pop(sink, "BLPOP", keys, *timeout_secs)
+}
+
+pub(super) fn read_blpop(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, timeout_secs) = read_blocking_pop(r)?;
+    Ok(Command::Blpop { keys, timeout_secs })
+}
+
+pub(super) fn write_brpop(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Brpop { keys, timeout_secs } = cmd else {
+        return Err(not_mine(cmd, "write_brpop"));
+    };
+    write_blocking_pop(sink, "BRPOP", keys, *timeout_secs)
+}
+
+pub(super) fn read_brpop(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, timeout_secs) = read_blocking_pop(r)?;
+    Ok(Command::Brpop { keys, timeout_secs })
 }

@@ -18,8 +18,9 @@ use bytes::Bytes;
 pub use arg::{ArgReader, IntoField, WireArg};
 pub(crate) use options::format_score;
 pub use options::{
-    ByteRange, ExpireCondition, GetExpiry, LexBound, Limit, ListEnd, Replace, ScanOptions,
-    ScoreBound, SetCondition, SetOptions, ZaddOptions,
+    ByteRange, Count, ExpireCondition, GetExpiry, LexBound, Limit, ListEnd, MkStream, Replace,
+    ScanOptions, ScoreBound, SetCondition, SetOptions, StreamTrim, TrimTo, XaddOptions,
+    ZaddOptions,
 };
 pub use table::Command;
 

@@ -575,3 +575,160 @@ impl WireArg for Option<ByteRange> {
 pub(crate) fn bitfield_increments(args: &[Bytes]) -> bool {
     args.iter().any(|a| a.eq_ignore_ascii_case(b"INCRBY"))
 }
+
+/// `COUNT n` of the stream reads (`XRANGE`, `XREAD`, `XAUTOCLAIM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count(pub u64);
+
+impl WireArg for Option<Count> {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if let Some(Count(n)) = self {
+            sink.word("COUNT");
+            sink.uint(*n);
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        if r.peek_word().as_deref() != Some("COUNT") {
+            return Ok(None);
+        }
+        r.skip();
+        let n = r.int()?;
+        Ok(Some(Count(u64::try_from(n).unwrap_or(0))))
+    }
+}
+
+/// How `XADD` and `XTRIM` trim a stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrimTo {
+    /// `MAXLEN n`: keep the newest `n` entries.
+    MaxLen(u64),
+    /// `MINID id`: drop entries with a smaller id.
+    MinId(String),
+}
+
+/// A stream trim: the threshold, and whether it may be approximate (`~`, which lets the
+/// server trim whole nodes only: cheaper, keeps at least what was asked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamTrim {
+    /// What to keep.
+    pub to: TrimTo,
+    /// `~` instead of `=`.
+    pub approximate: bool,
+}
+
+impl StreamTrim {
+    fn write_to(&self, sink: &mut impl ArgSink) {
+        match &self.to {
+            TrimTo::MaxLen(n) => {
+                sink.word("MAXLEN");
+                sink.word(if self.approximate { "~" } else { "=" });
+                sink.uint(*n);
+            }
+            TrimTo::MinId(id) => {
+                sink.word("MINID");
+                sink.word(if self.approximate { "~" } else { "=" });
+                sink.text(id);
+            }
+        }
+    }
+
+    /// Reads `MAXLEN|MINID [=|~] threshold` when the next word starts one.
+    fn read_from(r: &mut ArgReader<'_>) -> Result<Option<StreamTrim>, BackendError> {
+        let strategy = match r.peek_word().as_deref() {
+            Some(w @ ("MAXLEN" | "MINID")) => w.to_owned(),
+            _ => return Ok(None),
+        };
+        r.skip();
+        let approximate = match r.peek_word().as_deref() {
+            Some("~") => {
+                r.skip();
+                true
+            }
+            Some("=") => {
+                r.skip();
+                false
+            }
+            _ => false,
+        };
+        let to = if strategy == "MAXLEN" {
+            let n = r.int()?;
+            TrimTo::MaxLen(
+                u64::try_from(n).map_err(|_| r.error("ERR The MAXLEN argument must be >= 0."))?,
+            )
+        } else {
+            TrimTo::MinId(r.text()?)
+        };
+        Ok(Some(StreamTrim { to, approximate }))
+    }
+}
+
+impl WireArg for StreamTrim {
+    fn write(&self, sink: &mut impl ArgSink) {
+        self.write_to(sink);
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        StreamTrim::read_from(r)?.ok_or_else(|| r.syntax())
+    }
+}
+
+/// Options of `XADD`, before the id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
+pub struct XaddOptions {
+    /// `NOMKSTREAM`: do not create a missing stream (the reply is then `Nil`).
+    pub no_mkstream: bool,
+    /// Trim the stream in the same call.
+    #[setters(strip_option)]
+    pub trim: Option<StreamTrim>,
+}
+
+impl WireArg for XaddOptions {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if self.no_mkstream {
+            sink.word("NOMKSTREAM");
+        }
+        if let Some(trim) = &self.trim {
+            trim.write_to(sink);
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        let mut out = XaddOptions::default();
+        loop {
+            if r.peek_word().as_deref() == Some("NOMKSTREAM") {
+                r.skip();
+                out.no_mkstream = true;
+            } else if let Some(trim) = StreamTrim::read_from(r)? {
+                out.trim = Some(trim);
+            } else {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// `MKSTREAM` of `XGROUP CREATE`: create the stream when missing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MkStream(pub bool);
+
+impl WireArg for MkStream {
+    fn write(&self, sink: &mut impl ArgSink) {
+        if self.0 {
+            sink.word("MKSTREAM");
+        }
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        match r.peek_word().as_deref() {
+            Some("MKSTREAM") => {
+                r.skip();
+                Ok(MkStream(true))
+            }
+            Some(_) => Err(r.syntax()),
+            None => Ok(MkStream(false)),
+        }
+    }
+}

@@ -43,8 +43,8 @@ use super::CommandSpec;
 use super::arg::ArgReader;
 use super::irregular::*;
 use super::options::*;
-use crate::BackendError;
 use crate::wire::{ArgSink, Reply};
+use crate::{BackendError, Value};
 
 command_table! {
     // ---- Connection and keys -------------------------------------------------------
@@ -763,5 +763,199 @@ command_table! {
         arg channel: String,
         /// The message.
         arg message: Bytes,
+    ]
+
+    // ---- HyperLogLog ----------------------------------------------------------------
+
+    /// `PFADD key element...` -> `Int` (1 when the estimate changed).
+    Pfadd {
+        name: "PFADD", arity: -2, write: true, idempotent: true, reply: Int,
+        example: "PFADD h a b", method: pfadd -> bool,
+    } [key key: String, arg elements: Vec<Bytes>]
+
+    /// `PFCOUNT key...` -> `Int`: the estimated number of distinct elements (of the union,
+    /// for several keys).
+    Pfcount {
+        name: "PFCOUNT", arity: -2, write: false, idempotent: true, reply: Int,
+        example: "PFCOUNT h1 h2", method: pfcount -> i64,
+    } [keys keys: Vec<String>]
+
+    // ---- Streams --------------------------------------------------------------------
+
+    /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] id|* field value...` ->
+    /// `Bytes` (the new entry's id), or `Nil` with `NOMKSTREAM` and no stream. Not
+    /// idempotent: with `*` a retry adds a second entry; with an explicit id a retry fails
+    /// as a duplicate though the first attempt stored it.
+    Xadd {
+        name: "XADD", arity: -5, write: true, idempotent: false, reply: BulkOrNil,
+        example: "XADD s MAXLEN ~ 100 * f v", method: xadd -> Option<Bytes>,
+    } [
+        key key: String,
+        arg options: XaddOptions,
+        /// `*` for an id the server picks, or `ms-seq`.
+        arg id: String,
+        /// The entry's field/value pairs.
+        arg fields: Vec<(String, Bytes)>,
+    ]
+
+    /// `XRANGE key start end [COUNT n]` -> `Array` of `Array[Bytes id, Array of Bytes
+    /// field, value, ...]`, oldest first. `-` and `+` are the ends; `(id` excludes.
+    Xrange {
+        name: "XRANGE", arity: -4, write: false, idempotent: true, reply: Array,
+        example: "XRANGE s - + COUNT 10", method: xrange -> Value,
+    } [key key: String, arg start: String, arg end: String, arg count: Option<Count>]
+
+    /// `XREVRANGE key end start [COUNT n]` -> as [`Command::Xrange`], newest first.
+    Xrevrange {
+        name: "XREVRANGE", arity: -4, write: false, idempotent: true, reply: Array,
+        example: "XREVRANGE s + - COUNT 10", method: xrevrange -> Value,
+    } [key key: String, arg end: String, arg start: String, arg count: Option<Count>]
+
+    /// `XLEN key` -> `Int`.
+    Xlen {
+        name: "XLEN", arity: 2, write: false, idempotent: true, reply: Int,
+        example: "XLEN s", method: xlen -> i64,
+    } [key key: String]
+
+    /// `XTRIM key MAXLEN|MINID [=|~] threshold` -> `Int` (entries removed).
+    Xtrim {
+        name: "XTRIM", arity: -4, write: true, idempotent: true, reply: Int,
+        example: "XTRIM s MAXLEN = 100", method: xtrim -> i64,
+    } [key key: String, arg trim: StreamTrim]
+
+    /// `XDEL key id...` -> `Int` (entries removed).
+    Xdel {
+        name: "XDEL", arity: -3, write: true, idempotent: true, reply: Int,
+        example: "XDEL s 1-1 1-2", method: xdel -> i64,
+    } [key key: String, arg ids: Vec<String>]
+
+    /// `XREAD [COUNT n] [BLOCK ms] STREAMS key... id...` -> `Map` of `Bytes` stream key to
+    /// entries (as [`Command::Xrange`]), empty when nothing is newer. `$` is the stream's
+    /// last id. With `BLOCK`, the server holds the reply up to `ms` (0: forever).
+    Xread {
+        name: "XREAD", arity: -4, write: false, idempotent: true, reply: KeyedMap,
+        example: "XREAD COUNT 10 STREAMS s1 s2 0-0 0-0",
+        blocking: block_ms.map(std::time::Duration::from_millis),
+        custom: (write_xread, read_xread),
+    } [
+        /// `COUNT n`: at most this many entries per stream.
+        arg count: Option<Count>,
+        /// `BLOCK ms`: wait this long for new entries.
+        arg block_ms: Option<u64>,
+        /// The streams.
+        keys keys: Vec<String>,
+        /// One id per stream: entries after it are returned.
+        arg ids: Vec<String>,
+    ]
+
+    /// `XGROUP CREATE key group id|$ [MKSTREAM]` -> `Okay`. Not idempotent: a retry fails
+    /// with `BUSYGROUP` though the first attempt created the group.
+    XgroupCreate {
+        name: "XGROUP" + "CREATE", arity: -5, write: true, idempotent: false, reply: Okay,
+        example: "XGROUP CREATE s g $ MKSTREAM", method: xgroup_create -> (),
+    } [
+        key key: String,
+        /// The group.
+        arg group: String,
+        /// Where the group starts reading: an id, or `$` for new entries only.
+        arg id: String,
+        arg mkstream: MkStream,
+    ]
+
+    /// `XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...`
+    /// -> as [`Command::Xread`]; `>` reads entries never delivered to the group. Not
+    /// idempotent: a retry delivers the next entries, and the first ones wait in the
+    /// pending list.
+    Xreadgroup {
+        name: "XREADGROUP", arity: -7, write: true, idempotent: false, reply: KeyedMap,
+        example: "XREADGROUP GROUP g c COUNT 10 STREAMS s >",
+        blocking: block_ms.map(std::time::Duration::from_millis),
+        custom: (write_xreadgroup, read_xreadgroup),
+    } [
+        /// The group.
+        arg group: String,
+        /// This consumer's name.
+        arg consumer: String,
+        /// `COUNT n`.
+        arg count: Option<Count>,
+        /// `BLOCK ms`.
+        arg block_ms: Option<u64>,
+        /// `NOACK`: do not keep the entries pending.
+        arg no_ack: bool,
+        /// The streams.
+        keys keys: Vec<String>,
+        /// One id per stream.
+        arg ids: Vec<String>,
+    ]
+
+    /// `XACK key group id...` -> `Int` (entries acknowledged).
+    Xack {
+        name: "XACK", arity: -4, write: true, idempotent: true, reply: Int,
+        example: "XACK s g 1-1", method: xack -> i64,
+    } [key key: String, arg group: String, arg ids: Vec<String>]
+
+    /// `XPENDING key group` -> `Array[Int count, Bytes lowest id, Bytes highest id,
+    /// Array of Array[Bytes consumer, Bytes count]]` (the summary form).
+    Xpending {
+        name: "XPENDING", arity: -3, write: false, idempotent: true, reply: Array,
+        example: "XPENDING s g", method: xpending -> Value,
+    } [key key: String, arg group: String]
+
+    /// `XAUTOCLAIM key group consumer min-idle-ms start [COUNT n]` -> `Array[Bytes next
+    /// start, Array of entries, Array of deleted ids]`. Not idempotent: a retry claims the
+    /// next entries.
+    Xautoclaim {
+        name: "XAUTOCLAIM", arity: -6, write: true, idempotent: false, reply: Array,
+        example: "XAUTOCLAIM s g c 60000 0-0 COUNT 10", method: xautoclaim -> Value,
+    } [
+        key key: String,
+        /// The group.
+        arg group: String,
+        /// The consumer that takes the entries.
+        arg consumer: String,
+        /// Only entries idle at least this long.
+        arg min_idle_ms: u64,
+        /// Where to start scanning the pending list (`0-0` at first).
+        arg start: String,
+        arg count: Option<Count>,
+    ]
+
+    // ---- Blocking pops --------------------------------------------------------------
+
+    /// `BLPOP key... timeout` -> `Array[Bytes key, Bytes element]`, or an empty `Array`
+    /// when `timeout_secs` passed first (0: wait forever). Not idempotent.
+    Blpop {
+        name: "BLPOP", arity: -3, write: true, idempotent: false, reply: Members,
+        example: "BLPOP l1 l2 1.5",
+        blocking: Some(std::time::Duration::from_secs_f64(timeout_secs.max(0.0))),
+        custom: (write_blpop, read_blpop),
+        method: blpop -> Vec<Bytes>,
+    } [keys keys: Vec<String>, arg timeout_secs: f64]
+
+    /// `BRPOP key... timeout` -> as [`Command::Blpop`], from the tail. Not idempotent.
+    Brpop {
+        name: "BRPOP", arity: -3, write: true, idempotent: false, reply: Members,
+        example: "BRPOP l1 l2 1.5",
+        blocking: Some(std::time::Duration::from_secs_f64(timeout_secs.max(0.0))),
+        custom: (write_brpop, read_brpop),
+        method: brpop -> Vec<Bytes>,
+    } [keys keys: Vec<String>, arg timeout_secs: f64]
+
+    /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout` -> `Bytes` (the element
+    /// moved), or `Nil` when `timeout_secs` passed first. Not idempotent.
+    Blmove {
+        name: "BLMOVE", arity: 6, write: true, idempotent: false, reply: BulkOrNil,
+        example: "BLMOVE l1 l2 LEFT RIGHT 1.5",
+        blocking: Some(std::time::Duration::from_secs_f64(timeout_secs.max(0.0))),
+        method: blmove -> Option<Bytes>,
+    } [
+        /// Source, then destination.
+        keys keys: [String; 2],
+        /// The end to pop from.
+        arg from: ListEnd,
+        /// The end to push to.
+        arg to: ListEnd,
+        /// Seconds to wait for an element; 0 waits forever.
+        arg timeout_secs: f64,
     ]
 }

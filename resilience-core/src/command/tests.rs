@@ -133,6 +133,17 @@ fn every_write_states_its_idempotency() {
         ("ZPOPMAX", false),
         ("SETBIT", true),
         ("BITFIELD", true),
+        ("PFADD", true),
+        ("XADD", false),
+        ("XTRIM", true),
+        ("XDEL", true),
+        ("XGROUP CREATE", false),
+        ("XREADGROUP", false),
+        ("XACK", true),
+        ("XAUTOCLAIM", false),
+        ("BLPOP", false),
+        ("BRPOP", false),
+        ("BLMOVE", false),
     ];
     let actual: Vec<(&str, bool)> = typed_examples()
         .filter(|(_, c)| c.is_write())
@@ -147,6 +158,22 @@ fn every_write_states_its_idempotency() {
     assert!(!flag("BITFIELD k INCRBY u8 0 1"));
     // Not a write, but a retry delivers twice.
     assert!(!flag("PUBLISH ch m"));
+}
+
+#[test]
+fn blocking_commands_say_how_long_they_block() {
+    let block = |line: &str| Command::from_args(&words(line)).unwrap().blocks_for();
+    use std::time::Duration;
+    assert_eq!(block("BLPOP a b 1.5"), Some(Duration::from_millis(1500)));
+    assert_eq!(block("BLMOVE a b LEFT RIGHT 0"), Some(Duration::ZERO));
+    assert_eq!(
+        block("XREAD BLOCK 250 STREAMS s $"),
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(block("XREAD STREAMS s $"), None);
+    assert_eq!(block("LPOP a"), None);
+    let blpop = Command::from_args(&words("BLPOP a b 1.5")).unwrap();
+    assert_eq!(blpop.keys(), ["a", "b"]);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::glob::glob_match;
 use super::store::{Data, Entry, Hash, Keyspace, wrongtype};
 use super::zset::{SortedSet, rank_range};
-use super::{lists, sets, strings};
+use super::{lists, sets, streams, strings};
 use crate::{
     BackendError, Command, ExpireCondition, Limit, ListEnd, ScoreBound, SetCondition, SetOptions,
     Value, ZaddOptions,
@@ -539,10 +539,111 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
         }
         // Pub/Sub: nobody subscribes to the in-memory backend.
         Command::Publish { .. } => Ok(Value::Int(0)),
+        // HyperLogLog, kept exact.
+        Command::Pfadd { key, elements } => {
+            let created = match ks.get_mut(&key, now) {
+                None => {
+                    ks.insert(key.clone(), Data::Hll(Default::default()), None);
+                    true
+                }
+                Some(Entry {
+                    data: Data::Hll(_), ..
+                }) => false,
+                Some(_) => {
+                    return Err(err(
+                        "WRONGTYPE Key is not a valid HyperLogLog string value.",
+                    ));
+                }
+            };
+            let Some(Entry {
+                data: Data::Hll(set),
+                ..
+            }) = ks.get_mut(&key, now)
+            else {
+                return Err(wrongtype());
+            };
+            let added = elements
+                .into_iter()
+                .filter(|e| set.insert(e.clone()))
+                .count();
+            Ok(Value::Int(i64::from(created || added > 0)))
+        }
+        Command::Pfcount { keys } => {
+            let mut union = std::collections::BTreeSet::new();
+            for key in &keys {
+                match ks.get(key, now) {
+                    None => {}
+                    Some(Entry {
+                        data: Data::Hll(set),
+                        ..
+                    }) => union.extend(set.iter().cloned()),
+                    Some(_) => {
+                        return Err(err(
+                            "WRONGTYPE Key is not a valid HyperLogLog string value.",
+                        ));
+                    }
+                }
+            }
+            Ok(Value::Int(union.len() as i64))
+        }
+        // Streams.
+        Command::Xadd {
+            key,
+            options,
+            id,
+            fields,
+        } => streams::add(ks, key, options, &id, fields, now),
+        Command::Xrange {
+            key,
+            start,
+            end,
+            count,
+        } => streams::range(ks, &key, &start, &end, count, false, now),
+        Command::Xrevrange {
+            key,
+            end,
+            start,
+            count,
+        } => streams::range(ks, &key, &start, &end, count, true, now),
+        Command::Xlen { key } => streams::len(ks, &key, now),
+        Command::Xtrim { key, trim } => streams::trim_command(ks, &key, &trim, now),
+        Command::Xdel { key, ids } => streams::delete(ks, &key, &ids, now),
+        Command::Xread {
+            count,
+            block_ms: None,
+            keys,
+            ids,
+        } => streams::read(ks, &keys, &ids, count, now),
+        // What needs a server: blocking (nothing here can wake a waiter) and consumer groups.
+        cmd @ (Command::Xread { .. }
+        | Command::Blpop { .. }
+        | Command::Brpop { .. }
+        | Command::Blmove { .. }) => {
+            Err(unsupported(&cmd, "blocking commands need a Redis server"))
+        }
+        cmd @ (Command::XgroupCreate { .. }
+        | Command::Xreadgroup { .. }
+        | Command::Xack { .. }
+        | Command::Xpending { .. }
+        | Command::Xautoclaim { .. }) => {
+            Err(unsupported(&cmd, "consumer groups need a Redis server"))
+        }
         Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => {
             Err(err("ERR This Redis command is not allowed from script"))
         }
     }
+}
+
+/// The in-memory backend's refusal of a command it does not implement: `InvalidInput`
+/// (nothing ran), naming the command. Never a made-up answer.
+fn unsupported(cmd: &Command, why: &str) -> BackendError {
+    BackendError::new(
+        crate::ErrorKind::InvalidInput,
+        format!(
+            "{} is not implemented by the in-memory backend: {why}",
+            cmd.name()
+        ),
+    )
 }
 
 /// `ZPOPMIN`/`ZPOPMAX`: members with scores, removed.
@@ -603,6 +704,13 @@ pub(super) fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, B
         Some(Entry {
             data: Data::Str(b), ..
         }) => Ok(Value::Bytes(b.clone())),
+        Some(Entry {
+            data: Data::Hll(_), ..
+        }) => Err(BackendError::new(
+            crate::ErrorKind::InvalidInput,
+            "GET of a HyperLogLog is not implemented by the in-memory backend: it keeps the \
+             elements, not Redis's encoding",
+        )),
         Some(_) => Err(wrongtype()),
     }
 }

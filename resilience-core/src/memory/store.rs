@@ -87,6 +87,10 @@ pub(crate) enum Data {
     List(VecDeque<Bytes>),
     /// A set (kept sorted, so replies are deterministic).
     Set(BTreeSet<Bytes>),
+    /// A stream.
+    Stream(super::streams::Stream),
+    /// A HyperLogLog, kept as its distinct elements (so its count is exact).
+    Hll(BTreeSet<Bytes>),
 }
 
 impl Data {
@@ -98,6 +102,9 @@ impl Data {
             Data::ZSet(_) => "zset",
             Data::List(_) => "list",
             Data::Set(_) => "set",
+            Data::Stream(_) => "stream",
+            // Redis keeps a HyperLogLog in a string.
+            Data::Hll(_) => "string",
         }
     }
 
@@ -108,6 +115,8 @@ impl Data {
             Data::ZSet(z) => z.len() == 0,
             Data::List(l) => l.is_empty(),
             Data::Set(s) => s.is_empty(),
+            // An empty stream or HyperLogLog is still a key, as in Redis.
+            Data::Stream(_) | Data::Hll(_) => false,
         }
     }
 }

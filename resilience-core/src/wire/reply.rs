@@ -37,6 +37,9 @@ pub(crate) enum Reply {
     OptInt,
     /// `ZMSCORE`: an array of `Double` or `Nil`.
     OptDoubles,
+    /// `XREAD`, `XREADGROUP`: a `Map` of stream key to entries (RESP2's array of
+    /// `[key, entries]` pairs becomes one; `Nil`, nothing new, an empty one).
+    KeyedMap,
     /// `HGETALL`: `Map`.
     Map,
     /// `HINCRBYFLOAT`: `Double`.
@@ -147,6 +150,25 @@ impl ReplyShape {
                 other => Err(mismatch(cmd, other.kind_name())),
             },
             Reply::Map => Ok(Value::Map(flat_to_pairs(cmd, reply)?)),
+            Reply::KeyedMap => match reply {
+                Value::Nil => Ok(Value::Map(Vec::new())),
+                Value::Map(_) => Ok(reply),
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::Array(pair) if pair.len() == 2 => {
+                            let mut it = pair.into_iter();
+                            match (it.next(), it.next()) {
+                                (Some(k), Some(v)) => Ok((k, v)),
+                                _ => Err(mismatch(cmd, "a broken [key, entries] pair")),
+                            }
+                        }
+                        other => Err(mismatch(cmd, other.kind_name())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Map),
+                other => Err(mismatch(cmd, other.kind_name())),
+            },
             Reply::Double => to_double(cmd, reply),
             Reply::OptDouble => match reply {
                 Value::Nil => Ok(Value::Nil),

@@ -75,6 +75,15 @@ macro_rules! command_tests {
         async fn db_is_selected_and_url_connects() {
             $crate::scenarios::commands::db_is_selected_and_url_connects($connect).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn consumer_groups() {
+            $crate::scenarios::commands::consumer_groups($connect).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn blocking_commands_wait_on_their_own_connection() {
+            $crate::scenarios::commands::blocking_commands_wait_on_their_own_connection($connect)
+                .await;
+        }
         #[tokio::test]
         async fn refused_connect_is_unavailable_and_fast() {
             $crate::scenarios::commands::refused_connect_is_unavailable_and_fast($connect).await;
@@ -698,4 +707,159 @@ where
     let err = result.err().expect("nobody listens there");
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(took < SOCKET_TIMEOUT, "refusal took {took:?}");
+}
+
+/// A typed command from a command line.
+fn line(text: &str) -> Command {
+    let args: Vec<bytes::Bytes> = text.split(' ').map(b).collect();
+    Command::from_args(&args).unwrap()
+}
+
+/// Consumer groups end to end: create, read new entries, pending list, ack, autoclaim,
+/// and `BUSYGROUP` for a second create.
+pub async fn consumer_groups<F>(connect: F)
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let server = spawn_server().await;
+    let r = connected(&connect, &server).await;
+    for n in 1..=3 {
+        r.execute(line(&format!("XADD s {n}-0 f v{n}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        r.execute(line("XGROUP CREATE s g 0")).await.unwrap(),
+        Value::Okay
+    );
+    let err = r.execute(line("XGROUP CREATE s g 0")).await.unwrap_err();
+    assert_eq!(err.code(), Some("BUSYGROUP"), "{err}");
+    assert_eq!(
+        r.execute(line("XGROUP CREATE new g $ MKSTREAM"))
+            .await
+            .unwrap(),
+        Value::Okay
+    );
+    let read = r
+        .execute(line("XREADGROUP GROUP g alice COUNT 2 STREAMS s >"))
+        .await
+        .unwrap();
+    let Value::Map(streams) = read else {
+        panic!("XREADGROUP: {read:?}");
+    };
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].0, Value::Bytes(b("s")));
+    let Value::Array(entries) = &streams[0].1 else {
+        panic!("entries: {:?}", streams[0].1);
+    };
+    assert_eq!(entries.len(), 2);
+    let pending = r
+        .execute(line("XPENDING s g"))
+        .await
+        .unwrap()
+        .into_array()
+        .unwrap();
+    assert_eq!(pending[0], Value::Int(2));
+    assert_eq!(
+        r.execute(line("XACK s g 1-0")).await.unwrap(),
+        Value::Int(1)
+    );
+    let claimed = r
+        .execute(line("XAUTOCLAIM s g bob 0 0-0 COUNT 10"))
+        .await
+        .unwrap()
+        .into_array()
+        .unwrap();
+    let Value::Array(claimed_entries) = &claimed[1] else {
+        panic!("XAUTOCLAIM: {claimed:?}");
+    };
+    assert_eq!(claimed_entries.len(), 1, "2-0 moves to bob");
+    // Nothing new for the group: an empty map, not nil.
+    r.execute(line("XREADGROUP GROUP g alice COUNT 10 STREAMS s >"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.execute(line("XREADGROUP GROUP g alice STREAMS s >"))
+            .await
+            .unwrap(),
+        Value::Map(vec![])
+    );
+}
+
+/// Blocking commands: a `BLPOP` that waits longer than `socket_timeout` ends with its own
+/// timeout (an empty reply, not a `Timeout` error); while one waits, other calls on the
+/// same backend answer at once; an element pushed meanwhile wakes it; `BLMOVE` and
+/// `XREAD BLOCK` alike.
+pub async fn blocking_commands_wait_on_their_own_connection<F>(connect: F)
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let server = spawn_server().await;
+    let short = config(&server).with_socket_timeout(Duration::from_millis(300));
+    let r = connect(short).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        r.execute(line("BLPOP empty 0.8")).await.unwrap(),
+        Value::Array(vec![]),
+        "a block longer than socket_timeout ends with its own timeout"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(750),
+        "{:?}",
+        started.elapsed()
+    );
+    let waiter = {
+        let r = std::sync::Arc::clone(&r);
+        tokio::spawn(async move { r.execute(line("BLPOP jobs 5")).await })
+    };
+    // While it waits, the shared connection is free.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let quick = tokio::time::Instant::now();
+    assert_eq!(r.execute(get("missing")).await.unwrap(), Value::Nil);
+    assert!(
+        quick.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        quick.elapsed()
+    );
+    assert_eq!(
+        r.execute(line("RPUSH jobs j1")).await.unwrap(),
+        Value::Int(1)
+    );
+    let woken = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the BLPOP woke up")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        woken,
+        Value::Array(vec![Value::Bytes(b("jobs")), Value::Bytes(b("j1"))])
+    );
+    r.execute(line("RPUSH src x")).await.unwrap();
+    assert_eq!(
+        r.execute(line("BLMOVE src dst LEFT RIGHT 1"))
+            .await
+            .unwrap(),
+        Value::Bytes(b("x"))
+    );
+    assert_eq!(
+        r.execute(line("BLMOVE src dst LEFT RIGHT 0.1"))
+            .await
+            .unwrap(),
+        Value::Nil
+    );
+    r.execute(line("XADD st 1-0 f v")).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        r.execute(line("XREAD BLOCK 100 STREAMS st $"))
+            .await
+            .unwrap(),
+        Value::Map(vec![])
+    );
+    assert!(started.elapsed() >= Duration::from_millis(90));
+    // Blocking commands never share a pipeline.
+    let err = r
+        .execute_batch(vec![line("BLPOP jobs 1"), get("k")], false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }

@@ -96,6 +96,13 @@ fn families() -> Vec<Family> {
             applied: |v| int(v).map(|len| len / 2),
         },
         Family {
+            name: "XADD *",
+            setup: vec![],
+            write: typed("XADD lost:stream * f v"),
+            check: typed("XLEN lost:stream"),
+            applied: int,
+        },
+        Family {
             name: "SPOP",
             setup: vec![typed("SADD lost:set a b c d")],
             write: typed("SPOP lost:set"),
