@@ -37,6 +37,24 @@ pub(crate) const RECONNECT_MAX_DELAY_MS: u32 = 200;
 
 /// Builds the fred configuration for `cfg` (see the module docs for each setting).
 pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Client, BackendError> {
+    build(cfg, PerformanceConfig::default().broadcast_channel_capacity)
+}
+
+/// How many messages a subscriber's client holds for its reader: fred's default (32)
+/// would drop messages of a burst before the reader's task runs.
+const SUBSCRIBER_BROADCAST_CAPACITY: usize = 4096;
+
+/// [`build_client`] for a Pub/Sub connection.
+pub(crate) fn build_subscriber(
+    cfg: &ConnectionConfig,
+) -> Result<fred::prelude::Client, BackendError> {
+    build(cfg, SUBSCRIBER_BROADCAST_CAPACITY)
+}
+
+fn build(
+    cfg: &ConnectionConfig,
+    broadcast_capacity: usize,
+) -> Result<fred::prelude::Client, BackendError> {
     if !cfg.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
@@ -93,6 +111,7 @@ pub(crate) fn build_client(cfg: &ConnectionConfig) -> Result<fred::prelude::Clie
     };
     let performance = PerformanceConfig {
         default_command_timeout: socket_timeout,
+        broadcast_channel_capacity: broadcast_capacity,
         ..PerformanceConfig::default()
     };
     Builder::from_config(config)

@@ -123,6 +123,7 @@ mod classify;
 mod cluster;
 mod connect;
 mod link_state;
+mod pubsub;
 mod reply;
 mod sentinel;
 mod tls;
@@ -513,6 +514,18 @@ impl KvBackend for FredBackend {
                     Err(e) => Err(inner.link.explain(classify_error(&e))),
                 })
         })
+    }
+
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[resilience_core::Subscription],
+    ) -> Result<Box<dyn resilience_core::PubSubLink>, BackendError> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.open_pubsub(subscriptions).await;
+        }
+        Ok(Box::new(
+            pubsub::open(&self.inner.config, subscriptions).await?,
+        ))
     }
 
     async fn execute_batch(

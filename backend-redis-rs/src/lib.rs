@@ -158,6 +158,7 @@
 mod classify;
 mod cluster;
 mod connect;
+mod pubsub;
 mod reply;
 mod sentinel;
 mod tracking;
@@ -565,6 +566,24 @@ impl KvBackend for RedisRsBackend {
         let (redis_cmd, shape) = translate(&cmd)?;
         let raw = self.send(Request::One(&redis_cmd)).await?;
         shape.canonicalize(reply::convert(raw)?)
+    }
+
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[resilience_core::Subscription],
+    ) -> Result<Box<dyn resilience_core::PubSubLink>, BackendError> {
+        let connector = match &self.inner.conn {
+            Conn::Single(connector) => connector,
+            Conn::Cluster(cluster) => return cluster.open_pubsub(subscriptions).await,
+        };
+        let link = pubsub::open(
+            &connector.client(),
+            subscriptions,
+            self.inner.socket_connect_timeout,
+            self.inner.socket_timeout,
+        )
+        .await?;
+        Ok(Box::new(link))
     }
 
     async fn execute_batch(

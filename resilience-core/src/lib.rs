@@ -58,6 +58,7 @@ mod memory;
 
 pub mod observe;
 mod priority;
+mod pubsub;
 mod queue;
 
 mod client;
@@ -105,4 +106,7 @@ pub use cluster::{
     ShardStats, ShardedClient, ShardedClientBuilder, hash_slot, key_for_slot,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
+pub use pubsub::{
+    Gap, PubSubLink, PubSubMessage, Subscriber, SubscriberConfig, SubscriberEvent, Subscription,
+};
 pub use queue::{DeadLetter, DeadLetterListener, QueueConfig, QueueStats};

@@ -3,6 +3,7 @@
 //! Its guide is in the docs of its main type.
 
 mod bitfield;
+mod channels;
 mod exec;
 pub(crate) use exec::parse_strict_i64;
 mod glob;
@@ -210,6 +211,13 @@ impl KvBackend for InMemoryBackend {
             Some(e) => Err(e),
             None => Ok(replies),
         }
+    }
+
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[crate::Subscription],
+    ) -> Result<Box<dyn crate::PubSubLink>, BackendError> {
+        Ok(Box::new(self.lock().keys.channels.subscribe(subscriptions)))
     }
 
     fn name(&self) -> &'static str {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::backend::{InvalidationFeed, TrackedReply};
-use crate::{BackendError, Command, Value};
+use crate::{BackendError, Command, PubSubLink, Subscription, Value};
 
 /// A key-value store that speaks Redis commands.
 ///
@@ -28,6 +28,21 @@ pub trait KvBackend: Send + Sync + 'static {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError>;
+
+    /// Opens one connection for Pub/Sub, subscribed to `subscriptions`, for a
+    /// [`Subscriber`](crate::Subscriber), which reconnects and resubscribes when the link
+    /// is lost. Fails like a connect; by default with `InvalidInput`, for a backend
+    /// without Pub/Sub.
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Box<dyn PubSubLink>, BackendError> {
+        let _ = subscriptions;
+        Err(BackendError::new(
+            crate::ErrorKind::InvalidInput,
+            format!("the {} backend has no Pub/Sub", self.name()),
+        ))
+    }
 
     /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
     fn name(&self) -> &'static str;
@@ -64,6 +79,13 @@ impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
         (**self).execute_batch(cmds, atomic).await
+    }
+
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[Subscription],
+    ) -> Result<Box<dyn PubSubLink>, BackendError> {
+        (**self).open_pubsub(subscriptions).await
     }
 
     fn name(&self) -> &'static str {

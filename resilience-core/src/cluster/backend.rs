@@ -581,6 +581,39 @@ impl KvBackend for ClusterBackend {
         self.route_batch(cmds, atomic).await
     }
 
+    /// On any master that takes it, in slot-map order: a published message reaches the
+    /// subscribers of every node of a cluster. A master that fails is skipped (and the
+    /// map refreshed), so a [`Subscriber`](crate::Subscriber) that lost its node follows
+    /// the cluster to another.
+    async fn open_pubsub(
+        &self,
+        subscriptions: &[crate::Subscription],
+    ) -> Result<Box<dyn crate::PubSubLink>, BackendError> {
+        let routes = self.shared.routes();
+        let mut last = None;
+        for node in &routes.masters {
+            let backend = match node.ready() {
+                Some(backend) => Arc::clone(backend),
+                None => match node
+                    .backend(&self.shared.connector, &self.shared.node_config)
+                    .await
+                {
+                    Ok(backend) => backend,
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                },
+            };
+            match backend.open_pubsub(subscriptions).await {
+                Ok(link) => return Ok(link),
+                Err(e) => last = Some(e),
+            }
+        }
+        self.shared.refresh_soon();
+        Err(last.unwrap_or_else(|| BackendError::unavailable("no cluster master to subscribe on")))
+    }
+
     /// The nodes' backends' name.
     fn name(&self) -> &'static str {
         self.shared.name
@@ -722,6 +755,59 @@ mod tests {
                 (7001, "GET".into()),
             ]
         );
+    }
+
+    /// Every typed command of the table goes where its keys are, whatever the command:
+    /// the router reads the keys from the table. A command with two keys in two slots is
+    /// refused before anything is sent.
+    #[tokio::test]
+    async fn every_typed_command_is_routed_by_its_keys() {
+        let (cluster, fake) = cluster(Box::new(|_, _| None)).await;
+        let mut routed = 0;
+        for spec in Command::SPECS.iter().filter(|s| s.name != "RAW") {
+            let example = Command::from_args(&spec.example_args()).unwrap();
+            let keys = example.keys().to_vec();
+            if keys.is_empty() || example.blocks_for().is_some() {
+                continue;
+            }
+            // Every key into the slot of "foo" (7001), then each key into its own slot.
+            let spell = |tag: &dyn Fn(usize) -> &'static str| {
+                let mut seen = 0;
+                let args: Vec<Bytes> = spec
+                    .example_args()
+                    .into_iter()
+                    .map(|arg| {
+                        if keys.iter().any(|k| k.as_bytes() == arg.as_ref()) {
+                            seen += 1;
+                            Bytes::from(format!(
+                                "{{{}}}{}",
+                                tag(seen),
+                                String::from_utf8_lossy(&arg)
+                            ))
+                        } else {
+                            arg
+                        }
+                    })
+                    .collect();
+                Command::from_args(&args).unwrap()
+            };
+            let together = spell(&|_| "foo");
+            cluster.execute(together).await.unwrap();
+            assert_eq!(
+                log(&fake),
+                [(7001, spec.name.to_owned())],
+                "{}",
+                spec.example
+            );
+            routed += 1;
+            if keys.len() > 1 {
+                let apart = spell(&|n| if n == 1 { "foo" } else { "hello" });
+                let error = cluster.execute(apart).await.unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::InvalidInput, "{}", spec.example);
+                assert_eq!(log(&fake), [], "{}", spec.example);
+            }
+        }
+        assert!(routed > 80, "{routed}");
     }
 
     #[tokio::test]

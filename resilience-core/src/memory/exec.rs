@@ -537,8 +537,9 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
                 .collect();
             Ok(Value::Array(vec![Value::Int(0), Value::Array(page)]))
         }
-        // Pub/Sub: nobody subscribes to the in-memory backend.
-        Command::Publish { .. } => Ok(Value::Int(0)),
+        Command::Publish { channel, message } => {
+            Ok(Value::Int(ks.channels.publish(&channel, &message)))
+        }
         // HyperLogLog, kept exact.
         Command::Pfadd { key, elements } => {
             let created = match ks.get_mut(&key, now) {

@@ -140,6 +140,9 @@ pub(crate) struct Keyspace {
     map: HashMap<String, Entry>,
     /// `(deadline, key)` for every key with a TTL; the front is the next to expire.
     deadlines: BTreeSet<(Instant, String)>,
+    /// The Pub/Sub subscribers: not data (`FLUSHALL` keeps them), but here so that
+    /// `PUBLISH` reaches them from every path a command takes, scripts included.
+    pub(crate) channels: super::channels::Channels,
 }
 
 impl Keyspace {

@@ -107,6 +107,7 @@ pub mod commands;
 pub mod dead_server;
 pub mod least_privilege;
 pub mod lost_reply;
+pub mod pubsub;
 pub mod sentinel;
 pub mod soak;
 pub mod support;

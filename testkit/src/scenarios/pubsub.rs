@@ -1,0 +1,259 @@
+//! Pub/Sub through an outage: a [`Subscriber`] hears messages, the server is SIGKILLed
+//! while a publisher keeps publishing, and after the restart the subscriber hears
+//! messages again and has reported the outage as a gap.
+//!
+//! A publisher publishes numbered messages every few milliseconds on one channel through
+//! its own backend (its failures during the outage are expected). The subscriber listens
+//! on the channel and on a pattern that matches it, so each message arrives twice: once
+//! plainly and once through the pattern. The promises checked:
+//!
+//! - before the kill, messages arrive on both subscriptions;
+//! - after the restart, messages published after the subscriber reported the gap arrive
+//!   (it resubscribed);
+//! - exactly one gap is reported per kill, from before the restart to after it;
+//! - no message arrives twice through the same subscription, and none out of order.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use resilience_core::{
+    Command, ConnectionConfig, Gap, Subscriber, SubscriberConfig, SubscriberEvent, Subscription,
+};
+use tokio::time::Instant;
+
+use super::{BackendFuture, ScenarioFailure, print_and_assert};
+use crate::server::RedisServer;
+
+const CHANNEL: &str = "pubsub:events";
+const PATTERN: &str = "pubsub:*";
+
+/// What [`subscriber_survives_a_kill`] saw.
+#[derive(Clone, Debug)]
+pub struct PubSubReport {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// Messages heard on the channel and through the pattern before the kill.
+    pub before: (u64, u64),
+    /// Messages heard on the channel and through the pattern after the gap.
+    pub after: (u64, u64),
+    /// The gaps reported.
+    pub gaps: Vec<Gap>,
+    /// When the server was killed and when it answered again.
+    pub outage: (SystemTime, SystemTime),
+    /// Messages heard twice, or out of order, on one subscription.
+    pub disorder: Vec<String>,
+    /// Steps that went wrong.
+    pub problems: Vec<String>,
+}
+
+impl PubSubReport {
+    /// The promises this run broke, one sentence each; empty when all held.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = self.problems.clone();
+        if self.before.0 == 0 || self.before.1 == 0 {
+            v.push(format!(
+                "before the kill: heard {:?} (channel, pattern)",
+                self.before
+            ));
+        }
+        if self.after.0 == 0 || self.after.1 == 0 {
+            v.push(format!(
+                "after the restart: heard {:?} (channel, pattern): not resubscribed",
+                self.after
+            ));
+        }
+        match self.gaps.as_slice() {
+            [gap] => {
+                let (killed, back) = self.outage;
+                if gap.down_since > back || gap.resubscribed_at < back || gap.down_since < killed {
+                    v.push(format!(
+                        "the gap {gap:?} does not span the outage (killed {killed:?}, back {back:?})"
+                    ));
+                }
+            }
+            gaps => v.push(format!(
+                "{} gaps reported for one kill, the first: {:?}",
+                gaps.len(),
+                gaps.iter().take(2).collect::<Vec<_>>()
+            )),
+        }
+        v.extend(self.disorder.iter().cloned());
+        v
+    }
+
+    /// Prints the report and panics, like `assert!`, with every broken promise.
+    pub fn print_and_assert(&self) {
+        print_and_assert(self, &self.violations());
+    }
+}
+
+impl fmt::Display for PubSubReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let gap = self
+            .gaps
+            .first()
+            .map(|g| format!("{:?} ({})", g.duration(), g.cause));
+        writeln!(
+            f,
+            "pubsub backend={} heard before={:?} after={:?} gaps={} first gap={:?}",
+            self.backend,
+            self.before,
+            self.after,
+            self.gaps.len(),
+            gap
+        )
+    }
+}
+
+/// Tallies one subscription's messages, checking they come in order and once.
+#[derive(Default)]
+struct Tally {
+    last: Option<u64>,
+    heard: u64,
+}
+
+impl Tally {
+    fn hear(&mut self, n: u64, what: &str, disorder: &mut Vec<String>) {
+        if self.last.is_some_and(|last| n <= last) {
+            disorder.push(format!("{what}: message {n} after {:?}", self.last));
+        }
+        self.last = Some(n);
+        self.heard += 1;
+    }
+}
+
+/// Reads events until `until` says stop or `deadline` passes.
+async fn listen(
+    subscriber: &mut Subscriber,
+    deadline: Duration,
+    tallies: &mut [Tally; 2],
+    gaps: &mut Vec<Gap>,
+    disorder: &mut Vec<String>,
+    mut until: impl FnMut(&[Tally; 2], &[Gap]) -> bool,
+) -> bool {
+    let end = Instant::now() + deadline;
+    while !until(tallies, gaps) {
+        let event = match tokio::time::timeout_at(end, subscriber.next()).await {
+            Ok(Some(event)) => event,
+            Ok(None) | Err(_) => return false,
+        };
+        match event {
+            SubscriberEvent::Message(m) => {
+                let n = std::str::from_utf8(&m.payload)
+                    .ok()
+                    .and_then(|s| s.parse().ok());
+                match n {
+                    Some(n) => {
+                        let which = usize::from(m.via_pattern);
+                        let what = if m.via_pattern { "pattern" } else { "channel" };
+                        tallies[which].hear(n, what, disorder);
+                    }
+                    None => disorder.push(format!("unreadable message {:?}", m.payload)),
+                }
+            }
+            SubscriberEvent::Gap(gap) => gaps.push(gap),
+            SubscriberEvent::Dropped(n) => disorder.push(format!("{n} messages dropped")),
+            other => disorder.push(format!("unexpected event {other:?}")),
+        }
+    }
+    true
+}
+
+/// See the [module docs](self).
+pub async fn subscriber_survives_a_kill<F>(connect: F) -> Result<PubSubReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let mut server = RedisServer::spawn().await?;
+    let config = server.connection_config();
+    let backend = connect(config.clone())
+        .await
+        .map_err(ScenarioFailure::Connect)?;
+    let backend_name = backend.name();
+    let mut subscriber = Subscriber::start(
+        backend,
+        vec![
+            Subscription::Channel(CHANNEL.into()),
+            Subscription::Pattern(PATTERN.into()),
+        ],
+        SubscriberConfig::default(),
+    )
+    .await
+    .map_err(ScenarioFailure::Connect)?;
+    let publisher = connect(config).await.map_err(ScenarioFailure::Connect)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let publishing = {
+        let (stop, published) = (Arc::clone(&stop), Arc::clone(&published));
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let cmd = Command::Publish {
+                    channel: CHANNEL.into(),
+                    message: Bytes::from(n.to_string()),
+                };
+                if publisher.execute(cmd).await.is_ok() {
+                    published.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut problems = Vec::new();
+    let mut disorder = Vec::new();
+    let mut gaps = Vec::new();
+    let mut tallies = [Tally::default(), Tally::default()];
+    if !listen(
+        &mut subscriber,
+        Duration::from_secs(5),
+        &mut tallies,
+        &mut gaps,
+        &mut disorder,
+        |t, _| t[0].heard >= 20 && t[1].heard >= 20,
+    )
+    .await
+    {
+        problems.push("fewer than 20 messages per subscription before the kill".to_owned());
+    }
+    let before = (tallies[0].heard, tallies[1].heard);
+    let killed = SystemTime::now();
+    server.stop().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart().await?;
+    let back = SystemTime::now();
+    let mut after_tallies = [Tally::default(), Tally::default()];
+    // Carry the order check across the gap.
+    after_tallies[0].last = tallies[0].last;
+    after_tallies[1].last = tallies[1].last;
+    if !listen(
+        &mut subscriber,
+        Duration::from_secs(10),
+        &mut after_tallies,
+        &mut gaps,
+        &mut disorder,
+        |t, g| !g.is_empty() && t[0].heard >= 20 && t[1].heard >= 20,
+    )
+    .await
+    {
+        problems.push(format!(
+            "after the restart, within 10 s: {} gap(s), heard {:?}",
+            gaps.len(),
+            (after_tallies[0].heard, after_tallies[1].heard)
+        ));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = publishing.await;
+    Ok(PubSubReport {
+        backend: backend_name,
+        before,
+        after: (after_tallies[0].heard, after_tallies[1].heard),
+        gaps,
+        outage: (killed, back),
+        disorder,
+        problems,
+    })
+}
