@@ -429,8 +429,8 @@ fn fred_expiration(options: &resilience_core::SetOptions) -> Option<Option<Expir
     let clamp = |ms: u64| ms.min(i64::MAX as u64) as i64;
     match (options.expire_ms, options.expire_at_ms, options.keep_ttl) {
         (None, None, false) => Some(None),
-        (Some(ms), None, false) => Some(Some(Expiration::PX(clamp(ms)))),
-        (None, Some(at), false) => Some(Some(Expiration::PXAT(clamp(at)))),
+        (Some(ms), None, false) => Some(Some(Expiration::PX(clamp(ms.get())))),
+        (None, Some(at), false) => Some(Some(Expiration::PXAT(clamp(at.get())))),
         (None, None, true) => Some(Some(Expiration::KEEPTTL)),
         _ => None,
     }

@@ -558,7 +558,8 @@ impl<F: std::future::Future + Unpin> std::future::Future for HandedOver<F> {
 impl KvBackend for RedisRsBackend {
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
         if let Some(block) = cmd.blocks_for() {
-            return self.execute_blocking(&cmd, block).await;
+            // Boxed: its connect and wait would otherwise make every call's future larger.
+            return Box::pin(self.execute_blocking(&cmd, block)).await;
         }
         if let Conn::Cluster(cluster) = &self.inner.conn {
             return cluster.route(cmd).await;

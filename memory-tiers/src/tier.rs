@@ -141,7 +141,7 @@ fn raw(args: Vec<Bytes>, key: &str, write: bool, idempotent: bool) -> Command {
 
 /// An index bound as [`index`] spells it (always `[…`, `(…`, `-` or `+`).
 fn lex_bound(bound: &str) -> LexBound {
-    LexBound::from_redis_arg(bound).unwrap_or_else(|| LexBound::Inclusive(bound.to_owned()))
+    LexBound::from_redis_arg(bound).unwrap_or_else(|| LexBound::inclusive(bound))
 }
 
 /// A fixed argument, not copied.

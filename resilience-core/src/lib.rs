@@ -76,9 +76,10 @@ pub mod tower;
 pub mod journal;
 
 pub use command::{
-    ArgReader, ByteRange, Command, CommandSpec, Count, ExpireCondition, GetExpiry, IntoField,
-    LexBound, Limit, ListEnd, MkStream, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions,
-    StreamTrim, TrimTo, WireArg, XaddOptions, ZaddOptions,
+    ArgReader, ByteRange, Command, CommandSpec, Count, ExpireCondition, GetExpiry, GroupRead,
+    IntoField, LexBound, LexEnd, Limit, ListEnd, MkStream, Replace, ScanOptions, ScoreBound,
+    SetCondition, SetOptions, StreamTrim, TrimTo, WireArg, XaddOptions, XautoclaimCount,
+    ZaddOptions,
 };
 pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};

@@ -240,7 +240,7 @@ mod tests {
             key: key.into(),
             value: Bytes::copy_from_slice(value.as_bytes()),
             options: SetOptions {
-                expire_ms,
+                expire_ms: expire_ms.and_then(std::num::NonZeroU64::new),
                 condition: None,
                 ..SetOptions::default()
             },
@@ -358,14 +358,19 @@ mod tests {
             key: "k".into(),
             value: "v".into(),
             options: SetOptions {
-                expire_ms: Some(50_000),
+                expire_ms: std::num::NonZeroU64::new(50_000),
                 condition: Some(SetCondition::IfNotExists),
                 ..SetOptions::default()
             },
         };
         assert_eq!(b.execute(nx.clone()).await.unwrap(), Value::Okay);
         assert_eq!(b.execute(nx).await.unwrap(), Value::Nil);
-        let e = b.execute(set("k", "v", Some(0))).await.unwrap_err();
+        // A zero TTL cannot be typed (`SetOptions` holds a non-zero one); spelled out, it is
+        // Redis's error.
+        let e = b
+            .execute(raw(&["SET", "k", "v", "PX", "0"]))
+            .await
+            .unwrap_err();
         assert_eq!(e.message(), "ERR invalid expire time in 'set' command");
         let e = b
             .execute(Command::Expire {

@@ -493,23 +493,21 @@ pub(super) fn read_xread(r: &mut ArgReader<'_>, _: &str) -> Result<Command, Back
 }
 
 pub(super) fn write_xreadgroup(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
-    let Command::Xreadgroup {
-        group,
-        consumer,
-        count,
-        block_ms,
-        no_ack,
-        keys,
-        ids,
-    } = cmd
-    else {
+    let Command::Xreadgroup { keys, read } = cmd else {
         return Err(not_mine(cmd, "write_xreadgroup"));
     };
     sink.word("XREADGROUP");
     sink.word("GROUP");
-    sink.text(group);
-    sink.text(consumer);
-    write_stream_read(sink, count, block_ms, *no_ack, keys, ids)
+    sink.text(&read.group);
+    sink.text(&read.consumer);
+    write_stream_read(
+        sink,
+        &read.count,
+        &read.block_ms,
+        read.no_ack,
+        keys,
+        &read.ids,
+    )
 }
 
 pub(super) fn read_xreadgroup(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
@@ -519,13 +517,15 @@ pub(super) fn read_xreadgroup(r: &mut ArgReader<'_>, _: &str) -> Result<Command,
     let (group, consumer) = (r.text()?, r.text()?);
     let read = read_stream_read(r, true)?;
     Ok(Command::Xreadgroup {
-        group,
-        consumer,
-        count: read.count,
-        block_ms: read.block_ms,
-        no_ack: read.no_ack,
         keys: read.keys,
-        ids: read.ids,
+        read: Box::new(super::options::GroupRead {
+            group,
+            consumer,
+            count: read.count,
+            block_ms: read.block_ms,
+            no_ack: read.no_ack,
+            ids: read.ids,
+        }),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The option types commands carry: each knows how Redis spells it on the wire and how to
 //! read it back ([`WireArg`]), so the command table can use it as a field.
 
+use std::num::NonZeroU64;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -12,23 +14,19 @@ use crate::wire::ArgSink;
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
 /// (`SetOptions::default().with_…(…)`), or assign fields of a default value.
-/// `EX`/`EXAT` are read as their millisecond forms `PX`/`PXAT`.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, derive_setters::Setters,
-)]
-#[setters(prefix = "with_")]
+/// `EX`/`EXAT` are read as their millisecond forms `PX`/`PXAT`. Kept to 24 bytes: a
+/// [`Command`](crate::Command) is as large as its largest variant, and `SET` is the
+/// hottest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SetOptions {
     /// Expire after this many milliseconds (`PX`). `None` keeps no TTL.
-    #[setters(strip_option)]
-    pub expire_ms: Option<u64>,
+    pub expire_ms: Option<NonZeroU64>,
     /// Only set when the key does not exist (`NX`) or only when it does (`XX`).
-    #[setters(strip_option)]
     pub condition: Option<SetCondition>,
     /// Expire at this Unix time in milliseconds (`PXAT`).
-    #[setters(strip_option)]
     #[serde(default)]
-    pub expire_at_ms: Option<u64>,
+    pub expire_at_ms: Option<NonZeroU64>,
     /// Keep the key's current TTL (`KEEPTTL`) instead of clearing it.
     #[serde(default)]
     pub keep_ttl: bool,
@@ -40,10 +38,37 @@ pub struct SetOptions {
 impl SetOptions {
     /// Options that set a TTL of `ttl` (rounded down to whole milliseconds, at least 1 ms).
     pub fn with_ttl(ttl: std::time::Duration) -> Self {
-        SetOptions {
-            expire_ms: Some((ttl.as_millis() as u64).max(1)),
-            ..SetOptions::default()
-        }
+        SetOptions::default().with_expire_ms(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// `PX ms` (0 counts as 1 ms: Redis refuses a zero TTL).
+    pub fn with_expire_ms(mut self, ms: u64) -> Self {
+        self.expire_ms = NonZeroU64::new(ms.max(1));
+        self
+    }
+
+    /// `PXAT unix_ms` (0 counts as 1: any time in the past deletes the key).
+    pub fn with_expire_at_ms(mut self, unix_ms: u64) -> Self {
+        self.expire_at_ms = NonZeroU64::new(unix_ms.max(1));
+        self
+    }
+
+    /// `NX` or `XX`.
+    pub fn with_condition(mut self, condition: SetCondition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// `KEEPTTL`.
+    pub fn with_keep_ttl(mut self, keep: bool) -> Self {
+        self.keep_ttl = keep;
+        self
+    }
+
+    /// `GET`.
+    pub fn with_get(mut self, get: bool) -> Self {
+        self.get = get;
+        self
     }
 }
 
@@ -51,11 +76,11 @@ impl WireArg for SetOptions {
     fn write(&self, sink: &mut impl ArgSink) {
         if let Some(ms) = self.expire_ms {
             sink.word("PX");
-            sink.uint(ms);
+            sink.uint(ms.get());
         }
         if let Some(at) = self.expire_at_ms {
             sink.word("PXAT");
-            sink.uint(at);
+            sink.uint(at.get());
         }
         if self.keep_ttl {
             sink.word("KEEPTTL");
@@ -83,12 +108,12 @@ impl WireArg for SetOptions {
                         "EX" | "EXAT" => amount.checked_mul(1000),
                         _ => Some(amount),
                     }
-                    .filter(|ms| *ms > 0)
+                    .and_then(|ms| NonZeroU64::new(u64::try_from(ms).ok()?))
                     .ok_or_else(|| r.error("ERR invalid expire time in 'set' command"))?;
                     if word.ends_with("AT") {
-                        out.expire_at_ms = Some(ms as u64);
+                        out.expire_at_ms = Some(ms);
                     } else {
-                        out.expire_ms = Some(ms as u64);
+                        out.expire_ms = Some(ms);
                     }
                     expiries += 1;
                     continue;
@@ -265,41 +290,74 @@ pub(crate) fn format_score(v: f64) -> String {
 }
 
 /// One end of a sorted-set range by member (`ZRANGEBYLEX`, `ZLEXCOUNT`): members sharing
-/// one score, ordered bytewise.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LexBound {
+/// one score, ordered bytewise. Kept as Redis spells it (`-`, `+`, `[member`, `(member`),
+/// in 16 bytes; [`end`](Self::end) reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LexBound(Box<str>);
+
+/// What a [`LexBound`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LexEnd<'a> {
     /// `-`: below every member.
     Min,
     /// `+`: above every member.
     Max,
     /// `[member`: the member itself included.
-    Inclusive(String),
+    Inclusive(&'a str),
     /// `(member`: the member itself excluded.
-    Exclusive(String),
+    Exclusive(&'a str),
 }
 
 impl LexBound {
+    /// `-`: below every member.
+    pub fn min() -> LexBound {
+        LexBound("-".into())
+    }
+
+    /// `+`: above every member.
+    pub fn max() -> LexBound {
+        LexBound("+".into())
+    }
+
+    /// `[member`: the member itself included.
+    pub fn inclusive(member: &str) -> LexBound {
+        LexBound(format!("[{member}").into_boxed_str())
+    }
+
+    /// `(member`: the member itself excluded.
+    pub fn exclusive(member: &str) -> LexBound {
+        LexBound(format!("({member}").into_boxed_str())
+    }
+
     /// Reads a bound as Redis spells it (`-`, `+`, `[member`, `(member`); `None` for
     /// anything else.
     pub fn from_redis_arg(arg: &str) -> Option<LexBound> {
         match arg.as_bytes().first()? {
-            b'-' if arg.len() == 1 => Some(LexBound::Min),
-            b'+' if arg.len() == 1 => Some(LexBound::Max),
-            b'[' => Some(LexBound::Inclusive(arg[1..].to_owned())),
-            b'(' => Some(LexBound::Exclusive(arg[1..].to_owned())),
+            b'-' | b'+' if arg.len() == 1 => Some(LexBound(arg.into())),
+            b'[' | b'(' => Some(LexBound(arg.into())),
             _ => None,
+        }
+    }
+
+    /// The bound as Redis spells it.
+    pub fn as_redis_arg(&self) -> &str {
+        &self.0
+    }
+
+    /// What the bound says.
+    pub fn end(&self) -> LexEnd<'_> {
+        match self.0.as_bytes().first() {
+            Some(b'[') => LexEnd::Inclusive(&self.0[1..]),
+            Some(b'(') => LexEnd::Exclusive(&self.0[1..]),
+            Some(b'+') => LexEnd::Max,
+            _ => LexEnd::Min,
         }
     }
 }
 
 impl WireArg for LexBound {
     fn write(&self, sink: &mut impl ArgSink) {
-        match self {
-            LexBound::Min => sink.word("-"),
-            LexBound::Max => sink.word("+"),
-            LexBound::Inclusive(m) => sink.text(&format!("[{m}")),
-            LexBound::Exclusive(m) => sink.text(&format!("({m}")),
-        }
+        sink.text(&self.0);
     }
 
     fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
@@ -576,15 +634,16 @@ pub(crate) fn bitfield_increments(args: &[Bytes]) -> bool {
     args.iter().any(|a| a.eq_ignore_ascii_case(b"INCRBY"))
 }
 
-/// `COUNT n` of the stream reads (`XRANGE`, `XREAD`, `XAUTOCLAIM`).
+/// `COUNT n` of the stream reads (`XRANGE`, `XREAD`, `XAUTOCLAIM`). 32 bits, which keeps
+/// those commands small; a larger count is read as `u32::MAX`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count(pub u64);
+pub struct Count(pub u32);
 
 impl WireArg for Option<Count> {
     fn write(&self, sink: &mut impl ArgSink) {
         if let Some(Count(n)) = self {
             sink.word("COUNT");
-            sink.uint(*n);
+            sink.uint(u64::from(*n));
         }
     }
 
@@ -594,7 +653,7 @@ impl WireArg for Option<Count> {
         }
         r.skip();
         let n = r.int()?;
-        Ok(Some(Count(u64::try_from(n).unwrap_or(0))))
+        Ok(Some(Count(u32::try_from(n.max(0)).unwrap_or(u32::MAX))))
     }
 }
 
@@ -680,9 +739,9 @@ impl WireArg for StreamTrim {
 pub struct XaddOptions {
     /// `NOMKSTREAM`: do not create a missing stream (the reply is then `Nil`).
     pub no_mkstream: bool,
-    /// Trim the stream in the same call.
+    /// Trim the stream in the same call (boxed: it is rare, and keeps `XADD` small).
     #[setters(strip_option)]
-    pub trim: Option<StreamTrim>,
+    pub trim: Option<Box<StreamTrim>>,
 }
 
 impl WireArg for XaddOptions {
@@ -702,7 +761,7 @@ impl WireArg for XaddOptions {
                 r.skip();
                 out.no_mkstream = true;
             } else if let Some(trim) = StreamTrim::read_from(r)? {
-                out.trim = Some(trim);
+                out.trim = Some(Box::new(trim));
             } else {
                 return Ok(out);
             }
@@ -729,6 +788,67 @@ impl WireArg for MkStream {
             }
             Some(_) => Err(r.syntax()),
             None => Ok(MkStream(false)),
+        }
+    }
+}
+
+/// `COUNT n` of `XAUTOCLAIM`, always sent (Redis's default, 100, when read without one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XautoclaimCount(pub u32);
+
+impl Default for XautoclaimCount {
+    fn default() -> Self {
+        XautoclaimCount(100)
+    }
+}
+
+impl WireArg for XautoclaimCount {
+    fn write(&self, sink: &mut impl ArgSink) {
+        sink.word("COUNT");
+        sink.uint(u64::from(self.0));
+    }
+
+    fn read(r: &mut ArgReader<'_>) -> Result<Self, BackendError> {
+        match Option::<Count>::read(r)? {
+            Some(Count(n)) => Ok(XautoclaimCount(n)),
+            None => Ok(XautoclaimCount::default()),
+        }
+    }
+}
+
+/// `XREADGROUP`'s arguments besides the streams: the group and consumer, the options, and
+/// one id per stream (`>` for entries never delivered to the group).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GroupRead {
+    /// The group.
+    pub group: String,
+    /// This consumer's name.
+    pub consumer: String,
+    /// `COUNT n`.
+    pub count: Option<Count>,
+    /// `BLOCK ms`.
+    pub block_ms: Option<u64>,
+    /// `NOACK`: do not keep the entries pending.
+    pub no_ack: bool,
+    /// One id per stream.
+    pub ids: Vec<String>,
+}
+
+impl GroupRead {
+    /// Reads new entries (`>` for each of `streams` streams) as `consumer` of `group`.
+    pub fn new_entries(
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+        streams: usize,
+    ) -> Self {
+        GroupRead {
+            group: group.into(),
+            consumer: consumer.into(),
+            count: None,
+            block_ms: None,
+            no_ack: false,
+            ids: vec![">".to_owned(); streams],
         }
     }
 }

@@ -793,7 +793,7 @@ command_table! {
         key key: String,
         arg options: XaddOptions,
         /// `*` for an id the server picks, or `ms-seq`.
-        arg id: String,
+        arg id: Box<str>,
         /// The entry's field/value pairs.
         arg fields: Vec<(String, Bytes)>,
     ]
@@ -869,23 +869,14 @@ command_table! {
     Xreadgroup {
         name: "XREADGROUP", arity: -7, write: true, idempotent: false, reply: KeyedMap,
         example: "XREADGROUP GROUP g c COUNT 10 STREAMS s >",
-        blocking: block_ms.map(std::time::Duration::from_millis),
+        blocking: read.block_ms.map(std::time::Duration::from_millis),
         custom: (write_xreadgroup, read_xreadgroup),
     } [
-        /// The group.
-        arg group: String,
-        /// This consumer's name.
-        arg consumer: String,
-        /// `COUNT n`.
-        arg count: Option<Count>,
-        /// `BLOCK ms`.
-        arg block_ms: Option<u64>,
-        /// `NOACK`: do not keep the entries pending.
-        arg no_ack: bool,
         /// The streams.
         keys keys: Vec<String>,
-        /// One id per stream.
-        arg ids: Vec<String>,
+        /// The group, the consumer, the options and one id per stream (boxed: rare, and
+        /// it keeps every `Command` small).
+        arg read: Box<GroupRead>,
     ]
 
     /// `XACK key group id...` -> `Int` (entries acknowledged).
@@ -910,14 +901,15 @@ command_table! {
     } [
         key key: String,
         /// The group.
-        arg group: String,
+        arg group: Box<str>,
         /// The consumer that takes the entries.
-        arg consumer: String,
+        arg consumer: Box<str>,
         /// Only entries idle at least this long.
         arg min_idle_ms: u64,
         /// Where to start scanning the pending list (`0-0` at first).
-        arg start: String,
-        arg count: Option<Count>,
+        arg start: Box<str>,
+        /// `COUNT n` (sent always; Redis's default is 100).
+        arg count: XautoclaimCount,
     ]
 
     // ---- Blocking pops --------------------------------------------------------------

@@ -725,11 +725,11 @@ fn set(
 ) -> Result<Value, BackendError> {
     let mut expires_at = options
         .expire_ms
-        .map(|ms| deadline(now, ms, "set"))
+        .map(|ms| deadline(now, ms.get(), "set"))
         .transpose()?;
     let mut already_past = false;
     if let Some(unix_ms) = options.expire_at_ms {
-        match strings::instant_of_unix_ms(unix_ms, now) {
+        match strings::instant_of_unix_ms(unix_ms.get(), now) {
             Some(at) => expires_at = Some(at),
             None => already_past = true,
         }

@@ -97,6 +97,7 @@ fn below_max(score: f64, max: ScoreBound) -> bool {
 
 /// One end of a lexicographic range (`ZRANGEBYLEX`): `-`, `+`, `[member` or `(member`.
 pub(crate) use crate::command::LexBound;
+use crate::command::LexEnd;
 
 /// Where members fall relative to a bound.
 trait LexRange {
@@ -107,21 +108,21 @@ trait LexRange {
 impl LexRange for LexBound {
     /// Whether `member` lies at or above this bound taken as a range's lower end.
     fn admits_from_below(&self, member: &str) -> bool {
-        match self {
-            LexBound::Min => true,
-            LexBound::Max => false,
-            LexBound::Inclusive(b) => member >= b.as_str(),
-            LexBound::Exclusive(b) => member > b.as_str(),
+        match self.end() {
+            LexEnd::Min => true,
+            LexEnd::Max => false,
+            LexEnd::Inclusive(b) => member >= b,
+            LexEnd::Exclusive(b) => member > b,
         }
     }
 
     /// Whether `member` lies at or below this bound taken as a range's upper end.
     fn admits_from_above(&self, member: &str) -> bool {
-        match self {
-            LexBound::Min => false,
-            LexBound::Max => true,
-            LexBound::Inclusive(b) => member <= b.as_str(),
-            LexBound::Exclusive(b) => member < b.as_str(),
+        match self.end() {
+            LexEnd::Min => false,
+            LexEnd::Max => true,
+            LexEnd::Inclusive(b) => member <= b,
+            LexEnd::Exclusive(b) => member < b,
         }
     }
 }

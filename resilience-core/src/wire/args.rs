@@ -72,7 +72,7 @@ mod tests {
             key: "k".into(),
             value: Bytes::from_static(b"v"),
             options: SetOptions {
-                expire_ms: Some(1500),
+                expire_ms: std::num::NonZeroU64::new(1500),
                 condition: Some(SetCondition::IfNotExists),
                 ..SetOptions::default()
             },

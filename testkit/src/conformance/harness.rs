@@ -250,7 +250,7 @@ pub(super) fn set_with(
         value: Bytes::from_static(value.as_bytes()),
         options: {
             let mut c = SetOptions::default();
-            c.expire_ms = expire_ms;
+            c.expire_ms = expire_ms.and_then(std::num::NonZeroU64::new);
             c.condition = condition;
             c
         },

@@ -11,6 +11,9 @@
 //! - after the restart, messages published after the subscriber reported the gap arrive
 //!   (it resubscribed);
 //! - exactly one gap is reported per kill, from before the restart to after it;
+//!
+//! [`subscriber_follows_a_cluster_failover`] does the same on a Redis Cluster, killing
+//! the master the subscriber is on.
 //! - no message arrives twice through the same subscription, and none out of order.
 
 use std::fmt;
@@ -25,7 +28,7 @@ use resilience_core::{
 use tokio::time::Instant;
 
 use super::{BackendFuture, ScenarioFailure, print_and_assert};
-use crate::server::RedisServer;
+use crate::server::{RedisCluster, RedisServer};
 
 const CHANNEL: &str = "pubsub:events";
 const PATTERN: &str = "pubsub:*";
@@ -41,8 +44,10 @@ pub struct PubSubReport {
     pub after: (u64, u64),
     /// The gaps reported.
     pub gaps: Vec<Gap>,
-    /// When the server was killed and when it answered again.
-    pub outage: (SystemTime, SystemTime),
+    /// When the server was killed, and (single server) when it answered again: the gap
+    /// must end after that. On a cluster the subscriber moves to another master and need
+    /// not wait for the failover.
+    pub outage: (SystemTime, Option<SystemTime>),
     /// Messages heard twice, or out of order, on one subscription.
     pub disorder: Vec<String>,
     /// Steps that went wrong.
@@ -68,7 +73,11 @@ impl PubSubReport {
         match self.gaps.as_slice() {
             [gap] => {
                 let (killed, back) = self.outage;
-                if gap.down_since > back || gap.resubscribed_at < back || gap.down_since < killed {
+                let spans = gap.down_since >= killed
+                    && gap.resubscribed_at >= gap.down_since
+                    && back
+                        .is_none_or(|back| gap.down_since <= back && gap.resubscribed_at >= back);
+                if !spans {
                     v.push(format!(
                         "the gap {gap:?} does not span the outage (killed {killed:?}, back {back:?})"
                     ));
@@ -162,13 +171,76 @@ async fn listen(
     true
 }
 
-/// See the [module docs](self).
+/// Where the scenario runs, and how its outage happens.
+enum Deployment {
+    /// One server, SIGKILLed and restarted 300 ms later.
+    Single(Box<RedisServer>),
+    /// A cluster whose first master (the one a subscriber is on) is SIGKILLed; its
+    /// replica takes over.
+    Cluster(Box<RedisCluster>),
+}
+
+impl Deployment {
+    fn config(&self) -> ConnectionConfig {
+        match self {
+            Deployment::Single(server) => server.connection_config(),
+            Deployment::Cluster(cluster) => cluster.connection_config(),
+        }
+    }
+
+    /// Causes the outage; returns when it began and, for a single server, when the
+    /// server answered again.
+    async fn outage(&mut self) -> Result<(SystemTime, Option<SystemTime>), ScenarioFailure> {
+        let killed = SystemTime::now();
+        match self {
+            Deployment::Single(server) => {
+                server.stop().await?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                server.restart().await?;
+                Ok((killed, Some(SystemTime::now())))
+            }
+            Deployment::Cluster(cluster) => {
+                let failed = |e: crate::server::ClusterError| ScenarioFailure::Setup(e.to_string());
+                let port = cluster.kill_master_owning(0).await.map_err(failed)?;
+                cluster
+                    .wait_for_new_master(0, port, Duration::from_secs(20))
+                    .await
+                    .map_err(failed)?;
+                Ok((killed, None))
+            }
+        }
+    }
+}
+
+/// See the [module docs](self): one server, SIGKILLed and restarted.
 pub async fn subscriber_survives_a_kill<F>(connect: F) -> Result<PubSubReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
-    let mut server = RedisServer::spawn().await?;
-    let config = server.connection_config();
+    let server = RedisServer::spawn().await?;
+    run(Deployment::Single(Box::new(server)), connect).await
+}
+
+/// The same on a Redis Cluster (3 masters, 3 replicas): the master the subscriber is on
+/// is SIGKILLed; the subscriber moves to another master, reports the gap, and hears the
+/// messages published after the failover.
+pub async fn subscriber_follows_a_cluster_failover<F>(
+    connect: F,
+) -> Result<PubSubReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let cluster = RedisCluster::spawn()
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("cluster: {e}")))?;
+    run(Deployment::Cluster(Box::new(cluster)), connect).await
+}
+
+async fn run<F>(mut deployment: Deployment, connect: F) -> Result<PubSubReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let config = deployment.config();
     let backend = connect(config.clone())
         .await
         .map_err(ScenarioFailure::Connect)?;
@@ -179,7 +251,8 @@ where
             Subscription::Channel(CHANNEL.into()),
             Subscription::Pattern(PATTERN.into()),
         ],
-        SubscriberConfig::default(),
+        // Room for everything published while the scenario waits for a failover.
+        SubscriberConfig::default().with_buffer(1 << 16),
     )
     .await
     .map_err(ScenarioFailure::Connect)?;
@@ -220,18 +293,14 @@ where
         problems.push("fewer than 20 messages per subscription before the kill".to_owned());
     }
     let before = (tallies[0].heard, tallies[1].heard);
-    let killed = SystemTime::now();
-    server.stop().await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.restart().await?;
-    let back = SystemTime::now();
+    let outage = deployment.outage().await?;
     let mut after_tallies = [Tally::default(), Tally::default()];
     // Carry the order check across the gap.
     after_tallies[0].last = tallies[0].last;
     after_tallies[1].last = tallies[1].last;
     if !listen(
         &mut subscriber,
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         &mut after_tallies,
         &mut gaps,
         &mut disorder,
@@ -240,7 +309,7 @@ where
     .await
     {
         problems.push(format!(
-            "after the restart, within 10 s: {} gap(s), heard {:?}",
+            "after the outage, within 20 s: {} gap(s), heard {:?}",
             gaps.len(),
             (after_tallies[0].heard, after_tallies[1].heard)
         ));
@@ -252,7 +321,7 @@ where
         before,
         after: (after_tallies[0].heard, after_tallies[1].heard),
         gaps,
-        outage: (killed, back),
+        outage,
         disorder,
         problems,
     })
