@@ -214,6 +214,7 @@ macro_rules! command_table {
         impl Command {
             /// The Redis command name, upper case (`"GET"`, `"ZREVRANGEBYSCORE"`,
             /// `"SCRIPT LOAD"`; `"RAW"` for [`Command::Raw`]).
+            #[inline]
             pub fn name(&self) -> &'static str {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => {
@@ -224,6 +225,7 @@ macro_rules! command_table {
 
             /// A dense index of the command's [`name`](Self::name) (below
             /// [`Command::VARIANTS`]), for per-command tables.
+            #[inline]
             pub fn ordinal(&self) -> usize {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => {
@@ -253,6 +255,7 @@ macro_rules! command_table {
             }
 
             /// Whether the command may change data on the server.
+            #[inline]
             pub fn is_write(&self) -> bool {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => $write,)*
@@ -262,6 +265,7 @@ macro_rules! command_table {
             /// Whether applying the command twice leaves the same state as applying it
             /// once, so a call that timed out (and may or may not have run) can be retried
             /// safely. Stated on every entry of the table.
+            #[inline]
             pub fn is_idempotent(&self) -> bool {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => $idempotent,)*
@@ -273,6 +277,7 @@ macro_rules! command_table {
             /// `Some(Duration::ZERO)` blocks without limit. A backend must give a blocking
             /// command this much time beyond its usual reply timeout, and a connection that
             /// no other call is waiting on.
+            #[inline]
             pub fn blocks_for(&self) -> Option<std::time::Duration> {
                 match self {
                     $(Command::$variant { $($($field,)*)? .. } => {
@@ -282,6 +287,7 @@ macro_rules! command_table {
             }
 
             /// The shape this command's reply takes.
+            #[inline]
             pub(crate) fn reply_kind(&self) -> Reply {
                 use Reply::*;
                 match self {
