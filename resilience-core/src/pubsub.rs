@@ -1,52 +1,6 @@
-//! Pub/Sub that survives outages: [`Subscriber`].
+//! Pub/Sub that survives outages.
 //!
-//! Redis delivers a published message only to the connections subscribed at that moment:
-//! a subscriber whose connection drops misses everything published until it has
-//! reconnected *and* subscribed again, and a plain driver connection does not even
-//! resubscribe. A [`Subscriber`] does both, and says so: after every reconnect it
-//! subscribes to everything again, then reports the outage as a [`SubscriberEvent::Gap`]
-//! (down from when to when), because messages published in that window may be lost.
-//!
-//! # The parts
-//!
-//! - A backend opens a [`PubSubLink`]: one connection, subscribed to a list of
-//!   [`Subscription`]s, that yields messages until it is lost
-//!   ([`KvBackend::open_pubsub`](crate::KvBackend::open_pubsub)). Backends do nothing
-//!   else: the reconnecting, resubscribing and reporting are here, once, for all of them.
-//! - A [`Subscriber`] runs one task that pumps the link into a bounded buffer, and on a
-//!   lost link opens a new one (backing off from [`SubscriberConfig::reconnect_min`] to
-//!   [`SubscriberConfig::reconnect_max`]) until it succeeds.
-//!
-//! # The buffer, and what happens when it is full
-//!
-//! The buffer holds up to [`SubscriberConfig::buffer`] messages. The pump never waits for
-//! the reader (a subscriber that stops reading makes Redis close its connection once its
-//! output buffer limit is reached, which would lose messages anyway, and silently): when
-//! the buffer is full the **oldest** message is dropped, and the next event the reader
-//! gets is [`SubscriberEvent::Dropped`] with how many went. Gaps are never dropped.
-//!
-//! ```
-//! # async fn demo() -> Result<(), resilience_core::BackendError> {
-//! use std::sync::Arc;
-//! use resilience_core::{Command, InMemoryBackend, KvBackend, Subscriber, SubscriberConfig,
-//!     SubscriberEvent, Subscription};
-//!
-//! let backend = Arc::new(InMemoryBackend::new());
-//! let mut sub = Subscriber::start(
-//!     backend.clone(),
-//!     vec![Subscription::Channel("news".into())],
-//!     SubscriberConfig::default(),
-//! )
-//! .await?;
-//! backend
-//!     .execute(Command::Publish { channel: "news".into(), message: "hello".into() })
-//!     .await?;
-//! match sub.next().await {
-//!     Some(SubscriberEvent::Message(m)) => assert_eq!(m.payload, "hello"),
-//!     other => panic!("{other:?}"),
-//! }
-//! # Ok(()) }
-//! ```
+//! Its guide is in the docs of its main type, [`Subscriber`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -150,7 +104,7 @@ pub enum SubscriberEvent {
 #[setters(prefix = "with_")]
 #[non_exhaustive]
 pub struct SubscriberConfig {
-    /// Messages held for the reader at most (see the module docs). Default 1024.
+    /// Messages held for the reader at most (see [`Subscriber`]: when full, the oldest go). Default 1024.
     pub buffer: usize,
     /// The first wait before reconnecting. Default 50 ms.
     pub reconnect_min: Duration,
@@ -234,8 +188,57 @@ impl Shared {
     }
 }
 
-/// A subscription that survives outages (see the [module docs](self)). Dropping it stops
-/// its task and closes its connection.
+/// Pub/Sub that survives outages.
+///
+/// Redis delivers a published message only to the connections subscribed at that moment:
+/// a subscriber whose connection drops misses everything published until it has
+/// reconnected *and* subscribed again, and a plain driver connection does not even
+/// resubscribe. A [`Subscriber`] does both, and says so: after every reconnect it
+/// subscribes to everything again, then reports the outage as a [`SubscriberEvent::Gap`]
+/// (down from when to when), because messages published in that window may be lost.
+///
+/// # The parts
+///
+/// - A backend opens a [`PubSubLink`]: one connection, subscribed to a list of
+///   [`Subscription`]s, that yields messages until it is lost
+///   ([`KvBackend::open_pubsub`](crate::KvBackend::open_pubsub)). Backends do nothing
+///   else: the reconnecting, resubscribing and reporting are here, once, for all of them.
+/// - A [`Subscriber`] runs one task that pumps the link into a bounded buffer, and on a
+///   lost link opens a new one (backing off from [`SubscriberConfig::reconnect_min`] to
+///   [`SubscriberConfig::reconnect_max`]) until it succeeds.
+///
+/// # The buffer, and what happens when it is full
+///
+/// The buffer holds up to [`SubscriberConfig::buffer`] messages. The pump never waits for
+/// the reader (a subscriber that stops reading makes Redis close its connection once its
+/// output buffer limit is reached, which would lose messages anyway, and silently): when
+/// the buffer is full the **oldest** message is dropped, and the next event the reader
+/// gets is [`SubscriberEvent::Dropped`] with how many went. Gaps are never dropped.
+///
+/// ```
+/// # async fn demo() -> Result<(), resilience_core::BackendError> {
+/// use std::sync::Arc;
+/// use resilience_core::{Command, InMemoryBackend, KvBackend, Subscriber, SubscriberConfig,
+///     SubscriberEvent, Subscription};
+///
+/// let backend = Arc::new(InMemoryBackend::new());
+/// let mut sub = Subscriber::start(
+///     backend.clone(),
+///     vec![Subscription::Channel("news".into())],
+///     SubscriberConfig::default(),
+/// )
+/// .await?;
+/// backend
+///     .execute(Command::Publish { channel: "news".into(), message: "hello".into() })
+///     .await?;
+/// match sub.next().await {
+///     Some(SubscriberEvent::Message(m)) => assert_eq!(m.payload, "hello"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// Dropping it stops its task and closes its connection.
 #[derive(Debug)]
 pub struct Subscriber {
     shared: Arc<Shared>,
