@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::Client;
-use fred::types::{Message, MessageKind, Value as FredValue};
+use fred::types::{Message, MessageKind as FredKind, Value as FredValue};
 use resilience_core::{
     BackendError, ConnectionConfig, ErrorKind, PubSubLink, PubSubMessage, Subscription,
 };
@@ -54,10 +54,15 @@ impl PubSubLink for Link {
                 biased;
                 message = self.messages.recv() => match message {
                     Ok(message) => {
+                        let kind = match message.kind {
+                            FredKind::Message => MessageKind::Channel,
+                            FredKind::PMessage => MessageKind::Pattern,
+                            FredKind::SMessage => MessageKind::Shard,
+                        };
                         return Some(PubSubMessage::new(
                             message.channel.into_inner(),
                             payload(message.value),
-                            message.kind == MessageKind::PMessage,
+                            kind,
                         ));
                     }
                     Err(RecvError::Lagged(n)) => self.lost += n,
@@ -99,6 +104,7 @@ pub(crate) async fn open(
         let subscribed = match subscription {
             Subscription::Channel(channel) => commands.subscribe(channel.as_str()).await,
             Subscription::Pattern(pattern) => commands.psubscribe(pattern.as_str()).await,
+            Subscription::Shard(channel) => commands.ssubscribe(channel.as_str()).await,
             other => {
                 return Err(BackendError::new(
                     ErrorKind::InvalidInput,

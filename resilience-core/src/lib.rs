@@ -108,6 +108,7 @@ pub use cluster::{
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use pubsub::{
-    Gap, PubSubLink, PubSubMessage, Subscriber, SubscriberConfig, SubscriberEvent, Subscription,
+    Gap, MessageKind, PubSubLink, PubSubMessage, Subscriber, SubscriberConfig, SubscriberEvent,
+    Subscription,
 };
 pub use queue::{DeadLetter, DeadLetterListener, QueueConfig, QueueStats};

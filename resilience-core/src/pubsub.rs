@@ -17,10 +17,25 @@ use crate::{BackendError, KvBackend};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Subscription {
-    /// `SUBSCRIBE channel`.
+    /// `SUBSCRIBE channel`: messages `PUBLISH`ed to it.
     Channel(String),
-    /// `PSUBSCRIBE pattern`: every channel the glob pattern matches.
+    /// `PSUBSCRIBE pattern`: messages `PUBLISH`ed to every channel the glob pattern matches.
     Pattern(String),
+    /// `SSUBSCRIBE channel` (Redis 7): a shard channel, whose messages come from
+    /// `SPUBLISH` and, on a cluster, live on the master that owns the channel's hash slot.
+    /// The shard channels of one [`Subscriber`] must share a slot (give them one hash tag).
+    Shard(String),
+}
+
+/// Which kind of subscription a message came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A [`Subscription::Channel`].
+    Channel,
+    /// A [`Subscription::Pattern`].
+    Pattern,
+    /// A [`Subscription::Shard`].
+    Shard,
 }
 
 /// One published message.
@@ -31,17 +46,17 @@ pub struct PubSubMessage {
     pub channel: Bytes,
     /// The message.
     pub payload: Bytes,
-    /// Whether it arrived through a [`Subscription::Pattern`].
-    pub via_pattern: bool,
+    /// The kind of subscription it came through.
+    pub kind: MessageKind,
 }
 
 impl PubSubMessage {
     /// A message on `channel`.
-    pub fn new(channel: impl Into<Bytes>, payload: impl Into<Bytes>, via_pattern: bool) -> Self {
+    pub fn new(channel: impl Into<Bytes>, payload: impl Into<Bytes>, kind: MessageKind) -> Self {
         PubSubMessage {
             channel: channel.into(),
             payload: payload.into(),
-            via_pattern,
+            kind,
         }
     }
 }
@@ -354,7 +369,7 @@ mod tests {
     use super::*;
 
     fn message(n: u32) -> SubscriberEvent {
-        SubscriberEvent::Message(PubSubMessage::new("c", n.to_string(), false))
+        SubscriberEvent::Message(PubSubMessage::new("c", n.to_string(), MessageKind::Channel))
     }
 
     #[test]

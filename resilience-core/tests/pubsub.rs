@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use resilience_core::{
-    Command, InMemoryBackend, KvBackend, Subscriber, SubscriberConfig, SubscriberEvent,
-    Subscription, Value,
+    Command, InMemoryBackend, KvBackend, MessageKind, Subscriber, SubscriberConfig,
+    SubscriberEvent, Subscription, Value,
 };
 
 fn publish(channel: &str, message: &str) -> Command {
@@ -17,12 +17,12 @@ fn publish(channel: &str, message: &str) -> Command {
     }
 }
 
-fn message(event: Option<SubscriberEvent>) -> (String, String, bool) {
+fn message(event: Option<SubscriberEvent>) -> (String, String, MessageKind) {
     match event {
         Some(SubscriberEvent::Message(m)) => (
             String::from_utf8(m.channel.to_vec()).unwrap(),
             String::from_utf8(m.payload.to_vec()).unwrap(),
-            m.via_pattern,
+            m.kind,
         ),
         other => panic!("expected a message, got {other:?}"),
     }

@@ -581,17 +581,38 @@ impl KvBackend for ClusterBackend {
         self.route_batch(cmds, atomic).await
     }
 
-    /// On any master that takes it, in slot-map order: a published message reaches the
-    /// subscribers of every node of a cluster. A master that fails is skipped (and the
-    /// map refreshed), so a [`Subscriber`](crate::Subscriber) that lost its node follows
-    /// the cluster to another.
+    /// Shard channels on the master that owns their slot (they must share one); otherwise
+    /// on any master that takes it, in slot-map order: a `PUBLISH`ed message reaches the
+    /// subscribers of every node of a cluster. A master that fails is skipped (and the map
+    /// refreshed), so a [`Subscriber`](crate::Subscriber) that lost its node follows the
+    /// cluster: to another master, or to the replica promoted in its place.
     async fn open_pubsub(
         &self,
         subscriptions: &[crate::Subscription],
     ) -> Result<Box<dyn crate::PubSubLink>, BackendError> {
+        let mut shard_slot = None;
+        for subscription in subscriptions {
+            if let crate::Subscription::Shard(channel) = subscription {
+                let slot = hash_slot(channel.as_bytes());
+                match shard_slot {
+                    None => shard_slot = Some(slot),
+                    Some(first) if first != slot => {
+                        return Err(invalid(format!(
+                            "the shard channels of one subscriber must share a hash slot, \
+                             these are in slots {first} and {slot}: give them one hash tag"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         let routes = self.shared.routes();
+        let candidates: Vec<Arc<Node>> = match shard_slot {
+            Some(slot) => vec![Arc::clone(routes.owner(Some(slot)))],
+            None => routes.masters.clone(),
+        };
         let mut last = None;
-        for node in &routes.masters {
+        for node in &candidates {
             let backend = match node.ready() {
                 Some(backend) => Arc::clone(backend),
                 None => match node

@@ -765,6 +765,19 @@ command_table! {
         arg message: Bytes,
     ]
 
+    /// `SPUBLISH shard-channel message` (Redis 7) -> `Int` (subscribers that received it).
+    /// The channel is routed like a key: on a cluster it lives on the master owning its
+    /// slot. Not idempotent: a retry delivers the message twice.
+    Spublish {
+        name: "SPUBLISH", arity: 3, write: false, idempotent: false, reply: Int,
+        example: "SPUBLISH ch hello", method: spublish -> i64,
+    } [
+        /// The shard channel (routed by its hash slot, like a key).
+        key channel: String,
+        /// The message.
+        arg message: Bytes,
+    ]
+
     // ---- HyperLogLog ----------------------------------------------------------------
 
     /// `PFADD key element...` -> `Int` (1 when the estimate changed).

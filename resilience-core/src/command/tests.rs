@@ -156,8 +156,9 @@ fn every_write_states_its_idempotency() {
     assert!(!flag("ZADD z INCR 1 a"));
     assert!(!flag("LREM l 2 x"));
     assert!(!flag("BITFIELD k INCRBY u8 0 1"));
-    // Not a write, but a retry delivers twice.
+    // Not writes, but a retry delivers twice.
     assert!(!flag("PUBLISH ch m"));
+    assert!(!flag("SPUBLISH ch m"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Pub/Sub inside the process: the subscribers of an [`InMemoryBackend`](super::InMemoryBackend)
-//! and `PUBLISH` to them.
+//! and `PUBLISH` / `SPUBLISH` to them.
 //!
 //! Each subscriber is a link with its subscriptions and an unbounded queue (the
 //! [`Subscriber`](crate::Subscriber) above it bounds what it keeps). `PUBLISH` delivers to
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::glob::glob_match;
-use crate::{PubSubLink, PubSubMessage, Subscription};
+use crate::{MessageKind, PubSubLink, PubSubMessage, Subscription};
 
 /// One subscriber's end in the hub.
 #[derive(Debug)]
@@ -37,23 +37,27 @@ impl Channels {
         MemoryLink { receiver }
     }
 
-    /// `PUBLISH`: delivers `message` and returns how many deliveries were made.
-    pub(crate) fn publish(&mut self, channel: &str, message: &Bytes) -> i64 {
+    /// `PUBLISH` (`shard`: `SPUBLISH`): delivers `message` and returns how many deliveries
+    /// were made. Shard channels are their own namespace, as in Redis.
+    pub(crate) fn publish(&mut self, channel: &str, message: &Bytes, shard: bool) -> i64 {
         self.listeners.retain(|l| !l.queue.is_closed());
         let mut delivered = 0;
         for listener in &self.listeners {
             for subscription in &listener.subscriptions {
-                let via_pattern = match subscription {
-                    Subscription::Channel(c) if c == channel => false,
-                    Subscription::Pattern(p) if glob_match(p.as_bytes(), channel.as_bytes()) => {
-                        true
+                let kind = match subscription {
+                    Subscription::Channel(c) if !shard && c == channel => MessageKind::Channel,
+                    Subscription::Pattern(p)
+                        if !shard && glob_match(p.as_bytes(), channel.as_bytes()) =>
+                    {
+                        MessageKind::Pattern
                     }
+                    Subscription::Shard(c) if shard && c == channel => MessageKind::Shard,
                     _ => continue,
                 };
                 let sent = listener.queue.send(PubSubMessage::new(
                     Bytes::copy_from_slice(channel.as_bytes()),
                     message.clone(),
-                    via_pattern,
+                    kind,
                 ));
                 if sent.is_ok() {
                     delivered += 1;

@@ -538,7 +538,10 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             Ok(Value::Array(vec![Value::Int(0), Value::Array(page)]))
         }
         Command::Publish { channel, message } => {
-            Ok(Value::Int(ks.channels.publish(&channel, &message)))
+            Ok(Value::Int(ks.channels.publish(&channel, &message, false)))
+        }
+        Command::Spublish { channel, message } => {
+            Ok(Value::Int(ks.channels.publish(&channel, &message, true)))
         }
         // HyperLogLog, kept exact.
         Command::Pfadd { key, elements } => {
