@@ -13,7 +13,7 @@ use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::Client;
 use fred::types::{Message, MessageKind as FredKind, Value as FredValue};
 use resilience_core::{
-    BackendError, ConnectionConfig, ErrorKind, PubSubLink, PubSubMessage, Subscription,
+    BackendError, ConnectionConfig, ErrorKind, MessageKind, PubSubLink, PubSubMessage, Subscription,
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 

@@ -53,17 +53,35 @@ async fn channels_and_patterns_each_deliver_and_publish_counts_them() {
         backend.execute(publish("nope", "two")).await.unwrap(),
         Value::Int(1)
     );
+    use MessageKind::{Channel, Pattern, Shard};
     assert_eq!(
         message(sub.next().await),
-        ("news".into(), "one".into(), false)
+        ("news".into(), "one".into(), Channel)
     );
     assert_eq!(
         message(sub.next().await),
-        ("news".into(), "one".into(), true)
+        ("news".into(), "one".into(), Pattern)
     );
     assert_eq!(
         message(sub.next().await),
-        ("nope".into(), "two".into(), true)
+        ("nope".into(), "two".into(), Pattern)
+    );
+    // Shard channels are their own namespace: SPUBLISH reaches SSUBSCRIBE only.
+    let mut shard = Subscriber::start(
+        backend.clone(),
+        vec![Subscription::Shard("news".into())],
+        SubscriberConfig::default(),
+    )
+    .await
+    .unwrap();
+    let spublish = Command::Spublish {
+        channel: "news".into(),
+        message: Bytes::from_static(b"three"),
+    };
+    assert_eq!(backend.execute(spublish).await.unwrap(), Value::Int(1));
+    assert_eq!(
+        message(shard.next().await),
+        ("news".into(), "three".into(), Shard)
     );
     assert!(sub.try_next().is_none());
     drop(sub);

@@ -2,18 +2,20 @@
 //! while a publisher keeps publishing, and after the restart the subscriber hears
 //! messages again and has reported the outage as a gap.
 //!
-//! A publisher publishes numbered messages every few milliseconds on one channel through
-//! its own backend (its failures during the outage are expected). The subscriber listens
-//! on the channel and on a pattern that matches it, so each message arrives twice: once
-//! plainly and once through the pattern. The promises checked:
+//! A publisher publishes numbered messages every few milliseconds through its own backend
+//! (its failures during the outage are expected): `PUBLISH` on one channel and `SPUBLISH`
+//! on one shard channel. The subscriber listens on the channel, on a pattern that matches
+//! it and on the shard channel, so each number arrives three times, once per kind of
+//! subscription. The promises checked:
 //!
-//! - before the kill, messages arrive on both subscriptions;
+//! - before the kill, messages arrive on all three subscriptions;
 //! - after the restart, messages published after the subscriber reported the gap arrive
 //!   (it resubscribed);
 //! - exactly one gap is reported per kill, from before the restart to after it;
 //!
 //! [`subscriber_follows_a_cluster_failover`] does the same on a Redis Cluster, killing
-//! the master the subscriber is on.
+//! the master that owns the shard channel's slot (the subscriber is on it): the
+//! subscriber must follow the replica promoted in its place.
 //! - no message arrives twice through the same subscription, and none out of order.
 
 use std::fmt;
@@ -23,7 +25,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use resilience_core::{
-    Command, ConnectionConfig, Gap, Subscriber, SubscriberConfig, SubscriberEvent, Subscription,
+    Command, ConnectionConfig, Gap, MessageKind, Subscriber, SubscriberConfig, SubscriberEvent,
+    Subscription,
 };
 use tokio::time::Instant;
 
@@ -32,16 +35,18 @@ use crate::server::{RedisCluster, RedisServer};
 
 const CHANNEL: &str = "pubsub:events";
 const PATTERN: &str = "pubsub:*";
+const SHARD: &str = "{pubsub}:shard";
 
 /// What [`subscriber_survives_a_kill`] saw.
 #[derive(Clone, Debug)]
 pub struct PubSubReport {
     /// The backend's name.
     pub backend: &'static str,
-    /// Messages heard on the channel and through the pattern before the kill.
-    pub before: (u64, u64),
-    /// Messages heard on the channel and through the pattern after the gap.
-    pub after: (u64, u64),
+    /// Messages heard on the channel, through the pattern and on the shard channel before
+    /// the kill.
+    pub before: [u64; 3],
+    /// The same after the gap.
+    pub after: [u64; 3],
     /// The gaps reported.
     pub gaps: Vec<Gap>,
     /// When the server was killed, and (single server) when it answered again: the gap
@@ -58,15 +63,15 @@ impl PubSubReport {
     /// The promises this run broke, one sentence each; empty when all held.
     pub fn violations(&self) -> Vec<String> {
         let mut v = self.problems.clone();
-        if self.before.0 == 0 || self.before.1 == 0 {
+        if self.before.contains(&0) {
             v.push(format!(
-                "before the kill: heard {:?} (channel, pattern)",
+                "before the kill: heard {:?} (channel, pattern, shard)",
                 self.before
             ));
         }
-        if self.after.0 == 0 || self.after.1 == 0 {
+        if self.after.contains(&0) {
             v.push(format!(
-                "after the restart: heard {:?} (channel, pattern): not resubscribed",
+                "after the outage: heard {:?} (channel, pattern, shard): not resubscribed",
                 self.after
             ));
         }
@@ -138,10 +143,10 @@ impl Tally {
 async fn listen(
     subscriber: &mut Subscriber,
     deadline: Duration,
-    tallies: &mut [Tally; 2],
+    tallies: &mut [Tally; 3],
     gaps: &mut Vec<Gap>,
     disorder: &mut Vec<String>,
-    mut until: impl FnMut(&[Tally; 2], &[Gap]) -> bool,
+    mut until: impl FnMut(&[Tally; 3], &[Gap]) -> bool,
 ) -> bool {
     let end = Instant::now() + deadline;
     while !until(tallies, gaps) {
@@ -156,8 +161,11 @@ async fn listen(
                     .and_then(|s| s.parse().ok());
                 match n {
                     Some(n) => {
-                        let which = usize::from(m.via_pattern);
-                        let what = if m.via_pattern { "pattern" } else { "channel" };
+                        let (which, what) = match m.kind {
+                            MessageKind::Channel => (0, "channel"),
+                            MessageKind::Pattern => (1, "pattern"),
+                            MessageKind::Shard => (2, "shard"),
+                        };
                         tallies[which].hear(n, what, disorder);
                     }
                     None => disorder.push(format!("unreadable message {:?}", m.payload)),
@@ -201,9 +209,10 @@ impl Deployment {
             }
             Deployment::Cluster(cluster) => {
                 let failed = |e: crate::server::ClusterError| ScenarioFailure::Setup(e.to_string());
-                let port = cluster.kill_master_owning(0).await.map_err(failed)?;
+                let slot = resilience_core::hash_slot(SHARD.as_bytes());
+                let port = cluster.kill_master_owning(slot).await.map_err(failed)?;
                 cluster
-                    .wait_for_new_master(0, port, Duration::from_secs(20))
+                    .wait_for_new_master(slot, port, Duration::from_secs(20))
                     .await
                     .map_err(failed)?;
                 Ok((killed, None))
@@ -250,6 +259,7 @@ where
         vec![
             Subscription::Channel(CHANNEL.into()),
             Subscription::Pattern(PATTERN.into()),
+            Subscription::Shard(SHARD.into()),
         ],
         // Room for everything published while the scenario waits for a failover.
         SubscriberConfig::default().with_buffer(1 << 16),
@@ -265,12 +275,19 @@ where
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let cmd = Command::Publish {
+                let message = Bytes::from(n.to_string());
+                let publish = Command::Publish {
                     channel: CHANNEL.into(),
-                    message: Bytes::from(n.to_string()),
+                    message: message.clone(),
                 };
-                if publisher.execute(cmd).await.is_ok() {
-                    published.fetch_add(1, Ordering::Relaxed);
+                let spublish = Command::Spublish {
+                    channel: SHARD.into(),
+                    message,
+                };
+                for cmd in [publish, spublish] {
+                    if publisher.execute(cmd).await.is_ok() {
+                        published.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -279,39 +296,40 @@ where
     let mut problems = Vec::new();
     let mut disorder = Vec::new();
     let mut gaps = Vec::new();
-    let mut tallies = [Tally::default(), Tally::default()];
+    let mut tallies = [Tally::default(), Tally::default(), Tally::default()];
     if !listen(
         &mut subscriber,
         Duration::from_secs(5),
         &mut tallies,
         &mut gaps,
         &mut disorder,
-        |t, _| t[0].heard >= 20 && t[1].heard >= 20,
+        |t, _| t.iter().all(|t| t.heard >= 20),
     )
     .await
     {
         problems.push("fewer than 20 messages per subscription before the kill".to_owned());
     }
-    let before = (tallies[0].heard, tallies[1].heard);
+    let before = tallies.each_ref().map(|t| t.heard);
     let outage = deployment.outage().await?;
-    let mut after_tallies = [Tally::default(), Tally::default()];
     // Carry the order check across the gap.
-    after_tallies[0].last = tallies[0].last;
-    after_tallies[1].last = tallies[1].last;
+    let mut after_tallies = tallies.each_ref().map(|t| Tally {
+        last: t.last,
+        heard: 0,
+    });
     if !listen(
         &mut subscriber,
         Duration::from_secs(20),
         &mut after_tallies,
         &mut gaps,
         &mut disorder,
-        |t, g| !g.is_empty() && t[0].heard >= 20 && t[1].heard >= 20,
+        |t, g| !g.is_empty() && t.iter().all(|t| t.heard >= 20),
     )
     .await
     {
         problems.push(format!(
             "after the outage, within 20 s: {} gap(s), heard {:?}",
             gaps.len(),
-            (after_tallies[0].heard, after_tallies[1].heard)
+            after_tallies.each_ref().map(|t| t.heard)
         ));
     }
     stop.store(true, Ordering::Relaxed);
@@ -319,7 +337,7 @@ where
     Ok(PubSubReport {
         backend: backend_name,
         before,
-        after: (after_tallies[0].heard, after_tallies[1].heard),
+        after: after_tallies.each_ref().map(|t| t.heard),
         gaps,
         outage,
         disorder,
