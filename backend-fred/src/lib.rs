@@ -263,14 +263,7 @@ impl FredBackend {
         /// What "no deadline" becomes: fred takes no unbounded timeout.
         const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
         if self.cluster.is_some() {
-            return Err(BackendError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "{} on a Redis Cluster is not supported by this backend yet: \
-                     blocking commands run on a single server",
-                    cmd.name()
-                ),
-            ));
+            return Err(resilience_core::backend::blocking_on_cluster(&cmd));
         }
         let shape = ReplyShape::of(&cmd);
         let wire = translate::translate(&cmd)?;

@@ -372,14 +372,7 @@ impl RedisRsBackend {
         block: Duration,
     ) -> Result<Value, BackendError> {
         let Conn::Single(connector) = &self.inner.conn else {
-            return Err(BackendError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "{} on a Redis Cluster is not supported by this backend yet: \
-                     blocking commands run on a single server",
-                    cmd.name()
-                ),
-            ));
+            return Err(resilience_core::backend::blocking_on_cluster(cmd));
         };
         let (redis_cmd, shape) = translate(cmd)?;
         let client = connector.client();

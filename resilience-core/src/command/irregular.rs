@@ -87,6 +87,50 @@ pub(super) fn read_zrange(r: &mut ArgReader<'_>, upper: &str) -> Result<Command,
     })
 }
 
+/// A range by bounds: `NAME key first second [WITHSCORES] [LIMIT o c]`, where the
+/// reverse command (`names.1`) takes the upper bound first.
+fn write_bounded_range<B: WireArg>(
+    sink: &mut impl ArgSink,
+    names: (&'static str, &'static str),
+    key: &str,
+    (min, max): (&B, &B),
+    rev: bool,
+    with_scores: bool,
+    limit: &Option<Limit>,
+) {
+    let (name, first, second) = if rev {
+        (names.1, max, min)
+    } else {
+        (names.0, min, max)
+    };
+    sink.word(name);
+    sink.text(key);
+    first.write(sink);
+    second.write(sink);
+    if with_scores {
+        sink.word("WITHSCORES");
+    }
+    limit.write(sink);
+}
+
+/// Reads what [`write_bounded_range`] writes: `(key, min, max, rev)`, the bounds put back
+/// in order.
+fn read_bounded_range<B: WireArg>(
+    r: &mut ArgReader<'_>,
+    upper: &str,
+    reverse_name: &str,
+) -> Result<(String, B, B, bool), BackendError> {
+    let key = r.text()?;
+    let rev = upper == reverse_name;
+    let (first, second) = (B::read(r)?, B::read(r)?);
+    let (min, max) = if rev {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    Ok((key, min, max, rev))
+}
+
 pub(super) fn write_zrangebyscore(
     cmd: &Command,
     sink: &mut impl ArgSink,
@@ -102,20 +146,15 @@ pub(super) fn write_zrangebyscore(
     else {
         return Err(not_mine(cmd, "write_zrangebyscore"));
     };
-    // The reverse command takes the upper bound first.
-    let (name, first, second) = if *rev {
-        ("ZREVRANGEBYSCORE", max, min)
-    } else {
-        ("ZRANGEBYSCORE", min, max)
-    };
-    sink.word(name);
-    sink.text(key);
-    first.write(sink);
-    second.write(sink);
-    if *with_scores {
-        sink.word("WITHSCORES");
-    }
-    limit.write(sink);
+    write_bounded_range(
+        sink,
+        ("ZRANGEBYSCORE", "ZREVRANGEBYSCORE"),
+        key,
+        (min, max),
+        *rev,
+        *with_scores,
+        limit,
+    );
     Ok(())
 }
 
@@ -142,14 +181,7 @@ pub(super) fn read_zrangebyscore(
     r: &mut ArgReader<'_>,
     upper: &str,
 ) -> Result<Command, BackendError> {
-    let key = r.text()?;
-    let rev = upper == "ZREVRANGEBYSCORE";
-    let (first, second) = (ScoreBound::read(r)?, ScoreBound::read(r)?);
-    let (min, max) = if rev {
-        (second, first)
-    } else {
-        (first, second)
-    };
+    let (key, min, max, rev) = read_bounded_range::<ScoreBound>(r, upper, "ZREVRANGEBYSCORE")?;
     let (with_scores, limit) = range_options(r, true)?;
     Ok(Command::Zrangebyscore {
         key,
@@ -175,16 +207,15 @@ pub(super) fn write_zrangebylex(
     else {
         return Err(not_mine(cmd, "write_zrangebylex"));
     };
-    let (name, first, second) = if *rev {
-        ("ZREVRANGEBYLEX", max, min)
-    } else {
-        ("ZRANGEBYLEX", min, max)
-    };
-    sink.word(name);
-    sink.text(key);
-    first.write(sink);
-    second.write(sink);
-    limit.write(sink);
+    write_bounded_range(
+        sink,
+        ("ZRANGEBYLEX", "ZREVRANGEBYLEX"),
+        key,
+        (min, max),
+        *rev,
+        false,
+        limit,
+    );
     Ok(())
 }
 
@@ -192,14 +223,7 @@ pub(super) fn read_zrangebylex(
     r: &mut ArgReader<'_>,
     upper: &str,
 ) -> Result<Command, BackendError> {
-    let key = r.text()?;
-    let rev = upper == "ZREVRANGEBYLEX";
-    let (first, second) = (LexBound::read(r)?, LexBound::read(r)?);
-    let (min, max) = if rev {
-        (second, first)
-    } else {
-        (first, second)
-    };
+    let (key, min, max, rev) = read_bounded_range::<LexBound>(r, upper, "ZREVRANGEBYLEX")?;
     let (_, limit) = range_options(r, false)?;
     Ok(Command::Zrangebylex {
         key,
