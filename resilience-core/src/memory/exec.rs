@@ -264,13 +264,7 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             if bound_is_nan(min) || bound_is_nan(max) {
                 return Err(err("ERR min or max is not a float"));
             }
-            let (offset, count) = match limit {
-                Some(Limit { offset, count }) => (
-                    usize::try_from(offset).unwrap_or(usize::MAX),
-                    usize::try_from(count).unwrap_or(usize::MAX),
-                ),
-                None => (0, usize::MAX),
-            };
+            let (offset, count) = window(limit);
             Ok(match zset_ref(ks, &key, now)? {
                 Some(z) => range_reply(z.by_score(min, max, rev, offset, count), with_scores),
                 None => Value::Array(Vec::new()),
@@ -499,13 +493,7 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             rev,
             limit,
         } => {
-            let (offset, count) = match limit {
-                Some(Limit { offset, count }) => (
-                    usize::try_from(offset).unwrap_or(usize::MAX),
-                    usize::try_from(count).unwrap_or(usize::MAX),
-                ),
-                None => (0, usize::MAX),
-            };
+            let (offset, count) = window(limit);
             Ok(Value::Array(zset_ref(ks, &key, now)?.map_or_else(
                 Vec::new,
                 |z| {
@@ -680,6 +668,17 @@ fn zpop(
             .map(|(m, s)| Value::Array(vec![Value::Bytes(Bytes::from(m)), Value::Double(s)]))
             .collect(),
     ))
+}
+
+/// `LIMIT offset count` as the members to skip and to keep (no limit: all of them).
+fn window(limit: Option<Limit>) -> (usize, usize) {
+    match limit {
+        Some(Limit { offset, count }) => (
+            usize::try_from(offset).unwrap_or(usize::MAX),
+            usize::try_from(count).unwrap_or(usize::MAX),
+        ),
+        None => (0, usize::MAX),
+    }
 }
 
 fn bound_is_nan(b: ScoreBound) -> bool {
