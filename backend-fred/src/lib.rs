@@ -479,19 +479,26 @@ impl KvBackend for FredBackend {
                 key,
                 value,
                 options,
-            } if fred_expiration(&options).is_some() => {
-                let expire = fred_expiration(&options).flatten();
-                let condition = options.condition.map(|c| match c {
-                    SetCondition::IfNotExists => SetOptions::NX,
-                    SetCondition::IfExists => SetOptions::XX,
-                });
-                return built_in_box(|| {
-                    self.inner
-                        .commands
-                        .set::<FredValue, _, _>(key, value, expire, condition, options.get)
-                        .map(move |reply| typed_reply(inner, shape, reply, !options.get))
-                });
-            }
+            } => match fred_expiration(&options) {
+                Some(expire) => {
+                    let condition = options.condition.map(|c| match c {
+                        SetCondition::IfNotExists => SetOptions::NX,
+                        SetCondition::IfExists => SetOptions::XX,
+                    });
+                    return built_in_box(|| {
+                        self.inner
+                            .commands
+                            .set::<FredValue, _, _>(key, value, expire, condition, options.get)
+                            .map(move |reply| typed_reply(inner, shape, reply, !options.get))
+                    });
+                }
+                // A TTL combination Redis refuses: sent as written, so the server says why.
+                None => Command::Set {
+                    key,
+                    value,
+                    options,
+                },
+            },
             other => other,
         };
         let wire = match translate::translate(&cmd) {
