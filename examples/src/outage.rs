@@ -14,10 +14,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use bytes::Bytes;
-use resilience_core::{
-    Command, Error, InMemoryBackend, Priority, ResilientClient, SetOptions, StoreOutcome,
-};
+use resilience_core::{Command, Error, Priority, ResilientClient, SetOptions, StoreOutcome};
 use testkit::FaultyBackend;
 
 /// The shape of a simulated outage.

@@ -6,8 +6,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use backend_memory::InMemoryBackend;
 use resilience_core::{
-    ConnectionConfig, Error, InMemoryBackend, KvBackend, ResilientClient, ResilientClientBuilder,
+    ConnectionConfig, Error, KvBackend, ResilientClient, ResilientClientBuilder,
 };
 
 /// An [`InMemoryBackend`] (which runs the tiers' Lua scripts itself), and a

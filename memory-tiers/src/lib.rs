@@ -43,7 +43,7 @@
 //!   TTL, its four index members, the index's TTL); a range query is one `ZRANGEBYLEX` and
 //!   one `MGET`; a read by id is one `BITFIELD` and one `GET`. Only delete-by-id,
 //!   importance changes and vector compaction are Lua scripts ([`lua_sources`]; the same
-//!   source runs on [`InMemoryBackend`](resilience_core::InMemoryBackend)).
+//!   source runs on [`InMemoryBackend`](backend_memory::InMemoryBackend)).
 //! - Searches ([`Scored`]): [`AgentMemory::similar`] scores every embedding of both tiers
 //!   (read with one `GET` per tier) in Rust, exactly; [`AgentMemory::find`] takes a
 //!   [`Filter`] (type, time, step and importance ranges, content attributes, text) and

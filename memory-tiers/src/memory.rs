@@ -54,7 +54,7 @@ impl TieredMemoryBuilder {
     }
 
     /// A local fallback store (a client over an
-    /// [`InMemoryBackend`](resilience_core::InMemoryBackend), as
+    /// [`InMemoryBackend`](backend_memory::InMemoryBackend), as
     /// [`connect_in_memory`](crate::connect_in_memory) gives): writes the primary did not
     /// confirm are also written there, and reads use it while the primary is unreachable.
     pub fn fallback(mut self, client: ResilientClient) -> Self {

@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backend_memory::InMemoryBackend;
 use bytes::Bytes;
 use memory_tiers::{MemoryInput, StmConfig, TieredMemory};
-use resilience_core::{
-    BackendError, Command, InMemoryBackend, KvBackend, Priority, ResilientClient, Value,
-};
+use resilience_core::{BackendError, Command, KvBackend, Priority, ResilientClient, Value};
 use serde_json::json;
 
 const NS: &str = "declared";

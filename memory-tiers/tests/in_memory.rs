@@ -8,8 +8,9 @@ mod suite;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use memory_tiers::{MemoryInput, StmConfig, TieredMemory};
-use resilience_core::{Command, InMemoryBackend, KvBackend, Priority};
+use resilience_core::{Command, KvBackend, Priority};
 use serde_json::json;
 use suite::MakeBackend;
 

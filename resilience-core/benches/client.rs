@@ -7,8 +7,9 @@
 
 use std::hint::black_box;
 
+use backend_memory::InMemoryBackend;
 use criterion::{Criterion, criterion_group, criterion_main};
-use resilience_core::{Command, InMemoryBackend, KvBackend, ResilientClient, SetOptions};
+use resilience_core::{Command, KvBackend, ResilientClient, SetOptions};
 
 fn bench_get(c: &mut Criterion) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()

@@ -28,7 +28,7 @@ pub(crate) use store::{Entry, ReadCache};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), resilience_core::Error> {
-/// # let backend = resilience_core::InMemoryBackend::new();
+/// # let backend = backend_memory::InMemoryBackend::new();
 /// use resilience_core::{CacheConfig, Freshness, ResilientClient};
 /// // `backend` must track (e.g. a redis-rs or fred backend connected with
 /// // `?client_tracking=true`); otherwise the cache stays off.

@@ -6,7 +6,8 @@
 //! a client opened later on the same file replays whatever is still pending.
 //!
 //! ```no_run
-//! # use resilience_core::{Command, InMemoryBackend, Priority, ResilientClient, SetOptions};
+//! # use backend_memory::InMemoryBackend;
+//! # use resilience_core::{Command, Priority, ResilientClient, SetOptions};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = ResilientClient::builder("agent_stm", InMemoryBackend::new())

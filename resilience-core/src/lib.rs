@@ -21,7 +21,6 @@
 //! - [`Priority`] and [`QueueConfig`]: what happens to a write when Redis is down, by
 //!   priority, and the recovery queue that replays it.
 //! - [`ResilientClient`]: the handle applications hold.
-//! - [`InMemoryBackend`]: Redis semantics with no server.
 //! - [`ConnectionConfig`]: shared by every backend.
 //! - [`ShardedClient`]: Redis Cluster hash slots, one breaker per shard.
 //! - [`observe`]: the metric names this crate emits.
@@ -38,8 +37,6 @@
 //!
 //! - `durable`: the on-disk journal behind the recovery queue
 //!   (`ResilientClientBuilder::journal`), on `redb`.
-//! - `lua`: `EVAL` and `EVALSHA` on [`InMemoryBackend`] run the script's own Lua source
-//!   (Lua 5.1, as Redis; vendored, so building needs a C compiler).
 //! - `tower`: the `tower` module (tower 0.5).
 
 pub mod backend;
@@ -54,14 +51,15 @@ mod breaker;
 
 mod retry;
 
-mod memory;
-
 pub mod observe;
 mod priority;
 mod pubsub;
 mod queue;
 
 mod client;
+
+#[cfg(test)]
+mod test_support;
 
 // The optional client-side read cache (docs inside).
 mod cache;
@@ -93,14 +91,12 @@ pub use breaker::{
 //
 pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
 //
-pub use memory::{InMemoryBackend, NativeScript, ScriptContext, script_sha1};
-//
 pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
 #[cfg(feature = "durable")]
 pub use client::JournaledBuilder;
 pub use client::{
     ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
-    StoreFuture, Submitted,
+    StoreFuture, Submitted, script_sha1,
 };
 pub use cluster::{
     CLUSTER_REFRESH_PERIOD, CLUSTER_REFRESH_THROTTLE, ClientRouter, ClusterBackend, SLOT_COUNT,

@@ -233,8 +233,8 @@ impl Shared {
 /// ```
 /// # async fn demo() -> Result<(), resilience_core::BackendError> {
 /// use std::sync::Arc;
-/// use resilience_core::{Command, InMemoryBackend, KvBackend, Subscriber, SubscriberConfig,
-///     SubscriberEvent, Subscription};
+/// use backend_memory::InMemoryBackend;
+/// use resilience_core::{Command, KvBackend, Subscriber, SubscriberConfig, SubscriberEvent, Subscription};
 ///
 /// let backend = Arc::new(InMemoryBackend::new());
 /// let mut sub = Subscriber::start(

@@ -14,7 +14,8 @@
 //! # async fn main() {
 //! use std::time::Duration;
 //! use resilience_core::tower::{BackendService, ServiceBackend};
-//! use resilience_core::{Command, InMemoryBackend, ResilientClient, Value};
+//! use backend_memory::InMemoryBackend;
+//! use resilience_core::{Command, ResilientClient, Value};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! // Below: a timeout on every command the backend runs.

@@ -361,6 +361,21 @@ impl FromReply for (u64, Vec<Bytes>) {
     }
 }
 
+/// Parses an integer exactly as Redis's `string2ll` does: an optional `-`, digits with no
+/// leading zero, no `+`, no spaces. `None` for anything else, or a value that does not fit `T`.
+pub fn parse_strict_int<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let valid = match digits {
+        [] => false,
+        [b'0'] => bytes.len() == 1,
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    if !valid {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
 /// Parses a score as Redis prints it (`inf`, `+inf`, `-inf`, decimals, exponents).
 pub fn parse_redis_double(s: &str) -> Option<f64> {
     match s {

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use resilience_core::{InMemoryBackend, ResilientClient, SetOptions, observe::CALL_DURATION};
+use resilience_core::{ResilientClient, SetOptions, observe::CALL_DURATION};
 use testkit::FaultyBackend;
 
 /// What the recorder holds: one snapshot, taken once (taking a snapshot drains the

@@ -7,7 +7,8 @@
 //! that, nested `async fn`s made `get`'s future 1,128 bytes. The bounds below leave room
 //! for small changes and catch a return to nested state machines.
 
-use resilience_core::{Command, InMemoryBackend, ResilientClient, SetOptions};
+use backend_memory::InMemoryBackend;
+use resilience_core::{Command, ResilientClient, SetOptions};
 
 const BOUND: usize = 320;
 

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backend_memory::InMemoryBackend;
 use bytes::Bytes;
 use resilience_core::backend::{InvalidationFeed, TrackedReply};
 use resilience_core::{
-    BackendError, CircuitState, Command, Error, InMemoryBackend, Invalidation, KvBackend,
-    ResilientClient, SetOptions, Value,
+    BackendError, CircuitState, Command, Error, Invalidation, KvBackend, ResilientClient,
+    SetOptions, Value,
 };
 use resilience_core::{CacheConfig, Freshness};
 use tokio::sync::{Mutex, Notify, broadcast};

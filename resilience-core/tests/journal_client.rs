@@ -8,10 +8,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use common::{Recorder, Rig, eventually, exact_policy};
 use resilience_core::{
-    Command, DeadLetterReason, Error, InMemoryBackend, Priority, ResilientClient, SetOptions,
-    StoreOutcome, TicketOutcome,
+    Command, DeadLetterReason, Error, Priority, ResilientClient, SetOptions, StoreOutcome,
+    TicketOutcome,
 };
 use testkit::FaultyBackend;
 

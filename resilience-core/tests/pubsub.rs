@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use backend_memory::InMemoryBackend;
 use bytes::Bytes;
 use resilience_core::{
-    Command, InMemoryBackend, KvBackend, MessageKind, Subscriber, SubscriberConfig,
-    SubscriberEvent, Subscription, Value,
+    Command, KvBackend, MessageKind, Subscriber, SubscriberConfig, SubscriberEvent, Subscription,
+    Value,
 };
 
 fn publish(channel: &str, message: &str) -> Command {

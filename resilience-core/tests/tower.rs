@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use bytes::Bytes;
 use resilience_core::tower::{BackendService, ServiceBackend, classify};
 use resilience_core::{
-    BackendError, CircuitState, Command, Error, ErrorKind, InMemoryBackend, KvBackend,
-    ResilientClient, SetOptions, Value,
+    BackendError, CircuitState, Command, Error, ErrorKind, KvBackend, ResilientClient, SetOptions,
+    Value,
 };
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 

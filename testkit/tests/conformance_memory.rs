@@ -2,7 +2,7 @@
 //! its own so a failure names its area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use resilience_core::InMemoryBackend;
+use backend_memory::InMemoryBackend;
 use resilience_core::KvBackend;
 use testkit::conformance;
 

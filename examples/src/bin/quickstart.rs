@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use examples::embedder::{DIMENSION, embed};
 use memory_tiers::{Filter, MemoryInput, TieredMemory};
 use resilience_core::{
-    Error, InMemoryBackend, Jitter, Priority, ResilientClient, RetryPolicy, SetOptions,
-    StoreOutcome, TicketOutcome,
+    Error, Jitter, Priority, ResilientClient, RetryPolicy, SetOptions, StoreOutcome, TicketOutcome,
 };
 use testkit::FaultyBackend;
 

@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
+use backend_memory::InMemoryBackend;
 use resilience_core::tower::{BackendService, ServiceBackend};
-use resilience_core::{Command, InMemoryBackend, ResilientClient, SetOptions, Value};
+use resilience_core::{Command, ResilientClient, SetOptions, Value};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 #[tokio::main(flavor = "current_thread")]

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use backend_memory::InMemoryBackend;
 use memory_tiers::{BackendKind, DEFAULT_NAMESPACE};
-use resilience_core::{ConnectionConfig, InMemoryBackend, KvBackend};
+use resilience_core::{ConnectionConfig, KvBackend};
 use testkit::server::RedisServer;
 use testkit::{FaultController, FaultProxy, FaultyBackend, ProxyMode};
 use tokio::time::Instant;

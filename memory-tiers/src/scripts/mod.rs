@@ -4,7 +4,7 @@
 //! atomic), which cost the server far less than a script's `redis.call`s.
 //!
 //! A script is atomic on Redis (it runs alone) and on the
-//! [`InMemoryBackend`](resilience_core::InMemoryBackend), which runs the same Lua source
+//! [`InMemoryBackend`](backend_memory::InMemoryBackend), which runs the same Lua source
 //! inside its lock (resilience-core's feature `lua`): one source per operation, whatever
 //! the store. Scripts are sent by SHA1 (`EVALSHA`); the [`ResilientClient`] reloads them
 //! when the server answers `NOSCRIPT`, also when replaying queued writes.

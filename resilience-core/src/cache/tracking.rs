@@ -243,13 +243,14 @@ fn raw(args: &[&'static str]) -> Command {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{InMemoryBackend, Value};
+    use crate::Value;
+    use crate::test_support::MapBackend;
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Answers `CLIENT TRACKING` / `CLIENT CACHING` like a server, the rest from memory.
     struct Server {
-        memory: InMemoryBackend,
+        memory: MapBackend,
         tracking: AtomicBool,
         enables: AtomicUsize,
         /// Called while `CLIENT TRACKING ON` is being answered (to race a loss).
@@ -259,7 +260,7 @@ mod tests {
     impl Server {
         fn new() -> Self {
             Server {
-                memory: InMemoryBackend::new(),
+                memory: MapBackend::new(),
                 tracking: AtomicBool::new(false),
                 enables: AtomicUsize::new(0),
                 during_enable: Mutex::new(None),

@@ -27,7 +27,7 @@ use tracing::Instrument;
 pub use builder::ResilientClientBuilder;
 pub use pipeline::Pipeline;
 pub use prioritized::{StoreFuture, Submitted};
-pub use script::Script;
+pub use script::{Script, script_sha1};
 
 use crate::breaker::{CircuitBreaker, CircuitState, Rejected};
 use crate::observe::{CallMetrics, CallStart};
@@ -60,7 +60,8 @@ pub(crate) use replay::QueuedWork;
 /// `Arc<dyn KvBackend>`, so the backend is chosen at run time.
 ///
 /// ```
-/// # use resilience_core::{ResilientClient, InMemoryBackend, SetOptions};
+/// # use backend_memory::InMemoryBackend;
+/// # use resilience_core::{ResilientClient, SetOptions};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), resilience_core::Error> {
 /// let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build();

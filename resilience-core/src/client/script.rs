@@ -8,6 +8,14 @@ use crate::{Command, Error, Value};
 
 use super::ResilientClient;
 
+/// The hex SHA1 of a script's source, lower case: what `SCRIPT LOAD` returns and `EVALSHA`
+/// takes.
+pub fn script_sha1(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
 /// A Lua script, identified by the SHA1 of its source.
 ///
 /// [`ResilientClient::eval`] sends `EVALSHA`; when the server answers NOSCRIPT (first use,
@@ -24,9 +32,7 @@ impl Script {
     /// A script from its Lua source. Not idempotent unless [`Script::idempotent`] says so.
     pub fn new(source: impl Into<Arc<str>>) -> Self {
         let source: Arc<str> = source.into();
-        let sha1 = sha1_smol::Sha1::from(source.as_bytes())
-            .digest()
-            .to_string();
+        let sha1 = script_sha1(&source);
         Script {
             source,
             sha1,

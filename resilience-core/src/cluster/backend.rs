@@ -73,7 +73,8 @@ const TRYAGAIN_WAIT: Duration = Duration::from_millis(10);
 ///
 /// ```no_run
 /// # use std::sync::Arc;
-/// # use resilience_core::{ClusterBackend, ConnectionConfig, InMemoryBackend, KvBackend};
+/// # use backend_memory::InMemoryBackend;
+/// # use resilience_core::{ClusterBackend, ConnectionConfig, KvBackend};
 /// # async fn demo() -> Result<(), resilience_core::BackendError> {
 /// let config = ConnectionConfig::from_url("redis://127.0.0.1:7000?cluster=127.0.0.1:7001")
 ///     .map_err(|e| resilience_core::BackendError::new(resilience_core::ErrorKind::InvalidInput, e.to_string()))?;
@@ -1013,7 +1014,7 @@ mod tests {
     async fn bad_configurations_are_refused() {
         let connect = |config: ConnectionConfig| async move {
             ClusterBackend::connect(&config, |_: ConnectionConfig| async {
-                Ok(Arc::new(crate::InMemoryBackend::new()) as Arc<dyn KvBackend>)
+                Ok(Arc::new(crate::test_support::MapBackend::new()) as Arc<dyn KvBackend>)
             })
             .await
             .unwrap_err()

@@ -169,7 +169,7 @@ pub(crate) fn node_config(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::InMemoryBackend;
+    use crate::test_support::MapBackend;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
@@ -209,7 +209,7 @@ mod tests {
                         config.port
                     )))
                 } else {
-                    Ok(Arc::new(InMemoryBackend::new()) as Arc<dyn KvBackend>)
+                    Ok(Arc::new(MapBackend::new()) as Arc<dyn KvBackend>)
                 }
             }
         });

@@ -40,7 +40,8 @@ struct Inner {
 /// one call must stay within one slot (use hash tags), as Redis Cluster requires anyway.
 ///
 /// ```
-/// # use resilience_core::{InMemoryBackend, ShardedClient, SetOptions};
+/// # use backend_memory::InMemoryBackend;
+/// # use resilience_core::{ShardedClient, SetOptions};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), resilience_core::Error> {
 /// // Built from a live cluster with `build().await`; here from explicit ranges.
@@ -311,12 +312,13 @@ fn slot_map(shards: &[Vec<(u16, u16)>]) -> Result<Box<[u16]>, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{CircuitState, InMemoryBackend};
+    use crate::CircuitState;
+    use crate::test_support::MapBackend;
 
     #[tokio::test]
     async fn shards_are_the_masters_of_a_slot_map() {
         // A backend whose `CLUSTER SLOTS` is answered from a fixed reply.
-        let backend = crate::InMemoryBackend::new();
+        let backend = crate::test_support::MapBackend::new();
         let reply = super::super::slot_map::tests::reply(&[
             (0, 5460, 7000),
             (10923, 16383, 7002),
@@ -341,7 +343,7 @@ mod tests {
     #[test]
     fn ranges_must_cover_every_slot_once() {
         let build = |shards: Vec<Vec<(u16, u16)>>| {
-            ShardedClient::builder("t", InMemoryBackend::new()).build_with_ranges(shards)
+            ShardedClient::builder("t", MapBackend::new()).build_with_ranges(shards)
         };
         for bad in [
             vec![],
@@ -361,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn routes_by_slot_and_breakers_are_per_shard() {
-        let sharded = ShardedClient::builder("s", InMemoryBackend::new())
+        let sharded = ShardedClient::builder("s", MapBackend::new())
             .configure(|b| b.circuit_threshold(1))
             .build_with_ranges(vec![vec![(8192, 16383)], vec![(0, 8191)]])
             .unwrap();

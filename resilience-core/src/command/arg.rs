@@ -33,7 +33,7 @@ pub struct ArgReader<'a> {
 
 impl<'a> ArgReader<'a> {
     /// A reader over `args` (the arguments after the name) of the command `name` (lower case).
-    pub(crate) fn new(name: &'a str, args: &'a [Bytes]) -> Self {
+    pub fn new(name: &'a str, args: &'a [Bytes]) -> Self {
         ArgReader { args, at: 0, name }
     }
 
@@ -86,7 +86,7 @@ impl<'a> ArgReader<'a> {
     /// The next argument as an integer, read as strictly as Redis reads one.
     pub fn int(&mut self) -> Result<i64, BackendError> {
         let arg = self.arg()?;
-        crate::memory::parse_strict_i64(arg)
+        crate::value::parse_strict_int::<i64>(arg)
             .ok_or_else(|| self.error("ERR value is not an integer or out of range"))
     }
 

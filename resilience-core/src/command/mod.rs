@@ -16,7 +16,7 @@ mod table;
 use bytes::Bytes;
 
 pub use arg::{ArgReader, IntoField, WireArg};
-pub(crate) use options::format_score;
+pub use options::format_score;
 pub use options::{
     ByteRange, Count, ExpireCondition, GetExpiry, GroupRead, LexBound, LexEnd, Limit, ListEnd,
     MkStream, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions, StreamTrim, TrimTo,

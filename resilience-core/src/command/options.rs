@@ -278,7 +278,7 @@ impl WireArg for ScoreBound {
 }
 
 /// Formats a score the way Redis accepts it (`inf`, `-inf`, or the shortest exact decimal).
-pub(crate) fn format_score(v: f64) -> String {
+pub fn format_score(v: f64) -> String {
     if v == f64::INFINITY {
         "+inf".to_owned()
     } else if v == f64::NEG_INFINITY {

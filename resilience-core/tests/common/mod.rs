@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backend_memory::InMemoryBackend;
 use resilience_core::{
-    BackendError, Command, InMemoryBackend, Jitter, KvBackend, ResilientClient,
-    ResilientClientBuilder, RetryPolicy, Value,
+    BackendError, Command, Jitter, KvBackend, ResilientClient, ResilientClientBuilder, RetryPolicy,
+    Value,
 };
 use testkit::{FaultController, FaultyBackend};
 

@@ -10,7 +10,8 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use resilience_core::{ConnectionConfig, InMemoryBackend, KvBackend};
+//! # use backend_memory::InMemoryBackend;
+//! # use resilience_core::{ConnectionConfig, KvBackend};
 //! # use testkit::scenarios::{BackendFuture, commands};
 //! fn connect(config: ConnectionConfig) -> BackendFuture {
 //!     // A real test passes e.g. `RedisRsBackend::connect(&config)` here.

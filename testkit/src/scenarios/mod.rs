@@ -10,7 +10,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use resilience_core::{BackendError, ConnectionConfig, KvBackend, InMemoryBackend};
+//! use backend_memory::InMemoryBackend;
+//! use resilience_core::{BackendError, ConnectionConfig, KvBackend};
 //! use testkit::scenarios::{self, BackendFuture};
 //!
 //! # async fn demo() {

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::exec::err;
 use super::store::{Data, Entry, Keyspace, wrongtype};
 use super::zset::rank_range;
-use crate::{BackendError, ListEnd, Value};
+use resilience_core::{BackendError, ListEnd, Value};
 
 const NO_SUCH_KEY: &str = "ERR no such key";
 

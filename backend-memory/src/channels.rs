@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::glob::glob_match;
-use crate::{MessageKind, PubSubLink, PubSubMessage, Subscription};
+use resilience_core::{MessageKind, PubSubLink, PubSubMessage, Subscription};
 
 /// One subscriber's end in the hub.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::glob::glob_match;
 use super::store::{Data, Entry, Keyspace, wrongtype};
-use crate::{BackendError, ScanOptions, Value};
+use resilience_core::{BackendError, ScanOptions, Value};
 
 /// The set at `key`, `None` when missing, `WRONGTYPE` for another type.
 fn set_ref<'a>(

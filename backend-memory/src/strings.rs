@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::bitfield;
 use super::exec::{err, get};
 use super::store::{Data, Entry, Keyspace, wrongtype};
-use crate::{BackendError, GetExpiry, Value};
+use resilience_core::{BackendError, GetExpiry, Value};
 
 /// Redis's cap on a string's length.
 const MAX_STRING_BYTES: u64 = 512 * 1024 * 1024;
@@ -104,7 +104,7 @@ pub(super) fn incrbyfloat(
         Some(b) => std::str::from_utf8(b)
             .ok()
             .filter(|s| !s.is_empty() && s.trim() == *s)
-            .and_then(crate::value::parse_redis_double)
+            .and_then(resilience_core::backend::parse_redis_double)
             .filter(|v| v.is_finite())
             .ok_or_else(not_float)?,
         None => 0.0,
@@ -168,7 +168,7 @@ pub(super) fn getbit(
 pub(super) fn bitcount(
     ks: &mut Keyspace,
     key: &str,
-    range: Option<crate::ByteRange>,
+    range: Option<resilience_core::ByteRange>,
     now: Instant,
 ) -> Result<Value, BackendError> {
     let Some(s) = string_ref(ks, key, now)? else {

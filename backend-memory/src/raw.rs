@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::exec::{apply, err, wrong_args};
 use super::store::Keyspace;
-use crate::{BackendError, Command, Value};
+use resilience_core::{BackendError, Command, Value};
 
 /// A server command outside the table, with Redis's arity for it.
 fn server_command(name: &[u8]) -> Option<i32> {

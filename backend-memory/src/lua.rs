@@ -31,7 +31,7 @@ use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value as Lua51};
 
 use super::scripts::ScriptContext;
-use crate::{BackendError, Value};
+use resilience_core::{BackendError, Value};
 
 /// The Lua state of one backend and its compiled scripts.
 pub(crate) struct LuaEngine {
@@ -184,7 +184,7 @@ fn call(
             "Please specify at least one argument for this redis lib call".to_owned(),
         ));
     }
-    let command = match crate::Command::from_args(&words) {
+    let command = match resilience_core::Command::from_args(&words) {
         Ok(command) => command,
         Err(e) => return Ok(Err(e)),
     };
@@ -197,14 +197,14 @@ fn call(
     // The canonical reply nests `WITHSCORES` pairs; RESP2, which scripts see, is flat.
     let flat = matches!(
         command,
-        crate::Command::Zrange {
+        resilience_core::Command::Zrange {
             with_scores: true,
             ..
-        } | crate::Command::Zrangebyscore {
+        } | resilience_core::Command::Zrangebyscore {
             with_scores: true,
             ..
-        } | crate::Command::Zpopmin { .. }
-            | crate::Command::Zpopmax { .. }
+        } | resilience_core::Command::Zpopmin { .. }
+            | resilience_core::Command::Zpopmax { .. }
     );
     let reply = ctx.borrow_mut().call(command);
     Ok(reply.map(|v| match v {
@@ -222,7 +222,7 @@ fn call(
 }
 
 /// The first key `command` touches that is not among `declared`.
-fn undeclared_key(command: &crate::Command, declared: &[String]) -> Option<Bytes> {
+fn undeclared_key(command: &resilience_core::Command, declared: &[String]) -> Option<Bytes> {
     command
         .keys()
         .iter()
@@ -276,7 +276,9 @@ fn to_lua(lua: &Lua, reply: Value) -> mlua::Result<Lua51> {
         Value::Okay => reply_table(lua, "ok", "OK")?,
         Value::Status(s) => reply_table(lua, "ok", &s)?,
         Value::Int(n) => Lua51::Integer(n),
-        Value::Double(d) => Lua51::String(lua.create_string(crate::command::format_score(d))?),
+        Value::Double(d) => {
+            Lua51::String(lua.create_string(resilience_core::backend::format_score(d))?)
+        }
         Value::Bytes(b) => Lua51::String(lua.create_string(&b)?),
         Value::Array(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -292,6 +294,11 @@ fn to_lua(lua: &Lua, reply: Value) -> mlua::Result<Lua51> {
                 t.raw_set(2 * i + 2, to_lua(lua, v)?)?;
             }
             Lua51::Table(t)
+        }
+        other => {
+            return Err(mlua::Error::RuntimeError(format!(
+                "a reply of a shape scripts cannot see: {other:?}"
+            )));
         }
     })
 }

@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use resilience_core::{Command, Value};
-//! use resilience_core::{InMemoryBackend, NativeScript, ScriptContext};
+//! use backend_memory::{InMemoryBackend, NativeScript, ScriptContext};
 //!
 //! const LUA: &str = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
 //! let backend = InMemoryBackend::new();
@@ -25,11 +25,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use resilience_core::script_sha1;
 use tokio::time::Instant;
 
 use super::exec;
 use super::store::Keyspace;
-use crate::{BackendError, Command, Value};
+use resilience_core::{BackendError, Command, Value};
 
 /// A native script: given the context, `KEYS` and `ARGV`, returns the script's reply.
 ///
@@ -45,14 +46,6 @@ pub type NativeScript = Arc<
         + Send
         + Sync,
 >;
-
-/// The hex SHA1 of a script's source, lower case: what `SCRIPT LOAD` returns and `EVALSHA`
-/// takes.
-pub fn script_sha1(source: &str) -> String {
-    sha1_smol::Sha1::from(source.as_bytes())
-        .digest()
-        .to_string()
-}
 
 /// What a native script sees: the keyspace, inside the backend's critical section.
 pub struct ScriptContext<'a> {

@@ -1,11 +1,24 @@
-//! [`InMemoryBackend`]: Redis semantics with no server.
+//! # backend-memory
 //!
-//! Its guide is in the docs of its main type.
+//! [`InMemoryBackend`]: a [`KvBackend`] with Redis semantics and no server, beside the
+//! two driver backends (`backend-redis-rs`, `backend-fred`). The examples run on it, the
+//! memory tiers use it as their embedded default and their local fallback, and tests use
+//! it where a real server would add nothing.
+//!
+//! It answers every command of the table (`resilience_core::Command`) with the reply and
+//! error line real Redis gives, and passes the same conformance suite as the driver
+//! backends. What needs a server (blocking commands, consumer groups) is refused with
+//! `InvalidInput`, naming the command; nothing is ever answered made up.
+//!
+//! ## Features
+//!
+//! - `lua` (off by default): `EVAL` and `EVALSHA` run the script's own Lua source (Lua
+//!   5.1, as Redis; vendored, so building needs a C compiler). Without it, a script runs
+//!   through a [`NativeScript`] registered for its source.
 
 mod bitfield;
 mod channels;
 mod exec;
-pub(crate) use exec::parse_strict_i64;
 mod glob;
 mod lists;
 #[cfg(feature = "lua")]
@@ -23,9 +36,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-pub use scripts::{NativeScript, ScriptContext, script_sha1};
+pub use scripts::{NativeScript, ScriptContext};
 
-use crate::{BackendError, Command, KvBackend, Value};
+use resilience_core::{BackendError, Command, KvBackend, Value, script_sha1};
 use scripts::Scripts;
 use store::Keyspace;
 
@@ -71,7 +84,7 @@ impl State {
 ///
 /// ```
 /// use resilience_core::{Command, KvBackend, SetOptions, Value};
-/// use resilience_core::InMemoryBackend;
+/// use backend_memory::InMemoryBackend;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), resilience_core::BackendError> {
@@ -98,7 +111,7 @@ impl State {
 ///   (Redis keeps it for that one millisecond more; no caller can tell the difference).
 ///   `TTL` rounds to the nearest second and `PTTL` rounds up to the millisecond, as Redis.
 /// - **Scripts.** With feature `lua`, `EVAL` runs the script's own source in Lua 5.1, as
-///   Redis does, with `redis.call` over this backend's data, atomically (see `memory/lua.rs`
+///   Redis does, with `redis.call` over this backend's data, atomically (see `backend-memory/src/lua.rs`
 ///   for what a script sees): one source for Redis and for tests without a server.
 ///   `EVALSHA` runs a script once it was loaded (`SCRIPT LOAD` or `EVAL`), and fails with
 ///   `NOSCRIPT` before, as Redis does. A native twin registered with
@@ -188,7 +201,7 @@ impl KvBackend for InMemoryBackend {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
-        crate::backend::check_batch(&cmds, atomic)?;
+        resilience_core::backend::check_batch(&cmds, atomic)?;
         let now = Instant::now();
         let mut state = self.lock();
         if atomic && cmds.iter().any(|c| exec::queue_time_error(c).is_some()) {
@@ -215,8 +228,8 @@ impl KvBackend for InMemoryBackend {
 
     async fn open_pubsub(
         &self,
-        subscriptions: &[crate::Subscription],
-    ) -> Result<Box<dyn crate::PubSubLink>, BackendError> {
+        subscriptions: &[resilience_core::Subscription],
+    ) -> Result<Box<dyn resilience_core::PubSubLink>, BackendError> {
         Ok(Box::new(self.lock().keys.channels.subscribe(subscriptions)))
     }
 
@@ -233,16 +246,15 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{ErrorKind, SetCondition, SetOptions, ZaddOptions};
+    use resilience_core::{ErrorKind, SetCondition, SetOptions, ZaddOptions};
 
     fn set(key: &str, value: &str, expire_ms: Option<u64>) -> Command {
         Command::Set {
             key: key.into(),
             value: Bytes::copy_from_slice(value.as_bytes()),
-            options: SetOptions {
-                expire_ms: expire_ms.and_then(std::num::NonZeroU64::new),
-                condition: None,
-                ..SetOptions::default()
+            options: match expire_ms {
+                Some(ms) => SetOptions::default().with_expire_ms(ms),
+                None => SetOptions::default(),
             },
         }
     }
@@ -357,11 +369,9 @@ mod tests {
         let nx = Command::Set {
             key: "k".into(),
             value: "v".into(),
-            options: SetOptions {
-                expire_ms: std::num::NonZeroU64::new(50_000),
-                condition: Some(SetCondition::IfNotExists),
-                ..SetOptions::default()
-            },
+            options: SetOptions::default()
+                .with_expire_ms(50_000)
+                .with_condition(SetCondition::IfNotExists),
         };
         assert_eq!(b.execute(nx.clone()).await.unwrap(), Value::Okay);
         assert_eq!(b.execute(nx).await.unwrap(), Value::Nil);
@@ -407,10 +417,7 @@ mod tests {
             .execute(Command::Zadd {
                 key: "z".into(),
                 members: vec![(1.0, "a".into())],
-                options: ZaddOptions {
-                    condition: Some(SetCondition::IfExists),
-                    ..Default::default()
-                },
+                options: ZaddOptions::default().with_condition(SetCondition::IfExists),
             })
             .await;
         assert_eq!(e.unwrap(), Value::Int(0));
@@ -583,7 +590,7 @@ mod tests {
                 b.execute(eval(src, &["h"], &["40"])).await.unwrap(),
                 Value::Int(42)
             );
-            let sha = crate::memory::script_sha1(src);
+            let sha = resilience_core::script_sha1(src);
             let again = Command::Evalsha {
                 sha1: sha,
                 keys: vec!["h".into()],

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::{BackendError, Value};
+use resilience_core::{BackendError, Value};
 
 /// An integer type: `i1`..`i64` or `u1`..`u63` (Redis has no `u64`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

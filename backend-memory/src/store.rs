@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::zset::SortedSet;
-use crate::BackendError;
+use resilience_core::BackendError;
 
 /// The reply Redis gives when a command meets a key of another type.
 pub(crate) const WRONGTYPE: &str =

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
-use crate::ScoreBound;
+use resilience_core::ScoreBound;
 
 /// A `(score, member)` pair ordered the Redis way.
 #[derive(Debug, Clone)]
@@ -96,8 +96,8 @@ fn below_max(score: f64, max: ScoreBound) -> bool {
 }
 
 /// One end of a lexicographic range (`ZRANGEBYLEX`): `-`, `+`, `[member` or `(member`.
-pub(crate) use crate::command::LexBound;
-use crate::command::LexEnd;
+pub(crate) use resilience_core::LexBound;
+use resilience_core::LexEnd;
 
 /// Where members fall relative to a bound.
 trait LexRange {
@@ -297,7 +297,7 @@ impl SortedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::WireArg;
+    use resilience_core::WireArg;
 
     fn set(pairs: &[(f64, &str)]) -> SortedSet {
         let mut z = SortedSet::default();
@@ -316,7 +316,7 @@ mod tests {
         let z = set(&[(0.0, "a"), (0.0, "b"), (0.0, "c"), (0.0, "d")]);
         let parse = |s: &str| {
             let args = [bytes::Bytes::copy_from_slice(s.as_bytes())];
-            LexBound::read(&mut crate::command::ArgReader::new("zrangebylex", &args))
+            LexBound::read(&mut resilience_core::ArgReader::new("zrangebylex", &args))
         };
         let bound = |s: &str| parse(s).expect("a valid bound");
         let lex = |min: &str, max: &str, rev: bool| {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::exec::err;
 use super::store::{Data, Entry, Keyspace, wrongtype};
-use crate::{BackendError, Count, StreamTrim, TrimTo, Value, XaddOptions};
+use resilience_core::{BackendError, Count, StreamTrim, TrimTo, Value, XaddOptions};
 
 /// A stream entry's id: milliseconds, then a sequence number.
 pub(crate) type StreamId = (u64, u64);
