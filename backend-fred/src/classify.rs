@@ -306,7 +306,7 @@ mod tests {
     fn noscript_is_recognised() {
         let got = classify_error(&e(FredKind::Unknown, "NOSCRIPT No matching script."));
         assert!(got.is_noscript());
-        assert!(!got.kind().counts_for_breaker());
+        assert!(!got.kind().class().counts_for_breaker());
     }
 
     #[test]

@@ -33,7 +33,11 @@ async fn every_command_in_the_table_is_implemented_or_refused_with_a_reason() {
         match (reply, refusal) {
             (Err(e), Some((_, why))) => {
                 let message = e.to_string();
-                assert!(message.contains("not implemented"), "{}: {message}", spec.name);
+                assert!(
+                    message.contains("not implemented"),
+                    "{}: {message}",
+                    spec.name
+                );
                 assert!(message.contains(why), "{}: {message}", spec.name);
             }
             (Err(e), None) => assert!(

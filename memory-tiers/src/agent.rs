@@ -11,7 +11,7 @@ use ulid::Ulid;
 use crate::entry::{
     MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier, clamp_importance,
 };
-use crate::error::{Error, Result, is_unreachable};
+use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::hooks::MemoryEventKind;
 use crate::keys::Index;
@@ -190,7 +190,7 @@ impl AgentMemory {
         let unconfirmed = match &outcome {
             StoreOutcome::Stored => false,
             StoreOutcome::Queued(_) | StoreOutcome::Dropped => true,
-            StoreOutcome::Failed(e) => is_unreachable(e),
+            StoreOutcome::Failed(e) => e.class().is_outage(),
         };
         let mut in_fallback = false;
         if unconfirmed && let Some(fb) = &self.fallback {

@@ -2,8 +2,6 @@
 //!
 //! Its guide is in the docs of its main type.
 
-use resilience_core::ErrorKind;
-
 /// What can go wrong in a memory operation.
 ///
 /// Failures of the resilient client (Redis unreachable, circuit open, a server error) are
@@ -47,27 +45,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the error says the primary store could not be reached (unavailable, timed
-    /// out, busy, circuit open, queue full): the cases where reads fall back to the local tier.
+    /// Whether the error says the primary store could not be reached: the client's outage
+    /// class ([`ErrorClass::is_outage`](resilience_core::ErrorClass::is_outage)), the
+    /// cases where reads and writes fall back to the local tier.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            Error::Redis(e) => is_unreachable(e),
+            Error::Redis(e) => e.class().is_outage(),
             _ => false,
         }
-    }
-}
-
-/// Whether a client error means the server could not be reached (as opposed to the server
-/// refusing the command, which retrying or falling back cannot fix).
-pub(crate) fn is_unreachable(e: &resilience_core::Error) -> bool {
-    match e {
-        resilience_core::Error::CircuitOpen { .. }
-        | resilience_core::Error::QueueFull { .. }
-        | resilience_core::Error::RetryBudgetExhausted(_) => true,
-        other => matches!(
-            other.kind(),
-            Some(ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Busy)
-        ),
     }
 }
 

@@ -12,14 +12,17 @@ use std::time::Duration;
 /// A backend turns each driver error into a [`BackendError`] with an [`ErrorKind`]. The
 /// kind alone decides what the core does with it, whatever the driver:
 ///
-/// | kind | breaker | retry |
-/// |---|---|---|
-/// | `Unavailable` | counts | yes: the command never reached the server |
-/// | `Timeout` | counts | only if the command is idempotent: it may have run |
-/// | `Busy` | counts | yes, after backoff |
-/// | `Server` | does not count: the server is up | no |
-/// | `Auth` | does not count | no |
-/// | `InvalidInput` | does not count | no |
+/// | kind | class | breaker | retry |
+/// |---|---|---|---|
+/// | `Unavailable` | `Outage` | counts | yes: the command never reached the server |
+/// | `Timeout` | `Indeterminate` | counts | only if the command is idempotent: it may have run |
+/// | `Busy` | `Outage` | counts | yes, after backoff |
+/// | `Server` | `Refused` | does not count: the server is up | no |
+/// | `Auth` | `Refused` | does not count | no |
+/// | `InvalidInput` | `Refused` | does not count | no |
+///
+/// The class ([`ErrorKind::class`]) is what every part acts on; [`ErrorClass`](crate::ErrorClass)
+/// has the whole table, errors of the client itself included.
 ///
 /// A connection that breaks *while a command is in flight* (reset, broken pipe, EOF) is a
 /// `Timeout`, not `Unavailable`: the server may have applied the command before the
@@ -50,24 +53,6 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Whether this failure says the server is unhealthy, so the breaker counts it.
-    pub const fn counts_for_breaker(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Busy
-        )
-    }
-
-    /// Whether a command that failed this way may be tried again. A `Timeout` is retried
-    /// only for idempotent commands, since the first attempt may have been applied.
-    pub const fn is_retryable(self, idempotent: bool) -> bool {
-        match self {
-            ErrorKind::Unavailable | ErrorKind::Busy => true,
-            ErrorKind::Timeout => idempotent,
-            ErrorKind::Server | ErrorKind::Auth | ErrorKind::InvalidInput => false,
-        }
-    }
-
     /// Classifies a Redis error reply by its first word (`WRONGTYPE`, `LOADING`, …).
     ///
     /// Both driver backends call this for server replies so they agree exactly.
@@ -414,17 +399,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Whether a later attempt could succeed: the backend kinds that are retryable (for an
-    /// idempotent command), an open circuit and a full queue. Used by the priority handling
-    /// to decide between queueing and failing at once.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Error::CircuitOpen { .. } | Error::QueueFull { .. } => true,
-            Error::RetryBudgetExhausted(e) => e.kind().is_retryable(true),
-            other => other.kind().is_some_and(|k| k.is_retryable(true)),
-        }
-    }
 }
 
 impl From<BackendError> for Error {
@@ -443,23 +417,6 @@ impl From<BackendError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classification_table_holds() {
-        use ErrorKind::*;
-        for (kind, counts, retry_idem, retry_non_idem) in [
-            (Unavailable, true, true, true),
-            (Timeout, true, true, false),
-            (Busy, true, true, true),
-            (Server, false, false, false),
-            (Auth, false, false, false),
-            (InvalidInput, false, false, false),
-        ] {
-            assert_eq!(kind.counts_for_breaker(), counts, "{kind}");
-            assert_eq!(kind.is_retryable(true), retry_idem, "{kind}");
-            assert_eq!(kind.is_retryable(false), retry_non_idem, "{kind}");
-        }
-    }
 
     #[test]
     fn replies_are_classified_by_their_code() {
@@ -491,9 +448,9 @@ mod tests {
         let e: Error = BackendError::timeout("read timed out").into();
         assert!(matches!(e, Error::Timeout(_)));
         assert_eq!(e.kind(), Some(ErrorKind::Timeout));
-        assert!(e.is_transient());
+        assert!(e.class().is_outage());
         let e: Error = BackendError::from_reply("WRONGTYPE x").into();
-        assert!(!e.is_transient());
+        assert!(!e.class().is_outage());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub mod backend;
 mod command;
 mod config;
 mod error;
+mod error_class;
 mod seam;
 mod value;
 mod wire;
@@ -81,6 +82,7 @@ pub use command::{
 };
 pub use config::{ConnectionConfig, SentinelConfig, TlsConfig};
 pub use error::{BackendError, DeadLetterReason, Error, ErrorKind};
+pub use error_class::ErrorClass;
 pub use seam::KvBackend;
 pub use value::{FromReply, Value};
 

@@ -73,7 +73,7 @@ type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 ///
 /// # States
 ///
-/// - **Closed**: calls pass. Counted failures ([`ErrorKind::counts_for_breaker`]: unavailable,
+/// - **Closed**: calls pass. Counted failures ([`ErrorClass::counts_for_breaker`](crate::ErrorClass::counts_for_breaker): unavailable,
 ///   timeout, busy; and, if configured, successes slower than `slow_call_threshold`) feed the
 ///   [`FailurePolicy`]: `threshold` failures in a row (default 3), or a failure
 ///   rate over a count or time window. When the policy trips, the breaker opens.
@@ -528,12 +528,12 @@ impl Permit<'_> {
         self.finish(Outcome::Ignored);
     }
 
-    /// The call failed with `kind`: a failure if [`ErrorKind::counts_for_breaker`], else a
+    /// The call failed with `kind`: a failure if [`ErrorClass::counts_for_breaker`](crate::ErrorClass::counts_for_breaker), else a
     /// success, because the server answered. WRONGTYPE, syntax errors, NOAUTH and the like
     /// therefore never open the breaker.
     #[inline]
     pub fn record_error(mut self, kind: ErrorKind) {
-        self.finish(if kind.counts_for_breaker() {
+        self.finish(if kind.class().counts_for_breaker() {
             Outcome::Failure
         } else {
             Outcome::Success

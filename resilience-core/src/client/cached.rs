@@ -92,18 +92,6 @@ impl Kind {
     }
 }
 
-/// Whether `error` means the server could not be asked (so a stale value may be served).
-fn is_outage(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::CircuitOpen { .. }
-            | Error::Unavailable(_)
-            | Error::Timeout(_)
-            | Error::Busy(_)
-            | Error::RetryBudgetExhausted(_)
-    )
-}
-
 impl ClientInner {
     /// Whether cached entries may be served as [`Freshness::Cached`] now.
     fn cache_trusted(&self, cache: &ReadCache) -> bool {
@@ -175,7 +163,7 @@ impl ClientInner {
                 value: entry,
                 freshness: Freshness::Fresh,
             }),
-            Err(e) if allow_stale && is_outage(&e) => {
+            Err(e) if allow_stale && e.class().is_outage() => {
                 match cache.lookup(&key).filter(|entry| kind.matches(entry)) {
                     Some(entry) => {
                         cache.count_stale();

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::retry::RetryPolicy;
 use crate::{Command, Error, Limit, ScoreBound, SetOptions, Value, ZaddOptions};
 
-use super::{ResilientClient, is_retryable};
+use super::ResilientClient;
 
 fn owned_keys<K: Into<String>>(keys: impl IntoIterator<Item = K>) -> Vec<String> {
     keys.into_iter().map(Into::into).collect()
@@ -30,7 +30,7 @@ impl ResilientClient {
         inner
             .with_retries(
                 policy,
-                |e| is_retryable(e, idempotent),
+                |e| e.class().may_retry(idempotent),
                 || inner.call(cmd.clone()),
             )
             .await

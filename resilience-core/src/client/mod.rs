@@ -369,7 +369,7 @@ impl ClientInner {
                 permit.record_error(kind);
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 self.metrics.record(cmd_ordinal, cmd_name, Err(Some(kind)));
-                if kind.counts_for_breaker() {
+                if kind.class().counts_for_breaker() {
                     self.ensure_tasks();
                 }
             }
@@ -616,11 +616,3 @@ fn record_outcome(span: &tracing::Span, error: Option<&BackendError>) {
 
 /// The metrics slot used for batches (they are counted under the `RAW` ordinal's row).
 const BATCH_ORDINAL: usize = Command::VARIANTS - 1;
-
-/// Whether `error` on a command with the given idempotency may be retried.
-pub(crate) fn is_retryable(error: &Error, idempotent: bool) -> bool {
-    match error {
-        Error::CircuitOpen { .. } => true,
-        other => other.kind().is_some_and(|k| k.is_retryable(idempotent)),
-    }
-}

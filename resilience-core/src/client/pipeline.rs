@@ -3,7 +3,7 @@
 use crate::retry::RetryPolicy;
 use crate::{Command, Error, Value};
 
-use super::{ResilientClient, is_retryable};
+use super::ResilientClient;
 
 /// Commands sent together in one round trip, through the breaker, as one call.
 ///
@@ -70,7 +70,7 @@ impl Pipeline {
         inner
             .with_retries(
                 policy,
-                |e| is_retryable(e, idempotent),
+                |e| e.class().may_retry(idempotent),
                 || inner.call_batch(commands.clone(), atomic),
             )
             .await

@@ -19,8 +19,8 @@ use crate::priority::{Priority, StoreOutcome};
 use crate::queue::PushError;
 use crate::{BackendError, Command, Error, Value};
 
+use super::ResilientClient;
 use super::replay::{QueuedWork, StoreJob};
-use super::{ResilientClient, is_retryable};
 
 /// What [`ResilientClient::submit_with_reply`] returns: the outcome, and the server's
 /// reply when the write was applied right away.
@@ -167,8 +167,7 @@ impl ResilientClient {
                 }
             }
         }
-        let retryable =
-            |e: &Error| is_retryable(e, idempotent) || matches!(e, Error::StoreFailed(_));
+        let retryable = |e: &Error| e.class().may_retry(idempotent);
         let (outcome, reply) = match priority {
             Priority::Critical => {
                 match inner

@@ -15,7 +15,7 @@ use crate::queue::{Batching, Claimed, RecoveryQueue};
 use crate::{Command, Error};
 
 use super::prioritized::StoreFuture;
-use super::{ClientInner, ResilientClient, is_retryable};
+use super::{ClientInner, ResilientClient};
 
 /// A queued store function.
 pub(crate) type StoreJob = Arc<dyn Fn(ResilientClient) -> StoreFuture + Send + Sync>;
@@ -133,7 +133,7 @@ pub(crate) async fn run(client: Weak<ClientInner>, queue: Arc<RecoveryQueue<Queu
                 for (id, result) in results {
                     match result {
                         Ok(()) => queue.complete(&[id]),
-                        Err(e) => queue.fail(&[id], &e.to_string(), is_retryable(&e, true)),
+                        Err(e) => queue.fail(&[id], &e.to_string(), e.class().may_retry(true)),
                     }
                 }
             }
@@ -190,7 +190,7 @@ impl ClientInner {
             .collect();
         match self.call_batch(cmds, false).await {
             Ok(_) => Replayed::Applied,
-            Err(e) if is_retryable(&e, true) => classify(Err(e), true),
+            Err(e) if e.class().may_retry(true) => classify(Err(e), true),
             Err(_) => {
                 // Some write in the batch is refused by the server (WRONGTYPE, …): find which
                 // by replaying each alone. Every write in a shared batch is idempotent, so
@@ -210,8 +210,7 @@ fn classify(result: Result<(), Error>, idempotent: bool) -> Replayed {
         Ok(()) => Replayed::Applied,
         Err(Error::CircuitOpen { retry_after, .. }) => Replayed::NotAttempted { retry_after },
         Err(error) => {
-            let retryable =
-                is_retryable(&error, idempotent) || matches!(error, Error::StoreFailed(_));
+            let retryable = error.class().may_retry(idempotent);
             Replayed::Failed { error, retryable }
         }
     }

@@ -56,7 +56,7 @@ pub enum Jitter {
 ///   up in a [`RetryError`](crate::RetryError).
 ///
 /// What to retry is the caller's decision, passed as `should_retry`: the client uses
-/// [`ErrorKind::is_retryable`](crate::ErrorKind::is_retryable) with the command's
+/// [`ErrorClass::may_retry`](crate::ErrorClass::may_retry) with the command's
 /// idempotency, so only failures classified as retryable are retried.
 ///
 /// ```

@@ -336,7 +336,7 @@ mod tests {
         let result: Result<(), _> = retry_with(
             &p,
             None,
-            |e: &BackendError| e.kind().is_retryable(idempotent),
+            |e: &BackendError| e.kind().class().may_retry(idempotent),
             |attempt| {
                 let kind = kinds[attempt as usize % 2];
                 async move { Err(BackendError::new(kind, "boom")) }

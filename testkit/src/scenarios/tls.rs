@@ -79,7 +79,7 @@ pub async fn set_get_works(backend: &dyn KvBackend) {
 /// breaker) with a message naming a TLS certificate problem.
 pub fn assert_tls_failure(err: &resilience_core::BackendError) {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    assert!(err.kind().counts_for_breaker());
+    assert!(err.kind().class().counts_for_breaker());
     let text = err.to_string();
     assert!(text.contains("TLS"), "{text}");
     assert!(text.contains("certificate"), "{text}");
