@@ -99,9 +99,10 @@ for server in "Valkey 8.1=$VALKEY_SERVER" "Redis 8.2=$REDIS8_SERVER"; do
   TESTKIT_REDIS_SERVER=${server#*=} cargo test -p memory-tiers --all-features --test redis_lua
 done
 
-say "feature matrix: each Redis driver on its own"
-cargo test -p memory-tiers --no-default-features --features fred
-cargo test -p memory-tiers --no-default-features --features redis-rs
+say "feature matrix: the facade with each Redis driver on its own, and with none"
+cargo test -p resilient-redis --no-default-features --features fred,memory-tiers
+cargo test -p resilient-redis --no-default-features --features redis-rs
+cargo test -p resilient-redis --no-default-features
 
 say "the library crates package for crates.io (examples is not published)"
 cargo package --workspace --exclude examples --allow-dirty --no-verify --quiet

@@ -58,7 +58,7 @@ fn build(
     if !cfg.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "one fred client serves one server or a sentinel-managed master (cluster mode connects one per master)",
+            "one fred client serves one server or a sentinel-managed master; this configuration names a Redis Cluster (cluster_nodes): connect it with resilient_redis::connect, or ClusterBackend::connect over one FredBackend per node",
         ));
     }
     let database = match cfg.db {

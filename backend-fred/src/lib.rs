@@ -112,15 +112,22 @@
 //!
 //! ## Redis Cluster
 //!
-//! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
-//! it), the backend keeps one client as above per master, and the core's
-//! [`ClusterBackend`] routes between them: by slot, following `MOVED`, `ASK` and
+//! This backend talks to one server. A Redis Cluster is the core's [`ClusterBackend`]
+//! over one `FredBackend` per node: it routes by slot, following `MOVED`, `ASK` and
 //! `TRYAGAIN`, never resending after a failure; a dead master only fails the commands for
-//! its own slots. See the private `cluster` module for why fred's own clustered client is
-//! not used.
+//! its own slots. The `resilient-redis` crate's connect builds it for a configuration with
+//! `cluster_nodes` (a `redis://h:p?cluster=h2:p2,…` URL).
+//!
+//! Why not fred's own clustered client: fred 10 reconnects a clustered client as a whole.
+//! Losing one node's connection starts a full re-sync (`CLUSTER SLOTS`, then connect to
+//! every master), and until it succeeds the client is not `Connected`, so every command
+//! fails, whatever its slot; while a dead master is still listed as the owner of its slots
+//! (until its replica is promoted) the re-sync keeps failing. One dead shard would stop
+//! them all. It also follows `MOVED` with a second write attempt, so it may resend a
+//! command after a connection drop. Each node's client is an ordinary single-server one,
+//! configured as above (one attempt, `fail_fast`, timeouts, background reconnects).
 
 mod classify;
-mod cluster;
 mod connect;
 mod link_state;
 mod pubsub;
@@ -142,9 +149,10 @@ use fred::types::Value as FredValue;
 use fred::types::config::Options;
 use fred::types::{Expiration, SetOptions};
 use futures::FutureExt;
+#[cfg(doc)]
+use resilience_core::ClusterBackend;
 use resilience_core::{
-    BackendError, ClusterBackend, Command, ConnectionConfig, ErrorKind, KvBackend, SetCondition,
-    Value,
+    BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, SetCondition, Value,
 };
 
 pub use classify::classify_error;
@@ -186,9 +194,6 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct FredBackend {
     inner: Arc<Inner>,
-    /// Cluster mode: the router over one client per master (`inner` is then the seed
-    /// node's client, for [`FredBackend::client`]).
-    cluster: Option<ClusterBackend>,
 }
 
 impl std::fmt::Debug for FredBackend {
@@ -206,25 +211,10 @@ impl FredBackend {
     /// Fails with `Unavailable` (refused, DNS, a failed TLS handshake: see the crate docs on
     /// TLS), `Timeout` (no TCP connection or no answer within `socket_connect_timeout`),
     /// `Auth` (bad or missing password) or `InvalidInput` (unreadable TLS files, database
-    /// index over 255, a database other than 0 on a cluster, cluster and sentinel
-    /// together). In sentinel mode it connects to the master the sentinels name (see the
-    /// crate docs, "Sentinel").
-    ///
-    /// With `cluster_nodes` set it connects to the first seed that answers, reads the
-    /// cluster's slot map and connects to every master (see the crate docs).
+    /// index over 255, a configuration with `cluster_nodes`, which is a cluster's: see the
+    /// crate docs, "Redis Cluster"). In sentinel mode it connects to the master the
+    /// sentinels name (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
-        if config.is_cluster() {
-            let (cluster, seed) = cluster::connect(config).await?;
-            return Ok(FredBackend {
-                inner: seed.inner,
-                cluster: Some(cluster),
-            });
-        }
-        Self::connect_single(config).await
-    }
-
-    /// Connects to one server (never cluster mode).
-    pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;
         let link = Arc::new(link_state::LinkState::default());
@@ -246,7 +236,6 @@ impl FredBackend {
                 },
                 tracking: config.client_tracking.then(tracking::Tracking::new),
             }),
-            cluster: None,
         };
         if let Err(e) = tracking::start(&backend).await {
             connect::stop(backend.client()).await;
@@ -258,13 +247,10 @@ impl FredBackend {
     /// A blocking command (`BLPOP`, `XREAD BLOCK`) on a client of its own, connected for
     /// it and closed after: the server holds its reply, and on the shared connection every
     /// other call would wait behind it. Its deadline is the block time plus
-    /// `socket_timeout` (a block of 0, forever, has none to speak of). Not on a cluster.
+    /// `socket_timeout` (a block of 0, forever, has none to speak of).
     async fn execute_blocking(&self, cmd: Command, block: Duration) -> Result<Value, BackendError> {
         /// What "no deadline" becomes: fred takes no unbounded timeout.
         const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
-        if self.cluster.is_some() {
-            return Err(resilience_core::backend::blocking_on_cluster(&cmd));
-        }
         let shape = ReplyShape::of(&cmd);
         let wire = translate::translate(&cmd)?;
         let patience = if block.is_zero() {
@@ -292,8 +278,7 @@ impl FredBackend {
     }
 
     /// The underlying fred client, for commands outside [`Command`] (use with care: it is
-    /// configured as described in the crate docs). In cluster mode, the client of the seed
-    /// node it first connected to.
+    /// configured as described in the crate docs).
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
@@ -451,10 +436,6 @@ impl KvBackend for FredBackend {
         if let Some(block) = cmd.blocks_for() {
             return Box::pin(self.execute_blocking(cmd, block));
         }
-        if let Some(cluster) = &self.cluster {
-            let cluster = cluster.clone();
-            return Box::pin(async move { cluster.route(cmd).await });
-        }
         let inner: &Inner = &self.inner;
         if let Some(refused) = inner.link.refuse_while_down(&inner.address) {
             return Box::pin(std::future::ready(Err(refused)));
@@ -520,9 +501,6 @@ impl KvBackend for FredBackend {
         &self,
         subscriptions: &[resilience_core::Subscription],
     ) -> Result<Box<dyn resilience_core::PubSubLink>, BackendError> {
-        if let Some(cluster) = &self.cluster {
-            return cluster.open_pubsub(subscriptions).await;
-        }
         Ok(Box::new(
             pubsub::open(&self.inner.config, subscriptions).await?,
         ))
@@ -536,9 +514,6 @@ impl KvBackend for FredBackend {
         resilience_core::backend::check_batch(&cmds, atomic)?;
         if cmds.is_empty() {
             return Ok(Vec::new());
-        }
-        if let Some(cluster) = &self.cluster {
-            return cluster.route_batch(cmds, atomic).await;
         }
         if let Some(refused) = self.inner.link.refuse_while_down(&self.inner.address) {
             return Err(refused);

@@ -79,10 +79,7 @@ pub(crate) async fn start(backend: &FredBackend) -> Result<(), BackendError> {
     tracking.keep(tracking.hub.spawn_enabler(move || {
         let inner = weak.upgrade()?;
         Some(async move {
-            let backend = FredBackend {
-                inner,
-                cluster: None,
-            };
+            let backend = FredBackend { inner };
             match &backend.inner.tracking {
                 Some(tracking) => tracking.hub.enable(&backend).await,
                 None => Ok(true),

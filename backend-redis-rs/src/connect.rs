@@ -21,14 +21,14 @@ use crate::classify::classify_error;
 /// Builds the redis-rs client for one server from the shared config (its `host` and
 /// `port`; in sentinel mode the caller puts the resolved master's there, see `sentinel`).
 ///
-/// Fails with `InvalidInput` for configurations this function does not serve (cluster
-/// mode is `crate::cluster`'s) and for TLS files that cannot be read or hold no PEM
+/// Fails with `InvalidInput` for configurations this function does not serve (a cluster
+/// is the core's router over one backend per node) and for TLS files that cannot be read or hold no PEM
 /// certificate / key.
 pub(crate) fn client_for(config: &ConnectionConfig) -> Result<Client, BackendError> {
     if !config.cluster_nodes.is_empty() {
         return Err(BackendError::new(
             ErrorKind::InvalidInput,
-            "backend-redis-rs connects to one server or a sentinel-managed master; cluster is not supported",
+            "backend-redis-rs connects to one server or a sentinel-managed master; this configuration names a Redis Cluster (cluster_nodes): connect it with resilient_redis::connect, or ClusterBackend::connect over one RedisRsBackend per node",
         ));
     }
     let mut redis_info = RedisConnectionInfo::default().set_db(config.db);

@@ -148,15 +148,17 @@
 //!
 //! ## Redis Cluster
 //!
-//! With `ConnectionConfig::cluster_nodes` set (a `redis://h:p?cluster=h2:p2,…` URL sets
-//! it), the backend opens one single-server connection as above per master, and the
-//! core's [`ClusterBackend`] routes between them: by slot, following `MOVED`, `ASK` and
-//! `TRYAGAIN`, never resending after a failure. redis-rs's own cluster connection is not
-//! used, because it resends a request after a connection error, which could apply a
-//! write twice.
+//! This backend talks to one server. A Redis Cluster is the core's [`ClusterBackend`]
+//! over one `RedisRsBackend` per node: it routes by slot, following `MOVED`, `ASK` and
+//! `TRYAGAIN`, and never resends after a failure. The `resilient-redis` crate's connect
+//! builds it for a configuration with `cluster_nodes` (a `redis://h:p?cluster=h2:p2,…`
+//! URL); by hand it is
+//! `ClusterBackend::connect(&config, |node| async move { Ok(Arc::new(RedisRsBackend::connect(&node).await?) as Arc<dyn KvBackend>) })`.
+//! redis-rs's own cluster connection is not used, because it resends a request after a
+//! connection error (that is how it moves a request to a new master after a failover),
+//! which could apply a write twice.
 
 mod classify;
-mod cluster;
 mod connect;
 mod pubsub;
 mod reply;
@@ -170,9 +172,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{Cmd, Pipeline};
-use resilience_core::{
-    BackendError, ClusterBackend, Command, ConnectionConfig, ErrorKind, KvBackend, Value,
-};
+#[cfg(doc)]
+use resilience_core::ClusterBackend;
+use resilience_core::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
 use tokio::time::Instant;
 
 pub use classify::classify_error;
@@ -190,7 +192,7 @@ pub struct RedisRsBackend {
 }
 
 struct Inner {
-    conn: Conn,
+    conn: Connector,
     socket_timeout: Duration,
     socket_connect_timeout: Duration,
     address: String,
@@ -202,10 +204,7 @@ struct Inner {
 
 impl sentinel::SwitchTarget for Inner {
     fn switch_to(&self, client: redis::Client) {
-        // Sentinel mode always holds a single-server connection.
-        if let Conn::Single(connector) = &self.conn {
-            connector.switch_to(client);
-        }
+        self.conn.switch_to(client);
     }
 }
 
@@ -218,16 +217,6 @@ impl std::fmt::Debug for RedisRsBackend {
     }
 }
 
-/// One server (a swappable connection manager) or a Redis Cluster (the core's router over
-/// one single-server backend per node).
-// One value per backend, inside its `Arc`: boxing the large variant would only add a
-// pointer chase to every single-server call.
-#[allow(clippy::large_enum_variant)]
-enum Conn {
-    Single(Connector),
-    Cluster(ClusterBackend),
-}
-
 pub(crate) enum Request<'a> {
     One(&'a Cmd),
     Batch(&'a Pipeline),
@@ -238,37 +227,14 @@ impl RedisRsBackend {
     ///
     /// Fails with `Unavailable` (refused, DNS, a TLS handshake that failed: see the crate
     /// docs on TLS), `Timeout` (no handshake within `socket_connect_timeout`), `Auth`
-    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; cluster and sentinel
-    /// together).
-    ///
-    /// With `cluster_nodes` set it connects to the cluster (see the crate docs, "Redis
-    /// Cluster").
+    /// (wrong credentials) or `InvalidInput` (unreadable TLS files; a configuration with
+    /// `cluster_nodes`, which is a cluster's: see the crate docs, "Redis Cluster").
     ///
     /// In sentinel mode (`config.sentinel` set) it first asks the sentinels for the master
     /// (each bounded by `socket_connect_timeout`; `Unavailable` when none gives an address,
     /// `Auth` when they refuse the sentinel credentials), connects there, and from then on
     /// follows the master through failovers (see the crate docs, "Sentinel").
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
-        if config.is_cluster() {
-            let cluster = cluster::connect(config).await?;
-            return Ok(RedisRsBackend {
-                inner: Arc::new(Inner {
-                    conn: Conn::Cluster(cluster),
-                    socket_timeout: config.socket_timeout,
-                    socket_connect_timeout: config.socket_connect_timeout,
-                    address: cluster::describe(config),
-                    follower: None,
-                    // Client tracking is not wired into cluster mode: a cache over this
-                    // backend stays off (see `resilience_core::CacheConfig`).
-                    tracking: None,
-                }),
-            });
-        }
-        Self::connect_single(config).await
-    }
-
-    /// Connects to one server or a sentinel-managed master (never cluster mode).
-    pub(crate) async fn connect_single(config: &ConnectionConfig) -> Result<Self, BackendError> {
         if let Some(sentinel) = &config.sentinel {
             return Self::connect_sentinel(config, sentinel).await;
         }
@@ -286,7 +252,7 @@ impl RedisRsBackend {
         }
         let backend = RedisRsBackend {
             inner: Arc::new(Inner {
-                conn: Conn::Single(connector),
+                conn: connector,
                 socket_timeout: config.socket_timeout,
                 socket_connect_timeout: config.socket_connect_timeout,
                 address: config.address(),
@@ -310,7 +276,7 @@ impl RedisRsBackend {
         let manager = Self::first_manager(&client, &manager_config, config, address).await?;
         let follower_config = config.clone();
         let inner = Arc::new_cyclic(|weak| Inner {
-            conn: Conn::Single(Connector::new(client, manager_config, manager)),
+            conn: Connector::new(client, manager_config, manager),
             socket_timeout: config.socket_timeout,
             socket_connect_timeout: config.socket_connect_timeout,
             address: format!("the master of {:?}", sentinel.master_name),
@@ -365,15 +331,13 @@ impl RedisRsBackend {
     /// A blocking command (`BLPOP`, `XREAD BLOCK`) on a connection of its own, opened for
     /// it and closed after: the server holds its reply, and on the shared multiplexed
     /// connection every other call would wait behind it. Its deadline is the block time
-    /// plus `socket_timeout` (a block of 0, forever, has no deadline). Not on a cluster.
+    /// plus `socket_timeout` (a block of 0, forever, has no deadline).
     async fn execute_blocking(
         &self,
         cmd: &Command,
         block: Duration,
     ) -> Result<Value, BackendError> {
-        let Conn::Single(connector) = &self.inner.conn else {
-            return Err(resilience_core::backend::blocking_on_cluster(cmd));
-        };
+        let connector = &self.inner.conn;
         let (redis_cmd, shape) = translate(cmd)?;
         let client = connector.client();
         // No driver response timeout (its default would cut the block short): the
@@ -422,13 +386,7 @@ impl RedisRsBackend {
 
     async fn send(&self, request: Request<'_>) -> Result<redis::Value, BackendError> {
         let deadline = Instant::now() + self.inner.socket_timeout;
-        let Conn::Single(connector) = &self.inner.conn else {
-            // Cluster calls never get here: `execute` hands them to the router.
-            return Err(BackendError::new(
-                ErrorKind::Server,
-                "redis-rs: a cluster call reached the single-server path",
-            ));
-        };
+        let connector = &self.inner.conn;
         let mut may_retry_unsent = true;
         loop {
             let lease = connector.current();
@@ -554,9 +512,6 @@ impl KvBackend for RedisRsBackend {
             // Boxed: its connect and wait would otherwise make every call's future larger.
             return Box::pin(self.execute_blocking(&cmd, block)).await;
         }
-        if let Conn::Cluster(cluster) = &self.inner.conn {
-            return cluster.route(cmd).await;
-        }
         let (redis_cmd, shape) = translate(&cmd)?;
         let raw = self.send(Request::One(&redis_cmd)).await?;
         shape.canonicalize(reply::convert(raw)?)
@@ -566,10 +521,7 @@ impl KvBackend for RedisRsBackend {
         &self,
         subscriptions: &[resilience_core::Subscription],
     ) -> Result<Box<dyn resilience_core::PubSubLink>, BackendError> {
-        let connector = match &self.inner.conn {
-            Conn::Single(connector) => connector,
-            Conn::Cluster(cluster) => return cluster.open_pubsub(subscriptions).await,
-        };
+        let connector = &self.inner.conn;
         let link = pubsub::open(
             &connector.client(),
             subscriptions,
@@ -586,9 +538,6 @@ impl KvBackend for RedisRsBackend {
         atomic: bool,
     ) -> Result<Vec<Value>, BackendError> {
         resilience_core::backend::check_batch(&cmds, atomic)?;
-        if let Conn::Cluster(cluster) = &self.inner.conn {
-            return cluster.route_batch(cmds, atomic).await;
-        }
         if cmds.is_empty() {
             return Ok(Vec::new());
         }

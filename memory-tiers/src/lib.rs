@@ -74,12 +74,12 @@
 //!   another version, or a hash left by the layouts before, is [`Error::UnsupportedSchema`],
 //!   never misread.
 //!
-//! ## Features
+//! ## Connecting
 //!
-//! - `redis-rs` (default): [`connect()`] can use the `redis` crate's backend.
-//! - `fred`: [`connect()`] can use the `fred` crate's backend.
-//!
-//! [`BackendKind::InMemory`] needs neither.
+//! The tiers take [`ResilientClient`](resilience_core::ResilientClient)s and know no
+//! driver. [`connect_in_memory`] gives one on the embedded backend; to connect to Redis by
+//! URL with the driver your features choose, use the `resilient-redis` crate (feature
+//! `memory-tiers`: `resilient_redis::memory::connect(url)`).
 
 mod agent;
 mod clock;
@@ -108,7 +108,7 @@ mod vectors;
 pub use agent::{AgentMemory, StoreReceipt, TierCounts, parse_memory_id};
 pub use codec::SCHEMA_VERSION;
 pub use config::{CompressionLevel, DEFAULT_MAX_VALUE_BYTES, ImConfig, StmConfig};
-pub use connect::{BackendKind, connect, connect_backend, connect_in_memory, connect_with};
+pub use connect::connect_in_memory;
 pub use embedding::MAX_DIMENSION;
 pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};
 pub use error::{Error, Result};

@@ -22,33 +22,16 @@ use serde_json::json;
 use suite::MakeBackend;
 use testkit::RedisCluster;
 
-#[derive(Clone, Copy, Debug)]
-enum Driver {
-    #[cfg(feature = "redis-rs")]
-    RedisRs,
-    #[cfg(feature = "fred")]
-    Fred,
-}
+type Driver = resilient_redis::BackendKind;
 
 async fn backend(cluster: &RedisCluster, driver: Driver) -> Arc<dyn KvBackend> {
     let config = ConnectionConfig::from_url(&cluster.url())
         .unwrap()
         .with_socket_timeout(Duration::from_secs(1))
         .with_socket_connect_timeout(Duration::from_secs(1));
-    match driver {
-        #[cfg(feature = "redis-rs")]
-        Driver::RedisRs => Arc::new(
-            backend_redis_rs::RedisRsBackend::connect(&config)
-                .await
-                .expect("connect redis-rs"),
-        ),
-        #[cfg(feature = "fred")]
-        Driver::Fred => Arc::new(
-            backend_fred::FredBackend::connect(&config)
-                .await
-                .expect("connect fred"),
-        ),
-    }
+    resilient_redis::connect_backend(&config, driver)
+        .await
+        .expect("connect")
 }
 
 /// The suite's tests that need no paused clock, one after another on one cluster.
@@ -208,7 +191,6 @@ async fn sharded_tiers_survive_a_killed_master(driver: Driver) {
     }
 }
 
-#[cfg(feature = "redis-rs")]
 mod redis_rs {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn suite_on_cluster() {
@@ -221,7 +203,6 @@ mod redis_rs {
     }
 }
 
-#[cfg(feature = "fred")]
 mod fred {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn suite_on_cluster() {

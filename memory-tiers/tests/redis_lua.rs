@@ -24,31 +24,14 @@ use testkit::RedisServer;
 use testkit::scenarios::least_privilege;
 
 /// Which driver a test runs on.
-#[derive(Clone, Copy, Debug)]
-enum Driver {
-    #[cfg(feature = "redis-rs")]
-    RedisRs,
-    #[cfg(feature = "fred")]
-    Fred,
-}
+type Driver = resilient_redis::BackendKind;
 
 /// A backend factory over one connected driver backend (clones share its connection).
 async fn on(server: &RedisServer, driver: Driver) -> MakeBackend {
     let config = least_privilege::as_user(server.connection_config());
-    let backend: Arc<dyn KvBackend> = match driver {
-        #[cfg(feature = "redis-rs")]
-        Driver::RedisRs => Arc::new(
-            backend_redis_rs::RedisRsBackend::connect(&config)
-                .await
-                .expect("connect redis-rs"),
-        ),
-        #[cfg(feature = "fred")]
-        Driver::Fred => Arc::new(
-            backend_fred::FredBackend::connect(&config)
-                .await
-                .expect("connect fred"),
-        ),
-    };
+    let backend: Arc<dyn KvBackend> = resilient_redis::connect_backend(&config, driver)
+        .await
+        .expect("connect");
     Arc::new(move || Arc::clone(&backend))
 }
 
@@ -109,12 +92,10 @@ macro_rules! suite_on {
     };
 }
 
-#[cfg(feature = "redis-rs")]
 mod redis_rs {
     suite_on!(super::Driver::RedisRs);
 }
 
-#[cfg(feature = "fred")]
 mod fred {
     suite_on!(super::Driver::Fred);
 }

@@ -102,16 +102,3 @@ pub fn check_batch(cmds: &[crate::Command], atomic: bool) -> Result<(), crate::B
         _ => Ok(()),
     }
 }
-
-/// The refusal of a blocking command on a Redis Cluster, which the driver backends do not
-/// route yet (a blocking command needs a connection of its own on the node that owns its
-/// keys): `InvalidInput`, naming the command.
-pub fn blocking_on_cluster(cmd: &crate::Command) -> crate::BackendError {
-    crate::BackendError::new(
-        crate::ErrorKind::InvalidInput,
-        format!(
-            "{} on a Redis Cluster is not supported yet: blocking commands run on a single server",
-            cmd.name()
-        ),
-    )
-}

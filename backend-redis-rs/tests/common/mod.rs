@@ -53,10 +53,19 @@ pub async fn until_ping_succeeds(
     }
 }
 
-/// Connects a `RedisRsBackend` for the scenarios of `testkit::scenarios`, which take a factory.
+/// Connects this driver for the scenarios of `testkit::scenarios`, which take a factory,
+/// as users connect: through `resilient_redis::connect_backend`, which puts the cluster
+/// router over one backend per node for a cluster configuration.
 pub fn factory(config: resilience_core::ConnectionConfig) -> testkit::scenarios::BackendFuture {
     Box::pin(async move {
-        let backend = RedisRsBackend::connect(&config).await?;
-        Ok(std::sync::Arc::new(backend) as std::sync::Arc<dyn resilience_core::KvBackend>)
+        resilient_redis::connect_backend(&config, resilient_redis::BackendKind::RedisRs)
+            .await
+            .map_err(|e| match e.backend_error() {
+                Some(backend) => backend.clone(),
+                None => resilience_core::BackendError::new(
+                    resilience_core::ErrorKind::InvalidInput,
+                    e.to_string(),
+                ),
+            })
     })
 }

@@ -143,11 +143,11 @@ impl BackendChoice {
     }
 }
 
-impl From<BackendChoice> for memory_tiers::BackendKind {
+impl From<BackendChoice> for resilient_redis::BackendKind {
     fn from(b: BackendChoice) -> Self {
         match b {
-            BackendChoice::RedisRs => memory_tiers::BackendKind::RedisRs,
-            BackendChoice::Fred => memory_tiers::BackendKind::Fred,
+            BackendChoice::RedisRs => resilient_redis::BackendKind::RedisRs,
+            BackendChoice::Fred => resilient_redis::BackendKind::Fred,
         }
     }
 }
@@ -825,7 +825,7 @@ pub async fn connect_client(
     backend: BackendChoice,
     configure: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
 ) -> Result<ResilientClient, BenchError> {
-    let kv = memory_tiers::connect_backend(connection, backend.into())
+    let kv = resilient_redis::connect_backend(connection, backend.into())
         .await
         .map_err(|e| BenchError::Connect {
             backend: backend.name(),
@@ -994,16 +994,21 @@ async fn redis_rs(
         backend: "redis-rs",
         message,
     };
-    let backend = backend_redis_rs::RedisRsBackend::connect(connection)
-        .await
-        .map_err(|e| connect(e.to_string()))?;
-    let client = ResilientClient::builder("bench", backend).build();
     if connection.is_cluster() {
+        let backend =
+            resilient_redis::connect_backend(connection, resilient_redis::BackendKind::RedisRs)
+                .await
+                .map_err(|e| connect(e.to_string()))?;
+        let client = ResilientClient::builder_arc("bench", backend).build();
         let raw = cluster::raw::RawRedisRsCluster::connect(connection)
             .await
             .map_err(|e| connect(e.0))?;
         return bench.measure_and_clean(raw, client, report).await;
     }
+    let backend = backend_redis_rs::RedisRsBackend::connect(connection)
+        .await
+        .map_err(|e| connect(e.to_string()))?;
+    let client = ResilientClient::builder("bench", backend).build();
     let raw = targets::RawRedisRs::connect(connection)
         .await
         .map_err(|e| connect(e.0))?;
@@ -1031,16 +1036,20 @@ async fn fred(
         backend: "fred",
         message,
     };
-    let backend = backend_fred::FredBackend::connect(connection)
-        .await
-        .map_err(|e| connect(e.to_string()))?;
     if connection.is_cluster() {
+        let backend =
+            resilient_redis::connect_backend(connection, resilient_redis::BackendKind::Fred)
+                .await
+                .map_err(|e| connect(e.to_string()))?;
         let raw = cluster::raw::RawFredCluster::connect(connection)
             .await
             .map_err(|e| connect(e.0))?;
-        let client = ResilientClient::builder("bench", backend).build();
+        let client = ResilientClient::builder_arc("bench", backend).build();
         return bench.measure_and_clean(raw, client, report).await;
     }
+    let backend = backend_fred::FredBackend::connect(connection)
+        .await
+        .map_err(|e| connect(e.to_string()))?;
     let raw = targets::RawFred(fred::interfaces::ClientLike::with_options(
         backend.client(),
         backend.command_options(),

@@ -67,8 +67,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use memory_tiers::{BackendKind, TieredMemory};
+use memory_tiers::TieredMemory;
 use resilience_core::{CircuitState, Jitter, ResilientClient, RetryPolicy};
+use resilient_redis::BackendKind;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 

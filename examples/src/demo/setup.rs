@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backend_memory::InMemoryBackend;
-use memory_tiers::{BackendKind, DEFAULT_NAMESPACE};
+use memory_tiers::DEFAULT_NAMESPACE;
 use resilience_core::{ConnectionConfig, KvBackend};
+use resilient_redis::BackendKind;
 use testkit::server::RedisServer;
 use testkit::{FaultController, FaultProxy, FaultyBackend, ProxyMode};
 use tokio::time::Instant;
@@ -156,6 +157,6 @@ pub(super) async fn primary_backend(
         },
         OutageKind::None | OutageKind::Fault => Outage::None { _server: server },
     };
-    let backend = memory_tiers::connect_backend(&config, args.backend).await?;
+    let backend = resilient_redis::connect_backend(&config, args.backend).await?;
     Ok((backend, outage, namespace))
 }

@@ -536,10 +536,25 @@ fn spawn_periodic_refresh(shared: Weak<Shared>) {
     });
 }
 
+/// The refusal of a blocking command, which the router does not route yet (it needs a
+/// connection of its own on the node that owns its keys): `InvalidInput`, naming the
+/// command.
+fn blocking_refused(cmd: &Command) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "{} on a Redis Cluster is not supported yet: blocking commands run on a single server",
+            cmd.name()
+        ),
+    )
+}
+
 impl ClusterBackend {
-    /// [`KvBackend::execute`], without the box the trait's future needs: for a backend
-    /// whose own `execute` hands cluster calls here.
-    pub async fn route(&self, cmd: Command) -> Result<Value, BackendError> {
+    /// [`KvBackend::execute`], without the box the trait's future needs.
+    async fn route(&self, cmd: Command) -> Result<Value, BackendError> {
+        if cmd.blocks_for().is_some() {
+            return Err(blocking_refused(&cmd));
+        }
         match self.call(Request::One(cmd)).await? {
             Reply::One(value) => Ok(value),
             Reply::Batch(_) => Err(BackendError::new(
@@ -550,7 +565,7 @@ impl ClusterBackend {
     }
 
     /// [`KvBackend::execute_batch`], without the trait's box (see [`route`](Self::route)).
-    pub async fn route_batch(
+    async fn route_batch(
         &self,
         cmds: Vec<Command>,
         atomic: bool,

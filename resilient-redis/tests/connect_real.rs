@@ -1,8 +1,7 @@
-//! `connect(url, kind)` reaches a real redis-server with every driver compiled in.
+//! `connect_with(name, url, kind, …)` reaches a real redis-server with every driver compiled in.
 #![allow(clippy::unwrap_used)]
 
-use memory_tiers::{BackendKind, connect};
-use resilience_core::SetOptions;
+use resilient_redis::{BackendKind, SetOptions, connect_with};
 use testkit::RedisServer;
 
 #[tokio::test]
@@ -10,7 +9,9 @@ async fn every_compiled_driver_connects_by_url() {
     let server = RedisServer::spawn().await.unwrap();
     let drivers = BackendKind::compiled_drivers();
     for kind in &drivers {
-        let client = connect(&server.url(), *kind).await.unwrap();
+        let client = connect_with("c", &server.url(), *kind, |b| b)
+            .await
+            .unwrap();
         assert_eq!(client.backend_name(), kind.as_str());
         let key = format!("connect:{kind}");
         assert!(
