@@ -10,6 +10,9 @@
 #   CLUSTER=1 scripts/overhead.sh            # against a 3-master Redis Cluster: raw is
 #                                            # then the driver's own cluster client
 #
+# Modes: raw (the driver), backend (KvBackend alone), resilient (the client with its
+# default parts) and resilient-bare (the client with per-call observability off).
+#
 # Each (backend, mode, concurrency) runs twice, with OPS_SMALL and OPS_LARGE measured
 # operations after the same warm-up; instructions per operation are the difference of the
 # two totals over the difference of the operation counts. Counting starts when the measured
@@ -22,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BACKENDS=${BACKENDS:-"redis-rs fred"}
-MODES=${MODES:-"raw backend resilient"}
+MODES=${MODES:-"raw backend resilient resilient-bare"}
 CONCURRENCY=${CONCURRENCY:-"1 16"}
 OPS_SMALL=${OPS_SMALL:-2000}
 OPS_LARGE=${OPS_LARGE:-12000}
@@ -89,7 +92,7 @@ count() { # backend mode concurrency ops file
 }
 
 echo "placement: server ${server_pin[*]:-unpinned}, client ${client_pin[*]:-unpinned}"
-printf '%-9s %5s  %-10s %14s\n' backend conc mode "instr/op"
+printf '%-9s %5s  %-14s %14s\n' backend conc mode "instr/op"
 declare -A per_op
 for backend in $BACKENDS; do
   for c in $CONCURRENCY; do
@@ -97,11 +100,11 @@ for backend in $BACKENDS; do
       small=$(count "$backend" "$mode" "$c" "$OPS_SMALL" "$OUT/$backend-$mode-c$c-small.out") || exit 1
       large=$(count "$backend" "$mode" "$c" "$OPS_LARGE" "$OUT/$backend-$mode-c$c.out") || exit 1
       per_op[$backend,$mode,$c]=$(( (large - small) / (OPS_LARGE - OPS_SMALL) ))
-      printf '%-9s %5s  %-10s %14s\n' "$backend" "$c" "$mode" "${per_op[$backend,$mode,$c]}"
+      printf '%-9s %5s  %-14s %14s\n' "$backend" "$c" "$mode" "${per_op[$backend,$mode,$c]}"
     done
     raw=${per_op[$backend,raw,$c]:-}
     if [ -n "$raw" ]; then
-      for mode in backend resilient; do
+      for mode in backend resilient resilient-bare; do
         [ -n "${per_op[$backend,$mode,$c]:-}" ] || continue
         awk -v b="$backend" -v c="$c" -v m="$mode" -v x="${per_op[$backend,$mode,$c]}" -v r="$raw" \
           'BEGIN { printf "%-9s %5s  %s/raw = %.3f\n", b, c, m, x / r }'

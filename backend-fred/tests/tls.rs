@@ -56,10 +56,14 @@ async fn untrusted_certificate_after_a_restart_opens_the_breaker() {
     assert_tls_failure(&tls_error);
 
     let client = ResilientClient::builder("tls", backend)
-        .circuit_threshold(3)
-        .circuit_reset_timeout(Duration::from_secs(60))
-        .health_check_interval(Duration::from_secs(3600))
-        .build();
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(60))
+                .with_health_check_interval(Duration::from_secs(3600)),
+        )
+        .build()
+        .expect("valid client settings");
     for _ in 0..3 {
         assert!(client.get("tls-k").await.is_err());
     }

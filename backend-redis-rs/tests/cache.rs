@@ -49,14 +49,16 @@ async fn flushdb_by_another_client_empties_the_cache() {
             .unwrap(),
     )
     .client_cache(CacheConfig::default())
-    .build();
+    .build()
+    .expect("valid client settings");
     let b = ResilientClient::builder(
         "b",
         RedisRsBackend::connect(&scenarios::cache::tracking_config(&server, false))
             .await
             .unwrap(),
     )
-    .build();
+    .build()
+    .expect("valid client settings");
     b.set("k", Bytes::from_static(b"v"), SetOptions::default())
         .await
         .unwrap();
@@ -100,16 +102,18 @@ async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
         .with_socket_connect_timeout(Duration::from_millis(200))
         .with_client_tracking(true);
     let a = ResilientClient::builder("a", RedisRsBackend::connect(&proxied).await.unwrap())
-        .circuit_threshold(100)
+        .breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(100))
         .client_cache(CacheConfig::default())
-        .build();
+        .build()
+        .expect("valid client settings");
     let b = ResilientClient::builder(
         "b",
         RedisRsBackend::connect(&scenarios::cache::tracking_config(&server, false))
             .await
             .unwrap(),
     )
-    .build();
+    .build()
+    .expect("valid client settings");
     b.set("k", Bytes::from_static(b"old"), SetOptions::default())
         .await
         .unwrap();

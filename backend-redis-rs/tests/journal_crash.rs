@@ -114,9 +114,12 @@ async fn child() {
     let path = PathBuf::from(std::env::var_os("JOURNAL_CRASH_PATH").unwrap());
     let url = std::env::var("JOURNAL_CRASH_URL").unwrap();
     let client = ResilientClient::builder("crash-child", connect(&url).await)
-        .circuit_threshold(1)
-        .health_check_interval(Duration::from_millis(100))
-        .recovery_queue_capacity(2 * WRITES)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(1)
+                .with_health_check_interval(Duration::from_millis(100)),
+        )
+        .queue(resilience_core::QueueConfig::default().with_capacity(2 * WRITES))
         .journal(&path)
         .try_build()
         .unwrap();
@@ -194,7 +197,9 @@ async fn ten_thousand_queued_writes_survive_sigkill_and_apply_exactly_once() {
     server.restart().await.unwrap();
     // As if Redis had applied the first 100 just before the crash: the journal still has
     // them, so they are applied again; the script makes that a no-op.
-    let direct = ResilientClient::builder("direct", connect(&url).await).build();
+    let direct = ResilientClient::builder("direct", connect(&url).await)
+        .build()
+        .expect("valid client settings");
     for i in 0..100 {
         direct
             .eval(
@@ -208,7 +213,7 @@ async fn ten_thousand_queued_writes_survive_sigkill_and_apply_exactly_once() {
 
     let replaying = Instant::now();
     let client = ResilientClient::builder("crash-parent", connect(&url).await)
-        .recovery_queue_capacity(2 * WRITES)
+        .queue(resilience_core::QueueConfig::default().with_capacity(2 * WRITES))
         .journal(&journal)
         .try_build()
         .unwrap();

@@ -151,13 +151,23 @@ impl fmt::Display for OutageReport {
 /// (`start_paused = true`): simulated time advances by itself while the runtime is idle,
 /// so ten minutes take as long as the writes themselves. `on_tick` is called every 10 ms of
 /// simulated time (for sampling memory, say).
-pub async fn run_outage(config: &OutageConfig, mut on_tick: impl FnMut()) -> OutageReport {
+///
+/// # Errors
+///
+/// A configuration the client refuses (a capacity of 0).
+pub async fn run_outage(
+    config: &OutageConfig,
+    mut on_tick: impl FnMut(),
+) -> Result<OutageReport, resilience_core::Error> {
     let store = InMemoryBackend::new();
     let (backend, faults) = FaultyBackend::new(store.clone());
     let client = ResilientClient::builder("outage", backend)
-        .recovery_queue_capacity(config.capacity)
-        .health_check_interval(Duration::from_secs(1))
-        .build();
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(Duration::from_secs(1)),
+        )
+        .queue(resilience_core::QueueConfig::default().with_capacity(config.capacity))
+        .build()?;
     faults.set_outage(true);
 
     const TICK: Duration = Duration::from_millis(10);
@@ -210,5 +220,5 @@ pub async fn run_outage(config: &OutageConfig, mut on_tick: impl FnMut()) -> Out
     report.final_depth = stats.depth;
     report.keys_stored = store.len();
     client.shutdown(Duration::from_secs(1)).await;
-    report
+    Ok(report)
 }

@@ -33,7 +33,8 @@ async fn a_long_outage_keeps_the_queue_and_memory_bounded() {
             early_peak = ALLOC.peak();
         }
     })
-    .await;
+    .await
+    .expect("valid client settings");
     let peak = ALLOC.peak().saturating_sub(baseline);
     println!("{report}; peak live heap {peak} bytes (early {early_peak})");
 

@@ -12,7 +12,7 @@ use resilience_core::ResilientClient;
 /// for examples, tests, and as the local fallback tier.
 pub fn connect_in_memory(name: &str) -> (ResilientClient, InMemoryBackend) {
     let backend = InMemoryBackend::new();
-    let client = ResilientClient::builder(name, backend.clone()).build();
+    let client = ResilientClient::new(name, backend.clone());
     (client, backend)
 }
 

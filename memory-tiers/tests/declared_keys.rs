@@ -112,9 +112,15 @@ fn the_checker_catches_a_key_smuggled_past_the_declared_ones() {
 async fn every_operation_declares_every_key_it_touches() {
     let backend = KeyChecker::default();
     let client = ResilientClient::builder("checked", backend.clone())
-        .health_check_interval(Duration::from_secs(3600))
-        .build();
-    let fallback = ResilientClient::builder("fallback", KeyChecker::default()).build();
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(Duration::from_secs(3600)),
+        )
+        .build()
+        .expect("valid client settings");
+    let fallback = ResilientClient::builder("fallback", KeyChecker::default())
+        .build()
+        .expect("valid client settings");
     let mem = TieredMemory::builder(client.clone(), client)
         .namespace(NS)
         .stm_config(

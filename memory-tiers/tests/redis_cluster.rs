@@ -69,8 +69,11 @@ async fn sharded_tiers_survive_a_killed_master(driver: Driver) {
     let mut cluster = RedisCluster::spawn().await.expect("cluster");
     let sharded = ShardedClient::builder_arc("stm", backend(&cluster, driver).await)
         .configure(|b| {
-            b.circuit_threshold(3)
-                .health_check_interval(Duration::from_millis(100))
+            b.breaker(
+                resilience_core::CircuitBreakerConfig::default()
+                    .circuit_threshold(3)
+                    .with_health_check_interval(Duration::from_millis(100)),
+            )
         })
         .build()
         .await

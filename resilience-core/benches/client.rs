@@ -19,7 +19,9 @@ fn bench_get(c: &mut Criterion) {
         return;
     };
     let backend = InMemoryBackend::new();
-    let client = ResilientClient::builder("bench", backend.clone()).build();
+    let client = ResilientClient::builder("bench", backend.clone())
+        .build()
+        .expect("valid client settings");
     rt.block_on(async {
         let _ = client
             .set("bench:key", "value", SetOptions::default())

@@ -34,7 +34,7 @@ pub(crate) use store::{Entry, ReadCache};
 /// // `?client_tracking=true`); otherwise the cache stays off.
 /// let client = ResilientClient::builder("agent_stm", backend)
 ///     .client_cache(CacheConfig::default())
-///     .build();
+///     .build()?;
 /// let read = client.get_cached("agent:1:name").await?;
 /// if read.freshness == Freshness::Stale {
 ///     // Redis is unreachable: this is the last value this client saw.
@@ -78,12 +78,29 @@ pub(crate) use store::{Entry, ReadCache};
 #[setters(prefix = "with_")]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Most keys kept (least recently used evicted first). Default 10,000. Zero is taken
-    /// as 1.
+    /// Most keys kept (least recently used evicted first). Default 10,000; at least 1.
     pub max_entries: u64,
     /// Longest an entry is kept, invalidated or not: a safety net. Default 60 s. Stale
     /// reads during an outage cannot be older than this either.
     pub ttl: Duration,
+}
+
+impl CacheConfig {
+    /// Checks every setting: the first one out of range is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming it and saying why.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.max_entries == 0 {
+            return Err(crate::Error::InvalidInput(
+                "client_cache.max_entries: a cache of 0 keys holds nothing; use 1 or more, or leave the cache off".into(),
+            ));
+        }
+        if self.ttl.is_zero() {
+            return Err(crate::Error::InvalidInput(
+                "client_cache.ttl: a zero lifetime expires every entry as it is stored".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for CacheConfig {

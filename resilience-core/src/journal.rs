@@ -162,6 +162,11 @@ pub enum JournalError {
     /// The journal's writer has stopped (the journal is closing).
     #[error("journal closed")]
     Closed,
+    /// A client setting is invalid (the client's
+    /// [`build`](crate::ResilientClientBuilder::build) would refuse it too); the journal
+    /// was not opened.
+    #[error("{0}")]
+    Settings(String),
 }
 
 fn storage(e: impl std::fmt::Display) -> JournalError {

@@ -91,7 +91,9 @@ pub use breaker::{
     RateWindow, Rejected, TIME_BUCKETS, Transition,
 };
 //
-pub use retry::{Backoff, Jitter, RetryBudget, RetryError, RetryPolicy, retry_with};
+pub use retry::{
+    Backoff, ByClass, Jitter, RetryBudget, RetryDecision, RetryError, RetryPolicy, retry_with,
+};
 //
 pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
 #[cfg(feature = "durable")]

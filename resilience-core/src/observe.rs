@@ -8,6 +8,42 @@
 //! Tracing: each call runs in a `redis.call` span (fields `client`, `backend`, `command`),
 //! breaker transitions are `warn`/`info` events, dead letters are `warn` events.
 
+/// What a client reports about each call: the per-call metrics (the [`CALLS`] counter,
+/// the [`CALL_DURATION`] histogram and the call counts of
+/// [`ClientStats`](crate::ClientStats)) and the `redis.call` tracing span. Both are on by
+/// default; a part turned off costs nothing on the call path (no clock read, no counter,
+/// no span), and the counts it would have kept stay 0.
+///
+/// What is not per call is always reported: breaker transitions, retries, queue depth,
+/// prioritized writes' outcomes, dead letters, and the failure and rejection counts of
+/// `ClientStats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, derive_setters::Setters)]
+#[setters(prefix = "with_")]
+#[non_exhaustive]
+pub struct Observability {
+    /// The per-call metrics. Default on.
+    pub call_metrics: bool,
+    /// The `redis.call` span around each call. Default on.
+    pub call_spans: bool,
+}
+
+impl Default for Observability {
+    fn default() -> Self {
+        Observability {
+            call_metrics: true,
+            call_spans: true,
+        }
+    }
+}
+
+impl Observability {
+    /// Nothing per call: no call metrics, no call spans.
+    pub const OFF: Observability = Observability {
+        call_metrics: false,
+        call_spans: false,
+    };
+}
+
 /// Counter: calls by `client`, `command` and `outcome` (`ok`, an [`ErrorKind`](crate::ErrorKind)
 /// name, or `circuit_open`).
 pub const CALLS: &str = "resilience_calls_total";

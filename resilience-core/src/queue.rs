@@ -67,6 +67,40 @@ impl Default for QueueConfig {
     }
 }
 
+impl QueueConfig {
+    /// Checks every setting: the first one out of range is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming it and saying why.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        let bad = |setting: &str, why: &str| {
+            Err(crate::Error::InvalidInput(format!(
+                "queue.{setting}: {why}"
+            )))
+        };
+        if self.capacity == 0 {
+            return bad(
+                "capacity",
+                "a queue of 0 writes would refuse every write during an outage; use 1 or more",
+            );
+        }
+        if self.max_attempts == 0 {
+            return bad(
+                "max_attempts",
+                "0 attempts would dead-letter every write unreplayed; use 1 or more",
+            );
+        }
+        if self.max_age.is_zero() {
+            return bad(
+                "max_age",
+                "a zero age would dead-letter every write as it is queued",
+            );
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "use 1 or more writes per replay round trip");
+        }
+        Ok(())
+    }
+}
+
 /// A dead-lettered operation, as told to listeners.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -473,7 +507,7 @@ impl<P> RecoveryQueue<P> {
     pub fn take_batch(&self, batching: impl Fn(&P) -> Batching) -> Vec<Claimed<P>> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let batch_size = self.config.batch_size.max(1);
+        let batch_size = self.config.batch_size;
         let scan_limit = batch_size.saturating_mul(4);
         let mut batch: Vec<Claimed<P>> = Vec::new();
         {

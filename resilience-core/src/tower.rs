@@ -24,7 +24,7 @@
 //!         .timeout(Duration::from_millis(250))
 //!         .service(BackendService::new(InMemoryBackend::new())),
 //! );
-//! let client = ResilientClient::builder("tower", backend).build();
+//! let client = ResilientClient::new("tower", backend);
 //!
 //! // Above: at most 64 commands in flight through the client.
 //! let mut service = ServiceBuilder::new().concurrency_limit(64).service(client);

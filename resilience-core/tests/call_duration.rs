@@ -50,14 +50,18 @@ fn a_slow_call_is_recorded_with_its_real_duration() {
         runtime.block_on(async {
             let (slow, faults) = FaultyBackend::new(InMemoryBackend::new());
             faults.set_latency(Duration::from_millis(30));
-            let slow = ResilientClient::builder("slow", slow).build();
+            let slow = ResilientClient::builder("slow", slow)
+                .build()
+                .expect("valid client settings");
             assert!(
                 slow.set("k", "v", SetOptions::default())
                     .await
                     .expect("set")
             );
 
-            let fast = ResilientClient::builder("fast", InMemoryBackend::new()).build();
+            let fast = ResilientClient::builder("fast", InMemoryBackend::new())
+                .build()
+                .expect("valid client settings");
             assert!(
                 fast.set("k", "v", SetOptions::default())
                     .await

@@ -14,7 +14,9 @@ const BOUND: usize = 320;
 
 #[test]
 fn call_futures_stay_small() {
-    let client = ResilientClient::builder("size", InMemoryBackend::new()).build();
+    let client = ResilientClient::builder("size", InMemoryBackend::new())
+        .build()
+        .expect("valid client settings");
     let sizes = [
         (
             "execute",

@@ -48,7 +48,12 @@ async fn server_errors_never_open_the_breaker() {
 
 #[tokio::test(start_paused = true)]
 async fn the_health_probe_closes_the_breaker_about_a_second_after_recovery() {
-    let (rig, client) = Rig::client(|b| b.circuit_reset_timeout(Duration::from_secs(300)));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_reset_timeout(Duration::from_secs(300)),
+        )
+    });
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let sink = transitions.clone();
     client

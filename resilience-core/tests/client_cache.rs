@@ -140,13 +140,16 @@ impl KvBackend for TrackingMemory {
 
 fn client(backend: &Arc<TrackingMemory>, config: CacheConfig) -> ResilientClient {
     ResilientClient::builder_arc("cached", Arc::clone(backend) as Arc<dyn KvBackend>)
-        .circuit_threshold(2)
+        .breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(2))
         .client_cache(config)
         .build()
+        .expect("valid client settings")
 }
 
 fn plain_client(backend: &Arc<TrackingMemory>) -> ResilientClient {
-    ResilientClient::builder_arc("writer", Arc::clone(backend) as Arc<dyn KvBackend>).build()
+    ResilientClient::builder_arc("writer", Arc::clone(backend) as Arc<dyn KvBackend>)
+        .build()
+        .expect("valid client settings")
 }
 
 async fn set(client: &ResilientClient, key: &str, value: &'static str) {
@@ -398,7 +401,8 @@ async fn the_cache_is_bounded() {
 async fn without_a_tracking_backend_the_cache_stays_off() {
     let client = ResilientClient::builder("plain", InMemoryBackend::new())
         .client_cache(CacheConfig::default())
-        .build();
+        .build()
+        .expect("valid client settings");
     assert!(client.cache_stats().is_none());
     client
         .set("k", Bytes::from_static(b"v"), SetOptions::default())

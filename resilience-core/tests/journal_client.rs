@@ -29,9 +29,12 @@ fn journaled(path: &Path, capacity: usize) -> (Rig, ResilientClient) {
     let (rig, backend) = Rig::new();
     let client = ResilientClient::builder("journal-test", backend)
         .retry_policy(exact_policy())
-        .circuit_threshold(1)
-        .health_check_interval(Duration::from_millis(20))
-        .recovery_queue_capacity(capacity)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(1)
+                .with_health_check_interval(Duration::from_millis(20)),
+        )
+        .queue(resilience_core::QueueConfig::default().with_capacity(capacity))
         .journal(path)
         .try_build()
         .unwrap();
@@ -73,8 +76,11 @@ async fn a_restarted_client_replays_pending_writes_in_order_with_their_prioritie
     let (rig, backend) = Rig::new();
     rig.faults.set_outage(true);
     let client = ResilientClient::builder("journal-test", backend)
-        .circuit_threshold(1)
-        .health_check_interval(Duration::from_millis(20))
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(1)
+                .with_health_check_interval(Duration::from_millis(20)),
+        )
         .journal(&path)
         .try_build()
         .unwrap();

@@ -27,9 +27,13 @@ async fn after_the_reset_timeout_exactly_one_probe_reaches_the_backend() {
         .withf(|cmd| matches!(cmd, Command::Ping))
         .returning(|_| Err(BackendError::unavailable("connection refused")));
     let client = ResilientClient::builder("mock", mock)
-        .circuit_reset_timeout(Duration::from_secs(30))
-        .health_check_interval(Duration::from_secs(3600))
-        .build();
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_reset_timeout(Duration::from_secs(30))
+                .with_health_check_interval(Duration::from_secs(3600)),
+        )
+        .build()
+        .expect("valid client settings");
     for _ in 0..3 {
         assert!(matches!(client.get("k").await, Err(Error::Unavailable(_))));
     }
@@ -72,8 +76,9 @@ async fn execute_with_retry_makes_exactly_one_plus_max_retries_attempts() {
         .withf(|cmd| matches!(cmd, Command::Ping))
         .returning(|_| Ok(Value::Status("PONG".into())));
     let client = ResilientClient::builder("mock", mock)
-        .circuit_threshold(10)
-        .build();
+        .breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(10))
+        .build()
+        .expect("valid client settings");
     let policy = RetryPolicy::default().with_max_retries(2);
     let result = client
         .execute_with_retry(Command::Get { key: "k".into() }, &policy)

@@ -39,7 +39,9 @@ fn state(health: &str) -> HashMap<String, String> {
 
 #[tokio::test(start_paused = true)]
 async fn critical_retries_inline_then_returns_the_error() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(100));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(100))
+    });
     rig.faults.set_outage(true);
     let started = Instant::now();
     let outcome = client
@@ -111,7 +113,9 @@ async fn high_and_normal_queue_and_complete_after_recovery() {
 
 #[tokio::test(start_paused = true)]
 async fn high_is_replayed_before_normal() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1))
+    });
     rig.faults.set_outage(true);
     let mut tickets = Vec::new();
     for (key, priority) in [
@@ -222,7 +226,9 @@ async fn a_store_function_reporting_false_is_queued_not_given_up() {
 
 #[tokio::test(start_paused = true)]
 async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1))
+    });
     rig.faults.set_outage(true);
     let StoreOutcome::Queued(old) = client.submit(vec![set("k", "old")], Priority::Normal).await
     else {
@@ -261,8 +267,8 @@ async fn writes_queue_behind_older_queued_writes_on_the_same_key() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1000)
-            .queue_config(QueueConfig::default().with_max_attempts(3))
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1000))
+            .queue(QueueConfig::default().with_max_attempts(3))
     });
     let letters = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = letters.clone();
@@ -285,8 +291,8 @@ async fn queued_writes_dead_letter_after_max_attempts_with_the_reason() {
 #[tokio::test(start_paused = true)]
 async fn queued_writes_dead_letter_after_max_age_even_while_the_breaker_is_open() {
     let (rig, client) = Rig::client(|b| {
-        b.circuit_threshold(1)
-            .queue_config(QueueConfig::default().with_max_age(Duration::from_secs(60)))
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1))
+            .queue(QueueConfig::default().with_max_age(Duration::from_secs(60)))
     });
     rig.faults.set_outage(true);
     let StoreOutcome::Queued(ticket) = client.submit(vec![set("k", "v")], Priority::Normal).await
@@ -308,7 +314,9 @@ async fn queued_writes_dead_letter_after_max_age_even_while_the_breaker_is_open(
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_drains_what_it_can_and_reports_the_rest() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1))
+    });
     rig.faults.set_outage(true);
     let mut tickets = Vec::new();
     for i in 0..3 {
@@ -339,7 +347,9 @@ async fn shutdown_drains_what_it_can_and_reports_the_rest() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_for_the_queue_to_drain() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(1));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1))
+    });
     rig.faults.set_outage(true);
     let StoreOutcome::Queued(t) = client.submit(vec![set("k", "v")], Priority::Normal).await else {
         panic!("expected queued");
@@ -354,7 +364,9 @@ async fn shutdown_waits_for_the_queue_to_drain() {
 
 #[tokio::test(start_paused = true)]
 async fn submit_with_reply_returns_the_reply_only_when_stored_now() {
-    let (rig, client) = Rig::client(|b| b.circuit_threshold(100));
+    let (rig, client) = Rig::client(|b| {
+        b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(100))
+    });
     let incr = || Command::Incrby {
         key: "counter".to_owned(),
         delta: 5,

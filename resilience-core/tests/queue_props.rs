@@ -54,7 +54,7 @@ proptest! {
     #[test]
     fn after_recovery_every_key_holds_its_last_accepted_write(steps in proptest::collection::vec(step(), 1..60)) {
         runtime().block_on(async {
-            let (rig, client) = Rig::client(|b| b.circuit_threshold(2));
+            let (rig, client) = Rig::client(|b| b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(2)));
             let mut expected: HashMap<String, String> = HashMap::new();
             let mut tickets = Vec::new();
             for (i, step) in steps.into_iter().enumerate() {
@@ -92,7 +92,7 @@ proptest! {
     #[test]
     fn capacity_and_eviction_hold(priorities in proptest::collection::vec(prop_oneof![Just(Priority::High), Just(Priority::Normal)], 1..80), capacity in 1usize..10) {
         runtime().block_on(async {
-            let (rig, client) = Rig::client(|b| b.circuit_threshold(1).queue_config(QueueConfig::default().with_capacity(capacity)));
+            let (rig, client) = Rig::client(|b| b.breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(1)).queue(QueueConfig::default().with_capacity(capacity)));
             rig.faults.set_outage(true);
             let mut tickets = Vec::new();
             let mut refused = 0;

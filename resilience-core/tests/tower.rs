@@ -46,7 +46,9 @@ fn slow(
 
 #[tokio::test]
 async fn the_client_is_a_service_under_tower_layers() {
-    let client = ResilientClient::builder("above", InMemoryBackend::new()).build();
+    let client = ResilientClient::builder("above", InMemoryBackend::new())
+        .build()
+        .expect("valid client settings");
     let mut service = ServiceBuilder::new()
         .concurrency_limit(4)
         .timeout(Duration::from_secs(5))
@@ -91,9 +93,13 @@ async fn a_tower_timeout_below_the_client_is_a_timeout_the_breaker_counts() {
     .named("slow");
     assert_eq!(backend.name(), "slow");
     let client = ResilientClient::builder("below", backend)
-        .circuit_threshold(3)
-        .circuit_reset_timeout(Duration::from_secs(60))
-        .build();
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(60)),
+        )
+        .build()
+        .expect("valid client settings");
     for _ in 0..3 {
         let e = client.execute(set("k", "v")).await.unwrap_err();
         assert_eq!(e.kind(), Some(ErrorKind::Timeout), "{e}");

@@ -40,8 +40,9 @@ pub async fn connect(url: &str) -> Result<ResilientClient, Error> {
 ///
 /// # Errors
 ///
-/// As [`connect`]; also [`Error::InvalidInput`] when `kind` was not compiled in, or when
-/// a `memory://` URL is given with a driver kind.
+/// As [`connect`]; also [`Error::InvalidInput`] when `kind` was not compiled in, when a
+/// `memory://` URL is given with a driver kind, or for a setting
+/// [`ResilientClientBuilder::build`] refuses.
 ///
 /// # Cancel safety
 ///
@@ -53,7 +54,7 @@ pub async fn connect_with(
     configure: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
 ) -> Result<ResilientClient, Error> {
     let backend = connect_url(url, kind).await?;
-    Ok(configure(ResilientClient::builder_arc(client_name, backend)).build())
+    configure(ResilientClient::builder_arc(client_name, backend)).build()
 }
 
 /// Opens the backend `url` names with `kind`.

@@ -27,7 +27,7 @@ pub async fn connect(url: &str) -> Result<TieredMemoryBuilder, crate::Error> {
     let backend = crate::connect::connect_url(url, BackendKind::for_url(url)).await?;
     let [stm, im] = CLIENT_NAMES
         .map(|name| crate::ResilientClient::builder_arc(name, std::sync::Arc::clone(&backend)));
-    Ok(TieredMemory::builder(stm.build(), im.build()))
+    Ok(TieredMemory::builder(stm.build()?, im.build()?))
 }
 
 #[cfg(test)]

@@ -56,10 +56,7 @@ pub async fn run(
     let queue = QueueConfig::default()
         .with_capacity((writes as usize).max(100_000))
         .with_batch_size(batch_size);
-    let client = connect_client(&server.connection_config(), backend, |b| {
-        b.queue_config(queue)
-    })
-    .await?;
+    let client = connect_client(&server.connection_config(), backend, |b| b.queue(queue)).await?;
     let result = measure(&mut server, &client, backend, writes, config.value_size).await;
     let _ = client.shutdown(Duration::ZERO).await;
     let (enqueue, drain) = result?;

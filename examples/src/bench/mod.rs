@@ -831,7 +831,12 @@ pub async fn connect_client(
             backend: backend.name(),
             message: e.to_string(),
         })?;
-    Ok(configure(ResilientClient::builder_arc("bench", kv)).build())
+    configure(ResilientClient::builder_arc("bench", kv))
+        .build()
+        .map_err(|e| BenchError::Connect {
+            backend: backend.name(),
+            message: e.to_string(),
+        })
 }
 
 /// Runs the benchmark described by `config`: every selected scenario, in the suite's
@@ -999,7 +1004,7 @@ async fn redis_rs(
             resilient_redis::connect_backend(connection, resilient_redis::BackendKind::RedisRs)
                 .await
                 .map_err(|e| connect(e.to_string()))?;
-        let client = ResilientClient::builder_arc("bench", backend).build();
+        let client = ResilientClient::builder_arc("bench", backend).build()?;
         let raw = cluster::raw::RawRedisRsCluster::connect(connection)
             .await
             .map_err(|e| connect(e.0))?;
@@ -1008,7 +1013,7 @@ async fn redis_rs(
     let backend = backend_redis_rs::RedisRsBackend::connect(connection)
         .await
         .map_err(|e| connect(e.to_string()))?;
-    let client = ResilientClient::builder("bench", backend).build();
+    let client = ResilientClient::builder("bench", backend).build()?;
     let raw = targets::RawRedisRs::connect(connection)
         .await
         .map_err(|e| connect(e.0))?;
@@ -1044,7 +1049,7 @@ async fn fred(
         let raw = cluster::raw::RawFredCluster::connect(connection)
             .await
             .map_err(|e| connect(e.0))?;
-        let client = ResilientClient::builder_arc("bench", backend).build();
+        let client = ResilientClient::builder_arc("bench", backend).build()?;
         return bench.measure_and_clean(raw, client, report).await;
     }
     let backend = backend_fred::FredBackend::connect(connection)
@@ -1054,7 +1059,7 @@ async fn fred(
         backend.client(),
         backend.command_options(),
     ));
-    let client = ResilientClient::builder("bench", backend).build();
+    let client = ResilientClient::builder("bench", backend).build()?;
     bench.measure_and_clean(raw, client, report).await
 }
 

@@ -65,7 +65,13 @@ fn main() -> std::process::ExitCode {
     let baseline = ALLOC.live();
     ALLOC.reset_peak();
     let started = std::time::Instant::now();
-    let report = runtime.block_on(run_outage(&config, || {}));
+    let report = match runtime.block_on(run_outage(&config, || {})) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let wall = started.elapsed();
     let peak = ALLOC.peak();
     println!(

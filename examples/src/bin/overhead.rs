@@ -22,6 +22,7 @@ use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use examples::bench::load::{LoadSpec, Target, key_rings, run_load};
 use examples::bench::targets::{BackendOnly, Resilient};
+use resilience_core::observe::Observability;
 use resilience_core::{ConnectionConfig, ResilientClient};
 
 /// mimalloc, as in the bench, so the counts match what the bench runs.
@@ -45,6 +46,8 @@ enum ModeArg {
     Backend,
     /// `ResilientClient` over the backend.
     Resilient,
+    /// `ResilientClient` with per-call observability off (no call metrics, no spans).
+    ResilientBare,
 }
 
 /// A fixed SET/GET load in one mode (for instruction counts).
@@ -115,18 +118,35 @@ async fn run(args: &Args) -> Result<(), String> {
         (backend, ModeArg::Resilient) => {
             load(args, Resilient(resilient(&config, backend).await?)).await
         }
+        (backend, ModeArg::ResilientBare) => {
+            load(args, Resilient(bare(&config, backend).await?)).await
+        }
     }
 }
 
+/// The client with its default parts.
 async fn resilient(
     config: &ConnectionConfig,
     backend: BackendArg,
+) -> Result<ResilientClient, String> {
+    connect(config, backend, Observability::default()).await
+}
+
+/// The client with per-call observability off.
+async fn bare(config: &ConnectionConfig, backend: BackendArg) -> Result<ResilientClient, String> {
+    connect(config, backend, Observability::OFF).await
+}
+
+async fn connect(
+    config: &ConnectionConfig,
+    backend: BackendArg,
+    observability: Observability,
 ) -> Result<ResilientClient, String> {
     let choice = match backend {
         BackendArg::RedisRs => examples::bench::BackendChoice::RedisRs,
         BackendArg::Fred => examples::bench::BackendChoice::Fred,
     };
-    examples::bench::connect_client(config, choice, |b| b)
+    examples::bench::connect_client(config, choice, |b| b.observability(observability))
         .await
         .map_err(|e| e.to_string())
 }

@@ -41,15 +41,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The in-memory backend behind a fault injector, so we can cut "Redis" off on purpose.
     let (backend, faults) = FaultyBackend::new(InMemoryBackend::new());
     let client = ResilientClient::builder("agent_stm", backend)
-        .circuit_threshold(3)
-        .circuit_reset_timeout(Duration::from_secs(300))
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(300)),
+        )
         // Short delays so the demo is quick; the defaults are 1 s doubling.
         .retry_policy(
             RetryPolicy::default()
                 .with_base_delay(Duration::from_millis(100))
                 .with_jitter(Jitter::None),
         )
-        .build();
+        .build()?;
 
     println!("== 7.1 basic operations");
     client

@@ -34,8 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )
     .named("in-memory behind a tower timeout");
     let client = ResilientClient::builder("tower-demo", backend)
-        .circuit_threshold(3)
-        .build();
+        .breaker(resilience_core::CircuitBreakerConfig::default().circuit_threshold(3))
+        .build()?;
 
     let mut service = ServiceBuilder::new()
         .concurrency_limit(8)

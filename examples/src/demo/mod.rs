@@ -250,13 +250,17 @@ pub enum DemoError {
 fn primary_client(
     args: &DemoArgs,
     backend: Arc<dyn resilience_core::KvBackend>,
-) -> ResilientClient {
+) -> Result<ResilientClient, resilience_core::Error> {
     let capacity = args.agents.saturating_mul(args.steps).max(10_000);
     ResilientClient::builder_arc("agent_demo", backend)
-        .circuit_threshold(3)
-        // The health probe closes the breaker; this is only the backstop.
-        .circuit_reset_timeout(Duration::from_secs(30))
-        .health_check_interval(Duration::from_millis(args.health_check_ms.max(10)))
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(3)
+                // The health probe closes the breaker; this is only the backstop.
+                .circuit_reset_timeout(Duration::from_secs(30))
+                .with_health_check_interval(Duration::from_millis(args.health_check_ms.max(10))),
+        )
+        .queue(resilience_core::QueueConfig::default().with_capacity(capacity))
         .retry_policy(
             RetryPolicy::default()
                 .with_max_retries(3)
@@ -266,7 +270,6 @@ fn primary_client(
                 .with_jitter(Jitter::Equal)
                 .with_seed(args.seed),
         )
-        .recovery_queue_capacity(capacity)
         .build()
 }
 
@@ -309,7 +312,7 @@ pub async fn run(args: &DemoArgs) -> Result<DemoReport, DemoError> {
     };
 
     let (backend, outage, namespace) = setup::primary_backend(args, outage_kind).await?;
-    let client = primary_client(args, backend);
+    let client = primary_client(args, backend)?;
     let (fallback, _) = memory_tiers::connect_in_memory("agent_demo_fallback");
     let tiers = TieredMemory::builder(client.clone(), client.clone())
         .fallback(fallback)

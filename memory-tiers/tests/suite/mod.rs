@@ -26,8 +26,12 @@ pub type MakeBackend = Arc<dyn Fn() -> Arc<dyn KvBackend> + Send + Sync>;
 
 pub fn client(name: &str, backend: impl KvBackend) -> ResilientClient {
     ResilientClient::builder(name, backend)
-        .health_check_interval(Duration::from_millis(200))
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(Duration::from_millis(200)),
+        )
         .build()
+        .expect("valid client settings")
 }
 
 pub fn small_stm(capacity: usize, slack: usize) -> StmConfig {

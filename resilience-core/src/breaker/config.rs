@@ -4,12 +4,11 @@ use std::time::Duration;
 
 /// Settings of a [`CircuitBreaker`](super::CircuitBreaker).
 ///
-/// Out-of-range values are never an error; they are clamped when the breaker is built and
-/// the clamped values are what [`config`](super::CircuitBreaker::config) returns:
-/// a threshold, `min_calls`, window size or `half_open_max_calls` of 0 becomes 1,
-/// `half_open_max_calls` above [`MAX_HALF_OPEN_CALLS`](super::MAX_HALF_OPEN_CALLS) becomes
-/// that, a `failure_rate` outside `0.0..=1.0` (or NaN) is clamped into it (NaN becomes 1.0),
-/// a time window below 1 ms becomes 1 ms, and a zero `health_check_interval` becomes 1 ms.
+/// [`check`](Self::check) says which setting is out of range and why; a client's
+/// [`build`](crate::ResilientClientBuilder::build) refuses such a configuration. A
+/// [`CircuitBreaker`](super::CircuitBreaker) built directly brings the values into range
+/// instead ([`normalized`](Self::normalized)), and
+/// [`config`](super::CircuitBreaker::config) returns what it uses.
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
 /// (`CircuitBreakerConfig::default().with_…(…)`), or assign fields of a default value.
@@ -46,7 +45,93 @@ impl Default for CircuitBreakerConfig {
 }
 
 impl CircuitBreakerConfig {
-    /// The same settings with every value brought into range (see the type's docs).
+    /// The consecutive-failure policy: `threshold` counted failures in a row open the
+    /// breaker (`circuit_threshold`; default 3).
+    pub fn circuit_threshold(mut self, threshold: u32) -> Self {
+        self.policy = FailurePolicy::ConsecutiveFailures { threshold };
+        self
+    }
+
+    /// How long the breaker stays open before admitting a probe (`circuit_reset_timeout`;
+    /// default 300 s). The health probe usually closes it much sooner.
+    pub fn circuit_reset_timeout(mut self, timeout: Duration) -> Self {
+        self.reset_timeout = timeout;
+        self
+    }
+
+    /// Checks every setting: the first one out of range is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming it and saying why.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        let bad = |setting: &str, why: &str| {
+            Err(crate::Error::InvalidInput(format!(
+                "breaker.{setting}: {why}"
+            )))
+        };
+        match &self.policy {
+            FailurePolicy::ConsecutiveFailures { threshold: 0 } => {
+                return bad(
+                    "circuit_threshold",
+                    "0 failures would open the breaker before any call; use 1 or more",
+                );
+            }
+            FailurePolicy::ConsecutiveFailures { .. } => {}
+            FailurePolicy::FailureRate {
+                window,
+                min_calls,
+                failure_rate,
+            } => {
+                match *window {
+                    RateWindow::Count(0) => {
+                        return bad(
+                            "policy.window",
+                            "a window of 0 calls holds none; use 1 or more",
+                        );
+                    }
+                    RateWindow::Time(d) if d < Duration::from_millis(1) => {
+                        return bad("policy.window", "a time window must be at least 1 ms");
+                    }
+                    RateWindow::Count(n) if *min_calls > n => {
+                        return bad(
+                            "policy.min_calls",
+                            "more than the count window holds, so it would never open",
+                        );
+                    }
+                    _ => {}
+                }
+                if *min_calls == 0 {
+                    return bad("policy.min_calls", "use 1 or more");
+                }
+                if !(0.0..=1.0).contains(failure_rate) {
+                    return bad(
+                        "policy.failure_rate",
+                        "a share of calls, 0.0 to 1.0 (not NaN)",
+                    );
+                }
+            }
+        }
+        if !(1..=super::state::MAX_HALF_OPEN_CALLS).contains(&self.half_open_max_calls) {
+            return bad(
+                "half_open_max_calls",
+                &format!(
+                    "1 to {} probe calls at once",
+                    super::state::MAX_HALF_OPEN_CALLS
+                ),
+            );
+        }
+        if self.health_check_interval.is_zero() {
+            return bad(
+                "health_check_interval",
+                "a zero interval would probe without pause; use 1 ms or more",
+            );
+        }
+        Ok(())
+    }
+
+    /// The same settings with every value brought into range: a threshold, `min_calls`,
+    /// window size or `half_open_max_calls` of 0 becomes 1, `half_open_max_calls` above
+    /// the most a breaker admits becomes that, a `failure_rate` outside `0.0..=1.0` (or
+    /// NaN) is clamped into it (NaN becomes 1.0), a time window below 1 ms becomes 1 ms,
+    /// and a zero `health_check_interval` becomes 1 ms.
     pub fn normalized(mut self) -> Self {
         self.policy = match self.policy {
             FailurePolicy::ConsecutiveFailures { threshold } => {

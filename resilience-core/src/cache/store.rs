@@ -95,7 +95,7 @@ impl ReadCache {
     /// on first use ([`ReadCache::ensure_listener`]).
     pub(crate) fn new(config: &CacheConfig, feed: InvalidationFeed) -> Arc<Self> {
         let entries = moka::sync::Cache::builder()
-            .max_capacity(config.max_entries.max(1))
+            .max_capacity(config.max_entries)
             .time_to_live(config.ttl)
             .build();
         let cache = Arc::new(ReadCache {

@@ -1,29 +1,59 @@
 //! Building a [`ResilientClient`] and its defaults.
 
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
 
-use crate::breaker::{CircuitBreaker, CircuitBreakerConfig, FailurePolicy};
+use crate::breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::cache::{CacheConfig, ReadCache};
-use crate::observe::CallMetrics;
+use crate::observe::{CallMetrics, Observability};
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
-use crate::retry::{RetryBudget, RetryPolicy};
-use crate::{Command, KvBackend};
+use crate::retry::{ByClass, RetryBudget, RetryDecision, RetryPolicy};
+use crate::{Command, Error, KvBackend};
 
 use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 
-/// Configures a [`ResilientClient`]. Every setting has a default.
+/// Configures a [`ResilientClient`], part by part. Every part has a default.
+///
+/// A client is a stack of parts, each set once, by its own configuration:
+///
+/// | part | setter | default |
+/// |---|---|---|
+/// | circuit breaker | [`breaker`](Self::breaker), [`health_probe`](Self::health_probe) | 3 failures in a row open it for 300 s; `PING` probes every second |
+/// | retries | [`retry_policy`](Self::retry_policy), [`retry_budget`](Self::retry_budget), [`retry_decision`](Self::retry_decision) | 3 retries from 1 s doubling, jittered; a budget of 10% of calls; retry by the error's class |
+/// | recovery queue | [`queue`](Self::queue), [`on_dead_letter`](Self::on_dead_letter) | 10,000 writes, 20 attempts, an hour at most |
+/// | client-side cache | [`client_cache`](Self::client_cache) | off |
+/// | call observability | [`observability`](Self::observability) | per-call metrics and spans on |
+///
+/// Each setter replaces its part's whole configuration, so the order of calls never
+/// matters. [`build`](Self::build) checks every part and refuses an invalid setting with
+/// an error naming it; nothing is clamped silently.
 #[must_use = "call build() to get a client"]
 pub struct ResilientClientBuilder {
     name: String,
     backend: Arc<dyn KvBackend>,
     retry_policy: RetryPolicy,
     budget: RetryBudget,
+    retry_decision: Arc<dyn RetryDecision>,
     breaker: CircuitBreakerConfig,
     queue: QueueConfig,
     dead_letter_listeners: Vec<DeadLetterListener>,
     cache: Option<CacheConfig>,
     health_probe: Command,
+    observability: Observability,
+}
+
+impl std::fmt::Debug for ResilientClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResilientClientBuilder")
+            .field("name", &self.name)
+            .field("backend", &self.backend.name())
+            .field("retry_policy", &self.retry_policy)
+            .field("breaker", &self.breaker)
+            .field("queue", &self.queue)
+            .field("cache", &self.cache)
+            .field("health_probe", &self.health_probe)
+            .field("observability", &self.observability)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResilientClientBuilder {
@@ -33,11 +63,13 @@ impl ResilientClientBuilder {
             backend,
             retry_policy: RetryPolicy::default(),
             budget: RetryBudget::default(),
+            retry_decision: Arc::new(ByClass),
             breaker: CircuitBreakerConfig::default(),
             queue: QueueConfig::default(),
             dead_letter_listeners: Vec::new(),
             cache: None,
             health_probe: Command::Ping,
+            observability: Observability::default(),
         }
     }
 
@@ -53,25 +85,10 @@ impl ResilientClientBuilder {
         self
     }
 
-    /// Consecutive counted failures that open the breaker (default 3). Selects the
-    /// consecutive-failure policy.
-    pub fn circuit_threshold(mut self, threshold: u32) -> Self {
-        self.breaker.policy = FailurePolicy::ConsecutiveFailures {
-            threshold: threshold.max(1),
-        };
-        self
-    }
-
-    /// How long the breaker stays open before admitting a probe (default 300 s). The
-    /// health probe usually closes it much sooner.
-    pub fn circuit_reset_timeout(mut self, timeout: Duration) -> Self {
-        self.breaker.reset_timeout = timeout;
-        self
-    }
-
-    /// How often the health probe pings while the breaker is open (default 1 s).
-    pub fn health_check_interval(mut self, interval: Duration) -> Self {
-        self.breaker.health_check_interval = interval;
+    /// What decides whether a failed command may be sent again, everywhere the client
+    /// retries (default [`ByClass`]: the error's class decides; see [`RetryDecision`]).
+    pub fn retry_decision(mut self, decision: impl RetryDecision) -> Self {
+        self.retry_decision = Arc::new(decision);
         self
     }
 
@@ -85,21 +102,24 @@ impl ResilientClientBuilder {
         self
     }
 
-    /// The whole breaker configuration (policy, slow calls, half-open probes).
-    pub fn breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
+    /// The circuit breaker: its policy (`circuit_threshold`), how long it stays open
+    /// (`circuit_reset_timeout`), half-open probes, slow calls, the health probe's interval.
+    pub fn breaker(mut self, config: CircuitBreakerConfig) -> Self {
         self.breaker = config;
         self
     }
 
-    /// Most writes the recovery queue holds (default 10,000).
-    pub fn recovery_queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue.capacity = capacity;
+    /// The recovery queue: its capacity (`recovery_queue_capacity`), attempts, age limit
+    /// and replay batch size.
+    pub fn queue(mut self, config: QueueConfig) -> Self {
+        self.queue = config;
         self
     }
 
-    /// The whole recovery queue configuration.
-    pub fn queue_config(mut self, config: QueueConfig) -> Self {
-        self.queue = config;
+    /// What the client reports per call (default: metrics and spans on). Turned off, a
+    /// part costs nothing on the call path (see [`Observability`]).
+    pub fn observability(mut self, observability: Observability) -> Self {
+        self.observability = observability;
         self
     }
 
@@ -172,12 +192,45 @@ impl ResilientClientBuilder {
 
     /// Builds the client. Needs no runtime: the replay worker and the health probe start
     /// on first need, inside the caller's Tokio runtime.
-    pub fn build(self) -> ResilientClient {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the first invalid setting and why (a breaker
+    /// threshold of 0, an empty queue, a retry factor below 1, …). Nothing is clamped.
+    pub fn build(self) -> Result<ResilientClient, Error> {
+        self.check()?;
+        Ok(self.assemble(
+            None,
+            #[cfg(feature = "durable")]
+            None,
+        ))
+    }
+
+    /// The client of a builder whose settings are all defaults, which are valid (a test
+    /// beside this builder checks it), so nothing needs checking.
+    pub(super) fn assemble_defaults(self) -> ResilientClient {
         self.assemble(
             None,
             #[cfg(feature = "durable")]
             None,
         )
+    }
+
+    /// Every part's settings, checked.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.breaker.check()?;
+        self.queue.check()?;
+        self.retry_policy.check()?;
+        if let Some(cache) = &self.cache {
+            cache.check()?;
+        }
+        if self.health_probe.is_write() {
+            return Err(Error::InvalidInput(format!(
+                "health_probe: {} writes; the probe is sent every health_check_interval while the breaker is open, so it must be a read",
+                self.health_probe.name()
+            )));
+        }
+        Ok(())
     }
 
     fn assemble(
@@ -203,6 +256,8 @@ impl ResilientClientBuilder {
         ResilientClient {
             inner: Arc::new(ClientInner {
                 breaker: Arc::new(CircuitBreaker::new(self.name, self.breaker)),
+                retry_decision: self.retry_decision,
+                observability: self.observability,
                 metrics: CallMetrics::new(Arc::clone(&name)),
                 name,
                 backend: self.backend,
@@ -218,5 +273,81 @@ impl ResilientClientBuilder {
                 journal,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::MapBackend;
+
+    fn builder() -> ResilientClientBuilder {
+        ResilientClient::builder("t", MapBackend::new())
+    }
+
+    #[test]
+    fn the_defaults_are_valid_settings() {
+        assert!(builder().check().is_ok());
+    }
+
+    #[test]
+    fn an_invalid_setting_is_refused_by_name() {
+        let refused = |b: ResilientClientBuilder, setting: &str| {
+            let error = b.build().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains(setting), "{setting}: {error}");
+        };
+        refused(
+            builder().breaker(CircuitBreakerConfig::default().circuit_threshold(0)),
+            "breaker.circuit_threshold",
+        );
+        refused(
+            builder().breaker(CircuitBreakerConfig::default().with_half_open_max_calls(0)),
+            "breaker.half_open_max_calls",
+        );
+        refused(
+            builder().breaker(
+                CircuitBreakerConfig::default()
+                    .with_health_check_interval(std::time::Duration::ZERO),
+            ),
+            "breaker.health_check_interval",
+        );
+        refused(
+            builder().queue(QueueConfig::default().with_capacity(0)),
+            "queue.capacity",
+        );
+        refused(
+            builder().queue(QueueConfig::default().with_batch_size(0)),
+            "queue.batch_size",
+        );
+        refused(
+            builder().retry_policy(RetryPolicy::default().with_backoff_factor(0.5)),
+            "retry_policy.backoff_factor",
+        );
+        refused(
+            builder().retry_policy(RetryPolicy::default().with_backoff_factor(f64::NAN)),
+            "retry_policy.backoff_factor",
+        );
+        refused(
+            builder().client_cache(CacheConfig::default().with_max_entries(0)),
+            "client_cache.max_entries",
+        );
+        refused(
+            builder().health_probe(Command::Del {
+                keys: vec!["k".into()],
+            }),
+            "health_probe",
+        );
+    }
+
+    #[test]
+    fn each_setter_replaces_its_part_so_order_does_not_matter() {
+        let a = builder()
+            .breaker(CircuitBreakerConfig::default().circuit_threshold(7))
+            .queue(QueueConfig::default().with_capacity(5));
+        let b = builder()
+            .queue(QueueConfig::default().with_capacity(5))
+            .breaker(CircuitBreakerConfig::default().circuit_threshold(7));
+        assert_eq!(a.breaker, b.breaker);
+        assert_eq!(a.queue, b.queue);
     }
 }

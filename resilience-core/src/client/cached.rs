@@ -109,8 +109,12 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(ordinal, name, rejected)),
         };
-        let started = self.metrics.start();
-        let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, tracked = true, outcome = tracing::field::Empty);
+        let started = self.call_start();
+        let span = if self.observability.call_spans {
+            tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, tracked = true, outcome = tracing::field::Empty)
+        } else {
+            tracing::Span::none()
+        };
         let result = (*self.backend)
             .execute_tracked(cmd)
             .instrument(span.clone())

@@ -31,7 +31,7 @@ pub(super) struct Call<'a> {
     pub(super) permit: Option<Permit<'a>>,
     pub(super) ordinal: usize,
     pub(super) name: &'static str,
-    pub(super) started: crate::observe::CallStart,
+    pub(super) started: Option<crate::observe::CallStart>,
     pub(super) span: tracing::Span,
     pub(super) backend: BackendFuture<'a>,
 }

@@ -30,7 +30,7 @@ impl ResilientClient {
         inner
             .with_retries(
                 policy,
-                |e| e.class().may_retry(idempotent),
+                |e| inner.retry_decision.may_retry(e, idempotent),
                 || inner.call(cmd.clone()),
             )
             .await

@@ -55,9 +55,16 @@ impl JournaledBuilder {
     /// ([`JournalStats::corrupt`](crate::journal::JournalStats::corrupt)). Inside a Tokio runtime the replay starts at once;
     /// otherwise on the client's first use.
     ///
-    /// Fails when the file cannot be opened or created (including when another client
-    /// or process has it open: one journal, one client).
+    /// # Errors
+    ///
+    /// [`JournalError::Settings`] for an invalid client setting (checked first, as
+    /// [`ResilientClientBuilder::build`] does); [`JournalError::Storage`] when the file
+    /// cannot be opened or created (including when another client or process has it open:
+    /// one journal, one client).
     pub fn try_build(self) -> Result<ResilientClient, JournalError> {
+        self.builder
+            .check()
+            .map_err(|e| JournalError::Settings(e.to_string()))?;
         let name = self.builder.client_name().to_owned();
         let (journal, records) = Journal::open(&self.path, &name)?;
         Ok(self.builder.build_journaled(Arc::new(journal), records))

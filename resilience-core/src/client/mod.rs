@@ -64,7 +64,7 @@ pub(crate) use replay::QueuedWork;
 /// # use resilience_core::{ResilientClient, SetOptions};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), resilience_core::Error> {
-/// let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build();
+/// let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build()?;
 /// client.set("agent:123:name", "Agent Smith", SetOptions::default()).await?;
 /// assert_eq!(client.get("agent:123:name").await?.as_deref(), Some(&b"Agent Smith"[..]));
 /// # Ok(()) }
@@ -109,6 +109,10 @@ pub(crate) struct ClientInner {
     breaker: Arc<CircuitBreaker>,
     retry_policy: RetryPolicy,
     budget: RetryBudget,
+    /// What may be sent again, for every retry the client makes.
+    retry_decision: Arc<dyn crate::RetryDecision>,
+    /// What is reported per call.
+    observability: crate::observe::Observability,
     queue: Arc<RecoveryQueue<QueuedWork>>,
     /// Scripts this client has seen, by SHA1, so NOSCRIPT can be answered by reloading.
     scripts: RwLock<std::collections::HashMap<String, Arc<str>>>,
@@ -188,6 +192,12 @@ impl ResilientClient {
         backend: impl KvBackend,
     ) -> ResilientClientBuilder {
         ResilientClientBuilder::new(client_name.into(), Arc::new(backend))
+    }
+
+    /// A client named `client_name` over `backend` with every part at its default (the
+    /// table on [`ResilientClientBuilder`]). Infallible: the defaults are valid settings.
+    pub fn new(client_name: impl Into<String>, backend: impl KvBackend) -> ResilientClient {
+        ResilientClientBuilder::new(client_name.into(), Arc::new(backend)).assemble_defaults()
     }
 
     /// Like [`builder`](Self::builder), for a backend already behind an `Arc`.
@@ -354,21 +364,30 @@ impl ClientInner {
         permit: crate::breaker::Permit<'_>,
         cmd_ordinal: usize,
         cmd_name: &'static str,
-        started: CallStart,
+        started: Option<CallStart>,
         error: Option<&BackendError>,
     ) {
-        self.counters.calls.increment();
-        self.metrics.record_duration(started);
+        let metered = self.observability.call_metrics;
+        if metered {
+            self.counters.calls.increment();
+            if let Some(started) = started {
+                self.metrics.record_duration(started);
+            }
+        }
         match error {
             None => {
                 permit.record_success();
-                self.metrics.record(cmd_ordinal, cmd_name, Ok(()));
+                if metered {
+                    self.metrics.record(cmd_ordinal, cmd_name, Ok(()));
+                }
             }
             Some(e) => {
                 let kind = e.kind();
                 permit.record_error(kind);
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
-                self.metrics.record(cmd_ordinal, cmd_name, Err(Some(kind)));
+                if metered {
+                    self.metrics.record(cmd_ordinal, cmd_name, Err(Some(kind)));
+                }
                 if kind.class().counts_for_breaker() {
                     self.ensure_tasks();
                 }
@@ -376,9 +395,31 @@ impl ClientInner {
         }
     }
 
+    /// The `redis.call` span of a call, or none when call spans are off.
+    #[inline]
+    fn call_span(&self, command: &'static str) -> tracing::Span {
+        if self.observability.call_spans {
+            tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command, outcome = tracing::field::Empty)
+        } else {
+            tracing::Span::none()
+        }
+    }
+
+    /// When a call started, for the latency histogram, or nothing when call metrics are
+    /// off. The latency clock, not Tokio's: this only feeds the histogram, and Tokio's
+    /// `Instant::now` first asks whether a test has paused its clock.
+    #[inline]
+    fn call_start(&self) -> Option<CallStart> {
+        self.observability
+            .call_metrics
+            .then(|| self.metrics.start())
+    }
+
     fn reject(&self, cmd_ordinal: usize, cmd_name: &'static str, rejected: Rejected) -> Error {
         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-        self.metrics.record(cmd_ordinal, cmd_name, Err(None));
+        if self.observability.call_metrics {
+            self.metrics.record(cmd_ordinal, cmd_name, Err(None));
+        }
         self.circuit_open(rejected)
     }
 
@@ -431,10 +472,8 @@ impl ClientInner {
                 return call::CallFuture::Answered(Some(Err(self.reject(ordinal, name, rejected))));
             }
         };
-        let span = tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command = name, outcome = tracing::field::Empty);
-        // The latency clock, not Tokio's: this only feeds the latency histogram, and Tokio's
-        // `Instant::now` first asks whether a test has paused its clock.
-        let started = self.metrics.start();
+        let span = self.call_span(name);
+        let started = self.call_start();
         // `(*self.backend)`: method lookup on an `Arc<dyn KvBackend>` finds the forwarding
         // `impl KvBackend for Arc<B>` first, which boxes one more future per call (an
         // allocation, a copy of the future and an extra poll layer): call the backend directly.
@@ -467,8 +506,12 @@ impl ClientInner {
             Ok(permit) => permit,
             Err(rejected) => return Err(self.reject(BATCH_ORDINAL, "BATCH", rejected)),
         };
-        let started = self.metrics.start();
-        let span = tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len(), outcome = tracing::field::Empty);
+        let started = self.call_start();
+        let span = if self.observability.call_spans {
+            tracing::trace_span!("redis.batch", client = %self.name, backend = self.backend.name(), atomic, len = cmds.len(), outcome = tracing::field::Empty)
+        } else {
+            tracing::Span::none()
+        };
         let result = (*self.backend)
             .execute_batch(cmds, atomic)
             .instrument(span.clone())

@@ -70,7 +70,7 @@ impl Pipeline {
         inner
             .with_retries(
                 policy,
-                |e| e.class().may_retry(idempotent),
+                |e| inner.retry_decision.may_retry(e, idempotent),
                 || inner.call_batch(commands.clone(), atomic),
             )
             .await

@@ -167,7 +167,7 @@ impl ResilientClient {
                 }
             }
         }
-        let retryable = |e: &Error| e.class().may_retry(idempotent);
+        let retryable = |e: &Error| inner.retry_decision.may_retry(e, idempotent);
         let (outcome, reply) = match priority {
             Priority::Critical => {
                 match inner

@@ -65,6 +65,9 @@ impl QueuedWork {
     }
 }
 
+/// A write's failure in a split batch, and whether the retry decision keeps it.
+type Refused = (Error, bool);
+
 /// How one replay went.
 enum Replayed {
     /// Everything applied.
@@ -75,7 +78,7 @@ enum Replayed {
     Failed { error: Error, retryable: bool },
     /// A shared batch hit an error only some of its writes may cause: each was replayed
     /// on its own, with these results.
-    Split(Vec<(u64, Result<(), Error>)>),
+    Split(Vec<(u64, Result<(), Refused>)>),
 }
 
 /// Longest the worker sleeps on one wait, so a forced-open breaker's `Duration::MAX` never
@@ -133,7 +136,7 @@ pub(crate) async fn run(client: Weak<ClientInner>, queue: Arc<RecoveryQueue<Queu
                 for (id, result) in results {
                     match result {
                         Ok(()) => queue.complete(&[id]),
-                        Err(e) => queue.fail(&[id], &e.to_string(), e.class().may_retry(true)),
+                        Err((e, retryable)) => queue.fail(&[id], &e.to_string(), retryable),
                     }
                 }
             }
@@ -179,7 +182,7 @@ impl ClientInner {
                 QueuedWork::Commands { cmds, .. } => cmds.iter().all(Command::is_idempotent),
                 QueuedWork::Store(_) => true,
             };
-            return classify(client.apply(&only.payload).await, idempotent);
+            return self.classify(client.apply(&only.payload).await, idempotent);
         }
         let cmds: Vec<Command> = batch
             .iter()
@@ -190,14 +193,18 @@ impl ClientInner {
             .collect();
         match self.call_batch(cmds, false).await {
             Ok(_) => Replayed::Applied,
-            Err(e) if e.class().may_retry(true) => classify(Err(e), true),
+            Err(e) if self.retry_decision.may_retry(&e, true) => self.classify(Err(e), true),
             Err(_) => {
                 // Some write in the batch is refused by the server (WRONGTYPE, …): find which
                 // by replaying each alone. Every write in a shared batch is idempotent, so
                 // applying one again is harmless.
                 let mut results = Vec::with_capacity(batch.len());
                 for claimed in batch {
-                    results.push((claimed.id, client.apply(&claimed.payload).await));
+                    let result = client.apply(&claimed.payload).await.map_err(|e| {
+                        let retryable = self.retry_decision.may_retry(&e, true);
+                        (e, retryable)
+                    });
+                    results.push((claimed.id, result));
                 }
                 Replayed::Split(results)
             }
@@ -205,13 +212,17 @@ impl ClientInner {
     }
 }
 
-fn classify(result: Result<(), Error>, idempotent: bool) -> Replayed {
-    match result {
-        Ok(()) => Replayed::Applied,
-        Err(Error::CircuitOpen { retry_after, .. }) => Replayed::NotAttempted { retry_after },
-        Err(error) => {
-            let retryable = error.class().may_retry(idempotent);
-            Replayed::Failed { error, retryable }
+impl ClientInner {
+    /// What a replay's result means for the queue: applied, not attempted (the breaker
+    /// held it back), or failed, kept for another attempt when the retry decision says so.
+    fn classify(&self, result: Result<(), Error>, idempotent: bool) -> Replayed {
+        match result {
+            Ok(()) => Replayed::Applied,
+            Err(Error::CircuitOpen { retry_after, .. }) => Replayed::NotAttempted { retry_after },
+            Err(error) => {
+                let retryable = self.retry_decision.may_retry(&error, idempotent);
+                Replayed::Failed { error, retryable }
+            }
         }
     }
 }

@@ -219,7 +219,8 @@ impl ShardedClientBuilder {
 
     /// Builds one client per shard from explicit slot ranges (each inner `Vec` is one
     /// shard's inclusive ranges). The ranges must cover every slot exactly once, else
-    /// [`Error::InvalidInput`].
+    /// [`Error::InvalidInput`]; so must the shards' client settings be valid (see
+    /// [`ResilientClientBuilder::build`]).
     pub fn build_with_ranges(self, shards: Vec<Vec<(u16, u16)>>) -> Result<ShardedClient, Error> {
         let mut shards: Vec<Vec<(u16, u16)>> = shards
             .into_iter()
@@ -239,10 +240,10 @@ impl ShardedClientBuilder {
                 if let Some(configure) = &self.configure {
                     builder = configure(builder);
                 }
-                let client = builder.health_probe(probe_for(&ranges)).build();
-                Shard { ranges, client }
+                let client = builder.health_probe(probe_for(&ranges)).build()?;
+                Ok(Shard { ranges, client })
             })
-            .collect();
+            .collect::<Result<_, Error>>()?;
         Ok(ShardedClient {
             inner: Arc::new(Inner {
                 name: self.name,
@@ -364,7 +365,7 @@ mod tests {
     #[tokio::test]
     async fn routes_by_slot_and_breakers_are_per_shard() {
         let sharded = ShardedClient::builder("s", MapBackend::new())
-            .configure(|b| b.circuit_threshold(1))
+            .configure(|b| b.breaker(crate::CircuitBreakerConfig::default().circuit_threshold(1)))
             .build_with_ranges(vec![vec![(8192, 16383)], vec![(0, 8191)]])
             .unwrap();
         assert_eq!(sharded.shard_count(), 2);

@@ -84,8 +84,9 @@ pub struct RetryPolicy {
     /// The nominal delay before the first retry. Default 1 s.
     pub base_delay: Duration,
     /// Each retry's nominal delay is the previous one times this. Default 2.0.
-    /// NaN and values below 1.0 (including negatives) are treated as 1.0: a backoff never
-    /// shrinks. `+inf` is allowed and jumps straight to `max_delay` after the first retry.
+    /// At least 1.0: a backoff never shrinks ([`check`](Self::check) refuses less, and NaN;
+    /// a [`Backoff`] made from such a policy treats it as 1.0). `+inf` is allowed and
+    /// jumps straight to `max_delay` after the first retry.
     pub backoff_factor: f64,
     /// The cap on any single delay, jitter included. Default 30 s (the original Python
     /// client had no cap, so its delays grew without bound as `max_retries` grew).
@@ -115,6 +116,26 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Checks every setting: the first one out of range is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming it and saying why.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        let bad = |setting: &str, why: &str| {
+            Err(crate::Error::InvalidInput(format!(
+                "retry_policy.{setting}: {why}"
+            )))
+        };
+        if self.backoff_factor.is_nan() || self.backoff_factor < 1.0 {
+            return bad("backoff_factor", "at least 1.0: a backoff never shrinks");
+        }
+        if self.max_delay < self.base_delay {
+            return bad(
+                "max_delay",
+                "below base_delay, so every delay would be cut to it; raise it or lower base_delay",
+            );
+        }
+        Ok(())
+    }
+
     /// A policy that never retries (`max_retries = 0`); other fields are the defaults.
     pub fn none() -> Self {
         Self {

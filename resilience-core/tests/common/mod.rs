@@ -80,7 +80,7 @@ impl Rig {
     ) -> (Rig, ResilientClient) {
         let (rig, backend) = Rig::new();
         let builder = ResilientClient::builder("test", backend).retry_policy(exact_policy());
-        (rig, f(builder).build())
+        (rig, f(builder).build().expect("valid client settings"))
     }
 
     /// A value straight from the store, bypassing faults.

@@ -244,7 +244,7 @@ where
         .await
         .map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder("acl", backend).build();
+    let client = ResilientClient::builder("acl", backend).build()?;
     c.debug("client", &client);
     let wrote = client.set("acl:key", "value", SetOptions::default()).await;
     let read = client.get("acl:key").await;

@@ -269,10 +269,13 @@ pub async fn cache_invalidation_with(
         .map_err(ScenarioFailure::Connect)?;
     let backend_b = connect(base).await.map_err(ScenarioFailure::Connect)?;
     let a = ResilientClient::builder_arc("cache-a", backend_a)
-        .health_check_interval(options.health_check_interval)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(options.health_check_interval),
+        )
         .client_cache(CacheConfig::default())
-        .build();
-    let b_client = ResilientClient::builder_arc("cache-b", backend_b).build();
+        .build()?;
+    let b_client = ResilientClient::builder_arc("cache-b", backend_b).build()?;
     let mut report = CacheReport {
         backend: a.backend_name(),
         latencies: Vec::new(),

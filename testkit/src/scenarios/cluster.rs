@@ -71,9 +71,12 @@ pub(super) async fn sharded_client(
 ) -> Result<ShardedClient, String> {
     ShardedClient::builder_arc(name, backend)
         .configure(|b| {
-            b.circuit_threshold(3)
-                .circuit_reset_timeout(Duration::from_secs(60))
-                .health_check_interval(Duration::from_millis(100))
+            b.breaker(
+                resilience_core::CircuitBreakerConfig::default()
+                    .circuit_threshold(3)
+                    .circuit_reset_timeout(Duration::from_secs(60))
+                    .with_health_check_interval(Duration::from_millis(100)),
+            )
         })
         .build()
         .await

@@ -289,7 +289,7 @@ where
         .await
         .map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder_arc("dead-server", backend).build();
+    let client = ResilientClient::builder_arc("dead-server", backend).build()?;
     let (transition_tx, mut transitions) = mpsc::unbounded_channel::<Transition>();
     client.circuit_breaker().on_transition(move |t| {
         let _ = transition_tx.send(t.clone());
@@ -592,7 +592,7 @@ where
         .with_port(proxy.addr().port());
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder_arc("in-flight", backend).build();
+    let client = ResilientClient::builder_arc("in-flight", backend).build()?;
     let mut problems = Vec::new();
     if let Err(e) = client.ping().await {
         return Err(ScenarioFailure::Setup(format!(
@@ -642,7 +642,7 @@ where
             .await
             .map_err(ScenarioFailure::Connect)?,
     )
-    .build();
+    .build()?;
     let counter = match reader
         .execute(Command::Get {
             key: KEY.to_owned(),

@@ -284,7 +284,7 @@ where
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let client = ResilientClient::builder_arc("least-privilege", backend)
         .client_cache(CacheConfig::default())
-        .build();
+        .build()?;
     let mut report = LeastPrivilegeReport {
         backend: client.backend_name(),
         deployment: "single",
@@ -346,7 +346,7 @@ where
     let backend = connect(as_user(cluster.connection_config()))
         .await
         .map_err(ScenarioFailure::Connect)?;
-    let client = ResilientClient::builder_arc("least-privilege-cluster", backend).build();
+    let client = ResilientClient::builder_arc("least-privilege-cluster", backend).build()?;
     let mut report = LeastPrivilegeReport {
         backend: client.backend_name(),
         deployment: "cluster",

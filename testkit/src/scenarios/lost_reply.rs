@@ -205,7 +205,7 @@ where
             .await
             .map_err(ScenarioFailure::Connect)?,
     )
-    .build();
+    .build()?;
     let through_proxy = server
         .connection_config()
         .with_host("127.0.0.1")
@@ -240,7 +240,7 @@ where
             .await
             .map_err(ScenarioFailure::Connect)?;
         backend_name = backend.name();
-        let client = ResilientClient::builder_arc("lost-reply", backend).build();
+        let client = ResilientClient::builder_arc("lost-reply", backend).build()?;
         client
             .ping()
             .await

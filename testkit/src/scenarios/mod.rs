@@ -142,6 +142,9 @@ pub enum ScenarioFailure {
     /// A step that must succeed for the run to mean anything did not, in time.
     #[error("{0}")]
     Setup(String),
+    /// The scenario's client settings were refused.
+    #[error("client settings: {0}")]
+    Settings(#[from] resilience_core::Error),
 }
 
 /// Knobs of [`kill_and_restart_with`]. The defaults are the promises checked and a load
@@ -760,13 +763,16 @@ where
         failed_pings: failed_pings_tx,
     });
     let client = ResilientClient::builder_arc("chaos", backend)
-        .circuit_threshold(3)
-        .circuit_reset_timeout(Duration::from_secs(300))
-        .health_check_interval(options.health_check_interval)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(3)
+                .circuit_reset_timeout(Duration::from_secs(300))
+                .with_health_check_interval(options.health_check_interval),
+        )
         // Room for every write the paced load can queue during the outage, so none is
         // refused with QueueFull (which would be the load's fault, not the client's).
-        .recovery_queue_capacity(100_000)
-        .build();
+        .queue(resilience_core::QueueConfig::default().with_capacity(100_000))
+        .build()?;
     // Transitions reach listeners after the state channel has changed, so the scenario
     // waits on the listener's own channel, not on `subscribe()`.
     let transitions: Arc<Mutex<Vec<Transition>>> = Arc::default();

@@ -268,7 +268,7 @@ where
         .with_socket_connect_timeout(options.socket_timeout);
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder("sentinel_failover", backend).build();
+    let client = ResilientClient::builder("sentinel_failover", backend).build()?;
 
     let records: Arc<Mutex<Vec<WriteRecord>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -544,7 +544,7 @@ where
         );
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder("demotion", backend).build();
+    let client = ResilientClient::builder("demotion", backend).build()?;
     client
         .set("demotion:before", "1", SetOptions::default())
         .await

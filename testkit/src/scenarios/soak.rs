@@ -801,11 +801,14 @@ where
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let client = ResilientClient::builder_arc("soak", backend)
-        .health_check_interval(options.health_check_interval)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(options.health_check_interval),
+        )
+        .queue(resilience_core::QueueConfig::default().with_capacity(1_000_000))
         // Room for everything the paced load can queue during a fault: QueueFull would be
         // the load's fault, not the client's.
-        .recovery_queue_capacity(1_000_000)
-        .build();
+        .build()?;
 
     let progress = Arc::new(Progress::default());
     let writers: Vec<JoinHandle<SoakLog>> = (0..options.writers)
