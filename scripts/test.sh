@@ -87,15 +87,14 @@ say "cargo test (all features)"
 cargo test --workspace --all-features -- --skip cluster_chaos
 
 say "cluster chaos, each backend (prints its cluster-chaos line)"
-cargo test -p backend-redis-rs -p backend-fred --all-features --test cluster cluster_chaos -- --nocapture
+cargo test -p backend-redis-rs -p backend-fred --all-features --test scenarios cluster::cluster_chaos -- --nocapture
 
 for server in "Valkey 8.1=$VALKEY_SERVER" "Redis 8.2=$REDIS8_SERVER"; do
   name=${server%%=*}
   say "server matrix, $name: the command table against COMMAND INFO, conformance, commands, lost replies, Pub/Sub, the least-privilege user, the kill scenarios and the memory-tiers suite, both drivers"
   TESTKIT_REDIS_SERVER=${server#*=} cargo test -p resilient-redis-testkit --test command_table
   TESTKIT_REDIS_SERVER=${server#*=} cargo test -p backend-redis-rs -p backend-fred --all-features \
-    --test conformance --test commands --test lost_reply --test pubsub --test least_privilege \
-    --test resilient_kill --test dead_server
+    --test conformance --test scenarios -- --skip cluster:: --skip soak:: --skip sentinel::
   TESTKIT_REDIS_SERVER=${server#*=} cargo test -p memory-tiers --all-features --test redis_lua
 done
 

@@ -34,3 +34,18 @@ async fn acl_passwords_are_auth_never_trip_the_breaker_and_never_show() {
         "backend logs not captured"
     );
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_the_password() {
+    let password = "pw-Debug-4711";
+    let server = testkit::RedisServer::builder()
+        .password(Some(password.into()))
+        .spawn()
+        .await
+        .expect("redis-server must be installed (apt-get install redis-server)");
+    let backend = RedisRsBackend::connect(&server.connection_config())
+        .await
+        .expect("connects with the right password");
+    let shown = format!("{backend:?}");
+    assert!(!shown.contains(password), "{shown}");
+}

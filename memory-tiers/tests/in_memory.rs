@@ -3,6 +3,7 @@
 //! clock).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod suite;
 
 use std::sync::Arc;
@@ -21,79 +22,55 @@ fn in_memory() -> MakeBackend {
     })
 }
 
-#[tokio::test(start_paused = true)]
-async fn store_read_query_delete() {
-    suite::store_read_query_delete(&in_memory()).await;
+/// One test per case of the suite, on the clock the case needs.
+macro_rules! in_memory_cases {
+    ($($name:ident : $clock:ident),* $(,)?) => {$(
+        in_memory_case!($name, $clock);
+    )*
+        /// The names of every case, for the completeness check below.
+        const CASES: &[&str] = &[$(stringify!($name)),*];
+    };
 }
 
-#[tokio::test(start_paused = true)]
-async fn importance_stays_in_unit_interval() {
-    suite::importance_stays_in_unit_interval(&in_memory()).await;
+macro_rules! in_memory_case {
+    ($name:ident, paused) => {
+        #[tokio::test(start_paused = true)]
+        async fn $name() {
+            suite::$name(&in_memory()).await;
+        }
+    };
+    ($name:ident, real) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            suite::$name(&in_memory()).await;
+        }
+    };
 }
 
-#[tokio::test(start_paused = true)]
-async fn every_key_has_a_ttl_and_reads_keep_it() {
-    suite::every_key_has_a_ttl_and_reads_keep_it(&in_memory()).await;
-}
+every_case!(in_memory_cases);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_readers_count_exactly() {
-    suite::concurrent_readers_count_exactly(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn overflow_moves_to_im_without_loss() {
-    suite::overflow_moves_to_im_without_loss(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn failed_and_interrupted_moves() {
-    suite::failed_and_interrupted_moves(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn compression_levels_round_trip() {
-    suite::compression_levels_round_trip(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn invalid_input_and_key_isolation() {
-    suite::invalid_input_and_key_isolation(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cut_off_writes_are_all_or_nothing() {
-    suite::cut_off_writes_are_all_or_nothing(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn outage_queues_writes_and_fallback_serves_reads() {
-    suite::outage_queues_writes_and_fallback_serves_reads(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn similar_ranks_across_tiers_exactly() {
-    suite::similar_ranks_across_tiers_exactly(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn similar_finds_quantized_memories() {
-    suite::similar_finds_quantized_memories(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn filters_and_content_search() {
-    suite::filters_and_content_search(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn vector_blocks_compact_and_stay_searchable() {
-    suite::vector_blocks_compact_and_stay_searchable(&in_memory()).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn searches_answer_from_the_fallback_during_an_outage() {
-    suite::searches_answer_from_the_fallback_during_an_outage(&in_memory()).await;
+/// The case list names every case of the suite: each `pub async fn …(mk: &MakeBackend)`
+/// in its sources, and nothing else.
+#[test]
+fn the_case_list_names_every_case_of_the_suite() {
+    let sources = [
+        include_str!("suite/mod.rs"),
+        include_str!("suite/recall.rs"),
+    ];
+    let mut defined: Vec<&str> = sources
+        .iter()
+        .flat_map(|source| source.lines())
+        .filter_map(|line| {
+            let rest = line.strip_prefix("pub async fn ")?;
+            let (name, args) = rest.split_once('(')?;
+            args.starts_with("mk: &MakeBackend").then_some(name)
+        })
+        .collect();
+    defined.sort_unstable();
+    let mut listed = CASES.to_vec();
+    listed.sort_unstable();
+    assert!(defined.len() >= 15, "the instrument found only {defined:?}");
+    assert_eq!(listed, defined);
 }
 
 /// Expired entries disappear from every query and from `count`, and a read never slides

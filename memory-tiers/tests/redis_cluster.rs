@@ -8,6 +8,7 @@
 //! file to a few cluster start-ups. Needs `redis-server` and `redis-cli`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod suite;
 
 use std::sync::Arc;
@@ -40,28 +41,12 @@ async fn suite_on_cluster(driver: Driver) {
     let b = backend(&cluster, driver).await;
     let mk: MakeBackend = Arc::new(move || Arc::clone(&b));
     macro_rules! run {
-        ($($name:ident),* $(,)?) => {$(
+        ($($name:ident : $clock:ident),* $(,)?) => {$(
             cluster.flush_all().await.expect("flush");
             suite::$name(&mk).await;
         )*};
     }
-    run!(
-        store_read_query_delete,
-        importance_stays_in_unit_interval,
-        every_key_has_a_ttl_and_reads_keep_it,
-        concurrent_readers_count_exactly,
-        overflow_moves_to_im_without_loss,
-        failed_and_interrupted_moves,
-        compression_levels_round_trip,
-        invalid_input_and_key_isolation,
-        cut_off_writes_are_all_or_nothing,
-        outage_queues_writes_and_fallback_serves_reads,
-        similar_ranks_across_tiers_exactly,
-        similar_finds_quantized_memories,
-        filters_and_content_search,
-        vector_blocks_compact_and_stay_searchable,
-        searches_answer_from_the_fallback_during_an_outage,
-    );
+    every_case!(run);
 }
 
 /// Tiers over a [`ShardedClient`]: a killed master only stops the agents of its shard.

@@ -11,6 +11,7 @@
 //! Needs `redis-server` on the PATH (`apt-get install redis-server`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod suite;
 
 use std::sync::Arc;
@@ -43,15 +44,23 @@ async fn server() -> RedisServer {
         .expect("redis-server must be installed (apt-get install redis-server)")
 }
 
-/// Every suite test, on one driver.
-macro_rules! on_driver {
-    ($driver:expr; $($name:ident),* $(,)?) => {$(
+/// One test per suite case, on the driver of the module it is expanded in (`DRIVER`).
+macro_rules! cases_on_driver {
+    ($($name:ident : $clock:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $name() {
             let server = super::server().await;
-            super::suite::$name(&super::on(&server, $driver).await).await;
+            super::suite::$name(&super::on(&server, DRIVER).await).await;
         }
-    )*
+    )*};
+}
+
+/// Every suite case, on one driver, then the tests of this file.
+macro_rules! on_driver {
+    ($driver:expr) => {
+        const DRIVER: super::Driver = $driver;
+        every_case!(cases_on_driver);
+
         #[tokio::test]
         async fn stopped_server_queues_then_replays() {
             super::stopped_server_queues_then_replays($driver).await;
@@ -69,35 +78,12 @@ macro_rules! on_driver {
     };
 }
 
-macro_rules! suite_on {
-    ($driver:expr) => {
-        on_driver!(
-            $driver;
-            store_read_query_delete,
-            importance_stays_in_unit_interval,
-            every_key_has_a_ttl_and_reads_keep_it,
-            concurrent_readers_count_exactly,
-            overflow_moves_to_im_without_loss,
-            failed_and_interrupted_moves,
-            compression_levels_round_trip,
-            invalid_input_and_key_isolation,
-            cut_off_writes_are_all_or_nothing,
-            outage_queues_writes_and_fallback_serves_reads,
-            similar_ranks_across_tiers_exactly,
-            similar_finds_quantized_memories,
-            filters_and_content_search,
-            vector_blocks_compact_and_stay_searchable,
-            searches_answer_from_the_fallback_during_an_outage,
-        );
-    };
-}
-
 mod redis_rs {
-    suite_on!(super::Driver::RedisRs);
+    on_driver!(super::Driver::RedisRs);
 }
 
 mod fred {
-    suite_on!(super::Driver::Fred);
+    on_driver!(super::Driver::Fred);
 }
 
 /// A real server stopped: Normal writes queue and are readable from the fallback; after

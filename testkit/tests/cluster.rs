@@ -41,5 +41,5 @@ async fn cluster_forms_and_agrees_on_hash_slots() {
     }
 
     // Failover (kill_master_owning, wait_for_new_master) is exercised by the backends'
-    // tests/cluster.rs through testkit::scenarios::cluster.
+    // tests/scenarios.rs through testkit::scenarios::cluster.
 }

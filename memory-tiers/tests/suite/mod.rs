@@ -21,6 +21,33 @@ use testkit::FaultyBackend;
 mod recall;
 pub use recall::*;
 
+/// The one list of the suite's cases, each with the clock it needs on the in-memory
+/// backend (`paused`: tokio's paused clock; `real`: a multi-thread runtime). Every file
+/// that runs the suite expands its own test per case from this list, through a macro of
+/// its own: `every_case!(that_macro)`. A case missing here runs nowhere, which
+/// `tests/in_memory.rs` checks against the `pub async fn` cases of this module.
+macro_rules! every_case {
+    ($run:ident) => {
+        $run!(
+            store_read_query_delete: paused,
+            importance_stays_in_unit_interval: paused,
+            every_key_has_a_ttl_and_reads_keep_it: paused,
+            concurrent_readers_count_exactly: real,
+            overflow_moves_to_im_without_loss: paused,
+            failed_and_interrupted_moves: paused,
+            compression_levels_round_trip: paused,
+            invalid_input_and_key_isolation: paused,
+            cut_off_writes_are_all_or_nothing: paused,
+            outage_queues_writes_and_fallback_serves_reads: paused,
+            similar_ranks_across_tiers_exactly: paused,
+            similar_finds_quantized_memories: paused,
+            filters_and_content_search: paused,
+            vector_blocks_compact_and_stay_searchable: paused,
+            searches_answer_from_the_fallback_during_an_outage: paused,
+        );
+    };
+}
+
 /// Makes a fresh, empty backend (with the tiers' natives registered, for in-memory).
 pub type MakeBackend = Arc<dyn Fn() -> Arc<dyn KvBackend> + Send + Sync>;
 

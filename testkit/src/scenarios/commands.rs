@@ -1,5 +1,5 @@
 //! End-to-end command tests for one backend on a real redis-server, written once and run
-//! from each backend crate's `tests/commands.rs`: every command with its canonical reply
+//! from each backend crate's `tests/scenarios.rs`: every command with its canonical reply
 //! shape, batches (pipelined and atomic), and error classification end to end (WRONGTYPE,
 //! NOSCRIPT, unknown command, NOAUTH and a wrong password that is never echoed, a refused
 //! connect).
@@ -37,58 +37,48 @@ use super::BackendFuture;
 use super::support::*;
 use crate::RedisServer;
 
-/// Expands to one `#[tokio::test]` per test of [`scenarios::commands`](crate::scenarios::commands),
-/// each calling it with `$connect` (a `fn(ConnectionConfig) -> BackendFuture`). A backend
-/// crate's `tests/commands.rs` is this one line and its factory.
+/// Expands to one test per test of [`scenarios::commands`](crate::scenarios::commands),
+/// each calling it with `$connect` (a `fn(ConnectionConfig) -> BackendFuture`), one at a
+/// time ([`run_serially`](crate::scenarios::backend_tests::run_serially)).
+/// [`backend_tests!`](crate::backend_tests) includes it.
 #[macro_export]
 macro_rules! command_tests {
     ($connect:path) => {
-        #[tokio::test]
-        async fn strings_and_keys() {
+        $crate::serial_test!(strings_and_keys, async {
             $crate::scenarios::commands::strings_and_keys($connect).await;
-        }
-        #[tokio::test]
-        async fn hashes() {
+        });
+        $crate::serial_test!(hashes, async {
             $crate::scenarios::commands::hashes($connect).await;
-        }
-        #[tokio::test]
-        async fn sorted_sets() {
+        });
+        $crate::serial_test!(sorted_sets, async {
             $crate::scenarios::commands::sorted_sets($connect).await;
-        }
-        #[tokio::test]
-        async fn scan_scripts_and_raw() {
+        });
+        $crate::serial_test!(scan_scripts_and_raw, async {
             $crate::scenarios::commands::scan_scripts_and_raw($connect).await;
-        }
-        #[tokio::test]
-        async fn batches_pipelined_and_atomic() {
+        });
+        $crate::serial_test!(batches_pipelined_and_atomic, async {
             $crate::scenarios::commands::batches_pipelined_and_atomic($connect).await;
-        }
-        #[tokio::test]
-        async fn server_errors_classified_end_to_end() {
+        });
+        $crate::serial_test!(server_errors_classified_end_to_end, async {
             $crate::scenarios::commands::server_errors_classified_end_to_end($connect).await;
-        }
-        #[tokio::test]
-        async fn auth_errors_end_to_end_never_show_the_password() {
+        });
+        $crate::serial_test!(auth_errors_end_to_end_never_show_the_password, async {
             $crate::scenarios::commands::auth_errors_end_to_end_never_show_the_password($connect)
                 .await;
-        }
-        #[tokio::test]
-        async fn db_is_selected_and_url_connects() {
+        });
+        $crate::serial_test!(db_is_selected_and_url_connects, async {
             $crate::scenarios::commands::db_is_selected_and_url_connects($connect).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn consumer_groups() {
+        });
+        $crate::serial_test!(consumer_groups, async {
             $crate::scenarios::commands::consumer_groups($connect).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn blocking_commands_wait_on_their_own_connection() {
+        });
+        $crate::serial_test!(blocking_commands_wait_on_their_own_connection, async {
             $crate::scenarios::commands::blocking_commands_wait_on_their_own_connection($connect)
                 .await;
-        }
-        #[tokio::test]
-        async fn refused_connect_is_unavailable_and_fast() {
+        });
+        $crate::serial_test!(refused_connect_is_unavailable_and_fast, async {
             $crate::scenarios::commands::refused_connect_is_unavailable_and_fast($connect).await;
-        }
+        });
     };
 }
 

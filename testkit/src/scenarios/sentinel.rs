@@ -14,7 +14,7 @@
 //! 2. One writer task loops: `SET sentinel:<i> <i>` with a distinct key each time (plain
 //!    calls, no retry), then, until the kill, `WAIT 1 100` after each acknowledged `SET`;
 //!    a write whose `WAIT` says the replica has it is *confirmed*. Writes are paced
-//!    ([`FailoverOptions::pace`]).
+//!    (`FailoverOptions::load`'s `pace`).
 //! 3. Once writes are confirmed, the master is SIGKILLed. The time from the kill to the
 //!    first acknowledged `SET` issued after the old master's process exited is measured
 //!    (`kill_to_first_write`, from just before the kill, so never flattering), and
@@ -52,7 +52,7 @@ use resilience_core::{
 };
 use tokio::time::Instant;
 
-use super::{BackendFuture, ScenarioFailure};
+use super::{BackendFuture, Load, ScenarioFailure};
 use crate::server::{
     FakeSentinel, RedisServer, RespConnection, RespReply, SENTINEL_MASTER_NAME, SentinelDeployment,
 };
@@ -60,10 +60,10 @@ use crate::server::{
 /// Knobs of [`sentinel_failover_with`].
 #[derive(Clone, Debug)]
 pub struct FailoverOptions {
-    /// The backend's `socket_timeout` and `socket_connect_timeout` (default 300 ms).
-    pub socket_timeout: Duration,
-    /// Pause between two writes (default 5 ms).
-    pub pace: Duration,
+    /// The load (default: one writer, 5 ms between writes, a 300 ms socket timeout). Its
+    /// writes come from one task, in sequence, so a confirmed write's successor is known;
+    /// of the load, `pace`, `socket_timeout` and `health_check_interval` apply.
+    pub load: Load,
     /// Promise: the first write issued after the kill succeeds within this long of the
     /// kill (default 10 s).
     pub resume_within: Duration,
@@ -76,8 +76,14 @@ pub struct FailoverOptions {
 impl Default for FailoverOptions {
     fn default() -> Self {
         FailoverOptions {
-            socket_timeout: Duration::from_millis(300),
-            pace: Duration::from_millis(5),
+            load: Load {
+                writers: 1,
+                pace: Duration::from_millis(5),
+                counters: 0,
+                keys_per_writer: 1,
+                socket_timeout: Duration::from_millis(300),
+                health_check_interval: Duration::from_secs(1),
+            },
             resume_within: Duration::from_secs(10),
             after_resume: Duration::from_millis(500),
             writes_before_kill: 20,
@@ -264,11 +270,16 @@ where
     let mut deployment = SentinelDeployment::spawn().await?;
     let config = deployment
         .connection_config()
-        .with_socket_timeout(options.socket_timeout)
-        .with_socket_connect_timeout(options.socket_timeout);
+        .with_socket_timeout(options.load.socket_timeout)
+        .with_socket_connect_timeout(options.load.socket_timeout);
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder("sentinel_failover", backend).build()?;
+    let client = ResilientClient::builder("sentinel_failover", backend)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .with_health_check_interval(options.load.health_check_interval),
+        )
+        .build()?;
 
     let records: Arc<Mutex<Vec<WriteRecord>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -280,10 +291,16 @@ where
         Arc::clone(&records),
         Arc::clone(&stop),
         Arc::clone(&confirming),
-        options.pace,
+        options.load.pace,
     ));
     let counters: Vec<_> = (0..INCR_TASKS)
-        .map(|_| tokio::spawn(incr_loop(client.clone(), Arc::clone(&stop), options.pace)))
+        .map(|_| {
+            tokio::spawn(incr_loop(
+                client.clone(),
+                Arc::clone(&stop),
+                options.load.pace,
+            ))
+        })
         .collect();
     let confirmed_count =
         |records: &Mutex<Vec<WriteRecord>>| lock(records).iter().filter(|r| r.confirmed).count();

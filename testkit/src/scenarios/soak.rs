@@ -101,7 +101,7 @@
 //! both backends' soaks fit in a minute of CI) and `SOAK_SEED`. A longer run:
 //!
 //! ```text
-//! SOAK_SECS=600 cargo test -p backend-redis-rs --test soak -- --nocapture
+//! SOAK_SECS=600 cargo test -p backend-redis-rs --test scenarios soak:: -- --nocapture
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -121,10 +121,8 @@ use resilience_core::{
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{
-    BackendFuture, COUNTER_KEY, Fate, IncrCounts, Progress, ScenarioFailure, WriterLog, counter,
-    incr_once, wait_until,
-};
+use super::kill::{COUNTER_KEY, Fate, Progress, WriterLog, counter, incr_once, wait_until};
+use super::{BackendFuture, IncrCounts, Load, ScenarioFailure};
 use crate::proxy::ProxyMode;
 use crate::server::RespReply;
 
@@ -158,23 +156,8 @@ pub struct SoakOptions {
     pub seed: u64,
     /// Most faults injected (default 10,000: in practice the duration bounds the run).
     pub max_faults: usize,
-    /// Concurrent writer tasks (default 6).
-    pub writers: usize,
-    /// Each writer's pause between iterations (one write and one `INCRBY`); default 40 ms.
-    /// The default leaves the replay worker room to catch up between faults: once a key
-    /// has queued writes, every new write to it queues too (per-key order), so with a
-    /// load near the replay's throughput the queue never empties.
-    pub pace: Duration,
-    /// Extra tasks that only run `INCRBY`, back to back while Redis answers (default 0:
-    /// with `appendfsync always` they compete with the replay for fsyncs).
-    pub counters: usize,
-    /// Keys each writer cycles through (default 5: odd, so every key sees every shape and
-    /// both priorities).
-    pub keys_per_writer: usize,
-    /// The backend's `socket_timeout` and `socket_connect_timeout` (default 250 ms).
-    pub socket_timeout: Duration,
-    /// The client's health-check interval (default 250 ms).
-    pub health_check_interval: Duration,
+    /// The load: 6 writers 40 ms apart over 5 keys each (leaving the replay room to catch up between faults: once a key has queued writes, every new write to it queues too), no `INCRBY`-only tasks (with `appendfsync always` they would compete with the replay for fsyncs), 250 ms timeouts and health checks.
+    pub load: Load,
     /// Pause between two faults, drawn from this range (default 300 ms to 900 ms).
     pub pause: (Duration, Duration),
     /// How long a fault lasts (a kill's down time, a blackhole, a latency spell), drawn
@@ -231,15 +214,17 @@ impl Default for SoakOptions {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x5eed);
         SoakOptions {
+            load: Load {
+                writers: 6,
+                pace: Duration::from_millis(40),
+                counters: 0,
+                keys_per_writer: 5,
+                socket_timeout: Duration::from_millis(250),
+                health_check_interval: Duration::from_millis(250),
+            },
             duration: Duration::from_secs(Self::DEFAULT_SECS),
             seed,
             max_faults: 10_000,
-            writers: 6,
-            pace: Duration::from_millis(40),
-            counters: 0,
-            keys_per_writer: 5,
-            socket_timeout: Duration::from_millis(250),
-            health_check_interval: Duration::from_millis(250),
             pause: (Duration::from_millis(300), Duration::from_millis(900)),
             fault_length: (Duration::from_millis(100), Duration::from_secs(1)),
             drain_deadline: Duration::from_secs(30),
@@ -575,12 +560,12 @@ async fn soak_writer(
     progress: Arc<Progress>,
 ) -> SoakLog {
     let mut log = SoakLog::default();
-    let mut tick = tokio::time::interval(options.pace);
+    let mut tick = tokio::time::interval(options.load.pace);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut seq: u64 = 0;
     while !progress.stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let slot = (seq as usize) % options.keys_per_writer.max(1);
+        let slot = (seq as usize) % options.load.keys_per_writer.max(1);
         let shape = match (seq / 2) % 4 {
             2 => Shape::Seen,
             3 => Shape::Applied,
@@ -714,7 +699,7 @@ async fn fault_loop(
                 // Sometimes below the socket timeout (slow), sometimes beyond (timeouts).
                 let per_chunk = rng.random_range(
                     Duration::from_millis(5)
-                        ..=options.socket_timeout.max(Duration::from_millis(10)),
+                        ..=options.load.socket_timeout.max(Duration::from_millis(10)),
                 );
                 deployment.set_mode(ProxyMode::Latency(per_chunk));
                 sleep_within(&mut rng, options.fault_length, None).await;
@@ -796,14 +781,14 @@ where
 {
     let config = deployment
         .connection_config()
-        .with_socket_timeout(options.socket_timeout)
-        .with_socket_connect_timeout(options.socket_timeout);
+        .with_socket_timeout(options.load.socket_timeout)
+        .with_socket_connect_timeout(options.load.socket_timeout);
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
     let client = ResilientClient::builder_arc("soak", backend)
         .breaker(
             resilience_core::CircuitBreakerConfig::default()
-                .with_health_check_interval(options.health_check_interval),
+                .with_health_check_interval(options.load.health_check_interval),
         )
         .queue(resilience_core::QueueConfig::default().with_capacity(1_000_000))
         // Room for everything the paced load can queue during a fault: QueueFull would be
@@ -811,7 +796,7 @@ where
         .build()?;
 
     let progress = Arc::new(Progress::default());
-    let writers: Vec<JoinHandle<SoakLog>> = (0..options.writers)
+    let writers: Vec<JoinHandle<SoakLog>> = (0..options.load.writers)
         .map(|i| {
             tokio::spawn(soak_writer(
                 client.clone(),
@@ -821,22 +806,18 @@ where
             ))
         })
         .collect();
-    let counter_options = super::KillOptions {
-        pace: options.pace,
-        ..super::KillOptions::default()
-    };
-    let counters: Vec<JoinHandle<WriterLog>> = (0..options.counters)
+    let counters: Vec<JoinHandle<WriterLog>> = (0..options.load.counters)
         .map(|_| {
             tokio::spawn(counter(
                 client.clone(),
-                counter_options.clone(),
+                options.load.clone(),
                 Arc::clone(&progress),
             ))
         })
         .collect();
     let stop = |progress: &Progress| progress.stop.store(true, Ordering::Relaxed);
 
-    let warm = options.writers as u64 * 5;
+    let warm = options.load.writers as u64 * 5;
     let warmed = wait_until(Instant::now() + Duration::from_secs(10), || {
         progress.incr_ok.load(Ordering::Relaxed) >= warm
             && progress.stored.load(Ordering::Relaxed) >= warm
@@ -988,7 +969,7 @@ where
         drained_in,
         ..SoakReport::default()
     };
-    check(&mut reader, &writes, options.writers, &mut report).await?;
+    check(&mut reader, &writes, options.load.writers, &mut report).await?;
     let _ = client.shutdown(Duration::from_millis(100)).await;
     report.elapsed = began.elapsed();
     Ok(report)
