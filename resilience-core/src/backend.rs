@@ -75,7 +75,7 @@
 //! # Ok::<(), resilience_core::BackendError>(())
 //! ```
 
-pub use crate::cache::tracking::{CHANNEL_CAPACITY, TrackingHub, is_not_tracking};
+pub use crate::cache::tracking::{TrackingHub, is_not_tracking};
 pub use crate::cache::{InvalidationFeed, TrackedReply};
 pub use crate::cluster::ConnectNode;
 pub use crate::wire::{ArgSink, ReplyShape};

@@ -2,17 +2,21 @@
 //!
 //! Its guide is in the docs of its main type.
 
+#[cfg(feature = "cache")]
 mod store;
-pub mod tracking;
+pub(crate) mod tracking;
 
+#[cfg(feature = "cache")]
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
 use crate::Value;
 
+#[cfg(feature = "cache")]
 pub(crate) use store::{Entry, ReadCache};
 
+#[cfg(feature = "cache")]
 /// Size and age limits of the client-side cache.
 ///
 /// New fields may be added: build one from [`Default`] and the `with_*` setters
@@ -85,6 +89,7 @@ pub struct CacheConfig {
     pub ttl: Duration,
 }
 
+#[cfg(feature = "cache")]
 impl CacheConfig {
     /// Checks every setting: the first one out of range is an
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming it and saying why.
@@ -103,6 +108,7 @@ impl CacheConfig {
     }
 }
 
+#[cfg(feature = "cache")]
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
@@ -112,6 +118,7 @@ impl Default for CacheConfig {
     }
 }
 
+#[cfg(feature = "cache")]
 /// Where a value returned by [`get_cached`](crate::ResilientClient::get_cached) and
 /// [`hgetall_cached`](crate::ResilientClient::hgetall_cached) came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,6 +133,7 @@ pub enum Freshness {
     Stale,
 }
 
+#[cfg(feature = "cache")]
 /// A value and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cached<T> {
@@ -135,6 +143,7 @@ pub struct Cached<T> {
     pub freshness: Freshness,
 }
 
+#[cfg(feature = "cache")]
 /// A snapshot of a client's cache counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -87,15 +87,17 @@ pub use seam::KvBackend;
 pub use value::{FromReply, Value};
 
 pub use breaker::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, MAX_HALF_OPEN_CALLS, Permit,
-    RateWindow, Rejected, TIME_BUCKETS, Transition,
+    CircuitBreaker, CircuitBreakerConfig, CircuitState, FailurePolicy, Permit, RateWindow,
+    Rejected, Transition,
 };
 //
 pub use retry::{
     Backoff, ByClass, Jitter, RetryBudget, RetryDecision, RetryError, RetryPolicy, retry_with,
 };
 //
-pub use cache::{CacheConfig, CacheStats, Cached, Freshness, Invalidation};
+pub use cache::Invalidation;
+#[cfg(feature = "cache")]
+pub use cache::{CacheConfig, CacheStats, Cached, Freshness};
 #[cfg(feature = "durable")]
 pub use client::JournaledBuilder;
 pub use client::{
@@ -103,8 +105,8 @@ pub use client::{
     StoreFuture, Submitted, script_sha1,
 };
 pub use cluster::{
-    CLUSTER_REFRESH_PERIOD, CLUSTER_REFRESH_THROTTLE, ClientRouter, ClusterBackend, SLOT_COUNT,
-    ShardStats, ShardedClient, ShardedClientBuilder, hash_slot, key_for_slot,
+    ClientRouter, ClusterBackend, SLOT_COUNT, ShardStats, ShardedClient, ShardedClientBuilder,
+    hash_slot, key_for_slot,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use pubsub::{

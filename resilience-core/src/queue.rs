@@ -311,7 +311,7 @@ pub(crate) enum Batching {
 
 impl<P> RecoveryQueue<P> {
     /// An empty queue for the client named `client`.
-    pub fn new(client: impl Into<Arc<str>>, config: QueueConfig) -> Self {
+    pub(crate) fn new(client: impl Into<Arc<str>>, config: QueueConfig) -> Self {
         let client: Arc<str> = client.into();
         RecoveryQueue {
             metrics: observe::QueueMetrics::new(Arc::clone(&client)),
@@ -338,7 +338,7 @@ impl<P> RecoveryQueue<P> {
 
     /// Sets the hook told about every operation that leaves the queue for good (applied or
     /// dead-lettered; not released ones). Set once, before the queue is shared.
-    pub fn with_leave_hook(mut self, hook: LeaveHook<P>) -> Self {
+    pub(crate) fn with_leave_hook(mut self, hook: LeaveHook<P>) -> Self {
         self.leave_hook = Some(hook);
         self
     }
@@ -353,7 +353,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Adds a listener told about every dead letter (after the fact, outside any lock).
-    pub fn on_dead_letter(&self, listener: DeadLetterListener) {
+    pub(crate) fn on_dead_letter(&self, listener: DeadLetterListener) {
         self.listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -361,7 +361,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Queues an operation. Evicts the newest lower-priority operation when full.
-    pub fn push(
+    pub(crate) fn push(
         &self,
         priority: Priority,
         keys: Vec<String>,
@@ -426,7 +426,7 @@ impl<P> RecoveryQueue<P> {
 
     /// Whether any queued operation shares one of `keys` (a new write on them must queue
     /// behind it, not overtake it).
-    pub fn has_pending(&self, keys: &[String]) -> bool {
+    pub(crate) fn has_pending(&self, keys: &[String]) -> bool {
         // Nothing queued (the healthy path): no lock. An operation pushed before this call
         // began stored its count before its lock was released, so it is seen here.
         if self.queued.load(Ordering::Acquire) == 0 {
@@ -437,17 +437,17 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Operations waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }
 
     /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Dead-letters every operation older than `max_age`; returns how many.
-    pub fn expire(&self, now: Instant) -> usize {
+    pub(crate) fn expire(&self, now: Instant) -> usize {
         let expired: Vec<(u64, Entry<P>, Duration)> = {
             let mut state = self.lock();
             if state
@@ -487,7 +487,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// When the oldest waiting operation reaches `max_age`.
-    pub fn next_expiry(&self) -> Option<Instant> {
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
         self.lock()
             .oldest_enqueued_at()
             .map(|t| t + self.config.max_age)
@@ -504,7 +504,7 @@ impl<P> RecoveryQueue<P> {
     /// a long queue costs time in proportion to its length, not its square. When that window
     /// holds nothing eligible, the oldest operation of all is taken: nothing was issued
     /// before it on any of its keys, so it is always eligible, and the queue always moves.
-    pub fn take_batch(&self, batching: impl Fn(&P) -> Batching) -> Vec<Claimed<P>> {
+    pub(crate) fn take_batch(&self, batching: impl Fn(&P) -> Batching) -> Vec<Claimed<P>> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let batch_size = self.config.batch_size;
@@ -572,7 +572,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// The claimed operations were applied: resolve their tickets `Completed`.
-    pub fn complete(&self, ids: &[u64]) {
+    pub(crate) fn complete(&self, ids: &[u64]) {
         let done: Vec<Entry<P>> = {
             let mut state = self.lock();
             let done: Vec<Entry<P>> = ids.iter().filter_map(|id| state.remove(*id)).collect();
@@ -595,7 +595,7 @@ impl<P> RecoveryQueue<P> {
 
     /// The claimed operations were not attempted (the breaker said no): put them back as
     /// they were, attempts unchanged.
-    pub fn release(&self, ids: &[u64]) {
+    pub(crate) fn release(&self, ids: &[u64]) {
         let mut state = self.lock();
         for id in ids {
             if let Some(entry) = state.ops.get_mut(id) {
@@ -606,7 +606,7 @@ impl<P> RecoveryQueue<P> {
 
     /// The claimed operations reached Redis and failed. A `retryable` failure counts an
     /// attempt and dead-letters at `max_attempts`; a non-retryable one dead-letters now.
-    pub fn fail(&self, ids: &[u64], error: &str, retryable: bool) {
+    pub(crate) fn fail(&self, ids: &[u64], error: &str, retryable: bool) {
         let dead: Vec<(u64, Entry<P>, DeadLetterReason)> = {
             let mut state = self.lock();
             let mut dead = Vec::new();
@@ -650,19 +650,19 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Stops intake: later pushes get [`PushError::Closed`].
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.work.notify_one();
         self.drained.notify_waiters();
     }
 
     /// Whether intake is stopped.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Dead-letters everything still waiting with `reason`; returns how many.
-    pub fn dead_letter_all(&self, reason: DeadLetterReason) -> usize {
+    pub(crate) fn dead_letter_all(&self, reason: DeadLetterReason) -> usize {
         let all: Vec<(u64, Entry<P>)> = {
             let mut state = self.lock();
             let ids: Vec<u64> = state.ops.keys().copied().collect();
@@ -683,13 +683,13 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Waits until new work may be available (a push, or close).
-    pub async fn work_added(&self) {
+    pub(crate) async fn work_added(&self) {
         self.work.notified().await;
     }
 
     /// Waits until no queued operation shares one of `keys`, or `deadline` passes;
     /// returns whether they cleared.
-    pub async fn wait_keys_clear(&self, keys: &[String], deadline: Instant) -> bool {
+    pub(crate) async fn wait_keys_clear(&self, keys: &[String], deadline: Instant) -> bool {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -707,7 +707,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// Waits until the queue is empty or `deadline` passes; returns whether it emptied.
-    pub async fn wait_empty(&self, deadline: Instant) -> bool {
+    pub(crate) async fn wait_empty(&self, deadline: Instant) -> bool {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -722,7 +722,7 @@ impl<P> RecoveryQueue<P> {
     }
 
     /// A snapshot.
-    pub fn stats(&self) -> QueueStats {
+    pub(crate) fn stats(&self) -> QueueStats {
         let now = Instant::now();
         let state = self.lock();
         let depth_by_priority = state.depth_by_priority();

@@ -2,10 +2,10 @@
 //!
 //! Its guide is in the docs of its main type.
 
-pub mod budget;
-pub mod decision;
-pub mod policy;
-pub mod run;
+pub(crate) mod budget;
+pub(crate) mod decision;
+pub(crate) mod policy;
+pub(crate) mod run;
 
 pub use budget::RetryBudget;
 pub use decision::{ByClass, RetryDecision};

@@ -110,6 +110,14 @@ pub struct FaultyBackend<B: KvBackend> {
     state: Arc<State>,
 }
 
+impl<B: KvBackend> std::fmt::Debug for FaultyBackend<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyBackend")
+            .field("inner", &self.inner.name())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The test's handle on a [`FaultyBackend`]: inject faults and read counters.
 ///
 /// Cloning is cheap (one `Arc`); all clones control the same backend. Every setting takes

@@ -9,7 +9,7 @@ use resilience_core::ConnectionConfig;
 use testkit::RedisServer;
 
 /// A config pointing at `port` with the given socket timeout.
-pub fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {
+pub(crate) fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {
     ConnectionConfig::default()
         .with_host("127.0.0.1")
         .with_port(port)
@@ -18,7 +18,7 @@ pub fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {
 }
 
 /// A fresh server and a backend connected to it.
-pub async fn server_and_backend(socket_timeout: Duration) -> (RedisServer, FredBackend) {
+pub(crate) async fn server_and_backend(socket_timeout: Duration) -> (RedisServer, FredBackend) {
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let backend = FredBackend::connect(&config(server.port(), socket_timeout))
         .await
@@ -28,7 +28,7 @@ pub async fn server_and_backend(socket_timeout: Duration) -> (RedisServer, FredB
 
 /// Polls `f` until it returns `Some`, or panics after `deadline`. Returns the value and
 /// how long it took.
-pub async fn wait_for<T, F, Fut>(deadline: Duration, mut f: F) -> (T, Duration)
+pub(crate) async fn wait_for<T, F, Fut>(deadline: Duration, mut f: F) -> (T, Duration)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -49,7 +49,9 @@ where
 /// Connects this driver for the scenarios of `testkit::scenarios`, which take a factory,
 /// as users connect: through `resilient_redis::connect_backend`, which puts the cluster
 /// router over one backend per node for a cluster configuration.
-pub fn factory(config: resilience_core::ConnectionConfig) -> testkit::scenarios::BackendFuture {
+pub(crate) fn factory(
+    config: resilience_core::ConnectionConfig,
+) -> testkit::scenarios::BackendFuture {
     Box::pin(async move {
         resilient_redis::connect_backend(&config, resilient_redis::BackendKind::Fred)
             .await

@@ -12,18 +12,18 @@ use tokio::time::Instant;
 /// The shared test helpers (a 500 ms socket timeout, configs, command builders, `timed`);
 /// each test binary uses some of them.
 #[allow(unused_imports)]
-pub use testkit::scenarios::support::{
+pub(crate) use testkit::scenarios::support::{
     SOCKET_TIMEOUT, b, config, config_for, get, set, spawn_server as server, timed,
 };
 
 /// Slack allowed on top of a timeout (scheduling on a busy 2-core machine).
-pub const SLACK: Duration = Duration::from_millis(100);
+pub(crate) const SLACK: Duration = Duration::from_millis(100);
 
-pub fn proxied_config(proxy: &FaultProxy) -> ConnectionConfig {
+pub(crate) fn proxied_config(proxy: &FaultProxy) -> ConnectionConfig {
     config_for("127.0.0.1", proxy.addr().port())
 }
 
-pub async fn connect(server: &RedisServer) -> RedisRsBackend {
+pub(crate) async fn connect(server: &RedisServer) -> RedisRsBackend {
     RedisRsBackend::connect(&config(server))
         .await
         .expect("connect to the test server")
@@ -31,7 +31,7 @@ pub async fn connect(server: &RedisServer) -> RedisRsBackend {
 
 /// Calls PING until it succeeds or `within` passes; returns how long it took and how many
 /// calls failed first.
-pub async fn until_ping_succeeds(
+pub(crate) async fn until_ping_succeeds(
     backend: &RedisRsBackend,
     within: Duration,
 ) -> Result<(Duration, u32), (Duration, BackendError)> {
@@ -56,7 +56,9 @@ pub async fn until_ping_succeeds(
 /// Connects this driver for the scenarios of `testkit::scenarios`, which take a factory,
 /// as users connect: through `resilient_redis::connect_backend`, which puts the cluster
 /// router over one backend per node for a cluster configuration.
-pub fn factory(config: resilience_core::ConnectionConfig) -> testkit::scenarios::BackendFuture {
+pub(crate) fn factory(
+    config: resilience_core::ConnectionConfig,
+) -> testkit::scenarios::BackendFuture {
     Box::pin(async move {
         resilient_redis::connect_backend(&config, resilient_redis::BackendKind::RedisRs)
             .await

@@ -73,6 +73,12 @@ pub mod raw {
         #[derive(Clone)]
         pub struct RawRedisRsCluster(ClusterConnection);
 
+        impl std::fmt::Debug for RawRedisRsCluster {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RawRedisRsCluster").finish_non_exhaustive()
+            }
+        }
+
         impl RawRedisRsCluster {
             /// Connects to the cluster of `config.cluster_nodes`.
             pub async fn connect(config: &ConnectionConfig) -> Result<Self, OpError> {
@@ -118,6 +124,12 @@ pub mod raw {
         /// fred's clustered client, with the command timeout of the backend.
         #[derive(Clone)]
         pub struct RawFredCluster(Client);
+
+        impl std::fmt::Debug for RawFredCluster {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("RawFredCluster").finish_non_exhaustive()
+            }
+        }
 
         impl RawFredCluster {
             /// Connects to the cluster of `config.cluster_nodes`.

@@ -223,6 +223,12 @@ mod fred_hand {
     #[derive(Clone)]
     pub struct FredHand(pub Client);
 
+    impl std::fmt::Debug for FredHand {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("FredHand").finish_non_exhaustive()
+        }
+    }
+
     fn err(what: &str) -> impl Fn(fred::error::Error) -> OpError + '_ {
         move |e| OpError(format!("{what}: {e}"))
     }

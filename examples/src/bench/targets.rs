@@ -24,6 +24,12 @@ use super::load::{OpError, Target};
 #[derive(Clone)]
 pub struct Resilient(pub ResilientClient);
 
+impl std::fmt::Debug for Resilient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resilient").finish_non_exhaustive()
+    }
+}
+
 impl Target for Resilient {
     async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
         match self.0.set(key, value.clone(), SetOptions::default()).await {
@@ -47,6 +53,12 @@ impl Target for Resilient {
 /// (translation, reply shaping, its timeout) and the client (breaker, metrics, tracing).
 #[derive(Clone)]
 pub struct BackendOnly(pub std::sync::Arc<dyn KvBackend>);
+
+impl std::fmt::Debug for BackendOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendOnly").finish_non_exhaustive()
+    }
+}
 
 impl Target for BackendOnly {
     async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {
@@ -89,6 +101,12 @@ mod redis_rs {
     /// The raw redis-rs driver: a clone of one `ConnectionManager` per task.
     #[derive(Clone)]
     pub struct RawRedisRs(ConnectionManager);
+
+    impl std::fmt::Debug for RawRedisRs {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RawRedisRs").finish_non_exhaustive()
+        }
+    }
 
     impl RawRedisRs {
         /// Connects a `ConnectionManager` configured as `RedisRsBackend` configures its own.
@@ -183,6 +201,12 @@ mod fred_raw {
     /// through fred's typed commands.
     #[derive(Clone)]
     pub struct RawFred(pub WithOptions<Client>);
+
+    impl std::fmt::Debug for RawFred {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RawFred").finish_non_exhaustive()
+        }
+    }
 
     impl Target for RawFred {
         async fn set(&self, key: &str, value: &Bytes) -> Result<(), OpError> {

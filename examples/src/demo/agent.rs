@@ -37,7 +37,7 @@ pub(super) struct AgentPlan {
 }
 
 impl AgentPlan {
-    pub fn agent_id(&self) -> String {
+    pub(super) fn agent_id(&self) -> String {
         format!("agent_{:03}", self.index)
     }
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 use testkit::FaultyBackend;
 
 mod recall;
-pub use recall::*;
+pub(crate) use recall::*;
 
 /// The one list of the suite's cases, each with the clock it needs on the in-memory
 /// backend (`paused`: tokio's paused clock; `real`: a multi-thread runtime). Every file
@@ -49,9 +49,9 @@ macro_rules! every_case {
 }
 
 /// Makes a fresh, empty backend (with the tiers' natives registered, for in-memory).
-pub type MakeBackend = Arc<dyn Fn() -> Arc<dyn KvBackend> + Send + Sync>;
+pub(crate) type MakeBackend = Arc<dyn Fn() -> Arc<dyn KvBackend> + Send + Sync>;
 
-pub fn client(name: &str, backend: impl KvBackend) -> ResilientClient {
+pub(crate) fn client(name: &str, backend: impl KvBackend) -> ResilientClient {
     ResilientClient::builder(name, backend)
         .breaker(
             resilience_core::CircuitBreakerConfig::default()
@@ -61,7 +61,7 @@ pub fn client(name: &str, backend: impl KvBackend) -> ResilientClient {
         .expect("valid client settings")
 }
 
-pub fn small_stm(capacity: usize, slack: usize) -> StmConfig {
+pub(crate) fn small_stm(capacity: usize, slack: usize) -> StmConfig {
     StmConfig::default()
         .with_capacity(capacity)
         .with_transition_slack(slack)
@@ -93,7 +93,7 @@ async fn exists(c: &ResilientClient, keys: Vec<String>) -> i64 {
 }
 
 /// Store, read back by id, range queries, count, delete, clear.
-pub async fn store_read_query_delete(mk: &MakeBackend) {
+pub(crate) async fn store_read_query_delete(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c).build().unwrap();
     let agent = mem.agent("agent-1").unwrap();
@@ -153,7 +153,7 @@ pub async fn store_read_query_delete(mk: &MakeBackend) {
 }
 
 /// Importance is clamped on write and on adjustment.
-pub async fn importance_stays_in_unit_interval(mk: &MakeBackend) {
+pub(crate) async fn importance_stays_in_unit_interval(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c).build().unwrap();
     let agent = mem.agent("a").unwrap();
@@ -193,7 +193,7 @@ pub async fn importance_stays_in_unit_interval(mk: &MakeBackend) {
 }
 
 /// Every key a write creates has a TTL, and a read does not change it.
-pub async fn every_key_has_a_ttl_and_reads_keep_it(mk: &MakeBackend) {
+pub(crate) async fn every_key_has_a_ttl_and_reads_keep_it(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c.clone())
         .stm_config(small_stm(2, 0))
@@ -243,7 +243,7 @@ pub async fn every_key_has_a_ttl_and_reads_keep_it(mk: &MakeBackend) {
 }
 
 /// 50 concurrent readers of one memory: the count ends exactly at 50.
-pub async fn concurrent_readers_count_exactly(mk: &MakeBackend) {
+pub(crate) async fn concurrent_readers_count_exactly(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c).build().unwrap();
     let agent = mem.agent("readers").unwrap();
@@ -268,7 +268,7 @@ pub async fn concurrent_readers_count_exactly(mk: &MakeBackend) {
 
 /// Writing 1,500 memories to an STM of 1,000 leaves at most 1,000 in STM and the rest in
 /// IM: none lost, none duplicated.
-pub async fn overflow_moves_to_im_without_loss(mk: &MakeBackend) {
+pub(crate) async fn overflow_moves_to_im_without_loss(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c).build().unwrap();
     let agent = mem.agent("busy").unwrap();
@@ -307,7 +307,7 @@ pub async fn overflow_moves_to_im_without_loss(mk: &MakeBackend) {
 
 /// An IM write failing during a transition keeps the STM copy; a later pass finishes the
 /// move. A move interrupted after the IM write (STM delete failed) duplicates nothing.
-pub async fn failed_and_interrupted_moves(mk: &MakeBackend) {
+pub(crate) async fn failed_and_interrupted_moves(mk: &MakeBackend) {
     let shared = mk();
     let stm_client = client("stm", shared.clone());
     let (im_backend, im_faults) = FaultyBackend::new(shared.clone());
@@ -468,7 +468,7 @@ async fn moved_entry(
 }
 
 /// Compression levels 1 and 2 keep what they promise; corrupt payloads are errors.
-pub async fn compression_levels_round_trip(mk: &MakeBackend) {
+pub(crate) async fn compression_levels_round_trip(mk: &MakeBackend) {
     let (e, _, _) = moved_entry(CompressionLevel::Light, mk).await;
     assert_eq!(
         e.content,
@@ -562,7 +562,7 @@ pub async fn compression_levels_round_trip(mk: &MakeBackend) {
 
 /// Bad agent ids and oversized values are `InvalidInput`; distinct agents never share a
 /// key.
-pub async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
+pub(crate) async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c.clone())
         .stm_config(StmConfig::default().with_max_value_bytes(1000))
@@ -633,7 +633,7 @@ pub async fn invalid_input_and_key_isolation(mk: &MakeBackend) {
 }
 
 /// A write cut off mid-way leaves all of its keys or none.
-pub async fn cut_off_writes_are_all_or_nothing(mk: &MakeBackend) {
+pub(crate) async fn cut_off_writes_are_all_or_nothing(mk: &MakeBackend) {
     let shared = mk();
     let (faulty, faults) = FaultyBackend::new(shared.clone());
     let probe = client("probe", shared);
@@ -685,7 +685,7 @@ pub async fn cut_off_writes_are_all_or_nothing(mk: &MakeBackend) {
 
 /// An outage: Normal writes queue and all land after recovery; meanwhile they are readable
 /// from the fallback, marked as such.
-pub async fn outage_queues_writes_and_fallback_serves_reads(mk: &MakeBackend) {
+pub(crate) async fn outage_queues_writes_and_fallback_serves_reads(mk: &MakeBackend) {
     let shared = mk();
     let (faulty, faults) = FaultyBackend::new(shared);
     let c = client("t", faulty);

@@ -16,7 +16,7 @@ use super::{MakeBackend, client, small_stm};
 const DIM: usize = 16;
 
 /// A deterministic pseudo-random unit vector for `seed`.
-pub fn vector(seed: u64) -> Vec<f32> {
+pub(crate) fn vector(seed: u64) -> Vec<f32> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let v: Vec<f32> = (0..DIM)
         .map(|_| {
@@ -65,7 +65,7 @@ async fn store_steps(agent: &AgentMemory, steps: std::ops::Range<u64>) -> Vec<Ul
 
 /// Exact over both tiers (IM kept as `f32` here): the same ids and scores as brute force,
 /// best first, ties by id; deleted memories and bad queries are handled.
-pub async fn similar_ranks_across_tiers_exactly(mk: &MakeBackend) {
+pub(crate) async fn similar_ranks_across_tiers_exactly(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c)
         .stm_config(small_stm(8, 0))
@@ -150,7 +150,7 @@ pub async fn similar_ranks_across_tiers_exactly(mk: &MakeBackend) {
 }
 
 /// IM quantized (the default compression): every memory still finds itself first.
-pub async fn similar_finds_quantized_memories(mk: &MakeBackend) {
+pub(crate) async fn similar_finds_quantized_memories(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c)
         .stm_config(small_stm(4, 0))
@@ -171,7 +171,7 @@ pub async fn similar_finds_quantized_memories(mk: &MakeBackend) {
 }
 
 /// Filters combine with `similar` and work alone in `find`; content search ignores case.
-pub async fn filters_and_content_search(mk: &MakeBackend) {
+pub(crate) async fn filters_and_content_search(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c)
         .stm_config(small_stm(6, 0))
@@ -257,7 +257,7 @@ pub async fn filters_and_content_search(mk: &MakeBackend) {
 
 /// Moves and deletes leave records behind; writes compact the block, which stays
 /// searchable and bounded.
-pub async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) {
+pub(crate) async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) {
     let c = client("t", mk());
     let mem = TieredMemory::builder(c.clone(), c.clone())
         .stm_config(small_stm(8, 0))
@@ -297,7 +297,7 @@ pub async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) {
 }
 
 /// During an outage, searches answer from the fallback's recent entries.
-pub async fn searches_answer_from_the_fallback_during_an_outage(mk: &MakeBackend) {
+pub(crate) async fn searches_answer_from_the_fallback_during_an_outage(mk: &MakeBackend) {
     let (faulty, faults) = FaultyBackend::new(mk());
     let c = client("t", faulty);
     let (fb, _fb_backend) = connect_in_memory("fallback");

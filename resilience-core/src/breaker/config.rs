@@ -208,8 +208,8 @@ pub enum RateWindow {
     /// The last N recorded calls (a lock-free ring of N slots).
     Count(u32),
     /// The calls recorded in the last duration, kept in
-    /// [`TIME_BUCKETS`](super::TIME_BUCKETS) buckets of `duration / TIME_BUCKETS` each:
-    /// the window actually summed covers between `(TIME_BUCKETS - 1) / TIME_BUCKETS` of the
+    /// 20 buckets of `duration / 20` each:
+    /// the window actually summed covers between 19/20 of the
     /// duration and all of it.
     Time(Duration),
 }

@@ -27,18 +27,17 @@ use tokio::time::Instant;
 use crate::ErrorKind;
 
 pub use config::{CircuitBreakerConfig, FailurePolicy, RateWindow};
-pub use state::{CircuitState, MAX_HALF_OPEN_CALLS, Rejected, Transition};
-pub use window::TIME_BUCKETS;
+pub use state::{CircuitState, Rejected, Transition};
 
 use state::{INFLIGHT_ONE, Word};
 use sync::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 use window::{Counters, duration_nanos};
 
 /// Counter of transitions, labels `breaker`, `from`, `to`.
-pub const METRIC_TRANSITIONS: &str = "resilience_breaker_transitions_total";
+pub(crate) const METRIC_TRANSITIONS: &str = "resilience_breaker_transitions_total";
 /// Gauge of the current state, label `breaker`: 0 closed, 1 open, 2 half-open,
 /// 3 forced-open, 4 disabled.
-pub const METRIC_STATE: &str = "resilience_breaker_state";
+pub(crate) const METRIC_STATE: &str = "resilience_breaker_state";
 
 type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 
@@ -111,7 +110,7 @@ type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 /// when a failure streak ends): no lock, no allocation, no clock read. Rejecting while Open
 /// is two loads and a read of Tokio's clock. A count window adds a `fetch_add` and a `swap`
 /// per call; a time window and slow-call counting add clock reads, and a time window sums
-/// its [`TIME_BUCKETS`] buckets on each record. Only transitions take a lock.
+/// its 20 time buckets on each record. Only transitions take a lock.
 ///
 /// # Observing transitions
 ///

@@ -141,7 +141,7 @@ const INFLIGHT_MASK: u64 = ((1 << INFLIGHT_BITS) - 1) << INFLIGHT_SHIFT;
 const GEN_SHIFT: u32 = STATE_BITS + INFLIGHT_BITS;
 
 /// The largest `half_open_max_calls` the state word can count; larger values are clamped.
-pub const MAX_HALF_OPEN_CALLS: u32 = (1 << INFLIGHT_BITS) - 1;
+pub(crate) const MAX_HALF_OPEN_CALLS: u32 = (1 << INFLIGHT_BITS) - 1;
 
 /// One half-open reservation, to add to or subtract from a word.
 pub(super) const INFLIGHT_ONE: u64 = 1 << INFLIGHT_SHIFT;

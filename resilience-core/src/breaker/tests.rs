@@ -665,7 +665,7 @@ mod recorder {
     };
 
     #[derive(Default, Clone)]
-    pub struct Log(pub Arc<Mutex<Vec<String>>>);
+    pub(super) struct Log(pub Arc<Mutex<Vec<String>>>);
 
     struct Handle(String, Log);
 

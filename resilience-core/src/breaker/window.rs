@@ -4,7 +4,7 @@
 //!   zero, so a healthy stream of successes never bounces the cache line between cores.
 //! - Count window: a ring of N `AtomicU8` slots (empty / success / failure), a sequence
 //!   number that hands out slots, and a running failure count adjusted by each slot swap.
-//! - Time window: [`TIME_BUCKETS`] buckets, each an epoch plus call and failure counts; a
+//! - Time window: `TIME_BUCKETS` buckets, each an epoch plus call and failure counts; a
 //!   bucket whose epoch is stale is reset by whoever first writes into it.
 //!
 //! Being lock-free, concurrent updates are only approximately ordered: at a bucket
@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::config::{FailurePolicy, RateWindow};
 
 /// How many buckets a [`RateWindow::Time`] window is split into.
-pub const TIME_BUCKETS: usize = 20;
+pub(crate) const TIME_BUCKETS: usize = 20;
 
 const REASON_CONSECUTIVE: &str = "failure threshold reached";
 const REASON_RATE: &str = "failure rate exceeded";

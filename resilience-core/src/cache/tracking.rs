@@ -15,7 +15,7 @@ use crate::{BackendError, Command, ErrorKind, KvBackend};
 
 /// How many invalidation messages a slow subscriber may fall behind before it must assume
 /// it missed some (and empty its cache).
-pub const CHANNEL_CAPACITY: usize = 4096;
+pub(crate) const CHANNEL_CAPACITY: usize = 4096;
 
 /// First and largest wait between two attempts to turn tracking on again.
 const RETRY_MIN: Duration = Duration::from_millis(20);

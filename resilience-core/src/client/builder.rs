@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig};
+#[cfg(feature = "cache")]
 use crate::cache::{CacheConfig, ReadCache};
 use crate::observe::{CallMetrics, Observability};
 use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
@@ -36,6 +37,7 @@ pub struct ResilientClientBuilder {
     breaker: CircuitBreakerConfig,
     queue: QueueConfig,
     dead_letter_listeners: Vec<DeadLetterListener>,
+    #[cfg(feature = "cache")]
     cache: Option<CacheConfig>,
     health_probe: Command,
     observability: Observability,
@@ -49,7 +51,6 @@ impl std::fmt::Debug for ResilientClientBuilder {
             .field("retry_policy", &self.retry_policy)
             .field("breaker", &self.breaker)
             .field("queue", &self.queue)
-            .field("cache", &self.cache)
             .field("health_probe", &self.health_probe)
             .field("observability", &self.observability)
             .finish_non_exhaustive()
@@ -67,6 +68,7 @@ impl ResilientClientBuilder {
             breaker: CircuitBreakerConfig::default(),
             queue: QueueConfig::default(),
             dead_letter_listeners: Vec::new(),
+            #[cfg(feature = "cache")]
             cache: None,
             health_probe: Command::Ping,
             observability: Observability::default(),
@@ -137,6 +139,7 @@ impl ResilientClientBuilder {
     /// ([`KvBackend::invalidations`] is `Some`, e.g. a Redis backend connected with
     /// `client_tracking`); over any other backend the cache stays off and a warning is
     /// logged when the client is built.
+    #[cfg(feature = "cache")]
     pub fn client_cache(mut self, config: CacheConfig) -> Self {
         self.cache = Some(config);
         self
@@ -221,6 +224,7 @@ impl ResilientClientBuilder {
         self.breaker.check()?;
         self.queue.check()?;
         self.retry_policy.check()?;
+        #[cfg(feature = "cache")]
         if let Some(cache) = &self.cache {
             cache.check()?;
         }
@@ -246,6 +250,7 @@ impl ResilientClientBuilder {
         for listener in self.dead_letter_listeners {
             queue.on_dead_letter(listener);
         }
+        #[cfg(feature = "cache")]
         let cache = self.cache.and_then(|config| match self.backend.invalidations() {
             Some(feed) => Some(ReadCache::new(&config, feed)),
             None => {
@@ -267,6 +272,7 @@ impl ResilientClientBuilder {
                 scripts: RwLock::new(Default::default()),
                 counters: Counters::default(),
                 tasks: OnceLock::new(),
+                #[cfg(feature = "cache")]
                 cache,
                 health_probe: self.health_probe,
                 #[cfg(feature = "durable")]
@@ -327,6 +333,7 @@ mod tests {
             builder().retry_policy(RetryPolicy::default().with_backoff_factor(f64::NAN)),
             "retry_policy.backoff_factor",
         );
+        #[cfg(feature = "cache")]
         refused(
             builder().client_cache(CacheConfig::default().with_max_entries(0)),
             "client_cache.max_entries",

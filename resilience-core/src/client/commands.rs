@@ -45,6 +45,7 @@ impl ResilientClient {
     ///
     /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn get(&self, key: impl Into<String>) -> Result<Option<Bytes>, Error> {
+        #[cfg(feature = "cache")]
         if let Some(cache) = &self.inner.cache {
             // Boxed: keeps the cache's larger future out of the uncached `get`'s size.
             return Box::pin(self.get_via_cache(cache, key.into())).await;
@@ -203,6 +204,7 @@ impl ResilientClient {
     ///
     /// With a client cache, a trusted cached value may answer (never a stale one).
     pub async fn hgetall(&self, key: impl Into<String>) -> Result<HashMap<String, Bytes>, Error> {
+        #[cfg(feature = "cache")]
         if let Some(cache) = &self.inner.cache {
             return Box::pin(self.hgetall_via_cache(cache, key.into())).await;
         }

@@ -3,6 +3,7 @@
 //! Its guide is in the docs of its main type.
 
 mod builder;
+#[cfg(feature = "cache")]
 mod cached;
 mod call;
 mod commands;
@@ -120,6 +121,7 @@ pub(crate) struct ClientInner {
     metrics: CallMetrics,
     tasks: OnceLock<Tasks>,
     /// The client-side read cache, when configured and the backend tracks.
+    #[cfg(feature = "cache")]
     cache: Option<Arc<crate::cache::ReadCache>>,
     /// What the health probe sends while the breaker is Open (default `PING`).
     health_probe: Command,
@@ -431,7 +433,10 @@ impl ClientInner {
     /// [`call::Call`]; the rare ones run boxed (see [`call::CallFuture`]).
     #[inline]
     fn call(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
+        #[cfg(feature = "cache")]
         let cached_write = self.cache.is_some() && cmd.is_write();
+        #[cfg(not(feature = "cache"))]
+        let cached_write = false;
         if cached_write || matches!(cmd, Command::Evalsha { .. }) {
             return call::CallFuture::Boxed(Box::pin(self.call_rare(cmd)));
         }
@@ -441,6 +446,7 @@ impl ClientInner {
     /// [`call`](Self::call)'s rare paths: a write that drops its keys from the client cache
     /// before it is sent and again when it ends, and an `EVALSHA` answered `NOSCRIPT`.
     async fn call_rare(self: &Arc<Self>, cmd: Command) -> Result<Value, Error> {
+        #[cfg(feature = "cache")]
         let _written = match &self.cache {
             Some(cache) if cmd.is_write() => {
                 cached::before_write(cache, std::slice::from_ref(&cmd))
@@ -497,6 +503,7 @@ impl ClientInner {
         cmds: Vec<Command>,
         atomic: bool,
     ) -> Result<Vec<Value>, Error> {
+        #[cfg(feature = "cache")]
         let _written = match &self.cache {
             Some(cache) => cached::before_write(cache, &cmds),
             None => None,

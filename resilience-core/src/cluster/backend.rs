@@ -17,10 +17,10 @@ use super::slot::hash_slot;
 use super::slot_map::{Addr, SlotMap, cluster_slots};
 
 /// Least time between two refreshes of the slot map started by failures or `MOVED`s.
-pub const CLUSTER_REFRESH_THROTTLE: Duration = Duration::from_millis(100);
+pub(crate) const CLUSTER_REFRESH_THROTTLE: Duration = Duration::from_millis(100);
 
 /// How often the slot map is read again when nothing asked for it.
-pub const CLUSTER_REFRESH_PERIOD: Duration = Duration::from_secs(10);
+pub(crate) const CLUSTER_REFRESH_PERIOD: Duration = Duration::from_secs(10);
 
 /// Most sends of one call: the first, and the redirects and `TRYAGAIN` waits after it.
 const MAX_SENDS: usize = 8;
@@ -40,7 +40,7 @@ const TRYAGAIN_WAIT: Duration = Duration::from_millis(10);
 /// - The slot map comes from `CLUSTER SLOTS`, read at connect from the first seed that
 ///   answers, and read again after a `MOVED`, after a node failed a call
 ///   (`Unavailable`, `Timeout`, `CLUSTERDOWN`-like `Busy`; at most every
-///   [`CLUSTER_REFRESH_THROTTLE`]) and every [`CLUSTER_REFRESH_PERIOD`]. Nodes that stop
+///   100 ms) and every 10 s. Nodes that stop
 ///   being masters are dropped, which stops their reconnects.
 /// - A command goes to the master of its keys' slot. Every key of one command, and of
 ///   one batch, must be in the same slot (use a hash tag: `{agent-1}:a`, `{agent-1}:b`);

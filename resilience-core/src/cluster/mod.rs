@@ -11,7 +11,7 @@ mod sharded;
 mod slot;
 mod slot_map;
 
-pub use backend::{CLUSTER_REFRESH_PERIOD, CLUSTER_REFRESH_THROTTLE, ClusterBackend};
+pub use backend::ClusterBackend;
 pub use node::ConnectNode;
 pub use router::ClientRouter;
 pub use sharded::{ShardStats, ShardedClient, ShardedClientBuilder};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How many time slots a budget's `ttl` is divided into.
-pub const SLOTS: usize = 10;
+pub(crate) const SLOTS: usize = 10;
 
 /// One retry, in the budget's fixed-point unit.
 const MILLI: i64 = 1000;

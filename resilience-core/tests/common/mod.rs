@@ -14,13 +14,13 @@ use testkit::{FaultController, FaultyBackend};
 
 /// Logs every command that reaches the wrapped backend, batches flattened, in order.
 #[derive(Clone)]
-pub struct Recorder<B> {
+pub(crate) struct Recorder<B> {
     inner: B,
     pub log: Arc<Mutex<Vec<Command>>>,
 }
 
 impl<B> Recorder<B> {
-    pub fn new(inner: B) -> Self {
+    pub(crate) fn new(inner: B) -> Self {
         Recorder {
             inner,
             log: Arc::new(Mutex::new(Vec::new())),
@@ -48,19 +48,19 @@ impl<B: KvBackend> KvBackend for Recorder<B> {
 }
 
 /// Retries without jitter, so waits are exact on the paused clock.
-pub fn exact_policy() -> RetryPolicy {
+pub(crate) fn exact_policy() -> RetryPolicy {
     RetryPolicy::default().with_jitter(Jitter::None)
 }
 
 /// A store on `memory` behind scripted faults; `memory` stays readable directly.
-pub struct Rig {
+pub(crate) struct Rig {
     pub memory: InMemoryBackend,
     pub faults: FaultController,
     pub log: Arc<Mutex<Vec<Command>>>,
 }
 
 impl Rig {
-    pub fn new() -> (Rig, FaultyBackend<Recorder<InMemoryBackend>>) {
+    pub(crate) fn new() -> (Rig, FaultyBackend<Recorder<InMemoryBackend>>) {
         let memory = InMemoryBackend::new();
         let recorder = Recorder::new(memory.clone());
         let log = Arc::clone(&recorder.log);
@@ -75,7 +75,7 @@ impl Rig {
         )
     }
 
-    pub fn client(
+    pub(crate) fn client(
         f: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
     ) -> (Rig, ResilientClient) {
         let (rig, backend) = Rig::new();
@@ -84,7 +84,7 @@ impl Rig {
     }
 
     /// A value straight from the store, bypassing faults.
-    pub async fn get(&self, key: &str) -> Option<bytes::Bytes> {
+    pub(crate) async fn get(&self, key: &str) -> Option<bytes::Bytes> {
         self.memory
             .execute(Command::Get {
                 key: key.to_owned(),
@@ -96,7 +96,7 @@ impl Rig {
     }
 
     /// Commands that reached the store, as (name, first key).
-    pub fn applied(&self) -> Vec<(String, String)> {
+    pub(crate) fn applied(&self) -> Vec<(String, String)> {
         self.log
             .lock()
             .unwrap()
@@ -112,7 +112,7 @@ impl Rig {
 }
 
 /// Waits (on whatever clock runs) until `cond` holds, failing after `limit`.
-pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond() {
         assert!(

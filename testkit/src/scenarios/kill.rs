@@ -566,12 +566,12 @@ pub(super) async fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool
 /// 1. A server with `appendfsync always` (what Redis acknowledged survives the SIGKILL) and a
 ///    client with the default breaker (3 failures, 300 s reset timeout: only the health
 ///    probe can close it in time) and the default 1 s health-check interval.
-/// 2. [`KillOptions::writers`] tasks, each paced at [`KillOptions::pace`], loop: one
+/// 2. [`Load::writers`](super::Load::writers) tasks, each paced at [`Load::pace`](super::Load::pace), loop: one
 ///    prioritized write with [`submit`](ResilientClient::submit), alternating `High` and
 ///    `Normal`, mostly single `SET`s and one in four an atomic `SET`+`HSET` pair, over a
 ///    few keys per writer so keys are overwritten (with values unique per write); then one
 ///    `INCRBY counter 1` with [`execute`](ResilientClient::execute), which never retries.
-///    [`KillOptions::counters`] more tasks run `INCRBY counter 1` back to back while Redis
+///    [`Load::counters`](super::Load::counters) more tasks run `INCRBY counter 1` back to back while Redis
 ///    answers, so several are in flight at the kill.
 /// 3. Once load is flowing, SIGKILL. The breaker must open by "failure threshold reached";
 ///    load continues for [`KillOptions::down_for`]; every call rejected with `CircuitOpen`

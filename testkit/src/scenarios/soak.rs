@@ -10,12 +10,12 @@
 //!    blackholes and resets hit the client's connections; the server is killed and
 //!    restarted behind the proxy, which opens a new upstream connection per client
 //!    connection. The client keeps the default breaker (3 failures, only the health probe
-//!    closes it) with a [`SoakOptions::health_check_interval`] probe.
-//! 2. [`SoakOptions::writers`] tasks loop at [`SoakOptions::pace`]: one
+//!    closes it) with a [`Load::health_check_interval`](super::Load::health_check_interval) probe.
+//! 2. [`Load::writers`](super::Load::writers) tasks loop at [`Load::pace`](super::Load::pace): one
 //!    [`submit`](ResilientClient::submit), alternating `High` and `Normal`, of a unique value
-//!    `w{writer}-{seq}` to one of [`SoakOptions::keys_per_writer`] keys, in three shapes
+//!    `w{writer}-{seq}` to one of [`Load::keys_per_writer`](super::Load::keys_per_writer) keys, in three shapes
 //!    (see [Writes](#writes)); then one `INCRBY` of a shared counter with
-//!    [`execute`](ResilientClient::execute). [`SoakOptions::counters`] more tasks only
+//!    [`execute`](ResilientClient::execute). [`Load::counters`](super::Load::counters) more tasks only
 //!    run `INCRBY`.
 //! 3. Meanwhile the fault loop, driven by a seeded RNG (the seed is printed; rerun with
 //!    `SOAK_SEED`), pauses, then injects one fault, [`SoakOptions::max_faults`] at most,
@@ -76,7 +76,7 @@
 //! order), and the replay worker applies each atomic batch in a round trip of its own, so
 //! with faults every second or so most writes go through the queue, and the queue drains
 //! only while the load leaves the replay room (hence the default
-//! [`SoakOptions::pace`]). Under `appendfsync always` each such round trip costs an fsync:
+//! [`Load::pace`](super::Load::pace)). Under `appendfsync always` each such round trip costs an fsync:
 //! measured on a busy 2-core machine over redis-rs, 2,000 queued single `SET`s replay in
 //! about 45 ms (shared pipelined batches), 2,000 queued two-command transactions in about
 //! 6 s (about 300 a second, one fsync each; 190 ms without `appendfsync always`). [`SoakReport::timeline`] samples breaker, queue and progress

@@ -52,7 +52,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sentinels' `down-after-milliseconds`: how long the master must be unreachable before a
 /// sentinel thinks it is down.
-pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+pub(super) const DOWN_AFTER: Duration = Duration::from_millis(1000);
 
 /// Sentinels' `failover-timeout`.
 const FAILOVER_TIMEOUT: Duration = Duration::from_millis(2000);
