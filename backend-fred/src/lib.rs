@@ -214,6 +214,14 @@ impl FredBackend {
     /// index over 255, a configuration with `cluster_nodes`, which is a cluster's: see the
     /// crate docs, "Redis Cluster"). In sentinel mode it connects to the master the
     /// sentinels name (see the crate docs, "Sentinel").
+    ///
+    /// # Errors
+    ///
+    /// As above: `Unavailable`, `Timeout`, `Auth` or `InvalidInput`, never a panic.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes closes whatever connection it opened.
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         let client = connect::build_client(config)?;
         let task = connect::init(&client, config).await?;

@@ -234,6 +234,14 @@ impl RedisRsBackend {
     /// (each bounded by `socket_connect_timeout`; `Unavailable` when none gives an address,
     /// `Auth` when they refuse the sentinel credentials), connects there, and from then on
     /// follows the master through failovers (see the crate docs, "Sentinel").
+    ///
+    /// # Errors
+    ///
+    /// As above: `Unavailable`, `Timeout`, `Auth` or `InvalidInput`, never a panic.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes closes whatever connection it opened.
     pub async fn connect(config: &ConnectionConfig) -> Result<Self, BackendError> {
         if let Some(sentinel) = &config.sentinel {
             return Self::connect_sentinel(config, sentinel).await;

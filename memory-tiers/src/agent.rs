@@ -184,6 +184,19 @@ impl AgentMemory {
     /// stays readable. When the write leaves STM over capacity, the lowest-value entries
     /// move to IM before this returns (a failed move is logged and retried by the next
     /// write or [`maintain`](Self::maintain); nothing is lost).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for input refused before anything is
+    /// sent (a bad agent id, an oversized value, a wrong embedding dimension, NaN);
+    /// [`Error::Redis`](crate::Error::Redis) for a failure the priority handling and the
+    /// fallback could not absorb. An outage is not an error: the receipt's outcome says the
+    /// write was queued (or stored in the fallback).
+    ///
+    /// # Cancel safety
+    ///
+    /// The write is one atomic `MULTI`: dropping the future leaves it applied or not, never in
+    /// part. One the recovery queue already accepted stays queued and is replayed.
     pub async fn store(&self, input: MemoryInput, priority: Priority) -> Result<StoreReceipt> {
         let entry = self.entry_from(input)?;
         let (outcome, stm_report) = self.stm.submit(&entry, priority).await?;
@@ -294,6 +307,15 @@ impl AgentMemory {
     ///
     /// While the primary is unreachable, an id the fallback does not hold is the primary's
     /// error (it may well exist there), not `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// As the range reads ([`recent`](Self::recent)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future changes nothing but, possibly, the retrieval count: the read and its
+    /// count are one atomic `BITFIELD`, which may have run.
     pub async fn get(&self, memory_id: Ulid) -> Result<Option<Retrieved>> {
         let primary = async {
             if let Some(e) = self.stm.get(memory_id, true).await? {
@@ -366,6 +388,17 @@ impl AgentMemory {
     }
 
     /// The `n` most recent memories, newest first (by timestamp, then id).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn recent(&self, n: usize) -> Result<Vec<Retrieved>> {
         self.query_all(
             Query {
@@ -381,6 +414,17 @@ impl AgentMemory {
     }
 
     /// Memories with `from_ms <= timestamp <= to_ms`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn by_time_range(
         &self,
         from_ms: u64,
@@ -401,6 +445,17 @@ impl AgentMemory {
     }
 
     /// Memories with `from <= step_number <= to`, by step, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn by_step_range(&self, from: u64, to: u64, limit: usize) -> Result<Vec<Retrieved>> {
         self.query_all(
             Query {
@@ -416,6 +471,17 @@ impl AgentMemory {
     }
 
     /// Memories with `min <= importance <= max`, most important first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn by_importance(&self, min: f64, max: f64, limit: usize) -> Result<Vec<Retrieved>> {
         if min.is_nan() || max.is_nan() {
             return Err(Error::InvalidInput(
@@ -436,12 +502,33 @@ impl AgentMemory {
     }
 
     /// Live entries in each tier (expired index members are removed first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn count(&self) -> Result<TierCounts> {
         let (stm, im) = tokio::join!(self.stm.count(), self.im.count());
         Ok(TierCounts { stm: stm?, im: im? })
     }
 
     /// Deletes a memory from every tier (and the fallback); whether it existed anywhere.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part; a tier already changed stays changed.
     pub async fn delete(&self, memory_id: Ulid) -> Result<bool> {
         let ids = [memory_id];
         let (stm, im) = tokio::join!(self.stm.delete(&ids), self.im.delete(&ids));
@@ -457,6 +544,16 @@ impl AgentMemory {
 
     /// Deletes every memory of the agent in every tier (and the fallback); how many ids
     /// were listed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part; a tier already changed stays changed.
     pub async fn clear(&self) -> Result<u64> {
         let (stm, im) = tokio::join!(self.stm.clear(), self.im.clear());
         let mut n = stm? + im?;
@@ -468,6 +565,16 @@ impl AgentMemory {
 
     /// Adds `delta` to a memory's importance, clamped to [0, 1], in whichever tier holds
     /// it; the new importance, or `None` when it is nowhere.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part; a tier already changed stays changed.
     pub async fn adjust_importance(&self, memory_id: Ulid, delta: f64) -> Result<Option<f64>> {
         if let Some(v) = self.stm.adjust_importance(memory_id, delta).await? {
             return Ok(Some(v));

@@ -302,6 +302,17 @@ impl AgentMemory {
     /// otherwise [`Error::InvalidInput`], before anything is sent. While the primary store
     /// is unreachable, the answer comes from the local fallback's recent entries, marked
     /// [`Source::Fallback`]; without a fallback it is the primary's error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn similar(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Scored>> {
         filter.check()?;
         let query = unit_query(query, self.inner.embedding_dimension())?;
@@ -337,6 +348,17 @@ impl AgentMemory {
     /// or none, by step (lowest first) with a step range, most important first with only
     /// an importance range; ties by memory id. While the primary store is unreachable, the
     /// answer comes from the local fallback, marked [`Source::Fallback`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn find(&self, filter: &Filter, limit: usize) -> Result<Vec<Retrieved>> {
         filter.check()?;
         let (index, scores) = match filter.narrowing() {
@@ -361,6 +383,17 @@ impl AgentMemory {
     /// Up to `limit` memories whose content holds `text` in one of its strings, ignoring
     /// case, newest first: [`find`](Self::find) with
     /// [`Filter::content_contains`]. An empty `text` is [`Error::InvalidInput`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn search_content(&self, text: &str, limit: usize) -> Result<Vec<Retrieved>> {
         self.find(&Filter::new().content_contains(text), limit)
             .await

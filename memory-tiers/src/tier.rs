@@ -388,6 +388,18 @@ impl TierHandle {
     /// zero-filled string with no TTL, which every read takes for no entry; seeing one,
     /// `get` deletes it with `PEXPIRE … 0 NX`, which never touches a real entry (those
     /// always have a TTL). So a hit costs the server two commands, and a miss three.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future changes nothing but, with `bump`, possibly the retrieval count (one
+    /// atomic `BITFIELD`, which may have run).
     pub async fn get(&self, memory_id: Ulid, bump: bool) -> Result<Option<MemoryEntry>> {
         let key = self.keys.entry(&memory_id.to_string());
         let now_ms = self.now_ms();
@@ -584,6 +596,17 @@ impl TierHandle {
     }
 
     /// Live entries: the index's expiry members whose deadline has not passed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn count(&self) -> Result<u64> {
         let Some((min, max)) = index::lex_range(Index::Expiry, self.now_ms(), u64::MAX) else {
             return Ok(0);
@@ -657,6 +680,16 @@ impl TierHandle {
     }
 
     /// Deletes entries and their index members; returns how many existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part.
     pub async fn delete(&self, ids: &[Ulid]) -> Result<u64> {
         let mut n = 0;
         for batch in ids.chunks(DELETE_BATCH) {
@@ -677,6 +710,16 @@ impl TierHandle {
 
     /// Deletes every entry of this agent in this tier, expired or not, with their index
     /// members; returns how many entries the index listed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part.
     pub async fn clear(&self) -> Result<u64> {
         let Some((lo, hi)) = index::lex_range(Index::Expiry, 0, u64::MAX) else {
             return Ok(0);
@@ -701,6 +744,16 @@ impl TierHandle {
     /// Reads the entry, computes the new value, and replaces it in the entry and the index
     /// in one script only if it is still the value read; on a concurrent change, reads
     /// again (at most 16 times, then [`Error::Contended`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be written;
+    /// [`Error::Contended`](crate::Error::Contended) when the entry kept changing under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each tier's change is one script, atomic: dropping the future leaves it applied or not,
+    /// never in part.
     pub async fn adjust_importance(&self, memory_id: Ulid, delta: f64) -> Result<Option<f64>> {
         if !delta.is_finite() {
             return Err(Error::InvalidInput(
@@ -745,6 +798,17 @@ impl TierHandle {
     }
 
     /// The most recent `n` entries, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when the tier cannot be read and no fallback
+    /// answers; [`Error::Corrupt`](crate::Error::Corrupt) or
+    /// [`Error::UnsupportedSchema`](crate::Error::UnsupportedSchema) for an entry this version
+    /// cannot read; [`Error::InvalidInput`](crate::Error::InvalidInput) for bad arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn recent(&self, n: usize) -> Result<Vec<MemoryEntry>> {
         self.query(Query {
             index: Index::Timeline,

@@ -109,6 +109,16 @@ impl AgentMemory {
     /// tier, moves the lowest-value entries while STM is over capacity, and the entries
     /// whose STM TTL ends within `near_expiry`, compacts vector blocks that moves, deletes
     /// and expiry left mostly dead; then counts both tiers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Redis`](crate::Error::Redis) when a tier fails; the batches moved before it
+    /// stay moved, and nothing is lost (see [`MaintainReport`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the pass between steps: a memory is never lost, and one whose
+    /// move was interrupted is in both tiers, read once, until a later pass finishes the move.
     pub async fn maintain(&self) -> Result<MaintainReport> {
         let (stm, im) = tokio::join!(self.stm.cleanup(), self.im.cleanup());
         let expired_removed = stm? + im?;

@@ -385,6 +385,15 @@ impl Journal {
     }
 
     /// Waits until everything sent to the journal before this call is committed (or failed).
+    ///
+    /// # Errors
+    ///
+    /// None: a record the journal cannot write is counted in its stats and logged.
+    ///
+    /// # Cancel safety
+    ///
+    /// The journal's writer flushes whether or not this future is awaited to the end; dropping
+    /// it only stops the wait.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.send(Msg::Flush(tx)).is_ok() {

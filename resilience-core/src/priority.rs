@@ -130,6 +130,15 @@ impl Ticket {
     /// Waits for the final fate. If the client is dropped without
     /// [`shutdown`](crate::ResilientClient::shutdown), the write is reported as
     /// dead-lettered with [`DeadLetterReason::Shutdown`], never lost silently.
+    ///
+    /// # Errors
+    ///
+    /// None: the outcome says whether the write completed or was dead-lettered, and why.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the ticket: the write stays queued and is replayed, and no
+    /// one hears how it ended.
     pub async fn wait(self) -> TicketOutcome {
         self.rx.await.unwrap_or(TicketOutcome::DeadLettered {
             reason: DeadLetterReason::Shutdown,

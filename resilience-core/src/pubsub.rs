@@ -271,6 +271,15 @@ impl Subscriber {
     /// subscribed, so every message published after this returns is delivered (or a gap
     /// is reported); fails with the backend's error when that first connection cannot be
     /// made (`InvalidInput` for a backend without Pub/Sub, or an empty list).
+    ///
+    /// # Errors
+    ///
+    /// The first connection's failure, as above.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes closes the connection it was opening; nothing
+    /// is subscribed.
     pub async fn start(
         backend: Arc<dyn KvBackend>,
         subscriptions: Vec<Subscription>,
@@ -299,6 +308,16 @@ impl Subscriber {
     }
 
     /// The next event, waiting for one.
+    ///
+    /// # Errors
+    ///
+    /// None: a lost connection is an event (a gap), not an error; `None` once the subscriber
+    /// is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an event is taken from the buffer only when the future completes, so one
+    /// dropped before then loses nothing.
     pub async fn next(&mut self) -> Option<SubscriberEvent> {
         loop {
             // Registered before looking, so a push between the look and the wait wakes it.

@@ -124,6 +124,15 @@ impl TrackingHub {
 
     /// Turns tracking on through `backend` (its current connection). `Ok(true)` when it is
     /// on now; `Ok(false)` when the connection was lost meanwhile (try again).
+    ///
+    /// # Errors
+    ///
+    /// The backend's failure to turn tracking on (`CLIENT TRACKING`), as it classified it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes leaves tracking counted as off: the next
+    /// enable turns it on again.
     pub async fn enable(&self, backend: &dyn KvBackend) -> Result<bool, BackendError> {
         let generation = self.state().generation;
         backend.execute(Self::tracking_on_command()).await?;
@@ -142,6 +151,14 @@ impl TrackingHub {
     /// [`KvBackend::execute_tracked`] for a backend whose hub is `hub`: a tracked read
     /// ([`TrackingHub::tracked_read`]), or, with no hub (connected without
     /// `client_tracking`), the plain command with its reply marked `tracked: false`.
+    ///
+    /// # Errors
+    ///
+    /// The backend's failure of the read, as it classified it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the read; nothing is cached from it.
     pub async fn execute_tracked(
         hub: Option<&TrackingHub>,
         backend: &dyn KvBackend,
@@ -159,6 +176,14 @@ impl TrackingHub {
     /// Runs a read so that the server tracks its key for this connection (see the type's
     /// docs). If the connection is not tracking, the loss is recorded and the read is sent
     /// again on its own, untracked: its reply is returned with `tracked: false`.
+    ///
+    /// # Errors
+    ///
+    /// The backend's failure of the read, as it classified it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the read; nothing is cached from it.
     pub async fn tracked_read(
         &self,
         backend: &dyn KvBackend,

@@ -204,6 +204,15 @@ impl ResilientClient {
     /// out, busy) and the cache still holds the key, the held value is returned as
     /// [`Freshness::Stale`] instead of the error. Without a cache it is `get` marked
     /// `Fresh`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute), when no cached value may answer (a stale one answers an
+    /// outage only while the entry is younger than the cache's `ttl`).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute); a read being cached is simply not cached.
     pub async fn get_cached(&self, key: impl Into<String>) -> Result<Cached<Option<Bytes>>, Error> {
         let key = key.into();
         match &self.inner.cache {
@@ -222,6 +231,14 @@ impl ResilientClient {
     }
 
     /// `HGETALL` through the cache, like [`get_cached`](Self::get_cached).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_cached`](Self::get_cached).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get_cached`](Self::get_cached).
     pub async fn hgetall_cached(
         &self,
         key: impl Into<String>,

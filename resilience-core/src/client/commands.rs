@@ -20,6 +20,16 @@ impl ResilientClient {
     /// Runs `cmd`, retrying with `policy` while the error is retryable for it: a timed-out
     /// non-idempotent command (INCR, an unknown script) is never retried, since it may have
     /// been applied. Retries draw on the client's shared retry budget.
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error (as [`execute`](Self::execute)), once the policy or the
+    /// retry decision stops, or `RetryBudgetExhausted` with it when the shared budget is spent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the retries: an attempt in flight is abandoned as with
+    /// [`execute`](Self::execute), and the earlier ones may have run only if they timed out.
     pub async fn execute_with_retry(
         &self,
         cmd: Command,
@@ -37,6 +47,14 @@ impl ResilientClient {
     }
 
     /// `PING`: whether the server answers.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn ping(&self) -> Result<(), Error> {
         self.execute(Command::Ping).await.map(|_| ())
     }
@@ -44,6 +62,14 @@ impl ResilientClient {
     /// `GET key`.
     ///
     /// With a client cache, a trusted cached value may answer (never a stale one).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn get(&self, key: impl Into<String>) -> Result<Option<Bytes>, Error> {
         #[cfg(feature = "cache")]
         if let Some(cache) = &self.inner.cache {
@@ -56,6 +82,14 @@ impl ResilientClient {
     }
 
     /// `SET key value` with options; `false` when an `NX`/`XX` condition was not met.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn set(
         &self,
         key: impl Into<String>,
@@ -72,6 +106,14 @@ impl ResilientClient {
     }
 
     /// `DEL key...`: how many keys were removed.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn delete<K: Into<String>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -84,6 +126,14 @@ impl ResilientClient {
     }
 
     /// `EXISTS key...`: how many of the keys exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn exists<K: Into<String>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -97,6 +147,14 @@ impl ResilientClient {
 
     /// Sets a TTL (`EXPIRE`, or `PEXPIRE` for sub-second precision); `false` when the key
     /// does not exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn expire(&self, key: impl Into<String>, ttl: Duration) -> Result<bool, Error> {
         let key = key.into();
         let cmd = if ttl.subsec_nanos() == 0 {
@@ -116,6 +174,14 @@ impl ResilientClient {
     }
 
     /// `TTL key` in seconds: -1 without a TTL, -2 when missing.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn ttl(&self, key: impl Into<String>) -> Result<i64, Error> {
         self.execute(Command::Ttl { key: key.into() })
             .await?
@@ -123,6 +189,14 @@ impl ResilientClient {
     }
 
     /// `INCRBY key delta`: the new value. Not idempotent.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn incrby(&self, key: impl Into<String>, delta: i64) -> Result<i64, Error> {
         self.execute(Command::Incrby {
             key: key.into(),
@@ -133,6 +207,14 @@ impl ResilientClient {
     }
 
     /// `MGET key...`: one optional value per key.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn mget<K: Into<String>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -148,6 +230,14 @@ impl ResilientClient {
     }
 
     /// `HSET key field value`: 1 when the field is new.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hset(
         &self,
         key: impl Into<String>,
@@ -163,6 +253,14 @@ impl ResilientClient {
     }
 
     /// `hmset(name, mapping)`: `HSET key field value [field value ...]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hmset<F: Into<String>, V: Into<Bytes>>(
         &self,
         key: impl Into<String>,
@@ -187,6 +285,14 @@ impl ResilientClient {
     }
 
     /// `HGET key field`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hget(
         &self,
         key: impl Into<String>,
@@ -203,6 +309,14 @@ impl ResilientClient {
     /// `HGETALL key` (empty when the key does not exist).
     ///
     /// With a client cache, a trusted cached value may answer (never a stale one).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hgetall(&self, key: impl Into<String>) -> Result<HashMap<String, Bytes>, Error> {
         #[cfg(feature = "cache")]
         if let Some(cache) = &self.inner.cache {
@@ -217,6 +331,14 @@ impl ResilientClient {
     }
 
     /// `HDEL key field...`: how many fields were removed.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hdel<F: Into<String>>(
         &self,
         key: impl Into<String>,
@@ -231,6 +353,14 @@ impl ResilientClient {
     }
 
     /// `HINCRBY key field delta`: the new value. Not idempotent.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hincrby(
         &self,
         key: impl Into<String>,
@@ -247,6 +377,14 @@ impl ResilientClient {
     }
 
     /// `HINCRBYFLOAT key field delta`: the new value. Not idempotent.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn hincrbyfloat(
         &self,
         key: impl Into<String>,
@@ -263,6 +401,14 @@ impl ResilientClient {
     }
 
     /// `ZADD key [options] score member...`: members added (or changed, with `CH`).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zadd<M: Into<String>>(
         &self,
         key: impl Into<String>,
@@ -280,6 +426,14 @@ impl ResilientClient {
     }
 
     /// `ZRANGE key start stop`: members by rank, lowest score first.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrange(
         &self,
         key: impl Into<String>,
@@ -298,6 +452,14 @@ impl ResilientClient {
     }
 
     /// `ZRANGE key start stop REV`: members by rank, highest score first.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrevrange(
         &self,
         key: impl Into<String>,
@@ -316,6 +478,14 @@ impl ResilientClient {
     }
 
     /// `ZRANGE key start stop WITHSCORES`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrange_withscores(
         &self,
         key: impl Into<String>,
@@ -334,6 +504,14 @@ impl ResilientClient {
     }
 
     /// `ZRANGEBYSCORE key min max [LIMIT offset count]`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrangebyscore(
         &self,
         key: impl Into<String>,
@@ -354,6 +532,14 @@ impl ResilientClient {
     }
 
     /// `ZREVRANGEBYSCORE key max min [LIMIT offset count]`: highest score first.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrevrangebyscore(
         &self,
         key: impl Into<String>,
@@ -374,6 +560,14 @@ impl ResilientClient {
     }
 
     /// `ZREM key member...`: how many were removed.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zrem<M: Into<String>>(
         &self,
         key: impl Into<String>,
@@ -388,6 +582,14 @@ impl ResilientClient {
     }
 
     /// `ZCARD key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zcard(&self, key: impl Into<String>) -> Result<i64, Error> {
         self.execute(Command::Zcard { key: key.into() })
             .await?
@@ -395,6 +597,14 @@ impl ResilientClient {
     }
 
     /// `ZSCORE key member`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zscore(
         &self,
         key: impl Into<String>,
@@ -409,6 +619,14 @@ impl ResilientClient {
     }
 
     /// `ZREMRANGEBYRANK key start stop`: how many were removed.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn zremrangebyrank(
         &self,
         key: impl Into<String>,
@@ -425,6 +643,14 @@ impl ResilientClient {
     }
 
     /// One `SCAN` step: the next cursor (0 when done) and the keys of this step.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn scan(
         &self,
         cursor: u64,

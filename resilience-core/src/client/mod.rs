@@ -293,6 +293,19 @@ impl ResilientClient {
 
     /// Runs one command through the breaker, without retries. The reply has the canonical
     /// shape documented on the [`Command`] variant.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the call ended with: `CircuitOpen` when the breaker refused it (nothing was
+    /// sent), otherwise the backend's classified failure (`Unavailable`: not sent; `Timeout`:
+    /// it may have run; `Busy`, `Server`, `Auth`, `InvalidInput`), or `UnexpectedReply` for a
+    /// reply of the wrong shape. [`Error::class`] says what each means.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes abandons the call: a command already written
+    /// may still run on the server (as after a `Timeout`), nothing is resent, and the breaker
+    /// records the call as neither a success nor a failure.
     #[inline]
     pub fn execute(&self, cmd: Command) -> impl Future<Output = Result<Value, Error>> + Send + '_ {
         self.inner.call(cmd)
@@ -304,6 +317,16 @@ impl ResilientClient {
     /// working.
     ///
     /// [`StoreOutcome::Failed`]: crate::StoreOutcome::Failed
+    ///
+    /// # Errors
+    ///
+    /// None: the report says whether the queue drained and how many writes were abandoned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before the deadline leaves the client closed to new prioritized
+    /// writes and its queued writes where they are: the replay worker keeps draining them, and
+    /// none is dead-lettered.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = &self.inner;
         inner.queue.close();

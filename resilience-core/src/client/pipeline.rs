@@ -48,6 +48,15 @@ impl Pipeline {
     }
 
     /// Sends the commands; replies in command order. An empty pipeline sends nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResilientClient::execute`], for the batch as a whole (one error for the round trip).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ResilientClient::execute`]; an atomic batch (`MULTI`/`EXEC`) runs entirely or not at
+    /// all.
     pub async fn execute(self) -> Result<Vec<Value>, Error> {
         if self.commands.is_empty() {
             return Ok(Vec::new());
@@ -60,6 +69,16 @@ impl Pipeline {
 
     /// Sends the commands, retrying the whole batch with `policy` while the error is
     /// retryable for every command in it (a timeout is retried only if all are idempotent).
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error, once the policy or the retry decision stops, or
+    /// `RetryBudgetExhausted` with it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the retries; an attempt in flight is abandoned as with
+    /// [`ResilientClient::execute`].
     pub async fn execute_with_retry(self, policy: &RetryPolicy) -> Result<Vec<Value>, Error> {
         if self.commands.is_empty() {
             return Ok(Vec::new());

@@ -51,6 +51,17 @@ impl ResilientClient {
     /// With a durable journal configured (feature `durable`), a store function that would
     /// have to be queued is refused instead:
     /// `StoreOutcome::Failed(Error::InvalidInput("store functions cannot be journaled; use submit"))`.
+    ///
+    /// # Errors
+    ///
+    /// None: every failure is in the returned outcome (`StoreOutcome::Failed` with its error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes abandons the write where it stands: one the
+    /// recovery queue already accepted stays queued and is replayed (its ticket is dropped, so
+    /// no one hears how it ended); one not yet queued is never queued, and may or may not have
+    /// been applied (an attempt, or a `Critical` retry, may have been in flight).
     pub async fn store_with_retry<S, F, Fut>(
         &self,
         agent_id: &str,
@@ -83,6 +94,17 @@ impl ResilientClient {
     ///
     /// With a durable journal (feature `durable`, module `journal`), a write that has to be
     /// queued is committed to disk before `Queued` is returned, and survives a crash.
+    ///
+    /// # Errors
+    ///
+    /// None: every failure is in the returned outcome (`StoreOutcome::Failed` with its error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes abandons the write where it stands: one the
+    /// recovery queue already accepted stays queued and is replayed (its ticket is dropped, so
+    /// no one hears how it ended); one not yet queued is never queued, and may or may not have
+    /// been applied (an attempt, or a `Critical` retry, may have been in flight).
     pub async fn submit(&self, batch: Vec<Command>, priority: Priority) -> StoreOutcome {
         self.submit_with_reply(batch, priority).await.outcome
     }
@@ -92,6 +114,17 @@ impl ResilientClient {
     /// for a batch. Saves a second round trip when the write itself reports what the
     /// caller needs (a script returning a size, an `INCR` returning the count). A write
     /// applied later from the recovery queue has no reply here (await its ticket).
+    ///
+    /// # Errors
+    ///
+    /// None: every failure is in the returned outcome (`StoreOutcome::Failed` with its error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes abandons the write where it stands: one the
+    /// recovery queue already accepted stays queued and is replayed (its ticket is dropped, so
+    /// no one hears how it ended); one not yet queued is never queued, and may or may not have
+    /// been applied (an attempt, or a `Critical` retry, may have been in flight).
     pub async fn submit_with_reply(&self, batch: Vec<Command>, priority: Priority) -> Submitted {
         if batch.is_empty() {
             return Submitted {

@@ -84,6 +84,15 @@ impl ResilientClient {
 
     /// Runs `script` with `keys` and `args` through the breaker (no retries). The reply
     /// follows Redis's Lua conversion rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute); a script error is `Server`. A `NOSCRIPT` is answered by
+    /// loading the script and running it again, never returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute).
     pub async fn eval(
         &self,
         script: &Script,

@@ -154,6 +154,17 @@ impl ClusterBackend {
     ///
     /// Fails with `InvalidInput` when `config` has no seed, a database other than 0, or a
     /// sentinel, and with the last seed's error when none answered.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a configuration that is no cluster's (no seeds, a database other
+    /// than 0); otherwise the last seed's failure (`Unavailable`, `Timeout`, `Auth`, or a
+    /// reply that is no slot map) when no seed answers `CLUSTER SLOTS`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes the connections it opened; nothing was sent but `CLUSTER
+    /// SLOTS`.
     pub async fn connect(
         config: &ConnectionConfig,
         connector: impl ConnectNode,
@@ -247,6 +258,16 @@ impl ClusterBackend {
     }
 
     /// Reads the slot map again now (from a master, else a seed), and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// The last node's failure when no known node answers `CLUSTER SLOTS`; the slot map is then
+    /// unchanged.
+    ///
+    /// # Cancel safety
+    ///
+    /// The map changes only once a whole reply is read: dropping the future leaves it as it
+    /// was.
     pub async fn refresh(&self) -> Result<(), BackendError> {
         self.shared.refresh().await
     }

@@ -171,6 +171,14 @@ impl ShardedClient {
 
     /// Shuts every shard's client down (see [`ResilientClient::shutdown`]), all at once,
     /// each with `deadline`. Reports in shard order.
+    ///
+    /// # Errors
+    ///
+    /// None: each shard's report says how its queue ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ResilientClient::shutdown`], for every shard.
     pub async fn shutdown(&self, deadline: Duration) -> Vec<ShutdownReport> {
         futures::future::join_all(
             self.inner
@@ -211,6 +219,15 @@ impl ShardedClientBuilder {
     /// not a cluster answers an error), and with [`Error::InvalidInput`] when the reply is
     /// not a slot map. Slots no master serves at that moment (a shard that lost its master
     /// for good) belong to the first shard.
+    ///
+    /// # Errors
+    ///
+    /// As above, and what [`ResilientClientBuilder::build`](crate::ResilientClientBuilder::build)
+    /// refuses in the shards' settings.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes builds nothing; `CLUSTER SLOTS` is a read.
     pub async fn build(self) -> Result<ShardedClient, Error> {
         let reply = self.backend.execute(cluster_slots()).await?;
         let map = SlotMap::parse(reply).map_err(|e| Error::InvalidInput(e.message().to_owned()))?;

@@ -100,6 +100,14 @@ macro_rules! client_method {
             ///
             /// One call through the breaker; not retried (see
             /// [`execute_with_retry`](Self::execute_with_retry)).
+            ///
+            /// # Errors
+            ///
+            /// As [`execute`](Self::execute); a reply of another shape is `UnexpectedReply`.
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`execute`](Self::execute).
             pub async fn $method(
                 &self,
                 $($field: impl $crate::command::IntoField<$fty>,)*

@@ -90,6 +90,15 @@ impl RetryError<BackendError> {
 /// assert_eq!(result, Ok(2));
 /// # }
 /// ```
+///
+/// # Errors
+///
+/// [`RetryError`]: the last attempt's error, and whether the budget or the policy stopped
+/// the retries.
+///
+/// # Cancel safety
+///
+/// Dropping the future stops the retries; the attempt in flight is dropped with it.
 pub async fn retry_with<T, E, Fut>(
     policy: &RetryPolicy,
     budget: Option<&RetryBudget>,
