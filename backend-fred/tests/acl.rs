@@ -38,7 +38,7 @@ async fn acl_passwords_are_auth_never_trip_the_breaker_and_never_show() {
 #[tokio::test]
 async fn debug_output_never_shows_the_password() {
     let password = "pw-Debug-4711";
-    let server = testkit::RedisServer::builder()
+    let server = testkit::server::RedisServer::builder()
         .password(Some(password.into()))
         .spawn()
         .await

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use backend_fred::FredBackend;
 use bytes::Bytes;
 use resilience_core::{BackendError, Command, ErrorKind, KvBackend, SetOptions, Value};
-use testkit::{FaultProxy, ProxyMode, RedisServer};
+use testkit::proxy::{FaultProxy, ProxyMode};
+use testkit::server::RedisServer;
 
 const SOCKET_TIMEOUT: Duration = Duration::from_millis(300);
 const SLACK: Duration = Duration::from_millis(100);

@@ -91,7 +91,7 @@ async fn a_renewed_connection_is_tracked_again_and_the_cache_emptied() {
     use bytes::Bytes;
     use resilience_core::{CacheConfig, Freshness};
     use resilience_core::{ResilientClient, SetOptions};
-    use testkit::{FaultProxy, ProxyMode};
+    use testkit::proxy::{FaultProxy, ProxyMode};
 
     let server = RedisServer::spawn().await.expect("spawn redis-server");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use backend_redis_rs::RedisRsBackend;
 use common::*;
 use resilience_core::{Command, ErrorKind, KvBackend, Value};
-use testkit::{FaultProxy, ProxyMode};
+use testkit::proxy::{FaultProxy, ProxyMode};
 use tokio::time::Instant;
 
 /// How long a test waits for commands to succeed again: a deadline for the condition on a

@@ -26,7 +26,7 @@ use backend_redis_rs::RedisRsBackend;
 use bytes::Bytes;
 use futures::StreamExt;
 use resilience_core::{Command, ConnectionConfig, Priority, ResilientClient, Script, StoreOutcome};
-use testkit::RedisServer;
+use testkit::server::RedisServer;
 
 const WRITES: usize = 10_000;
 const CHILD_ENV: &str = "JOURNAL_CRASH_CHILD";

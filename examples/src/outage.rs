@@ -17,7 +17,7 @@ use std::time::Duration;
 use backend_memory::InMemoryBackend;
 use bytes::Bytes;
 use resilience_core::{Command, Error, Priority, ResilientClient, SetOptions, StoreOutcome};
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 /// The shape of a simulated outage.
 #[derive(Clone, Debug)]

@@ -168,7 +168,7 @@ async fn maintain_moves_entries_near_expiry() {
 #[tokio::test(start_paused = true)]
 async fn background_maintenance_moves_lowest_value_first() {
     let b = InMemoryBackend::new();
-    let (im_backend, im_faults) = testkit::FaultyBackend::new(b.clone());
+    let (im_backend, im_faults) = testkit::faulty::FaultyBackend::new(b.clone());
     let c = suite::client("stm", b.clone());
     let mem = TieredMemory::builder(c, suite::client("im", im_backend))
         .stm_config(suite::small_stm(3, 0))
@@ -225,7 +225,7 @@ async fn background_maintenance_moves_lowest_value_first() {
 #[tokio::test(start_paused = true)]
 async fn fallback_is_bounded() {
     let b = InMemoryBackend::new();
-    let (faulty, faults) = testkit::FaultyBackend::new(b);
+    let (faulty, faults) = testkit::faulty::FaultyBackend::new(b);
     let c = suite::client("stm", faulty);
     let (fb, fb_backend) = memory_tiers::connect_in_memory("fallback");
     let mem = TieredMemory::builder(c.clone(), c)

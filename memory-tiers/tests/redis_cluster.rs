@@ -21,7 +21,7 @@ use resilience_core::{
 };
 use serde_json::json;
 use suite::MakeBackend;
-use testkit::RedisCluster;
+use testkit::server::RedisCluster;
 
 type Driver = resilient_redis::BackendKind;
 

@@ -21,8 +21,8 @@ use memory_tiers::{DEFAULT_NAMESPACE, MemoryInput, TieredMemory, connect_in_memo
 use resilience_core::{KvBackend, Priority, StoreOutcome, TicketOutcome};
 use serde_json::json;
 use suite::MakeBackend;
-use testkit::RedisServer;
 use testkit::scenarios::least_privilege;
+use testkit::server::RedisServer;
 
 /// Which driver a test runs on.
 type Driver = resilient_redis::BackendKind;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use backend_memory::InMemoryBackend;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience_core::{ResilientClient, SetOptions, observe::CALL_DURATION};
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 /// What the recorder holds: one snapshot, taken once (taking a snapshot drains the
 /// recorder's histograms).

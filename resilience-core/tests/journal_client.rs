@@ -14,7 +14,7 @@ use resilience_core::{
     Command, DeadLetterReason, Error, Priority, ResilientClient, SetOptions, StoreOutcome,
     TicketOutcome,
 };
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 fn set(key: &str, value: &str) -> Command {
     Command::Set {

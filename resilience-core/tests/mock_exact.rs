@@ -6,7 +6,7 @@ use std::time::Duration;
 use resilience_core::{
     BackendError, CircuitState, Command, Error, ResilientClient, RetryPolicy, Value,
 };
-use testkit::MockKvBackend;
+use testkit::mock::MockKvBackend;
 
 fn is_get(cmd: &Command) -> bool {
     matches!(cmd, Command::Get { key } if key == "k")

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use resilient_redis::{BackendKind, SetOptions, connect_with};
-use testkit::RedisServer;
+use testkit::server::RedisServer;
 
 #[tokio::test]
 async fn every_compiled_driver_connects_by_url() {

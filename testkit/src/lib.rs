@@ -10,6 +10,9 @@
 //! - [`conformance`]: the suite every backend must pass, as library functions.
 //! - [`logs`]: an in-memory capture of every log line, to check what a run wrote.
 //! - [`scenarios`]: end-to-end fault scenarios for a `ResilientClient` over a real server.
+//!
+//! Every item has one path, in its module (`testkit::server::RedisServer`,
+//! `testkit::scenarios::kill::kill_and_restart`): nothing is re-exported a second time.
 
 pub mod affinity;
 pub mod conformance;
@@ -19,11 +22,3 @@ pub mod mock;
 pub mod proxy;
 pub mod scenarios;
 pub mod server;
-
-pub use faulty::{FaultController, FaultyBackend};
-pub use mock::MockKvBackend;
-pub use proxy::{FaultProxy, ProxyMode, Traffic};
-pub use server::{
-    RedisCluster, RedisServer, RedisServerBuilder, RespConnection, RespReply, SpawnError,
-    TlsClientAuth, TlsFiles,
-};

@@ -38,14 +38,14 @@ async fn tls_server_serves_tls_only_with_generated_certificates() {
     // No plain-text listener on that port: a RESP PING gets no PONG.
     let plain = tokio::time::timeout(
         std::time::Duration::from_secs(2),
-        testkit::RespConnection::connect(server.addr()),
+        testkit::server::RespConnection::connect(server.addr()),
     )
     .await;
     if let Ok(Ok(mut conn)) = plain {
         let reply =
             tokio::time::timeout(std::time::Duration::from_secs(2), conn.command(&["PING"])).await;
         assert!(
-            !matches!(reply, Ok(Ok(testkit::RespReply::Simple(ref s))) if s == "PONG"),
+            !matches!(reply, Ok(Ok(testkit::server::RespReply::Simple(ref s))) if s == "PONG"),
             "{reply:?}"
         );
     }
@@ -94,7 +94,7 @@ async fn plain_server_has_no_tls() {
 #[tokio::test]
 async fn given_files_and_optional_client_auth() {
     let dir = tempfile::tempdir().unwrap();
-    let files = testkit::TlsFiles::generate(dir.path()).unwrap();
+    let files = testkit::server::TlsFiles::generate(dir.path()).unwrap();
     let server = RedisServer::builder()
         .tls(files.clone())
         .tls_auth_clients(TlsClientAuth::Optional)
@@ -119,6 +119,6 @@ async fn given_files_and_optional_client_auth() {
     );
     // A CA that did not sign the server's certificate is refused by redis-cli too.
     let other = tempfile::tempdir().unwrap();
-    let wrong = testkit::TlsFiles::generate(other.path()).unwrap();
+    let wrong = testkit::server::TlsFiles::generate(other.path()).unwrap();
     assert_eq!(tls_ping(server.port(), &wrong.ca_cert, None).await, None);
 }

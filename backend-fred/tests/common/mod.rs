@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use backend_fred::FredBackend;
 use resilience_core::ConnectionConfig;
-use testkit::RedisServer;
+use testkit::server::RedisServer;
 
 /// A config pointing at `port` with the given socket timeout.
 pub(crate) fn config(port: u16, socket_timeout: Duration) -> ConnectionConfig {

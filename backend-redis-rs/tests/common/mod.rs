@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use backend_redis_rs::RedisRsBackend;
 use resilience_core::{BackendError, Command, ConnectionConfig, Value};
-use testkit::{FaultProxy, RedisServer};
+use testkit::proxy::FaultProxy;
+use testkit::server::RedisServer;
 
 use tokio::time::Instant;
 

@@ -71,7 +71,7 @@ pub async fn run(
 }
 
 async fn measure(
-    server: &mut testkit::RedisServer,
+    server: &mut testkit::server::RedisServer,
     client: &ResilientClient,
     backend: BackendChoice,
     writes: u64,

@@ -343,8 +343,8 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// Starts a private `redis-server` (on the pinned CPU when [`BenchConfig::pinning`] is
     /// set).
-    pub async fn spawn_server(&self) -> Result<testkit::RedisServer, BenchError> {
-        let mut builder = testkit::RedisServer::builder();
+    pub async fn spawn_server(&self) -> Result<testkit::server::RedisServer, BenchError> {
+        let mut builder = testkit::server::RedisServer::builder();
         if let Some(split) = &self.pinning {
             builder = builder.cpus(vec![split.server]);
         }
@@ -725,7 +725,7 @@ pub enum BenchError {
     NotBuilt(&'static str),
     /// The private redis-server did not start.
     #[error("could not start redis-server: {0}")]
-    Server(#[from] testkit::SpawnError),
+    Server(#[from] testkit::server::SpawnError),
     /// The private Redis Cluster did not start.
     #[error("could not start the Redis Cluster: {0}")]
     Cluster(#[from] testkit::server::ClusterError),

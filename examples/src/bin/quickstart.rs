@@ -16,7 +16,7 @@ use memory_tiers::{Filter, MemoryInput, TieredMemory};
 use resilience_core::{
     Error, Jitter, Priority, ResilientClient, RetryPolicy, SetOptions, StoreOutcome, TicketOutcome,
 };
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 /// `store_agent_state`: write an agent's state hash.
 async fn store_agent_state(

@@ -8,8 +8,8 @@
 //!
 //! | backend | outage (`--outage`) | how |
 //! |---|---|---|
-//! | embedded in-memory (default) | `fault` (default), `none` | `testkit::FaultyBackend` fails every call |
-//! | Redis (`--backend redis-rs\|fred`) | `blackhole` (default), `kill`, `none` | `blackhole`: a `testkit::FaultProxy` in front of the server stops answering; `kill`: the spawned `redis-server` is SIGKILLed, then restarted (its AOF, fsynced on every write, brings back what it acknowledged) |
+//! | embedded in-memory (default) | `fault` (default), `none` | `testkit::faulty::FaultyBackend` fails every call |
+//! | Redis (`--backend redis-rs\|fred`) | `blackhole` (default), `kill`, `none` | `blackhole`: a `testkit::proxy::FaultProxy` in front of the server stops answering; `kill`: the spawned `redis-server` is SIGKILLed, then restarted (its AOF, fsynced on every write, brings back what it acknowledged) |
 //!
 //! The priority mix (`--seed` makes the draws and the contents repeatable):
 //!
@@ -80,9 +80,9 @@ use agent::{AgentOutcome, AgentPlan, Shared};
 /// How the demo cuts the backend off in the middle of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutageKind {
-    /// The embedded backend fails every call (through `testkit::FaultyBackend`).
+    /// The embedded backend fails every call (through `testkit::faulty::FaultyBackend`).
     Fault,
-    /// A `testkit::FaultProxy` in front of Redis accepts connections but answers nothing.
+    /// A `testkit::proxy::FaultProxy` in front of Redis accepts connections but answers nothing.
     Blackhole,
     /// The spawned `redis-server` is killed (SIGKILL), then restarted.
     Kill,

@@ -8,8 +8,9 @@ use backend_memory::InMemoryBackend;
 use memory_tiers::DEFAULT_NAMESPACE;
 use resilience_core::{ConnectionConfig, KvBackend};
 use resilient_redis::BackendKind;
+use testkit::faulty::{FaultController, FaultyBackend};
+use testkit::proxy::{FaultProxy, ProxyMode};
 use testkit::server::RedisServer;
-use testkit::{FaultController, FaultProxy, FaultyBackend, ProxyMode};
 use tokio::time::Instant;
 
 use super::agent::Shared;

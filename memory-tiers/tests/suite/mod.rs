@@ -16,7 +16,7 @@ use resilience_core::{
     Command, ErrorKind, KvBackend, Priority, ResilientClient, StoreOutcome, TicketOutcome,
 };
 use serde_json::json;
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 mod recall;
 pub(crate) use recall::*;

@@ -9,7 +9,7 @@ use memory_tiers::{
 };
 use resilience_core::{Command, Priority};
 use serde_json::json;
-use testkit::FaultyBackend;
+use testkit::faulty::FaultyBackend;
 
 use super::{MakeBackend, client, small_stm};
 

@@ -10,7 +10,7 @@ use resilience_core::{
     BackendError, Command, Jitter, KvBackend, ResilientClient, ResilientClientBuilder, RetryPolicy,
     Value,
 };
-use testkit::{FaultController, FaultyBackend};
+use testkit::faulty::{FaultController, FaultyBackend};
 
 /// Logs every command that reaches the wrapped backend, batches flattened, in order.
 #[derive(Clone)]

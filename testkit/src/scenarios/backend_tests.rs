@@ -109,13 +109,13 @@ macro_rules! backend_tests {
         mod dead_server {
             use $crate::scenarios;
             $crate::serial_test!(killed_server_fails_fast_and_truthfully, async {
-                scenarios::dead_server($connect)
+                scenarios::dead_server::dead_server($connect)
                     .await
                     .expect("the scenario must be able to run (is redis-server installed?)")
                     .print_and_assert();
             });
             $crate::serial_test!(reply_lost_in_flight_is_timeout_and_applied_at_most_once, async {
-                scenarios::in_flight_then_death($connect)
+                scenarios::dead_server::in_flight_then_death($connect)
                     .await
                     .expect("the scenario must be able to run (is redis-server installed?)")
                     .print_and_assert();
@@ -175,7 +175,7 @@ macro_rules! backend_tests {
         mod resilient_kill {
             use $crate::scenarios;
             $crate::serial_test!(sigkill_under_load_then_restart_loses_nothing_and_applies_nothing_twice, async {
-                scenarios::kill_and_restart($connect)
+                scenarios::kill::kill_and_restart($connect)
                     .await
                     .expect("the scenario must be able to run (is redis-server installed?)")
                     .print_and_assert();
@@ -187,7 +187,7 @@ macro_rules! backend_tests {
         mod sentinel {
             use $crate::scenarios;
             $crate::serial_test!(writes_resume_on_the_new_master_after_a_failover, async {
-                let report = scenarios::sentinel_failover($connect)
+                let report = scenarios::sentinel::sentinel_failover($connect)
                     .await
                     .expect("the scenario must be able to run (is redis-server installed?)");
                 let resumed = report.kill_to_first_write.expect("writes resumed");

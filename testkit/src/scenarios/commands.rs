@@ -35,7 +35,7 @@ use resilience_core::{
 
 use super::BackendFuture;
 use super::support::*;
-use crate::RedisServer;
+use crate::server::RedisServer;
 
 /// Expands to one test per test of [`scenarios::commands`](crate::scenarios::commands),
 /// each calling it with `$connect` (a `fn(ConnectionConfig) -> BackendFuture`), one at a

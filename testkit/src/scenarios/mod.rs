@@ -22,7 +22,7 @@
 //!         Ok(Arc::new(InMemoryBackend::new()) as Arc<dyn KvBackend>)
 //!     })
 //! }
-//! let report = scenarios::kill_and_restart(connect).await.expect("scenario ran");
+//! let report = scenarios::kill::kill_and_restart(connect).await.expect("scenario ran");
 //! println!("{report}");
 //! assert!(report.violations().is_empty(), "{:#?}", report.violations());
 //! # }
@@ -68,7 +68,7 @@ pub mod cluster;
 pub mod cluster_chaos;
 pub mod commands;
 pub mod dead_server;
-mod kill;
+pub mod kill;
 pub mod least_privilege;
 pub mod lost_reply;
 pub mod pubsub;
@@ -82,15 +82,6 @@ pub use dead_server::{
     DeadServerOptions, DeadServerReport, InFlightReport, dead_server, dead_server_with,
     in_flight_then_death,
 };
-pub use kill::{
-    IncrCounts, KillOptions, KillReport, WriteCounts, kill_and_restart, kill_and_restart_with,
-};
-pub use sentinel::{FailoverOptions, FailoverReport, sentinel_failover, sentinel_failover_with};
-pub use soak::{
-    FaultCounts, FaultKind, SoakOptions, SoakReport, chaos_soak, chaos_soak_cluster,
-    chaos_soak_cluster_with, chaos_soak_with,
-};
-
 /// What a backend factory returns: a connected backend, or why it could not connect.
 pub type BackendFuture =
     Pin<Box<dyn Future<Output = Result<Arc<dyn KvBackend>, BackendError>> + Send + 'static>>;

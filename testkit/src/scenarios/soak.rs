@@ -121,8 +121,10 @@ use resilience_core::{
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::kill::{COUNTER_KEY, Fate, Progress, WriterLog, counter, incr_once, wait_until};
-use super::{BackendFuture, IncrCounts, Load, ScenarioFailure};
+use super::kill::{
+    COUNTER_KEY, Fate, IncrCounts, Progress, WriterLog, counter, incr_once, wait_until,
+};
+use super::{BackendFuture, Load, ScenarioFailure};
 use crate::proxy::ProxyMode;
 use crate::server::RespReply;
 

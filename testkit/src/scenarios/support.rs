@@ -12,7 +12,7 @@ use resilience_core::{Command, ConnectionConfig, KvBackend, SetOptions};
 use tokio::time::Instant;
 
 use super::BackendFuture;
-use crate::RedisServer;
+use crate::server::RedisServer;
 
 /// Socket timeout of the tests' connections: short, so a refused connect is fast.
 pub const SOCKET_TIMEOUT: Duration = Duration::from_millis(500);
