@@ -5,7 +5,7 @@
 //! through the factory you pass (so this crate never depends on a driver crate), builds a
 //! client, injects the fault, measures, checks the data that ended up in Redis and returns
 //! a report with the numbers. The report lists the promises the run broke
-//! ([`KillReport::violations`]); a backend's test prints the report and asserts that list
+//! ([`KillReport::violations`](kill::KillReport::violations)); a backend's test prints the report and asserts that list
 //! is empty.
 //!
 //! ```no_run
@@ -30,7 +30,7 @@
 //!
 //! # Scenarios
 //!
-//! - [`kill_and_restart`] (below): one SIGKILL under load, with the breaker's promises.
+//! - [`kill::kill_and_restart`]: one SIGKILL under load, with the breaker's promises.
 //! - [`soak::chaos_soak`]: concurrent writers while a seeded fault loop kills, restarts,
 //!   blackholes, resets and slows the server for a while; every acknowledged write must
 //!   be there at the end, none applied twice.
@@ -48,8 +48,8 @@
 //! - [`acl::acl_checks`]: ACL users over a real server: right and wrong passwords, `Auth`
 //!   never opening the breaker, and the password in no error, `Debug` or log line.
 //!
-//! [`kill_and_restart`]'s run, step by step, and the promises it checks are on
-//! [`kill_and_restart_with`].
+//! [`kill::kill_and_restart`]'s run, step by step, and the promises it checks are on
+//! [`kill::kill_and_restart_with`].
 
 use std::fmt;
 use std::future::Future;
@@ -87,7 +87,7 @@ pub type BackendFuture =
     Pin<Box<dyn Future<Output = Result<Arc<dyn KvBackend>, BackendError>> + Send + 'static>>;
 
 /// Why a scenario could not run at all (as opposed to running and breaking a promise,
-/// which [`KillReport::violations`] lists).
+/// which [`KillReport::violations`](kill::KillReport::violations) lists).
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioFailure {
     /// The `redis-server` could not be started, stopped or restarted.
@@ -105,7 +105,7 @@ pub enum ScenarioFailure {
 }
 
 /// The load a scenario drives, the same description for every scenario that has one
-/// ([`KillOptions`], [`SoakOptions`], [`FailoverOptions`]): writer tasks, their pace and
+/// ([`KillOptions`](kill::KillOptions), [`SoakOptions`](soak::SoakOptions), [`FailoverOptions`](sentinel::FailoverOptions)): writer tasks, their pace and
 /// keys, the `INCRBY`-only tasks, and the timeouts of the backend and the client under it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Load {
