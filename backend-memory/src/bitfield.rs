@@ -82,7 +82,7 @@ enum Op {
 }
 
 fn int(arg: &[u8]) -> Result<i64, BackendError> {
-    super::exec::parse_strict_i64(arg)
+    super::errors::parse_strict_i64(arg)
         .ok_or_else(|| BackendError::from_reply("ERR value is not an integer or out of range"))
 }
 
@@ -93,7 +93,7 @@ fn offset(arg: &[u8], width: Width) -> Result<u64, BackendError> {
         Some((b'#', rest)) => (true, rest),
         _ => (false, arg),
     };
-    let n = super::exec::parse_strict_i64(digits)
+    let n = super::errors::parse_strict_i64(digits)
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(bad)?;
     let bits = if scaled {

@@ -10,6 +10,8 @@ use tokio::time::Instant;
 
 use resilience_core::backend::parse_strict_int;
 
+use super::errors::{NOT_INTEGER, err, parse_strict_i64, wrong_args};
+
 use super::glob::glob_match;
 use super::store::{Data, Entry, Hash, Keyspace, wrongtype};
 use super::zset::{SortedSet, rank_range};
@@ -19,25 +21,7 @@ use resilience_core::{
     Value, ZaddOptions,
 };
 
-pub(super) fn err(line: &str) -> BackendError {
-    BackendError::from_reply(line)
-}
-
-/// `ERR wrong number of arguments for '<cmd>' command`.
-pub(crate) fn wrong_args(cmd: &str) -> BackendError {
-    err(&format!(
-        "ERR wrong number of arguments for '{}' command",
-        cmd.to_ascii_lowercase()
-    ))
-}
-
-pub(super) const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
-
-/// An integer exactly as Redis's `string2ll` reads it.
-pub(crate) fn parse_strict_i64(bytes: &[u8]) -> Option<i64> {
-    parse_strict_int(bytes)
-}
 
 /// Parses a float the way `HINCRBYFLOAT` reads a stored value: no spaces, no NaN.
 fn parse_float(bytes: &[u8]) -> Option<f64> {
@@ -63,7 +47,7 @@ fn deadline(now: Instant, millis: u64, cmd: &str) -> Result<Instant, BackendErro
 pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Value, BackendError> {
     match cmd {
         Command::Ping => Ok(Value::Status("PONG".to_owned())),
-        Command::Get { key } => get(ks, &key, now),
+        Command::Get { key } => strings::get(ks, &key, now),
         Command::Set {
             key,
             value,
@@ -298,7 +282,10 @@ pub(crate) fn apply(ks: &mut Keyspace, cmd: Command, now: Instant) -> Result<Val
             type_name.as_deref(),
             now,
         ),
-        Command::Raw { args, .. } => super::raw::raw(ks, &args, now),
+        Command::Raw { args, .. } => match super::raw::raw(ks, &args, now)? {
+            super::raw::Raw::Apply(cmd) => apply(ks, cmd, now),
+            super::raw::Raw::Answered(value) => Ok(value),
+        },
         // Strings.
         Command::Getex { key, expiry } => strings::getex(ks, &key, expiry, now),
         Command::Getdel { key } => strings::getdel(ks, &key, now),
@@ -691,23 +678,6 @@ fn range_reply(items: Vec<(&str, f64)>, with_scores: bool) -> Value {
     )
 }
 
-pub(super) fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, BackendError> {
-    match ks.get(key, now) {
-        None => Ok(Value::Nil),
-        Some(Entry {
-            data: Data::Str(b), ..
-        }) => Ok(Value::Bytes(b.clone())),
-        Some(Entry {
-            data: Data::Hll(_), ..
-        }) => Err(BackendError::new(
-            resilience_core::ErrorKind::InvalidInput,
-            "GET of a HyperLogLog is not implemented by the in-memory backend: it keeps the \
-             elements, not Redis's encoding",
-        )),
-        Some(_) => Err(wrongtype()),
-    }
-}
-
 fn set(
     ks: &mut Keyspace,
     key: String,
@@ -727,7 +697,7 @@ fn set(
         }
     }
     let old = if options.get {
-        get(ks, &key, now)?
+        strings::get(ks, &key, now)?
     } else {
         Value::Nil
     };

@@ -18,6 +18,8 @@
 
 mod bitfield;
 mod channels;
+mod context;
+mod errors;
 mod exec;
 mod glob;
 mod lists;
@@ -27,6 +29,7 @@ mod raw;
 pub mod scripts;
 mod sets;
 mod store;
+mod stream;
 mod streams;
 mod strings;
 mod zset;
@@ -36,7 +39,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-pub use scripts::{NativeScript, ScriptContext};
+pub use context::ScriptContext;
+pub use scripts::NativeScript;
 
 use resilience_core::{BackendError, Command, KvBackend, Value, script_sha1};
 use scripts::Scripts;

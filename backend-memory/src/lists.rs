@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::exec::err;
+use super::errors::err;
 use super::store::{Data, Entry, Keyspace, wrongtype};
 use super::zset::rank_range;
 use resilience_core::{BackendError, ListEnd, Value};

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value as Lua51};
 
-use super::scripts::ScriptContext;
+use super::context::ScriptContext;
 use resilience_core::{BackendError, Value};
 
 /// The Lua state of one backend and its compiled scripts.

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::exec::{apply, err, wrong_args};
+use super::errors::{err, wrong_args};
 use super::store::Keyspace;
 use resilience_core::{BackendError, Command, Value};
 
@@ -64,12 +64,19 @@ pub(crate) fn check_raw(args: &[Bytes]) -> Result<(), BackendError> {
     parse(args).map(|_| ())
 }
 
-pub(super) fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Value, BackendError> {
+/// What a raw command comes to: a typed command for the caller to apply, or the answer of
+/// one only a server has (`PING msg`, `ECHO`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`).
+pub(crate) enum Raw {
+    Apply(Command),
+    Answered(Value),
+}
+
+pub(super) fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Raw, BackendError> {
     let cmd = match parse(args)? {
-        Parsed::Typed(cmd) => return apply(ks, cmd, now),
+        Parsed::Typed(cmd) => return Ok(Raw::Apply(cmd)),
         Parsed::Server => args[0].to_ascii_uppercase(),
     };
-    match cmd.as_slice() {
+    let answer = match cmd.as_slice() {
         b"PING" => match args {
             [_] => Ok(Value::Status("PONG".to_owned())),
             [_, msg] => Ok(Value::Bytes(msg.clone())),
@@ -87,5 +94,6 @@ pub(super) fn raw(ks: &mut Keyspace, args: &[Bytes], now: Instant) -> Result<Val
             ks.clear();
             Ok(Value::Okay)
         }
-    }
+    };
+    answer.map(Raw::Answered)
 }

@@ -28,9 +28,9 @@ use bytes::Bytes;
 use resilience_core::script_sha1;
 use tokio::time::Instant;
 
-use super::exec;
+use super::context::ScriptContext;
 use super::store::Keyspace;
-use resilience_core::{BackendError, Command, Value};
+use resilience_core::{BackendError, Value};
 
 /// A native script: given the context, `KEYS` and `ARGV`, returns the script's reply.
 ///
@@ -46,36 +46,6 @@ pub type NativeScript = Arc<
         + Send
         + Sync,
 >;
-
-/// What a native script sees: the keyspace, inside the backend's critical section.
-pub struct ScriptContext<'a> {
-    keys: &'a mut Keyspace,
-    now: Instant,
-}
-
-impl std::fmt::Debug for ScriptContext<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScriptContext").finish_non_exhaustive()
-    }
-}
-
-impl<'a> ScriptContext<'a> {
-    pub(crate) fn new(keys: &'a mut Keyspace, now: Instant) -> Self {
-        ScriptContext { keys, now }
-    }
-
-    /// Runs `cmd` at once, atomically with the rest of the script (`redis.call`). Returns
-    /// the command's canonical reply or its error. Scripting commands (`EVAL`, `EVALSHA`,
-    /// `SCRIPT LOAD`) are refused, as Redis refuses them inside a script.
-    pub fn call(&mut self, cmd: Command) -> Result<Value, BackendError> {
-        match cmd {
-            Command::Eval { .. } | Command::Evalsha { .. } | Command::ScriptLoad { .. } => Err(
-                BackendError::from_reply("ERR This Redis command is not allowed from script"),
-            ),
-            other => exec::apply(self.keys, other, self.now),
-        }
-    }
-}
 
 /// Registered native twins, the scripts the "server" has loaded (by SHA1, with their
 /// source), and, with feature `lua`, the Lua state that runs them.

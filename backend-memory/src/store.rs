@@ -88,7 +88,7 @@ pub(crate) enum Data {
     /// A set (kept sorted, so replies are deterministic).
     Set(BTreeSet<Bytes>),
     /// A stream.
-    Stream(super::streams::Stream),
+    Stream(super::stream::Stream),
     /// A HyperLogLog, kept as its distinct elements (so its count is exact).
     Hll(BTreeSet<Bytes>),
 }

@@ -3,32 +3,15 @@
 //!
 //! `MAXLEN ~` trims exactly, which keeps what `~` promises (at least the threshold).
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::exec::err;
+use super::errors::err;
 use super::store::{Data, Entry, Keyspace, wrongtype};
+use super::stream::{Stream, StreamId};
 use resilience_core::{BackendError, Count, StreamTrim, TrimTo, Value, XaddOptions};
-
-/// A stream entry's id: milliseconds, then a sequence number.
-pub(crate) type StreamId = (u64, u64);
-
-/// A stream: entries in id order, and the last id ever given (deleted entries keep it).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Stream {
-    entries: BTreeMap<StreamId, Vec<(Bytes, Bytes)>>,
-    last: StreamId,
-}
-
-impl Stream {
-    /// Number of entries.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 
@@ -148,7 +131,7 @@ pub(super) fn add(
     now: Instant,
 ) -> Result<Value, BackendError> {
     if fields.is_empty() {
-        return Err(super::exec::wrong_args("xadd"));
+        return Err(super::errors::wrong_args("xadd"));
     }
     let exists = stream_ref(ks, &key, now)?.is_some();
     if !exists {

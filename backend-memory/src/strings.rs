@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 use super::bitfield;
-use super::exec::{err, get};
+use super::errors::err;
 use super::store::{Data, Entry, Keyspace, wrongtype};
 use resilience_core::{BackendError, GetExpiry, Value};
 
@@ -77,7 +77,7 @@ pub(super) fn mset(
     now: Instant,
 ) -> Result<Value, BackendError> {
     if keys.len() != values.len() || keys.is_empty() {
-        return Err(super::exec::wrong_args(if only_new {
+        return Err(super::errors::wrong_args(if only_new {
             "msetnx"
         } else {
             "mset"
@@ -325,5 +325,22 @@ pub(super) fn bitfield_command(
         Some(reply) => Ok(reply),
         // Only reads of a missing key: they read zeros.
         None => bitfield::run(&mut Vec::new(), ops),
+    }
+}
+
+pub(crate) fn get(ks: &mut Keyspace, key: &str, now: Instant) -> Result<Value, BackendError> {
+    match ks.get(key, now) {
+        None => Ok(Value::Nil),
+        Some(Entry {
+            data: Data::Str(b), ..
+        }) => Ok(Value::Bytes(b.clone())),
+        Some(Entry {
+            data: Data::Hll(_), ..
+        }) => Err(BackendError::new(
+            resilience_core::ErrorKind::InvalidInput,
+            "GET of a HyperLogLog is not implemented by the in-memory backend: it keeps the \
+             elements, not Redis's encoding",
+        )),
+        Some(_) => Err(wrongtype()),
     }
 }

@@ -49,8 +49,8 @@ macro_rules! in_memory_case {
 
 every_case!(in_memory_cases);
 
-/// The case list names every case of the suite: each `pub async fn …(mk: &MakeBackend)`
-/// in its sources, and nothing else.
+/// The case list names every case of the suite: each `pub(crate) async fn …(mk:
+/// &MakeBackend)` in its sources, and nothing else.
 #[test]
 fn the_case_list_names_every_case_of_the_suite() {
     let sources = [
@@ -61,7 +61,7 @@ fn the_case_list_names_every_case_of_the_suite() {
         .iter()
         .flat_map(|source| source.lines())
         .filter_map(|line| {
-            let rest = line.strip_prefix("pub async fn ")?;
+            let rest = line.strip_prefix("pub(crate) async fn ")?;
             let (name, args) = rest.split_once('(')?;
             args.starts_with("mk: &MakeBackend").then_some(name)
         })

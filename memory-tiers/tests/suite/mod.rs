@@ -25,7 +25,7 @@ pub(crate) use recall::*;
 /// backend (`paused`: tokio's paused clock; `real`: a multi-thread runtime). Every file
 /// that runs the suite expands its own test per case from this list, through a macro of
 /// its own: `every_case!(that_macro)`. A case missing here runs nowhere, which
-/// `tests/in_memory.rs` checks against the `pub async fn` cases of this module.
+/// `tests/in_memory.rs` checks against the `pub(crate) async fn` cases of this module.
 macro_rules! every_case {
     ($run:ident) => {
         $run!(
