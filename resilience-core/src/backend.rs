@@ -82,8 +82,7 @@ pub use crate::wire::{ArgSink, ReplyShape};
 
 // Redis's number spellings, for a backend that reads or writes them itself (the in-memory
 // backend, a script engine): one copy, shared with the wire.
-pub use crate::command::format_score;
-pub use crate::value::{parse_redis_double, parse_strict_int};
+pub use crate::value::{format_score, parse_redis_double, parse_strict_int};
 
 /// Refuses a pipeline (`atomic` false) that holds a blocking command (see
 /// [`Command::blocks_for`](crate::Command::blocks_for)): on a pipeline the server would

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backend::{InvalidationFeed, TrackedReply};
+use crate::cache::{InvalidationFeed, TrackedReply};
 use crate::{BackendError, Command, PubSubLink, Subscription, Value};
 
 /// A key-value store that speaks Redis commands.

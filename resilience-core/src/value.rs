@@ -361,6 +361,18 @@ impl FromReply for (u64, Vec<Bytes>) {
     }
 }
 
+/// Formats a score the way Redis accepts it (`inf`, `-inf`, or the shortest exact decimal).
+pub fn format_score(v: f64) -> String {
+    if v == f64::INFINITY {
+        "+inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-inf".to_owned()
+    } else {
+        // `{}` on f64 prints the shortest representation that round-trips.
+        format!("{v}")
+    }
+}
+
 /// Parses an integer exactly as Redis's `string2ll` does: an optional `-`, digits with no
 /// leading zero, no `+`, no spaces. `None` for anything else, or a value that does not fit `T`.
 pub fn parse_strict_int<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {

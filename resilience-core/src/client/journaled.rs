@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use super::replay::QueuedWork;
+use super::work::QueuedWork;
 use super::{ResilientClient, ResilientClientBuilder};
 use crate::DeadLetterReason;
 use crate::journal::{Journal, JournalError};

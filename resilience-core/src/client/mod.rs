@@ -16,6 +16,7 @@ mod prioritized;
 mod replay;
 mod script;
 mod striped;
+mod work;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -27,8 +28,9 @@ use tracing::Instrument;
 
 pub use builder::ResilientClientBuilder;
 pub use pipeline::Pipeline;
-pub use prioritized::{StoreFuture, Submitted};
+pub use prioritized::Submitted;
 pub use script::{Script, script_sha1};
+pub use work::StoreFuture;
 
 use crate::breaker::{CircuitBreaker, CircuitState, Rejected};
 use crate::observe::{CallMetrics, CallStart};
@@ -36,7 +38,7 @@ use crate::queue::{QueueStats, RecoveryQueue};
 use crate::retry::{RetryBudget, RetryError, RetryPolicy, retry_with};
 use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
 
-pub(crate) use replay::QueuedWork;
+pub(crate) use work::QueuedWork;
 
 /// A resilient Redis client: breaker, retries, priority queue, over any [`KvBackend`].
 ///

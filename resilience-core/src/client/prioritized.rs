@@ -7,7 +7,6 @@
 //! retry time) for them to drain first, `Low` is dropped.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use crate::queue::PushError;
 use crate::{BackendError, Command, Error, Value};
 
 use super::ResilientClient;
-use super::replay::{QueuedWork, StoreJob};
+use super::work::{QueuedWork, StoreFuture, StoreJob};
 
 /// What [`ResilientClient::submit_with_reply`] returns: the outcome, and the server's
 /// reply when the write was applied right away.
@@ -34,9 +33,6 @@ pub struct Submitted {
     /// command's reply, or for a batch an array of the replies in order.
     pub reply: Option<Value>,
 }
-
-/// The future a store function returns, boxed so queued store functions can be kept.
-pub type StoreFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
 
 impl ResilientClient {
     /// Stores an agent's state with priority handling, never raising:
@@ -233,27 +229,6 @@ impl ResilientClient {
         Submitted {
             outcome: self.count(priority, outcome),
             reply,
-        }
-    }
-
-    /// One attempt at the work.
-    pub(super) async fn apply(&self, work: &QueuedWork) -> Result<(), Error> {
-        self.apply_with_reply(work).await.map(|_| ())
-    }
-
-    /// One attempt at the work, returning the server's reply (`None` for a store
-    /// function, which has none).
-    async fn apply_with_reply(&self, work: &QueuedWork) -> Result<Option<Value>, Error> {
-        match work {
-            QueuedWork::Commands { cmds, atomic, .. } => match cmds.as_slice() {
-                [one] => self.inner.call(one.clone()).await.map(Some),
-                many => self
-                    .inner
-                    .call_batch(many.to_vec(), *atomic)
-                    .await
-                    .map(|replies| Some(Value::Array(replies))),
-            },
-            QueuedWork::Store(job) => job(self.clone()).await.map(|()| None),
         }
     }
 

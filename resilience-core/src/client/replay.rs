@@ -11,60 +11,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::breaker::CircuitState;
-use crate::queue::{Batching, Claimed, RecoveryQueue};
+use crate::queue::{Claimed, RecoveryQueue};
 use crate::{Command, Error};
 
-use super::prioritized::StoreFuture;
+use super::work::QueuedWork;
 use super::{ClientInner, ResilientClient};
 
 /// A queued store function.
-pub(crate) type StoreJob = Arc<dyn Fn(ResilientClient) -> StoreFuture + Send + Sync>;
-
-/// What a queued write carries.
-pub(crate) enum QueuedWork {
-    /// Data: one command, or a batch (atomic when `atomic`). `journal_seq` is its record in
-    /// the durable journal (feature `durable`), `None` when it is not journaled.
-    Commands {
-        cmds: Vec<Command>,
-        atomic: bool,
-        journal_seq: Option<u64>,
-    },
-    /// A `store_with_retry` store function.
-    Store(StoreJob),
-}
-
-impl std::fmt::Debug for QueuedWork {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueuedWork::Commands {
-                cmds,
-                atomic,
-                journal_seq,
-            } => f
-                .debug_struct("Commands")
-                .field(
-                    "commands",
-                    &cmds.iter().map(Command::name).collect::<Vec<_>>(),
-                )
-                .field("atomic", atomic)
-                .field("journal_seq", journal_seq)
-                .finish(),
-            QueuedWork::Store(_) => f.write_str("Store(..)"),
-        }
-    }
-}
-
-impl QueuedWork {
-    fn batching(&self) -> Batching {
-        match self {
-            QueuedWork::Commands { cmds, .. } if cmds.len() == 1 && cmds[0].is_idempotent() => {
-                Batching::Shareable
-            }
-            _ => Batching::Alone,
-        }
-    }
-}
-
 /// A write's failure in a split batch, and whether the retry decision keeps it.
 type Refused = (Error, bool);
 

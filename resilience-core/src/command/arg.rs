@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::options::format_score;
+use crate::value::format_score;
 use crate::wire::ArgSink;
 use crate::{BackendError, ErrorKind};
 
@@ -381,34 +381,16 @@ into_field_from!(i64: i64, i32, i16, i8, u32, u16, u8);
 into_field_from!(u64: u64, u32, u16, u8);
 into_field_from!(f64: f64, f32, i32, u32);
 
+/// Fields a caller passes as the type itself.
 macro_rules! into_field_as_is {
     ($($t:ty),*) => {
-        $(impl IntoField<$t> for $t {
+        $(impl $crate::command::IntoField<$t> for $t {
             fn into_field(self) -> $t {
                 self
             }
         })*
     };
 }
+pub(super) use into_field_as_is;
 
-into_field_as_is!(
-    Option<u64>,
-    Option<i64>,
-    super::options::SetOptions,
-    super::options::ZaddOptions,
-    super::options::ScoreBound,
-    super::options::LexBound,
-    Option<super::options::Limit>,
-    Option<super::options::ExpireCondition>,
-    Option<super::options::GetExpiry>,
-    Option<super::options::ByteRange>,
-    super::options::ScanOptions,
-    super::options::ListEnd,
-    super::options::Replace,
-    Option<super::options::Count>,
-    u32,
-    super::options::StreamTrim,
-    super::options::XaddOptions,
-    super::options::MkStream,
-    super::options::XautoclaimCount
-);
+into_field_as_is!(Option<u64>, Option<i64>, u32);

@@ -16,7 +16,6 @@ mod table;
 use bytes::Bytes;
 
 pub use arg::{ArgReader, IntoField, WireArg};
-pub use options::format_score;
 pub use options::{
     ByteRange, Count, ExpireCondition, GetExpiry, GroupRead, LexBound, LexEnd, Limit, ListEnd,
     MkStream, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions, StreamTrim, TrimTo,

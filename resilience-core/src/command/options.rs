@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arg::{ArgReader, WireArg};
 use crate::BackendError;
+use crate::value::format_score;
 use crate::wire::ArgSink;
 
 /// Options of `SET`.
@@ -274,18 +275,6 @@ impl WireArg for ScoreBound {
                 None => ScoreBound::Inclusive(number(s)?),
             },
         })
-    }
-}
-
-/// Formats a score the way Redis accepts it (`inf`, `-inf`, or the shortest exact decimal).
-pub fn format_score(v: f64) -> String {
-    if v == f64::INFINITY {
-        "+inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-inf".to_owned()
-    } else {
-        // `{}` on f64 prints the shortest representation that round-trips.
-        format!("{v}")
     }
 }
 
@@ -852,3 +841,22 @@ impl GroupRead {
         }
     }
 }
+
+super::arg::into_field_as_is!(
+    SetOptions,
+    ZaddOptions,
+    ScoreBound,
+    LexBound,
+    Option<Limit>,
+    Option<ExpireCondition>,
+    Option<GetExpiry>,
+    Option<ByteRange>,
+    ScanOptions,
+    ListEnd,
+    Replace,
+    Option<Count>,
+    StreamTrim,
+    XaddOptions,
+    MkStream,
+    XautoclaimCount
+);

@@ -332,7 +332,7 @@ fn score_bounds_are_spelled_like_redis() {
     assert_eq!(ScoreBound::NegInf.to_redis_arg(), "-inf");
     assert_eq!(ScoreBound::Exclusive(1.5).to_redis_arg(), "(1.5");
     assert_eq!(ScoreBound::Inclusive(2.0).to_redis_arg(), "2");
-    assert_eq!(format_score(f64::INFINITY), "+inf");
+    assert_eq!(crate::value::format_score(f64::INFINITY), "+inf");
 }
 
 #[test]

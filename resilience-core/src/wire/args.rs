@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::command::format_score;
+use crate::value::format_score;
 
 /// Where a command's arguments go: a driver's command buffer.
 ///
