@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use super::{CacheConfig, CacheStats, Invalidation, InvalidationFeed};
+use super::types::{CacheConfig, CacheStats, Invalidation, InvalidationFeed};
 
 /// How many per-key invalidation counters there are.
 pub(crate) const STRIPES: usize = 64;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
-use super::{Invalidation, InvalidationFeed, TrackedReply};
+use super::types::{Invalidation, InvalidationFeed, TrackedReply};
 use crate::{BackendError, Command, ErrorKind, KvBackend};
 
 /// How many invalidation messages a slow subscriber may fall behind before it must assume
