@@ -13,8 +13,13 @@
 //!    help until the certificates are fixed, but retries are bounded by the core's policy
 //!    and the breaker opens after its threshold;
 //! 1. a fred `Timeout` (command or connect timeout) is [`ErrorKind::Timeout`];
-//! 2. a fred `Canceled` (the fail-fast check while disconnected: the command was never
-//!    written) is [`ErrorKind::Unavailable`];
+//! 2. a fred `Canceled` from its fail-fast check while disconnected (`Connection closed
+//!    unexpectedly.`: the command was never written) is [`ErrorKind::Unavailable`]; any other
+//!    `Canceled` is a lost-in-flight `Timeout`, because fred also cancels commands it had
+//!    written: when a connection breaks it keeps its in-flight commands for a retry, and when
+//!    the connection's task then ends it drops them, so their callers see `oneshot canceled`
+//!    for a command that may have run (the fail-fast message is fred's only proof that
+//!    nothing was written);
 //! 3. a fred `IO` error is `Unavailable` when no connection was made (refused, DNS,
 //!    unreachable), and `Timeout` otherwise: the OS said it timed out, or the connection
 //!    broke (reset, broken pipe, EOF, closed) with the command possibly written, so it may
@@ -39,6 +44,9 @@ pub fn classify_error(e: &FredError) -> BackendError {
     classify_kind(e).with_source(e.clone())
 }
 
+/// What fred's fail-fast check answers a command it refused to write while disconnected.
+const FAIL_FAST: &str = "Connection closed unexpectedly.";
+
 fn classify_kind(e: &FredError) -> BackendError {
     let details = e.details();
     if matches!(e.kind(), FredKind::Tls) && details.contains("InvalidDnsName") {
@@ -57,7 +65,14 @@ fn classify_kind(e: &FredError) -> BackendError {
     }
     match e.kind() {
         FredKind::Timeout => return BackendError::timeout(format!("fred: {details}")),
-        FredKind::Canceled => return BackendError::unavailable(format!("fred: {details}")),
+        FredKind::Canceled if details == FAIL_FAST => {
+            return BackendError::unavailable(format!("fred: {details}"));
+        }
+        FredKind::Canceled => {
+            return BackendError::lost_in_flight(format!(
+                "fred: canceled with the command possibly written, it may have run: {details}"
+            ));
+        }
         FredKind::IO => {
             let lower = details.to_ascii_lowercase();
             return if lower.contains("timedout") || lower.contains("timed out") {
@@ -194,6 +209,9 @@ mod tests {
                 Unavailable,
                 None,
             ),
+            // A written command dropped with fred's retry buffer: it may have run.
+            (e(FredKind::Canceled, "oneshot canceled"), Timeout, None),
+            (e(FredKind::Canceled, "Canceled."), Timeout, None),
             (
                 e(
                     FredKind::IO,
