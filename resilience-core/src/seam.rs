@@ -18,11 +18,30 @@ use crate::{BackendError, Command, PubSubLink, Subscription, Value};
 #[async_trait]
 pub trait KvBackend: Send + Sync + 'static {
     /// Runs one command.
+    ///
+    /// # Errors
+    ///
+    /// The driver's failure, classified ([`ErrorKind`](crate::ErrorKind)): `Unavailable`
+    /// only when nothing was sent; a command that may have been written is `Timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call: a command already written may still run on
+    /// the server.
     async fn execute(&self, cmd: Command) -> Result<Value, BackendError>;
 
     /// Runs `cmds` in one round trip. With `atomic`, as one `MULTI`/`EXEC` transaction: all
     /// apply or none do. Results are in command order. An error reply to one command of a
     /// non-atomic batch fails the whole call (callers never see a silent partial success).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute), for the batch as a whole; `InvalidInput` for a
+    /// blocking command in a pipeline.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute); an atomic batch runs entirely or not at all.
     async fn execute_batch(
         &self,
         cmds: Vec<Command>,
@@ -59,6 +78,14 @@ pub trait KvBackend: Send + Sync + 'static {
     /// key for this backend's connection, and says whether it did
     /// ([`TrackedReply::tracked`]). Only tracked replies are cached. The default runs
     /// [`execute`](Self::execute) and reports `tracked: false`.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`execute`](Self::execute); a read dropped before its reply is not cached.
     async fn execute_tracked(&self, cmd: Command) -> Result<TrackedReply, BackendError> {
         Ok(TrackedReply {
             value: self.execute(cmd).await?,

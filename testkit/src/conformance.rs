@@ -94,6 +94,14 @@ pub fn unique_namespace(prefix: &str) -> String {
 
 /// Polls `check` every 10 ms until it returns `true` or `deadline` passes; returns whether
 /// it became true. Uses `tokio::time::sleep`, never a blocking sleep.
+///
+/// # Errors
+///
+/// None: the result says whether `check` became true in time.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping the future only stops the polling.
 pub async fn wait_for<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -130,6 +138,16 @@ macro_rules! cases {
         pub const CASES: &[&str] = &[$(stringify!($name)),*];
 
         /// Runs every case in order and returns how many ran; stops at the first failure.
+        ///
+        /// # Errors
+        ///
+        /// `ConformanceFailure` naming the case and the reply or error that
+        /// differed from Redis's.
+        ///
+        /// # Cancel safety
+        ///
+        /// Dropping the future abandons the exchange: a command already written may still run on
+        /// the server, and the connection should not be used again.
         pub async fn run_all(backend: &dyn KvBackend, namespace: &str) -> Result<usize, ConformanceFailure> {
             let mut ran = 0;
             $(

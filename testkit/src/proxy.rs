@@ -135,11 +135,29 @@ impl Drop for OpenGuard {
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` on a free port of `127.0.0.1`, in [`ProxyMode::Pass`].
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it returns closes the listener it was binding; no
+    /// connection was accepted yet.
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
         Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), upstream).await
     }
 
     /// Starts a proxy to `upstream` listening on `listen` (port 0 picks a free port).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it returns closes the listener it was binding; no
+    /// connection was accepted yet.
     pub async fn start_on(listen: SocketAddr, upstream: SocketAddr) -> io::Result<FaultProxy> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
@@ -221,6 +239,14 @@ impl FaultProxy {
     /// moves) and returns it, or `None` once `within` has passed. A test uses it to act at
     /// a known point of a request's way: read but held by the proxy, or forwarded to the
     /// server with its reply not yet delivered.
+    ///
+    /// # Errors
+    ///
+    /// None: the result says whether traffic was seen in time.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future only stops the wait.
     pub async fn wait_for_traffic(
         &self,
         within: Duration,

@@ -157,6 +157,17 @@ impl fmt::Display for AclReport {
 }
 
 /// [`acl_checks_with`] with the default [`AclOptions`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn acl_checks<F>(connect: F, logs: &LogCapture) -> Result<AclReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -196,6 +207,17 @@ impl Checks {
 }
 
 /// Runs the scenario (see the module docs). `logs` must be installed before the run.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn acl_checks_with<F>(
     options: AclOptions,
     connect: F,

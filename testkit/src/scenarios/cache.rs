@@ -152,6 +152,17 @@ impl fmt::Display for CacheReport {
 }
 
 /// [`cache_invalidation_with`] with the default options.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn cache_invalidation(
     connect: fn(ConnectionConfig) -> BackendFuture,
 ) -> Result<CacheReport, ScenarioFailure> {
@@ -252,6 +263,17 @@ async fn round(
 }
 
 /// Runs the scenario described in the module docs.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn cache_invalidation_with(
     connect: fn(ConnectionConfig) -> BackendFuture,
     options: CacheOptions,
@@ -481,6 +503,15 @@ pub fn tracking_config(server: &RedisServer, client_tracking: bool) -> Connectio
 /// The whole conformance suite passes over a connection with `client_tracking` (RESP3,
 /// tracking on once `connect` returns): tracking changes no command's result. Panics on a
 /// failure.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn conformance_holds_over_a_tracking_connection<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -502,6 +533,15 @@ where
 
 /// Without `client_tracking` a backend has no invalidation feed and no read is tracked.
 /// Panics on a failure.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn without_client_tracking_nothing_is_tracked<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

@@ -139,6 +139,15 @@ async fn key_on(cluster: &RedisCluster, port: u16, prefix: &str) -> Result<Strin
 /// migrates and a read through `MOVED` after, an atomic batch on hash-tagged keys, one on
 /// a slot that moved under the driver (and a cross-slot one refused), and `EVALSHA` of a
 /// loaded script on every shard.
+///
+/// # Errors
+///
+/// The error of the step that failed, as returned.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn cluster_commands(
     connect: impl Fn(ConnectionConfig) -> BackendFuture,
 ) -> Result<(), String> {
@@ -312,6 +321,15 @@ pub async fn cluster_commands(
 /// to the other shards all succeed during the outage, that writes to the dead shard are
 /// refused fast by its open breaker, and that they succeed again once the replica was
 /// promoted (within [`FAILOVER_DEADLINE`]); returns the numbers.
+///
+/// # Errors
+///
+/// The error of the step that failed, as returned.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn cluster_failover(
     connect: impl Fn(ConnectionConfig) -> BackendFuture,
 ) -> Result<FailoverReport, String> {

@@ -161,6 +161,15 @@ fn spawn_failed(e: ClusterError) -> String {
 /// Runs the chaos for `duration` (see the module docs) and returns the counts; `Err`
 /// when the cluster could not be set up or did not recover within 30 s. The caller checks
 /// `violations` and `lost` (both must be 0).
+///
+/// # Errors
+///
+/// The error of the step that failed, as returned.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn cluster_chaos(
     connect: impl Fn(ConnectionConfig) -> BackendFuture,
     duration: Duration,

@@ -83,6 +83,15 @@ macro_rules! command_tests {
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn strings_and_keys<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -181,6 +190,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn hashes<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -259,6 +277,15 @@ fn pair(m: &str, s: f64) -> Value {
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn sorted_sets<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -377,6 +404,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn scan_scripts_and_raw<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -462,6 +498,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn batches_pipelined_and_atomic<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -572,6 +617,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn server_errors_classified_end_to_end<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -619,6 +673,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn auth_errors_end_to_end_never_show_the_password<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -661,6 +724,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn db_is_selected_and_url_connects<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -683,6 +755,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn refused_connect_is_unavailable_and_fast<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -708,6 +789,15 @@ fn line(text: &str) -> Command {
 
 /// Consumer groups end to end: create, read new entries, pending list, ack, autoclaim,
 /// and `BUSYGROUP` for a second create.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn consumer_groups<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -781,6 +871,15 @@ where
 /// timeout (an empty reply, not a `Timeout` error); while one waits, other calls on the
 /// same backend answer at once; an element pushed meanwhile wakes it; `BLMOVE` and
 /// `XREAD BLOCK` alike.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn blocking_commands_wait_on_their_own_connection<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

@@ -261,6 +261,17 @@ impl fmt::Display for DeadServerReport {
 }
 
 /// [`dead_server_with`] with the default options.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn dead_server<F>(connect: F) -> Result<DeadServerReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -273,6 +284,17 @@ const PROBE_KEY: &str = "dead:probe";
 
 /// The kill cycles described in the [module docs](self), for the backend that `connect`
 /// builds from a [`ConnectionConfig`]. `Err` only when the run could not happen.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn dead_server_with<F>(
     options: DeadServerOptions,
     connect: F,
@@ -580,6 +602,17 @@ impl fmt::Display for InFlightReport {
 
 /// A write applied by the server whose reply is lost when the server dies (see the
 /// [module docs](self)).
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn in_flight_then_death<F>(connect: F) -> Result<InFlightReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

@@ -363,6 +363,17 @@ impl fmt::Display for KillReport {
 }
 
 /// [`kill_and_restart_with`] with the default [`KillOptions`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn kill_and_restart<F>(connect: F) -> Result<KillReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -591,6 +602,17 @@ pub(super) async fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool
 /// Returns `Err` only when the run could not happen (no `redis-server`, the backend could
 /// not connect to a fresh server, load never started); a run that breaks a promise returns
 /// a report whose [`violations`](KillReport::violations) say which.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn kill_and_restart_with<F>(
     options: KillOptions,
     connect: F,

@@ -272,6 +272,17 @@ async fn outside_namespace_is_refused(client: &ResilientClient, report: &mut Lea
 }
 
 /// The least-privilege checks on one server (see the [module docs](self)).
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn least_privilege<F>(connect: F) -> Result<LeastPrivilegeReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -334,6 +345,17 @@ where
 
 /// The least-privilege checks through the cluster router, on every master of a cluster
 /// whose nodes all have the user (see the [module docs](self)).
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn least_privilege_cluster<F>(connect: F) -> Result<LeastPrivilegeReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

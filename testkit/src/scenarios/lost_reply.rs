@@ -191,6 +191,17 @@ impl fmt::Display for LostReplyReport {
 }
 
 /// Runs every family, and the control first (see the [module docs](self)).
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn lost_reply<F>(connect: F) -> Result<LostReplyReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

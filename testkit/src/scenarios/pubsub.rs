@@ -222,6 +222,17 @@ impl Deployment {
 }
 
 /// See the [module docs](self): one server, SIGKILLed and restarted.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn subscriber_survives_a_kill<F>(connect: F) -> Result<PubSubReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -233,6 +244,17 @@ where
 /// The same on a Redis Cluster (3 masters, 3 replicas): the master the subscriber is on
 /// is SIGKILLed; the subscriber moves to another master, reports the gap, and hears the
 /// messages published after the failover.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn subscriber_follows_a_cluster_failover<F>(
     connect: F,
 ) -> Result<PubSubReport, ScenarioFailure>

@@ -241,6 +241,17 @@ impl fmt::Display for FailoverReport {
 }
 
 /// [`sentinel_failover_with`] with the default [`FailoverOptions`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn sentinel_failover<F>(connect: F) -> Result<FailoverReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -259,6 +270,17 @@ struct WriteRecord {
 }
 
 /// Runs the scenario (see the module docs).
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn sentinel_failover_with<F>(
     options: FailoverOptions,
     connect: F,
@@ -540,6 +562,17 @@ impl fmt::Display for DemotionReport {
 /// client writes. Then `x` becomes a replica of `y` (`REPLICAOF`, which leaves client
 /// connections open, so writes to `x` get `READONLY`) and the sentinel names `y`. Writes
 /// continue, paced 20 ms, until one succeeds (at most 5 s); it must be readable on `y`.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn follow_demoted_master<F>(connect: F) -> Result<DemotionReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

@@ -720,6 +720,17 @@ async fn fault_loop(
 }
 
 /// [`chaos_soak_with`] with [`SoakOptions::from_env`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn chaos_soak<F>(connect: F) -> Result<SoakReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -734,6 +745,17 @@ where
 /// not connect, load never started, the server could not be restarted, the final read
 /// failed); a run that breaks a promise returns a report whose
 /// [`violations`](SoakReport::violations) say which.
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn chaos_soak_with<F>(
     options: SoakOptions,
     connect: F,
@@ -747,6 +769,17 @@ where
 }
 
 /// [`chaos_soak_cluster_with`] with [`SoakOptions::from_env`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn chaos_soak_cluster<F>(connect: F) -> Result<SoakReport, ScenarioFailure>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -759,6 +792,17 @@ where
 /// in front of every node for the client: a kill hits the master of a random slot, the
 /// network faults hit every proxy at once, and the data is read back from each key's
 /// master. Otherwise as [`chaos_soak_with`].
+///
+/// # Errors
+///
+/// `ScenarioFailure` when the run could not happen (no `redis-server`, a backend that
+/// could not connect, a setup step that did not finish in time); a broken promise is
+/// in the report, not an error.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn chaos_soak_cluster_with<F>(
     options: SoakOptions,
     connect: F,

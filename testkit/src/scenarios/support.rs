@@ -18,6 +18,15 @@ use crate::server::RedisServer;
 pub const SOCKET_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A fresh redis-server on a free port; panics with how to install it when missing.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn spawn_server() -> RedisServer {
     RedisServer::spawn()
         .await
@@ -42,6 +51,15 @@ pub fn config(server: &RedisServer) -> ConnectionConfig {
 }
 
 /// A backend connected to `server` through `connect`; panics when it cannot connect.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn connected<F>(connect: &F, server: &RedisServer) -> Arc<dyn KvBackend>
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -71,6 +89,14 @@ pub fn get(key: &str) -> Command {
 }
 
 /// Runs `f`, returning its output and how long it took.
+///
+/// # Errors
+///
+/// None: it returns what `f` returns, with how long it took.
+///
+/// # Cancel safety
+///
+/// As `f`'s: dropping the future drops `f`.
 pub async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
     let start = Instant::now();
     let out = f.await;

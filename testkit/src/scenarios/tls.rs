@@ -54,6 +54,15 @@ macro_rules! tls_tests {
 }
 
 /// A redis-server with a generated CA and server certificate, serving TLS only.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn tls_server(auth: TlsClientAuth) -> RedisServer {
     RedisServer::builder()
         .tls_generated()
@@ -64,6 +73,15 @@ pub async fn tls_server(auth: TlsClientAuth) -> RedisServer {
 }
 
 /// A SET and a GET through `backend` answer as they should.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn set_get_works(backend: &dyn KvBackend) {
     assert_eq!(
         backend.execute(set("tls-k", "tls-v")).await.unwrap(),
@@ -86,6 +104,15 @@ pub fn assert_tls_failure(err: &resilience_core::BackendError) {
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn right_ca_connects_and_serves_commands<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -103,6 +130,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn wrong_ca_fails_fast_with_a_tls_error<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -119,6 +155,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn mutual_tls_needs_the_client_certificate<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -142,6 +187,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn rediss_url_with_a_ca_file<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -167,6 +221,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn insecure_skips_verification<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -183,6 +246,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn insecure_ignores_the_ca_and_still_sends_the_client_certificate<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
@@ -199,6 +271,15 @@ where
 }
 
 /// See the module docs.
+///
+/// # Errors
+///
+/// None: a broken promise panics, as an assertion in a test does.
+///
+/// # Cancel safety
+///
+/// Dropping the future ends the run: the servers and proxies it started stop with their
+/// handles (their processes are killed on drop), and nothing outside them was touched.
 pub async fn missing_ca_file_is_invalid_input<F>(connect: F)
 where
     F: Fn(ConnectionConfig) -> BackendFuture,

@@ -120,6 +120,15 @@ impl RedisClusterBuilder {
     /// Starts 3 masters and 3 replicas with these settings and waits until the cluster
     /// serves every slot and every replica is in sync (bounded by
     /// [`CLUSTER_READY_TIMEOUT`]).
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn spawn(self) -> Result<RedisCluster, ClusterError> {
         let starting = (0..6).map(|_| RedisCluster::spawn_node(&self));
         let nodes = futures::future::try_join_all(starting).await?;
@@ -143,6 +152,15 @@ pub struct ClusterProxies {
 
 impl ClusterProxies {
     /// Starts one proxy per node of `cluster` (started or killed).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection or the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn start(cluster: &RedisCluster) -> std::io::Result<ClusterProxies> {
         let mut by_node = HashMap::new();
         for port in cluster.ports() {
@@ -203,6 +221,15 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts 3 masters and 3 replicas and waits until the cluster serves every slot and
     /// every replica is in sync (bounded by [`CLUSTER_READY_TIMEOUT`]).
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn spawn() -> Result<RedisCluster, ClusterError> {
         Self::builder().spawn().await
     }
@@ -276,6 +303,15 @@ impl RedisCluster {
     /// has a live master, every other live node is a replica whose link to its master is
     /// up and that has caught up with the master's replication offset (so a master
     /// killed now loses no write it acknowledged before), and gossip has converged.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
         let started = Instant::now();
         loop {
@@ -399,6 +435,15 @@ impl RedisCluster {
     }
 
     /// The slot map as a live node sees it (`CLUSTER SLOTS`).
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn slots(&self) -> Result<Vec<SlotRange>, ClusterError> {
         let mut last = String::from("no live node");
         for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
@@ -415,6 +460,15 @@ impl RedisCluster {
     }
 
     /// The port of the master that owns `slot`, as a live node sees it.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn master_of(&self, slot: u16) -> Result<u16, ClusterError> {
         self.slots()
             .await?
@@ -427,6 +481,15 @@ impl RedisCluster {
     /// Kills (SIGKILL) the master that owns `slot` and returns its port. Its replica is
     /// promoted by the cluster about two seconds later: see
     /// [`wait_for_new_master`](Self::wait_for_new_master).
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn kill_master_owning(&mut self, slot: u16) -> Result<u16, ClusterError> {
         let port = self.master_of(slot).await?;
         let node = self
@@ -440,6 +503,15 @@ impl RedisCluster {
 
     /// Waits until a live master other than `old` owns `slot` and the cluster says
     /// `cluster_state:ok` again; returns the new master's port.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn wait_for_new_master(
         &self,
         slot: u16,
@@ -468,6 +540,15 @@ impl RedisCluster {
     /// `MIGRATING` on the owner. From now on the owner answers `ASK` for keys of the slot
     /// it does not hold. Returns the owner's port. Finish with
     /// [`finish_slot_migration`](Self::finish_slot_migration).
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn begin_slot_migration(&self, slot: u16, to: u16) -> Result<u16, ClusterError> {
         let from = self.master_of(slot).await?;
         let (from_id, to_id) = (node_id(from).await?, node_id(to).await?);
@@ -480,6 +561,15 @@ impl RedisCluster {
     /// Gives `slot` to the master on port `to` (`SETSLOT … NODE` on it, then on every other
     /// live master), so the old owner answers `MOVED`. Keys still on the old owner are not
     /// moved: use it for slots whose keys were all written through `ASK`.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn finish_slot_migration(&self, slot: u16, to: u16) -> Result<(), ClusterError> {
         let to_id = node_id(to).await?;
         let slot_s = slot.to_string();
@@ -493,6 +583,15 @@ impl RedisCluster {
 
     /// Empties every live master (`FLUSHALL` and `SCRIPT FLUSH`), so tests can share one
     /// cluster. Replicas follow their masters.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed, as returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn flush_all(&self) -> Result<(), ClusterError> {
         let masters: Vec<u16> = self.slots().await?.iter().map(|r| r.master).collect();
         for port in masters {

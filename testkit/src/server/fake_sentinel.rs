@@ -37,6 +37,15 @@ impl Drop for FakeSentinel {
 
 impl FakeSentinel {
     /// Starts answering that `master_name`'s master is `master`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection or the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn start(master_name: &str, master: SocketAddr) -> std::io::Result<FakeSentinel> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

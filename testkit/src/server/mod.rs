@@ -275,6 +275,16 @@ impl RedisServerBuilder {
     }
 
     /// Starts the server on a free port and waits until it answers `PING`.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn spawn(self) -> Result<RedisServer, SpawnError> {
         let dir = tempfile::Builder::new()
             .prefix("testkit-redis-")
@@ -325,6 +335,16 @@ impl RedisServer {
     }
 
     /// Starts a server with the default settings (see [`RedisServer::builder`]).
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn spawn() -> Result<RedisServer, SpawnError> {
         Self::builder().spawn().await
     }
@@ -424,6 +444,16 @@ impl RedisServer {
 
     /// Kills the process with SIGKILL, like a crash, and waits until it has exited. Data
     /// not yet in the AOF is lost. Stopping a stopped server does nothing.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn stop(&mut self) -> Result<(), SpawnError> {
         if let Some(mut child) = self.child.take() {
             kill(&mut child).await?;
@@ -435,6 +465,16 @@ impl RedisServer {
     /// replayed) and waits until it answers `PING`. A server still running is stopped
     /// first. While the port cannot be bound yet, starting is retried until the startup
     /// timeout.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn restart(&mut self) -> Result<(), SpawnError> {
         self.stop().await?;
         let deadline = Instant::now() + self.config.startup_timeout;

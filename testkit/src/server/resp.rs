@@ -70,6 +70,15 @@ fn invalid(what: impl Into<String>) -> io::Error {
 
 impl RespConnection {
     /// Connects to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection or the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the exchange: a command already written may still run on
+    /// the server, and the connection should not be used again.
     pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
@@ -85,6 +94,15 @@ impl RespConnection {
 
     /// Sends one command and reads its reply. An error *reply* is `Ok(RespReply::Error)`;
     /// `Err` means the connection failed.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the exchange: a command already written may still run on
+    /// the server, and the connection should not be used again.
     pub async fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<RespReply> {
         self.send(args).await?;
         self.read_reply().await
@@ -92,6 +110,15 @@ impl RespConnection {
 
     /// Sends one command without reading its reply (for pipelining, or to test a server
     /// or proxy that never answers).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the exchange: a command already written may still run on
+    /// the server, and the connection should not be used again.
     pub async fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<()> {
         let bytes = encode_command(args);
         self.stream.get_mut().write_all(&bytes).await?;
@@ -99,6 +126,15 @@ impl RespConnection {
     }
 
     /// Reads the next reply.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the connection or the listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the exchange: a command already written may still run on
+    /// the server, and the connection should not be used again.
     pub async fn read_reply(&mut self) -> io::Result<RespReply> {
         // Arrays nest; read them iteratively to keep the future small and non-recursive.
         let mut stack: Vec<(usize, Vec<RespReply>)> = Vec::new();

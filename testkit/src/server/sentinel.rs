@@ -82,6 +82,16 @@ pub struct SentinelDeployment {
 
 impl SentinelDeployment {
     /// Starts the deployment and waits until a failover could happen (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn spawn() -> Result<SentinelDeployment, SpawnError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         // No 5 s wait for more replicas before a full sync (the default diskless delay).
@@ -160,6 +170,16 @@ impl SentinelDeployment {
     }
 
     /// The master's address as the first sentinel that answers reports it.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn master_addr(&self) -> Result<SocketAddr, SpawnError> {
         let mut last = String::from("no sentinel is running");
         for sentinel in &self.sentinels {
@@ -176,6 +196,16 @@ impl SentinelDeployment {
     /// SIGKILLs the node the sentinels report as master (like a crash) and returns its
     /// address. The sentinels notice after `down-after-milliseconds` (1 s) and promote the
     /// replica.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn kill_master(&mut self) -> Result<SocketAddr, SpawnError> {
         let addr = self.master_addr().await?;
         let node = self
@@ -191,6 +221,16 @@ impl SentinelDeployment {
 
     /// Waits until every running sentinel reports a master other than `old` and that node
     /// answers `ROLE` with `master`; returns its address.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError` naming the step that failed (no binary, a port in use, a server
+    /// that did not answer within its startup timeout, a command the server refused).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the step: a process it was starting is killed (its handle
+    /// kills on drop); one it had already signalled stays as the signal left it.
     pub async fn wait_for_failover(
         &self,
         old: SocketAddr,
