@@ -19,7 +19,7 @@ use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 /// | part | setter | default |
 /// |---|---|---|
 /// | circuit breaker | [`breaker`](Self::breaker), [`health_probe`](Self::health_probe) | 3 failures in a row open it for 300 s; `PING` probes every second |
-/// | retries | [`retry_policy`](Self::retry_policy), [`retry_budget`](Self::retry_budget), [`retry_decision`](Self::retry_decision) | 3 retries from 1 s doubling, jittered; a budget of 10% of calls; retry by the error's class |
+/// | retries | [`retry_policy`](Self::retry_policy), [`retry_budget`](Self::retry_budget), [`retry_decision`](Self::retry_decision) | 3 retries from 1 s doubling, jittered; a budget of 20 % of calls (at least 10 a second); retry by the error's class |
 /// | recovery queue | [`queue`](Self::queue), [`on_dead_letter`](Self::on_dead_letter) | 10,000 writes, 20 attempts, an hour at most |
 /// | client-side cache | [`client_cache`](Self::client_cache) | off |
 /// | call observability | [`observability`](Self::observability) | per-call metrics and spans on |
