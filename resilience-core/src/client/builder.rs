@@ -10,7 +10,7 @@ use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{ByClass, RetryBudget, RetryDecision, RetryPolicy};
 use crate::{Command, Error, KvBackend};
 
-use super::{ClientInner, Counters, QueuedWork, ResilientClient};
+use super::state::{ClientInner, Counters, QueuedWork, ResilientClient};
 
 /// Configures a [`ResilientClient`], part by part. Every part has a default.
 ///
@@ -29,7 +29,7 @@ use super::{ClientInner, Counters, QueuedWork, ResilientClient};
 /// an error naming it; nothing is clamped silently.
 #[must_use = "call build() to get a client"]
 pub struct ResilientClientBuilder {
-    name: String,
+    pub(super) name: String,
     backend: Arc<dyn KvBackend>,
     retry_policy: RetryPolicy,
     budget: RetryBudget,
@@ -145,54 +145,6 @@ impl ResilientClientBuilder {
         self
     }
 
-    /// Feature `durable`: keeps the recovery queue in a crash-safe journal at `path`
-    /// (created if missing). Finish with [`try_build`](crate::JournaledBuilder::try_build),
-    /// which can fail; call the other builder methods first. See [`crate::journal`].
-    #[cfg(feature = "durable")]
-    pub fn journal(
-        self,
-        path: impl Into<std::path::PathBuf>,
-    ) -> super::journaled::JournaledBuilder {
-        super::journaled::JournaledBuilder::new(self, path.into())
-    }
-
-    #[cfg(feature = "durable")]
-    pub(crate) fn client_name(&self) -> &str {
-        &self.name
-    }
-
-    /// Feature `durable`: builds a client over an open journal and queues the `recovered`
-    /// records again (in the order given). Their tickets have no owner.
-    #[cfg(feature = "durable")]
-    pub(crate) fn build_journaled(
-        self,
-        journal: Arc<crate::journal::Journal>,
-        recovered: Vec<(u64, crate::journal::JournalRecord)>,
-    ) -> ResilientClient {
-        // Deletes a write's record when it leaves the queue for good (see the journal docs).
-        let hook = super::journaled::leave_hook(Arc::downgrade(&journal));
-        let client = self.assemble(Some(hook), Some(Arc::clone(&journal)));
-        let inner = &client.inner;
-        for (seq, record) in recovered {
-            for source in record.scripts {
-                client.register_script(&super::Script::new(source));
-            }
-            let work = QueuedWork::Commands {
-                cmds: record.cmds,
-                atomic: record.atomic,
-                journal_seq: Some(seq),
-            };
-            if let Err(e) = inner.queue.push(record.priority, record.keys, work) {
-                tracing::warn!(client = %inner.name, seq, error = ?e, "journal: recovered write not queued; it stays on disk for the next start");
-                journal.count_not_loaded();
-            }
-        }
-        if !inner.queue.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
-            inner.ensure_tasks();
-        }
-        client
-    }
-
     /// Builds the client. Needs no runtime: the replay worker and the health probe start
     /// on first need, inside the caller's Tokio runtime.
     ///
@@ -237,7 +189,7 @@ impl ResilientClientBuilder {
         Ok(())
     }
 
-    fn assemble(
+    pub(super) fn assemble(
         self,
         leave_hook: Option<crate::queue::LeaveHook<QueuedWork>>,
         #[cfg(feature = "durable")] journal: Option<Arc<crate::journal::Journal>>,

@@ -12,7 +12,8 @@ use crate::breaker::CircuitState;
 use crate::cache::{CacheStats, Cached, Entry, Freshness, ReadCache, TrackedReply};
 use crate::{Command, Error, Value};
 
-use super::{ClientInner, ResilientClient, record_outcome};
+use super::call::record_outcome;
+use super::{ClientInner, ResilientClient};
 
 /// Removes the keys a write touches from the cache when created (before the write is
 /// sent) and again when dropped (after it ended, or was cancelled).

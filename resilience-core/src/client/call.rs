@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use super::{ClientInner, record_outcome};
+use super::ClientInner;
 use crate::breaker::Permit;
 use crate::{BackendError, Error, Value};
 
@@ -90,5 +90,12 @@ impl Future for CallFuture<'_> {
             },
             CallFuture::Boxed(fut) => fut.as_mut().poll(cx),
         }
+    }
+}
+
+/// Records `ok` or the error kind on a call's span (a no-op when tracing is off).
+pub(super) fn record_outcome(span: &tracing::Span, error: Option<&BackendError>) {
+    if !span.is_disabled() {
+        span.record("outcome", error.map_or("ok", |e| e.kind().as_str()));
     }
 }

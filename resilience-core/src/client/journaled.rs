@@ -4,11 +4,52 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use super::work::QueuedWork;
-use super::{ResilientClient, ResilientClientBuilder};
+use super::builder::ResilientClientBuilder;
+use super::script::Script;
+use super::state::{QueuedWork, ResilientClient};
 use crate::DeadLetterReason;
 use crate::journal::{Journal, JournalError};
 use crate::queue::{LeaveHook, Left};
+
+impl ResilientClientBuilder {
+    /// Feature `durable`: keeps the recovery queue in a crash-safe journal at `path`
+    /// (created if missing). Finish with [`try_build`](crate::JournaledBuilder::try_build),
+    /// which can fail; call the other builder methods first. See [`crate::journal`].
+    pub fn journal(self, path: impl Into<std::path::PathBuf>) -> JournaledBuilder {
+        JournaledBuilder::new(self, path.into())
+    }
+
+    /// Feature `durable`: builds a client over an open journal and queues the `recovered`
+    /// records again (in the order given). Their tickets have no owner.
+    pub(crate) fn build_journaled(
+        self,
+        journal: Arc<crate::journal::Journal>,
+        recovered: Vec<(u64, crate::journal::JournalRecord)>,
+    ) -> ResilientClient {
+        // Deletes a write's record when it leaves the queue for good (see the journal docs).
+        let hook = leave_hook(Arc::downgrade(&journal));
+        let client = self.assemble(Some(hook), Some(Arc::clone(&journal)));
+        let inner = &client.inner;
+        for (seq, record) in recovered {
+            for source in record.scripts {
+                client.register_script(&Script::new(source));
+            }
+            let work = QueuedWork::Commands {
+                cmds: record.cmds,
+                atomic: record.atomic,
+                journal_seq: Some(seq),
+            };
+            if let Err(e) = inner.queue.push(record.priority, record.keys, work) {
+                tracing::warn!(client = %inner.name, seq, error = ?e, "journal: recovered write not queued; it stays on disk for the next start");
+                journal.count_not_loaded();
+            }
+        }
+        if !inner.queue.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            inner.ensure_tasks();
+        }
+        client
+    }
+}
 
 /// The queue hook that deletes a write's record when it leaves the queue for good
 /// (applied or dead-lettered). A write abandoned at shutdown keeps its record for the next
@@ -65,7 +106,7 @@ impl JournaledBuilder {
         self.builder
             .check()
             .map_err(|e| JournalError::Settings(e.to_string()))?;
-        let name = self.builder.client_name().to_owned();
+        let name = self.builder.name.clone();
         let (journal, records) = Journal::open(&self.path, &name)?;
         Ok(self.builder.build_journaled(Arc::new(journal), records))
     }

@@ -15,136 +15,31 @@ mod pipeline;
 mod prioritized;
 mod replay;
 mod script;
+mod state;
 mod striped;
 mod work;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use builder::ResilientClientBuilder;
+use call::record_outcome;
 pub use pipeline::Pipeline;
 pub use prioritized::Submitted;
 pub use script::{Script, script_sha1};
-pub use work::StoreFuture;
+pub(crate) use state::ClientInner;
+use state::Tasks;
+pub use state::{ResilientClient, StoreFuture};
 
 use crate::breaker::{CircuitBreaker, CircuitState, Rejected};
-use crate::observe::{CallMetrics, CallStart};
-use crate::queue::{QueueStats, RecoveryQueue};
-use crate::retry::{RetryBudget, RetryError, RetryPolicy, retry_with};
+use crate::observe::CallStart;
+use crate::queue::QueueStats;
+use crate::retry::{RetryError, RetryPolicy, retry_with};
 use crate::{BackendError, Command, DeadLetterReason, Error, KvBackend, Value};
-
-pub(crate) use work::QueuedWork;
-
-/// A resilient Redis client: breaker, retries, priority queue, over any [`KvBackend`].
-///
-/// Every call goes through the circuit breaker: while Redis is failing, calls fail fast with
-/// [`Error::CircuitOpen`] instead of piling up behind timeouts, and a background health probe
-/// closes the breaker about a second after Redis answers again, not after the full
-/// `circuit_reset_timeout`.
-///
-/// What happens on failure depends on how you call:
-///
-/// - Plain command methods ([`get`](ResilientClient::get), [`set`](ResilientClient::set), …)
-///   try once and return the error (the default).
-/// - [`execute_with_retry`](ResilientClient::execute_with_retry) retries with a
-///   [`RetryPolicy`], only when the error is retryable for that command (a timed-out `INCR`
-///   is never retried: it may have been applied), within the shared [`RetryBudget`].
-/// - [`store_with_retry`](ResilientClient::store_with_retry) and
-///   [`submit`](ResilientClient::submit) follow the write's [`Priority`](crate::Priority): `Critical` retries
-///   inline, `High` and `Normal` go to the recovery queue and are replayed when Redis is
-///   back, `Low` is dropped. The [`StoreOutcome`](crate::StoreOutcome) always says which.
-///
-/// The client is cheap to clone (an `Arc` inside) and not generic: it holds an
-/// `Arc<dyn KvBackend>`, so the backend is chosen at run time.
-///
-/// ```
-/// # use backend_memory::InMemoryBackend;
-/// # use resilience_core::{ResilientClient, SetOptions};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), resilience_core::Error> {
-/// let client = ResilientClient::builder("agent_stm", InMemoryBackend::new()).build()?;
-/// client.set("agent:123:name", "Agent Smith", SetOptions::default()).await?;
-/// assert_eq!(client.get("agent:123:name").await?.as_deref(), Some(&b"Agent Smith"[..]));
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct ResilientClient {
-    inner: Arc<ClientInner>,
-}
-
-impl std::fmt::Debug for ResilientClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResilientClient")
-            .field("name", &self.inner.name)
-            .field("backend", &self.inner.backend.name())
-            .field("circuit_state", &self.inner.breaker.state())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Counters behind [`ClientStats`].
-#[derive(Default)]
-struct Counters {
-    /// Bumped by every call that reaches the backend, from every thread: striped.
-    calls: striped::StripedCounter,
-    failures: AtomicU64,
-    rejected: AtomicU64,
-    retries: AtomicU64,
-    stored: AtomicU64,
-    queued: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
-}
-
-struct Tasks {
-    worker: JoinHandle<()>,
-    health: JoinHandle<()>,
-}
-
-pub(crate) struct ClientInner {
-    name: Arc<str>,
-    backend: Arc<dyn KvBackend>,
-    breaker: Arc<CircuitBreaker>,
-    retry_policy: RetryPolicy,
-    budget: RetryBudget,
-    /// What may be sent again, for every retry the client makes.
-    retry_decision: Arc<dyn crate::RetryDecision>,
-    /// What is reported per call.
-    observability: crate::observe::Observability,
-    queue: Arc<RecoveryQueue<QueuedWork>>,
-    /// Scripts this client has seen, by SHA1, so NOSCRIPT can be answered by reloading.
-    scripts: RwLock<std::collections::HashMap<String, Arc<str>>>,
-    counters: Counters,
-    metrics: CallMetrics,
-    tasks: OnceLock<Tasks>,
-    /// The client-side read cache, when configured and the backend tracks.
-    #[cfg(feature = "cache")]
-    cache: Option<Arc<crate::cache::ReadCache>>,
-    /// What the health probe sends while the breaker is Open (default `PING`).
-    health_probe: Command,
-    /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
-    #[cfg(feature = "durable")]
-    journal: Option<Arc<crate::journal::Journal>>,
-}
-
-impl Drop for ClientInner {
-    fn drop(&mut self) {
-        if let Some(tasks) = self.tasks.get() {
-            tasks.worker.abort();
-            tasks.health.abort();
-        }
-        let left = self.queue.len();
-        if left > 0 {
-            tracing::warn!(client = %self.name, left, "client dropped with queued writes; their tickets resolve as shut down (call shutdown() to drain)");
-            self.queue.dead_letter_all(DeadLetterReason::Shutdown);
-        }
-    }
-}
 
 /// A snapshot of a client's state and counters.
 #[derive(Clone, Debug, PartialEq)]
@@ -679,13 +574,6 @@ impl ClientInner {
             ) => Error::RetryBudgetExhausted(b),
             other => other.into_inner(),
         })
-    }
-}
-
-/// Records `ok` or the error kind on a call's span (a no-op when tracing is off).
-fn record_outcome(span: &tracing::Span, error: Option<&BackendError>) {
-    if !span.is_disabled() {
-        span.record("outcome", error.map_or("ok", |e| e.kind().as_str()));
     }
 }
 

@@ -19,7 +19,7 @@ use crate::queue::PushError;
 use crate::{BackendError, Command, Error, Value};
 
 use super::ResilientClient;
-use super::work::{QueuedWork, StoreFuture, StoreJob};
+use super::state::{QueuedWork, StoreFuture, StoreJob};
 
 /// What [`ResilientClient::submit_with_reply`] returns: the outcome, and the server's
 /// reply when the write was applied right away.

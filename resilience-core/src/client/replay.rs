@@ -14,7 +14,7 @@ use crate::breaker::CircuitState;
 use crate::queue::{Claimed, RecoveryQueue};
 use crate::{Command, Error};
 
-use super::work::QueuedWork;
+use super::state::QueuedWork;
 use super::{ClientInner, ResilientClient};
 
 /// A queued store function.

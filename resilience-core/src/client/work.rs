@@ -1,54 +1,10 @@
-//! What the recovery queue holds ([`QueuedWork`]: data, or a store function) and one
-//! attempt at applying it, shared by the priority handling and the replay.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+//! One attempt at applying what the recovery queue holds (data, or a store function),
+//! shared by the priority handling and the replay.
 
 use crate::queue::Batching;
-use crate::{Command, Error, Value};
+use crate::{Error, Value};
 
-use super::ResilientClient;
-
-/// The future a store function returns, boxed so queued store functions can be kept.
-pub type StoreFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
-
-/// A queued `store_with_retry`: the store function with its agent and state bound.
-pub(crate) type StoreJob = Arc<dyn Fn(ResilientClient) -> StoreFuture + Send + Sync>;
-
-/// What a queued write carries.
-pub(crate) enum QueuedWork {
-    /// Data: one command, or a batch (atomic when `atomic`). `journal_seq` is its record in
-    /// the durable journal (feature `durable`), `None` when it is not journaled.
-    Commands {
-        cmds: Vec<Command>,
-        atomic: bool,
-        journal_seq: Option<u64>,
-    },
-    /// A `store_with_retry` store function.
-    Store(StoreJob),
-}
-
-impl std::fmt::Debug for QueuedWork {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueuedWork::Commands {
-                cmds,
-                atomic,
-                journal_seq,
-            } => f
-                .debug_struct("Commands")
-                .field(
-                    "commands",
-                    &cmds.iter().map(Command::name).collect::<Vec<_>>(),
-                )
-                .field("atomic", atomic)
-                .field("journal_seq", journal_seq)
-                .finish(),
-            QueuedWork::Store(_) => f.write_str("Store(..)"),
-        }
-    }
-}
+use super::state::{QueuedWork, ResilientClient};
 
 impl QueuedWork {
     /// Whether the replay may send this work in one round trip with others.

@@ -11,9 +11,12 @@ mod arg;
 mod define;
 mod irregular;
 mod options;
+mod spec;
 mod table;
 
 use bytes::Bytes;
+
+use crate::wire::ReplyShape;
 
 pub use arg::{ArgReader, IntoField, WireArg};
 pub use options::{
@@ -21,32 +24,18 @@ pub use options::{
     MkStream, Replace, ScanOptions, ScoreBound, SetCondition, SetOptions, StreamTrim, TrimTo,
     XaddOptions, XautoclaimCount, ZaddOptions,
 };
+pub use spec::CommandSpec;
 pub use table::Command;
 
 // Every move of a command copies all of it: keep it as small as it was with 29 commands.
 // A variant that would grow it boxes its rare parts.
 const _: () = assert!(std::mem::size_of::<Command>() <= 88);
 
-/// One entry of the command table, as data: what [`Command::SPECS`] lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CommandSpec {
-    /// The name, upper case (`"SCRIPT LOAD"` for a subcommand).
-    pub name: &'static str,
-    /// Redis's arity: the argument count including the name when positive, the least
-    /// count when negative.
-    pub arity: i32,
-    /// An example call, space-separated, that [`Command::from_args`] reads.
-    pub example: &'static str,
-}
-
-impl CommandSpec {
-    /// The example as an argument list.
-    pub fn example_args(&self) -> Vec<Bytes> {
-        self.example
-            .split(' ')
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect()
+impl ReplyShape {
+    /// The shape `cmd`'s reply must have.
+    #[inline]
+    pub fn of(cmd: &Command) -> ReplyShape {
+        ReplyShape::new(cmd.reply_kind(), cmd.name())
     }
 }
 

@@ -39,10 +39,11 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::CommandSpec;
-use super::arg::ArgReader;
+use super::arg::{ArgReader, WireArg};
 use super::irregular::*;
 use super::options::*;
+use super::spec::CommandSpec;
+use crate::ErrorKind;
 use crate::wire::{ArgSink, Reply};
 use crate::{BackendError, Value};
 
@@ -963,4 +964,371 @@ command_table! {
         /// Seconds to wait for an element; 0 waits forever.
         arg timeout_secs: f64,
     ]
+}
+
+// The irregular entries' writers and readers (`custom: (write_x, read_x)` above), with the
+// wire forms they share in `irregular.rs`.
+//
+// - `PING`: with a message it is not the variant.
+// - `SCAN`: its options are separate fields.
+// - `RAW`: the arguments are the command.
+
+/// The writer was handed another command: a bug in the table.
+fn not_mine(cmd: &Command, writer: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidInput,
+        format!("{writer} cannot write {}", cmd.name()),
+    )
+}
+
+pub(super) fn write_ping(_: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    sink.word("PING");
+    Ok(())
+}
+
+/// `PING`, or with a message (which the variant does not hold) a raw `PING`.
+pub(super) fn read_ping(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    if r.remaining() == 0 {
+        return Ok(Command::Ping);
+    }
+    let mut args = vec![Bytes::from_static(b"PING")];
+    args.extend_from_slice(r.rest());
+    Ok(Command::Raw {
+        args,
+        keys: Vec::new(),
+        write: false,
+        idempotent: true,
+    })
+}
+
+pub(super) fn write_zrange(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Zrange {
+        key,
+        start,
+        stop,
+        rev,
+        with_scores,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_zrange"));
+    };
+    // `ZREVRANGE` rather than `ZRANGE ... REV`: every server since Redis 5 takes it.
+    sink.word(if *rev { "ZREVRANGE" } else { "ZRANGE" });
+    sink.text(key);
+    sink.int(*start);
+    sink.int(*stop);
+    if *with_scores {
+        sink.word("WITHSCORES");
+    }
+    Ok(())
+}
+
+pub(super) fn read_zrange(r: &mut ArgReader<'_>, upper: &str) -> Result<Command, BackendError> {
+    let key = r.text()?;
+    let (start, stop) = (r.int()?, r.int()?);
+    let with_scores = match r.peek_word().as_deref() {
+        None => false,
+        Some("WITHSCORES") if r.remaining() == 1 => true,
+        // BYSCORE, BYLEX, REV, LIMIT: forms the variant does not hold.
+        Some(_) => return Err(r.syntax()),
+    };
+    Ok(Command::Zrange {
+        key,
+        start,
+        stop,
+        rev: upper == "ZREVRANGE",
+        with_scores,
+    })
+}
+
+pub(super) fn write_zrangebyscore(
+    cmd: &Command,
+    sink: &mut impl ArgSink,
+) -> Result<(), BackendError> {
+    let Command::Zrangebyscore {
+        key,
+        min,
+        max,
+        rev,
+        with_scores,
+        limit,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_zrangebyscore"));
+    };
+    write_bounded_range(
+        sink,
+        ("ZRANGEBYSCORE", "ZREVRANGEBYSCORE"),
+        key,
+        (min, max),
+        *rev,
+        *with_scores,
+        limit,
+    );
+    Ok(())
+}
+
+pub(super) fn read_zrangebyscore(
+    r: &mut ArgReader<'_>,
+    upper: &str,
+) -> Result<Command, BackendError> {
+    let (key, min, max, rev) = read_bounded_range::<ScoreBound>(r, upper, "ZREVRANGEBYSCORE")?;
+    let (with_scores, limit) = range_options(r, true)?;
+    Ok(Command::Zrangebyscore {
+        key,
+        min,
+        max,
+        rev,
+        with_scores,
+        limit,
+    })
+}
+
+pub(super) fn write_zrangebylex(
+    cmd: &Command,
+    sink: &mut impl ArgSink,
+) -> Result<(), BackendError> {
+    let Command::Zrangebylex {
+        key,
+        min,
+        max,
+        rev,
+        limit,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_zrangebylex"));
+    };
+    write_bounded_range(
+        sink,
+        ("ZRANGEBYLEX", "ZREVRANGEBYLEX"),
+        key,
+        (min, max),
+        *rev,
+        false,
+        limit,
+    );
+    Ok(())
+}
+
+pub(super) fn read_zrangebylex(
+    r: &mut ArgReader<'_>,
+    upper: &str,
+) -> Result<Command, BackendError> {
+    let (key, min, max, rev) = read_bounded_range::<LexBound>(r, upper, "ZREVRANGEBYLEX")?;
+    let (_, limit) = range_options(r, false)?;
+    Ok(Command::Zrangebylex {
+        key,
+        min,
+        max,
+        rev,
+        limit,
+    })
+}
+
+pub(super) fn write_eval(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Eval { script, keys, args } = cmd else {
+        return Err(not_mine(cmd, "write_eval"));
+    };
+    sink.word("EVAL");
+    sink.text(script);
+    keys_then_args(sink, keys, args);
+    Ok(())
+}
+
+pub(super) fn read_eval(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let script = r.text()?;
+    let (keys, args) = read_keys_then_args(r)?;
+    Ok(Command::Eval { script, keys, args })
+}
+
+pub(super) fn write_evalsha(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Evalsha {
+        sha1, keys, args, ..
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_evalsha"));
+    };
+    sink.word("EVALSHA");
+    sink.text(sha1);
+    keys_then_args(sink, keys, args);
+    Ok(())
+}
+
+pub(super) fn read_evalsha(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let sha1 = r.text()?;
+    let (keys, args) = read_keys_then_args(r)?;
+    Ok(Command::Evalsha {
+        sha1,
+        keys,
+        args,
+        idempotent: false,
+    })
+}
+
+pub(super) fn write_scan(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Scan {
+        cursor,
+        pattern,
+        count,
+        type_name,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_scan"));
+    };
+    sink.word("SCAN");
+    sink.uint(*cursor);
+    if let Some(pattern) = pattern {
+        sink.word("MATCH");
+        sink.text(pattern);
+    }
+    if let Some(count) = count {
+        sink.word("COUNT");
+        sink.uint(*count);
+    }
+    if let Some(type_name) = type_name {
+        sink.word("TYPE");
+        sink.text(type_name);
+    }
+    Ok(())
+}
+
+pub(super) fn read_scan(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let cursor = u64::read(r).map_err(|_| r.error("ERR invalid cursor"))?;
+    let options = super::options::ScanOptions::read_with_type(r)?;
+    Ok(Command::Scan {
+        cursor,
+        pattern: options.0.pattern,
+        count: options.0.count,
+        type_name: options.1,
+    })
+}
+
+pub(super) fn write_mset(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Mset { keys, values } = cmd else {
+        return Err(not_mine(cmd, "write_mset"));
+    };
+    write_pairs(cmd.name(), sink, keys, values)
+}
+
+pub(super) fn read_mset(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, values) = read_pairs(r)?;
+    Ok(Command::Mset { keys, values })
+}
+
+pub(super) fn write_msetnx(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Msetnx { keys, values } = cmd else {
+        return Err(not_mine(cmd, "write_msetnx"));
+    };
+    write_pairs(cmd.name(), sink, keys, values)
+}
+
+pub(super) fn read_msetnx(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, values) = read_pairs(r)?;
+    Ok(Command::Msetnx { keys, values })
+}
+
+pub(super) fn write_raw(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Raw { args, .. } = cmd else {
+        return Err(not_mine(cmd, "write_raw"));
+    };
+    if args.is_empty() {
+        return Err(BackendError::new(
+            ErrorKind::InvalidInput,
+            "a raw command needs at least its name: Command::Raw with empty args",
+        ));
+    }
+    args.iter().for_each(|a| sink.bytes(a));
+    Ok(())
+}
+
+/// No Redis command is named `RAW`: one sent by that name is unknown, as Redis says.
+pub(super) fn read_raw(r: &mut ArgReader<'_>, upper: &str) -> Result<Command, BackendError> {
+    Err(r.error(&format!(
+        "ERR unknown command '{upper}', with args beginning with: "
+    )))
+}
+
+pub(super) fn write_xread(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Xread {
+        count,
+        block_ms,
+        keys,
+        ids,
+    } = cmd
+    else {
+        return Err(not_mine(cmd, "write_xread"));
+    };
+    sink.word("XREAD");
+    write_stream_read(sink, count, block_ms, false, keys, ids)
+}
+
+pub(super) fn read_xread(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let read = read_stream_read(r, false)?;
+    Ok(Command::Xread {
+        count: read.count,
+        block_ms: read.block_ms,
+        keys: read.keys,
+        ids: read.ids,
+    })
+}
+
+pub(super) fn write_xreadgroup(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Xreadgroup { keys, read } = cmd else {
+        return Err(not_mine(cmd, "write_xreadgroup"));
+    };
+    sink.word("XREADGROUP");
+    sink.word("GROUP");
+    sink.text(&read.group);
+    sink.text(&read.consumer);
+    write_stream_read(
+        sink,
+        &read.count,
+        &read.block_ms,
+        read.no_ack,
+        keys,
+        &read.ids,
+    )
+}
+
+pub(super) fn read_xreadgroup(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    if r.word()? != "GROUP" {
+        return Err(r.syntax());
+    }
+    let (group, consumer) = (r.text()?, r.text()?);
+    let read = read_stream_read(r, true)?;
+    Ok(Command::Xreadgroup {
+        keys: read.keys,
+        read: Box::new(super::options::GroupRead {
+            group,
+            consumer,
+            count: read.count,
+            block_ms: read.block_ms,
+            no_ack: read.no_ack,
+            ids: read.ids,
+        }),
+    })
+}
+
+pub(super) fn write_blpop(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Blpop { keys, timeout_secs } = cmd else {
+        return Err(not_mine(cmd, "write_blpop"));
+    };
+    write_blocking_pop(sink, "BLPOP", keys, *timeout_secs)
+}
+
+pub(super) fn read_blpop(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, timeout_secs) = read_blocking_pop(r)?;
+    Ok(Command::Blpop { keys, timeout_secs })
+}
+
+pub(super) fn write_brpop(cmd: &Command, sink: &mut impl ArgSink) -> Result<(), BackendError> {
+    let Command::Brpop { keys, timeout_secs } = cmd else {
+        return Err(not_mine(cmd, "write_brpop"));
+    };
+    write_blocking_pop(sink, "BRPOP", keys, *timeout_secs)
+}
+
+pub(super) fn read_brpop(r: &mut ArgReader<'_>, _: &str) -> Result<Command, BackendError> {
+    let (keys, timeout_secs) = read_blocking_pop(r)?;
+    Ok(Command::Brpop { keys, timeout_secs })
 }

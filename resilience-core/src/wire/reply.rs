@@ -3,9 +3,10 @@
 use bytes::Bytes;
 
 use crate::value::parse_redis_double;
-use crate::{BackendError, Command, ErrorKind, Value};
+use crate::{BackendError, ErrorKind, Value};
 
-/// The shape a command's reply must have, as documented on each [`Command`] variant.
+/// The shape a command's reply must have, as documented on each
+/// [`Command`](crate::Command) variant.
 ///
 /// Taken from the command before it is sent (so a backend that consumes the command
 /// needs no copy of it), then applied to the reply with [`canonicalize`](Self::canonicalize).
@@ -61,16 +62,14 @@ pub(crate) enum Reply {
 }
 
 impl ReplyShape {
-    /// The shape `cmd`'s reply must have.
+    /// The shape of a reply to the command named `command`, whose table entry promises
+    /// `kind` (what [`ReplyShape::of`] reads off a command).
     #[inline]
-    pub fn of(cmd: &Command) -> ReplyShape {
-        ReplyShape {
-            kind: cmd.reply_kind(),
-            command: cmd.name(),
-        }
+    pub(crate) fn new(kind: Reply, command: &'static str) -> ReplyShape {
+        ReplyShape { kind, command }
     }
 
-    /// Whether the command was [`Command::Raw`], whose reply is passed through as the
+    /// Whether the command was [`Command::Raw`](crate::Command::Raw), whose reply is passed through as the
     /// driver decoded it.
     pub fn is_raw(self) -> bool {
         self.kind == Reply::Raw
@@ -299,7 +298,7 @@ fn scored(cmd: &str, v: Value) -> Result<Value, BackendError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{SetOptions, ZaddOptions};
+    use crate::{Command, SetOptions, ZaddOptions};
 
     fn bs(s: &str) -> Value {
         Value::from(s)
