@@ -47,39 +47,14 @@ mod sorted_sets;
 mod streams;
 mod strings;
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use resilience_core::KvBackend;
 
+pub use harness::ConformanceFailure;
 use harness::{Case, CaseResult};
-
-/// A failed expectation: which case, which command, what was expected and what came back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConformanceFailure {
-    /// The case's name (its function name).
-    pub case: &'static str,
-    /// The command (or batch) that misbehaved, abbreviated.
-    pub command: String,
-    /// What real Redis returns.
-    pub expected: String,
-    /// What the backend returned.
-    pub actual: String,
-}
-
-impl fmt::Display for ConformanceFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "conformance case `{}` failed on {}: expected {}, got {}",
-            self.case, self.command, self.expected, self.actual
-        )
-    }
-}
-
-impl std::error::Error for ConformanceFailure {}
 
 /// The Lua script the scripting case runs: `SET KEYS[1] ARGV[1]`, `INCRBY KEYS[2] ARGV[2]`,
 /// and returns `{new counter, GET KEYS[1]}`.

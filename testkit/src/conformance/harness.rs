@@ -11,7 +11,30 @@ use resilience_core::{
     Value, ZaddOptions,
 };
 
-use super::ConformanceFailure;
+/// A failed expectation: which case, which command, what was expected and what came back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConformanceFailure {
+    /// The case's name (its function name).
+    pub case: &'static str,
+    /// The command (or batch) that misbehaved, abbreviated.
+    pub command: String,
+    /// What real Redis returns.
+    pub expected: String,
+    /// What the backend returned.
+    pub actual: String,
+}
+
+impl fmt::Display for ConformanceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "conformance case `{}` failed on {}: expected {}, got {}",
+            self.case, self.command, self.expected, self.actual
+        )
+    }
+}
+
+impl std::error::Error for ConformanceFailure {}
 
 pub(super) fn abbreviate(text: String) -> String {
     const MAX: usize = 300;

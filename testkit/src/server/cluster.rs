@@ -38,7 +38,9 @@ use resilience_core::ConnectionConfig;
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use super::{RedisServer, RespConnection, RespReply, SpawnError, free_port};
+use super::error::SpawnError;
+use super::resp::{RespConnection, RespReply};
+use super::single::{AclUser, RedisServer, free_port};
 use crate::proxy::{FaultProxy, ProxyMode};
 
 /// How long the cluster may take to form (create, agree, sync replicas).
@@ -75,7 +77,7 @@ pub struct RedisClusterBuilder {
     cpus: Option<Vec<usize>>,
     appendfsync_always: bool,
     node_timeout: Duration,
-    acl_users: Vec<super::AclUser>,
+    acl_users: Vec<AclUser>,
 }
 
 impl Default for RedisClusterBuilder {
@@ -91,7 +93,7 @@ impl Default for RedisClusterBuilder {
 
 impl RedisClusterBuilder {
     /// Gives every node this ACL user (see [`RedisServerBuilder::acl_user`](super::RedisServerBuilder::acl_user)).
-    pub fn acl_user(mut self, user: super::AclUser) -> Self {
+    pub fn acl_user(mut self, user: AclUser) -> Self {
         self.acl_users.push(user);
         self
     }

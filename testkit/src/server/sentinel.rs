@@ -36,9 +36,11 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use super::{
-    LOG_FILE, POLL_INTERVAL, PORT_ATTEMPTS, RedisServer, RespConnection, RespReply, STDERR_FILE,
-    SpawnError, free_port, is_ready, kill, log_tail, spawn_process,
+use super::error::SpawnError;
+use super::resp::{RespConnection, RespReply};
+use super::single::{
+    DEFAULT_STARTUP_TIMEOUT, LOG_FILE, POLL_INTERVAL, PORT_ATTEMPTS, RedisServer, STDERR_FILE,
+    free_port, is_ready, kill, log_tail, server_binary, spawn_process,
 };
 
 /// The master's name the sentinels monitor.
@@ -392,7 +394,7 @@ async fn spawn_sentinel(dir: &Path, master_port: u16) -> Result<Sentinel, SpawnE
         std::fs::write(dir.join(LOG_FILE), b"")?;
         let stderr = std::fs::File::create(dir.join(STDERR_FILE))?;
         let stdout = stderr.try_clone()?;
-        let mut cmd = Command::new(super::server_binary());
+        let mut cmd = Command::new(server_binary());
         cmd.arg(&conf)
             .arg("--sentinel")
             .stdin(Stdio::null())
@@ -401,7 +403,7 @@ async fn spawn_sentinel(dir: &Path, master_port: u16) -> Result<Sentinel, SpawnE
             .kill_on_drop(true);
         let mut child = spawn_process(&mut cmd)?;
         let started = Instant::now();
-        let deadline = started + super::DEFAULT_STARTUP_TIMEOUT;
+        let deadline = started + DEFAULT_STARTUP_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait()? {
                 let log = log_tail(dir);

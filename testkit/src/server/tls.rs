@@ -36,7 +36,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use super::SpawnError;
+use super::error::SpawnError;
 
 /// The PEM files of a TLS test setup: a CA, a server certificate and key, and optionally a
 /// client certificate and key signed by the same CA.

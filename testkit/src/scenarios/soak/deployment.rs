@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use resilience_core::{ConnectionConfig, hash_slot};
 
-use super::super::ScenarioFailure;
 use crate::proxy::{FaultProxy, ProxyMode};
+use crate::scenarios::ScenarioFailure;
 use crate::server::{
     ClusterProxies, RedisCluster, RedisServer, RespConnection, RespReply, SlotRange,
 };
@@ -37,7 +37,7 @@ pub(super) enum Deployment {
 
 /// A server that keeps every acknowledged write through a SIGKILL (`appendfsync always`),
 /// and a fault proxy in front of it.
-pub(in crate::scenarios) async fn durable_server_behind_proxy()
+pub(crate) async fn durable_server_behind_proxy()
 -> Result<(RedisServer, FaultProxy), ScenarioFailure> {
     let server = RedisServer::builder()
         .appendfsync_always(true)
