@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::BenchError;
+use super::error::BenchError;
 
 /// What a measured value is held to.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -96,7 +96,7 @@ mod redis_rs {
     use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
     use resilience_core::ConnectionConfig;
 
-    use super::{OpError, Target};
+    use crate::bench::load::{OpError, Target};
 
     /// The raw redis-rs driver: a clone of one `ConnectionManager` per task.
     #[derive(Clone)]
@@ -194,7 +194,7 @@ mod fred_raw {
     use fred::clients::WithOptions;
     use fred::prelude::{Client, KeysInterface};
 
-    use super::{OpError, Target};
+    use crate::bench::load::{OpError, Target};
 
     /// The raw fred client: the one `FredBackend` sends on, with the per-command options it
     /// sends every command with (one attempt, no redirections, its timeout, fail fast),

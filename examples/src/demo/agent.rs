@@ -15,8 +15,22 @@ use resilience_core::{
 };
 use tokio::time::Instant;
 
-use super::report::PriorityCounts;
 use crate::embedder::{DIMENSION, embed};
+
+/// What happened to the writes of one priority.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PriorityCounts {
+    /// Writes issued.
+    pub issued: u64,
+    /// Applied at once (Critical: possibly after inline retries).
+    pub stored: u64,
+    /// Queued for replay (their tickets say what became of them).
+    pub queued: u64,
+    /// Dropped (Low only).
+    pub dropped: u64,
+    /// Failed: the caller was told.
+    pub failed: u64,
+}
 
 /// Counters shared by the agents, the sampler and the outage driver.
 pub(super) struct Shared {

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use resilience_core::CircuitState;
 
+use super::error::DemoError;
 use super::report::DemoReport;
-use super::{DemoError, state_level};
 
 fn chart_err<E: std::fmt::Display>(e: E) -> DemoError {
     DemoError::Chart(e.to_string())
@@ -168,4 +168,16 @@ pub fn draw(path: &Path, report: &DemoReport) -> Result<(), DemoError> {
     )?;
     root.present().map_err(chart_err)?;
     Ok(())
+}
+
+/// The state the chart plots for a breaker state: 0 closed, 1 half-open, 2 open (forced
+/// open counts as open, disabled as closed).
+pub fn state_level(state: CircuitState) -> f64 {
+    match state {
+        CircuitState::Closed | CircuitState::Disabled => 0.0,
+        CircuitState::HalfOpen => 1.0,
+        CircuitState::Open | CircuitState::ForcedOpen => 2.0,
+        // A state added later: plotted as open, the cautious reading.
+        _ => 2.0,
+    }
 }

@@ -7,24 +7,9 @@ use std::time::Duration;
 
 use resilience_core::{CircuitState, Priority};
 
-use super::agent::{AgentOutcome, Verified};
+use super::agent::{AgentOutcome, PriorityCounts, Verified};
+use super::args::{DemoArgs, OutageKind};
 use super::setup::Window;
-use super::{DemoArgs, OutageKind};
-
-/// What happened to the writes of one priority.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PriorityCounts {
-    /// Writes issued.
-    pub issued: u64,
-    /// Applied at once (Critical: possibly after inline retries).
-    pub stored: u64,
-    /// Queued for replay (their tickets say what became of them).
-    pub queued: u64,
-    /// Dropped (Low only).
-    pub dropped: u64,
-    /// Failed: the caller was told.
-    pub failed: u64,
-}
 
 /// One breaker transition, timed from the start of the run.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,7 +14,8 @@ use testkit::server::RedisServer;
 use tokio::time::Instant;
 
 use super::agent::Shared;
-use super::{DemoArgs, DemoError, OutageKind};
+use super::args::{DemoArgs, OutageKind};
+use super::error::DemoError;
 
 /// How the outage is made, and what must stay alive for the run.
 pub(super) enum Outage {
