@@ -226,7 +226,17 @@ impl CircuitBreaker {
     /// ForcedOpen always rejects. Never blocks, never allocates.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        let mut word = self.load();
+        let word = self.load();
+        // The common case, small enough to inline into every call: a closed breaker.
+        if word.state() == CircuitState::Closed {
+            return Ok(self.permit(word, CircuitState::Closed));
+        }
+        self.try_acquire_from(word)
+    }
+
+    /// [`try_acquire`](Self::try_acquire) in every state, from `word` as last read.
+    #[inline(never)]
+    fn try_acquire_from(&self, mut word: Word) -> Result<Permit<'_>, Rejected> {
         loop {
             match word.state() {
                 CircuitState::Closed => return Ok(self.permit(word, CircuitState::Closed)),

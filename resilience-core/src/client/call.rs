@@ -45,7 +45,9 @@ impl Future for Call<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Every field is `Unpin` (the backend's future is boxed).
         let this = self.get_mut();
-        let result = {
+        let result = if this.span.is_disabled() {
+            ready!(this.backend.as_mut().poll(cx))
+        } else {
             let _entered = this.span.enter();
             ready!(this.backend.as_mut().poll(cx))
         };

@@ -203,7 +203,7 @@ impl ResilientClient {
     /// Dropping the future before it completes abandons the call: a command already written
     /// may still run on the server (as after a `Timeout`), nothing is resent, and the breaker
     /// records the call as neither a success nor a failure.
-    #[inline]
+    #[inline(always)]
     pub fn execute(&self, cmd: Command) -> impl Future<Output = Result<Value, Error>> + Send + '_ {
         self.inner.call(cmd)
     }
@@ -280,8 +280,27 @@ impl ClientInner {
         });
     }
 
-    /// Records the end of a call that reached the backend.
+    /// Records the end of a call that reached the backend. A success with per-call metrics
+    /// off (the cheapest call there is) is recorded inline; the rest out of line.
+    #[inline(always)]
     fn finish(
+        self: &Arc<Self>,
+        permit: crate::breaker::Permit<'_>,
+        cmd_ordinal: usize,
+        cmd_name: &'static str,
+        started: Option<CallStart>,
+        error: Option<&BackendError>,
+    ) {
+        if error.is_none() && !self.observability.call_metrics {
+            permit.record_success();
+        } else {
+            self.finish_metered(permit, cmd_ordinal, cmd_name, started, error);
+        }
+    }
+
+    /// [`finish`](Self::finish) for a failure, or with per-call metrics on.
+    #[inline(never)]
+    fn finish_metered(
         self: &Arc<Self>,
         permit: crate::breaker::Permit<'_>,
         cmd_ordinal: usize,
@@ -318,13 +337,20 @@ impl ClientInner {
     }
 
     /// The `redis.call` span of a call, or none when call spans are off.
-    #[inline]
+    #[inline(always)]
     fn call_span(&self, command: &'static str) -> tracing::Span {
         if self.observability.call_spans {
-            tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command, outcome = tracing::field::Empty)
+            self.new_call_span(command)
         } else {
             tracing::Span::none()
         }
+    }
+
+    /// The span itself, kept out of line: the macro's code would stop the check above from
+    /// being inlined into every call.
+    #[inline(never)]
+    fn new_call_span(&self, command: &'static str) -> tracing::Span {
+        tracing::trace_span!("redis.call", client = %self.name, backend = self.backend.name(), command, outcome = tracing::field::Empty)
     }
 
     /// When a call started, for the latency histogram, or nothing when call metrics are
@@ -351,7 +377,7 @@ impl ClientInner {
     ///
     /// The common case (no client cache to invalidate, not a script) is one unboxed
     /// [`call::Call`]; the rare ones run boxed (see [`call::CallFuture`]).
-    #[inline]
+    #[inline(always)]
     fn call(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
         #[cfg(feature = "cache")]
         let cached_write = self.cache.is_some() && cmd.is_write();
@@ -389,7 +415,7 @@ impl ClientInner {
     }
 
     /// One command through the breaker, with no cache hook and no script reload.
-    #[inline]
+    #[inline(always)]
     fn call_once(self: &Arc<Self>, cmd: Command) -> call::CallFuture<'_> {
         let (ordinal, name) = (cmd.ordinal(), cmd.name());
         let permit = match self.breaker.try_acquire() {
