@@ -9,7 +9,8 @@
 //! is empty.
 //!
 //! ```no_run
-//! //! use backend_memory::InMemoryBackend;
+//! use std::sync::Arc;
+//! use backend_memory::InMemoryBackend;
 //! use resilience_core::{BackendError, ConnectionConfig, KvBackend};
 //! use testkit::scenarios::{self, BackendFuture};
 //!
