@@ -101,8 +101,8 @@ pub use cache::{CacheConfig, CacheStats, Cached, Freshness};
 #[cfg(feature = "durable")]
 pub use client::JournaledBuilder;
 pub use client::{
-    ClientStats, Pipeline, ResilientClient, ResilientClientBuilder, Script, ShutdownReport,
-    StoreFuture, Submitted, script_sha1,
+    ClientStats, LivenessConfig, Pipeline, ResilientClient, ResilientClientBuilder, Script,
+    ShutdownReport, StoreFuture, Submitted, script_sha1,
 };
 pub use cluster::{
     ClientRouter, ClusterBackend, SLOT_COUNT, ShardStats, ShardedClient, ShardedClientBuilder,

@@ -66,6 +66,14 @@ pub trait KvBackend: Send + Sync + 'static {
     /// A short, stable name: `"redis-rs"`, `"fred"`, `"memory"`.
     fn name(&self) -> &'static str;
 
+    /// Whether this backend's calls cross a network connection, which can die silently
+    /// while idle (a partition, a NAT that forgot the flow). A client over it then checks
+    /// the connection while idle ([`LivenessConfig`](crate::LivenessConfig)). The
+    /// default, `false`, suits backends in the same process.
+    fn is_networked(&self) -> bool {
+        false
+    }
+
     /// Client-side caching ([`CacheConfig`](crate::CacheConfig)): a subscription to the server's
     /// invalidations for the keys this backend's tracked reads touched, or `None` (the
     /// default) when the backend does not track. A client cache over a backend that
@@ -117,6 +125,10 @@ impl<B: KvBackend + ?Sized> KvBackend for Arc<B> {
 
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+
+    fn is_networked(&self) -> bool {
+        (**self).is_networked()
     }
 
     fn invalidations(&self) -> Option<InvalidationFeed> {

@@ -301,6 +301,19 @@ impl CircuitBreaker {
         );
     }
 
+    /// Closed (in `generation`) -> Open at once, for `reason`: the client's idle liveness
+    /// check found the connection dead. Whether it moved (not if the breaker left that
+    /// Closed period meanwhile).
+    pub(crate) fn trip(&self, generation: u64, reason: &'static str) -> bool {
+        self.transition(
+            |w| w.state() == CircuitState::Closed && w.generation() == generation,
+            CircuitState::Open,
+            0,
+            reason,
+        )
+        .is_some()
+    }
+
     /// Switches the breaker off: every call is admitted and no outcome is recorded, until
     /// [`reset`](Self::reset).
     pub fn disable(&self) {

@@ -1,5 +1,6 @@
 //! Building a [`ResilientClient`] and its defaults.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::breaker::{CircuitBreaker, CircuitBreakerConfig};
@@ -10,6 +11,7 @@ use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{ByClass, RetryBudget, RetryDecision, RetryPolicy};
 use crate::{Command, Error, KvBackend};
 
+use super::liveness::{self, LivenessConfig};
 use super::state::{ClientInner, Counters, QueuedWork, ResilientClient};
 
 /// Configures a [`ResilientClient`], part by part. Every part has a default.
@@ -19,6 +21,7 @@ use super::state::{ClientInner, Counters, QueuedWork, ResilientClient};
 /// | part | setter | default |
 /// |---|---|---|
 /// | circuit breaker | [`breaker`](Self::breaker), [`health_probe`](Self::health_probe) | 3 failures in a row open it for 300 s; `PING` probes every second |
+/// | idle liveness | [`liveness`](Self::liveness) | a `PING` after 1 s without a call, answered within 1 s, or the breaker opens |
 /// | retries | [`retry_policy`](Self::retry_policy), [`retry_budget`](Self::retry_budget), [`retry_decision`](Self::retry_decision) | 3 retries from 1 s doubling, jittered; a budget of 20 % of calls (at least 10 a second); retry by the error's class |
 /// | recovery queue | [`queue`](Self::queue), [`on_dead_letter`](Self::on_dead_letter) | 10,000 writes, 20 attempts, an hour at most |
 /// | client-side cache | [`client_cache`](Self::client_cache) | off |
@@ -40,6 +43,7 @@ pub struct ResilientClientBuilder {
     #[cfg(feature = "cache")]
     cache: Option<CacheConfig>,
     health_probe: Command,
+    liveness: Option<LivenessConfig>,
     observability: Observability,
 }
 
@@ -52,6 +56,7 @@ impl std::fmt::Debug for ResilientClientBuilder {
             .field("breaker", &self.breaker)
             .field("queue", &self.queue)
             .field("health_probe", &self.health_probe)
+            .field("liveness", &self.liveness)
             .field("observability", &self.observability)
             .finish_non_exhaustive()
     }
@@ -71,6 +76,7 @@ impl ResilientClientBuilder {
             #[cfg(feature = "cache")]
             cache: None,
             health_probe: Command::Ping,
+            liveness: Some(LivenessConfig::default()),
             observability: Observability::default(),
         }
     }
@@ -101,6 +107,16 @@ impl ResilientClientBuilder {
     /// Use a read: the probe is sent once per `health_check_interval` while Open.
     pub fn health_probe(mut self, command: Command) -> Self {
         self.health_probe = command;
+        self
+    }
+
+    /// How the client checks its connection while idle, so that one that died silently is
+    /// noticed without waiting for a call (default: a probe after 1 s without a call,
+    /// answered within 1 s; `None` turns it off). A probe that fails as an outage opens
+    /// the breaker at once. Only backends that cross a network are watched, and only in
+    /// the Tokio runtime the client is built in. See [`LivenessConfig`].
+    pub fn liveness(mut self, config: Option<LivenessConfig>) -> Self {
+        self.liveness = config;
         self
     }
 
@@ -180,6 +196,9 @@ impl ResilientClientBuilder {
         if let Some(cache) = &self.cache {
             cache.check()?;
         }
+        if let Some(liveness) = &self.liveness {
+            liveness.check()?;
+        }
         if self.health_probe.is_write() {
             return Err(Error::InvalidInput(format!(
                 "health_probe: {} writes; the probe is sent every health_check_interval while the breaker is open, so it must be a read",
@@ -210,7 +229,8 @@ impl ResilientClientBuilder {
                 None
             }
         });
-        ResilientClient {
+        let watched = self.liveness.filter(|_| self.backend.is_networked());
+        let client = ResilientClient {
             inner: Arc::new(ClientInner {
                 breaker: Arc::new(CircuitBreaker::new(self.name, self.breaker)),
                 retry_decision: self.retry_decision,
@@ -227,10 +247,17 @@ impl ResilientClientBuilder {
                 #[cfg(feature = "cache")]
                 cache,
                 health_probe: self.health_probe,
+                answered: AtomicBool::new(false),
+                liveness: OnceLock::new(),
                 #[cfg(feature = "durable")]
                 journal,
             }),
+        };
+        if let (Some(config), Ok(runtime)) = (watched, tokio::runtime::Handle::try_current()) {
+            let watch = runtime.spawn(liveness::watch(Arc::downgrade(&client.inner), config));
+            let _ = client.inner.liveness.set(watch);
         }
+        client
     }
 }
 

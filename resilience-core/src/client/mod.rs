@@ -11,6 +11,8 @@ mod commands;
 mod journaled;
 #[cfg(feature = "durable")]
 pub use journaled::JournaledBuilder;
+mod liveness;
+pub use liveness::LivenessConfig;
 mod pipeline;
 mod prioritized;
 mod replay;
@@ -292,6 +294,7 @@ impl ClientInner {
         error: Option<&BackendError>,
     ) {
         if error.is_none() && !self.observability.call_metrics {
+            self.note_answered();
             permit.record_success();
         } else {
             self.finish_metered(permit, cmd_ordinal, cmd_name, started, error);
@@ -317,6 +320,7 @@ impl ClientInner {
         }
         match error {
             None => {
+                self.note_answered();
                 permit.record_success();
                 if metered {
                     self.metrics.record(cmd_ordinal, cmd_name, Ok(()));
@@ -324,6 +328,10 @@ impl ClientInner {
             }
             Some(e) => {
                 let kind = e.kind();
+                if !kind.class().is_outage() {
+                    // The server answered, with an error.
+                    self.note_answered();
+                }
                 permit.record_error(kind);
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 if metered {

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio::task::JoinHandle;
@@ -102,8 +102,13 @@ pub(crate) struct ClientInner {
     /// The client-side read cache, when configured and the backend tracks.
     #[cfg(feature = "cache")]
     pub(super) cache: Option<Arc<crate::cache::ReadCache>>,
-    /// What the health probe sends while the breaker is Open (default `PING`).
+    /// What the health probe sends while the breaker is Open, and the liveness check
+    /// while the client is idle (default `PING`).
     pub(super) health_probe: Command,
+    /// Set when a call ends with the server answering; the liveness watch clears it.
+    pub(super) answered: AtomicBool,
+    /// The liveness watch, when the client has one.
+    pub(super) liveness: OnceLock<JoinHandle<()>>,
     /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
     #[cfg(feature = "durable")]
     pub(super) journal: Option<Arc<crate::journal::Journal>>,
@@ -111,6 +116,9 @@ pub(crate) struct ClientInner {
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
+        if let Some(watch) = self.liveness.get() {
+            watch.abort();
+        }
         if let Some(tasks) = self.tasks.get() {
             tasks.worker.abort();
             tasks.health.abort();

@@ -676,6 +676,10 @@ impl KvBackend for ClusterBackend {
     fn name(&self) -> &'static str {
         self.shared.name
     }
+
+    fn is_networked(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
