@@ -552,6 +552,10 @@ impl KvBackend for FredBackend {
         "fred"
     }
 
+    fn is_networked(&self) -> bool {
+        true
+    }
+
     fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         tracking::invalidations(self)
     }

@@ -602,6 +602,10 @@ impl KvBackend for RedisRsBackend {
         "redis-rs"
     }
 
+    fn is_networked(&self) -> bool {
+        true
+    }
+
     fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         tracking::invalidations(self)
     }

@@ -258,6 +258,10 @@ impl<B: KvBackend> KvBackend for FaultyBackend<B> {
         self.inner.name()
     }
 
+    fn is_networked(&self) -> bool {
+        self.inner.is_networked()
+    }
+
     fn invalidations(&self) -> Option<resilience_core::backend::InvalidationFeed> {
         self.inner.invalidations()
     }

@@ -122,6 +122,18 @@ macro_rules! backend_tests {
             });
         }
 
+        /// A connection that dies while idle is noticed without a call: the breaker opens,
+        /// cached values turn `Stale`, the next call fails fast.
+        mod idle {
+            use $crate::scenarios;
+            $crate::serial_test!(an_idle_connection_blackholed_is_noticed_without_a_call, async {
+                scenarios::idle::idle_blackhole($connect)
+                    .await
+                    .expect("the scenario must be able to run (is redis-server installed?)")
+                    .print_and_assert();
+            });
+        }
+
         /// A least-privilege ACL user (no `@admin`, no `@dangerous`, keys of one
         /// namespace): the client, its cache and the cluster router work as that user.
         mod least_privilege {

@@ -311,7 +311,11 @@ where
         .await
         .map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder_arc("dead-server", backend).build()?;
+    let client = ResilientClient::builder_arc("dead-server", backend)
+        // What a call meets when nothing watched the idle connection: the liveness watch
+        // would open the breaker first (the `idle` scenario measures that).
+        .liveness(None)
+        .build()?;
     let (transition_tx, mut transitions) = mpsc::unbounded_channel::<Transition>();
     client.circuit_breaker().on_transition(move |t| {
         let _ = transition_tx.send(t.clone());
@@ -625,7 +629,10 @@ where
         .with_port(proxy.addr().port());
     let backend = connect(config).await.map_err(ScenarioFailure::Connect)?;
     let backend_name = backend.name();
-    let client = ResilientClient::builder_arc("in-flight", backend).build()?;
+    let client = ResilientClient::builder_arc("in-flight", backend)
+        // The held reply holds the liveness probe too, which would open the breaker.
+        .liveness(None)
+        .build()?;
     let mut problems = Vec::new();
     if let Err(e) = client.ping().await {
         return Err(ScenarioFailure::Setup(format!(

@@ -251,7 +251,10 @@ where
             .await
             .map_err(ScenarioFailure::Connect)?;
         backend_name = backend.name();
-        let client = ResilientClient::builder_arc("lost-reply", backend).build()?;
+        let client = ResilientClient::builder_arc("lost-reply", backend)
+            // The held reply holds the liveness probe too, which would open the breaker.
+            .liveness(None)
+            .build()?;
         client
             .ping()
             .await

@@ -45,6 +45,9 @@
 //! - [`least_privilege::least_privilege`] (and `least_privilege_cluster`): a user
 //!   without `@admin` or `@dangerous`, limited to one key namespace, as managed services
 //!   hand out; the client, its cache and the cluster router work as that user.
+//! - [`idle::idle_blackhole`]: a connection idle for 10 s, then blackholed: with no call
+//!   made, the breaker opens within 3 s, the cached key reads `Stale` and the next call
+//!   fails fast.
 //! - [`acl::acl_checks`]: ACL users over a real server: right and wrong passwords, `Auth`
 //!   never opening the breaker, and the password in no error, `Debug` or log line.
 //!
@@ -58,6 +61,7 @@ pub mod cluster;
 pub mod cluster_chaos;
 pub mod commands;
 pub mod dead_server;
+pub mod idle;
 pub mod kill;
 pub mod least_privilege;
 pub mod lost_reply;
