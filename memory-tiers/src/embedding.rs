@@ -105,6 +105,13 @@ pub(crate) fn check_dimension(len: usize, dimension: Option<usize>) -> Result<()
 const LANES: usize = 8;
 
 /// Cosine similarity of a unit-length `query` and `v`; 0 for a zero `v`.
+///
+/// Compiled for each of the CPU's vector units and chosen at run time (AVX-512, AVX2 or
+/// the x86-64 baseline; NEON on ARM64). Every version computes the same result bit for
+/// bit: each of the eight lanes adds its products in the same order, the lanes are summed
+/// in the same order, and Rust never fuses a multiply and an add on its own, so wider
+/// registers only do more lanes' work per instruction.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2", "aarch64+neon"))]
 pub(crate) fn cosine_f32(query: &[f32], v: &[f32]) -> f32 {
     let mut dot = [0f32; LANES];
     let mut norm = [0f32; LANES];
@@ -122,6 +129,18 @@ pub(crate) fn cosine_f32(query: &[f32], v: &[f32]) -> f32 {
         n += x * x;
     }
     if n > 0.0 { d / n.sqrt() } else { 0.0 }
+}
+
+/// The dot product of a query's 16-bit integers with signed bytes (`v[i] as i8`), compiled
+/// for each of the CPU's vector units and chosen at run time, as [`cosine_f32`] is. Integer
+/// sums: every version gives the same result.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2", "aarch64+neon"))]
+fn dot_i16_i8(query: &[i16], v: &[u8]) -> i32 {
+    query
+        .iter()
+        .zip(v)
+        .map(|(&q, &b)| i32::from(q) * i32::from(b as i8))
+        .sum()
 }
 
 /// A unit-length query as 16-bit integers, for scoring vectors of bytes with integer
@@ -152,13 +171,7 @@ impl WideQuery {
         if self.factor == 0.0 {
             return 0.0;
         }
-        let dot: i32 = self
-            .values
-            .iter()
-            .zip(v)
-            .map(|(&q, &b)| i32::from(q) * i32::from(b as i8))
-            .sum();
-        dot as f32 / self.factor * inv_norm
+        dot_i16_i8(&self.values, v) as f32 / self.factor * inv_norm
     }
 }
 
@@ -226,7 +239,57 @@ mod tests {
         assert_eq!(zero.to_f32(), [0.0; 3]);
     }
 
+    /// [`cosine_f32`] spelled out one operation at a time, in the order it promises (each
+    /// lane adds its products in order, then the lanes in order, then the tail): the
+    /// oracle its vector versions must match bit for bit.
+    fn cosine_f32_in_order(query: &[f32], v: &[f32]) -> f32 {
+        let whole = query.len().min(v.len()) / LANES * LANES;
+        let (mut dot, mut norm) = ([0f32; LANES], [0f32; LANES]);
+        for start in (0..whole).step_by(LANES) {
+            for lane in 0..LANES {
+                let (q, x) = (query[start + lane], v[start + lane]);
+                dot[lane] += q * x;
+                norm[lane] += x * x;
+            }
+        }
+        let (mut d, mut n) = (0f32, 0f32);
+        for lane in 0..LANES {
+            d += dot[lane];
+            n += norm[lane];
+        }
+        for i in whole..query.len().min(v.len()) {
+            d += query[i] * v[i];
+            n += v[i] * v[i];
+        }
+        if n > 0.0 { d / n.sqrt() } else { 0.0 }
+    }
+
     proptest! {
+        /// The version the CPU runs (AVX-512, AVX2 or baseline) gives the oracle's bits.
+        #[test]
+        fn the_vector_unit_scores_f32_bit_for_bit(
+            pair in (1usize..1200).prop_flat_map(|d| (
+                prop::collection::vec(-1.0f32..1.0, d),
+                prop::collection::vec(-1.0f32..1.0, d),
+            ))
+        ) {
+            let (q, v) = pair;
+            prop_assert_eq!(cosine_f32(&q, &v).to_bits(), cosine_f32_in_order(&q, &v).to_bits());
+        }
+
+        /// The integer dot product equals the exact one (in 64 bits), whatever the unit.
+        #[test]
+        fn the_vector_unit_scores_bytes_exactly(
+            pair in (1usize..1200).prop_flat_map(|d| (
+                prop::collection::vec(-2048i16..=2048, d),
+                prop::collection::vec(any::<u8>(), d),
+            ))
+        ) {
+            let (q, v) = pair;
+            let exact: i64 = q.iter().zip(&v).map(|(&a, &b)| i64::from(a) * i64::from(b as i8)).sum();
+            prop_assert_eq!(i64::from(dot_i16_i8(&q, &v)), exact);
+        }
+
         #[test]
         fn scores_match_the_exact_cosine(
             pair in (1usize..40).prop_flat_map(|d| (
