@@ -99,6 +99,7 @@ mod index;
 mod keys;
 mod memory;
 mod recall;
+mod replica;
 mod scripts;
 mod shared;
 mod tier;

@@ -30,6 +30,7 @@ pub struct TieredMemoryBuilder {
     namespace: String,
     hooks: Hooks,
     embedding_dimension: Option<usize>,
+    vector_replica_bytes: u64,
 }
 
 impl TieredMemoryBuilder {
@@ -38,6 +39,15 @@ impl TieredMemoryBuilder {
     /// [`MemoryEvent`] docs for what a slow or panicking listener does.
     pub fn on_event(mut self, listener: impl Fn(&MemoryEvent) + Send + Sync + 'static) -> Self {
         self.hooks.add(Arc::new(listener));
+        self
+    }
+
+    /// The byte budget of the local replica of vector blocks that similarity searches keep,
+    /// so a warm search fetches only what was appended since the last one (default
+    /// 128 MiB; 0 turns it off, and every search fetches whole blocks). See
+    /// [`TieredMemory::vector_replica_bytes`].
+    pub fn vector_replica_bytes(mut self, budget: u64) -> Self {
+        self.vector_replica_bytes = budget;
         self
     }
 
@@ -100,7 +110,11 @@ impl TieredMemoryBuilder {
         let scripts = Arc::new(ScriptSet::new());
         let hooks = Arc::new(self.hooks);
         let clock = Clock::new();
-        let shared = |router: Arc<dyn ClientRouter>, settings: TierSettings| {
+        let replica = (self.vector_replica_bytes > 0)
+            .then(|| crate::replica::VectorReplica::new(self.vector_replica_bytes));
+        let shared = |router: Arc<dyn ClientRouter>,
+                      settings: TierSettings,
+                      replica: Option<Arc<crate::replica::VectorReplica>>| {
             for client in router.clients() {
                 for s in scripts.all() {
                     client.register_script(s);
@@ -113,13 +127,18 @@ impl TieredMemoryBuilder {
                 hooks: hooks.clone(),
                 clock,
                 namespace: self.namespace.clone(),
+                replica,
             })
         };
-        let stm = shared(self.stm_client, TierSettings::stm(&self.stm));
-        let im = shared(self.im_client, TierSettings::im(&self.im));
+        let stm = shared(
+            self.stm_client,
+            TierSettings::stm(&self.stm),
+            replica.clone(),
+        );
+        let im = shared(self.im_client, TierSettings::im(&self.im), replica);
         let fallback = self
             .fallback
-            .map(|c| shared(Arc::new(c), TierSettings::stm(&self.stm)));
+            .map(|c| shared(Arc::new(c), TierSettings::stm(&self.stm), None));
         Ok(TieredMemory {
             inner: Arc::new(Inner::new(
                 stm,
@@ -142,6 +161,16 @@ pub struct TieredMemory {
 }
 
 impl TieredMemory {
+    /// Bytes of vector blocks the local replica holds now (0 when it is off); the same
+    /// figure as the gauge `memory_tiers_vector_replica_bytes`.
+    pub fn vector_replica_bytes(&self) -> u64 {
+        self.inner
+            .stm
+            .replica
+            .as_ref()
+            .map_or(0, |replica| replica.bytes())
+    }
+
     /// Starts building tiers over an STM client and an IM client (they may be the same).
     pub fn builder(stm: ResilientClient, im: ResilientClient) -> TieredMemoryBuilder {
         Self::builder_routed(stm, im)
@@ -162,6 +191,7 @@ impl TieredMemory {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             hooks: Hooks::default(),
             embedding_dimension: None,
+            vector_replica_bytes: crate::replica::DEFAULT_BUDGET,
         }
     }
 

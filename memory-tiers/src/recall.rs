@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index;
 use crate::keys::Index;
+use crate::replica::Plan;
 use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle};
 use crate::vectors::{self, Block, Scorer};
 
@@ -102,10 +103,38 @@ impl TierHandle {
         let Some(range) = Self::filter_range(filter) else {
             return Ok(Vec::new());
         };
-        let mut pipe = self.client.pipeline();
-        pipe.push(Command::Get {
-            key: self.keys.vectors.clone(),
-        });
+        let plan = match &self.shared.replica {
+            Some(replica) => replica.plan(&self.keys.vectors),
+            None => Plan::Whole,
+        };
+        // One round trip: the block (whole, or its header, length and what was appended
+        // since the copy held, atomically) and, for a filter, the index range.
+        let mut pipe = match plan {
+            Plan::Whole => self.client.pipeline(),
+            Plan::Delta { .. } => self.client.transaction(),
+        };
+        match &plan {
+            Plan::Whole => {
+                pipe.push(Command::Get {
+                    key: self.keys.vectors.clone(),
+                });
+            }
+            Plan::Delta { held, .. } => {
+                pipe.push(Command::Getrange {
+                    key: self.keys.vectors.clone(),
+                    start: 0,
+                    end: vectors::HEADER_LEN as i64 - 1,
+                });
+                pipe.push(Command::Strlen {
+                    key: self.keys.vectors.clone(),
+                });
+                pipe.push(Command::Getrange {
+                    key: self.keys.vectors.clone(),
+                    start: held.len() as i64,
+                    end: -1,
+                });
+            }
+        }
         if let Some((lo, hi)) = &range {
             pipe.push(self.range_page(lo, hi, false, MAX_QUERY_LIMIT));
         }
@@ -113,12 +142,37 @@ impl TierHandle {
             .execute_with_retry(self.client.retry_policy())
             .await?
             .into_iter();
-        let block = match replies.next() {
-            Some(v) => v.into_opt_bytes()?,
-            None => return Err(Error::Corrupt("GET reply missing".to_owned())),
+        let missing = || Error::Corrupt("vector block reply missing".to_owned());
+        let block = match plan {
+            Plan::Whole => {
+                let block = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                self.keep_block(block.as_ref());
+                block
+            }
+            Plan::Delta { held, generation } => {
+                let header = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                let len = replies.next().ok_or_else(missing)?.into_int()?;
+                let tail = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                let replica = self.shared.replica.as_ref().ok_or_else(missing)?;
+                // Shorter than the copy: not the block the copy was taken from.
+                let shrunk = usize::try_from(len).map_or(true, |len| len < held.len());
+                match replica.apply_delta(
+                    &self.keys.vectors,
+                    held,
+                    generation,
+                    header.as_deref().unwrap_or_default(),
+                    tail.as_deref().unwrap_or_default(),
+                ) {
+                    Some(block) if shrunk && !block.is_empty() => self.read_block().await?,
+                    Some(block) => Some(block),
+                    // Compacted since: a second round trip for the whole block.
+                    None => self.read_block().await?,
+                }
+            }
         };
-        let Some(block) = block else {
-            return Ok(Vec::new());
+        let block = match block {
+            Some(block) if !block.is_empty() => block,
+            _ => return Ok(Vec::new()),
         };
         let allowed = match (range, replies.next()) {
             (None, _) => None,
@@ -179,6 +233,21 @@ impl TierHandle {
             }
         }
         Ok(out)
+    }
+
+    /// The whole vector block, read alone (after a compaction changed its generation),
+    /// and kept in the replica.
+    async fn read_block(&self) -> Result<Option<Bytes>> {
+        let block = self.client.get(self.keys.vectors.clone()).await?;
+        self.keep_block(block.as_ref());
+        Ok(block)
+    }
+
+    /// Holds a block read whole in the replica (when there is one).
+    fn keep_block(&self, block: Option<&Bytes>) {
+        if let (Some(replica), Some(block)) = (&self.shared.replica, block) {
+            replica.keep(&self.keys.vectors, block.clone());
+        }
     }
 
     /// Compacts the vector block if its records outnumber the indexed entries by half

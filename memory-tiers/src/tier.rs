@@ -80,6 +80,9 @@ pub(crate) struct TierShared {
     pub(crate) hooks: Arc<Hooks>,
     pub(crate) clock: Clock,
     pub(crate) namespace: String,
+    /// The local copies of vector blocks, shared by the tiers of one `TieredMemory`
+    /// (`None` when turned off, and for the in-process fallback).
+    pub(crate) replica: Option<Arc<crate::replica::VectorReplica>>,
 }
 
 /// A bounded index query.
@@ -281,7 +284,12 @@ impl TierHandle {
             commands.extend([
                 Command::Set {
                     key: vectors.clone(),
-                    value: Bytes::copy_from_slice(&vectors::header(0)),
+                    // A block starts at a generation of its own (the low, random bits
+                    // of its first memory's id), so a block deleted and made again is
+                    // never taken for the one a replica holds.
+                    value: Bytes::copy_from_slice(&vectors::header(
+                        u128::from(entry.memory_id) as u64
+                    )),
                     options: SetOptions::default().with_condition(SetCondition::IfNotExists),
                 },
                 // Sent again, it appends the record twice; searches and compaction keep

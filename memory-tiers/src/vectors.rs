@@ -46,6 +46,16 @@ pub(crate) fn header(generation: u64) -> [u8; HEADER_LEN] {
     h
 }
 
+/// The generation in a block's header, or `None` when `bytes` does not start with one.
+pub(crate) fn generation_of(bytes: &[u8]) -> Option<u64> {
+    let header: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
+    (header[0] == MAGIC && header[1] == VERSION).then(|| {
+        let mut generation = [0; 8];
+        generation.copy_from_slice(&header[2..]);
+        u64::from_be_bytes(generation)
+    })
+}
+
 /// The record of `embedding` for memory `id`. An embedding is at most `u16::MAX` wide
 /// (checked when stored).
 pub(crate) fn record(id: Ulid, embedding: &StoredEmbedding) -> Vec<u8> {

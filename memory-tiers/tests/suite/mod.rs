@@ -43,6 +43,7 @@ macro_rules! every_case {
             similar_finds_quantized_memories: paused,
             filters_and_content_search: paused,
             vector_blocks_compact_and_stay_searchable: paused,
+            warm_searches_read_only_what_was_appended: paused,
             searches_answer_from_the_fallback_during_an_outage: paused,
         );
     };

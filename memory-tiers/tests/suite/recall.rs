@@ -7,7 +7,10 @@ use memory_tiers::{
     AgentMemory, CompressionLevel, Error, Filter, ImConfig, MemoryInput, Source, TieredMemory,
     Ulid, connect_in_memory,
 };
-use resilience_core::{Command, Priority};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use resilience_core::{BackendError, Command, KvBackend, Priority, Value};
 use serde_json::json;
 use testkit::faulty::FaultyBackend;
 
@@ -294,6 +297,174 @@ pub(crate) async fn vector_blocks_compact_and_stay_searchable(mk: &MakeBackend) 
         .await
         .unwrap();
     assert_eq!(all.len(), 300, "every memory once");
+}
+
+/// Counts what the searches read of vector blocks: whole (`GET`) or from an offset
+/// (`GETRANGE` past the header), and the bytes that came back.
+struct BlockReads {
+    inner: Arc<dyn KvBackend>,
+    whole: AtomicUsize,
+    tails: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl KvBackend for BlockReads {
+    async fn execute(&self, cmd: Command) -> Result<Value, BackendError> {
+        self.note(&cmd);
+        let reply = self.inner.execute(cmd).await;
+        self.note_reply(&reply);
+        reply
+    }
+
+    async fn execute_batch(
+        &self,
+        cmds: Vec<Command>,
+        atomic: bool,
+    ) -> Result<Vec<Value>, BackendError> {
+        let reads: Vec<bool> = cmds.iter().map(|c| self.note(c)).collect();
+        let replies = self.inner.execute_batch(cmds, atomic).await?;
+        for (read, reply) in reads.iter().zip(&replies) {
+            if *read {
+                self.note_reply(&Ok(reply.clone()));
+            }
+        }
+        Ok(replies)
+    }
+
+    fn name(&self) -> &'static str {
+        "block-reads"
+    }
+}
+
+impl BlockReads {
+    /// Whether `cmd` reads a vector block, counted by kind.
+    fn note(&self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Get { key } if key.ends_with(":vectors") => {
+                self.whole.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Command::Getrange { key, start, .. } if key.ends_with(":vectors") && *start > 0 => {
+                self.tails.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn note_reply(&self, reply: &Result<Value, BackendError>) {
+        if let Ok(Value::Bytes(b)) = reply {
+            self.bytes.fetch_add(b.len(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A warm search reads only what was appended to a block since the last one, and finds
+/// exactly what a search without the replica finds: through appends, deletes, a
+/// compaction (a new generation: read whole again) and a block deleted and made again.
+pub(crate) async fn warm_searches_read_only_what_was_appended(mk: &MakeBackend) {
+    let reads = Arc::new(BlockReads {
+        inner: mk(),
+        whole: AtomicUsize::new(0),
+        tails: AtomicUsize::new(0),
+        bytes: AtomicUsize::new(0),
+    });
+    let c = client("t", Arc::clone(&reads) as Arc<dyn KvBackend>);
+    let mem = TieredMemory::builder(c.clone(), c.clone())
+        .stm_config(small_stm(8, 0))
+        .build()
+        .unwrap();
+    let plain = TieredMemory::builder(c.clone(), c)
+        .stm_config(small_stm(8, 0))
+        .vector_replica_bytes(0)
+        .build()
+        .unwrap();
+    let agent = mem.agent("warm").unwrap();
+    let same_agent = plain.agent("warm").unwrap();
+    let agree = |probe: u64| {
+        let (agent, same_agent) = (agent.clone(), same_agent.clone());
+        async move {
+            let ids = |found: Vec<memory_tiers::Scored>| {
+                found
+                    .iter()
+                    .map(|s| (s.score.to_bits(), s.memory.entry.memory_id))
+                    .collect::<Vec<_>>()
+            };
+            let warm = agent.similar(&vector(probe), 50, &Filter::new()).await;
+            let cold = same_agent.similar(&vector(probe), 50, &Filter::new()).await;
+            assert_eq!(ids(warm.unwrap()), ids(cold.unwrap()), "probe {probe}");
+        }
+    };
+    let ids = store_steps(&agent, 0..40).await;
+    agree(1).await;
+    assert!(mem.vector_replica_bytes() > 0);
+    let bytes = reads.bytes.load(Ordering::Relaxed);
+
+    // Warm: one more memory, then searches read only the tail of each block.
+    let before = reads.whole.load(Ordering::Relaxed);
+    store_steps(&agent, 40..41).await;
+    let tails = reads.tails.load(Ordering::Relaxed);
+    let bytes_before = reads.bytes.load(Ordering::Relaxed);
+    let found = agent.similar(&vector(40), 1, &Filter::new()).await.unwrap();
+    assert_eq!(reads.whole.load(Ordering::Relaxed), before, "no whole read");
+    assert_eq!(
+        reads.tails.load(Ordering::Relaxed) - tails,
+        2,
+        "one tail per tier"
+    );
+    let tail_bytes = reads.bytes.load(Ordering::Relaxed) - bytes_before;
+    assert!(
+        tail_bytes < bytes / 4,
+        "a warm search read {tail_bytes} bytes of blocks; the first read {bytes}"
+    );
+    assert!(found[0].score > 0.9999, "the new memory finds itself");
+    agree(40).await;
+
+    // Deletes: a deleted memory is never returned.
+    assert!(agent.delete(ids[3]).await.unwrap());
+    agree(3).await;
+    let again = agent.similar(&vector(3), 50, &Filter::new()).await.unwrap();
+    assert!(again.iter().all(|s| s.memory.entry.memory_id != ids[3]));
+
+    // Many more writes compact the blocks (new generations): still exact.
+    store_steps(&agent, 41..400).await;
+    for probe in [5, 77, 250, 399] {
+        agree(probe).await;
+    }
+
+    // Every memory deleted, then new ones: a new block, never taken for the old one.
+    for found in agent
+        .similar(&vector(0), 1000, &Filter::new())
+        .await
+        .unwrap()
+    {
+        agent.delete(found.memory.entry.memory_id).await.unwrap();
+    }
+    for key in [
+        agent.stm().keys().vectors.clone(),
+        agent.im().keys().vectors.clone(),
+    ] {
+        mem_client_del(&agent, key).await;
+    }
+    agree(9).await;
+    store_steps(&agent, 1000..1005).await;
+    agree(1002).await;
+    let fresh = agent
+        .similar(&vector(1002), 5, &Filter::new())
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 5, "the new block's memories, all of them");
+}
+
+/// Deletes `key` through the agent's STM client.
+async fn mem_client_del(agent: &AgentMemory, key: String) {
+    agent
+        .stm()
+        .client()
+        .execute(Command::Del { keys: vec![key] })
+        .await
+        .unwrap();
 }
 
 /// During an outage, searches answer from the fallback's recent entries.
