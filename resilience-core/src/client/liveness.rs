@@ -22,8 +22,12 @@
 //!   [`Stale`](crate::Freshness::Stale), plain reads fail;
 //! - the health probe closes the breaker as soon as the server answers again.
 //!
+//! A probe that timed out is left to run on to the backend's own timeout: a backend that
+//! replaces a connection whose call timed out (both drivers do) replaces this one too, so
+//! a socket that a partition cut for good is not kept until TCP gives up on it.
+//!
 //! So a connection that died while idle is noticed within `idle_after + timeout` (2 s with
-//! the defaults). A client that is busy sends no probe: its calls say whether the
+//! the defaults, give or take the scheduler's milliseconds). A client that is busy sends no probe: its calls say whether the
 //! connection works. Only backends whose calls cross a network connection
 //! ([`KvBackend::is_networked`](crate::KvBackend::is_networked)) are watched, and the watch
 //! runs in the Tokio runtime the client is built in; a client built outside a runtime is
@@ -129,30 +133,44 @@ pub(super) async fn watch(client: Weak<ClientInner>, config: LivenessConfig) {
                 inner.breaker.generation(),
             )
         };
-        if answers(&*backend, probe, config.timeout).await {
-            continue;
-        }
-        let Some(inner) = client.upgrade() else {
-            return;
+        let mut reply = (*backend).execute(probe);
+        let timed_out = match tokio::time::timeout(config.timeout, &mut reply).await {
+            Ok(result) if is_answer(&result) => continue,
+            Ok(_) => false,
+            Err(_) => true,
         };
-        // A call answered while the probe waited: the connection works after all.
-        if inner.answered.load(Ordering::Relaxed) {
-            continue;
+        {
+            let Some(inner) = client.upgrade() else {
+                return;
+            };
+            // A call answered while the probe waited: the connection works after all.
+            if inner.answered.load(Ordering::Relaxed) {
+                continue;
+            }
+            if inner.breaker.trip(generation, REASON) {
+                tracing::warn!(client = %inner.name, timeout = ?config.timeout, "idle connection did not answer its probe: breaker open until the server answers again");
+                inner.ensure_tasks();
+            }
         }
-        if inner.breaker.trip(generation, REASON) {
-            tracing::warn!(client = %inner.name, timeout = ?config.timeout, "idle connection did not answer its probe: breaker open until the server answers again");
-            inner.ensure_tasks();
+        if timed_out {
+            // The probe goes on to the backend's own timeout, which replaces a connection
+            // that timed out: dropped here, the backend would never see it time out, and a
+            // socket cut by a partition could stay in use until TCP gives up on it.
+            let _ = tokio::time::timeout(LINGER, reply).await;
         }
     }
 }
 
-/// Whether the backend answered `probe` within `timeout`, or failed in a way that is not
-/// an outage (a refusal says the server is there).
-async fn answers(backend: &dyn KvBackend, probe: crate::Command, timeout: Duration) -> bool {
-    match tokio::time::timeout(timeout, backend.execute(probe)).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => !e.kind().class().is_outage(),
-        Err(_) => false,
+/// How long an unanswered probe is left to reach the backend's own timeout (a bound for a
+/// backend that has none).
+const LINGER: Duration = Duration::from_secs(60);
+
+/// Whether a probe's outcome shows the server there: an answer, or a refusal (an error
+/// that is not an outage).
+fn is_answer(result: &Result<crate::Value, crate::BackendError>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(e) => !e.kind().class().is_outage(),
     }
 }
 
