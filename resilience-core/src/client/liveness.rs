@@ -38,7 +38,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::breaker::CircuitState;
-use crate::{Error, KvBackend};
+use crate::Error;
 
 use super::state::ClientInner;
 
@@ -182,7 +182,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::{BackendError, Command, ResilientClient, Value};
+    use crate::{BackendError, Command, KvBackend, ResilientClient, Value};
 
     /// A networked backend whose link can be cut: then nothing it is sent is ever answered.
     #[derive(Default)]
