@@ -37,7 +37,7 @@ use resilience_core::{Command, ConnectionConfig, Priority, ResilientClient};
 
 use super::load::process_cpu_time;
 use super::measurement::{Goal, Measurement};
-use super::server_cpu::{per_op, server_cpu_time};
+use super::server_cpu::{per_op, server_cpu_time, server_output_bytes};
 use super::{BackendChoice, BenchConfig, BenchError, connect_client};
 
 /// The `scenario` field of this scenario.
@@ -230,6 +230,7 @@ async fn measure(
         Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
     let mut answers = Vec::with_capacity(queries);
     let server_before = server_cpu_time(client).await;
+    let sent_before = server_output_bytes(client).await;
     let cpu_before = process_cpu_time();
     for probe in &probes {
         let started = Instant::now();
@@ -245,6 +246,7 @@ async fn measure(
         _ => None,
     };
     let server_after = server_cpu_time(client).await;
+    let sent_after = server_output_bytes(client).await;
     let recall_sum: f64 = answers
         .iter()
         .zip(&exact)
@@ -275,6 +277,21 @@ async fn measure(
         .goal(Goal::AtMost(P50_TARGET_MS))
         .detail(layout.clone()),
     ];
+    if let (Some(before), Some(after)) = (sent_before, sent_after) {
+        out.push(
+            Measurement::new(
+                SCENARIO,
+                backend.name(),
+                "similar10_bytes",
+                1,
+                queries as u64,
+                after.saturating_sub(before) as f64 / queries as f64,
+                "bytes",
+            )
+            .mode(TIERS)
+            .detail("received per query (the server's total_net_output_bytes)"),
+        );
+    }
     if let Some(cpu) = cpu_us {
         out.push(
             Measurement::new(

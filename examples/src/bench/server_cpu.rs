@@ -15,24 +15,43 @@ use std::time::Duration;
 use bytes::Bytes;
 use resilience_core::{Command, ResilientClient, Value};
 
-/// The server's CPU time so far (`used_cpu_user + used_cpu_sys`, all its threads), or
-/// `None` when it cannot be read (the call failed, or the reply has no such fields).
-pub async fn server_cpu_time(client: &ResilientClient) -> Option<Duration> {
+/// One section of `INFO` as text, or `None` when the call fails.
+async fn info(client: &ResilientClient, section: &'static [u8]) -> Option<String> {
     let reply = client
         .execute(Command::Raw {
-            args: vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"cpu")],
+            args: vec![Bytes::from_static(b"INFO"), Bytes::from_static(section)],
             keys: Vec::new(),
             write: false,
             idempotent: true,
         })
         .await
         .ok()?;
-    let text = match reply {
-        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok()?,
-        Value::Status(s) => s,
-        _ => return None,
-    };
-    parse_info_cpu(&text)
+    match reply {
+        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok(),
+        Value::Status(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The server's CPU time so far (`used_cpu_user + used_cpu_sys`, all its threads), or
+/// `None` when it cannot be read (the call failed, or the reply has no such fields).
+pub async fn server_cpu_time(client: &ResilientClient) -> Option<Duration> {
+    parse_info_cpu(&info(client, b"cpu").await?)
+}
+
+/// Bytes the server has written to its clients so far (`total_net_output_bytes` of
+/// `INFO stats`): between two readings, what the clients received.
+pub async fn server_output_bytes(client: &ResilientClient) -> Option<u64> {
+    info_field(&info(client, b"stats").await?, "total_net_output_bytes")?
+        .parse()
+        .ok()
+}
+
+/// The value of `name` in an `INFO` reply.
+fn info_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 /// Server CPU microseconds per operation between two readings; `None` when either is
@@ -45,9 +64,8 @@ pub fn per_op(before: Option<Duration>, after: Option<Duration>, ops: u64) -> Op
 /// `used_cpu_user + used_cpu_sys` (seconds, with decimals) from an `INFO cpu` reply.
 fn parse_info_cpu(text: &str) -> Option<Duration> {
     let field = |name: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse::<f64>().ok())
+        info_field(text, name)
+            .and_then(|v| v.parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
     let seconds = field("used_cpu_user")? + field("used_cpu_sys")?;
@@ -66,6 +84,13 @@ mod tests {
     #[test]
     fn adds_user_and_system_time_of_the_whole_server() {
         assert_eq!(parse_info_cpu(INFO), Some(Duration::from_millis(3_750)));
+    }
+
+    #[test]
+    fn reads_a_field_of_any_section() {
+        let stats = "# Stats\r\ntotal_net_input_bytes:10\r\ntotal_net_output_bytes:4096\r\n";
+        assert_eq!(info_field(stats, "total_net_output_bytes"), Some("4096"));
+        assert_eq!(info_field(stats, "total_net_repl_output_bytes"), None);
     }
 
     #[test]

@@ -37,8 +37,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::breaker::CircuitState;
 use crate::Error;
+use crate::breaker::CircuitState;
 
 use super::state::ClientInner;
 
