@@ -154,18 +154,23 @@ impl TierHandle {
                 let len = replies.next().ok_or_else(missing)?.into_int()?;
                 let tail = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
                 let replica = self.shared.replica.as_ref().ok_or_else(missing)?;
-                // Shorter than the copy: not the block the copy was taken from.
+                let header = header.unwrap_or_default();
+                // A block shorter than the copy is not the one the copy was taken from.
                 let shrunk = usize::try_from(len).map_or(true, |len| len < held.len());
-                match replica.apply_delta(
-                    &self.keys.vectors,
-                    held,
-                    generation,
-                    header.as_deref().unwrap_or_default(),
-                    tail.as_deref().unwrap_or_default(),
-                ) {
-                    Some(block) if shrunk && !block.is_empty() => self.read_block().await?,
+                let patched = if shrunk && !header.is_empty() {
+                    None
+                } else {
+                    replica.apply_delta(
+                        &self.keys.vectors,
+                        held,
+                        generation,
+                        &header,
+                        tail.as_deref().unwrap_or_default(),
+                    )
+                };
+                match patched {
                     Some(block) => Some(block),
-                    // Compacted since: a second round trip for the whole block.
+                    // Compacted or made again since: a second round trip, for the whole block.
                     None => self.read_block().await?,
                 }
             }
