@@ -161,8 +161,8 @@ pub struct TieredMemory {
 }
 
 impl TieredMemory {
-    /// Bytes of vector blocks the local replica holds now (0 when it is off); the same
-    /// figure as the gauge `memory_tiers_vector_replica_bytes`.
+    /// Bytes of vector blocks the local replica holds now (0 when it is off). The gauge
+    /// `memory_tiers_vector_replica_bytes` reports it as of the last block kept.
     pub fn vector_replica_bytes(&self) -> u64 {
         self.inner
             .stm

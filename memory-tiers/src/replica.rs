@@ -103,7 +103,10 @@ impl VectorReplica {
     /// Holds `block` as the current copy of `key` (a whole read).
     pub(crate) fn keep(&self, key: &str, block: Bytes) {
         self.blocks.insert(key.to_owned(), block);
-        metrics::gauge!("memory_tiers_vector_replica_bytes").set(self.bytes() as f64);
+        // The size as last settled: settling moka's pending work here would put it on
+        // every search that grows a copy.
+        metrics::gauge!("memory_tiers_vector_replica_bytes")
+            .set(self.blocks.weighted_size() as f64);
     }
 
     /// Bytes held now (after pending evictions are applied).
