@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, ReadPolicy};
 
 /// TLS settings (`rediss://`).
 ///
@@ -108,6 +108,7 @@ impl fmt::Debug for SentinelConfig {
 /// `redis://h1:p1?cluster=h2:p2,h3:p3` gives `cluster_nodes = [(h1, p1), (h2, p2), (h3, p3)]`
 /// (the URL's own host first). `cluster=true` (or `1`) is cluster mode with the URL's host
 /// as the only seed. IPv6 seeds are written `[::1]:7000`. A cluster has no databases but 0.
+/// `read_from=prefer_replica` (or `replica`) lets replicas answer reads ([`ReadPolicy`]).
 #[derive(Clone, PartialEq, Eq, derive_setters::Setters)]
 #[setters(prefix = "with_")]
 #[non_exhaustive]
@@ -147,6 +148,9 @@ pub struct ConnectionConfig {
     /// cache ([`CacheConfig`](crate::CacheConfig)) gets the server's invalidations. Default `false` (RESP2,
     /// no tracking). URL: `client_tracking=true` (or `client_cache=true`).
     pub client_tracking: bool,
+    /// Cluster mode: which node of a shard answers a read (see [`ReadPolicy`]).
+    /// Default [`ReadPolicy::Primary`]. URL: `read_from=primary|prefer_replica|replica`.
+    pub read_policy: ReadPolicy,
 }
 
 impl Default for ConnectionConfig {
@@ -164,6 +168,7 @@ impl Default for ConnectionConfig {
             cluster_address_map: Vec::new(),
             sentinel: None,
             client_tracking: false,
+            read_policy: ReadPolicy::Primary,
         }
     }
 }
@@ -183,6 +188,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("cluster_address_map", &self.cluster_address_map)
             .field("sentinel", &self.sentinel)
             .field("client_tracking", &self.client_tracking)
+            .field("read_policy", &self.read_policy)
             .finish()
     }
 }
@@ -275,6 +281,13 @@ impl ConnectionConfig {
                             )));
                         }
                     }
+                }
+                "read_from" => {
+                    config.read_policy = ReadPolicy::parse(&value).ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "read_from must be primary, prefer_replica or replica, got {value:?}"
+                        ))
+                    })?
                 }
                 "cluster" => {
                     cluster = true;
@@ -450,6 +463,24 @@ mod tests {
         assert!(!tls.insecure);
         assert!(matches!(
             ConnectionConfig::from_url("redis://localhost?ca_file=/tmp/ca.pem"),
+            Err(Error::InvalidInput(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn read_from_sets_the_read_policy() -> Result<(), Error> {
+        assert_eq!(
+            ConnectionConfig::from_url("redis://h")?.read_policy,
+            ReadPolicy::Primary
+        );
+        assert_eq!(
+            ConnectionConfig::from_url("redis://h?cluster=h2:7001&read_from=prefer_replica")?
+                .read_policy,
+            ReadPolicy::PreferReplica
+        );
+        assert!(matches!(
+            ConnectionConfig::from_url("redis://h?read_from=nearest"),
             Err(Error::InvalidInput(_))
         ));
         Ok(())

@@ -105,8 +105,8 @@ pub use client::{
     ShutdownReport, StoreFuture, Submitted, script_sha1,
 };
 pub use cluster::{
-    ClientRouter, ClusterBackend, SLOT_COUNT, ShardStats, ShardedClient, ShardedClientBuilder,
-    hash_slot, key_for_slot,
+    ClientRouter, ClusterBackend, ReadPolicy, ReplicaReadStats, SLOT_COUNT, SentinelReadBackend,
+    ShardStats, ShardedClient, ShardedClientBuilder, hash_slot, key_for_slot,
 };
 pub use priority::{Priority, StoreOutcome, Ticket, TicketOutcome};
 pub use pubsub::{

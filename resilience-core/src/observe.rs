@@ -66,6 +66,9 @@ pub const QUEUE_ENQUEUED: &str = "resilience_queue_enqueued_total";
 pub const QUEUE_COMPLETED: &str = "resilience_queue_completed_total";
 /// Counter: queued writes given up, by `client` and `reason`.
 pub const QUEUE_DEAD_LETTERED: &str = "resilience_queue_dead_lettered_total";
+/// Counter: reads of a Redis Cluster under a replica [`ReadPolicy`](crate::ReadPolicy), by
+/// `served_by`: `replica`, or `primary_fallback` when no replica of the shard could answer.
+pub const REPLICA_READS: &str = "resilience_replica_reads_total";
 /// Counter: breaker transitions by `breaker`, `from` and `to`.
 pub const BREAKER_TRANSITIONS: &str = crate::breaker::METRIC_TRANSITIONS;
 /// Gauge: breaker state by `breaker` (0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled).
@@ -93,6 +96,10 @@ pub fn describe_metrics() {
     describe_counter!(QUEUE_COMPLETED, "Queued writes replayed and applied");
     describe_counter!(QUEUE_DEAD_LETTERED, "Queued writes given up, by reason");
     describe_counter!(BREAKER_TRANSITIONS, "Circuit breaker transitions");
+    describe_counter!(
+        REPLICA_READS,
+        "Cluster reads by who served them: a replica, or the master as a fallback"
+    );
     describe_gauge!(
         BREAKER_STATE,
         "Circuit breaker state (0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled)"

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use backend_memory::InMemoryBackend;
 use resilience_core::{
     BackendError, ClusterBackend, ConnectionConfig, Error, ErrorKind, KvBackend, ResilientClient,
-    ResilientClientBuilder,
+    ResilientClientBuilder, SentinelReadBackend,
 };
 
 use crate::kind::{BackendKind, MEMORY_SCHEME, is_memory_url};
@@ -83,8 +83,9 @@ pub(crate) async fn connect_url(url: &str, kind: BackendKind) -> Result<Arc<dyn 
 /// [`cluster_nodes`](ConnectionConfig::cluster_nodes) gets the core's
 /// [`ClusterBackend`], which routes by slot over one single-server connection of the
 /// driver per node and never resends after a failure (the drivers' own cluster clients
-/// may); any other gets one connection (or a Sentinel-followed master). The driver
-/// backends themselves only ever talk to one server.
+/// may); any other gets one connection, or a Sentinel-followed master whose replicas
+/// answer reads by the [`ReadPolicy`](resilience_core::ReadPolicy) (a
+/// [`SentinelReadBackend`]). The driver backends themselves only ever talk to one server.
 ///
 /// # Errors
 ///
@@ -112,7 +113,19 @@ pub async fn connect_backend(
         .await?;
         return Ok(Arc::new(cluster));
     }
-    Ok(connect_server(config, kind).await?)
+    let server = connect_server(config, kind).await?;
+    if config.sentinel.is_some() {
+        // Reads may go to the master's replicas (by the client's read policy or one
+        // call's); everything else goes to the driver's Sentinel-followed master.
+        let split = SentinelReadBackend::connect(
+            config,
+            server,
+            move |node: ConnectionConfig| async move { connect_server(&node, kind).await },
+        )
+        .await?;
+        return Ok(Arc::new(split));
+    }
+    Ok(server)
 }
 
 /// One server (or a Sentinel-managed master) with the driver of `kind`.

@@ -1,5 +1,5 @@
 //! The command table checked against a real server: for every entry, `COMMAND INFO` must
-//! know the command, accept the table's arity, and agree on the write flag, and
+//! know the command, accept the table's arity, and agree on the write and read-only flags, and
 //! `COMMAND GETKEYS` on the entry's example must name exactly the keys the table says
 //! (`SPUBLISH`'s shard channel excepted: the table routes it like a key).
 //! Runs against whatever `TESTKIT_REDIS_SERVER` names (Redis 7, Redis 8, Valkey 8).
@@ -79,6 +79,19 @@ async fn every_entry_agrees_with_command_info_and_getkeys() {
             cmd.is_write(),
             info.flags
         );
+        // What may go to a replica is what the server flags `readonly`, for every command
+        // with keys (a keyless command always goes to the master).
+        let server_read_only = info.flags.iter().any(|f| f == "readonly");
+        if !cmd.keys().is_empty() && !script {
+            assert_eq!(
+                cmd.is_read_only(),
+                server_read_only,
+                "{}: the table says read-only={}, the server's flags are {:?}",
+                spec.name,
+                cmd.is_read_only(),
+                info.flags
+            );
+        }
         let mut line: Vec<&str> = vec!["COMMAND", "GETKEYS"];
         line.extend(spec.example.split(' '));
         let keys = match conn.command(&line).await.unwrap() {

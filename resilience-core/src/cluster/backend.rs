@@ -1,7 +1,7 @@
 //! [`ClusterBackend`]: Redis Cluster routing over one single-server backend per node.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -12,7 +12,10 @@ use tokio::time::Instant;
 use crate::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value};
 
 use super::node::{ConnectNode, Node};
+use super::read_policy::ReadPolicy;
 use super::redirect::Redirect;
+pub use super::replica_reads::ReplicaReadStats;
+use super::replica_reads::ReplicaReads;
 use super::slot::hash_slot;
 use super::slot_map::{Addr, SlotMap, cluster_slots};
 
@@ -51,6 +54,14 @@ const TRYAGAIN_WAIT: Duration = Duration::from_millis(10);
 /// - Nodes are dialed at the address the cluster announces, or where
 ///   [`ConnectionConfig::cluster_address_map`] points it (NAT, port forwarding, a proxy
 ///   per node).
+/// - With a [`ReadPolicy`] other than `Primary` (the client's,
+///   [`ConnectionConfig::read_policy`], or one call's, [`ReadPolicy::scope`]), a read-only
+///   command, or a pipeline of them, goes to a replica of its slot's master, round-robin,
+///   with `READONLY` sent on that replica's connection when it needs it (a replica answers
+///   `MOVED` to a connection that has not sent it). A replica that cannot be reached is
+///   left out for a second and the read goes to the master (`PreferReplica`) or fails
+///   (`Replica`); [`replica_reads`](ClusterBackend::replica_reads) and the
+///   [`REPLICA_READS`](crate::observe::REPLICA_READS) metric count both.
 ///
 /// # Redirects and failures
 ///
@@ -90,9 +101,12 @@ pub struct ClusterBackend {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(super) struct Shared {
     /// The nodes' backends' name (`"redis-rs"`, `"fred"`).
-    name: &'static str,
+    pub(super) name: &'static str,
+    /// Which node answers reads when a call does not say.
+    read_policy: ReadPolicy,
+    pub(super) replica_reads: ReplicaReads,
     connector: Arc<dyn ConnectNode>,
     /// The configuration each node is connected with (host and port replaced).
     node_config: ConnectionConfig,
@@ -100,23 +114,38 @@ struct Shared {
     routes: RwLock<Arc<Routes>>,
     /// Every node with a connection, by address; masters and the seed being read.
     pool: Mutex<HashMap<Addr, Arc<Node>>>,
-    call_timeout: Duration,
+    pub(super) call_timeout: Duration,
     refreshing: AtomicBool,
     last_refresh: Mutex<Instant>,
 }
 
-/// The slot map and, per master (same order as the map's), its node.
-struct Routes {
-    map: SlotMap,
+/// The slot map and, per master (same order as the map's), its node and its replicas'.
+pub(super) struct Routes {
+    pub(super) map: SlotMap,
     masters: Vec<Arc<Node>>,
+    replicas: Vec<Vec<Arc<Node>>>,
+    /// Turns of the replicas' round-robin.
+    next_replica: AtomicUsize,
 }
 
 impl Routes {
     /// The node of the master serving `slot`; the first master for keyless calls.
     #[inline]
-    fn owner(&self, slot: Option<u16>) -> &Arc<Node> {
+    pub(super) fn owner(&self, slot: Option<u16>) -> &Arc<Node> {
         // `masters` follows the map's order, and a map always has a master.
         &self.masters[slot.map_or(0, |slot| self.map.owner_index(slot))]
+    }
+
+    /// The next replica of the master serving `slot`, round-robin, skipping those left
+    /// out at `now_ms`; `None` when it has none to offer.
+    pub(super) fn replica_for(&self, slot: u16, now_ms: u64) -> Option<Arc<Node>> {
+        let replicas = self.replicas.get(self.map.owner_index(slot))?;
+        let count = replicas.len();
+        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| &replicas[start.wrapping_add(i) % count])
+            .find(|node| !node.is_left_out(now_ms))
+            .cloned()
     }
 }
 
@@ -132,13 +161,13 @@ impl std::fmt::Debug for ClusterBackend {
 
 /// One call: a command or a batch.
 #[derive(Clone)]
-enum Request {
+pub(super) enum Request {
     One(Command),
     Batch(Vec<Command>, bool),
 }
 
 /// Its answer.
-enum Reply {
+pub(super) enum Reply {
     One(Value),
     Batch(Vec<Value>),
 }
@@ -209,12 +238,16 @@ impl ClusterBackend {
                 Ok((backend, map)) => {
                     let shared = Arc::new(Shared {
                         name: backend.name(),
+                        read_policy: config.read_policy,
+                        replica_reads: ReplicaReads::new(),
                         connector,
                         node_config,
                         seeds: seeds.clone(),
                         routes: RwLock::new(Arc::new(Routes {
                             map: map.clone(),
                             masters: Vec::new(),
+                            replicas: Vec::new(),
+                            next_replica: AtomicUsize::new(0),
                         })),
                         pool: Mutex::new(HashMap::from([(
                             Arc::clone(seed),
@@ -272,14 +305,29 @@ impl ClusterBackend {
         self.shared.refresh().await
     }
 
+    /// How many reads replicas answered, and how many fell back to the master, since
+    /// the backend was connected.
+    pub fn replica_reads(&self) -> ReplicaReadStats {
+        self.shared.replica_reads.stats()
+    }
+
     async fn call(&self, request: Request) -> Result<Reply, BackendError> {
-        let slot = match &request {
+        let (slot, read_only) = match &request {
             Request::One(Command::ScriptLoad { script }) => {
                 return self.script_load_everywhere(script).await.map(Reply::One);
             }
-            Request::One(cmd) => slot_of(std::slice::from_ref(cmd))?,
-            Request::Batch(cmds, _) => slot_of(cmds)?,
+            Request::One(cmd) => (slot_of(std::slice::from_ref(cmd))?, cmd.is_read_only()),
+            Request::Batch(cmds, atomic) => (
+                slot_of(cmds)?,
+                !atomic && cmds.iter().all(Command::is_read_only),
+            ),
         };
+        if let (Some(slot), true) = (slot, read_only) {
+            let policy = ReadPolicy::of_this_call().unwrap_or(self.shared.read_policy);
+            if policy != ReadPolicy::Primary {
+                return self.shared.read(slot, request, policy).await;
+            }
+        }
         self.shared.send(slot, request).await
     }
 
@@ -290,8 +338,12 @@ impl ClusterBackend {
             let cmd = Command::ScriptLoad {
                 script: script.to_owned(),
             };
-            self.shared
-                .send_to(Arc::clone(node), None, Request::One(cmd))
+            self.shared.send_to(
+                Arc::clone(node),
+                None,
+                Request::One(cmd),
+                Instant::now() + self.shared.call_timeout,
+            )
         });
         let mut replies = futures::future::try_join_all(loads).await?;
         match replies.swap_remove(0) {
@@ -336,7 +388,7 @@ fn asking_command() -> Command {
 }
 
 impl Shared {
-    fn routes(&self) -> Arc<Routes> {
+    pub(super) fn routes(&self) -> Arc<Routes> {
         Arc::clone(&self.routes.read().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -349,16 +401,23 @@ impl Shared {
         )
     }
 
-    /// Makes `map` the routing table, with a node per master, and forgets the nodes that
-    /// are no longer masters.
+    /// Makes `map` the routing table, with a node per master and replica, and forgets
+    /// the nodes it no longer names.
     fn install(&self, map: SlotMap) {
         let masters: Vec<Arc<Node>> = map.masters().iter().map(|m| self.node(m)).collect();
+        let replicas: Vec<Vec<Arc<Node>>> = (0..masters.len())
+            .map(|i| map.replicas_of(i).iter().map(|r| self.node(r)).collect())
+            .collect();
         self.pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|addr, _| map.masters().contains(addr));
-        *self.routes.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(Routes { map, masters });
+            .retain(|addr, _| map.nodes().any(|n| n == addr));
+        *self.routes.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Routes {
+            map,
+            masters,
+            replicas,
+            next_replica: AtomicUsize::new(0),
+        });
     }
 
     /// Records a `MOVED`: `slot` is served by `addr` from now on; the rest of the map is
@@ -379,18 +438,19 @@ impl Shared {
         request: Request,
     ) -> Result<Reply, BackendError> {
         let node = Arc::clone(self.routes().owner(slot));
-        self.send_to(node, slot, request).await
+        self.send_to(node, slot, request, Instant::now() + self.call_timeout)
+            .await
     }
 
     /// Sends `request` (on `slot`) to `node`, following redirects (see
-    /// [`ClusterBackend`]).
-    async fn send_to(
+    /// [`ClusterBackend`]), by `deadline`.
+    pub(super) async fn send_to(
         self: &Arc<Self>,
         mut node: Arc<Node>,
         slot: Option<u16>,
         request: Request,
+        deadline: Instant,
     ) -> Result<Reply, BackendError> {
-        let deadline = Instant::now() + self.call_timeout;
         let mut asking = false;
         let mut wait = TRYAGAIN_WAIT;
         let mut sends = 0;
@@ -451,7 +511,7 @@ impl Shared {
     }
 
     /// One send of `request` to `node` (after `ASKING` when `asking`).
-    async fn attempt(
+    pub(super) async fn attempt(
         &self,
         node: &Node,
         request: Request,
@@ -483,7 +543,7 @@ impl Shared {
 
     /// Starts a refresh of the slot map in the background, unless one runs or one
     /// started less than [`CLUSTER_REFRESH_THROTTLE`] ago.
-    fn refresh_soon(self: &Arc<Self>) {
+    pub(super) fn refresh_soon(self: &Arc<Self>) {
         {
             let mut last = self
                 .last_refresh
@@ -745,6 +805,11 @@ mod tests {
     /// Two masters: 7000 serves 0..=8191, 7001 serves 8192..=16383. Seeds 6999
     /// (unreachable) and 7000.
     async fn cluster(answer: Answer) -> (ClusterBackend, Arc<Fake>) {
+        cluster_reading(ReadPolicy::Primary, answer).await
+    }
+
+    /// [`cluster`] with a read policy; the replicas of 7000 and 7001 are 7100 and 7101.
+    async fn cluster_reading(policy: ReadPolicy, answer: Answer) -> (ClusterBackend, Arc<Fake>) {
         let fake = Arc::new(Fake {
             slots: Mutex::new(slots(&[(0, 8191, 7000), (8192, 16383, 7001)])),
             log: Mutex::new(Vec::new()),
@@ -752,7 +817,8 @@ mod tests {
         });
         let nodes = Arc::clone(&fake);
         let config = ConnectionConfig::default()
-            .with_cluster_nodes(vec![("127.0.0.1".into(), 6999), ("127.0.0.1".into(), 7000)]);
+            .with_cluster_nodes(vec![("127.0.0.1".into(), 6999), ("127.0.0.1".into(), 7000)])
+            .with_read_policy(policy);
         let backend = ClusterBackend::connect(&config, move |config: ConnectionConfig| {
             let fake = Arc::clone(&nodes);
             async move {
@@ -794,6 +860,118 @@ mod tests {
     }
 
     // Slots: "foo" 12182 (7001), "hello" 866 (7000).
+
+    /// Replicas that answer `MOVED` to reads until their connection sent `READONLY`, as
+    /// a real replica does.
+    fn replicas_want_readonly() -> Answer {
+        let mut readonly = std::collections::HashSet::new();
+        Box::new(move |port, cmd| {
+            if label(cmd) == "READONLY" {
+                readonly.insert(port);
+                return None;
+            }
+            (port >= 7100 && !readonly.contains(&port)).then(|| {
+                Err(BackendError::from_reply("MOVED 12182 127.0.0.1:7001").with_code("MOVED"))
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_go_to_a_replica_after_readonly_and_writes_to_the_master() {
+        let (cluster, fake) =
+            cluster_reading(ReadPolicy::PreferReplica, replicas_want_readonly()).await;
+        cluster.execute(get("foo")).await.unwrap();
+        cluster.execute(get("foo")).await.unwrap();
+        cluster.execute(set("foo")).await.unwrap();
+        cluster
+            .execute_batch(vec![get("{foo}:a"), get("{foo}:b")], false)
+            .await
+            .unwrap();
+        // A transaction, even of reads, stays on the master.
+        cluster
+            .execute_batch(vec![get("{foo}:a"), get("{foo}:b")], true)
+            .await
+            .unwrap();
+        assert_eq!(
+            log(&fake),
+            [
+                // The first read is refused until the connection sent READONLY.
+                (7101, "GET".into()),
+                (7101, "READONLY".into()),
+                (7101, "GET".into()),
+                (7101, "GET".into()),
+                (7001, "SET".into()),
+                (7101, "READONLY".into()),
+                (7101, "GET".into()),
+                (7101, "GET".into()),
+                (7001, "GET".into()),
+                (7001, "GET".into()),
+            ]
+        );
+        assert_eq!(cluster.replica_reads().by_replica, 3);
+        assert_eq!(cluster.replica_reads().fallbacks, 0);
+    }
+
+    #[tokio::test]
+    async fn a_call_can_override_the_clients_read_policy() {
+        let (cluster, fake) = cluster(Box::new(|_, _| None)).await;
+        cluster.execute(get("foo")).await.unwrap();
+        ReadPolicy::Replica
+            .scope(cluster.execute(get("foo")))
+            .await
+            .unwrap();
+        assert_eq!(log(&fake), [(7001, "GET".into()), (7101, "GET".into())]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_replica_is_left_out_and_the_master_answers() {
+        let (cluster, fake) = cluster_reading(
+            ReadPolicy::PreferReplica,
+            Box::new(|port, _| {
+                (port == 7101).then(|| Err(BackendError::unavailable("connection refused")))
+            }),
+        )
+        .await;
+        cluster.execute(get("foo")).await.unwrap();
+        // Left out now: straight to the master.
+        cluster.execute(get("foo")).await.unwrap();
+        assert_eq!(
+            log(&fake),
+            [
+                (7101, "GET".into()),
+                (7001, "GET".into()),
+                (7001, "GET".into())
+            ]
+        );
+        assert_eq!(cluster.replica_reads().fallbacks, 2);
+        assert_eq!(cluster.replica_reads().by_replica, 0);
+    }
+
+    #[tokio::test]
+    async fn the_replica_policy_never_reads_from_the_master() {
+        let (cluster, fake) = cluster_reading(
+            ReadPolicy::Replica,
+            Box::new(|port, _| {
+                (port == 7101).then(|| Err(BackendError::unavailable("connection refused")))
+            }),
+        )
+        .await;
+        let error = cluster.execute(get("foo")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unavailable);
+        assert!(
+            error.to_string().contains("read policy `replica`"),
+            "{error}"
+        );
+        // A replica's server error is the answer, not a reason to go elsewhere.
+        let (cluster, _) = cluster_reading(
+            ReadPolicy::Replica,
+            Box::new(|_, _| Some(Err(BackendError::from_reply("WRONGTYPE not a string")))),
+        )
+        .await;
+        let error = cluster.execute(get("foo")).await.unwrap_err();
+        assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+        assert_eq!(log(&fake), [(7101, "GET".into())]);
+    }
 
     #[tokio::test]
     async fn commands_go_to_the_master_of_their_slot() {
@@ -1039,7 +1217,7 @@ mod tests {
         assert_eq!(cluster.masters(), ["127.0.0.1:7002"]);
         cluster.execute(get("hello")).await.unwrap();
         assert_eq!(log(&fake), [(7002, "GET".into())]);
-        let pool: Vec<Addr> = cluster
+        let mut pool: Vec<Addr> = cluster
             .shared
             .pool
             .lock()
@@ -1047,7 +1225,12 @@ mod tests {
             .keys()
             .cloned()
             .collect();
-        assert_eq!(pool, [Arc::from("127.0.0.1:7002")]);
+        pool.sort();
+        // The new master and its replica (not connected until a read needs it).
+        assert_eq!(
+            pool,
+            [Arc::from("127.0.0.1:7002"), Arc::from("127.0.0.1:7102")]
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`Node`]: one cluster node's single-server backend, connected on first use, and
 //! [`ConnectNode`], how a driver opens one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
@@ -55,6 +56,9 @@ pub(crate) struct Node {
     addr: Addr,
     backend: OnceLock<Arc<dyn KvBackend>>,
     connecting: Mutex<Option<Connecting>>,
+    /// Until when (the router's clock, in ms) reads leave this replica out after it
+    /// failed one; 0 when it has not failed.
+    left_out_until_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -73,6 +77,7 @@ impl Node {
             addr,
             backend: OnceLock::new(),
             connecting: Mutex::new(None),
+            left_out_until_ms: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +86,22 @@ impl Node {
         let node = Node::new(addr);
         let _ = node.backend.set(backend);
         node
+    }
+
+    /// The node's address as the cluster announces it.
+    pub(crate) fn addr(&self) -> &Addr {
+        &self.addr
+    }
+
+    /// Leaves this replica out of reads until `until_ms` (the router's clock).
+    pub(crate) fn leave_out_until(&self, until_ms: u64) {
+        self.left_out_until_ms.store(until_ms, Ordering::Relaxed);
+    }
+
+    /// Whether reads leave this replica out at `now_ms` (the router's clock).
+    #[inline]
+    pub(crate) fn is_left_out(&self, now_ms: u64) -> bool {
+        self.left_out_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
     /// The backend, without waiting: `None` until the first connect succeeded.
@@ -170,7 +191,7 @@ pub(crate) fn node_config(
 mod tests {
     use super::*;
     use crate::test_support::MapBackend;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn node_addresses_become_configs() {

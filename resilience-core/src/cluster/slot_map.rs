@@ -1,4 +1,5 @@
-//! [`SlotMap`]: which master serves each hash slot, read from `CLUSTER SLOTS`.
+//! [`SlotMap`]: which master serves each hash slot, and its replicas, read from
+//! `CLUSTER SLOTS`.
 
 use std::sync::Arc;
 
@@ -9,11 +10,14 @@ use super::slot::SLOT_COUNT;
 /// A node's address as the cluster names it: `host:port`.
 pub(crate) type Addr = Arc<str>;
 
-/// The owner of every slot: an index into `masters`, one entry per slot.
+/// The owner of every slot: an index into `masters`, one entry per slot; and each
+/// master's replicas.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct SlotMap {
     owner: Box<[u16]>,
     masters: Vec<Addr>,
+    /// The replicas of `masters[i]`, as `CLUSTER SLOTS` lists them.
+    replicas: Vec<Vec<Addr>>,
 }
 
 /// The `CLUSTER SLOTS` command (keyless, read-only).
@@ -45,6 +49,7 @@ impl SlotMap {
         const UNSET: u16 = u16::MAX;
         let mut owner = vec![UNSET; usize::from(SLOT_COUNT)].into_boxed_slice();
         let mut masters: Vec<Addr> = Vec::new();
+        let mut replicas: Vec<Vec<Addr>> = Vec::new();
         for entry in entries {
             let Value::Array(fields) = entry else {
                 return Err(bad("an entry is not an array"));
@@ -61,20 +66,24 @@ impl SlotMap {
             let Some(Value::Array(node)) = fields.get(2) else {
                 return Err(bad("a range without master"));
             };
-            let (Some(host), Some(port)) = (node.first().and_then(as_text), node.get(1)) else {
-                return Err(bad("a master without address"));
-            };
-            let port = as_int(port)
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| bad("a master's port"))?;
-            let addr: Addr = Arc::from(format!("{host}:{port}"));
+            let addr = node_addr(node).ok_or_else(|| bad("a master's address"))?;
             let index = match masters.iter().position(|m| *m == addr) {
                 Some(i) => i,
                 None => {
                     masters.push(addr);
+                    replicas.push(Vec::new());
                     masters.len() - 1
                 }
             };
+            for replica in fields.iter().skip(3) {
+                let Value::Array(node) = replica else {
+                    return Err(bad("a replica is not an array"));
+                };
+                let addr = node_addr(node).ok_or_else(|| bad("a replica's address"))?;
+                if !replicas[index].contains(&addr) {
+                    replicas[index].push(addr);
+                }
+            }
             let index = u16::try_from(index).map_err(|_| bad("too many masters"))?;
             owner[usize::from(lo)..=usize::from(hi)].fill(index);
         }
@@ -84,7 +93,11 @@ impl SlotMap {
         for slot in owner.iter_mut().filter(|s| **s == UNSET) {
             *slot = 0;
         }
-        Ok(SlotMap { owner, masters })
+        Ok(SlotMap {
+            owner,
+            masters,
+            replicas,
+        })
     }
 
     /// The index in [`masters`](Self::masters) of the master serving `slot` (taken
@@ -104,6 +117,16 @@ impl SlotMap {
         &self.masters
     }
 
+    /// The replicas of `masters()[index]`; none for an index out of range.
+    pub(crate) fn replicas_of(&self, index: usize) -> &[Addr] {
+        self.replicas.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every node the map names: masters, then replicas.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &Addr> {
+        self.masters.iter().chain(self.replicas.iter().flatten())
+    }
+
     /// This map with `slot` served by `addr` (what a `MOVED` says).
     pub(crate) fn with_owner(&self, slot: u16, addr: &Addr) -> SlotMap {
         let mut next = self.clone();
@@ -111,6 +134,7 @@ impl SlotMap {
             Some(i) => i,
             None => {
                 next.masters.push(Arc::clone(addr));
+                next.replicas.push(Vec::new());
                 next.masters.len() - 1
             }
         };
@@ -138,6 +162,16 @@ impl SlotMap {
         ranges.sort_unstable_by_key(|r| r[0].0);
         ranges
     }
+}
+
+/// `host:port` of a `[host, port, id?, …]` node entry.
+fn node_addr(node: &[Value]) -> Option<Addr> {
+    let host = node.first().and_then(as_text)?;
+    let port = node
+        .get(1)
+        .and_then(as_int)
+        .and_then(|p| u16::try_from(p).ok())?;
+    Some(Arc::from(format!("{host}:{port}")))
 }
 
 fn as_int(v: &Value) -> Option<i64> {
@@ -205,6 +239,10 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(map.masters().len(), 3);
         assert_eq!(&**map.owner(0), "127.0.0.1:7000");
+        assert_eq!(map.replicas_of(0), [Arc::from("127.0.0.1:7100")]);
+        assert_eq!(map.replicas_of(1), [Arc::from("127.0.0.1:7102")]);
+        assert!(map.replicas_of(3).is_empty());
+        assert_eq!(map.nodes().count(), 6);
         assert_eq!(&**map.owner(10922), "127.0.0.1:7000");
         assert_eq!(&**map.owner(12182), "127.0.0.1:7002");
         assert_eq!(&**map.owner(5461 + 16384), "127.0.0.1:7001");

@@ -60,3 +60,14 @@ impl Command {
 
 #[cfg(test)]
 mod tests;
+
+impl Command {
+    /// Whether a replica may answer this command: it reads keys and changes nothing, what
+    /// Redis flags `readonly` (a test checks every entry against `COMMAND INFO`). Derived
+    /// from the table's write flag and keys: a command that does not write and names keys
+    /// reads them, except `SPUBLISH`, whose key is a shard channel.
+    #[inline]
+    pub fn is_read_only(&self) -> bool {
+        !self.is_write() && !self.keys().is_empty() && !matches!(self, Command::Spublish { .. })
+    }
+}

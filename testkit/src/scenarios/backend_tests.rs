@@ -72,6 +72,18 @@ macro_rules! backend_tests {
             $crate::serial_test!(commands_follow_ask_and_moved_and_run_multi_and_evalsha, async {
                 cluster::cluster_commands($connect).await.expect("cluster commands");
             });
+            $crate::serial_test!(
+                /// Reads go to replicas (their command counts move, the masters' do not)
+                /// and are answered through a master's failover.
+                replicas_answer_reads_through_a_failover,
+                async {
+                    let report =
+                        $crate::scenarios::replica_reads::cluster_replica_reads($connect)
+                            .await
+                            .expect("replica reads scenario");
+                    println!("{report}");
+                }
+            );
             $crate::serial_test!(a_killed_master_stops_only_its_shard, async {
                 let report = cluster::cluster_failover($connect)
                     .await
@@ -198,6 +210,18 @@ macro_rules! backend_tests {
         /// within 10 s, same client), and a master demoted under an open connection.
         mod sentinel {
             use $crate::scenarios;
+            $crate::serial_test!(
+                /// The replica answers reads (its command counts move, the master's do
+                /// not), and a call scoped to `Primary` reads from the master.
+                the_replica_answers_reads,
+                async {
+                    let report =
+                        $crate::scenarios::replica_reads::sentinel_replica_reads($connect)
+                            .await
+                            .expect("sentinel replica reads scenario");
+                    println!("{report}");
+                }
+            );
             $crate::serial_test!(writes_resume_on_the_new_master_after_a_failover, async {
                 let report = scenarios::sentinel::sentinel_failover($connect)
                     .await

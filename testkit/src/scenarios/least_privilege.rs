@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resilience_core::{
-    CacheConfig, CircuitState, Command, ConnectionConfig, Error, Freshness, ResilientClient,
-    Script, SetOptions, Value,
+    CacheConfig, CircuitState, Command, ConnectionConfig, Error, Freshness, ReadPolicy,
+    ResilientClient, Script, SetOptions, Value,
 };
 use tokio::time::Instant;
 
@@ -379,6 +379,16 @@ where
     // 7365 of the three-master split).
     for tag in ["a", "b", "c"] {
         data_checks(&client, &format!("app:{{{tag}}}"), &mut report).await;
+    }
+    // A replica answers as that user too (`READONLY` is in `@connection`).
+    match ReadPolicy::Replica
+        .scope(client.exists(["app:{a}:replica-read"]))
+        .await
+    {
+        Ok(_) => report.passed.push("read from a replica"),
+        Err(e) => report
+            .violations
+            .push(format!("a read from a replica failed: {e}")),
     }
     outside_namespace_is_refused(&client, &mut report).await;
     Ok(report)

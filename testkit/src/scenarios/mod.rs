@@ -42,6 +42,9 @@
 //!   made then is queued and applied exactly once, the breaker opens within 100 ms of a
 //!   kill under load and closes within 1.5 s of the restart; and a write whose reply is
 //!   lost in flight is `Timeout` and applied at most once.
+//! - [`replica_reads::cluster_replica_reads`]: reads served by a cluster's replicas
+//!   (their `INFO commandstats` move, the masters' do not), and answered through a
+//!   master's failover.
 //! - [`least_privilege::least_privilege`] (and `least_privilege_cluster`): a user
 //!   without `@admin` or `@dangerous`, limited to one key namespace, as managed services
 //!   hand out; the client, its cache and the cluster router work as that user.
@@ -66,6 +69,7 @@ pub mod kill;
 pub mod least_privilege;
 pub mod lost_reply;
 pub mod pubsub;
+pub mod replica_reads;
 mod run;
 pub mod sentinel;
 pub mod soak;

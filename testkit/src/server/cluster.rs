@@ -603,6 +603,33 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// How many times the node on `port` has run `command` (lower case, as `INFO
+    /// commandstats` names it: `get`, `set`), from `cmdstat_<command>:calls=`; 0 when it
+    /// never ran it.
+    ///
+    /// # Errors
+    ///
+    /// The node did not answer `INFO commandstats`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future only drops its admin connection.
+    pub async fn command_calls(&self, port: u16, command: &str) -> Result<u64, ClusterError> {
+        let stats = text_reply(port, &["INFO", "commandstats"])
+            .await
+            .map_err(|state| ClusterError::NotReady {
+                waited: Duration::ZERO,
+                state,
+            })?;
+        let prefix = format!("cmdstat_{command}:calls=");
+        Ok(stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
     /// A node's [`RedisServer`] by port (to stop or restart it).
     pub fn node_mut(&mut self, port: u16) -> Option<&mut RedisServer> {
         self.nodes.iter_mut().find(|n| n.port() == port)
