@@ -17,6 +17,7 @@
 pub mod affinity;
 pub mod conformance;
 pub mod faulty;
+mod fine_timer;
 pub mod logs;
 pub mod mock;
 pub mod proxy;

@@ -28,6 +28,7 @@
 //! half-close, so a reply in flight is still delivered. Dropping the proxy stops its
 //! listener and closes every connection it holds.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 /// What the proxy does with the traffic it carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,8 +47,10 @@ pub enum ProxyMode {
     /// Forward everything both ways as fast as it comes.
     #[default]
     Pass,
-    /// Forward everything, but wait this long before forwarding each chunk, in either
-    /// direction (so a request/reply round trip takes at least twice this).
+    /// Forward everything, each chunk this long after it was read, in either direction:
+    /// a link's propagation delay (a request/reply round trip takes at least twice this).
+    /// Chunks travel together: a reply of many chunks arrives the delay after it was sent,
+    /// not once per chunk.
     Latency(Duration),
     /// Accept connections and keep them open, but forward nothing either way and answer
     /// nothing: a partition, or a server that hangs. Bytes already read are held and
@@ -423,9 +427,18 @@ async fn passable(mode: &mut watch::Receiver<ProxyMode>) -> ProxyMode {
     }
 }
 
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => crate::fine_timer::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Copies `from` to `to` chunk by chunk, following the mode, counting into the direction's
 /// flow; on EOF, half-closes `to`. Bytes the mode holds ([`ProxyMode::HoldReplies`]) are
-/// kept until the mode lets them through, and dropped if `from` closes first.
+/// kept until the mode lets them through, and dropped if `from` closes first. Under
+/// [`ProxyMode::Latency`] each chunk is forwarded its delay after it was read, in order.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
@@ -443,15 +456,23 @@ where
     };
     let mut buf = vec![0u8; 16 * 1024];
     let mut held: Vec<u8> = Vec::new();
+    // Chunks on their way under `Latency`, in order, each with when it arrives.
+    let mut in_flight: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
         let now = passable(&mut mode).await;
         if !held.is_empty() && !direction.holds(now) {
+            for (_, chunk) in in_flight.drain(..) {
+                to.write_all(&chunk).await?;
+                flow.forwarded
+                    .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            }
             to.write_all(&held).await?;
             flow.forwarded
                 .fetch_add(held.len() as u64, Ordering::SeqCst);
             held.clear();
             stats.moved.notify_waiters();
         }
+        let arrival = in_flight.front().map(|(at, _)| *at);
         let n = tokio::select! {
             changed = mode.changed() => {
                 if changed.is_err() {
@@ -460,10 +481,25 @@ where
                 // Re-check the mode (a blackhole stops reading); reading is cancel-safe.
                 continue;
             }
+            () = sleep_until_some(arrival) => {
+                if let Some((_, chunk)) = in_flight.pop_front() {
+                    to.write_all(&chunk).await?;
+                    flow.forwarded.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    stats.moved.notify_waiters();
+                }
+                continue;
+            }
             read = from.read(&mut buf) => read?,
         };
         if n == 0 {
-            // Held bytes are lost: the sending side closed before they were delivered.
+            // Chunks on their way still arrive; held bytes are lost: the sending side
+            // closed before they were delivered.
+            for (at, chunk) in in_flight.drain(..) {
+                crate::fine_timer::sleep_until(at).await;
+                to.write_all(&chunk).await?;
+                flow.forwarded
+                    .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            }
             held.clear();
             to.shutdown().await?;
             return Ok(());
@@ -476,8 +512,15 @@ where
             held.extend_from_slice(&buf[..n]);
             continue;
         }
-        if let ProxyMode::Latency(delay) = now {
-            tokio::time::sleep(delay).await;
+        // Behind chunks still on their way (in order), or delayed itself.
+        let delay = match now {
+            ProxyMode::Latency(delay) => Some(delay),
+            _ if !in_flight.is_empty() => Some(Duration::ZERO),
+            _ => None,
+        };
+        if let Some(delay) = delay {
+            in_flight.push_back((Instant::now() + delay, buf[..n].to_vec()));
+            continue;
         }
         to.write_all(&buf[..n]).await?;
         flow.forwarded.fetch_add(n as u64, Ordering::SeqCst);

@@ -90,6 +90,7 @@ pub mod recovery;
 pub mod server_cpu;
 pub mod targets;
 pub mod tiers;
+pub mod vsim;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -310,6 +311,12 @@ pub struct BenchConfig {
     pub recall_queries: usize,
     /// `recall`: embedding dimension. Default 384.
     pub recall_dimension: usize,
+    /// `recall`: also search behind the fault proxy, which holds each chunk this long
+    /// each way (`similar10_delayed`). Default `None`: loopback only.
+    pub recall_delay: Option<Duration>,
+    /// `recall`: a Redis 8 `redis-server` binary, to run the `VSIM` baseline on the same
+    /// vectors (`vsim10`, …). Default `None`: no baseline.
+    pub vsim_server: Option<std::path::PathBuf>,
     /// `recovery`: how long the server stays down. Default 1 s.
     pub outage: Duration,
     /// `recovery`: tasks of the light load (one GET per millisecond each). Default 4.
@@ -348,6 +355,8 @@ impl Default for BenchConfig {
             recall_memories: 10_000,
             recall_queries: 200,
             recall_dimension: 384,
+            recall_delay: None,
+            vsim_server: None,
             outage: Duration::from_secs(1),
             recovery_tasks: 4,
             drain_writes: 100_000,

@@ -14,6 +14,13 @@
 //!   another; p50 and p99 latency, client and server CPU per query. Held to p50 ≤ 5 ms.
 //! - **similar10_per_core**: `1e6 / client CPU µs per query`: queries per second one client
 //!   core sustains. Held to ≥ 200.
+//! - **similar10_delayed** (with `recall_delay`): the same queries behind the fault proxy,
+//!   which holds every chunk that long each way, with the local replica (mode `tiers`,
+//!   held to p50 ≤ 2.5 ms at 0.5 ms each way) and without it (mode `whole-blocks`, each
+//!   block read whole): the round trips and bytes of each design, off loopback.
+//! - **vsim10**, **vsim_recall10**, **vsim_load**, **vsim_bytes_per_vector** (with
+//!   `vsim_server`, a Redis 8 binary): the same vectors in a Redis 8 vector set on a
+//!   server of their own, searched with `VSIM` (see the `vsim` module).
 //! - **recall10**: recall@10 of `similar` against exact `f32` scoring of the original
 //!   vectors (the fraction of the exact top ten it returned), averaged over the queries.
 //!   Held to ≥ 0.95.
@@ -27,13 +34,16 @@
 //!
 //! The agent's memories are cleared at the end (also after a failure).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use memory_tiers::{AgentMemory, Filter, ImConfig, MemoryInput, StmConfig, TieredMemory, Ulid};
+use memory_tiers::{
+    AgentMemory, Filter, ImConfig, MemoryInput, Scored, StmConfig, TieredMemory, Ulid,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use resilience_core::{Command, ConnectionConfig, Priority, ResilientClient};
+use testkit::proxy::{FaultProxy, ProxyMode};
 
 use super::load::process_cpu_time;
 use super::measurement::{Goal, Measurement};
@@ -55,6 +65,10 @@ pub const IM_BYTES_TARGET: f64 = 400.0;
 pub const SPEEDUP_TARGET: f64 = 10.0;
 
 const TIERS: &str = "tiers";
+/// Mode of the delayed line without the local replica.
+const WHOLE_BLOCKS: &str = "whole-blocks";
+/// Target of similar(k=10)'s median latency behind the delayed proxy, in milliseconds.
+pub const DELAYED_P50_TARGET_MS: f64 = 2.5;
 const BRUTE: &str = "brute-force";
 /// Topics of the generated memories.
 const TOPICS: usize = 64;
@@ -141,16 +155,187 @@ pub async fn run(
     let agent = loader
         .agent("recaller")
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
-    let measured = measure(config, backend, &client, namespace, &agent, stm_capacity).await;
+    let measured = measure(
+        config,
+        backend,
+        connection,
+        &client,
+        namespace,
+        &agent,
+        stm_capacity,
+    )
+    .await;
     if let Err(e) = agent.clear().await {
         tracing::warn!(error = %e, "could not clear the recall agent");
     }
     measured
 }
 
+/// One pass of `similar(probe, 10)` over every probe, one after another.
+struct QueryRun {
+    /// Nanoseconds per query.
+    latencies: Histogram<u64>,
+    answers: Vec<Vec<Scored>>,
+    /// Client CPU µs per query.
+    cpu_us: Option<f64>,
+    /// Server CPU µs per query.
+    server_us: Option<f64>,
+    /// Bytes the server sent per query.
+    bytes: Option<f64>,
+}
+
+impl QueryRun {
+    async fn of(
+        backend: BackendChoice,
+        client: &ResilientClient,
+        agent: &AgentMemory,
+        probes: &[Vec<f32>],
+    ) -> Result<QueryRun, BenchError> {
+        let none = Filter::new();
+        let queries = probes.len().max(1) as u64;
+        let mut latencies =
+            Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
+        let mut answers = Vec::with_capacity(probes.len());
+        let server_before = server_cpu_time(client).await;
+        let sent_before = server_output_bytes(client).await;
+        let cpu_before = process_cpu_time();
+        for probe in probes {
+            let started = Instant::now();
+            let found = agent
+                .similar(probe, 10, &none)
+                .await
+                .map_err(|e| load_error(backend, "similar", e))?;
+            let _ = latencies.record(started.elapsed().as_nanos() as u64);
+            answers.push(found);
+        }
+        let cpu_us = match (cpu_before, process_cpu_time()) {
+            (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / queries as f64),
+            _ => None,
+        };
+        let server_after = server_cpu_time(client).await;
+        let sent_after = server_output_bytes(client).await;
+        Ok(QueryRun {
+            latencies,
+            answers,
+            cpu_us,
+            server_us: per_op(server_before, server_after, queries),
+            bytes: match (sent_before, sent_after) {
+                (Some(before), Some(after)) => {
+                    Some(after.saturating_sub(before) as f64 / queries as f64)
+                }
+                _ => None,
+            },
+        })
+    }
+}
+
+/// The mean recall@10 of `answers` against `exact`.
+pub(super) fn mean_recall(answers: &[Vec<Ulid>], exact: &[Vec<Ulid>]) -> f64 {
+    let sum: f64 = answers
+        .iter()
+        .zip(exact)
+        .map(|(found, exact)| {
+            let hits = found.iter().filter(|id| exact.contains(id)).count();
+            hits as f64 / exact.len().max(1) as f64
+        })
+        .sum();
+    sum / answers.len().max(1) as f64
+}
+
+/// `similar` behind the fault proxy adding `delay` each way, with the local replica (mode
+/// `tiers`) and without it (mode `whole-blocks`, every block read whole as before the
+/// replica): where each design's round trips and bytes show.
+async fn delayed(
+    config: &BenchConfig,
+    backend: BackendChoice,
+    connection: &ConnectionConfig,
+    namespace: &str,
+    delay: Duration,
+    probes: &[Vec<f32>],
+) -> Result<Vec<Measurement>, BenchError> {
+    let upstream = tokio::net::lookup_host((connection.host.as_str(), connection.port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| load_error(backend, "proxy", "the server's address does not resolve"))?;
+    let proxy = FaultProxy::start(upstream)
+        .await
+        .map_err(|e| load_error(backend, "proxy", e))?;
+    proxy.set_mode(ProxyMode::Latency(delay));
+    let through = connection
+        .clone()
+        .with_host(proxy.addr().ip().to_string())
+        .with_port(proxy.addr().port());
+    let client = connect_client(&through, backend, |b| b).await?;
+    // What one round trip through the proxy costs, for the lines' notes.
+    let mut ping = Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
+    for _ in 0..100 {
+        let started = Instant::now();
+        client
+            .ping()
+            .await
+            .map_err(|e| load_error(backend, "PING", e))?;
+        let _ = ping.record(started.elapsed().as_nanos() as u64);
+    }
+    let ping_ms = ping.value_at_quantile(0.5) as f64 / 1e6;
+    let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
+    let mut out = Vec::new();
+    for (mode, replica_bytes) in [(TIERS, None), (WHOLE_BLOCKS, Some(0))] {
+        let mut builder = TieredMemory::builder(client.clone(), client.clone())
+            .namespace(namespace)
+            .embedding_dimension(config.recall_dimension)
+            .stm_config(
+                StmConfig::default()
+                    .with_capacity(stm_capacity)
+                    .with_transition_slack(0),
+            )
+            .im_config(ImConfig::default());
+        if let Some(bytes) = replica_bytes {
+            builder = builder.vector_replica_bytes(bytes);
+        }
+        let tiers = builder
+            .build()
+            .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+        let agent = tiers
+            .agent("recaller")
+            .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+        // One query first: connection warm, replica filled.
+        agent
+            .similar(&probes[0], 10, &Filter::new())
+            .await
+            .map_err(|e| load_error(backend, "similar", e))?;
+        let run = QueryRun::of(backend, &client, &agent, probes).await?;
+        let us = |q: f64| run.latencies.value_at_quantile(q) as f64 / 1e3;
+        let mut line = Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10_delayed",
+            1,
+            probes.len() as u64,
+            us(0.5) / 1e3,
+            "ms",
+        )
+        .mode(mode)
+        .latencies(us(0.5), us(0.99))
+        .cpu(run.cpu_us)
+        .server_cpu(run.server_us)
+        .detail(format!(
+            "behind the fault proxy, {:.2} ms each way (PING p50 {ping_ms:.2} ms); {:.0} bytes received per query",
+            delay.as_secs_f64() * 1e3,
+            run.bytes.unwrap_or(f64::NAN)
+        ));
+        if mode == TIERS {
+            line = line.goal(Goal::AtMost(DELAYED_P50_TARGET_MS));
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
 async fn measure(
     config: &BenchConfig,
     backend: BackendChoice,
+    connection: &ConnectionConfig,
     client: &ResilientClient,
     namespace: &str,
     loader: &AgentMemory,
@@ -226,38 +411,14 @@ async fn measure(
             )
         })
         .collect();
-    let mut latencies =
-        Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
-    let mut answers = Vec::with_capacity(queries);
-    let server_before = server_cpu_time(client).await;
-    let sent_before = server_output_bytes(client).await;
-    let cpu_before = process_cpu_time();
-    for probe in &probes {
-        let started = Instant::now();
-        let found = agent
-            .similar(probe, 10, &none)
-            .await
-            .map_err(|e| load_error(backend, "similar", e))?;
-        let _ = latencies.record(started.elapsed().as_nanos() as u64);
-        answers.push(found);
-    }
-    let cpu_us = match (cpu_before, process_cpu_time()) {
-        (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / queries as f64),
-        _ => None,
-    };
-    let server_after = server_cpu_time(client).await;
-    let sent_after = server_output_bytes(client).await;
-    let recall_sum: f64 = answers
+    let run = QueryRun::of(backend, client, &agent, &probes).await?;
+    let answers: Vec<Vec<Ulid>> = run
+        .answers
         .iter()
-        .zip(&exact)
-        .map(|(found, exact)| {
-            let hits = found
-                .iter()
-                .filter(|s| exact.contains(&s.memory.entry.memory_id))
-                .count();
-            hits as f64 / exact.len().max(1) as f64
-        })
-        .sum();
+        .map(|found| found.iter().map(|s| s.memory.entry.memory_id).collect())
+        .collect();
+    let recall = mean_recall(&answers, &exact);
+    let (cpu_us, latencies) = (run.cpu_us, &run.latencies);
     let us = |q: f64| latencies.value_at_quantile(q) as f64 / 1e3;
     let similar_p50_ms = us(0.5) / 1e3;
     let mut out = vec![
@@ -273,11 +434,11 @@ async fn measure(
         .mode(TIERS)
         .latencies(us(0.5), us(0.99))
         .cpu(cpu_us)
-        .server_cpu(per_op(server_before, server_after, queries as u64))
+        .server_cpu(run.server_us)
         .goal(Goal::AtMost(P50_TARGET_MS))
         .detail(layout.clone()),
     ];
-    if let (Some(before), Some(after)) = (sent_before, sent_after) {
+    if let Some(bytes) = run.bytes {
         out.push(
             Measurement::new(
                 SCENARIO,
@@ -285,7 +446,7 @@ async fn measure(
                 "similar10_bytes",
                 1,
                 queries as u64,
-                after.saturating_sub(before) as f64 / queries as f64,
+                bytes,
                 "bytes",
             )
             .mode(TIERS)
@@ -316,13 +477,20 @@ async fn measure(
             "recall10",
             1,
             queries as u64,
-            recall_sum / queries as f64,
+            recall,
             "x",
         )
         .mode(TIERS)
         .goal(Goal::AtLeast(RECALL_TARGET))
         .detail("against exact f32 scoring of the original vectors; IM quantized"),
     );
+
+    if let Some(delay) = config.recall_delay {
+        out.extend(delayed(config, backend, connection, namespace, delay, &probes).await?);
+    }
+    if let Some(binary) = &config.vsim_server {
+        out.extend(super::vsim::run(config, backend, binary, &originals, &probes, &exact).await?);
+    }
 
     // Brute force, as AgentMemory's STM search works: every memory read and decoded.
     let brute_queries = (queries / 10).max(1);

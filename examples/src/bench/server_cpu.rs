@@ -47,6 +47,13 @@ pub async fn server_output_bytes(client: &ResilientClient) -> Option<u64> {
         .ok()
 }
 
+/// Bytes the server's allocator holds for data (`used_memory` of `INFO memory`).
+pub async fn server_used_memory(client: &ResilientClient) -> Option<u64> {
+    info_field(&info(client, b"memory").await?, "used_memory")?
+        .parse()
+        .ok()
+}
+
 /// The value of `name` in an `INFO` reply.
 fn info_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines()

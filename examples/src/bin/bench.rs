@@ -114,6 +114,14 @@ struct Args {
     /// recall: embedding dimension.
     #[arg(long, default_value_t = 384)]
     recall_dimension: usize,
+    /// recall: also search behind the fault proxy adding this many milliseconds each way
+    /// (e.g. 0.5), with and without the local vector replica.
+    #[arg(long)]
+    recall_delay_ms: Option<f64>,
+    /// recall: a Redis 8 redis-server binary, to run the VSIM baseline on the same vectors
+    /// in the same run (default: $BENCH_VSIM_SERVER, else no baseline).
+    #[arg(long)]
+    vsim_server: Option<PathBuf>,
     /// recovery: how long the server stays down, in milliseconds.
     #[arg(long, default_value_t = 1_000)]
     outage_ms: u64,
@@ -207,6 +215,14 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let scale = args.scale;
+    let recall_delay = match args.recall_delay_ms {
+        None => None,
+        Some(ms) if ms.is_finite() && ms > 0.0 => Some(Duration::from_secs_f64(ms / 1e3)),
+        Some(_) => {
+            eprintln!("error: --recall-delay-ms must be a positive number");
+            return ExitCode::FAILURE;
+        }
+    };
     // Pinned before the runtime starts, so that every worker thread inherits it.
     let pinning = if args.no_pin || args.url.is_some() {
         None
@@ -241,6 +257,10 @@ fn main() -> ExitCode {
         recall_memories: scaled(args.recall_memories, scale),
         recall_queries: args.recall_queries,
         recall_dimension: args.recall_dimension,
+        recall_delay,
+        vsim_server: args
+            .vsim_server
+            .or_else(|| std::env::var_os("BENCH_VSIM_SERVER").map(PathBuf::from)),
         outage: Duration::from_millis(args.outage_ms),
         recovery_tasks: args.recovery_tasks,
         drain_writes: scaled(args.drain_writes, scale),
