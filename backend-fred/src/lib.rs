@@ -32,6 +32,20 @@
 //! - `classify` ([`classify_error`]): fred errors become `BackendError`s; server replies are
 //!   classified by their code with `BackendError::from_reply`, like the redis-rs backend.
 //!
+//! ## What a batch costs on fred 10.1
+//!
+//! fred flushes its socket after every command it does not know (`CommandKind::_Custom`
+//! is in its `should_flush`), and every command of a pipeline or `MULTI` goes through
+//! its router one at a time, each flushed while no other call is queued behind it
+//! (fred's own transactions flush each command as well). So each command of a batch is
+//! its own write to the socket, and often its own read for the server: a batch costs
+//! the server more on fred than on redis-rs, which writes a batch at once. fred's public
+//! interface has no way around it (the typed methods flush alike inside a pipeline, and
+//! its protocol module is private). It takes a change in fred: leave custom commands out
+//! of `should_flush`, and flush a pipeline and a transaction once, after their last
+//! command. Concurrent single `GET`s and `SET`s do coalesce: they use fred's typed
+//! interface.
+//!
 //! ## Outages, timeouts and retries
 //!
 //! fred's defaults would hide an outage from the core (no command timeout, replaying
