@@ -101,8 +101,9 @@ pub use cache::{CacheConfig, CacheStats, Cached, Freshness};
 #[cfg(feature = "durable")]
 pub use client::JournaledBuilder;
 pub use client::{
-    ClientStats, LivenessConfig, Pipeline, ResilientClient, ResilientClientBuilder, Script,
-    ShutdownReport, StoreFuture, Submitted, script_sha1,
+    ClientStats, DEFAULT_RECORD_TTL, ExactlyOnceConfig, LivenessConfig, Once, Pipeline,
+    ResilientClient, ResilientClientBuilder, Script, ShutdownReport, StoreFuture, Submitted,
+    WriteId, script_sha1,
 };
 pub use cluster::{
     ClientRouter, ClusterBackend, ReadPolicy, ReplicaReadStats, SLOT_COUNT, SentinelReadBackend,

@@ -11,6 +11,7 @@ use crate::queue::{DeadLetter, DeadLetterListener, QueueConfig, RecoveryQueue};
 use crate::retry::{ByClass, RetryBudget, RetryDecision, RetryPolicy};
 use crate::{Command, Error, KvBackend};
 
+use super::exactly_once::ExactlyOnceConfig;
 use super::liveness::{self, LivenessConfig};
 use super::state::{ClientInner, Counters, QueuedWork, ResilientClient};
 
@@ -25,6 +26,7 @@ use super::state::{ClientInner, Counters, QueuedWork, ResilientClient};
 /// | retries | [`retry_policy`](Self::retry_policy), [`retry_budget`](Self::retry_budget), [`retry_decision`](Self::retry_decision) | 3 retries from 1 s doubling, jittered; a budget of 20 % of calls (at least 10 a second); retry by the error's class |
 /// | recovery queue | [`queue`](Self::queue), [`on_dead_letter`](Self::on_dead_letter) | 10,000 writes, 20 attempts, an hour at most |
 /// | client-side cache | [`client_cache`](Self::client_cache) | off |
+/// | exactly-once writes | [`exactly_once`](Self::exactly_once) | off |
 /// | call observability | [`observability`](Self::observability) | per-call metrics and spans on |
 ///
 /// Each setter replaces its part's whole configuration, so the order of calls never
@@ -44,6 +46,7 @@ pub struct ResilientClientBuilder {
     cache: Option<CacheConfig>,
     health_probe: Command,
     liveness: Option<LivenessConfig>,
+    exactly_once: Option<ExactlyOnceConfig>,
     observability: Observability,
 }
 
@@ -57,6 +60,7 @@ impl std::fmt::Debug for ResilientClientBuilder {
             .field("queue", &self.queue)
             .field("health_probe", &self.health_probe)
             .field("liveness", &self.liveness)
+            .field("exactly_once", &self.exactly_once)
             .field("observability", &self.observability)
             .finish_non_exhaustive()
     }
@@ -77,6 +81,7 @@ impl ResilientClientBuilder {
             cache: None,
             health_probe: Command::Ping,
             liveness: Some(LivenessConfig::default()),
+            exactly_once: None,
             observability: Observability::default(),
         }
     }
@@ -117,6 +122,16 @@ impl ResilientClientBuilder {
     /// the Tokio runtime the client is built in. See [`LivenessConfig`].
     pub fn liveness(mut self, config: Option<LivenessConfig>) -> Self {
         self.liveness = config;
+        self
+    }
+
+    /// Exactly-once writes (default off; see [`ExactlyOnceConfig`]): with a config,
+    /// [`submit`](ResilientClient::submit) sends a batch that is not idempotent (an
+    /// `INCR`, an `LPUSH`) with a write id, so that it can be retried after a timeout and
+    /// queued during an outage, and is applied once. The per-call form,
+    /// [`execute_once`](ResilientClient::execute_once), works whatever this setting.
+    pub fn exactly_once(mut self, config: Option<ExactlyOnceConfig>) -> Self {
+        self.exactly_once = config;
         self
     }
 
@@ -199,6 +214,14 @@ impl ResilientClientBuilder {
         if let Some(liveness) = &self.liveness {
             liveness.check()?;
         }
+        if self
+            .exactly_once
+            .is_some_and(|config| config.record_ttl < std::time::Duration::from_millis(1))
+        {
+            return Err(Error::InvalidInput(
+                "exactly_once: record_ttl must be at least a millisecond".to_owned(),
+            ));
+        }
         if self.health_probe.is_write() {
             return Err(Error::InvalidInput(format!(
                 "health_probe: {} writes; the probe is sent every health_check_interval while the breaker is open, so it must be a read",
@@ -249,10 +272,12 @@ impl ResilientClientBuilder {
                 health_probe: self.health_probe,
                 answered: AtomicBool::new(false),
                 liveness: OnceLock::new(),
+                exactly_once: self.exactly_once,
                 #[cfg(feature = "durable")]
                 journal,
             }),
         };
+        client.register_script(&super::exactly_once::script());
         if let (Some(config), Ok(runtime)) = (watched, tokio::runtime::Handle::try_current()) {
             let watch = runtime.spawn(liveness::watch(Arc::downgrade(&client.inner), config));
             let _ = client.inner.liveness.set(watch);

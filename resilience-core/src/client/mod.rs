@@ -7,6 +7,8 @@ mod builder;
 mod cached;
 mod call;
 mod commands;
+mod exactly_once;
+pub use exactly_once::{DEFAULT_RECORD_TTL, ExactlyOnceConfig, Once, WriteId};
 #[cfg(feature = "durable")]
 mod journaled;
 #[cfg(feature = "durable")]

@@ -140,6 +140,9 @@ impl ResilientClient {
             }
         }
         let idempotent = batch.iter().all(Command::is_idempotent);
+        if let (Some(config), false) = (self.inner.exactly_once, idempotent) {
+            return self.submit_once(batch, keys, &config, priority).await;
+        }
         let atomic = batch.len() > 1;
         self.prioritized(
             keys,
@@ -152,6 +155,52 @@ impl ResilientClient {
             idempotent,
         )
         .await
+    }
+
+    /// `batch` (not idempotent) made exactly-once: one script call under a fresh write id,
+    /// idempotent, so it is retried, queued and replayed like any idempotent write and
+    /// applied once. The reply is the batch's own, as without the mode.
+    async fn submit_once(
+        &self,
+        batch: Vec<Command>,
+        keys: Vec<String>,
+        config: &super::ExactlyOnceConfig,
+        priority: Priority,
+    ) -> Submitted {
+        let count = batch.len();
+        let wrapped = match super::exactly_once::wrap(&batch, &super::WriteId::new(), config) {
+            Ok(wrapped) => wrapped,
+            Err(e) => {
+                return Submitted {
+                    outcome: self.count(priority, StoreOutcome::Failed(e)),
+                    reply: None,
+                };
+            }
+        };
+        let submitted = self
+            .prioritized(
+                keys,
+                QueuedWork::Commands {
+                    cmds: vec![wrapped],
+                    atomic: false,
+                    journal_seq: None,
+                },
+                priority,
+                true,
+            )
+            .await;
+        let reply = submitted.reply.and_then(|reply| {
+            let mut values = super::exactly_once::unwrap(reply, count).ok()?.value;
+            if count == 1 {
+                values.pop()
+            } else {
+                Some(Value::Array(values))
+            }
+        });
+        Submitted {
+            outcome: submitted.outcome,
+            reply,
+        }
     }
 
     async fn prioritized(

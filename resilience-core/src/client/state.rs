@@ -109,6 +109,8 @@ pub(crate) struct ClientInner {
     pub(super) answered: AtomicBool,
     /// The liveness watch, when the client has one.
     pub(super) liveness: OnceLock<JoinHandle<()>>,
+    /// Whether `submit` makes non-idempotent writes exactly-once, and how.
+    pub(super) exactly_once: Option<super::exactly_once::ExactlyOnceConfig>,
     /// Feature `durable`: the on-disk journal behind the recovery queue, when configured.
     #[cfg(feature = "durable")]
     pub(super) journal: Option<Arc<crate::journal::Journal>>,

@@ -168,6 +168,19 @@ macro_rules! backend_tests {
         /// told `Timeout`.
         mod lost_reply {
             use $crate::scenarios::lost_reply;
+            $crate::serial_test!(
+                /// The same loss under a write id: retried, applied once, answered with the
+                /// recorded reply.
+                an_exactly_once_write_is_retried_and_applied_once,
+                async {
+                    let report =
+                        $crate::scenarios::exactly_once::lost_reply_once($connect)
+                            .await
+                            .expect("the scenario must be able to run");
+                    println!("{report}");
+                    assert!(report.violations.is_empty(), "{report}");
+                }
+            );
             $crate::serial_test!(a_lost_reply_is_a_timeout_and_the_write_applied_once, async {
                 lost_reply::lost_reply($connect)
                     .await

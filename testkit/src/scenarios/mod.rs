@@ -64,6 +64,7 @@ pub mod cluster;
 pub mod cluster_chaos;
 pub mod commands;
 pub mod dead_server;
+pub mod exactly_once;
 pub mod idle;
 pub mod kill;
 pub mod least_privilege;
