@@ -46,7 +46,7 @@
 //! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5,"cpu_us_per_op":3.05}
 //! ```
 //!
-//! The other scenarios ([`tiers`], [`recall`], [`recovery`], [`drain`], [`open`], and the
+//! The other scenarios ([`tiers`], [`recall`], [`recovery`], [`drain`], [`open`], [`once`], and the
 //! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
 //! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
@@ -84,6 +84,7 @@ mod error;
 pub mod hand_rolled;
 pub mod load;
 pub mod measurement;
+pub mod once;
 pub mod open;
 pub mod recall;
 pub mod recovery;
@@ -189,6 +190,8 @@ pub enum Scenario {
     Drain,
     /// Latency of a call the open breaker rejects ([`open`]).
     Open,
+    /// An exactly-once `INCRBY` against a plain one ([`once`]).
+    Once,
     /// SET/GET through the cluster router against each driver's own cluster client, on
     /// a private Redis Cluster ([`cluster`]).
     Cluster,
@@ -196,13 +199,14 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order a full run takes them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::SetGet,
         Scenario::Tiers,
         Scenario::Recall,
         Scenario::Recovery,
         Scenario::Drain,
         Scenario::Open,
+        Scenario::Once,
         Scenario::Cluster,
     ];
 
@@ -215,6 +219,7 @@ impl Scenario {
             Scenario::Recovery => recovery::SCENARIO,
             Scenario::Drain => drain::SCENARIO,
             Scenario::Open => open::SCENARIO,
+            Scenario::Once => once::SCENARIO,
             Scenario::Cluster => cluster::SCENARIO,
         }
     }
@@ -232,7 +237,7 @@ impl Scenario {
                 Some(s) => wanted.push(s),
                 None => {
                     return Err(BenchError::InvalidConfig(format!(
-                        "unknown scenario {name:?}: expected setget, tiers, recall, recovery, drain, open or all"
+                        "unknown scenario {name:?}: expected setget, tiers, recall, recovery, drain, open, once, cluster or all"
                     )));
                 }
             }
@@ -329,6 +334,8 @@ pub struct BenchConfig {
     pub open_ops: u64,
     /// `open`: tasks hammering `get`. Default 64.
     pub open_concurrency: usize,
+    /// `once`: `INCRBY`s per mode. Default 20,000.
+    pub once_ops: u64,
     /// `setget`: requests of the `redis-benchmark` comparison (0: skip it). Default 200,000.
     pub redis_benchmark_requests: u64,
     /// Where the private servers run: with a split, every server the bench starts runs on
@@ -363,6 +370,7 @@ impl Default for BenchConfig {
             drain_batch_size: 1024,
             open_ops: 1_000_000,
             open_concurrency: 64,
+            once_ops: 20_000,
             redis_benchmark_requests: 200_000,
             pinning: None,
         }
@@ -902,6 +910,13 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
             Scenario::Open => {
                 for &backend in &config.backends {
                     let ms = open::run(config, backend, &connection).await?;
+                    progress(config, &ms);
+                    report.measurements.extend(ms);
+                }
+            }
+            Scenario::Once => {
+                for &backend in &config.backends {
+                    let ms = once::run(config, backend, &connection, &run_id).await?;
                     progress(config, &ms);
                     report.measurements.extend(ms);
                 }

@@ -9,7 +9,7 @@
 //! cargo run --release -p examples --all-features --bin bench -- --scenario tiers,drain --json
 //! ```
 //!
-//! `--scenario` picks the parts (`setget,tiers,recall,recovery,drain,open` or `all`, the
+//! `--scenario` picks the parts (`setget,tiers,recall,recovery,drain,open,once,cluster` or `all`, the
 //! default);
 //! `--json` lines carry a `scenario` field; `--scale 0.1` shrinks every operation count.
 //!
@@ -91,8 +91,8 @@ struct Args {
     /// No per-run progress lines on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Scenarios to run, comma separated: setget, tiers, recall, recovery, drain, open, or
-    /// all.
+    /// Scenarios to run, comma separated: setget, tiers, recall, recovery, drain, open,
+    /// once, cluster, or all.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Multiplies every operation count (--ops, --tier-ops, --recall-memories,
@@ -140,6 +140,9 @@ struct Args {
     /// open: tasks hammering get.
     #[arg(long, default_value_t = 64)]
     open_concurrency: usize,
+    /// once: INCRBYs per mode (plain, exactly-once).
+    #[arg(long, default_value_t = 20_000)]
+    once_ops: u64,
     /// setget: requests of the redis-benchmark comparison (0 skips it).
     #[arg(long, default_value_t = 200_000)]
     redis_benchmark_requests: u64,
@@ -267,6 +270,7 @@ fn main() -> ExitCode {
         drain_batch_size: args.drain_batch_size,
         open_ops: scaled(args.open_ops, scale),
         open_concurrency: args.open_concurrency,
+        once_ops: scaled(args.once_ops, scale),
         redis_benchmark_requests: if args.redis_benchmark_requests == 0 {
             0
         } else {
