@@ -25,6 +25,8 @@ mod glob;
 mod lists;
 #[cfg(feature = "lua")]
 mod lua;
+#[cfg(feature = "lua")]
+mod msgpack;
 mod raw;
 pub mod scripts;
 mod sets;

@@ -5,7 +5,8 @@
 //! server. What a script sees is what Redis gives it:
 //!
 //! - `KEYS` and `ARGV` as tables of strings; the `table`, `string` and `math` libraries,
-//!   and the base functions (`tonumber`, `unpack`, `pcall`, …); no `os` or `io`.
+//!   `cmsgpack` (`pack`, `unpack`), and the base functions (`tonumber`, `unpack`,
+//!   `pcall`, …); no `os` or `io`.
 //! - `redis.call(name, ...)`: arguments are strings or numbers (numbers spelled as Lua
 //!   spells them, `%.14g`); the command runs at once, inside the backend's lock, so the
 //!   whole script is atomic. A command error stops the script and is its reply, unchanged.
@@ -73,6 +74,10 @@ impl LuaEngine {
             LuaOptions::default(),
         )
         .map_err(|e| script_error(&e))?;
+        let cmsgpack = super::msgpack::library(&lua).map_err(|e| script_error(&e))?;
+        lua.globals()
+            .set("cmsgpack", cmsgpack)
+            .map_err(|e| script_error(&e))?;
         Ok(LuaEngine {
             lua,
             compiled: HashMap::new(),
