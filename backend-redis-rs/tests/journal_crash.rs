@@ -11,6 +11,12 @@
 //! set the key, `INCR applied`. To prove a re-applied write is harmless, the parent applies
 //! the first 100 writes itself before the replay, as if Redis had applied them just
 //! before the crash: the counter must still end at 10,000, not 10,100.
+//!
+//! The second test does the same with 10,000 exactly-once `INCR`s of one counter (a
+//! write that is not idempotent, made safe to replay by its write id), and kills the
+//! child while it is replaying them into the restarted server: writes it applied before
+//! the kill are replayed from the journal, recognised by their ids, and the counter
+//! ends at exactly 10,000.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -72,13 +78,12 @@ async fn wait_line(lines: &mut Lines, marker: &str, limit: Duration) -> String {
 }
 
 fn spawn_child(journal: &Path, url: &str) -> Child {
+    spawn_child_named("journal_crash_child", journal, url)
+}
+
+fn spawn_child_named(name: &str, journal: &Path, url: &str) -> Child {
     Process::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "journal_crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .env("JOURNAL_CRASH_PATH", journal)
         .env("JOURNAL_CRASH_URL", url)
@@ -259,4 +264,159 @@ async fn ten_thousand_queued_writes_survive_sigkill_and_apply_exactly_once() {
         String::from_utf8_lossy(&counter.unwrap_or_default()),
         started.elapsed()
     );
+}
+
+/// The exactly-once counter of the second test.
+const ONCE_COUNTER: &str = "crash:once";
+
+/// The child of the exactly-once test: queues [`WRITES`] exactly-once `INCR`s while the
+/// server is down, then replays them when it comes back, until it is killed.
+#[test]
+fn journal_crash_once_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(once_child());
+}
+
+async fn once_child() {
+    let path = PathBuf::from(std::env::var_os("JOURNAL_CRASH_PATH").unwrap());
+    let url = std::env::var("JOURNAL_CRASH_URL").unwrap();
+    let client = ResilientClient::builder("crash-once-child", connect(&url).await)
+        .breaker(
+            resilience_core::CircuitBreakerConfig::default()
+                .circuit_threshold(1)
+                .with_health_check_interval(Duration::from_millis(100)),
+        )
+        .queue(
+            resilience_core::QueueConfig::default()
+                .with_capacity(2 * WRITES)
+                .with_batch_size(64),
+        )
+        .exactly_once(Some(resilience_core::ExactlyOnceConfig::default()))
+        .journal(&path)
+        .try_build()
+        .unwrap();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()))
+        .await
+        .unwrap()
+        .unwrap();
+    let outcomes: Vec<StoreOutcome> = futures::stream::iter(0..WRITES)
+        .map(|_| {
+            let client = client.clone();
+            async move {
+                let incr = Command::Incrby {
+                    key: ONCE_COUNTER.to_owned(),
+                    delta: 1,
+                };
+                client.submit(vec![incr], Priority::High).await
+            }
+        })
+        .buffer_unordered(1024)
+        .collect()
+        .await;
+    let queued = outcomes
+        .iter()
+        .filter(|o| matches!(o, StoreOutcome::Queued(_)))
+        .count();
+    if queued != WRITES {
+        let other = outcomes
+            .iter()
+            .find(|o| !matches!(o, StoreOutcome::Queued(_)));
+        println!("CHILD FAILED: {queued} queued; e.g. {other:?}");
+        std::io::stdout().flush().unwrap();
+        return;
+    }
+    println!("QUEUED {queued}");
+    std::io::stdout().flush().unwrap();
+    // Replays once the server is back, until SIGKILL.
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_exactly_once_incrs_survive_sigkill_mid_replay_and_count_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("queue.redb");
+    let mut server = RedisServer::builder()
+        .appendfsync_always(true)
+        .spawn()
+        .await
+        .unwrap();
+    let url = server.url();
+    let mut child = spawn_child_named("journal_crash_once_child", &journal, &url);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    wait_line(&mut lines, "READY", Duration::from_secs(30)).await;
+    server.stop().await.unwrap();
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(b"GO\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    let queued_line = wait_line(&mut lines, "QUEUED", Duration::from_secs(60)).await;
+    assert_eq!(queued_line, format!("QUEUED {WRITES}"));
+
+    // The server is back: the child replays. Kill it part-way, once some writes landed.
+    server.restart().await.unwrap();
+    let direct = ResilientClient::builder("direct", connect(&url).await)
+        .build()
+        .expect("valid client settings");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let landed_before_kill = loop {
+        let landed = direct
+            .get(ONCE_COUNTER)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8_lossy(&v).parse::<usize>().ok())
+            .unwrap_or(0);
+        if landed >= WRITES / 10 {
+            break landed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child replayed nothing in time"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    child.start_kill().unwrap(); // SIGKILL, mid-replay
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.signal(), Some(9), "the child died of SIGKILL");
+    assert!(
+        landed_before_kill < WRITES,
+        "the kill came after the replay ended"
+    );
+
+    let client = ResilientClient::builder("crash-once-parent", connect(&url).await)
+        .queue(resilience_core::QueueConfig::default().with_capacity(2 * WRITES))
+        .exactly_once(Some(resilience_core::ExactlyOnceConfig::default()))
+        .journal(&journal)
+        .try_build()
+        .unwrap();
+    let recovered = client.recovered();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        client.journal().unwrap().flush().await;
+        let stats = client.journal_stats().unwrap();
+        if stats.pending == 0 && client.stats().queue.depth == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "journal not drained in time: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.stats().queue.dead_lettered, 0);
+    let counter = client.get(ONCE_COUNTER).await.unwrap();
+    println!(
+        "exactly-once journal crash: {landed_before_kill} applied before the SIGKILL, \
+         {recovered} recovered from the journal, counter {}",
+        String::from_utf8_lossy(counter.as_deref().unwrap_or_default())
+    );
+    assert_eq!(counter.as_deref(), Some(WRITES.to_string().as_bytes()));
 }
