@@ -181,6 +181,18 @@ macro_rules! backend_tests {
                     assert!(report.violations.is_empty(), "{report}");
                 }
             );
+            $crate::serial_test!(
+                /// The same on a cluster: the record lives in the key's slot.
+                an_exactly_once_write_is_applied_once_on_a_cluster,
+                async {
+                    let report =
+                        $crate::scenarios::exactly_once::lost_reply_once_cluster($connect)
+                            .await
+                            .expect("the scenario must be able to run");
+                    println!("{report}");
+                    assert!(report.violations.is_empty(), "{report}");
+                }
+            );
             $crate::serial_test!(a_lost_reply_is_a_timeout_and_the_write_applied_once, async {
                 lost_reply::lost_reply($connect)
                     .await

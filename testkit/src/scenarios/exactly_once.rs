@@ -17,7 +17,8 @@ use resilience_core::{Command, ConnectionConfig, ResilientClient, RetryPolicy, V
 
 use super::{BackendFuture, ScenarioFailure};
 use crate::proxy::{FaultProxy, ProxyMode};
-use crate::server::RedisServer;
+use crate::server::{ClusterProxies, RedisCluster, RedisServer};
+use resilience_core::hash_slot;
 
 /// How long the client waits for each reply.
 const SOCKET_TIMEOUT: Duration = Duration::from_millis(300);
@@ -67,6 +68,8 @@ fn cases() -> Vec<Case> {
 pub struct ExactlyOnceReport {
     /// The backend's name.
     pub backend: &'static str,
+    /// `server` or `cluster`.
+    pub deployment: &'static str,
     /// `name: outcome, state` per write.
     pub cases: Vec<String>,
     /// Every broken promise.
@@ -77,8 +80,9 @@ impl fmt::Display for ExactlyOnceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "exactly-once lost reply backend={} cases=[{}] violations={:?}",
+            "exactly-once lost reply backend={} deployment={} cases=[{}] violations={:?}",
             self.backend,
+            self.deployment,
             self.cases.join("; "),
             self.violations
         )
@@ -120,11 +124,79 @@ where
         .map_err(ScenarioFailure::Connect)?;
     let mut report = ExactlyOnceReport {
         backend: backend.name(),
+        deployment: "server",
         cases: Vec::new(),
         violations: Vec::new(),
     };
+    let client = once_client(backend).await?;
+    for case in cases() {
+        run_case(&client, &direct, &proxy, case, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// [`lost_reply_once`] on a Redis Cluster (3 masters, 3 replicas), each node behind a
+/// proxy of its own: the replies of the node that owns the write's key are lost, and
+/// the write's record lives in that key's slot.
+///
+/// # Errors
+///
+/// As [`lost_reply_once`].
+///
+/// # Cancel safety
+///
+/// As [`lost_reply_once`].
+pub async fn lost_reply_once_cluster<F>(connect: F) -> Result<ExactlyOnceReport, ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let setup = |e: &dyn fmt::Display| ScenarioFailure::Setup(e.to_string());
+    let cluster = RedisCluster::spawn().await.map_err(|e| setup(&e))?;
+    let proxies = ClusterProxies::start(&cluster)
+        .await
+        .map_err(|e| setup(&e))?;
+    let direct = ResilientClient::builder_arc(
+        "exactly-once-direct",
+        connect(cluster.connection_config())
+            .await
+            .map_err(ScenarioFailure::Connect)?,
+    )
+    .build()?;
+    let backend = connect(
+        cluster
+            .connection_config()
+            .with_cluster_address_map(proxies.address_map())
+            .with_socket_timeout(SOCKET_TIMEOUT),
+    )
+    .await
+    .map_err(ScenarioFailure::Connect)?;
+    let mut report = ExactlyOnceReport {
+        backend: backend.name(),
+        deployment: "cluster",
+        cases: Vec::new(),
+        violations: Vec::new(),
+    };
+    let client = once_client(backend).await?;
+    for case in cases() {
+        let key = case.write.keys().first().cloned().unwrap_or_default();
+        let owner = cluster
+            .master_of(hash_slot(key.as_bytes()))
+            .await
+            .map_err(|e| setup(&e))?;
+        let proxy = proxies
+            .of_node(owner)
+            .ok_or_else(|| setup(&format!("no proxy in front of node {owner}")))?;
+        run_case(&client, &direct, proxy, case, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// The client the scenarios drive: no liveness probe (a held reply holds it too, which
+/// would open the breaker), quick retries, the script loaded.
+async fn once_client(
+    backend: std::sync::Arc<dyn resilience_core::KvBackend>,
+) -> Result<ResilientClient, ScenarioFailure> {
     let client = ResilientClient::builder_arc("exactly-once", backend)
-        // The held reply holds the liveness probe too, which would open the breaker.
         .liveness(None)
         .retry_policy(
             RetryPolicy::default()
@@ -142,73 +214,82 @@ where
         })
         .await
         .map_err(|e| ScenarioFailure::Setup(format!("a first exactly-once write: {e}")))?;
-    for case in cases() {
-        client
-            .ping()
-            .await
-            .map_err(|e| ScenarioFailure::Setup(format!("PING through the proxy: {e}")))?;
-        let before = proxy.traffic();
-        proxy.set_mode(ProxyMode::HoldReplies);
-        let call = {
-            let client = client.clone();
-            let write = case.write.clone();
-            tokio::spawn(async move { client.execute_once(write).await })
-        };
-        // The server applied the write and answered; the answer is held.
-        let Some(applied) = proxy
-            .wait_for_traffic(Duration::from_secs(5), |t| {
-                t.replies_read > before.replies_read
-            })
-            .await
-        else {
-            report
-                .violations
-                .push(format!("{}: the server never answered", case.name));
-            continue;
-        };
-        // The first send timed out and the client sent the write again (held too).
-        if proxy
-            .wait_for_traffic(Duration::from_secs(5), |t| {
-                t.requests_read > applied.requests_read
-            })
-            .await
-            .is_none()
-        {
-            report
-                .violations
-                .push(format!("{}: the write was never sent again", case.name));
-        }
-        // The held replies are dropped with the connection: lost for good.
-        proxy.set_mode(ProxyMode::Reset);
-        proxy.set_mode(ProxyMode::Pass);
-        let outcome = match call.await {
-            Ok(Ok(once)) if once.applied_earlier && once.value == case.reply => {
-                "the recorded reply, applied earlier".to_owned()
-            }
-            Ok(other) => {
-                report.violations.push(format!(
-                    "{}: expected the recorded reply {:?} marked applied earlier, got {other:?}",
-                    case.name, case.reply
-                ));
-                format!("{other:?}")
-            }
-            Err(e) => {
-                report
-                    .violations
-                    .push(format!("{}: the call panicked: {e}", case.name));
-                "panicked".to_owned()
-            }
-        };
-        let state = direct.execute(case.check.clone()).await;
-        if state.as_ref().ok() != Some(&case.once) {
-            report.violations.push(format!(
-                "{}: expected {:?} after one application, read {state:?}",
-                case.name, case.once
-            ));
-        }
+    Ok(client)
+}
+
+/// One write whose replies `proxy` (in front of the node that owns its key) loses.
+async fn run_case(
+    client: &ResilientClient,
+    direct: &ResilientClient,
+    proxy: &FaultProxy,
+    case: Case,
+    report: &mut ExactlyOnceReport,
+) -> Result<(), ScenarioFailure> {
+    client
+        .ping()
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("PING through the proxy: {e}")))?;
+    let before = proxy.traffic();
+    proxy.set_mode(ProxyMode::HoldReplies);
+    let call = {
+        let client = client.clone();
+        let write = case.write.clone();
+        tokio::spawn(async move { client.execute_once(write).await })
+    };
+    // The server applied the write and answered; the answer is held.
+    let Some(applied) = proxy
+        .wait_for_traffic(Duration::from_secs(5), |t| {
+            t.replies_read > before.replies_read
+        })
+        .await
+    else {
         report
-            .cases
-            .push(format!("{}: {outcome}, state {state:?}", case.name));
+            .violations
+            .push(format!("{}: the server never answered", case.name));
+        return Ok(());
+    };
+    // The first send timed out and the client sent the write again (held too).
+    if proxy
+        .wait_for_traffic(Duration::from_secs(5), |t| {
+            t.requests_read > applied.requests_read
+        })
+        .await
+        .is_none()
+    {
+        report
+            .violations
+            .push(format!("{}: the write was never sent again", case.name));
     }
-    Ok(report)
+    // The held replies are dropped with the connection: lost for good.
+    proxy.set_mode(ProxyMode::Reset);
+    proxy.set_mode(ProxyMode::Pass);
+    let outcome = match call.await {
+        Ok(Ok(once)) if once.applied_earlier && once.value == case.reply => {
+            "the recorded reply, applied earlier".to_owned()
+        }
+        Ok(other) => {
+            report.violations.push(format!(
+                "{}: expected the recorded reply {:?} marked applied earlier, got {other:?}",
+                case.name, case.reply
+            ));
+            format!("{other:?}")
+        }
+        Err(e) => {
+            report
+                .violations
+                .push(format!("{}: the call panicked: {e}", case.name));
+            "panicked".to_owned()
+        }
+    };
+    let state = direct.execute(case.check.clone()).await;
+    if state.as_ref().ok() != Some(&case.once) {
+        report.violations.push(format!(
+            "{}: expected {:?} after one application, read {state:?}",
+            case.name, case.once
+        ));
+    }
+    report
+        .cases
+        .push(format!("{}: {outcome}, state {state:?}", case.name));
+    Ok(())
 }
