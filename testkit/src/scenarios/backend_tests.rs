@@ -103,11 +103,13 @@ macro_rules! backend_tests {
                     println!("{report}");
                     assert_eq!(report.violations, 0, "{report}");
                     assert_eq!(report.lost, 0, "{report}");
+                    assert_eq!(report.exact_ambiguous, 0, "{report}");
                     assert!(
                         report.kills >= 1
                             && report.blackholes >= 1
                             && report.resets >= 1
                             && report.ok > 0
+                            && report.exact > 0
                             && report.acknowledged > 0,
                         "{report}"
                     );

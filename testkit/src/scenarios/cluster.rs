@@ -69,14 +69,24 @@ pub(super) async fn sharded_client(
     name: &str,
     backend: std::sync::Arc<dyn KvBackend>,
 ) -> Result<ShardedClient, String> {
+    sharded_client_with(name, backend, None).await
+}
+
+/// [`sharded_client`] with exactly-once writes on `submit` when `exactly_once` is given.
+pub(super) async fn sharded_client_with(
+    name: &str,
+    backend: std::sync::Arc<dyn KvBackend>,
+    exactly_once: Option<resilience_core::ExactlyOnceConfig>,
+) -> Result<ShardedClient, String> {
     ShardedClient::builder_arc(name, backend)
-        .configure(|b| {
+        .configure(move |b| {
             b.breaker(
                 resilience_core::CircuitBreakerConfig::default()
                     .circuit_threshold(3)
                     .circuit_reset_timeout(Duration::from_secs(60))
                     .with_health_check_interval(Duration::from_millis(100)),
             )
+            .exactly_once(exactly_once)
         })
         .build()
         .await

@@ -23,10 +23,14 @@
 //!   lost would put it under the lower one. Either is a violation.
 //! - **No acknowledged write is lost.** Every high-priority `submit` that was stored (at
 //!   once, or later from the recovery queue) is read back at the end.
+//! - **Exactly-once increments are exact.** Other counters are incremented with
+//!   high-priority `submit`s of a client in exactly-once mode: each is stored at once, or
+//!   queued and replayed (with its write id) until stored. At the end every such counter
+//!   equals its acknowledged increments exactly, and no increment's fate is unknown.
 //!
 //! It prints one line, `cluster-chaos backend=… secs=… kills=… ops=… ok=… ambiguous=…
-//! violations=… lost=…`, and one with the other faults and the time from each kill to
-//! the first successful write on the killed master's slots.
+//! exact=… exact_ambiguous=… violations=… lost=…`, and one with the other faults and the
+//! time from each kill to the first successful write on the killed master's slots.
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,6 +60,9 @@ const SUBMITTERS: usize = 2;
 
 /// Counters per master.
 const KEYS_PER_MASTER: usize = 8;
+
+/// Concurrent exactly-once increment loops.
+const EXACT_WORKERS: usize = 4;
 
 /// How long a failover, a rejoin or the final drain may take before the run fails.
 const STEP_DEADLINE: Duration = Duration::from_secs(30);
@@ -90,7 +97,13 @@ pub struct ChaosReport {
     pub ambiguous: u64,
     /// `INCR`s that certainly did not run (refused, breaker open, not connected).
     pub unavailable: u64,
-    /// Counters outside `ok ..= ok + ambiguous`.
+    /// Exactly-once increments acknowledged (stored at once, or queued and replayed).
+    pub exact: u64,
+    /// Exactly-once increments whose fate is unknown (timed out, or given up while
+    /// queued): none, when the mode keeps its promise.
+    pub exact_ambiguous: u64,
+    /// Counters outside `ok ..= ok + ambiguous`, and exactly-once counters other than
+    /// their acknowledged increments.
     pub violations: u64,
     /// High-priority writes acknowledged as stored.
     pub acknowledged: u64,
@@ -114,13 +127,15 @@ impl fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "cluster-chaos backend={} secs={} kills={} ops={} ok={} ambiguous={} violations={} lost={}",
+            "cluster-chaos backend={} secs={} kills={} ops={} ok={} ambiguous={} exact={} exact_ambiguous={} violations={} lost={}",
             self.backend,
             self.secs,
             self.kills,
             self.ops,
             self.ok,
             self.ambiguous,
+            self.exact,
+            self.exact_ambiguous,
             self.violations,
             self.lost
         )?;
@@ -186,8 +201,14 @@ pub async fn cluster_chaos(
         .with_socket_connect_timeout(Duration::from_millis(500));
     let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
     let name = backend.name();
-    let sharded = super::cluster::sharded_client("chaos", backend).await?;
-    let keys = counter_keys(&cluster).await?;
+    let sharded = super::cluster::sharded_client_with(
+        "chaos",
+        backend,
+        Some(resilience_core::ExactlyOnceConfig::default()),
+    )
+    .await?;
+    let keys = counter_keys(&cluster, "chaos:counter").await?;
+    let exact_keys = Arc::new(counter_keys(&cluster, "chaos:exact").await?);
     let tallies: Arc<Vec<Tally>> = Arc::new(keys.iter().map(|_| Tally::default()).collect());
     let keys = Arc::new(keys);
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,6 +254,10 @@ pub async fn cluster_chaos(
         let (sharded, stop) = (sharded.clone(), Arc::clone(&stop));
         load.spawn(async move { submit_loop(sharded, submitter, stop).await });
     }
+    for worker in 0..EXACT_WORKERS {
+        let (sharded, keys, stop) = (sharded.clone(), Arc::clone(&exact_keys), Arc::clone(&stop));
+        load.spawn(async move { exact_loop(sharded, worker, keys, stop).await });
+    }
 
     let started = Instant::now();
     let mut report = ChaosReport {
@@ -263,10 +288,12 @@ pub async fn cluster_chaos(
 
     // Every queued write reaches its fate; then each acknowledged one is read back.
     let drained = Instant::now() + STEP_DEADLINE;
+    let mut exact_acknowledged = vec![0u64; exact_keys.len()];
     for submission in submitted {
         let immediate = matches!(submission.outcome, Acked::Stored);
         let acknowledged = match submission.outcome {
             Acked::Stored => true,
+            Acked::Unknown => false,
             Acked::Queued(ticket) => {
                 let remaining = drained.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(remaining, ticket.wait()).await {
@@ -280,6 +307,15 @@ pub async fn cluster_chaos(
                 }
             }
         };
+        if let Some(index) = submission.increments {
+            if acknowledged {
+                report.exact += 1;
+                exact_acknowledged[index] += 1;
+            } else {
+                report.exact_ambiguous += 1;
+            }
+            continue;
+        }
         if acknowledged {
             report.acknowledged += 1;
             let read = read_back(&sharded, &submission.key).await?;
@@ -320,17 +356,77 @@ pub async fn cluster_chaos(
             report.violations += 1;
         }
     }
+    for (key, acknowledged) in exact_keys.iter().zip(exact_acknowledged) {
+        let value = match read_back(&sharded, key).await? {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| format!("counter {key} is not a number"))?,
+        };
+        if value != acknowledged {
+            report.problem(format!(
+                "exactly-once counter {key} holds {value}: {acknowledged} increments acknowledged"
+            ));
+            report.violations += 1;
+        }
+    }
     sharded.shutdown(Duration::from_secs(5)).await;
     Ok(report)
 }
 
-/// [`KEYS_PER_MASTER`] counter keys on each master.
-async fn counter_keys(cluster: &RedisCluster) -> Result<Vec<String>, String> {
+/// Exactly-once increments of `keys`, in turn, as high-priority `submit`s until `stop`:
+/// each stored at once, queued, or (a broken promise) of unknown fate.
+async fn exact_loop(
+    sharded: ShardedClient,
+    worker: usize,
+    keys: Arc<Vec<String>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<Submission> {
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    let mut n = worker;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let index = n % keys.len();
+        let key = keys[index].clone();
+        let incr = Command::Incrby {
+            key: key.clone(),
+            delta: 1,
+        };
+        let outcome = match sharded
+            .client_for_key(key.as_bytes())
+            .submit(vec![incr], Priority::High)
+            .await
+        {
+            StoreOutcome::Stored => Acked::Stored,
+            StoreOutcome::Queued(ticket) => Acked::Queued(ticket),
+            StoreOutcome::Failed(Error::Timeout(_)) => Acked::Unknown,
+            // Refused before it was sent: not applied, nothing to count.
+            StoreOutcome::Dropped | StoreOutcome::Failed(_) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        out.push(Submission {
+            key,
+            value: String::new(),
+            outcome,
+            at_ms: t0.elapsed().as_millis(),
+            increments: Some(index),
+        });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    out
+}
+
+/// [`KEYS_PER_MASTER`] counter keys (`prefix:n`) on each master.
+async fn counter_keys(cluster: &RedisCluster, prefix: &str) -> Result<Vec<String>, String> {
     let ranges = cluster.slots().await.map_err(|e| e.to_string())?;
     let mut keys = Vec::new();
     for range in &ranges {
         let mine = (0u32..)
-            .map(|n| format!("chaos:counter:{n}"))
+            .map(|n| format!("{prefix}:{n}"))
             .filter(|k| {
                 let slot = hash_slot(k.as_bytes());
                 ranges
@@ -462,6 +558,8 @@ async fn first_write(sharded: &ShardedClient, key: &str, round: usize) -> Result
 enum Acked {
     Stored,
     Queued(resilience_core::Ticket),
+    /// An exactly-once increment that failed as `Timeout`: it may have run.
+    Unknown,
 }
 
 /// A submitted write that was stored or queued (dropped or failed ones are not
@@ -472,6 +570,8 @@ struct Submission {
     outcome: Acked,
     /// When it was submitted, from the start of its loop.
     at_ms: u128,
+    /// For an exactly-once increment, the index of its counter.
+    increments: Option<usize>,
 }
 
 /// Submits unique `SET`s at high priority until `stop`, every 2 ms.
@@ -506,6 +606,7 @@ async fn submit_loop(
             value,
             outcome,
             at_ms: t0.elapsed().as_millis(),
+            increments: None,
         });
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
