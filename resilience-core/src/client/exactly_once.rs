@@ -1,39 +1,7 @@
 //! Exactly once: a non-idempotent write, or a batch of them, applied once however often
 //! it is sent, with a definite answer.
 //!
-//! A write whose reply was lost (a timeout, a dropped connection) may or may not have
-//! run. For `SET` that does not matter, so it is retried; for `INCR`, `LPUSH` or `XADD *`
-//! it does, so it is not, and the caller is left with `Timeout`: maybe. In this mode the
-//! write carries a write id, and runs inside a script that, in one atomic step, applies it
-//! and records its id and its reply under a record key next to the data:
-//!
-//! ```text
-//! record missing  ->  apply the commands, store msgpack(replies) at the record (PX ttl)
-//! record present  ->  apply nothing, answer the recorded replies
-//! ```
-//!
-//! So the wrapped write is idempotent: the client retries it after a timeout like any
-//! idempotent command, queues it during an outage, and a durable journal replays it after
-//! a crash, each time with the same id. The first send that reaches the server applies
-//! it; every later one gets the recorded reply, marked
-//! [`applied_earlier`](Once::applied_earlier). `Timeout` is left only when the server
-//! stays out of reach until the call gives up.
-//!
-//! # What it promises
-//!
-//! - Within the record's lifetime ([`ExactlyOnceConfig::record_ttl`], a day by default):
-//!   a retry that arrives after the record expired applies the write again.
-//! - On one logical database: the record lives beside the data, in the same database,
-//!   and on a cluster in the same hash slot (the data key's hash tag, or the data key
-//!   itself as the tag: `counter` gets `counter{counter}:once:<id>`). Every key of one
-//!   call must share that slot, as for any script.
-//! - A failover to a replica that had not received the write yet loses the record with
-//!   the write: the retry then applies it on the new master, once.
-//!
-//! Each record is a key (the data key twice, when it has no hash tag, and the id) holding
-//! the msgpack of the replies, with an expiry: about 250 bytes of server memory for an
-//! `INCRBY` on a 35-byte key (`bench --scenario once`), for the record's lifetime. The
-//! script costs the server about 1.6 times a plain `INCRBY`'s CPU.
+//! The guide is on [`ExactlyOnceConfig`].
 
 use std::time::Duration;
 
@@ -49,7 +17,42 @@ use super::script::Script;
 pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The exactly-once mode of a client
-/// ([`ResilientClientBuilder::exactly_once`](crate::ResilientClientBuilder::exactly_once)).
+/// ([`ResilientClientBuilder::exactly_once`](crate::ResilientClientBuilder::exactly_once)),
+/// and what [`ResilientClient::execute_once`] does.
+///
+/// A write whose reply was lost (a timeout, a dropped connection) may or may not have
+/// run. For `SET` that does not matter, so it is retried; for `INCR`, `LPUSH` or `XADD *`
+/// it does, so it is not, and the caller is left with `Timeout`: maybe. In this mode the
+/// write carries a write id, and runs inside a script that, in one atomic step, applies it
+/// and records its id and its reply under a record key next to the data:
+///
+/// ```text
+/// record missing  ->  apply the commands, store msgpack(replies) at the record (PX ttl)
+/// record present  ->  apply nothing, answer the recorded replies
+/// ```
+///
+/// So the wrapped write is idempotent: the client retries it after a timeout like any
+/// idempotent command, queues it during an outage, and a durable journal replays it after
+/// a crash, each time with the same id. The first send that reaches the server applies
+/// it; every later one gets the recorded reply, marked
+/// [`applied_earlier`](Once::applied_earlier). `Timeout` is left only when the server
+/// stays out of reach until the call gives up.
+///
+/// # What it promises
+///
+/// - Within the record's lifetime ([`ExactlyOnceConfig::record_ttl`], a day by default):
+///   a retry that arrives after the record expired applies the write again.
+/// - On one logical database: the record lives beside the data, in the same database,
+///   and on a cluster in the same hash slot (the data key's hash tag, or the data key
+///   itself as the tag: `counter` gets `counter{counter}:once:<id>`). Every key of one
+///   call must share that slot, as for any script.
+/// - A failover to a replica that had not received the write yet loses the record with
+///   the write: the retry then applies it on the new master, once.
+///
+/// Each record is a key (the data key twice, when it has no hash tag, and the id) holding
+/// the msgpack of the replies, with an expiry: about 250 bytes of server memory for an
+/// `INCRBY` on a 35-byte key (`bench --scenario once`), for the record's lifetime. The
+/// script costs the server about 1.6 times a plain `INCRBY`'s CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, derive_setters::Setters)]
 #[setters(prefix = "with_")]
 #[non_exhaustive]
@@ -207,7 +210,7 @@ pub(crate) fn wrap(
 }
 
 impl ResilientClient {
-    /// Runs a write exactly once (see the [module docs](self)): under a fresh write id,
+    /// Runs a write exactly once (see [`ExactlyOnceConfig`]): under a fresh write id,
     /// retried with that same id after a timeout or a lost connection by the client's
     /// retry policy, the first send that reaches the server applying it and any later
     /// one answering its recorded reply ([`Once::applied_earlier`]).

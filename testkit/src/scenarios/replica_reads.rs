@@ -37,7 +37,7 @@ pub struct ReplicaReadsReport {
     pub replica_gets: u64,
     /// `GET`s the masters ran for it (0 when every read went to a replica).
     pub master_gets: u64,
-    /// Reads made from the kill until [`AFTER_PROMOTION`] after the replica's promotion.
+    /// Reads made from the kill until 2 s after the replica's promotion.
     pub reads_through_failover: u64,
     /// Of those, the reads that failed or returned anything but the value written.
     pub wrong_through_failover: u64,
