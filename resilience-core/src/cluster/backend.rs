@@ -112,7 +112,8 @@ pub(super) struct Shared {
     node_config: ConnectionConfig,
     seeds: Vec<Addr>,
     routes: RwLock<Arc<Routes>>,
-    /// Every node with a connection, by address; masters and the seed being read.
+    /// Every node the slot map names (masters and replicas, each connected on first use)
+    /// and the seed being read, by address.
     pool: Mutex<HashMap<Addr, Arc<Node>>>,
     pub(super) call_timeout: Duration,
     refreshing: AtomicBool,
