@@ -15,7 +15,7 @@ use super::node::{ConnectNode, Node};
 use super::read_policy::ReadPolicy;
 use super::redirect::Redirect;
 pub use super::replica_reads::ReplicaReadStats;
-use super::replica_reads::ReplicaReads;
+use super::replica_reads::{ReplicaReads, next_replica};
 use super::slot::hash_slot;
 use super::slot_map::{Addr, SlotMap, cluster_slots};
 
@@ -141,12 +141,7 @@ impl Routes {
     /// out at `now_ms`; `None` when it has none to offer.
     pub(super) fn replica_for(&self, slot: u16, now_ms: u64) -> Option<Arc<Node>> {
         let replicas = self.replicas.get(self.map.owner_index(slot))?;
-        let count = replicas.len();
-        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
-        (0..count)
-            .map(|i| &replicas[start.wrapping_add(i) % count])
-            .find(|node| !node.is_left_out(now_ms))
-            .cloned()
+        next_replica(replicas, &self.next_replica, now_ms)
     }
 }
 

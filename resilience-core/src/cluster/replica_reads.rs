@@ -1,7 +1,7 @@
 //! Reads answered by replicas: picking one, `READONLY`, and falling back to the master.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -65,6 +65,21 @@ impl ReplicaReads {
         counter.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::observe::REPLICA_READS, "served_by" => served_by).increment(1);
     }
+}
+
+/// The next of `replicas` not left out at `now_ms`, taking turns by `turn`: the one
+/// round-robin of the cluster router and the Sentinel reads.
+pub(super) fn next_replica(
+    replicas: &[Arc<Node>],
+    turn: &AtomicUsize,
+    now_ms: u64,
+) -> Option<Arc<Node>> {
+    let count = replicas.len();
+    let start = turn.fetch_add(1, Ordering::Relaxed);
+    (0..count)
+        .map(|i| &replicas[start.wrapping_add(i) % count])
+        .find(|node| !node.is_left_out(now_ms))
+        .cloned()
 }
 
 /// `READONLY`: lets a replica's connection answer reads of its master's slots.

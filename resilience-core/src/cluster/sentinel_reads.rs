@@ -14,7 +14,7 @@ use crate::{BackendError, Command, ConnectionConfig, ErrorKind, KvBackend, Value
 use super::backend::{Reply, Request};
 use super::node::{ConnectNode, Node};
 use super::read_policy::ReadPolicy;
-use super::replica_reads::{LEAVE_OUT_MS, ReplicaReadStats, ReplicaReads};
+use super::replica_reads::{LEAVE_OUT_MS, ReplicaReadStats, ReplicaReads, next_replica};
 
 /// How often the replica list is read again when nothing asked for it.
 const REFRESH_PERIOD: Duration = Duration::from_secs(10);
@@ -169,13 +169,7 @@ impl SentinelShared {
 
     /// The next replica not left out at `now_ms`, round-robin.
     fn next_replica(&self, now_ms: u64) -> Option<Arc<Node>> {
-        let replicas = self.replicas();
-        let count = replicas.len();
-        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
-        (0..count)
-            .map(|i| &replicas[start.wrapping_add(i) % count])
-            .find(|node| !node.is_left_out(now_ms))
-            .cloned()
+        next_replica(&self.replicas(), &self.next_replica, now_ms)
     }
 
     /// Asks the sentinels, in order, for the master's replicas; the first answer wins.

@@ -342,13 +342,7 @@ pub async fn cluster_chaos(
         report.ambiguous += ambiguous;
         report.unavailable += unavailable;
         report.ops += ok + ambiguous + unavailable;
-        let value = match read_back(&sharded, key).await? {
-            None => 0,
-            Some(bytes) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| format!("counter {key} is not a number"))?,
-        };
+        let value = read_counter(&sharded, key).await?;
         if value < ok || value > ok + ambiguous {
             report.problem(format!(
                 "counter {key} holds {value}: {ok} increments acknowledged, {ambiguous} timed out"
@@ -357,13 +351,7 @@ pub async fn cluster_chaos(
         }
     }
     for (key, acknowledged) in exact_keys.iter().zip(exact_acknowledged) {
-        let value = match read_back(&sharded, key).await? {
-            None => 0,
-            Some(bytes) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| format!("counter {key} is not a number"))?,
-        };
+        let value = read_counter(&sharded, key).await?;
         if value != acknowledged {
             report.problem(format!(
                 "exactly-once counter {key} holds {value}: {acknowledged} increments acknowledged"
@@ -611,6 +599,17 @@ async fn submit_loop(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     out
+}
+
+/// A counter's value (0 when absent), read with [`read_back`].
+async fn read_counter(sharded: &ShardedClient, key: &str) -> Result<u64, String> {
+    match read_back(sharded, key).await? {
+        None => Ok(0),
+        Some(bytes) => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| format!("counter {key} is not a number")),
+    }
 }
 
 /// `GET key`, retried until it answers (the cluster may still be settling).
