@@ -104,6 +104,12 @@ async fn connect(url: &str) -> RedisRsBackend {
 /// is the entry point of the child process, not a test of its own.
 #[test]
 fn journal_crash_child() {
+    run_as_child(child());
+}
+
+/// Runs `half` on a runtime of its own when this process is the parent's child
+/// (`JOURNAL_CRASH_CHILD` set); does nothing otherwise.
+fn run_as_child(half: impl std::future::Future<Output = ()>) {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
@@ -112,7 +118,7 @@ fn journal_crash_child() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(child());
+    runtime.block_on(half);
 }
 
 async fn child() {
@@ -273,15 +279,7 @@ const ONCE_COUNTER: &str = "crash:once";
 /// server is down, then replays them when it comes back, until it is killed.
 #[test]
 fn journal_crash_once_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(once_child());
+    run_as_child(once_child());
 }
 
 async fn once_child() {

@@ -17,7 +17,7 @@ use resilience_core::{Command, ConnectionConfig, ResilientClient, RetryPolicy, V
 
 use super::{BackendFuture, ScenarioFailure};
 use crate::proxy::{FaultProxy, ProxyMode};
-use crate::server::{ClusterProxies, RedisCluster, RedisServer};
+use crate::server::{ClusterProxies, RedisCluster};
 use resilience_core::hash_slot;
 
 /// How long the client waits for each reply.
@@ -103,17 +103,8 @@ pub async fn lost_reply_once<F>(connect: F) -> Result<ExactlyOnceReport, Scenari
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
-    let server = RedisServer::spawn().await?;
-    let proxy = FaultProxy::start(server.addr())
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
-    let direct = ResilientClient::builder_arc(
-        "exactly-once-direct",
-        connect(server.connection_config())
-            .await
-            .map_err(ScenarioFailure::Connect)?,
-    )
-    .build()?;
+    let (server, proxy, direct) =
+        super::lost_reply::proxied_server(&connect, "exactly-once-direct").await?;
     let through_proxy = server
         .connection_config()
         .with_host("127.0.0.1")

@@ -190,6 +190,29 @@ impl fmt::Display for LostReplyReport {
     }
 }
 
+/// A fresh server, a fault proxy in front of it, and a client (named `name`) that
+/// reaches the server directly, to read the truth behind the proxy's faults.
+pub(super) async fn proxied_server<F>(
+    connect: &F,
+    name: &str,
+) -> Result<(RedisServer, FaultProxy, ResilientClient), ScenarioFailure>
+where
+    F: Fn(ConnectionConfig) -> BackendFuture,
+{
+    let server = RedisServer::spawn().await?;
+    let proxy = FaultProxy::start(server.addr())
+        .await
+        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
+    let direct = ResilientClient::builder_arc(
+        name,
+        connect(server.connection_config())
+            .await
+            .map_err(ScenarioFailure::Connect)?,
+    )
+    .build()?;
+    Ok((server, proxy, direct))
+}
+
 /// Runs every family, and the control first (see the [module docs](self)).
 ///
 /// # Errors
@@ -206,17 +229,7 @@ pub async fn lost_reply<F>(connect: F) -> Result<LostReplyReport, ScenarioFailur
 where
     F: Fn(ConnectionConfig) -> BackendFuture,
 {
-    let server = RedisServer::spawn().await?;
-    let proxy = FaultProxy::start(server.addr())
-        .await
-        .map_err(|e| ScenarioFailure::Setup(format!("fault proxy: {e}")))?;
-    let direct = ResilientClient::builder_arc(
-        "lost-reply-direct",
-        connect(server.connection_config())
-            .await
-            .map_err(ScenarioFailure::Connect)?,
-    )
-    .build()?;
+    let (server, proxy, direct) = proxied_server(&connect, "lost-reply-direct").await?;
     let through_proxy = server
         .connection_config()
         .with_host("127.0.0.1")

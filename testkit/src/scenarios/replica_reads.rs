@@ -116,6 +116,21 @@ async fn write_all(backend: &dyn KvBackend) -> Result<(), String> {
     Ok(())
 }
 
+/// Connects with `base`'s nodes, short timeouts and `PreferReplica`, and writes every
+/// key (to the masters).
+async fn connect_and_write(
+    connect: &impl Fn(ConnectionConfig) -> BackendFuture,
+    base: ConnectionConfig,
+) -> Result<Arc<dyn KvBackend>, String> {
+    let config = base
+        .with_socket_timeout(Duration::from_millis(1000))
+        .with_socket_connect_timeout(Duration::from_millis(1000))
+        .with_read_policy(ReadPolicy::PreferReplica);
+    let backend = connect(config).await.map_err(|e| format!("connect: {e}"))?;
+    write_all(backend.as_ref()).await?;
+    Ok(backend)
+}
+
 /// Reads every key once; the reads that failed or returned another value, described.
 async fn read_all(backend: &dyn KvBackend) -> Vec<String> {
     let mut wrong = Vec::new();
@@ -146,13 +161,7 @@ pub async fn cluster_replica_reads(
     let mut cluster = RedisCluster::spawn()
         .await
         .map_err(|e| format!("could not start the cluster: {e}"))?;
-    let config = cluster
-        .connection_config()
-        .with_socket_timeout(Duration::from_millis(1000))
-        .with_socket_connect_timeout(Duration::from_millis(1000))
-        .with_read_policy(ReadPolicy::PreferReplica);
-    let backend: Arc<dyn KvBackend> = connect(config).await.map_err(|e| format!("connect: {e}"))?;
-    write_all(backend.as_ref()).await?;
+    let backend = connect_and_write(&connect, cluster.connection_config()).await?;
     // Every replica caught up with its master's writes.
     cluster
         .wait_ready(Duration::from_secs(10))
@@ -259,13 +268,7 @@ pub async fn sentinel_replica_reads(
     let deployment = SentinelDeployment::spawn()
         .await
         .map_err(|e| format!("could not start the deployment: {e}"))?;
-    let config = deployment
-        .connection_config()
-        .with_socket_timeout(Duration::from_millis(1000))
-        .with_socket_connect_timeout(Duration::from_millis(1000))
-        .with_read_policy(ReadPolicy::PreferReplica);
-    let backend: Arc<dyn KvBackend> = connect(config).await.map_err(|e| format!("connect: {e}"))?;
-    write_all(backend.as_ref()).await?;
+    let backend = connect_and_write(&connect, deployment.connection_config()).await?;
     // The replica has every write: WAIT for one replica's acknowledgement.
     let wait = Command::Raw {
         args: vec!["WAIT".into(), "1".into(), "5000".into()],
