@@ -137,7 +137,7 @@ pub(crate) fn script() -> Script {
 ///
 /// `InvalidInput` for a key with a `}` but no hash tag: no tag can hold it whole.
 pub(crate) fn record_key(key: &str, id: &WriteId) -> Result<String, Error> {
-    match hash_tag(key) {
+    match crate::cluster::hash_tag(key.as_bytes()) {
         Some(_) => Ok(format!("{key}:once:{}", id.as_str())),
         // `key{key}…`: the first braces hold the whole key, so the slot is the key's.
         None if !key.contains(['{', '}']) => Ok(format!("{key}{{{key}}}:once:{}", id.as_str())),
@@ -148,13 +148,6 @@ pub(crate) fn record_key(key: &str, id: &WriteId) -> Result<String, Error> {
              share its slot: give it a hash tag ({{tag}}rest)"
         ))),
     }
-}
-
-/// The hash tag of `key`: what is between its first `{` and the next `}`, if not empty.
-fn hash_tag(key: &str) -> Option<&str> {
-    let open = key.find('{')?;
-    let close = key[open + 1..].find('}')?;
-    (close > 0).then(|| &key[open + 1..open + 1 + close])
 }
 
 /// `cmds` as one exactly-once script call under write `id`.

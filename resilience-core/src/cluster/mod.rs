@@ -21,4 +21,5 @@ pub use read_policy::ReadPolicy;
 pub use router::ClientRouter;
 pub use sentinel_reads::SentinelReadBackend;
 pub use sharded::{ShardStats, ShardedClient, ShardedClientBuilder};
+pub(crate) use slot::hash_tag;
 pub use slot::{SLOT_COUNT, hash_slot, key_for_slot};

@@ -20,13 +20,14 @@ pub fn hash_slot(key: &[u8]) -> u16 {
 
 /// The bytes Redis hashes for `key` (its hash tag, if it has a non-empty one).
 fn hash_part(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{')
-        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
-        && len > 0
-    {
-        return &key[open + 1..open + 1 + len];
-    }
-    key
+    hash_tag(key).unwrap_or(key)
+}
+
+/// `key`'s hash tag: what is between its first `{` and the next `}`, when not empty.
+pub(crate) fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let len = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &key[open + 1..open + 1 + len])
 }
 
 /// CRC16/XMODEM (polynomial 0x1021, initial value 0), the CRC Redis Cluster uses; one
