@@ -63,7 +63,11 @@
 //!   reconnect attempt, and a command handed to fred then would wait out `socket_timeout`
 //!   and end as a `Timeout` although it was never written. fred's per-command `fail_fast`
 //!   covers the rest of the reconnect. Commands written before the connection was lost
-//!   fail with `Timeout` (they may have run) as soon as fred sees it closed;
+//!   fail with `Timeout` (they may have run) as soon as fred sees it closed, and so do
+//!   commands handed to fred in the moment before the backend heard of the loss: those
+//!   wait in fred's queue behind the reconnect, so each waiting call is ended when the
+//!   loss is heard (private module `link_watch`) instead of at `socket_timeout`; one still
+//!   queued is sent after the reconnect, which `Timeout`'s "it may have run" allows;
 //! - fred sends each command at most once (`max_command_attempts = 1`), so a non-idempotent
 //!   write is never applied twice by the driver: the core alone decides what to retry;
 //! - a connection whose replies stop for `socket_timeout` is closed and rebuilt
@@ -144,6 +148,7 @@
 mod classify;
 mod connect;
 mod link_state;
+mod link_watch;
 mod pubsub;
 mod reply;
 mod sentinel;
@@ -472,9 +477,10 @@ impl KvBackend for FredBackend {
         let cmd = match cmd {
             Command::Get { key } => {
                 return built_in_box(|| {
-                    self.inner
-                        .commands
-                        .get::<FredValue, _>(key)
+                    inner
+                        .link
+                        .pending
+                        .watch(inner.commands.get::<FredValue, _>(key))
                         .map(move |reply| typed_reply(inner, shape, reply, false))
                 });
             }
@@ -489,9 +495,16 @@ impl KvBackend for FredBackend {
                         SetCondition::IfExists => SetOptions::XX,
                     });
                     return built_in_box(|| {
-                        self.inner
-                            .commands
-                            .set::<FredValue, _, _>(key, value, expire, condition, options.get)
+                        inner
+                            .link
+                            .pending
+                            .watch(inner.commands.set::<FredValue, _, _>(
+                                key,
+                                value,
+                                expire,
+                                condition,
+                                options.get,
+                            ))
                             .map(move |reply| typed_reply(inner, shape, reply, !options.get))
                     });
                 }
@@ -509,9 +522,10 @@ impl KvBackend for FredBackend {
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
         built_in_box(|| {
-            self.inner
-                .commands
-                .custom_raw::<FredValue>(wire.cmd, wire.args)
+            inner
+                .link
+                .pending
+                .watch(inner.commands.custom_raw::<FredValue>(wire.cmd, wire.args))
                 .map(move |reply| match reply {
                     Ok(frame) => shape.canonicalize(reply::frame_to_value(frame)?),
                     Err(e) => Err(inner.link.explain(classify_error(&e))),
@@ -557,7 +571,9 @@ impl KvBackend for FredBackend {
         if atomic {
             queue(&queued, translate::exec()).await?;
         }
-        let value = self.classified(pipeline.all::<FredValue>()).await?;
+        let value = self
+            .classified(self.inner.link.pending.watch(pipeline.all::<FredValue>()))
+            .await?;
         let value = if atomic { exec_reply(value, n)? } else { value };
         batch_results(&shapes, value)
     }

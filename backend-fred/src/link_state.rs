@@ -23,13 +23,17 @@
 //!   connection attempt was refused for its credentials.
 //!
 //! One window remains: a command handed to fred between the connection closing and the
-//! error-log task hearing of it (microseconds) waits as before and ends as `Timeout`.
+//! error-log task hearing of it. It cannot be refused, because it was already handed over;
+//! instead, when the task hears of the loss, it ends every call still waiting on fred as
+//! `Timeout` at once (`link_watch`), rather than at fred's timeout seconds later.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use resilience_core::{BackendError, ErrorKind};
+
+use crate::link_watch::PendingCalls;
 
 /// The backend's account of fred's connection (see the module docs).
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub(crate) struct LinkState {
     refused: AtomicBool,
     /// The refusal, as classified (its message is the server's, never the password).
     last: Mutex<Option<BackendError>>,
+    /// The calls waiting on fred, ended when the connection is lost (see `link_watch`).
+    pub(crate) pending: PendingCalls,
 }
 
 impl Default for LinkState {
@@ -53,6 +59,7 @@ impl Default for LinkState {
             epoch: Instant::now(),
             refused: AtomicBool::new(false),
             last: Mutex::new(None),
+            pending: PendingCalls::default(),
         }
     }
 }
@@ -70,6 +77,7 @@ impl LinkState {
         if !self.down.swap(true, Ordering::AcqRel) {
             let since = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
             self.down_since_us.store(since, Ordering::Release);
+            self.pending.lost();
         }
     }
 
