@@ -82,6 +82,7 @@ impl Index {
 /// <ns>:{<tier>:<agent_id>}:mem:<memory_id>   string: one entry (see the codec module)
 /// <ns>:{<tier>:<agent_id>}:index             sorted set, every score 0: the agent's indexes
 /// <ns>:{<tier>:<agent_id>}:vectors           string: the embeddings, packed for search
+/// <ns>:{<tier>:<agent_id>}:postings          string: their words, packed for text scoring
 /// ```
 ///
 /// The index holds four members per entry, each a one-letter dimension, a fixed-width
@@ -113,6 +114,9 @@ pub struct AgentKeys {
     pub index: String,
     /// The string of packed embeddings that similarity searches read.
     pub vectors: String,
+    /// The string of packed words (terms and counts) of the memories with an embedding,
+    /// which similarity searches with a text term read.
+    pub postings: String,
 }
 
 impl AgentKeys {
@@ -124,6 +128,7 @@ impl AgentKeys {
             entry_prefix: format!("{base}mem:"),
             index: format!("{base}index"),
             vectors: format!("{base}vectors"),
+            postings: format!("{base}postings"),
         }
     }
 
@@ -137,7 +142,11 @@ impl AgentKeys {
 
     /// Every key this agent can have, with `ids`' entries: for tests and tooling.
     pub fn all_with(&self, ids: &[String]) -> Vec<String> {
-        let mut keys = vec![self.index.clone(), self.vectors.clone()];
+        let mut keys = vec![
+            self.index.clone(),
+            self.vectors.clone(),
+            self.postings.clone(),
+        ];
         keys.extend(ids.iter().map(|id| self.entry(id)));
         keys
     }

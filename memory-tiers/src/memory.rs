@@ -42,9 +42,11 @@ impl TieredMemoryBuilder {
         self
     }
 
-    /// The byte budget of the local replica of vector blocks that similarity searches keep,
-    /// so a warm search fetches only what was appended since the last one (default
-    /// 128 MiB; 0 turns it off, and every search fetches whole blocks). See
+    /// The byte budget of the local replica of vector blocks (and, for searches with a
+    /// text term, postings blocks) that similarity searches keep, so a warm search
+    /// fetches only what was appended since the last one (default 128 MiB; 0 turns it
+    /// off, and every search fetches whole blocks). The text indexes built from the
+    /// postings blocks have a budget of the same size of their own. See
     /// [`TieredMemory::vector_replica_bytes`].
     pub fn vector_replica_bytes(mut self, budget: u64) -> Self {
         self.vector_replica_bytes = budget;
@@ -161,7 +163,8 @@ pub struct TieredMemory {
 }
 
 impl TieredMemory {
-    /// Bytes of vector blocks the local replica holds now (0 when it is off). The gauge
+    /// Bytes the local replica holds now: vector and postings blocks, and the text
+    /// indexes' estimated size (0 when it is off). The gauge
     /// `memory_tiers_vector_replica_bytes` reports it as of the last block kept.
     pub fn vector_replica_bytes(&self) -> u64 {
         self.inner

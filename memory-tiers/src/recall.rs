@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
 use bytes::Bytes;
-use resilience_core::{Command, Value};
+use resilience_core::{Command, Pipeline, Value};
 use ulid::Ulid;
 
 use crate::agent::AgentMemory;
@@ -17,11 +17,15 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::index;
 use crate::keys::Index;
+use crate::postings::PostingsBlock;
 use crate::replica::Plan;
+use crate::scoring::Scoring;
+use crate::text_index::TextIndex;
 use crate::tier::{MAX_QUERY_LIMIT, Query, TierHandle};
 use crate::vectors::{self, Block, Scorer};
 
-/// A memory found by [`AgentMemory::similar`], with its cosine similarity to the query.
+/// A memory found by [`AgentMemory::similar`] (with its cosine similarity to the query) or
+/// [`AgentMemory::similar_scored`] (with its score).
 ///
 /// A similarity search reads each tier's vector block with one `GET` (see the `vectors`
 /// module), scores every live record against the query in Rust, exactly (cosine; IM's
@@ -38,7 +42,7 @@ use crate::vectors::{self, Block, Scorer};
 #[non_exhaustive]
 pub struct Scored {
     /// Cosine similarity, in [-1, 1] (IM's quantized vectors score within about 0.01 of
-    /// their exact value).
+    /// their exact value); from [`AgentMemory::similar_scored`], the weighted score.
     pub score: f32,
     /// The memory and where it was found.
     pub memory: Retrieved,
@@ -47,8 +51,11 @@ pub struct Scored {
 /// A scored record, best first in a [`BinaryHeap`]: higher score, then lower id.
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
+    /// The score, or while the entry is unread an upper bound of it.
     score: f32,
     id: Ulid,
+    /// Every term of the score but importance (see `scoring`).
+    partial: f32,
 }
 
 impl PartialEq for Candidate {
@@ -79,6 +86,118 @@ fn batch_for(missing: usize) -> usize {
     (missing * 2).max(16)
 }
 
+/// A found entry, with its exact score, ranked like a [`Candidate`].
+#[derive(Debug)]
+struct Found {
+    rank: Candidate,
+    entry: MemoryEntry,
+}
+
+impl PartialEq for Found {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for Found {}
+
+impl PartialOrd for Found {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Found {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank.cmp(&other.rank)
+    }
+}
+
+/// How one block (vectors or postings) is read in a search's round trip: whole, or, when
+/// the replica holds a copy, as its header, length and what was appended since.
+struct BlockRead<'k> {
+    key: &'k str,
+    plan: Plan,
+}
+
+impl<'k> BlockRead<'k> {
+    fn plan(tier: &TierHandle, key: &'k str) -> Self {
+        let plan = match &tier.shared.replica {
+            Some(replica) => replica.plan(key),
+            None => Plan::Whole,
+        };
+        BlockRead { key, plan }
+    }
+
+    fn is_delta(&self) -> bool {
+        matches!(self.plan, Plan::Delta { .. })
+    }
+
+    /// Adds its commands to the search's round trip.
+    fn push(&self, pipe: &mut Pipeline) {
+        let key = self.key.to_owned();
+        match &self.plan {
+            Plan::Whole => {
+                pipe.push(Command::Get { key });
+            }
+            Plan::Delta { held, .. } => {
+                pipe.push(Command::Getrange {
+                    key: key.clone(),
+                    start: 0,
+                    end: vectors::HEADER_LEN as i64 - 1,
+                });
+                pipe.push(Command::Strlen { key: key.clone() });
+                pipe.push(Command::Getrange {
+                    key,
+                    start: held.len() as i64,
+                    end: -1,
+                });
+            }
+        }
+    }
+
+    /// The block, from its replies (and a second round trip when the copy held was
+    /// compacted or made again since).
+    async fn finish(
+        self,
+        tier: &TierHandle,
+        replies: &mut impl Iterator<Item = Value>,
+    ) -> Result<Option<Bytes>> {
+        let missing = || Error::Corrupt("block reply missing".to_owned());
+        match self.plan {
+            Plan::Whole => {
+                let block = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                tier.keep_block(self.key, block.as_ref());
+                Ok(block)
+            }
+            Plan::Delta { held, generation } => {
+                let header = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                let len = replies.next().ok_or_else(missing)?.into_int()?;
+                let tail = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
+                let replica = tier.shared.replica.as_ref().ok_or_else(missing)?;
+                let header = header.unwrap_or_default();
+                // A block shorter than the copy is not the one the copy was taken from.
+                let shrunk = usize::try_from(len).map_or(true, |len| len < held.len());
+                let patched = if shrunk && !header.is_empty() {
+                    None
+                } else {
+                    replica.apply_delta(
+                        self.key,
+                        held,
+                        generation,
+                        &header,
+                        tail.as_deref().unwrap_or_default(),
+                    )
+                };
+                match patched {
+                    Some(block) => Ok(Some(block)),
+                    None => tier.read_block(self.key).await,
+                }
+            }
+        }
+    }
+}
+
 impl TierHandle {
     /// The index range a filter runs on the server, as lexicographic bounds; `None` when no
     /// value can be in it.
@@ -92,48 +211,33 @@ impl TierHandle {
         }
     }
 
-    /// The `k` entries of this tier most similar to `query` (unit length) that `filter`
-    /// matches, best first, with their scores.
+    /// The `k` entries of this tier that `filter` matches with the best scores under
+    /// `scoring` against `query` (unit length), best first, with their scores.
     pub(crate) async fn similar(
         &self,
         query: &[f32],
         k: usize,
         filter: &Filter,
+        scoring: &Scoring,
     ) -> Result<Vec<(f32, MemoryEntry)>> {
         let Some(range) = Self::filter_range(filter) else {
             return Ok(Vec::new());
         };
-        let plan = match &self.shared.replica {
-            Some(replica) => replica.plan(&self.keys.vectors),
-            None => Plan::Whole,
-        };
-        // One round trip: the block (whole, or its header, length and what was appended
+        let text = scoring.text_terms();
+        let vectors = BlockRead::plan(self, &self.keys.vectors);
+        let postings = text
+            .is_some()
+            .then(|| BlockRead::plan(self, &self.keys.postings));
+        // One round trip: each block (whole, or its header, length and what was appended
         // since the copy held, atomically) and, for a filter, the index range.
-        let mut pipe = match plan {
-            Plan::Whole => self.client.pipeline(),
-            Plan::Delta { .. } => self.client.transaction(),
+        let mut pipe = if vectors.is_delta() || postings.as_ref().is_some_and(BlockRead::is_delta) {
+            self.client.transaction()
+        } else {
+            self.client.pipeline()
         };
-        match &plan {
-            Plan::Whole => {
-                pipe.push(Command::Get {
-                    key: self.keys.vectors.clone(),
-                });
-            }
-            Plan::Delta { held, .. } => {
-                pipe.push(Command::Getrange {
-                    key: self.keys.vectors.clone(),
-                    start: 0,
-                    end: vectors::HEADER_LEN as i64 - 1,
-                });
-                pipe.push(Command::Strlen {
-                    key: self.keys.vectors.clone(),
-                });
-                pipe.push(Command::Getrange {
-                    key: self.keys.vectors.clone(),
-                    start: held.len() as i64,
-                    end: -1,
-                });
-            }
+        vectors.push(&mut pipe);
+        if let Some(postings) = &postings {
+            postings.push(&mut pipe);
         }
         if let Some((lo, hi)) = &range {
             pipe.push(self.range_page(lo, hi, false, MAX_QUERY_LIMIT));
@@ -142,38 +246,10 @@ impl TierHandle {
             .execute_with_retry(self.client.retry_policy())
             .await?
             .into_iter();
-        let missing = || Error::Corrupt("vector block reply missing".to_owned());
-        let block = match plan {
-            Plan::Whole => {
-                let block = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
-                self.keep_block(block.as_ref());
-                block
-            }
-            Plan::Delta { held, generation } => {
-                let header = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
-                let len = replies.next().ok_or_else(missing)?.into_int()?;
-                let tail = replies.next().ok_or_else(missing)?.into_opt_bytes()?;
-                let replica = self.shared.replica.as_ref().ok_or_else(missing)?;
-                let header = header.unwrap_or_default();
-                // A block shorter than the copy is not the one the copy was taken from.
-                let shrunk = usize::try_from(len).map_or(true, |len| len < held.len());
-                let patched = if shrunk && !header.is_empty() {
-                    None
-                } else {
-                    replica.apply_delta(
-                        &self.keys.vectors,
-                        held,
-                        generation,
-                        &header,
-                        tail.as_deref().unwrap_or_default(),
-                    )
-                };
-                match patched {
-                    Some(block) => Some(block),
-                    // Compacted or made again since: a second round trip, for the whole block.
-                    None => self.read_block().await?,
-                }
-            }
+        let block = vectors.finish(self, &mut replies).await?;
+        let postings = match postings {
+            Some(read) => read.finish(self, &mut replies).await?,
+            None => None,
         };
         let block = match block {
             Some(block) if !block.is_empty() => block,
@@ -192,29 +268,66 @@ impl TierHandle {
         };
         let now_ms = self.now_ms();
         let ttl_ms = self.shared.settings.ttl.as_millis() as u64;
+        // Entries expire the tier's TTL after creation, which is their id's time.
+        let searched = |id: Ulid| {
+            id.timestamp_ms().saturating_add(ttl_ms) >= now_ms
+                && allowed.as_ref().is_none_or(|a| a.contains(&id))
+        };
+        let bm25 = match (&text, &postings) {
+            (Some(words), Some(postings)) if !postings.is_empty() => {
+                self.text_scores(postings, words, searched)?
+            }
+            _ => Default::default(),
+        };
+        let plain = scoring.is_plain_cosine();
         let block = Block::parse(&block)?;
         let mut scorer = Scorer::new(query);
         let mut candidates = Vec::new();
         for record in block.records() {
             let record = record?;
-            // Entries expire the tier's TTL after creation, which is their id's time.
-            let expired = record.id.timestamp_ms().saturating_add(ttl_ms) < now_ms;
-            if expired || allowed.as_ref().is_some_and(|a| !a.contains(&record.id)) {
+            if !searched(record.id) {
                 continue;
             }
-            candidates.push(Candidate {
-                score: scorer.score(&record)?,
-                id: record.id,
+            let cosine = scorer.score(&record)?;
+            candidates.push(if plain {
+                Candidate {
+                    score: cosine,
+                    id: record.id,
+                    partial: cosine,
+                }
+            } else {
+                let age_ms = now_ms.saturating_sub(record.id.timestamp_ms());
+                let text = bm25.get(&record.id).copied().unwrap_or(0.0);
+                let partial = scoring.partial(cosine, text, age_ms);
+                Candidate {
+                    // Importance is read with the entry: rank by its upper bound.
+                    score: scoring.with_importance_of(partial, 1.0),
+                    id: record.id,
+                    partial,
+                }
             });
         }
-        let mut candidates = BinaryHeap::from(candidates);
+        let mut pending = BinaryHeap::from(candidates);
+        let mut found: BinaryHeap<Found> = BinaryHeap::new();
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(k);
-        while out.len() < k && !candidates.is_empty() {
+        loop {
+            // A found entry's score is exact; it is final once no candidate left could
+            // score above it (a candidate's score is an upper bound).
+            while out.len() < k
+                && let Some(best) = found.peek()
+                && pending.peek().is_none_or(|next| best.rank >= *next)
+                && let Some(best) = found.pop()
+            {
+                out.push((best.rank.score, best.entry));
+            }
+            if out.len() >= k || pending.is_empty() {
+                break;
+            }
             let want = batch_for(k - out.len());
             let mut batch = Vec::with_capacity(want);
             while batch.len() < want
-                && let Some(c) = candidates.pop()
+                && let Some(c) = pending.pop()
             {
                 if seen.insert(c.id) {
                     batch.push(c);
@@ -230,28 +343,58 @@ impl TierHandle {
                     continue;
                 };
                 if let Some(entry) = self.decode_live(c.id, &stored, now_ms)?
-                    && out.len() < k
                     && filter.matches(&entry)
                 {
-                    out.push((c.score, entry));
+                    let score = if plain {
+                        c.score
+                    } else {
+                        scoring.with_importance_of(c.partial, entry.metadata.importance_score)
+                    };
+                    found.push(Found {
+                        rank: Candidate {
+                            score,
+                            id: c.id,
+                            partial: c.partial,
+                        },
+                        entry,
+                    });
                 }
             }
         }
         Ok(out)
     }
 
-    /// The whole vector block, read alone (after a compaction changed its generation),
-    /// and kept in the replica.
-    async fn read_block(&self) -> Result<Option<Bytes>> {
-        let block = self.client.get(self.keys.vectors.clone()).await?;
-        self.keep_block(block.as_ref());
+    /// BM25 of `words` for this tier's memories in the postings block `block` (see
+    /// `scoring`), from the replica's text index of it, or from an index of its own when
+    /// there is no replica.
+    fn text_scores(
+        &self,
+        block: &[u8],
+        words: &[u64],
+        searched: impl Fn(Ulid) -> bool,
+    ) -> Result<rustc_hash::FxHashMap<Ulid, f32>> {
+        match &self.shared.replica {
+            Some(replica) => replica.text_scores(&self.keys.postings, block, words, searched),
+            None => {
+                let mut index = TextIndex::default();
+                index.catch_up(block)?;
+                Ok(index.bm25(words, searched))
+            }
+        }
+    }
+
+    /// A whole block, read alone (after a compaction changed its generation), and kept
+    /// in the replica.
+    async fn read_block(&self, key: &str) -> Result<Option<Bytes>> {
+        let block = self.client.get(key.to_owned()).await?;
+        self.keep_block(key, block.as_ref());
         Ok(block)
     }
 
     /// Holds a block read whole in the replica (when there is one).
-    fn keep_block(&self, block: Option<&Bytes>) {
+    fn keep_block(&self, key: &str, block: Option<&Bytes>) {
         if let (Some(replica), Some(block)) = (&self.shared.replica, block) {
-            replica.keep(&self.keys.vectors, block.clone());
+            replica.keep(key, block.clone());
         }
     }
 
@@ -303,9 +446,14 @@ impl TierHandle {
         pipe.push(Command::Get {
             key: self.keys.vectors.clone(),
         })
-        .push(self.range_page(&lo, &hi, false, MAX_QUERY_LIMIT));
+        .push(self.range_page(&lo, &hi, false, MAX_QUERY_LIMIT))
+        .push(Command::Get {
+            key: self.keys.postings.clone(),
+        });
         let mut replies = pipe.execute().await?.into_iter();
-        let (Some(block), Some(members)) = (replies.next(), replies.next()) else {
+        let (Some(block), Some(members), Some(postings)) =
+            (replies.next(), replies.next(), replies.next())
+        else {
             return Err(Error::Corrupt("compaction replies missing".to_owned()));
         };
         let Some(block) = block.into_opt_bytes()? else {
@@ -316,13 +464,40 @@ impl TierHandle {
             .iter()
             .map(|m| index::parse_expiry_member(m.as_bytes()).map(|(_, id)| id))
             .collect::<Result<HashSet<Ulid>>>()?;
+        // The postings block lists the same memories: compacted to the same live set.
+        if let Some(postings) = postings.into_opt_bytes()? {
+            let parsed = PostingsBlock::parse(&postings)?;
+            if let Some(compacted) = crate::postings::compacted(&parsed, &live)? {
+                self.swap_compacted(
+                    &self.keys.postings,
+                    parsed.header,
+                    postings.len(),
+                    compacted,
+                )
+                .await?;
+            }
+        }
         let parsed = Block::parse(&block)?;
         let Some(compacted) = vectors::compacted(&parsed, &live)? else {
             return Ok(false);
         };
+        self.swap_compacted(&self.keys.vectors, parsed.header, block.len(), compacted)
+            .await
+    }
+
+    /// Replaces the block at `key`, read as `len` bytes under `header`, with `compacted`
+    /// plus whatever was appended since, unless another compaction ran first. Returns
+    /// whether it replaced it.
+    async fn swap_compacted(
+        &self,
+        key: &str,
+        header: &[u8],
+        len: usize,
+        compacted: Vec<u8>,
+    ) -> Result<bool> {
         let args = vec![
-            Bytes::copy_from_slice(parsed.header),
-            Bytes::from(block.len().to_string()),
+            Bytes::copy_from_slice(header),
+            Bytes::from(len.to_string()),
             Bytes::from(compacted),
             Bytes::from(self.index_ttl_ms().to_string()),
         ];
@@ -330,7 +505,7 @@ impl TierHandle {
             .client
             .eval(
                 &self.shared.scripts.compact_vectors,
-                vec![self.keys.vectors.clone()],
+                vec![key.to_owned()],
                 args,
             )
             .await?
@@ -388,15 +563,44 @@ impl AgentMemory {
     ///
     /// Cancel safe: a read; dropping the future changes nothing.
     pub async fn similar(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Scored>> {
+        self.similar_scored(query, k, filter, &Scoring::cosine())
+            .await
+    }
+
+    /// The `k` memories across STM and IM that `filter` matches with the best scores under
+    /// `scoring`, best first: a weighted sum of cosine similarity to `query`, BM25 of a
+    /// text, recency and importance, exact for that formula (see [`Scoring`]), ties broken
+    /// by memory id, a memory in both tiers once. [`similar`](Self::similar) is this with
+    /// [`Scoring::cosine`].
+    ///
+    /// Text scoring reads each tier's postings block beside its vector block (held in the
+    /// local replica like it); BM25's statistics are each tier's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`similar`](Self::similar); a negative or non-finite weight, a zero half-life or
+    /// a text without words is [`Error::InvalidInput`], before anything is sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a read; dropping the future changes nothing.
+    pub async fn similar_scored(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+        scoring: &Scoring,
+    ) -> Result<Vec<Scored>> {
         filter.check()?;
+        scoring.check()?;
         let query = unit_query(query, self.inner.embedding_dimension())?;
         let k = k.min(MAX_QUERY_LIMIT);
         if k == 0 {
             return Ok(Vec::new());
         }
         let (stm, im) = tokio::join!(
-            self.stm.similar(&query, k, filter),
-            self.im.similar(&query, k, filter)
+            self.stm.similar(&query, k, filter, scoring),
+            self.im.similar(&query, k, filter, scoring)
         );
         match (stm, im) {
             (Ok(s), Ok(i)) => {
@@ -407,7 +611,7 @@ impl AgentMemory {
             }
             (Err(e), _) | (_, Err(e)) => {
                 let fb = self.fallback_or(e)?;
-                let found = fb.similar(&query, k, filter).await?;
+                let found = fb.similar(&query, k, filter, scoring).await?;
                 Ok(merge_scored(scored(found, Source::Fallback).collect(), k))
             }
         }
@@ -483,6 +687,7 @@ mod tests {
         let c = |score, id: u128| Candidate {
             score,
             id: Ulid::from(id),
+            partial: score,
         };
         let mut heap = BinaryHeap::from(vec![c(0.5, 3), c(0.9, 9), c(0.5, 1), c(-1.0, 0)]);
         let order: Vec<u128> = std::iter::from_fn(|| heap.pop())

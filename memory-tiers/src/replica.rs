@@ -16,6 +16,10 @@
 //! the replica saves bytes on the wire and server CPU, never exactness. Whether a record's
 //! memory still exists is decided afterwards by reading its entry, as without a replica.
 //!
+//! Postings blocks (the words searches with a text term score, see `postings`) are held
+//! and patched the same way, and each has a text index parsed from it (see
+//! `text_index`), extended with what each patch appended.
+//!
 //! The replica is bounded by bytes: a least-recently-used cache weighted by each block's
 //! length ([moka]), its budget set by
 //! [`TieredMemoryBuilder::vector_replica_bytes`](crate::TieredMemoryBuilder::vector_replica_bytes)
@@ -24,9 +28,15 @@
 //!
 //! [moka]: https://docs.rs/moka
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use ulid::Ulid;
+
+use crate::error::Result;
+use crate::text_index::TextIndex;
 
 /// The byte budget of the replica by default: 128 MiB, some 300,000 IM vectors at
 /// dimension 384.
@@ -36,6 +46,15 @@ pub(crate) const DEFAULT_BUDGET: u64 = 128 << 20;
 #[derive(Debug)]
 pub(crate) struct VectorReplica {
     blocks: moka::sync::Cache<String, Bytes>,
+    /// The text index of each postings block held, bounded by the same budget again.
+    indexes: moka::sync::Cache<String, Arc<IndexSlot>>,
+}
+
+/// One postings block's text index, and its weight as last measured.
+#[derive(Debug, Default)]
+pub(crate) struct IndexSlot {
+    index: Mutex<TextIndex>,
+    weight: AtomicUsize,
 }
 
 /// How a search gets a block it may hold.
@@ -57,13 +76,19 @@ impl VectorReplica {
                     u32::try_from(block.len()).unwrap_or(u32::MAX)
                 })
                 .build(),
+            indexes: moka::sync::Cache::builder()
+                .max_capacity(budget)
+                .weigher(|_key: &String, slot: &Arc<IndexSlot>| {
+                    u32::try_from(slot.weight.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
+                })
+                .build(),
         })
     }
 
     /// How to read the block at `key`.
     pub(crate) fn plan(&self, key: &str) -> Plan {
         match self.blocks.get(key) {
-            Some(held) => match crate::vectors::generation_of(&held) {
+            Some(held) => match crate::packed::generation_of(&held) {
                 Some(generation) => Plan::Delta { held, generation },
                 None => Plan::Whole,
             },
@@ -86,7 +111,7 @@ impl VectorReplica {
             self.blocks.invalidate(key);
             return Some(Bytes::new());
         }
-        if crate::vectors::generation_of(header) != Some(generation) {
+        if crate::packed::generation_of(header) != Some(generation) {
             return None;
         }
         if tail.is_empty() {
@@ -103,16 +128,47 @@ impl VectorReplica {
     /// Holds `block` as the current copy of `key` (a whole read).
     pub(crate) fn keep(&self, key: &str, block: Bytes) {
         self.blocks.insert(key.to_owned(), block);
-        // The size as last settled: settling moka's pending work here would put it on
-        // every search that grows a copy.
-        metrics::gauge!("memory_tiers_vector_replica_bytes")
-            .set(self.blocks.weighted_size() as f64);
+        self.report_size();
     }
 
-    /// Bytes held now (after pending evictions are applied).
+    /// BM25 of `words` over the postings block `block` of `key` (see
+    /// [`TextIndex::bm25`]), from the text index kept for it, brought up to `block` first
+    /// (only what was appended since it last looked is parsed).
+    pub(crate) fn text_scores(
+        &self,
+        key: &str,
+        block: &[u8],
+        words: &[u64],
+        searched: impl Fn(Ulid) -> bool,
+    ) -> Result<FxHashMap<Ulid, f32>> {
+        let slot = self
+            .indexes
+            .get_with_by_ref(key, || Arc::new(IndexSlot::default()));
+        let (scores, weight) = {
+            let mut index = slot.index.lock().unwrap_or_else(PoisonError::into_inner);
+            index.catch_up(block)?;
+            (index.bm25(words, searched), index.weight())
+        };
+        if slot.weight.swap(weight, Ordering::Relaxed) != weight {
+            // Weighed again at its new size.
+            self.indexes.insert(key.to_owned(), slot);
+            self.report_size();
+        }
+        Ok(scores)
+    }
+
+    /// The gauge, with the size as last settled: settling moka's pending work here would
+    /// put it on every search that grows a copy.
+    fn report_size(&self) {
+        metrics::gauge!("memory_tiers_vector_replica_bytes")
+            .set((self.blocks.weighted_size() + self.indexes.weighted_size()) as f64);
+    }
+
+    /// Bytes held now, blocks and text indexes (after pending evictions are applied).
     pub(crate) fn bytes(&self) -> u64 {
         self.blocks.run_pending_tasks();
-        self.blocks.weighted_size()
+        self.indexes.run_pending_tasks();
+        self.blocks.weighted_size() + self.indexes.weighted_size()
     }
 }
 

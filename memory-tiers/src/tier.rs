@@ -20,7 +20,9 @@ use crate::filter::Filter;
 use crate::hooks::{Hooks, MemoryEventKind};
 use crate::index;
 use crate::keys::{AgentKeys, Index};
+use crate::postings;
 use crate::scripts::ScriptSet;
+use crate::text::Terms;
 use crate::vectors;
 
 /// The most entries one query returns from one tier; larger limits are lowered to it. A
@@ -304,6 +306,38 @@ impl TierHandle {
                 ),
                 Command::Pexpire {
                     key: vectors.clone(),
+                    millis: index_ttl,
+                    condition: None,
+                },
+            ]);
+            // The memory's words, for text scoring, the same way (see `postings`).
+            let postings = &self.keys.postings;
+            let dropped: &[String] = if s.level == CompressionLevel::None {
+                &[]
+            } else {
+                &s.transient
+            };
+            let terms = Terms::of_content(&entry.content, dropped);
+            commands.extend([
+                Command::Set {
+                    key: postings.clone(),
+                    value: Bytes::copy_from_slice(&postings::header(
+                        u128::from(entry.memory_id) as u64
+                    )),
+                    options: SetOptions::default().with_condition(SetCondition::IfNotExists),
+                },
+                raw(
+                    vec![
+                        word(b"APPEND"),
+                        arg(postings),
+                        Bytes::from(postings::record(entry.memory_id, &terms)),
+                    ],
+                    postings,
+                    true,
+                    true,
+                ),
+                Command::Pexpire {
+                    key: postings.clone(),
                     millis: index_ttl,
                     condition: None,
                 },

@@ -27,11 +27,11 @@ use ulid::Ulid;
 
 use crate::embedding::{StoredEmbedding, WideQuery, cosine_f32, inv_norm_i8};
 use crate::error::{Error, Result};
+use crate::packed::{self, Packed};
 
 /// Bytes of the block header.
-pub(crate) const HEADER_LEN: usize = 10;
-const MAGIC: u8 = b'V';
-const VERSION: u8 = 1;
+pub(crate) const HEADER_LEN: usize = packed::HEADER_LEN;
+const MAGIC: u8 = packed::VECTORS;
 const KIND_F32: u8 = 1;
 const KIND_I8: u8 = 2;
 /// Id, kind and dimension.
@@ -39,21 +39,7 @@ const RECORD_HEAD: usize = 16 + 1 + 2;
 
 /// The header of a block at `generation`.
 pub(crate) fn header(generation: u64) -> [u8; HEADER_LEN] {
-    let mut h = [0; HEADER_LEN];
-    h[0] = MAGIC;
-    h[1] = VERSION;
-    h[2..].copy_from_slice(&generation.to_be_bytes());
-    h
-}
-
-/// The generation in a block's header, or `None` when `bytes` does not start with one.
-pub(crate) fn generation_of(bytes: &[u8]) -> Option<u64> {
-    let header: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
-    (header[0] == MAGIC && header[1] == VERSION).then(|| {
-        let mut generation = [0; 8];
-        generation.copy_from_slice(&header[2..]);
-        u64::from_be_bytes(generation)
-    })
+    packed::header(MAGIC, generation)
 }
 
 /// The record of `embedding` for memory `id`. An embedding is at most `u16::MAX` wide
@@ -90,64 +76,37 @@ pub(crate) struct Record<'a> {
     bytes: &'a [u8],
 }
 
-/// A parsed block.
+/// A parsed block (its header and generation through [`Packed`]).
 #[derive(Debug)]
-pub(crate) struct Block<'a> {
-    /// The header as stored.
-    pub(crate) header: &'a [u8],
-    pub(crate) generation: u64,
-    records: &'a [u8],
+pub(crate) struct Block<'a>(Packed<'a>);
+
+impl<'a> std::ops::Deref for Block<'a> {
+    type Target = Packed<'a>;
+
+    fn deref(&self) -> &Packed<'a> {
+        &self.0
+    }
 }
 
 fn corrupt(what: &str) -> Error {
-    Error::Corrupt(format!("vector block: {what}"))
+    packed::corrupt("vector block", what)
 }
 
 impl<'a> Block<'a> {
     /// Reads a block's header; records are read as they are iterated.
     pub(crate) fn parse(block: &'a [u8]) -> Result<Block<'a>> {
-        if block.len() < HEADER_LEN || block[0] != MAGIC {
-            return Err(corrupt("no header"));
-        }
-        if block[1] != VERSION {
-            return Err(corrupt(&format!(
-                "version {} (this build reads {VERSION})",
-                block[1]
-            )));
-        }
-        let mut generation = [0; 8];
-        generation.copy_from_slice(&block[2..HEADER_LEN]);
-        Ok(Block {
-            header: &block[..HEADER_LEN],
-            generation: u64::from_be_bytes(generation),
-            records: &block[HEADER_LEN..],
-        })
+        Packed::parse(block, MAGIC, "vector block").map(Block)
     }
 
     /// The records in the order they were appended; a truncated or unknown record is
     /// [`Error::Corrupt`].
     pub(crate) fn records(&self) -> impl Iterator<Item = Result<Record<'a>>> + 'a {
-        let mut rest = self.records;
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let parsed = next_record(rest);
-            match &parsed {
-                Ok((_, after)) => rest = after,
-                Err(_) => rest = &[],
-            }
-            Some(parsed.map(|(r, _)| r))
-        })
+        self.0.records(next_record)
     }
 }
 
 fn next_record(rest: &[u8]) -> Result<(Record<'_>, &[u8])> {
-    if rest.len() < RECORD_HEAD {
-        return Err(corrupt("truncated record"));
-    }
-    let mut id = [0; 16];
-    id.copy_from_slice(&rest[..16]);
+    let id = packed::record_id(rest, RECORD_HEAD, "vector block")?;
     let kind = rest[16];
     let dimension = usize::from(u16::from_be_bytes([rest[17], rest[18]]));
     let payload_len = match kind {
@@ -155,18 +114,15 @@ fn next_record(rest: &[u8]) -> Result<(Record<'_>, &[u8])> {
         KIND_I8 => 4 + dimension,
         other => return Err(corrupt(&format!("record kind {other}"))),
     };
-    let len = RECORD_HEAD + payload_len;
-    if rest.len() < len {
-        return Err(corrupt("truncated record"));
-    }
+    let (bytes, after) = packed::split_record(rest, RECORD_HEAD + payload_len, "vector block")?;
     let record = Record {
-        id: Ulid::from(u128::from_be_bytes(id)),
+        id,
         kind,
         dimension,
-        payload: &rest[RECORD_HEAD..len],
-        bytes: &rest[..len],
+        payload: &bytes[RECORD_HEAD..],
+        bytes,
     };
-    Ok((record, &rest[len..]))
+    Ok((record, after))
 }
 
 /// Scores records against one unit-length query, reusing a buffer for `f32` payloads.
@@ -248,19 +204,12 @@ pub(crate) fn bloated(records: u64, indexed: u64) -> bool {
 /// `block` without the records of ids not in `live` and without repeats, under the next
 /// generation's header; `None` when it would not shrink.
 pub(crate) fn compacted(block: &Block<'_>, live: &HashSet<Ulid>) -> Result<Option<Vec<u8>>> {
-    let mut out = Vec::with_capacity(block.records.len() / 2 + HEADER_LEN);
-    out.extend_from_slice(&header(block.generation.wrapping_add(1)));
-    let mut kept = HashSet::new();
-    let mut dropped = false;
-    for r in block.records() {
-        let r = r?;
-        if live.contains(&r.id) && kept.insert(r.id) {
-            out.extend_from_slice(r.bytes);
-        } else {
-            dropped = true;
-        }
-    }
-    Ok(dropped.then_some(out))
+    packed::compacted(
+        header(block.generation.wrapping_add(1)),
+        block.records.len(),
+        block.records().map(|r| r.map(|r| (r.id, r.bytes))),
+        live,
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,11 @@
 //!
 //! - **similar10**: `similar(query, 10, no filter)`, `recall_queries` queries one after
 //!   another; p50 and p99 latency, client and server CPU per query. Held to p50 ≤ 5 ms.
+//! - **similar10_hybrid**, **similar10_hybrid_ratio**: the same probes ranked by cosine
+//!   plus BM25 of a two-word text (each memory's note is twelve words from a vocabulary
+//!   of 2,000, frequent words more often), warm, each probe searched by cosine alone and
+//!   then with the text, in turn; the hybrid p50, and its ratio to the cosine p50 of the
+//!   same interleaved run. Held to ≤ 1.5.
 //! - **similar10_per_core**: `1e6 / client CPU µs per query`: queries per second one client
 //!   core sustains. Held to ≥ 200.
 //! - **similar10_delayed** (with `recall_delay`): the same queries behind the fault proxy,
@@ -38,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use memory_tiers::{
-    AgentMemory, Filter, ImConfig, MemoryInput, Scored, StmConfig, TieredMemory, Ulid,
+    AgentMemory, Filter, ImConfig, MemoryInput, Scored, Scoring, StmConfig, TieredMemory, Ulid,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -57,6 +62,8 @@ pub const SCENARIO: &str = "recall";
 pub const P50_TARGET_MS: f64 = 5.0;
 /// Target of similar(k=10) queries per second per client core.
 pub const PER_CORE_TARGET: f64 = 200.0;
+/// Target of the hybrid (cosine + BM25) p50 over cosine alone's.
+pub const HYBRID_RATIO_TARGET: f64 = 1.5;
 /// Target of recall@10 against exact f32 scoring.
 pub const RECALL_TARGET: f64 = 0.95;
 /// Target of bytes per IM embedding.
@@ -185,11 +192,13 @@ struct QueryRun {
 }
 
 impl QueryRun {
+    /// Runs `similar_scored` for each probe, with `scoring(i)` for the `i`th.
     async fn of(
         backend: BackendChoice,
         client: &ResilientClient,
         agent: &AgentMemory,
         probes: &[Vec<f32>],
+        scoring: impl Fn(usize) -> Scoring,
     ) -> Result<QueryRun, BenchError> {
         let none = Filter::new();
         let queries = probes.len().max(1) as u64;
@@ -199,10 +208,11 @@ impl QueryRun {
         let server_before = server_cpu_time(client).await;
         let sent_before = server_output_bytes(client).await;
         let cpu_before = process_cpu_time();
-        for probe in probes {
+        for (i, probe) in probes.iter().enumerate() {
+            let scoring = scoring(i);
             let started = Instant::now();
             let found = agent
-                .similar(probe, 10, &none)
+                .similar_scored(probe, 10, &none, &scoring)
                 .await
                 .map_err(|e| load_error(backend, "similar", e))?;
             let _ = latencies.record(started.elapsed().as_nanos() as u64);
@@ -227,6 +237,113 @@ impl QueryRun {
             },
         })
     }
+}
+
+/// Words in each memory's note.
+const NOTE_WORDS: usize = 12;
+/// Words in a hybrid query's text.
+const QUERY_WORDS: usize = 2;
+/// Distinct words the notes draw from.
+const VOCABULARY: u32 = 2_000;
+/// The text term's weight in the hybrid queries (cosine's is 1).
+const TEXT_WEIGHT: f32 = 0.3;
+
+/// Notes of words drawn from a vocabulary of [`VOCABULARY`], the frequent more often
+/// (the square of a uniform draw), as in text.
+struct Words {
+    rng: SmallRng,
+}
+
+impl Words {
+    fn new() -> Self {
+        Words {
+            rng: SmallRng::seed_from_u64(0x7e47),
+        }
+    }
+
+    fn draw(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| {
+                let u: f64 = self.rng.random();
+                format!("w{}", (u * u * f64::from(VOCABULARY)) as u32)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Lines `similar10_hybrid` and `similar10_hybrid_ratio`: each probe searched twice in
+/// turn, by cosine alone and with a text term (BM25 of two words, weight
+/// [`TEXT_WEIGHT`]), warm, so both see the same machine at the same moments; the hybrid
+/// p50, and its ratio to the cosine p50 of the same interleaved run.
+async fn hybrid(
+    backend: BackendChoice,
+    agent: &AgentMemory,
+    probes: &[Vec<f32>],
+    words: &mut Words,
+) -> Result<Vec<Measurement>, BenchError> {
+    let none = Filter::new();
+    let texts: Vec<String> = probes.iter().map(|_| words.draw(QUERY_WORDS)).collect();
+    let cosine = Scoring::cosine();
+    let with_text = |i: usize| Scoring::cosine().with_text(texts[i].clone(), TEXT_WEIGHT);
+    // One query first: the postings block is read whole once, then kept.
+    agent
+        .similar_scored(&probes[0], 10, &none, &with_text(0))
+        .await
+        .map_err(|e| load_error(backend, "similar_scored", e))?;
+    let histogram = || Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e));
+    let (mut plain, mut hybrid) = (histogram()?, histogram()?);
+    let mut hybrid_cpu = Duration::ZERO;
+    for (i, probe) in probes.iter().enumerate() {
+        for (scoring, latencies) in [(cosine.clone(), &mut plain), (with_text(i), &mut hybrid)] {
+            let is_hybrid = scoring != cosine;
+            let cpu_before = process_cpu_time();
+            let started = Instant::now();
+            agent
+                .similar_scored(probe, 10, &none, &scoring)
+                .await
+                .map_err(|e| load_error(backend, "similar_scored", e))?;
+            let _ = latencies.record(started.elapsed().as_nanos() as u64);
+            if is_hybrid && let (Some(b), Some(a)) = (cpu_before, process_cpu_time()) {
+                hybrid_cpu += a.saturating_sub(b);
+            }
+        }
+    }
+    let queries = probes.len().max(1) as u64;
+    let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+    let (hybrid_p50, plain_p50) = (us(&hybrid, 0.5), us(&plain, 0.5));
+    Ok(vec![
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10_hybrid",
+            1,
+            queries,
+            hybrid_p50 / 1e3,
+            "ms",
+        )
+        .mode(TIERS)
+        .latencies(hybrid_p50, us(&hybrid, 0.99))
+        .cpu(Some(hybrid_cpu.as_secs_f64() * 1e6 / queries as f64))
+        .detail(format!(
+            "cosine + {TEXT_WEIGHT} x BM25 of {QUERY_WORDS} words; notes of {NOTE_WORDS} words from {VOCABULARY}"
+        )),
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10_hybrid_ratio",
+            1,
+            queries,
+            hybrid_p50 / plain_p50.max(f64::MIN_POSITIVE),
+            "x",
+        )
+        .mode(TIERS)
+        .goal(Goal::AtMost(HYBRID_RATIO_TARGET))
+        .detail(format!(
+            "hybrid p50 over cosine p50 ({:.2} ms), queries interleaved",
+            plain_p50 / 1e3
+        )),
+    ])
 }
 
 /// The mean recall@10 of `answers` against `exact`.
@@ -304,7 +421,7 @@ async fn delayed(
             .similar(&probes[0], 10, &Filter::new())
             .await
             .map_err(|e| load_error(backend, "similar", e))?;
-        let run = QueryRun::of(backend, &client, &agent, probes).await?;
+        let run = QueryRun::of(backend, &client, &agent, probes, |_| Scoring::cosine()).await?;
         let us = |q: f64| run.latencies.value_at_quantile(q) as f64 / 1e3;
         let mut line = Measurement::new(
             SCENARIO,
@@ -344,12 +461,13 @@ async fn measure(
     let memories = config.recall_memories.max(20);
     let dimension = config.recall_dimension;
     let mut vectors = Vectors::new(dimension);
+    let mut words = Words::new();
     let mut originals: Vec<(Ulid, Vec<f32>)> = Vec::with_capacity(memories as usize);
     for step in 0..memories {
         let v = vectors.draw();
         let input = MemoryInput::new(
             step,
-            serde_json::json!({"step": step, "note": "recall bench"}),
+            serde_json::json!({"step": step, "note": words.draw(NOTE_WORDS)}),
         )
         .embedding(v.clone());
         let receipt = loader
@@ -411,7 +529,7 @@ async fn measure(
             )
         })
         .collect();
-    let run = QueryRun::of(backend, client, &agent, &probes).await?;
+    let run = QueryRun::of(backend, client, &agent, &probes, |_| Scoring::cosine()).await?;
     let answers: Vec<Vec<Ulid>> = run
         .answers
         .iter()
@@ -421,6 +539,17 @@ async fn measure(
     let (cpu_us, latencies) = (run.cpu_us, &run.latencies);
     let us = |q: f64| latencies.value_at_quantile(q) as f64 / 1e3;
     let similar_p50_ms = us(0.5) / 1e3;
+    let blocks_bytes = tiers.vector_replica_bytes();
+    let mut hybrid = hybrid(backend, &agent, &probes, &mut words).await?;
+    // What the text indexes add to the replica of this agent's blocks.
+    let replica_note = format!(
+        "; local replica {blocks_bytes} bytes of blocks, {} with postings and text indexes",
+        tiers.vector_replica_bytes()
+    );
+    if let Some(line) = hybrid.first_mut() {
+        let note = line.detail.take().unwrap_or_default();
+        line.detail = Some(format!("{note}{replica_note}"));
+    }
     let mut out = vec![
         Measurement::new(
             SCENARIO,
@@ -485,6 +614,7 @@ async fn measure(
         .detail("against exact f32 scoring of the original vectors; IM quantized"),
     );
 
+    out.extend(hybrid);
     if let Some(delay) = config.recall_delay {
         out.extend(delayed(config, backend, connection, namespace, delay, &probes).await?);
     }

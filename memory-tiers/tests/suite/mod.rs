@@ -45,6 +45,7 @@ macro_rules! every_case {
             vector_blocks_compact_and_stay_searchable: paused,
             warm_searches_read_only_what_was_appended: paused,
             searches_answer_from_the_fallback_during_an_outage: paused,
+            hybrid_scoring_ranks_as_computed_by_hand: paused,
         );
     };
 }

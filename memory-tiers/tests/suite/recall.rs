@@ -502,3 +502,190 @@ pub(crate) async fn searches_answer_from_the_fallback_during_an_outage(mk: &Make
     assert_eq!(text[0].entry.memory_id, during[3]);
     faults.set_outage(false);
 }
+
+/// A unit vector along `axis`.
+fn axis(axis: usize) -> Vec<f32> {
+    let mut v = vec![0.0; DIM];
+    v[axis] = 1.0;
+    v
+}
+
+/// Hybrid scoring, ranked as computed by hand: BM25 over four memories, then with
+/// importance (read with the entries, so ranked by an upper bound first), cosine and
+/// recency; then against an independent brute force over forty memories.
+pub(crate) async fn hybrid_scoring_ranks_as_computed_by_hand(mk: &MakeBackend) {
+    use memory_tiers::Scoring;
+
+    let c = client("t", mk());
+    let mem = TieredMemory::builder(c.clone(), c)
+        .stm_config(small_stm(64, 0))
+        .build()
+        .unwrap();
+    let agent = mem.agent("hybrid").unwrap();
+    let docs = [
+        ("red fox red", 0.2, 0),
+        ("red hen", 0.9, 1),
+        ("blue whale", 0.5, 2),
+        ("fox", 0.0, 3),
+    ];
+    let mut ids = Vec::new();
+    for (step, (text, importance, along)) in docs.iter().enumerate() {
+        let input = MemoryInput::new(step as u64, json!({ "text": text }))
+            .importance(*importance)
+            .embedding(axis(*along));
+        let r = agent.store(input, Priority::Normal).await.unwrap();
+        assert!(r.outcome.is_stored(), "{:?}", r.outcome);
+        ids.push(r.memory_id);
+    }
+    let [a, b, c, d] = [ids[0], ids[1], ids[2], ids[3]];
+    // N = 4 memories of 3, 2, 2 and 1 words: avg_len = 2. "red" is in a and b, "fox" in a
+    // and d: df = 2 each, idf = ln(1 + 2.5/2.5) = ln 2. norm(len) = 1.2·(0.25 + 0.75·len/2):
+    // 1.65, 1.2 and 0.75 for lengths 3, 2 and 1. BM25 = Σ idf·tf·2.2/(tf + norm):
+    let ln2 = std::f64::consts::LN_2;
+    let bm25_a = (ln2 * 2.0 * 2.2 / (2.0 + 1.65) + ln2 * 2.2 / (1.0 + 1.65)) as f32; // 1.4110
+    let bm25_b = (ln2 * 2.2 / (1.0 + 1.2)) as f32; // 0.6931
+    let bm25_d = (ln2 * 2.2 / (1.0 + 0.75)) as f32; // 0.8714
+    let ranked = |found: &[memory_tiers::Scored]| -> Vec<(Ulid, f32)> {
+        found
+            .iter()
+            .map(|s| (s.memory.entry.memory_id, s.score))
+            .collect()
+    };
+    let search = |scoring: Scoring, query: Vec<f32>, k: usize| {
+        let agent = agent.clone();
+        async move {
+            agent
+                .similar_scored(&query, k, &Filter::new(), &scoring)
+                .await
+                .unwrap()
+        }
+    };
+    let text = Scoring::cosine()
+        .with_cosine_weight(0.0)
+        .with_text("Red, FOX!", 1.0);
+    let found = search(text.clone(), axis(0), 4).await;
+    assert_eq!(
+        ranked(&found),
+        [(a, bm25_a), (d, bm25_d), (b, bm25_b), (c, 0.0)]
+    );
+    // + importance: a 1.611, b 1.593, d 0.871, c 0.5; the best two alone as well.
+    let with_importance = text.clone().with_importance(1.0);
+    let found = search(with_importance.clone(), axis(0), 4).await;
+    let order: Vec<Ulid> = ranked(&found).iter().map(|r| r.0).collect();
+    assert_eq!(order, [a, b, d, c]);
+    assert_eq!(found[0].score, bm25_a + 0.2f32);
+    assert_eq!(found[1].score, bm25_b + 0.9f32);
+    let best_two: Vec<Ulid> = ranked(&search(with_importance, axis(0), 2).await)
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(best_two, [a, b]);
+    // Importance weighted 2: b 2.493, a 1.811, c 1.0, d 0.871.
+    let found = search(text.clone().with_importance(2.0), axis(0), 4).await;
+    let order: Vec<Ulid> = ranked(&found).iter().map(|r| r.0).collect();
+    assert_eq!(order, [b, a, c, d]);
+    // Cosine against c's axis, weight 1, + text: a 1.411, c 1.0, d 0.871, b 0.693.
+    let found = search(Scoring::cosine().with_text("red fox", 1.0), axis(2), 4).await;
+    assert_eq!(
+        ranked(&found),
+        [(a, bm25_a), (c, 1.0), (d, bm25_d), (b, bm25_b)]
+    );
+    // Recency alone: the newest first (the same age ranks by id).
+    let found = search(
+        Scoring::cosine()
+            .with_cosine_weight(0.0)
+            .with_recency(std::time::Duration::from_secs(3600), 1.0),
+        axis(0),
+        4,
+    )
+    .await;
+    let mut newest_first = ids.clone();
+    newest_first.sort_by(|x, y| y.timestamp_ms().cmp(&x.timestamp_ms()).then(x.cmp(y)));
+    let order: Vec<Ulid> = ranked(&found).iter().map(|r| r.0).collect();
+    assert_eq!(order, newest_first);
+    assert!(found.iter().all(|s| s.score > 0.99 && s.score <= 1.0));
+    // Plain `similar` is cosine alone.
+    let plain = agent.similar(&axis(2), 1, &Filter::new()).await.unwrap();
+    assert_eq!(ranked(&plain), [(c, 1.0)]);
+    // Bad scoring: a typed error, nothing sent.
+    let e = agent
+        .similar_scored(
+            &axis(0),
+            3,
+            &Filter::new(),
+            &Scoring::cosine().with_text("?!", 1.0),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+
+    // Forty more, words drawn from a small vocabulary, in a second agent: the ranking by
+    // BM25 + importance equals a brute force over the stored memories.
+    let agent = mem.agent("hybrid-brute").unwrap();
+    let vocabulary = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen"];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut stored: Vec<(Ulid, Vec<&str>, f64)> = Vec::new();
+    for step in 0..40u64 {
+        let words: Vec<&str> = (0..1 + next() % 6)
+            .map(|_| vocabulary[(next() % 8) as usize])
+            .collect();
+        let importance = (next() % 1001) as f64 / 1000.0;
+        let input = MemoryInput::new(step, json!({ "text": words.join(" ") }))
+            .importance(importance)
+            .embedding(vector(step));
+        let r = agent.store(input, Priority::Normal).await.unwrap();
+        assert!(r.outcome.is_stored());
+        stored.push((r.memory_id, words, importance));
+    }
+    for (query, w_text, w_imp) in [
+        ("cat dog", 1.0f32, 0.5f32),
+        ("eel", 0.3, 2.0),
+        ("gnu fox ant", 2.0, 0.1),
+    ] {
+        let scoring = Scoring::cosine()
+            .with_cosine_weight(0.0)
+            .with_text(query, w_text)
+            .with_importance(w_imp);
+        let found = agent
+            .similar_scored(&vector(0), 10, &Filter::new(), &scoring)
+            .await
+            .unwrap();
+        let terms: Vec<&str> = {
+            let mut t: Vec<&str> = query.split(' ').collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        let n = stored.len() as f64;
+        let avg = stored.iter().map(|s| s.1.len() as f64).sum::<f64>() / n;
+        let df = |t: &str| stored.iter().filter(|s| s.1.contains(&t)).count() as f64;
+        let mut expected: Vec<(f32, Ulid)> = stored
+            .iter()
+            .map(|(id, words, importance)| {
+                let len = words.len() as f64;
+                let bm25: f64 = terms
+                    .iter()
+                    .map(|t| {
+                        let tf = words.iter().filter(|w| *w == t).count() as f64;
+                        let idf = (1.0 + (n - df(t) + 0.5) / (df(t) + 0.5)).ln();
+                        idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len / avg))
+                    })
+                    .sum();
+                (0.0 + w_text * bm25 as f32 + w_imp * *importance as f32, *id)
+            })
+            .collect();
+        expected.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+        let got: Vec<Ulid> = found.iter().map(|s| s.memory.entry.memory_id).collect();
+        let want: Vec<Ulid> = expected.iter().take(10).map(|e| e.1).collect();
+        assert_eq!(got, want, "query {query:?}");
+        for (s, (score, _)) in found.iter().zip(&expected) {
+            assert!((s.score - score).abs() < 1e-5, "{} vs {score}", s.score);
+        }
+    }
+}
