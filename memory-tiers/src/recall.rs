@@ -337,9 +337,9 @@ impl TierHandle {
                 .iter()
                 .map(|c| self.keys.entry(&c.id.to_string()))
                 .collect();
-            let stored = self.read_stored(keys).await?;
+            let stored = self.read_candidates(keys).await?;
             for (c, stored) in batch.into_iter().zip(stored) {
-                let Some(stored) = stored.into_opt_bytes()? else {
+                let Some(stored) = stored else {
                     continue;
                 };
                 if let Some(entry) = self.decode_live(c.id, &stored, now_ms)?
@@ -364,6 +364,27 @@ impl TierHandle {
         Ok(out)
     }
 
+    /// The stored entries at `keys` (`None` where there is none): one `MGET`, or, when the
+    /// client keeps a read cache, a `GET` per key, answered by the cache where it holds
+    /// the entry, so a warm search reads no entry from the server. The cache is kept
+    /// honest by the server's invalidations: an entry another client changed or deleted
+    /// may be answered from the cache until its invalidation arrives (milliseconds on a
+    /// local network); this client's own changes are dropped from it at once.
+    async fn read_candidates(&self, keys: Vec<String>) -> Result<Vec<Option<Bytes>>> {
+        if !self.client.has_read_cache() {
+            return self
+                .read_stored(keys)
+                .await?
+                .into_iter()
+                .map(|v| v.into_opt_bytes().map_err(Error::from))
+                .collect();
+        }
+        let reads = keys.into_iter().map(|key| self.client.get(key));
+        futures::future::try_join_all(reads)
+            .await
+            .map_err(crate::tier::schema_error)
+    }
+
     /// BM25 of `words` for this tier's memories in the postings block `block` (see
     /// `scoring`), from the replica's text index of it, or from an index of its own when
     /// there is no replica.
@@ -386,7 +407,14 @@ impl TierHandle {
     /// A whole block, read alone (after a compaction changed its generation), and kept
     /// in the replica.
     async fn read_block(&self, key: &str) -> Result<Option<Bytes>> {
-        let block = self.client.get(key.to_owned()).await?;
+        // Not through a client cache: the replica is the block's copy.
+        let block = self
+            .client
+            .execute(Command::Get {
+                key: key.to_owned(),
+            })
+            .await?
+            .into_opt_bytes()?;
         self.keep_block(key, block.as_ref());
         Ok(block)
     }

@@ -75,7 +75,100 @@ macro_rules! on_driver {
         async fn recent_reads_in_index_order_and_skips_vanished_entries() {
             super::recent_reads_in_index_order_and_skips_vanished_entries($driver).await;
         }
+
+        #[tokio::test]
+        async fn a_search_reads_its_entries_through_the_client_cache() {
+            super::a_search_reads_its_entries_through_the_client_cache($driver).await;
+        }
     };
+}
+
+/// With a client cache (RESP3 tracking), a repeated search answers its entries from the
+/// cache: the server runs no `GET` for them, and the results are the uncached client's.
+/// A memory deleted through this client is gone at once; one deleted through another
+/// client is gone once the server's invalidation arrived.
+async fn a_search_reads_its_entries_through_the_client_cache(driver: Driver) {
+    use memory_tiers::Filter;
+    use resilience_core::{CacheConfig, ResilientClient};
+
+    let server = server().await;
+    let tracked = least_privilege::as_user(server.connection_config()).with_client_tracking(true);
+    let backend = resilient_redis::connect_backend(&tracked, driver)
+        .await
+        .unwrap();
+    let cached = ResilientClient::builder_arc("cached", backend)
+        .client_cache(CacheConfig::default())
+        .build()
+        .unwrap();
+    assert!(cached.has_read_cache());
+    let plain = suite::client("plain", (on(&server, driver).await)());
+    assert!(!plain.has_read_cache());
+    let with_cache = TieredMemory::builder(cached.clone(), cached.clone())
+        .build()
+        .unwrap();
+    let without = TieredMemory::builder(plain.clone(), plain.clone())
+        .build()
+        .unwrap();
+    let agent = with_cache.agent("cached-search").unwrap();
+    let other = without.agent("cached-search").unwrap();
+    for step in 0..30 {
+        let input = MemoryInput::new(step, json!({ "text": format!("note {step}") }))
+            .embedding(suite::vector(step));
+        assert!(
+            agent
+                .store(input, Priority::Normal)
+                .await
+                .unwrap()
+                .outcome
+                .is_stored()
+        );
+    }
+    let query = suite::vector(7);
+    let ids = |found: &[memory_tiers::Scored]| -> Vec<memory_tiers::Ulid> {
+        found.iter().map(|s| s.memory.entry.memory_id).collect()
+    };
+    // Entries are read with `GET` through the cache, with one `MGET` without one.
+    let gets = || async {
+        server.command_calls("get").await.unwrap() + server.command_calls("mget").await.unwrap()
+    };
+    let first = agent.similar(&query, 5, &Filter::new()).await.unwrap();
+    assert_eq!(
+        ids(&first),
+        ids(&other.similar(&query, 5, &Filter::new()).await.unwrap())
+    );
+    let before = gets().await;
+    let again = agent.similar(&query, 5, &Filter::new()).await.unwrap();
+    assert_eq!(ids(&again), ids(&first));
+    // The STM block's delta is `GETRANGE`s and the IM block, which does not exist, is
+    // asked for whole: one `GET`, and no entry was read from the server.
+    assert_eq!(
+        gets().await - before,
+        1,
+        "a warm search read entries from the server"
+    );
+
+    // Deleted through this client: gone from the next search at once.
+    assert!(agent.delete(first[0].memory.entry.memory_id).await.unwrap());
+    let after = agent.similar(&query, 5, &Filter::new()).await.unwrap();
+    assert!(!ids(&after).contains(&first[0].memory.entry.memory_id));
+    // Deleted through another client: gone once the invalidation arrived.
+    let gone = after[0].memory.entry.memory_id;
+    assert!(other.delete(gone).await.unwrap());
+    let key = agent.stm().keys().entry(&gone.to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cached.is_cached(&key) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no invalidation within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let last = agent.similar(&query, 5, &Filter::new()).await.unwrap();
+    assert!(!ids(&last).contains(&gone));
+    assert_eq!(
+        ids(&last),
+        ids(&other.similar(&query, 5, &Filter::new()).await.unwrap())
+    );
 }
 
 mod redis_rs {

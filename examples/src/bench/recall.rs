@@ -23,6 +23,11 @@
 //!   which holds every chunk that long each way, with the local replica (mode `tiers`,
 //!   held to p50 ≤ 2.5 ms at 0.5 ms each way) and without it (mode `whole-blocks`, each
 //!   block read whole): the round trips and bytes of each design, off loopback.
+//! - **similar10_cached**, **similar10_cached_bytes** (mode `tiers+cache`): the same
+//!   queries through a client with a read cache (RESP3 tracking), on a second pass over
+//!   the probes: a warm search reads its candidates' entries from the cache, so it costs
+//!   the server only the blocks' deltas. With `recall_delay`, `similar10_delayed` has a
+//!   `tiers+cache` line too, measured the same way.
 //! - **vsim10**, **vsim_recall10**, **vsim_load**, **vsim_bytes_per_vector** (with
 //!   `vsim_server`, a Redis 8 binary): the same vectors in a Redis 8 vector set on a
 //!   server of their own, searched with `VSIM` (see the `vsim` module).
@@ -47,7 +52,7 @@ use memory_tiers::{
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use resilience_core::{Command, ConnectionConfig, Priority, ResilientClient};
+use resilience_core::{CacheConfig, Command, ConnectionConfig, Priority, ResilientClient};
 use testkit::proxy::{FaultProxy, ProxyMode};
 
 use super::load::process_cpu_time;
@@ -74,6 +79,9 @@ pub const SPEEDUP_TARGET: f64 = 10.0;
 const TIERS: &str = "tiers";
 /// Mode of the delayed line without the local replica.
 const WHOLE_BLOCKS: &str = "whole-blocks";
+/// Mode of the lines whose client keeps a read cache (RESP3 tracking), so a warm search
+/// reads its entries from the cache.
+const TIERS_CACHED: &str = "tiers+cache";
 /// Target of similar(k=10)'s median latency behind the delayed proxy, in milliseconds.
 pub const DELAYED_P50_TARGET_MS: f64 = 2.5;
 const BRUTE: &str = "brute-force";
@@ -359,6 +367,86 @@ pub(super) fn mean_recall(answers: &[Vec<Ulid>], exact: &[Vec<Ulid>]) -> f64 {
     sum / answers.len().max(1) as f64
 }
 
+/// A client for `connection` with a read cache kept honest by RESP3 tracking.
+async fn cached_client(
+    connection: &ConnectionConfig,
+    backend: BackendChoice,
+) -> Result<ResilientClient, BenchError> {
+    let tracked = connection.clone().with_client_tracking(true);
+    connect_client(&tracked, backend, |b| {
+        b.client_cache(CacheConfig::default())
+    })
+    .await
+}
+
+/// Lines `similar10_cached` and `similar10_cached_bytes`: the same queries through a
+/// client with a read cache, measured on a second pass over the probes (the first fills
+/// the cache), as an agent recalling around the same topics does.
+async fn cached(
+    config: &BenchConfig,
+    backend: BackendChoice,
+    connection: &ConnectionConfig,
+    namespace: &str,
+    probes: &[Vec<f32>],
+) -> Result<Vec<Measurement>, BenchError> {
+    let client = cached_client(connection, backend).await?;
+    let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
+    let tiers = TieredMemory::builder(client.clone(), client.clone())
+        .namespace(namespace)
+        .embedding_dimension(config.recall_dimension)
+        .stm_config(
+            StmConfig::default()
+                .with_capacity(stm_capacity)
+                .with_transition_slack(0),
+        )
+        .im_config(ImConfig::default())
+        .build()
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let agent = tiers
+        .agent("recaller")
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let fill = QueryRun::of(backend, &client, &agent, probes, |_| Scoring::cosine()).await?;
+    let run = QueryRun::of(backend, &client, &agent, probes, |_| Scoring::cosine()).await?;
+    let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+    let queries = probes.len() as u64;
+    let mut out = vec![
+        Measurement::new(
+            SCENARIO,
+            backend.name(),
+            "similar10_cached",
+            1,
+            queries,
+            us(&run.latencies, 0.5) / 1e3,
+            "ms",
+        )
+        .mode(TIERS_CACHED)
+        .latencies(us(&run.latencies, 0.5), us(&run.latencies, 0.99))
+        .cpu(run.cpu_us)
+        .server_cpu(run.server_us)
+        .detail(format!(
+            "second pass over the probes; the first (filling the cache): p50 {:.2} ms, server {:.0} µs per query",
+            us(&fill.latencies, 0.5) / 1e3,
+            fill.server_us.unwrap_or(f64::NAN)
+        )),
+    ];
+    if let Some(bytes) = run.bytes {
+        out.push(
+            Measurement::new(
+                SCENARIO,
+                backend.name(),
+                "similar10_cached_bytes",
+                1,
+                queries,
+                bytes,
+                "bytes",
+            )
+            .mode(TIERS_CACHED)
+            .detail("received per query, second pass (the server's total_net_output_bytes)"),
+        );
+    }
+    Ok(out)
+}
+
 /// `similar` behind the fault proxy adding `delay` each way, with the local replica (mode
 /// `tiers`) and without it (mode `whole-blocks`, every block read whole as before the
 /// replica): where each design's round trips and bytes show.
@@ -384,6 +472,7 @@ async fn delayed(
         .with_host(proxy.addr().ip().to_string())
         .with_port(proxy.addr().port());
     let client = connect_client(&through, backend, |b| b).await?;
+    let cached = cached_client(&through, backend).await?;
     // What one round trip through the proxy costs, for the lines' notes.
     let mut ping = Histogram::<u64>::new(3).map_err(|e| load_error(backend, "histogram", e))?;
     for _ in 0..100 {
@@ -397,7 +486,11 @@ async fn delayed(
     let ping_ms = ping.value_at_quantile(0.5) as f64 / 1e6;
     let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
     let mut out = Vec::new();
-    for (mode, replica_bytes) in [(TIERS, None), (WHOLE_BLOCKS, Some(0))] {
+    for (mode, replica_bytes, client) in [
+        (TIERS, None, &client),
+        (WHOLE_BLOCKS, Some(0), &client),
+        (TIERS_CACHED, None, &cached),
+    ] {
         let mut builder = TieredMemory::builder(client.clone(), client.clone())
             .namespace(namespace)
             .embedding_dimension(config.recall_dimension)
@@ -416,12 +509,20 @@ async fn delayed(
         let agent = tiers
             .agent("recaller")
             .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
-        // One query first: connection warm, replica filled.
-        agent
-            .similar(&probes[0], 10, &Filter::new())
-            .await
-            .map_err(|e| load_error(backend, "similar", e))?;
-        let run = QueryRun::of(backend, &client, &agent, probes, |_| Scoring::cosine()).await?;
+        // One query first: connection warm, replica filled; with the cache, one pass over
+        // every probe, so the measured pass finds its entries cached.
+        let warm_up = if mode == TIERS_CACHED {
+            probes
+        } else {
+            &probes[..1]
+        };
+        for probe in warm_up {
+            agent
+                .similar(probe, 10, &Filter::new())
+                .await
+                .map_err(|e| load_error(backend, "similar", e))?;
+        }
+        let run = QueryRun::of(backend, client, &agent, probes, |_| Scoring::cosine()).await?;
         let us = |q: f64| run.latencies.value_at_quantile(q) as f64 / 1e3;
         let mut line = Measurement::new(
             SCENARIO,
@@ -441,7 +542,7 @@ async fn delayed(
             delay.as_secs_f64() * 1e3,
             run.bytes.unwrap_or(f64::NAN)
         ));
-        if mode == TIERS {
+        if mode != WHOLE_BLOCKS {
             line = line.goal(Goal::AtMost(DELAYED_P50_TARGET_MS));
         }
         out.push(line);
@@ -615,6 +716,7 @@ async fn measure(
     );
 
     out.extend(hybrid);
+    out.extend(cached(config, backend, connection, namespace, &probes).await?);
     if let Some(delay) = config.recall_delay {
         out.extend(delayed(config, backend, connection, namespace, delay, &probes).await?);
     }

@@ -136,6 +136,21 @@ impl ResilientClient {
         &self.inner.breaker
     }
 
+    /// Whether `get` and `hgetall` may be answered by a client-side cache: one was
+    /// configured ([`ResilientClientBuilder::client_cache`]) and the backend tracks keys.
+    /// Always `false` without the crate's `cache` feature. A caller choosing between one
+    /// `MGET` and several cached `GET`s asks this.
+    pub fn has_read_cache(&self) -> bool {
+        #[cfg(feature = "cache")]
+        {
+            self.inner.cache.is_some()
+        }
+        #[cfg(not(feature = "cache"))]
+        {
+            false
+        }
+    }
+
     /// The default retry policy (used by `Critical` writes).
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry_policy

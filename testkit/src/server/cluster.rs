@@ -615,25 +615,31 @@ impl RedisCluster {
     ///
     /// Dropping the future only drops its admin connection.
     pub async fn command_calls(&self, port: u16, command: &str) -> Result<u64, ClusterError> {
-        let stats = text_reply(port, &["INFO", "commandstats"])
+        command_calls_on(port, command)
             .await
             .map_err(|state| ClusterError::NotReady {
                 waited: Duration::ZERO,
                 state,
-            })?;
-        let prefix = format!("cmdstat_{command}:calls=");
-        Ok(stats
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|calls| calls.trim().parse().ok())
-            .unwrap_or(0))
+            })
     }
 
     /// A node's [`RedisServer`] by port (to stop or restart it).
     pub fn node_mut(&mut self, port: u16) -> Option<&mut RedisServer> {
         self.nodes.iter_mut().find(|n| n.port() == port)
     }
+}
+
+/// How many times the server on `port` has run `command`, from `INFO commandstats`
+/// (`cmdstat_<command>:calls=`); 0 when it never ran it.
+pub(crate) async fn command_calls_on(port: u16, command: &str) -> Result<u64, String> {
+    let stats = text_reply(port, &["INFO", "commandstats"]).await?;
+    let prefix = format!("cmdstat_{command}:calls=");
+    Ok(stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 /// One admin command to the node on `port`, bounded by [`ADMIN_TIMEOUT`].

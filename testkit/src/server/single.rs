@@ -241,6 +241,28 @@ impl RedisServer {
         self.port
     }
 
+    /// How many times the server has run `command` (lower case, as `INFO commandstats`
+    /// names it: `get`, `set`) since it started; 0 when it never ran it. Asked over an
+    /// admin connection of its own (the default user), so it works whatever user the
+    /// clients under test connect as.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NotReady`] when the server did not answer `INFO commandstats`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future only drops its admin connection.
+    pub async fn command_calls(&self, command: &str) -> Result<u64, SpawnError> {
+        super::cluster::command_calls_on(self.port, command)
+            .await
+            .map_err(|log| SpawnError::NotReady {
+                port: self.port,
+                waited: Duration::ZERO,
+                log,
+            })
+    }
+
     /// `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))
