@@ -27,12 +27,15 @@ use crate::vectors::{self, Block, Scorer};
 /// A memory found by [`AgentMemory::similar`] (with its cosine similarity to the query) or
 /// [`AgentMemory::similar_scored`] (with its score).
 ///
-/// A similarity search reads each tier's vector block with one `GET` (see the `vectors`
-/// module), scores every live record against the query in Rust, exactly (cosine; IM's
-/// byte-quantized vectors are scored as stored), then reads the best candidates' entries
-/// with `MGET`, a batch at a time, keeping those the filter matches, until it has `k`. A
-/// filter's server-side range (time, else step, else importance) is read from the index in
-/// the same round trip as the block, and only ids in it are scored.
+/// A similarity search reads each tier's vector block in one round trip (whole the first
+/// time, then only what was appended, from the local replica; see the `vectors` and
+/// `replica` modules), with the postings block when the scoring has a text term, scores
+/// every live record against the query in Rust, exactly (cosine; IM's byte-quantized
+/// vectors are scored as stored), then reads the best candidates' entries a batch at a
+/// time (one `MGET`, or cached `GET`s on a client with a read cache), keeping those the
+/// filter matches, until it has `k`. A filter's server-side range (time, else step, else
+/// importance) is read from the index in the same round trip as the blocks, and only ids
+/// in it are scored.
 ///
 /// Results of both tiers are merged by score (then memory id); a memory in both tiers (a
 /// move in progress) is reported once, from STM. While the primary store is unreachable,
