@@ -160,7 +160,6 @@ pub async fn run(
 ) -> Result<Vec<Measurement>, BenchError> {
     let client = connect_client(connection, backend, |b| b).await?;
     let memories = config.recall_memories.max(20);
-    let stm_capacity = (memories / 10).max(1) as usize;
     let loader = TieredMemory::builder(client.clone(), client.clone())
         .namespace(namespace)
         .embedding_dimension(config.recall_dimension)
@@ -170,16 +169,7 @@ pub async fn run(
     let agent = loader
         .agent("recaller")
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
-    let measured = measure(
-        config,
-        backend,
-        connection,
-        &client,
-        namespace,
-        &agent,
-        stm_capacity,
-    )
-    .await;
+    let measured = measure(config, backend, connection, &client, namespace, &agent).await;
     if let Err(e) = agent.clear().await {
         tracing::warn!(error = %e, "could not clear the recall agent");
     }
@@ -367,6 +357,33 @@ pub(super) fn mean_recall(answers: &[Vec<Ulid>], exact: &[Vec<Ulid>]) -> f64 {
     sum / answers.len().max(1) as f64
 }
 
+/// The tiers the searches run on, over `client`: STM holding a tenth of the memories (one
+/// `maintain` moves the rest to IM), IM at its defaults; `replica_bytes` is the local
+/// replica's budget (`None`: the default).
+fn search_tiers(
+    config: &BenchConfig,
+    client: &ResilientClient,
+    namespace: &str,
+    replica_bytes: Option<u64>,
+) -> Result<TieredMemory, BenchError> {
+    let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
+    let mut builder = TieredMemory::builder(client.clone(), client.clone())
+        .namespace(namespace)
+        .embedding_dimension(config.recall_dimension)
+        .stm_config(
+            StmConfig::default()
+                .with_capacity(stm_capacity)
+                .with_transition_slack(0),
+        )
+        .im_config(ImConfig::default());
+    if let Some(bytes) = replica_bytes {
+        builder = builder.vector_replica_bytes(bytes);
+    }
+    builder
+        .build()
+        .map_err(|e| BenchError::InvalidConfig(e.to_string()))
+}
+
 /// A client for `connection` with a read cache kept honest by RESP3 tracking.
 async fn cached_client(
     connection: &ConnectionConfig,
@@ -390,18 +407,7 @@ async fn cached(
     probes: &[Vec<f32>],
 ) -> Result<Vec<Measurement>, BenchError> {
     let client = cached_client(connection, backend).await?;
-    let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
-    let tiers = TieredMemory::builder(client.clone(), client.clone())
-        .namespace(namespace)
-        .embedding_dimension(config.recall_dimension)
-        .stm_config(
-            StmConfig::default()
-                .with_capacity(stm_capacity)
-                .with_transition_slack(0),
-        )
-        .im_config(ImConfig::default())
-        .build()
-        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let tiers = search_tiers(config, &client, namespace, None)?;
     let agent = tiers
         .agent("recaller")
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
@@ -484,28 +490,13 @@ async fn delayed(
         let _ = ping.record(started.elapsed().as_nanos() as u64);
     }
     let ping_ms = ping.value_at_quantile(0.5) as f64 / 1e6;
-    let stm_capacity = (config.recall_memories.max(20) / 10).max(1) as usize;
     let mut out = Vec::new();
     for (mode, replica_bytes, client) in [
         (TIERS, None, &client),
         (WHOLE_BLOCKS, Some(0), &client),
         (TIERS_CACHED, None, &cached),
     ] {
-        let mut builder = TieredMemory::builder(client.clone(), client.clone())
-            .namespace(namespace)
-            .embedding_dimension(config.recall_dimension)
-            .stm_config(
-                StmConfig::default()
-                    .with_capacity(stm_capacity)
-                    .with_transition_slack(0),
-            )
-            .im_config(ImConfig::default());
-        if let Some(bytes) = replica_bytes {
-            builder = builder.vector_replica_bytes(bytes);
-        }
-        let tiers = builder
-            .build()
-            .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+        let tiers = search_tiers(config, client, namespace, replica_bytes)?;
         let agent = tiers
             .agent("recaller")
             .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
@@ -557,7 +548,6 @@ async fn measure(
     client: &ResilientClient,
     namespace: &str,
     loader: &AgentMemory,
-    stm_capacity: usize,
 ) -> Result<Vec<Measurement>, BenchError> {
     let memories = config.recall_memories.max(20);
     let dimension = config.recall_dimension;
@@ -585,17 +575,7 @@ async fn measure(
         originals.push((receipt.memory_id, v));
     }
     // The same agent through tiers whose STM holds a tenth: one pass moves the rest to IM.
-    let tiers = TieredMemory::builder(client.clone(), client.clone())
-        .namespace(namespace)
-        .embedding_dimension(dimension)
-        .stm_config(
-            StmConfig::default()
-                .with_capacity(stm_capacity)
-                .with_transition_slack(0),
-        )
-        .im_config(ImConfig::default())
-        .build()
-        .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
+    let tiers = search_tiers(config, client, namespace, None)?;
     let agent = tiers
         .agent(loader.agent_id())
         .map_err(|e| BenchError::InvalidConfig(e.to_string()))?;
