@@ -51,6 +51,8 @@
 //! - [`TieredMemory`] / [`AgentMemory`]: the API; [`MaintainReport`]: STM -> IM moves;
 //!   [`MemoryEvent`]: listeners of memory events (stored, moved, expired, evicted,
 //!   deleted), run off the write path.
+//! - [`hash_embedding`]: a deterministic text embedder (feature hashing) for demos, tests
+//!   and callers without a model.
 //!
 //! ## The rules it keeps
 //!
@@ -94,6 +96,7 @@ mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hash_embedding;
 mod hooks;
 mod index;
 mod keys;
@@ -119,6 +122,7 @@ pub use embedding::MAX_DIMENSION;
 pub use entry::{MemoryEntry, MemoryInput, MemoryMetadata, Retrieved, Source, Tier};
 pub use error::{Error, Result};
 pub use filter::Filter;
+pub use hash_embedding::{HASH_EMBEDDING_DIMENSION, hash_embedding};
 pub use hooks::{MemoryEvent, MemoryEventKind};
 pub use keys::{AgentKeys, MAX_AGENT_ID_BYTES, validate_agent_id, validate_namespace};
 pub use memory::{DEFAULT_NAMESPACE, TieredMemory, TieredMemoryBuilder};

@@ -53,12 +53,24 @@ pub async fn connect_with(
     kind: BackendKind,
     configure: impl FnOnce(ResilientClientBuilder) -> ResilientClientBuilder,
 ) -> Result<ResilientClient, Error> {
-    let backend = connect_url(url, kind).await?;
+    let backend = connect_backend_url(url, kind).await?;
     configure(ResilientClient::builder_arc(client_name, backend)).build()
 }
 
-/// Opens the backend `url` names with `kind`.
-pub(crate) async fn connect_url(url: &str, kind: BackendKind) -> Result<Arc<dyn KvBackend>, Error> {
+/// Opens the backend `url` names with `kind`, for callers that build several clients over
+/// one backend (the memory tiers' two clients share one connection this way).
+///
+/// # Errors
+///
+/// As [`connect_with`].
+///
+/// # Cancel safety
+///
+/// As [`connect`].
+pub async fn connect_backend_url(
+    url: &str,
+    kind: BackendKind,
+) -> Result<Arc<dyn KvBackend>, Error> {
     match (is_memory_url(url), kind) {
         (true, BackendKind::InMemory) => {
             if url.len() > MEMORY_SCHEME.len() {

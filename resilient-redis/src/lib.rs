@@ -63,7 +63,7 @@ mod kind;
 #[cfg(feature = "memory-tiers")]
 pub mod memory;
 
-pub use connect::{connect, connect_backend, connect_with};
+pub use connect::{connect, connect_backend, connect_backend_url, connect_with};
 pub use kind::BackendKind;
 
 pub use backend_memory::{InMemoryBackend, NativeScript, ScriptContext};

@@ -24,10 +24,30 @@ pub const CLIENT_NAMES: [&str; 2] = ["agent_stm", "agent_im"];
 ///
 /// As [`crate::connect`].
 pub async fn connect(url: &str) -> Result<TieredMemoryBuilder, crate::Error> {
-    let backend = crate::connect::connect_url(url, BackendKind::for_url(url)).await?;
+    let [stm, im] = connect_clients(url, BackendKind::for_url(url)).await?;
+    Ok(TieredMemory::builder(stm, im))
+}
+
+/// The two clients [`connect`] builds its tiers on, with an explicit backend kind: the
+/// short-term tier's and the intermediate tier's, over one backend, named as
+/// [`CLIENT_NAMES`] says. For a caller that keeps the clients (to watch their breakers, or
+/// shut them down) and builds the tiers itself.
+///
+/// # Errors
+///
+/// As [`crate::connect_with`].
+///
+/// # Cancel safety
+///
+/// As [`crate::connect`].
+pub async fn connect_clients(
+    url: &str,
+    kind: BackendKind,
+) -> Result<[crate::ResilientClient; 2], crate::Error> {
+    let backend = crate::connect_backend_url(url, kind).await?;
     let [stm, im] = CLIENT_NAMES
         .map(|name| crate::ResilientClient::builder_arc(name, std::sync::Arc::clone(&backend)));
-    Ok(TieredMemory::builder(stm.build()?, im.build()?))
+    Ok([stm.build()?, im.build()?])
 }
 
 #[cfg(test)]
