@@ -64,20 +64,24 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// `ok` (the breakers closed), `degraded` (open, the fallback serving) or
-    /// `unavailable` (open, no fallback): what readiness reports.
+    /// What readiness reports: `ok` (the breaker closed, no write waiting), `unavailable`
+    /// (the breaker open and no fallback), else `degraded` (writes waiting in the recovery
+    /// queue, or the breaker open with the fallback serving). Writes waiting mean Redis is not taking them, whatever the breaker has seen
+    /// so far (a queue that is not empty takes new writes behind the old ones without
+    /// trying Redis).
     pub(crate) fn health(&self) -> crate::dto::HealthBody {
         let state = self.clients[0].circuit_state();
-        let status = match (state, self.fallback) {
-            (CircuitState::Closed, _) => "ok",
-            (_, true) => "degraded",
-            (_, false) => "unavailable",
-        };
-        let queued = self
+        let queued: u64 = self
             .clients
             .iter()
             .map(|c| c.stats().queue.depth as u64)
             .sum();
+        let status = match (state == CircuitState::Closed && queued == 0, self.fallback) {
+            (true, _) => "ok",
+            (false, true) => "degraded",
+            (false, false) if state == CircuitState::Closed => "degraded",
+            (false, false) => "unavailable",
+        };
         crate::dto::HealthBody {
             status: status.to_owned(),
             breaker: state.to_string(),

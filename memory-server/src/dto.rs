@@ -463,8 +463,9 @@ impl TicketBody {
 /// Whether the server can take requests.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct HealthBody {
-    /// `ok` (Redis answering), `degraded` (Redis unreachable, the fallback serving) or
-    /// `unavailable`.
+    /// `ok` (Redis taking writes), `degraded` (writes waiting for Redis in the recovery
+    /// queue, or Redis unreachable with the fallback serving) or `unavailable` (Redis
+    /// unreachable, no fallback: not ready).
     pub status: String,
     /// The circuit breaker's state: `closed`, `open` or `half_open`.
     pub breaker: String,

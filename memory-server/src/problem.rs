@@ -264,8 +264,13 @@ impl From<resilient_redis::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, axum::Json(ErrorBody { error: *self.detail })).into_response();
+        let mut response = (
+            self.status,
+            axum::Json(ErrorBody {
+                error: *self.detail,
+            }),
+        )
+            .into_response();
         if let Some(after) = self.retry_after {
             let secs = after.as_secs().max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
