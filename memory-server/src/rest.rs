@@ -51,37 +51,57 @@ pub(crate) enum CommonErrors {
     Unavailable(ErrorBody),
 }
 
+/// Every path the server serves: the router's and the request metrics' one list (the
+/// OpenAPI annotations repeat them as literals; a test holds them to this list).
+pub(crate) mod paths {
+    pub(crate) const MEMORIES: &str = "/v1/agents/{agent_id}/memories";
+    pub(crate) const BATCH: &str = "/v1/agents/{agent_id}/memories/batch";
+    pub(crate) const MEMORY: &str = "/v1/agents/{agent_id}/memories/{memory_id}";
+    pub(crate) const IMPORTANCE: &str = "/v1/agents/{agent_id}/memories/{memory_id}/importance";
+    pub(crate) const COUNT: &str = "/v1/agents/{agent_id}/count";
+    pub(crate) const SIMILAR: &str = "/v1/agents/{agent_id}/similar";
+    pub(crate) const FIND: &str = "/v1/agents/{agent_id}/find";
+    pub(crate) const SEARCH: &str = "/v1/agents/{agent_id}/search";
+    pub(crate) const MAINTAIN: &str = "/v1/agents/{agent_id}/maintain";
+    pub(crate) const AGENT: &str = "/v1/agents/{agent_id}";
+    pub(crate) const TICKET: &str = "/v1/tickets/{ticket}";
+    pub(crate) const MCP: &str = "/mcp";
+    pub(crate) const HEALTHZ: &str = "/healthz";
+    pub(crate) const READYZ: &str = "/readyz";
+    pub(crate) const OPENAPI: &str = "/openapi.json";
+    pub(crate) const METRICS: &str = "/metrics";
+    /// All of them.
+    pub(crate) const ALL: [&str; 16] = [
+        MEMORIES, BATCH, MEMORY, IMPORTANCE, COUNT, SIMILAR, FIND, SEARCH, MAINTAIN, AGENT, TICKET,
+        MCP, HEALTHZ, READYZ, OPENAPI, METRICS,
+    ];
+}
+
 /// The routes, over `state`; `/metrics` among them when `with_metrics`.
 pub(crate) fn router(state: Arc<AppState>, with_metrics: bool) -> axum::Router {
     let tenant_routes = axum::Router::new()
-        .route("/v1/agents/{agent_id}/memories", post(store).get(list))
-        .route("/v1/agents/{agent_id}/memories/batch", post(store_batch))
-        .route(
-            "/v1/agents/{agent_id}/memories/{memory_id}",
-            get(get_memory).delete(delete_memory),
-        )
-        .route(
-            "/v1/agents/{agent_id}/memories/{memory_id}/importance",
-            post(adjust_importance),
-        )
-        .route("/v1/agents/{agent_id}/count", get(count))
-        .route("/v1/agents/{agent_id}/similar", post(similar))
-        .route("/v1/agents/{agent_id}/find", post(find))
-        .route("/v1/agents/{agent_id}/search", get(search))
-        .route("/v1/agents/{agent_id}/maintain", post(maintain))
-        .route("/v1/agents/{agent_id}", axum::routing::delete(forget))
-        .route("/v1/tickets/{ticket}", get(ticket))
-        .nest_service("/mcp", crate::mcp::http_service(&state))
+        .route(paths::MEMORIES, post(store).get(list))
+        .route(paths::BATCH, post(store_batch))
+        .route(paths::MEMORY, get(get_memory).delete(delete_memory))
+        .route(paths::IMPORTANCE, post(adjust_importance))
+        .route(paths::COUNT, get(count))
+        .route(paths::SIMILAR, post(similar))
+        .route(paths::FIND, post(find))
+        .route(paths::SEARCH, get(search))
+        .route(paths::MAINTAIN, post(maintain))
+        .route(paths::AGENT, axum::routing::delete(forget))
+        .route(paths::TICKET, get(ticket))
+        .nest_service(paths::MCP, crate::mcp::http_service(&state))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             authenticate,
         ));
     let mut open_routes = axum::Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi));
+        .route(paths::HEALTHZ, get(healthz))
+        .route(paths::READYZ, get(readyz))
+        .route(paths::OPENAPI, get(openapi));
     if with_metrics {
-        open_routes = open_routes.route("/metrics", get(crate::metrics::render));
+        open_routes = open_routes.route(paths::METRICS, get(crate::metrics::render));
     }
     tenant_routes
         .merge(open_routes)
@@ -332,4 +352,29 @@ pub(crate) async fn openapi() -> Response {
         crate::openapi::document(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paths;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routed_paths() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&crate::openapi::document()).expect("JSON");
+        let mut documented: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        // MCP and metrics are not REST routes of the document.
+        let mut routed: Vec<&str> = paths::ALL
+            .into_iter()
+            .filter(|p| *p != paths::MCP && *p != paths::METRICS)
+            .collect();
+        routed.sort_unstable();
+        assert_eq!(documented, routed);
+    }
 }

@@ -288,6 +288,10 @@ impl AgentMemory {
         };
         self.stm.tidy(report).await;
         if report.indexed > capacity {
+            let Some(_claim) = self.inner.moving.claim(&self.agent_id) else {
+                // Another write of this agent is moving the excess now.
+                return;
+            };
             let slack = self.inner.stm_config.transition_slack as u64;
             if let Err(e) = self.transition_excess(slack, false).await {
                 tracing::warn!(agent = %self.agent_id, error = %e, "STM -> IM move failed; the entries stay in STM");

@@ -84,6 +84,7 @@
 //! `memory-tiers`: `resilient_redis::memory::connect(url)`).
 
 mod agent;
+mod claims;
 mod clock;
 mod codec;
 mod compress;

@@ -130,6 +130,7 @@ impl TieredMemoryBuilder {
                 clock,
                 namespace: self.namespace.clone(),
                 replica,
+                compacting: Default::default(),
             })
         };
         let stm = shared(

@@ -22,6 +22,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     ids: Mutex<Generator>,
     agents: Mutex<BTreeSet<String>>,
+    /// Agents whose after-write STM -> IM move is running: one at a time per agent.
+    pub(crate) moving: crate::claims::Claims,
     /// The embedding dimension: configured, or fixed by the first embedding stored.
     dimension: OnceLock<usize>,
 }
@@ -49,6 +51,7 @@ impl Inner {
             clock,
             ids: Mutex::new(Generator::new()),
             agents: Mutex::new(BTreeSet::new()),
+            moving: crate::claims::Claims::default(),
             dimension: fixed,
         }
     }

@@ -85,6 +85,8 @@ pub(crate) struct TierShared {
     /// The local copies of vector blocks, shared by the tiers of one `TieredMemory`
     /// (`None` when turned off, and for the in-process fallback).
     pub(crate) replica: Option<Arc<crate::replica::VectorReplica>>,
+    /// Vector blocks being compacted after a write: one compaction per block at a time.
+    pub(crate) compacting: crate::claims::Claims,
 }
 
 /// A bounded index query.
@@ -362,6 +364,7 @@ impl TierHandle {
         if report
             .vector_records
             .is_some_and(|records| vectors::bloated(records, report.indexed))
+            && let Some(_claim) = self.shared.compacting.claim(&self.keys.vectors)
             && let Err(e) = self.compact_vectors().await
         {
             tracing::debug!(error = %e, "vector compaction failed; a later write retries");

@@ -46,7 +46,8 @@
 //! {"scenario":"setget","backend":"redis-rs","mode":"raw","concurrency":256,"ops":200000,"ops_per_sec":250000.0,"p50_us":900.1,"p99_us":1800.5,"cpu_us_per_op":3.05}
 //! ```
 //!
-//! The other scenarios ([`tiers`], [`recall`], [`recovery`], [`drain`], [`open`], [`once`], and the
+//! The other scenarios ([`tiers`], [`recall`], [`recovery`], [`drain`], [`open`], [`once`],
+//! [`http_server`], and the
 //! `redis-benchmark` comparison in [`compare`]) report [`Measurement`]s, one JSON line each
 //! with its `scenario` field; [`Report::json_lines`] gives them all, [`chart::draw`] the SVG.
 //!
@@ -82,6 +83,7 @@ pub mod compare;
 pub mod drain;
 mod error;
 pub mod hand_rolled;
+pub mod http_server;
 pub mod load;
 pub mod measurement;
 pub mod once;
@@ -195,11 +197,14 @@ pub enum Scenario {
     /// SET/GET through the cluster router against each driver's own cluster client, on
     /// a private Redis Cluster ([`cluster`]).
     Cluster,
+    /// memory-server over HTTP against the tiers in process: stores per second and
+    /// `similar` latency ([`http_server`]).
+    Server,
 }
 
 impl Scenario {
     /// Every scenario, in the order a full run takes them.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::SetGet,
         Scenario::Tiers,
         Scenario::Recall,
@@ -208,6 +213,7 @@ impl Scenario {
         Scenario::Open,
         Scenario::Once,
         Scenario::Cluster,
+        Scenario::Server,
     ];
 
     /// The name on the command line and in the `scenario` field.
@@ -221,6 +227,7 @@ impl Scenario {
             Scenario::Open => open::SCENARIO,
             Scenario::Once => once::SCENARIO,
             Scenario::Cluster => cluster::SCENARIO,
+            Scenario::Server => http_server::SCENARIO,
         }
     }
 
@@ -237,7 +244,7 @@ impl Scenario {
                 Some(s) => wanted.push(s),
                 None => {
                     return Err(BenchError::InvalidConfig(format!(
-                        "unknown scenario {name:?}: expected setget, tiers, recall, recovery, drain, open, once, cluster or all"
+                        "unknown scenario {name:?}: expected setget, tiers, recall, recovery, drain, open, once, cluster, server or all"
                     )));
                 }
             }
@@ -336,6 +343,10 @@ pub struct BenchConfig {
     pub open_concurrency: usize,
     /// `once`: `INCRBY`s per mode. Default 20,000.
     pub once_ops: u64,
+    /// `server`: stores per round and mode. Default 20,000.
+    pub server_ops: u64,
+    /// `server`: concurrent callers (HTTP clients, or library tasks). Default 64.
+    pub server_clients: usize,
     /// `setget`: requests of the `redis-benchmark` comparison (0: skip it). Default 200,000.
     pub redis_benchmark_requests: u64,
     /// Where the private servers run: with a split, every server the bench starts runs on
@@ -371,6 +382,8 @@ impl Default for BenchConfig {
             open_ops: 1_000_000,
             open_concurrency: 64,
             once_ops: 20_000,
+            server_ops: 20_000,
+            server_clients: 64,
             redis_benchmark_requests: 200_000,
             pinning: None,
         }
@@ -830,7 +843,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     let shared = config.scenarios.iter().any(|s| {
         matches!(
             s,
-            Scenario::SetGet | Scenario::Tiers | Scenario::Recall | Scenario::Open
+            Scenario::SetGet | Scenario::Tiers | Scenario::Recall | Scenario::Open | Scenario::Once
         )
     });
     let (server, connection) = match (&config.url, shared) {
@@ -922,6 +935,10 @@ pub async fn run(config: &BenchConfig) -> Result<Report, BenchError> {
                 }
             }
             Scenario::Cluster => cluster::run(config, &run_id, &mut report).await?,
+            Scenario::Server => {
+                let ms = http_server::run(config, &config.backends).await?;
+                report.measurements.extend(ms);
+            }
         }
     }
     drop(server);

@@ -143,6 +143,13 @@ struct Args {
     /// once: INCRBYs per mode (plain, exactly-once).
     #[arg(long, default_value_t = 20_000)]
     once_ops: u64,
+    /// server: stores per round and mode (library, HTTP).
+    #[arg(long, default_value_t = 20_000)]
+    server_ops: u64,
+    /// server: concurrent callers (HTTP clients with one keep-alive connection each, or
+    /// library tasks).
+    #[arg(long, default_value_t = 64)]
+    server_clients: usize,
     /// setget: requests of the redis-benchmark comparison (0 skips it).
     #[arg(long, default_value_t = 200_000)]
     redis_benchmark_requests: u64,
@@ -271,6 +278,8 @@ fn main() -> ExitCode {
         open_ops: scaled(args.open_ops, scale),
         open_concurrency: args.open_concurrency,
         once_ops: scaled(args.once_ops, scale),
+        server_ops: scaled(args.server_ops, scale),
+        server_clients: args.server_clients,
         redis_benchmark_requests: if args.redis_benchmark_requests == 0 {
             0
         } else {
