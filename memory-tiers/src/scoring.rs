@@ -46,9 +46,18 @@ const B: f64 = 0.75;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scoring {
     cosine_weight: f32,
-    text: Option<(String, f32)>,
+    text: Option<TextQuery>,
     recency: Option<(Duration, f32)>,
     importance_weight: f32,
+}
+
+/// The text term: the query as given, its distinct words (found once, when it is set)
+/// and its weight.
+#[derive(Clone, Debug, PartialEq)]
+struct TextQuery {
+    query: String,
+    words: Vec<u64>,
+    weight: f32,
 }
 
 impl Default for Scoring {
@@ -82,7 +91,13 @@ impl Scoring {
     /// words, counted up to 255 times, and a word is identified by its 64-bit hash. The
     /// query's words are found the same way; at least one is needed.
     pub fn with_text(mut self, query: impl Into<String>, weight: f32) -> Self {
-        self.text = Some((query.into(), weight));
+        let query = query.into();
+        let words = Terms::of_text(&query).counts.iter().map(|c| c.0).collect();
+        self.text = Some(TextQuery {
+            query,
+            words,
+            weight,
+        });
         self
     }
 
@@ -117,11 +132,12 @@ impl Scoring {
         };
         weight("cosine", self.cosine_weight)?;
         weight("importance", self.importance_weight)?;
-        if let Some((text, w)) = &self.text {
-            weight("text", *w)?;
-            if Terms::of_text(text).counts.is_empty() {
+        if let Some(text) = &self.text {
+            weight("text", text.weight)?;
+            if text.words.is_empty() {
                 return Err(Error::InvalidInput(format!(
-                    "scoring: the text query {text:?} has no words (letters or digits)"
+                    "scoring: the text query {:?} has no words (letters or digits)",
+                    text.query
                 )));
             }
         }
@@ -137,17 +153,20 @@ impl Scoring {
         Ok(())
     }
 
-    /// The text query's distinct words, when there is a text term.
-    pub(crate) fn text_terms(&self) -> Option<Vec<u64>> {
-        let (text, _) = self.text.as_ref()?;
-        Some(Terms::of_text(text).counts.iter().map(|c| c.0).collect())
+    /// The text query's distinct words, when the text term counts (a weight above 0: a
+    /// zero weight adds nothing, so the search reads no postings for it).
+    pub(crate) fn text_terms(&self) -> Option<&[u64]> {
+        self.text
+            .as_ref()
+            .filter(|t| t.weight > 0.0)
+            .map(|t| t.words.as_slice())
     }
 
     /// Every term but importance: `w_cos·cosine + w_text·bm25 + w_recency·recency`.
     pub(crate) fn partial(&self, cosine: f32, bm25: f32, age_ms: u64) -> f32 {
         let mut score = self.cosine_weight * cosine;
-        if let Some((_, w)) = &self.text {
-            score += w * bm25;
+        if let Some(text) = &self.text {
+            score += text.weight * bm25;
         }
         if let Some((half_life, w)) = &self.recency {
             let halvings = age_ms as f64 / half_life.as_millis().max(1) as f64;
@@ -198,6 +217,28 @@ mod tests {
         assert!(Scoring::cosine().check().is_ok());
         assert!(Scoring::cosine().is_plain_cosine());
         assert!(!Scoring::cosine().with_importance(0.1).is_plain_cosine());
+    }
+
+    #[test]
+    fn the_query_words_are_found_once_and_a_zero_text_weight_reads_no_postings() {
+        let weighted = Scoring::cosine().with_text("The red DOOR, the door", 0.5);
+        let words = weighted.text_terms().unwrap();
+        assert_eq!(words.len(), 3, "distinct words: the, red, door");
+        assert_eq!(
+            words,
+            Terms::of_text("door red the")
+                .counts
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>()
+        );
+        let zero = Scoring::cosine().with_text("red door", 0.0);
+        assert!(zero.check().is_ok());
+        assert!(
+            zero.text_terms().is_none(),
+            "nothing to score, nothing to read"
+        );
+        assert_eq!(zero.partial(0.5, 7.0, 0), 0.5);
     }
 
     #[test]
