@@ -14,7 +14,6 @@ use resilient_redis::{BackendKind, CircuitState, ResilientClient};
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
-use crate::problem::ApiError;
 use crate::tenant::{Limits, Shared, Tenant};
 use crate::tickets::Tickets;
 use crate::tokens::{Tenants, TokenSpec, parse_tokens};
@@ -306,19 +305,6 @@ impl MemoryServer {
             );
         }
         summary
-    }
-
-    /// The tenant a bearer token opens (the open tenant when no tokens are configured).
-    ///
-    /// # Errors
-    ///
-    /// `unauthorized` for an unknown token.
-    pub fn tenant(&self, token: Option<&str>) -> Result<Arc<Tenant>, ApiError> {
-        let header = token
-            .map(|t| axum::http::HeaderValue::from_str(&format!("Bearer {t}")))
-            .transpose()
-            .map_err(|_| ApiError::unauthorized("a token with characters a header cannot carry"))?;
-        self.state.tenants.resolve(header.as_ref()).cloned()
     }
 }
 

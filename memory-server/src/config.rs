@@ -96,11 +96,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The settings for `redis_url` with every other one at its default: what tests and
-    /// embedders start from.
-    pub fn for_url(redis_url: &str) -> Self {
-        let mut config = ServerConfig::parse_from(["memory-server"]);
-        config.redis_url = redis_url.to_owned();
-        config
+    /// The settings the binary would run with given only `--redis-url redis_url`: every
+    /// other flag at its default, or at its environment variable's value when set. What
+    /// tests and embedders start from.
+    ///
+    /// # Errors
+    ///
+    /// clap's error naming a `MEMORY_SERVER_*` variable whose value is refused.
+    pub fn for_url(redis_url: &str) -> Result<Self, clap::Error> {
+        ServerConfig::try_parse_from(["memory-server", "--redis-url", redis_url])
     }
 }

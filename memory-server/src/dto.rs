@@ -100,7 +100,7 @@ pub enum WriteOutcome {
 /// The receipt of one write.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema, JsonSchema)]
 pub struct StoreReceiptBody {
-    /// The memory's id (a ULID).
+    /// The memory's id (a ULID); empty when the write failed before it was given one.
     pub memory_id: String,
     /// What became of the write.
     pub outcome: WriteOutcome,

@@ -118,7 +118,7 @@ fn server_threads_cpu() -> Option<std::time::Duration> {
 
 async fn setup(config: &BenchConfig, url: &str, kind: BackendKind) -> Result<Setup, BenchError> {
     let name = kind.as_str();
-    let mut server_config = ServerConfig::for_url(url);
+    let mut server_config = ServerConfig::for_url(url).map_err(|e| failed(name, "settings", e))?;
     server_config.backend = Some(name.to_owned());
     server_config.namespace = NAMESPACE.to_owned();
     server_config.embedding_dimension = config.recall_dimension;

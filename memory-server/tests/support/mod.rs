@@ -24,7 +24,7 @@ pub(crate) struct Running {
 
 /// The settings tests start from: `url`, width [`DIM`], no background maintenance.
 pub(crate) fn config(url: &str) -> ServerConfig {
-    let mut config = ServerConfig::for_url(url);
+    let mut config = ServerConfig::for_url(url).expect("the default settings");
     config.embedding_dimension = DIM;
     config.maintenance_secs = 0;
     config.shutdown_drain_ms = 5_000;
