@@ -31,9 +31,6 @@ const DEFAULT_LIMIT: usize = 20;
 const DEFAULT_K: usize = 10;
 /// Recency's half-life when the request gives a weight and no half-life.
 const DEFAULT_HALF_LIFE: Duration = Duration::from_secs(60 * 60);
-/// Agents whose handles a tenant keeps, so a request does not rebuild the agent's key
-/// names (a tenth of a store's cost over HTTP); the least used go first.
-const CACHED_AGENTS: u64 = 10_000;
 
 /// The limits every request is held to.
 #[derive(Clone, Debug)]
@@ -58,7 +55,6 @@ pub(crate) struct Shared {
 pub struct Tenant {
     namespace: Arc<str>,
     memory: TieredMemory,
-    agents: moka::sync::Cache<String, AgentMemory>,
     limiter: Option<DefaultDirectRateLimiter>,
     shared: Arc<Shared>,
 }
@@ -73,7 +69,6 @@ impl Tenant {
         Tenant {
             namespace,
             memory,
-            agents: moka::sync::Cache::new(CACHED_AGENTS),
             limiter,
             shared,
         }
@@ -99,15 +94,9 @@ impl Tenant {
     }
 
     fn agent(&self, agent_id: &str) -> Result<AgentMemory, ApiError> {
-        if let Some(agent) = self.agents.get(agent_id) {
-            return Ok(agent);
-        }
-        let agent = self
-            .memory
+        self.memory
             .agent(agent_id)
-            .map_err(|e| ApiError::from(e).at("agent_id"))?;
-        self.agents.insert(agent_id.to_owned(), agent.clone());
-        Ok(agent)
+            .map_err(|e| ApiError::from(e).at("agent_id"))
     }
 
     fn limits(&self) -> &Limits {
@@ -514,7 +503,6 @@ impl Tenant {
     /// The client's failure (then nothing is known to be deleted: forget again).
     pub async fn forget(&self, agent_id: &str) -> Result<ForgetReceipt, ApiError> {
         let deleted = self.agent(agent_id)?.clear().await?;
-        self.agents.invalidate(agent_id);
         self.memory.forget_agent(agent_id);
         Ok(ForgetReceipt {
             agent_id: agent_id.to_owned(),

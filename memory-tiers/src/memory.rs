@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::hooks::{Hooks, MemoryEvent};
 use crate::keys::{validate_agent_id, validate_namespace};
 use crate::scripts::ScriptSet;
-use crate::shared::Inner;
+use crate::shared::{AgentHandles, Inner};
 use crate::tier::{TierHandle, TierSettings, TierShared};
 
 /// The default key namespace.
@@ -201,18 +201,34 @@ impl TieredMemory {
 
     /// The handle for one agent. A bad agent id (empty, over 256 bytes, braces, control
     /// characters) is [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// Handles are cheap to ask for again: the last 10,000 agents' are kept, so a server
+    /// may call this on every request.
     pub fn agent(&self, agent_id: &str) -> Result<AgentMemory> {
-        validate_agent_id(agent_id)?;
-        self.inner.remember_agent(agent_id);
         let inner = &self.inner;
+        let handles = match inner.handles.get(agent_id) {
+            Some(handles) => handles,
+            None => {
+                validate_agent_id(agent_id)?;
+                inner.remember_agent(agent_id);
+                let handles = AgentHandles {
+                    agent_id: agent_id.into(),
+                    stm: TierHandle::new(inner.stm.clone(), agent_id),
+                    im: TierHandle::new(inner.im.clone(), agent_id),
+                    fallback: inner
+                        .fallback
+                        .as_ref()
+                        .map(|f| TierHandle::new(f.clone(), agent_id)),
+                };
+                inner.handles.insert(agent_id.to_owned(), handles.clone());
+                handles
+            }
+        };
         Ok(AgentMemory {
-            agent_id: agent_id.into(),
-            stm: TierHandle::new(inner.stm.clone(), agent_id),
-            im: TierHandle::new(inner.im.clone(), agent_id),
-            fallback: inner
-                .fallback
-                .as_ref()
-                .map(|f| TierHandle::new(f.clone(), agent_id)),
+            agent_id: handles.agent_id,
+            stm: handles.stm,
+            im: handles.im,
+            fallback: handles.fallback,
             inner: inner.clone(),
         })
     }

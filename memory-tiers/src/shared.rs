@@ -9,7 +9,21 @@ use ulid::{Generator, Ulid};
 
 use crate::clock::Clock;
 use crate::config::{ImConfig, StmConfig};
-use crate::tier::TierShared;
+use crate::tier::{TierHandle, TierShared};
+
+/// How many agents' handles one `TieredMemory` keeps (the least used go first).
+const CACHED_AGENTS: u64 = 10_000;
+
+/// An agent's tier handles, kept so that handing the agent out again builds no key names
+/// (several `format!`s per tier, a tenth of a store's cost when a server asks for the
+/// agent on every request).
+#[derive(Clone, Debug)]
+pub(crate) struct AgentHandles {
+    pub(crate) agent_id: Arc<str>,
+    pub(crate) stm: TierHandle,
+    pub(crate) im: TierHandle,
+    pub(crate) fallback: Option<TierHandle>,
+}
 
 /// The state of one `TieredMemory`, behind an `Arc` in it and in every `AgentMemory`.
 #[derive(Debug)]
@@ -22,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     ids: Mutex<Generator>,
     agents: Mutex<BTreeSet<String>>,
+    /// Agents handed out lately, by id.
+    pub(crate) handles: moka::sync::Cache<String, AgentHandles>,
     /// Agents whose after-write STM -> IM move is running: one at a time per agent.
     pub(crate) moving: crate::claims::Claims,
     /// The embedding dimension: configured, or fixed by the first embedding stored.
@@ -51,6 +67,7 @@ impl Inner {
             clock,
             ids: Mutex::new(Generator::new()),
             agents: Mutex::new(BTreeSet::new()),
+            handles: moka::sync::Cache::new(CACHED_AGENTS),
             moving: crate::claims::Claims::default(),
             dimension: fixed,
         }
@@ -95,6 +112,39 @@ impl Inner {
 
     /// Forgets `agent_id`.
     pub(crate) fn forget_agent(&self, agent_id: &str) {
+        // The handles go too, so handing the agent out again remembers it again.
+        self.handles.invalidate(agent_id);
         self.agents().remove(agent_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{TieredMemory, connect_in_memory};
+
+    #[test]
+    fn an_agent_handed_out_again_is_the_same_and_a_forgotten_one_is_remembered_again()
+    -> crate::Result<()> {
+        let (client, _backend) = connect_in_memory("t");
+        let memory = TieredMemory::builder(client.clone(), client).build()?;
+        let first = memory.agent("a")?;
+        let again = memory.agent("a")?;
+        assert_eq!(again.agent_id(), "a");
+        assert_eq!(again.stm().keys, first.stm().keys);
+        assert!(first.inner.handles.get("a").is_some(), "kept");
+        assert!(
+            memory.agent("bad{id}").is_err(),
+            "a bad id is refused, cached or not"
+        );
+        assert_eq!(memory.known_agents(), ["a"]);
+        memory.forget_agent("a");
+        assert!(memory.known_agents().is_empty());
+        memory.agent("a")?;
+        assert_eq!(
+            memory.known_agents(),
+            ["a"],
+            "handed out again, maintained again"
+        );
+        Ok(())
     }
 }
