@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use resilient_redis::memory::{DEFAULT_NAMESPACE, HASH_EMBEDDING_DIMENSION};
 
 /// memory-server: agent memory (short-term and intermediate tiers that keep writing
 /// through a Redis outage) over REST and MCP.
@@ -35,11 +36,11 @@ pub struct ServerConfig {
     pub tokens_file: Option<PathBuf>,
 
     /// The namespace of the open tenant (no tokens) and of MCP over stdio.
-    #[arg(long, env = "MEMORY_SERVER_NAMESPACE", default_value = "agent_memory")]
+    #[arg(long, env = "MEMORY_SERVER_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
 
     /// The embedding width every stored memory and query vector has.
-    #[arg(long, env = "MEMORY_SERVER_EMBEDDING_DIMENSION", default_value_t = 384)]
+    #[arg(long, env = "MEMORY_SERVER_EMBEDDING_DIMENSION", default_value_t = HASH_EMBEDDING_DIMENSION)]
     pub embedding_dimension: usize,
 
     /// The largest request body, bytes.
